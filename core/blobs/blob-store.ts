@@ -1,0 +1,36 @@
+/** Content-addressed, immutable blob storage. A digest is `sha256:<64 hex>`. */
+export interface BlobRef {
+  digest: string;
+  size: number;
+}
+
+export interface BlobStore {
+  /** Stores bytes; storing the same content twice is a no-op, so retries are always safe. */
+  put(data: Uint8Array): Promise<BlobRef>;
+  /** Streams a file into the store without holding it in memory. */
+  putFile(path: string): Promise<BlobRef>;
+  /** Returns the bytes after checking they still hash to `digest`; throws BlobNotFoundError or BlobCorruptError. */
+  get(digest: string): Promise<Buffer>;
+  has(digest: string): Promise<boolean>;
+  /** A URI a person can use to find the blob (file:// or gs://). */
+  uri(digest: string): string;
+  close(): Promise<void>;
+}
+
+export class BlobNotFoundError extends Error {
+  readonly digest: string;
+  constructor(digest: string, where: string) {
+    super(`blob ${digest} not found in ${where}`);
+    this.name = "BlobNotFoundError";
+    this.digest = digest;
+  }
+}
+
+export class BlobCorruptError extends Error {
+  readonly digest: string;
+  constructor(digest: string, actual: string, where: string) {
+    super(`blob ${digest} in ${where} is corrupt: its bytes hash to ${actual}`);
+    this.name = "BlobCorruptError";
+    this.digest = digest;
+  }
+}

@@ -1,0 +1,94 @@
+/** JSON documents in named collections, with queries by field and optimistic transactions. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface Doc<T extends JsonObject = JsonObject> {
+  id: string;
+  data: T;
+}
+
+export type WhereOp = "==" | "<" | "<=" | ">" | ">=";
+
+export interface Where {
+  /** Dotted path into the document, e.g. `model` or `spec.width`. */
+  field: string;
+  op: WhereOp;
+  value: string | number | boolean;
+}
+
+export interface QueryOptions {
+  where?: Where[];
+  orderBy?: { field: string; direction?: "asc" | "desc" };
+  limit?: number;
+}
+
+/** Reads see one snapshot; writes are buffered and applied atomically at commit if nothing read has changed. */
+export interface Transaction {
+  get(collection: string, id: string): Promise<Doc | undefined>;
+  set(collection: string, id: string, data: JsonObject): void;
+  delete(collection: string, id: string): void;
+}
+
+export interface MetadataStore {
+  get(collection: string, id: string): Promise<Doc | undefined>;
+  /** Unconditional upsert. */
+  put(collection: string, id: string, data: JsonObject): Promise<void>;
+  /** Writes only if absent; returns false (and changes nothing) when the document exists. */
+  create(collection: string, id: string, data: JsonObject): Promise<boolean>;
+  delete(collection: string, id: string): Promise<void>;
+  query(collection: string, options?: QueryOptions): Promise<Doc[]>;
+  /**
+   * Runs `fn` and commits its writes atomically when no document it read changed meanwhile;
+   * otherwise runs it again (bounded), then throws ConflictError. `fn` must not have side effects beyond `tx`.
+   */
+  transaction<R>(fn: (tx: Transaction) => Promise<R>): Promise<R>;
+  close(): Promise<void>;
+}
+
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConflictError";
+  }
+}
+
+const COLLECTION = /^[a-z][a-z0-9_-]{0,62}$/;
+
+/** Document ids become Firestore document names, so `/` and the reserved `__x__` forms are refused everywhere. */
+export function checkKey(collection: string, id: string): void {
+  if (!COLLECTION.test(collection)) throw new Error(`invalid collection name ${JSON.stringify(collection)}`);
+  if (id.length === 0 || id.length > 1500 || id.includes("/") || id === "." || id === ".." || /^__.*__$/.test(id)) {
+    throw new Error(`invalid document id ${JSON.stringify(id)} in ${collection}`);
+  }
+}
+
+/**
+ * Compare-and-set on one document: writes `next` only when the current data equals `expected`
+ * (undefined = absent). Returns whether it won.
+ */
+export async function compareAndSet(
+  store: MetadataStore,
+  collection: string,
+  id: string,
+  expected: JsonObject | undefined,
+  next: JsonObject,
+): Promise<boolean> {
+  return store.transaction(async (tx) => {
+    const current = await tx.get(collection, id);
+    if (!sameJson(current?.data, expected)) return false;
+    tx.set(collection, id, next);
+    return true;
+  });
+}
+
+export function sameJson(a: Json | undefined, b: Json | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  }
+  if (typeof a !== "object" || typeof b !== "object") return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => k in b && sameJson(a[k], b[k]));
+}
