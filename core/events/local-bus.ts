@@ -1,0 +1,257 @@
+import type { DatabaseSync } from "node:sqlite";
+import { createLogger, type Logger } from "../telemetry/logger.ts";
+import { immediate, openSqlite } from "../util/sqlite.ts";
+import { decodeEvent, InvalidEventError, parseEvent, type AnyCloudEvent } from "./envelope.ts";
+import {
+  backoffSeconds,
+  type DeadLetter,
+  type EventBus,
+  type Handler,
+  type SubscribeOptions,
+  type Subscription,
+} from "./event-bus.ts";
+import type { EventType } from "./schemas.ts";
+
+export interface LocalBusOptions {
+  /** How often an idle consumer looks for work. */
+  pollMs?: number;
+  /** How long a claimed delivery is hidden from other consumers before it is handed out again. */
+  ackDeadlineSeconds?: number;
+  logger?: Logger;
+}
+
+type DeliveryRow = { seq: number; attempts: number; body: string; max_attempts: number; min_backoff: number; max_backoff: number };
+type LetterRow = { dl_seq: number; subscription: string; reason: string; attempts: number; body: string; event_id: string | null; event_type: string | null; at: string };
+
+const BATCH = 16;
+
+/**
+ * The embedded event bus: a queue in SQLite that several processes can publish to and consume from.
+ * Publishing fans an event out to one delivery row per matching subscription; a consumer claims rows with a lease
+ * (a crashed consumer's rows come back when the lease ends), deletes them when the handler succeeds, reschedules
+ * them with exponential backoff when it throws, and moves them to the dead-letter table after the last attempt.
+ */
+export class LocalBus implements EventBus {
+  private readonly db: DatabaseSync;
+  private readonly pollMs: number;
+  private readonly ackDeadlineMs: number;
+  private readonly log: Logger;
+  private readonly loops = new Set<Loop>();
+
+  constructor(path: string, options: LocalBusOptions = {}) {
+    this.db = openSqlite(path);
+    this.pollMs = options.pollMs ?? 50;
+    this.ackDeadlineMs = (options.ackDeadlineSeconds ?? 60) * 1000;
+    this.log = options.logger ?? createLogger({ component: "local-bus" });
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS bus_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT, type TEXT NOT NULL, body TEXT NOT NULL, published_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS bus_subscriptions (
+        name TEXT NOT NULL, type TEXT NOT NULL, max_attempts INTEGER NOT NULL, min_backoff REAL NOT NULL,
+        max_backoff REAL NOT NULL, PRIMARY KEY (name, type)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS bus_deliveries (
+        subscription TEXT NOT NULL, seq INTEGER NOT NULL REFERENCES bus_events (seq), attempts INTEGER NOT NULL DEFAULT 0,
+        due_at INTEGER NOT NULL, lease_until INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        PRIMARY KEY (subscription, seq)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS bus_deliveries_due ON bus_deliveries (subscription, due_at);
+      CREATE TABLE IF NOT EXISTS bus_dead_letters (
+        dl_seq INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL, reason TEXT NOT NULL,
+        attempts INTEGER NOT NULL, body TEXT NOT NULL, event_id TEXT, event_type TEXT, at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS bus_dead_letter_cursors (name TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;`);
+  }
+
+  async publish(event: AnyCloudEvent): Promise<void> {
+    const valid = parseEvent(event);
+    this.publishRaw(valid.type, JSON.stringify(valid), valid.id);
+  }
+
+  /** Puts a body on the queue of `type` unchecked; consumers validate it. Tests use it to play a foreign publisher. */
+  publishRaw(type: string, body: string, id?: string): void {
+    immediate(this.db, () => {
+      const { seq } = this.db
+        .prepare("INSERT INTO bus_events (id, type, body, published_at) VALUES (?, ?, ?, ?) RETURNING seq")
+        .get(id ?? null, type, body, new Date().toISOString()) as { seq: number };
+      this.db
+        .prepare("INSERT INTO bus_deliveries (subscription, seq, due_at) SELECT name, ?, ? FROM bus_subscriptions WHERE type = ?")
+        .run(seq, Date.now(), type);
+    });
+  }
+
+  async ensureSubscription(name: string, types: readonly EventType[], options: SubscribeOptions = {}): Promise<void> {
+    const upsert = this.db.prepare(
+      `INSERT INTO bus_subscriptions (name, type, max_attempts, min_backoff, max_backoff) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (name, type) DO UPDATE SET max_attempts = excluded.max_attempts,
+         min_backoff = excluded.min_backoff, max_backoff = excluded.max_backoff`,
+    );
+    immediate(this.db, () => {
+      for (const type of types) {
+        upsert.run(name, type, options.maxAttempts ?? 5, options.minBackoffSeconds ?? 1, options.maxBackoffSeconds ?? 60);
+      }
+    });
+  }
+
+  async subscribe(name: string, types: readonly EventType[], handler: Handler, options: SubscribeOptions = {}): Promise<Subscription> {
+    await this.ensureSubscription(name, types, options);
+    return this.startLoop(name, () => this.consumeBatch(name, handler));
+  }
+
+  async subscribeDeadLetters(name: string, handler: (letter: DeadLetter) => Promise<void>): Promise<Subscription> {
+    // Like a new Pub/Sub subscription, a new dead-letter reader sees letters written from now on.
+    this.db
+      .prepare("INSERT OR IGNORE INTO bus_dead_letter_cursors (name, last) SELECT ?, COALESCE(MAX(dl_seq), 0) FROM bus_dead_letters")
+      .run(name);
+    return this.startLoop(`dead-letters:${name}`, () => this.consumeDeadLetters(name, handler));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.loops].map((l) => l.close()));
+    if (this.db.isOpen) this.db.close();
+  }
+
+  private startLoop(name: string, step: () => Promise<number>): Subscription {
+    const loop = new Loop(name, step, this.pollMs, this.log);
+    this.loops.add(loop);
+    return {
+      name,
+      close: async () => {
+        this.loops.delete(loop);
+        await loop.close();
+      },
+    };
+  }
+
+  /** Claims due deliveries, runs the handler on each, and settles them. Returns how many it handled. */
+  private async consumeBatch(name: string, handler: Handler): Promise<number> {
+    const now = Date.now();
+    const claimed = immediate(this.db, () => {
+      const rows = this.db
+        .prepare(
+          `SELECT d.seq, d.attempts + 1 AS attempts, e.body, s.max_attempts, s.min_backoff, s.max_backoff
+           FROM bus_deliveries d JOIN bus_events e ON e.seq = d.seq
+           JOIN bus_subscriptions s ON s.name = d.subscription AND s.type = e.type
+           WHERE d.subscription = ? AND d.due_at <= ? AND d.lease_until <= ? ORDER BY d.seq LIMIT ?`,
+        )
+        .all(name, now, now, BATCH) as DeliveryRow[];
+      const lease = this.db.prepare("UPDATE bus_deliveries SET attempts = ?, lease_until = ? WHERE subscription = ? AND seq = ?");
+      for (const r of rows) lease.run(r.attempts, now + this.ackDeadlineMs, name, r.seq);
+      return rows;
+    });
+    await Promise.all(claimed.map((row) => this.deliver(name, row, handler)));
+    return claimed.length;
+  }
+
+  private async deliver(name: string, row: DeliveryRow, handler: Handler): Promise<void> {
+    let event: AnyCloudEvent;
+    try {
+      event = decodeEvent(row.body);
+    } catch (err) {
+      this.deadLetter(name, row, (err as Error).message);
+      return;
+    }
+    try {
+      await handler(event);
+      this.db.prepare("DELETE FROM bus_deliveries WHERE subscription = ? AND seq = ?").run(name, row.seq);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      if (row.attempts >= row.max_attempts) {
+        this.deadLetter(name, row, `handler failed ${row.attempts} times; last error: ${reason}`, event);
+        return;
+      }
+      const delayMs = backoffSeconds(row.attempts, { minBackoffSeconds: row.min_backoff, maxBackoffSeconds: row.max_backoff }) * 1000;
+      this.log.warn("handler failed; will retry", { subscription: name, eventId: event.id, attempt: row.attempts, delayMs, reason });
+      this.db
+        .prepare("UPDATE bus_deliveries SET due_at = ?, lease_until = 0, last_error = ? WHERE subscription = ? AND seq = ?")
+        .run(Date.now() + delayMs, reason, name, row.seq);
+    }
+  }
+
+  private deadLetter(name: string, row: DeliveryRow, reason: string, event?: AnyCloudEvent): void {
+    const { id, type } = event ?? peekIds(row.body);
+    this.log.error("event dead-lettered", { subscription: name, eventId: id, eventType: type, attempts: row.attempts, reason });
+    immediate(this.db, () => {
+      this.db
+        .prepare(
+          "INSERT INTO bus_dead_letters (subscription, reason, attempts, body, event_id, event_type, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .run(name, reason, row.attempts, row.body, id ?? null, type ?? null, new Date().toISOString());
+      this.db.prepare("DELETE FROM bus_deliveries WHERE subscription = ? AND seq = ?").run(name, row.seq);
+    });
+  }
+
+  private async consumeDeadLetters(name: string, handler: (letter: DeadLetter) => Promise<void>): Promise<number> {
+    const rows = this.db
+      .prepare(
+        `SELECT l.* FROM bus_dead_letters l JOIN bus_dead_letter_cursors c ON c.name = ?
+         WHERE l.dl_seq > c.last ORDER BY l.dl_seq LIMIT ?`,
+      )
+      .all(name, BATCH) as LetterRow[];
+    for (const r of rows) {
+      await handler({
+        subscription: r.subscription,
+        reason: r.reason,
+        attempts: r.attempts,
+        body: r.body,
+        ...(r.event_id === null ? {} : { eventId: r.event_id }),
+        ...(r.event_type === null ? {} : { eventType: r.event_type }),
+        time: r.at,
+      });
+      this.db.prepare("UPDATE bus_dead_letter_cursors SET last = ? WHERE name = ?").run(r.dl_seq, name);
+    }
+    return rows.length;
+  }
+}
+
+/** Best-effort id and type of a body that failed validation, so a dead letter can still be found by them. */
+function peekIds(body: string): { id?: string; type?: string } {
+  try {
+    const raw: unknown = JSON.parse(body);
+    if (typeof raw !== "object" || raw === null) return {};
+    const { id, type } = raw as Record<string, unknown>;
+    return { ...(typeof id === "string" ? { id } : {}), ...(typeof type === "string" ? { type } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+/** Polls `step` until closed; never lets an error escape (a consumer must keep running). */
+class Loop {
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly name: string;
+  private readonly step: () => Promise<number>;
+  private readonly pollMs: number;
+  private readonly log: Logger;
+
+  constructor(name: string, step: () => Promise<number>, pollMs: number, log: Logger) {
+    this.name = name;
+    this.step = step;
+    this.pollMs = pollMs;
+    this.log = log;
+    this.schedule(0);
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick();
+    }, delay);
+  }
+
+  private async tick(): Promise<void> {
+    let handled = 0;
+    try {
+      handled = await this.step();
+    } catch (err) {
+      this.log.error("consumer step failed", { subscription: this.name, err: err instanceof InvalidEventError ? err.message : err });
+    }
+    // A full batch means there may be more waiting: go again at once.
+    this.schedule(handled >= BATCH ? 0 : this.pollMs);
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}
