@@ -1,4 +1,14 @@
-import { Firestore, type CollectionReference, type DocumentReference, type Query } from "@google-cloud/firestore";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  FieldPath,
+  FieldValue,
+  Firestore,
+  type CollectionReference,
+  type DocumentReference,
+  type Query,
+  type Timestamp,
+  type WriteBatch,
+} from "@google-cloud/firestore";
 import {
   ConflictError,
   checkKey,
@@ -27,6 +37,7 @@ export interface FirestoreStoreOptions {
 
 const PREFIX = /^[a-z][a-z0-9_-]{0,62}$/;
 const ALREADY_EXISTS = 6;
+const FAILED_PRECONDITION = 9;
 const ABORTED = 10;
 
 function grpcCode(err: unknown): number | undefined {
@@ -57,7 +68,35 @@ function checkStorable(collection: string, id: string, value: Json, path: string
   }
 }
 
-type Pending = { kind: "set"; data: JsonObject } | { kind: "delete" };
+/** A document as the transaction first read it: `updateTime` undefined = it did not exist. */
+interface Read {
+  ref: DocumentReference;
+  updateTime: Timestamp | undefined;
+  data: JsonObject | undefined;
+}
+
+/** A buffered write: `data` undefined = delete. */
+interface Write {
+  ref: DocumentReference;
+  data: JsonObject | undefined;
+}
+
+/** Jittered exponential backoff between transaction attempts: up to 4 ms, 8 ms, … capped at 250 ms. */
+function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(250, 2 ** (attempt + 1));
+}
+
+/** A top-level field name the document does not have (deleting it is a no-op write). */
+function absentField(data: JsonObject): string {
+  let name = "sightline_verify";
+  while (name in data) name += "_";
+  return name;
+}
+
+function updateWithPrecondition(batch: WriteBatch, ref: DocumentReference, pairs: unknown[], lastUpdateTime: Timestamp): void {
+  const [field, value, ...rest] = pairs;
+  batch.update(ref, field as FieldPath, value, ...rest, { lastUpdateTime });
+}
 
 /**
  * MetadataStore on Cloud Firestore (native mode).
@@ -66,9 +105,15 @@ type Pending = { kind: "set"; data: JsonObject } | { kind: "delete" };
  *   properties are dropped (`ignoreUndefinedProperties`). Document size limit: 1 MiB.
  * - `query` with equality on one field and order on another needs a composite index on the real service
  *   (the emulator needs none); the Terraform declares the ones Sightline uses.
- * - Transactions map onto `runTransaction`: reads go to Firestore inside the transaction (so the server
- *   tracks them), writes are buffered and applied after `fn` returns, which also satisfies Firestore's
- *   "all reads before writes" rule. Retries exhausted on contention (ABORTED) become ConflictError.
+ * - Transactions are optimistic, as the port specifies, and never hold Firestore locks while `fn` runs.
+ *   Firestore (native mode, and its emulator) runs read-write transactions with pessimistic locks: a document read
+ *   in `runTransaction` is locked until commit, so a plain write from elsewhere blocks behind it (in the emulator
+ *   it retries until the transaction idles out after 60 s) and contending writers deadlock on lock upgrades until
+ *   the 2 s lock timeout. So instead: `fn` reads through a read-only transaction (one consistent snapshot, no
+ *   locks), its writes are buffered, then committed as one atomic batch whose preconditions pin every document it
+ *   read to the version it saw (update time, or absence). A failed precondition (FAILED_PRECONDITION /
+ *   ALREADY_EXISTS) or ABORTED reruns `fn` after a short jittered backoff; after `maxAttempts`: ConflictError.
+ *   This also works unchanged on a database created with `concurrency_mode = OPTIMISTIC`.
  */
 export class FirestoreStore implements MetadataStore {
   readonly db: Firestore;
@@ -83,7 +128,8 @@ export class FirestoreStore implements MetadataStore {
     this.db = new Firestore({
       projectId: options.projectId,
       ...(options.databaseId !== undefined ? { databaseId: options.databaseId } : {}),
-      ...(options.host !== undefined ? { host: options.host, ssl: false } : {}),
+      // Emulator: plain text; naming the universe domain spares google-auth a ~2 s metadata-server probe.
+      ...(options.host !== undefined ? { host: options.host, ssl: false, universeDomain: "googleapis.com" } : {}),
       ignoreUndefinedProperties: true,
     });
   }
@@ -137,45 +183,87 @@ export class FirestoreStore implements MetadataStore {
   }
 
   async transaction<R>(fn: (tx: Transaction) => Promise<R>): Promise<R> {
-    try {
-      return await this.db.runTransaction(
-        async (ftx) => {
-          // Fresh buffer per attempt: a retried attempt must not see the writes of the one that aborted.
-          const pending = new Map<string, { ref: DocumentReference; op: Pending }>();
-          const key = (collection: string, id: string): string => `${collection}/${id}`;
+    let last: unknown;
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      if (attempt > 0) await sleep(backoffMs(attempt));
+      const reads = new Map<string, Read>();
+      const writes = new Map<string, Write>();
+      // Reads: one read-only Firestore transaction = one consistent snapshot, and no locks held while `fn` runs.
+      // A user error thrown by `fn` propagates unchanged (read-only transactions are never retried by the client).
+      const result = await this.db.runTransaction(
+        (ro) => {
           const tx: Transaction = {
             get: async (collection, id) => {
               const ref = this.ref(collection, id);
-              // Read from the server even when we have a buffered write, so the document is part of the read set.
-              const snap = await ftx.get(ref);
-              const own = pending.get(key(collection, id));
-              if (own) return own.op.kind === "set" ? { id, data: structuredClone(own.op.data) } : undefined;
+              const k = `${collection}/${id}`;
+              const snap = await ro.get(ref);
+              if (!reads.has(k)) {
+                reads.set(k, { ref, updateTime: snap.exists ? snap.updateTime : undefined, data: snap.data() as JsonObject | undefined });
+              }
+              const own = writes.get(k);
+              if (own) return own.data === undefined ? undefined : { id, data: structuredClone(own.data) };
               return snap.exists ? { id, data: snap.data() as JsonObject } : undefined;
             },
             set: (collection, id, data) => {
               const ref = this.writable(collection, id, data);
-              pending.set(key(collection, id), { ref, op: { kind: "set", data: structuredClone(data) } });
+              writes.set(`${collection}/${id}`, { ref, data: structuredClone(data) });
             },
             delete: (collection, id) => {
-              pending.set(key(collection, id), { ref: this.ref(collection, id), op: { kind: "delete" } });
+              writes.set(`${collection}/${id}`, { ref: this.ref(collection, id), data: undefined });
             },
           };
-          const result = await fn(tx);
-          for (const { ref, op } of pending.values()) {
-            if (op.kind === "set") ftx.set(ref, op.data);
-            else ftx.delete(ref);
-          }
-          return result;
+          return fn(tx);
         },
-        { maxAttempts: this.maxAttempts },
+        { readOnly: true },
       );
-    } catch (err) {
-      if (grpcCode(err) === ABORTED) {
-        const message = err instanceof Error ? err.message : String(err);
-        throw new ConflictError(`transaction gave up after ${this.maxAttempts} attempts under contention: ${message}`);
+      if (writes.size === 0) return result;
+      try {
+        await this.conditionalBatch(reads, writes).commit();
+        return result;
+      } catch (err) {
+        const code = grpcCode(err);
+        if (code !== FAILED_PRECONDITION && code !== ALREADY_EXISTS && code !== ABORTED) throw err;
+        last = err;
       }
-      throw err;
     }
+    const message = last instanceof Error ? last.message : String(last);
+    throw new ConflictError(`transaction gave up after ${this.maxAttempts} attempts under contention: ${message}`);
+  }
+
+  /**
+   * One atomic commit whose writes carry preconditions pinning every document the transaction read to the version
+   * it saw: `lastUpdateTime` when it existed, `exists: false` when it did not. A document read but not written gets a
+   * no-op verify write (deleting a field it does not have, which leaves its update time unchanged).
+   */
+  private conditionalBatch(reads: Map<string, Read>, writes: Map<string, Write>): WriteBatch {
+    const batch = this.db.batch();
+    for (const [k, write] of writes) {
+      const read = reads.get(k);
+      if (read === undefined) {
+        if (write.data === undefined) batch.delete(write.ref);
+        else batch.set(write.ref, write.data);
+      } else if (read.updateTime === undefined) {
+        if (write.data === undefined) batch.delete(write.ref, { exists: false });
+        else batch.create(write.ref, write.data);
+      } else if (write.data === undefined) {
+        batch.delete(write.ref, { lastUpdateTime: read.updateTime });
+      } else {
+        // A full replace expressed as an update (only update takes a lastUpdateTime precondition): every new
+        // top-level field is set whole, every old one that is gone is deleted.
+        const old = read.data ?? {};
+        const pairs: unknown[] = [];
+        for (const [field, value] of Object.entries(write.data)) pairs.push(new FieldPath(field), value);
+        for (const field of Object.keys(old)) if (!(field in write.data)) pairs.push(new FieldPath(field), FieldValue.delete());
+        if (pairs.length === 0) pairs.push(new FieldPath(absentField(old)), FieldValue.delete());
+        updateWithPrecondition(batch, write.ref, pairs, read.updateTime);
+      }
+    }
+    for (const [k, read] of reads) {
+      if (writes.has(k)) continue;
+      if (read.updateTime === undefined) batch.delete(read.ref, { exists: false });
+      else updateWithPrecondition(batch, read.ref, [new FieldPath(absentField(read.data ?? {})), FieldValue.delete()], read.updateTime);
+    }
+    return batch;
   }
 
   async close(): Promise<void> {

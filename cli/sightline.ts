@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../core/config/config.ts";
+import { registerData } from "./commands/data.ts";
+import { registerDemo } from "./commands/demo.ts";
+import { CliExit, createCliContext } from "./context.ts";
+
+// `sightline … | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
+const ctx = createCliContext();
+const program = new Command("sightline")
+  .description("Sightline: image classification from data to production, traceable end to end")
+  .showHelpAfterError()
+  .exitOverride();
+registerData(program, ctx);
+registerDemo(program, ctx);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version are not failures; usage errors were already printed by commander.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof CliExit || err instanceof ConfigError) {
+    process.stderr.write(`sightline: ${err.message}\n`);
+    process.exitCode = err instanceof CliExit ? err.exitCode : 78;
+  } else {
+    process.stderr.write(`sightline: ${err instanceof Error ? err.message : String(err)}\n`);
+    ctx.log.debug("command failed", { err });
+    process.exitCode = 1;
+  }
+}

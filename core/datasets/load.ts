@@ -1,0 +1,26 @@
+import type { BlobStore } from "../blobs/blob-store.ts";
+import type { MetadataStore } from "../meta/metadata-store.ts";
+import { datasetIdOf, ManifestSchema, type Manifest } from "./manifest.ts";
+import { DATASETS, type DatasetRecord } from "./version.ts";
+
+export class DatasetNotFoundError extends Error {
+  constructor(id: string) {
+    super(`dataset ${id} is not registered (run \`sightline data version DIR\` first)`);
+    this.name = "DatasetNotFoundError";
+  }
+}
+
+/** Loads a registered dataset's record and manifest, checking the manifest still hashes to the dataset id. */
+export async function loadDataset(
+  rt: { blobs: BlobStore; meta: MetadataStore },
+  id: string,
+): Promise<{ record: DatasetRecord; manifest: Manifest }> {
+  const doc = await rt.meta.get(DATASETS, id);
+  if (!doc) throw new DatasetNotFoundError(id);
+  const record = doc.data as DatasetRecord;
+  const parsed = ManifestSchema.safeParse(JSON.parse((await rt.blobs.get(record.manifestDigest)).toString("utf8")));
+  if (!parsed.success) throw new Error(`manifest ${record.manifestDigest} of dataset ${id} is malformed: ${parsed.error.message}`);
+  const actual = datasetIdOf(parsed.data);
+  if (actual !== id) throw new Error(`manifest of dataset ${id} hashes to ${actual}: the record no longer matches its data`);
+  return { record, manifest: parsed.data };
+}
