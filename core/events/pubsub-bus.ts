@@ -119,7 +119,7 @@ class Listeners implements Subscription {
       // Stops the streams at once; WaitForProcessing keeps leases until our handlers ack or nack.
       await Promise.allSettled(this.#subscriptions.map((s) => s.close()));
       await Promise.allSettled([...this.#inFlight]);
-      for (const s of this.#subscriptions) s.removeAllListeners();
+      for (const s of this.#subscriptions) s.removeAllListeners("message");
       this.#onClose();
     })();
     return this.#closing;

@@ -1,0 +1,29 @@
+import { randomUUID } from "node:crypto";
+import { PubSub } from "@google-cloud/pubsub";
+import { afterAll, describe, inject } from "vitest";
+import { PubSubBus } from "../../core/events/pubsub-bus.ts";
+import { createLogger } from "../../core/telemetry/logger.ts";
+import { eventBusContract } from "../contract/event-bus.contract.ts";
+
+const emulators = inject("emulators");
+const host = emulators.pubsub;
+// One project per run keeps runs that share an emulator apart; the prefix exercises prefixed names.
+const projectId = `sightline-test-${randomUUID().slice(0, 8)}`;
+const prefix = "t-";
+
+if (host === undefined) {
+  describe.skip(`EventBus contract: pubsub (${emulators.skipped.pubsub ?? "emulator not running"})`, () => {});
+} else {
+  // A plain client, as a foreign publisher would use, for messages that bypass PubSubBus's validation.
+  const raw = new PubSub({ projectId, apiEndpoint: host });
+  afterAll(() => raw.close());
+
+  eventBusContract("pubsub (emulator)", () => ({
+    open: async () =>
+      new PubSubBus({ projectId, apiEndpoint: host, prefix, logger: createLogger({}, { level: "CRITICAL" }) }),
+    async injectRaw(bus, type, body) {
+      await (bus as PubSubBus).topic(type); // ensures the topic exists
+      await raw.topic((bus as PubSubBus).topicName(type)).publishMessage({ data: Buffer.from(body) });
+    },
+  }));
+}
