@@ -16,7 +16,7 @@ export async function readIdx(path: string): Promise<IdxArray> {
     try {
       buf = gunzipSync(buf);
     } catch (err) {
-      throw new Error(`${path}: corrupt gzip: ${(err as Error).message}`);
+      throw new Error(`${path}: corrupt gzip: ${(err as Error).message}`, { cause: err });
     }
   }
   return parseIdx(buf, path);

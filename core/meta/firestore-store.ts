@@ -104,7 +104,7 @@ function updateWithPrecondition(batch: WriteBatch, ref: DocumentReference, pairs
  * - Documents are stored as they are (JSON → Firestore maps); integers come back as numbers, undefined
  *   properties are dropped (`ignoreUndefinedProperties`). Document size limit: 1 MiB.
  * - `query` with equality on one field and order on another needs a composite index on the real service
- *   (the emulator needs none); the Terraform declares the ones Sightline uses.
+ *   (the emulator needs none); declare those indexes with the database (Terraform).
  * - Transactions are optimistic, as the port specifies, and never hold Firestore locks while `fn` runs.
  *   Firestore (native mode, and its emulator) runs read-write transactions with pessimistic locks: a document read
  *   in `runTransaction` is locked until commit, so a plain write from elsewhere blocks behind it (in the emulator
@@ -113,7 +113,8 @@ function updateWithPrecondition(batch: WriteBatch, ref: DocumentReference, pairs
  *   locks), its writes are buffered, then committed as one atomic batch whose preconditions pin every document it
  *   read to the version it saw (update time, or absence). A failed precondition (FAILED_PRECONDITION /
  *   ALREADY_EXISTS) or ABORTED reruns `fn` after a short jittered backoff; after `maxAttempts`: ConflictError.
- *   This also works unchanged on a database created with `concurrency_mode = OPTIMISTIC`.
+ *   It relies only on preconditions and read-only transactions, so it does not depend on the database's
+ *   concurrency mode.
  */
 export class FirestoreStore implements MetadataStore {
   readonly db: Firestore;
