@@ -1,5 +1,5 @@
 // Benchmark: `sightline data version` on the full Fashion-MNIST (70,000 PNGs), twice into fresh homes (the id
-// must not change) and once more into a home that already has it, against a baseline measured in the same run:
+// must not change), once more into a home that already has it and once without validation, against a baseline measured in the same run:
 // reading and hashing every file, the floor for any content-addressed versioning.
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -34,14 +34,14 @@ if (!existsSync(join(DATA, "test"))) {
   console.log(`import-idx   ${s.toFixed(1)} s (70,000 PNGs, once; cached in ${DATA})`);
 }
 
-async function versionInto(home: string): Promise<{ id: string; files: number }> {
+async function versionInto(home: string, validate = true): Promise<{ id: string; files: number }> {
   const rt = {
     blobs: new FsBlobStore(join(home, "blobs")),
     meta: new SqliteStore(join(home, "meta.db")),
     bus: new LocalBus(join(home, "meta.db")),
   };
   try {
-    const { record } = await versionDataset(rt, DATA);
+    const { record } = await versionDataset(rt, DATA, { validate });
     return { id: record.id, files: record.files };
   } finally {
     await rt.bus.close();
@@ -55,6 +55,9 @@ const homeB = await mkdtemp(join(tmpdir(), "sightline-bench-b-"));
 const [first, a] = await seconds(() => versionInto(homeA));
 const [second, b] = await seconds(() => versionInto(homeB));
 const [again, c] = await seconds(() => versionInto(homeA));
+const homeC = await mkdtemp(join(tmpdir(), "sightline-bench-c-"));
+const [unvalidated] = await seconds(() => versionInto(homeC, false));
+await rm(homeC, { recursive: true, force: true });
 await rm(homeA, { recursive: true, force: true });
 await rm(homeB, { recursive: true, force: true });
 
@@ -64,6 +67,7 @@ console.log(`baseline     ${baseline.toFixed(1)} s  read + sha256 of every file`
 console.log(`version #1   ${first.toFixed(1)} s  fresh home (validate, store, register)  ratio ${(first / baseline).toFixed(2)}× baseline`);
 console.log(`version #2   ${second.toFixed(1)} s  another fresh home                     ratio ${(second / baseline).toFixed(2)}× baseline`);
 console.log(`version #3   ${again.toFixed(1)} s  home that has it already               ratio ${(again / baseline).toFixed(2)}× baseline`);
+console.log(`--no-validate ${unvalidated.toFixed(1)} s  fresh home, store and register only     ratio ${(unvalidated / baseline).toFixed(2)}× baseline`);
 console.log(`dataset id   ${a.id}  ${deterministic ? "identical in every run" : `DIFFERS: ${a.id} ${b.id} ${c.id}`}`);
 console.log(`target       under 60 s on 2 cores: ${Math.max(first, second) < 60 ? "met" : "MISSED"}`);
 if (!deterministic) process.exit(1);

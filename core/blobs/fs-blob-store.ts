@@ -13,6 +13,8 @@ import { BlobCorruptError, BlobNotFoundError, type BlobRef, type BlobStore } fro
  */
 export class FsBlobStore implements BlobStore {
   readonly root: string;
+  /** Fan-out directories known to exist, so each is created once per process rather than once per write. */
+  private readonly dirs = new Set<string>();
   constructor(root: string) {
     this.root = resolve(root);
   }
@@ -52,7 +54,7 @@ export class FsBlobStore implements BlobStore {
       const digest = `sha256:${hash.digest("hex")}`;
       const target = this.path(digest);
       if (!(await exists(target))) {
-        await mkdir(dirname(target), { recursive: true });
+        await this.ensureDir(dirname(target));
         await rename(tmp, target);
       }
       return { digest, size };
@@ -85,8 +87,14 @@ export class FsBlobStore implements BlobStore {
 
   async close(): Promise<void> {}
 
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.dirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.dirs.add(dir);
+  }
+
   private async place(target: string, write: (tmp: string) => Promise<void>): Promise<void> {
-    await mkdir(dirname(target), { recursive: true });
+    await this.ensureDir(dirname(target));
     const tmp = `${target}.${randomUUID()}.part`;
     try {
       await write(tmp);

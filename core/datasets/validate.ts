@@ -1,5 +1,4 @@
-import pLimit from "p-limit";
-import sharp from "sharp";
+import { ProbePool, type ProbeResult } from "../imaging/probe-pool.ts";
 import type { DatasetSpec } from "./spec.ts";
 import type { Split } from "./split.ts";
 
@@ -30,14 +29,7 @@ export interface ValidationReport {
   rules: RuleResult[];
 }
 
-/** Images larger than this are refused before decoding (decompression bombs). */
-const MAX_PIXELS = 64 * 1024 * 1024;
-
-/**
- * Checks a dataset against its contract: every image decodes, sizes and channels match the declared spec (or
- * the most common one), labels are the declared classes, each class has enough images, classes are not too
- * imbalanced, and no content appears in two splits.
- */
+/** Probes every image in child processes (see ProbePool), then checks the dataset's contract (evaluateRules). */
 export async function validateDataset(input: {
   classes: string[];
   spec: DatasetSpec;
@@ -45,27 +37,32 @@ export async function validateDataset(input: {
   read: (file: ValidationFile) => Promise<Buffer>;
   onProgress?: (done: number, total: number) => void;
 }): Promise<ValidationReport> {
-  const { classes, spec, files } = input;
-  const limit = pLimit(8);
+  const pool = new ProbePool();
   let done = 0;
-  const decoded = await Promise.all(
-    files.map((file) =>
-      limit(async () => {
-        try {
-          const image = sharp(await input.read(file), { limitInputPixels: MAX_PIXELS, failOn: "error" });
-          // The header gives the stored shape (raw output would be converted to sRGB); the full decode proves
-          // the pixel data is intact.
-          const { width, height, channels } = await image.metadata();
-          await image.raw().toBuffer();
-          return { file, shape: `${width}x${height}x${channels}` };
-        } catch (err) {
-          return { file, error: (err as Error).message };
-        } finally {
-          input.onProgress?.(++done, files.length);
-        }
-      }),
-    ),
-  );
+  try {
+    const probes = await pool.probeAll(
+      input.files.length,
+      (i) => input.read(input.files[i] as ValidationFile),
+      (n) => input.onProgress?.((done += n), input.files.length),
+    );
+    return evaluateRules({ ...input, probes });
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * Checks a dataset against its contract, given every image's probe: every image decodes, sizes and channels match
+ * the declared spec (or the most common one), labels are the declared classes, each class has enough images,
+ * classes are not too imbalanced, and no content appears in two splits.
+ */
+export function evaluateRules(input: { classes: string[]; spec: DatasetSpec; files: ValidationFile[]; probes: ProbeResult[] }): ValidationReport {
+  const { classes, spec, files } = input;
+  const decoded = files.map((file, i) => {
+    const p = input.probes[i];
+    if (p === undefined) throw new Error(`no probe for ${file.path}`);
+    return "error" in p ? { file, error: p.error } : { file, shape: `${p.width}x${p.height}x${p.channels}` };
+  });
 
   const rules: RuleResult[] = [];
   const undecodable = decoded.flatMap((d) => (d.error === undefined ? [] : [{ file: d.file.path, message: d.error }]));

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import pLimit from "p-limit";
 import type { BlobStore } from "../blobs/blob-store.ts";
 import { makeEvent } from "../events/envelope.ts";
+import { forEachBatch, ProbePool, type ProbeResult } from "../imaging/probe-pool.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
 import { sha256Hex } from "../util/digest.ts";
@@ -10,7 +10,7 @@ import { canonicalManifest, datasetIdOf, type Manifest, type ManifestFile } from
 import { scanDataset } from "./scan.ts";
 import { readSpec } from "./spec.ts";
 import { assignSplit, type Split } from "./split.ts";
-import { validateDataset, type ValidationReport } from "./validate.ts";
+import { evaluateRules, type ValidationReport } from "./validate.ts";
 
 export const DATASETS = "datasets";
 
@@ -35,7 +35,7 @@ export interface VersionResult {
   report?: ValidationReport;
 }
 
-export type Progress = (phase: "hash" | "validate" | "store", done: number, total: number) => void;
+export type Progress = (phase: "hash" | "version", done: number, total: number) => void;
 
 export class DatasetInvalidError extends Error {
   readonly report: ValidationReport;
@@ -47,35 +47,60 @@ export class DatasetInvalidError extends Error {
   }
 }
 
-/** Hashes a dataset folder into its manifest without storing anything. */
-export async function buildManifest(dir: string, onProgress?: Progress): Promise<{ manifest: Manifest; id: string; bytes: number }> {
+/** One file as read: its manifest entry, its bytes and its position in the manifest. */
+interface ReadFile {
+  index: number;
+  file: ManifestFile;
+  data: Buffer;
+}
+
+/**
+ * Reads every image of a dataset folder once, in batches, handing each batch (bytes included) to `each`, and
+ * builds the manifest from what it read.
+ */
+async function readDataset(
+  dir: string,
+  each: ((batch: ReadFile[]) => Promise<void>) | undefined,
+  onProgress: ((done: number, total: number) => void) | undefined,
+): Promise<{ manifest: Manifest; id: string; bytes: number }> {
   const root = resolve(dir);
   const spec = await readSpec(root);
   const { files: scanned } = await scanDataset(root);
   if (scanned.length === 0) throw new Error(`${root} holds no images (expected CLASS/IMAGE or SPLIT/CLASS/IMAGE with .png, .jpg or .webp)`);
-  const limit = pLimit(32);
+  const files: ManifestFile[] = new Array<ManifestFile>(scanned.length);
   let done = 0;
   let bytes = 0;
-  const files: ManifestFile[] = await Promise.all(
-    scanned.map((f) =>
-      limit(async () => {
+  await forEachBatch(scanned.length, 6, async (indices) => {
+    const batch = await Promise.all(
+      indices.map(async (index): Promise<ReadFile> => {
+        const f = scanned[index] as (typeof scanned)[number];
         const data = await readFile(join(root, f.path));
         const sha256 = sha256Hex(data);
+        const file = { path: f.path, label: f.label, split: assignSplit(sha256, f.declaredSplit, spec.splits), sha256, size: data.length };
+        files[index] = file;
         bytes += data.length;
-        onProgress?.("hash", ++done, scanned.length);
-        return { path: f.path, label: f.label, split: assignSplit(sha256, f.declaredSplit, spec.splits), sha256, size: data.length };
+        return { index, file, data };
       }),
-    ),
-  );
+    );
+    await each?.(batch);
+    onProgress?.((done += batch.length), scanned.length);
+  });
   const classes = spec.classes ?? [...new Set(files.map((f) => f.label))].sort();
   const manifest: Manifest = { schema: "sightline.dataset/v1", classes, spec, files };
   return { manifest, id: datasetIdOf(manifest), bytes };
 }
 
+/** Hashes a dataset folder into its manifest without storing anything. */
+export async function buildManifest(dir: string, onProgress?: Progress): Promise<{ manifest: Manifest; id: string; bytes: number }> {
+  return readDataset(dir, undefined, (d, t) => onProgress?.("hash", d, t));
+}
+
 /**
- * Versions a dataset folder: hashes every file, validates (unless told not to), and only then stores the
- * files and the manifest as blobs, records the dataset and publishes `sightline.dataset.versioned`.
- * An invalid dataset throws DatasetInvalidError and registers nothing. Versioning the same bytes again is a no-op
+ * Versions a dataset folder: reads every file once, storing it as a blob and probing it (decode, shape) in child
+ * processes as it goes; then checks the validation rules (unless told not to), stores the manifest, records the
+ * dataset and publishes `sightline.dataset.versioned`.
+ * An invalid dataset throws DatasetInvalidError and registers nothing: the files stored meanwhile are unreferenced
+ * content-addressed blobs that no manifest, record or event points at. Versioning the same bytes again is a no-op
  * that returns the existing record (and republishes the event under the same id, which consumers deduplicate).
  */
 export async function versionDataset(
@@ -84,31 +109,29 @@ export async function versionDataset(
   options: { validate?: boolean; onProgress?: Progress } = {},
 ): Promise<VersionResult> {
   const root = resolve(dir);
-  const { manifest, id, bytes } = await buildManifest(root, options.onProgress);
-
-  let report: ValidationReport | undefined;
-  if (options.validate !== false) {
-    report = await validateDataset({
-      classes: manifest.classes,
-      spec: manifest.spec,
-      files: manifest.files,
-      read: (f) => readFile(join(root, f.path)),
-      onProgress: (d, t) => options.onProgress?.("validate", d, t),
-    });
-    if (!report.ok) throw new DatasetInvalidError(root, report);
+  const pool = options.validate === false ? undefined : new ProbePool();
+  const probes: ProbeResult[] = [];
+  let read: Awaited<ReturnType<typeof readDataset>>;
+  try {
+    read = await readDataset(
+      root,
+      async (batch) => {
+        // Storing (I/O, here) and probing (CPU, in the pool's processes) overlap.
+        const [, results] = await Promise.all([
+          Promise.all(batch.map((b) => rt.blobs.put(b.data))),
+          pool?.probeBatch(batch.map((b) => b.data)),
+        ]);
+        results?.forEach((r, k) => (probes[(batch[k] as ReadFile).index] = r));
+      },
+      (d, t) => options.onProgress?.("version", d, t),
+    );
+  } finally {
+    await pool?.close();
   }
+  const { manifest, id, bytes } = read;
+  const report = pool ? evaluateRules({ classes: manifest.classes, spec: manifest.spec, files: manifest.files, probes }) : undefined;
+  if (report && !report.ok) throw new DatasetInvalidError(root, report);
 
-  const limit = pLimit(32);
-  let stored = 0;
-  await Promise.all(
-    manifest.files.map((f) =>
-      limit(async () => {
-        const ref = await rt.blobs.putFile(join(root, f.path));
-        if (ref.digest !== `sha256:${f.sha256}`) throw new Error(`${f.path} changed while it was being versioned; run again`);
-        options.onProgress?.("store", ++stored, manifest.files.length);
-      }),
-    ),
-  );
   const manifestRef = await rt.blobs.put(Buffer.from(canonicalManifest(manifest)));
   const reportRef = report ? await rt.blobs.put(Buffer.from(JSON.stringify(report))) : undefined;
 
