@@ -16,6 +16,8 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts"],
           // Each emulator starts once per run, here, and its address reaches the tests through inject().
           globalSetup: ["test/integration/global-setup.ts"],
+          // No GCE metadata server here: without this, Google clients probe for one and warn.
+          env: { METADATA_SERVER_DETECTION: "none" },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -1,15 +1,14 @@
+import { readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { importIdx } from "../../core/datasets/import-idx.ts";
 import { loadDataset } from "../../core/datasets/load.ts";
 import { validateDataset, type ValidationReport } from "../../core/datasets/validate.ts";
-import { buildManifest, DATASETS, DatasetInvalidError, versionDataset, type DatasetRecord } from "../../core/datasets/version.ts";
-import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { stat } from "node:fs/promises";
+import { buildManifest, DATASETS, DatasetInvalidError, versionDataset } from "../../core/datasets/version.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { phaseProgress } from "../progress.ts";
-import { printReport } from "../report.ts";
+import { describeRecord, printReport } from "../report.ts";
 
 const positiveInt = (value: string): number => {
   const n = Number(value);
@@ -107,17 +106,6 @@ export function registerData(program: Command, ctx: CliContext): void {
         if (!report.ok) ctx.fail("validation failed");
       }),
     );
-}
-
-function describeRecord(r: DatasetRecord): string {
-  const splits = Object.entries(r.splits).map(([s, n]) => `${s} ${n}`).join(", ");
-  return [
-    `  name        ${r.name ?? "(unnamed)"}`,
-    `  files       ${r.files} (${(r.bytes / 1024 / 1024).toFixed(2)} MiB), ${splits}`,
-    `  classes     ${r.classes.join(", ")}`,
-    `  validation  ${r.validation}`,
-    `  manifest    ${r.manifestDigest}`,
-  ].join("\n");
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { DatasetInvalidError, versionDataset, type VersionResult } from "../../core/datasets/version.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { phaseProgress } from "../progress.ts";
-import { printReport } from "../report.ts";
+import { describeRecord, printReport } from "../report.ts";
 
 export const SAMPLE_DIR = fileURLToPath(new URL("../../data/sample", import.meta.url));
 
@@ -33,7 +33,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         const { record, created, report } = result;
         if (report) printReport(ctx, report);
         ctx.out(`\n${created ? "Registered" : "Reused"} dataset ${record.id}`);
-        ctx.out(`  ${record.files} images in ${record.classes.length} classes; splits ${JSON.stringify(record.splits)}`);
+        ctx.out(describeRecord(record));
         ctx.out("\nNext:");
         ctx.out(`  npx sightline data validate ${record.id}`);
         ctx.out("  npx sightline data version <your-folder>   (CLASS/IMAGE or SPLIT/CLASS/IMAGE)");
