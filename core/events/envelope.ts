@@ -90,3 +90,15 @@ export function decodeEvent(body: Uint8Array | string): AnyCloudEvent {
 export function topicFor(type: EventType): string {
   return type.replaceAll(".", "-");
 }
+
+/** Best effort: the id and type of a body that may not be a valid event, so its dead letter can be found by them. */
+export function peekEventIds(body: string): { eventId?: string; eventType?: string } {
+  try {
+    const raw: unknown = JSON.parse(body);
+    if (typeof raw !== "object" || raw === null) return {};
+    const { id, type } = raw as Record<string, unknown>;
+    return { ...(typeof id === "string" ? { eventId: id } : {}), ...(typeof type === "string" ? { eventType: type } : {}) };
+  } catch {
+    return {};
+  }
+}

@@ -1,7 +1,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { immediate, openSqlite } from "../util/sqlite.ts";
-import { decodeEvent, InvalidEventError, parseEvent, type AnyCloudEvent } from "./envelope.ts";
+import { decodeEvent, InvalidEventError, parseEvent, peekEventIds, type AnyCloudEvent } from "./envelope.ts";
 import {
   backoffSeconds,
   type DeadLetter,
@@ -166,7 +166,7 @@ export class LocalBus implements EventBus {
   }
 
   private deadLetter(name: string, row: DeliveryRow, reason: string, event?: AnyCloudEvent): void {
-    const { id, type } = event ?? peekIds(row.body);
+    const { eventId: id, eventType: type } = event ? { eventId: event.id, eventType: event.type } : peekEventIds(row.body);
     this.log.error("event dead-lettered", { subscription: name, eventId: id, eventType: type, attempts: row.attempts, reason });
     immediate(this.db, () => {
       this.db
@@ -198,18 +198,6 @@ export class LocalBus implements EventBus {
       this.db.prepare("UPDATE bus_dead_letter_cursors SET last = ? WHERE name = ?").run(r.dl_seq, name);
     }
     return rows.length;
-  }
-}
-
-/** Best-effort id and type of a body that failed validation, so a dead letter can still be found by them. */
-function peekIds(body: string): { id?: string; type?: string } {
-  try {
-    const raw: unknown = JSON.parse(body);
-    if (typeof raw !== "object" || raw === null) return {};
-    const { id, type } = raw as Record<string, unknown>;
-    return { ...(typeof id === "string" ? { id } : {}), ...(typeof type === "string" ? { type } : {}) };
-  } catch {
-    return {};
   }
 }
 

@@ -7,7 +7,8 @@ import {
   type Topic,
 } from "@google-cloud/pubsub";
 import type { AnyCloudEvent } from "./envelope.ts";
-import { decodeEvent, parseEvent, topicFor } from "./envelope.ts";
+import { decodeEvent, parseEvent, peekEventIds, topicFor } from "./envelope.ts";
+import { grpcCode } from "../util/grpc.ts";
 import type { DeadLetter, EventBus, Handler, SubscribeOptions, Subscription } from "./event-bus.ts";
 import type { EventType } from "./schemas.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
@@ -49,11 +50,6 @@ const MAX_ATTRIBUTE_BYTES = 1024;
 /** How long closing a subscription waits for in-flight handlers. */
 const CLOSE_TIMEOUT = Duration.from({ minutes: 5 });
 
-function grpcCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "number" ? code : undefined;
-}
-
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -69,21 +65,6 @@ function duration(seconds: number): { seconds: number; nanos: number } {
   const s = Math.min(MAX_BACKOFF_SECONDS, Math.max(0, seconds));
   const whole = Math.floor(s);
   return { seconds: whole, nanos: Math.round((s - whole) * 1e9) };
-}
-
-/** Best effort: the id and type of a body that may or may not be an event. */
-function identify(body: string): { eventId?: string; eventType?: string } {
-  try {
-    const raw: unknown = JSON.parse(body);
-    if (typeof raw !== "object" || raw === null) return {};
-    const { id, type } = raw as { id?: unknown; type?: unknown };
-    return {
-      ...(typeof id === "string" ? { eventId: id } : {}),
-      ...(typeof type === "string" ? { eventType: type } : {}),
-    };
-  } catch {
-    return {};
-  }
 }
 
 interface Policies {
@@ -309,7 +290,7 @@ export class PubSubBus implements EventBus {
   }
 
   async #deadLetter(name: string, message: Message, body: string, attempts: number, reason: string): Promise<void> {
-    const { eventId, eventType } = identify(body);
+    const { eventId, eventType } = peekEventIds(body);
     this.#log.error("dead-lettering message", { subscription: name, messageId: message.id, eventId, eventType, attempts, reason });
     const topic = await this.#ensureTopic(this.deadLetterTopicName);
     await topic.publishMessage({
@@ -329,7 +310,7 @@ export class PubSubBus implements EventBus {
   #toDeadLetter(message: Message): DeadLetter {
     const a = message.attributes;
     const body = message.data.toString("utf8");
-    const found = identify(body);
+    const found = peekEventIds(body);
     // Our consumers publish with a reason; Pub/Sub's own dead-letter policy forwards with its source attributes.
     const forwarded = a[DL.reason] === undefined && a[PUBSUB_DL_SUBSCRIPTION] !== undefined;
     const eventId = a[DL.eventId] ?? found.eventId;

@@ -19,6 +19,7 @@ import {
   type QueryOptions,
   type Transaction,
 } from "./metadata-store.ts";
+import { grpcCode } from "../util/grpc.ts";
 
 export interface FirestoreStoreOptions {
   projectId: string;
@@ -39,11 +40,6 @@ const PREFIX = /^[a-z][a-z0-9_-]{0,62}$/;
 const ALREADY_EXISTS = 6;
 const FAILED_PRECONDITION = 9;
 const ABORTED = 10;
-
-function grpcCode(err: unknown): number | undefined {
-  if (typeof err === "object" && err !== null && "code" in err && typeof err.code === "number") return err.code;
-  return undefined;
-}
 
 /**
  * Firestore has no arrays directly inside arrays (`[[1, 2]]`; `[{ a: [1] }]` is fine), and does not allow empty
