@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError } from "../core/config/config.ts";
 import { registerData } from "./commands/data.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerLineage } from "./commands/lineage.ts";
 import { CliExit, createCliContext } from "./context.ts";
 
 // `sightline … | head` closes our stdout early: that is the reader's choice, not an error.
@@ -17,6 +18,7 @@ const program = new Command("sightline")
   .showHelpAfterError()
   .exitOverride();
 registerData(program, ctx);
+registerLineage(program, ctx);
 registerDemo(program, ctx);
 
 try {

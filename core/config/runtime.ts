@@ -1,5 +1,6 @@
 import type { BlobStore } from "../blobs/blob-store.ts";
 import type { EventBus } from "../events/event-bus.ts";
+import { EMBEDDED_SUBSCRIPTIONS } from "../events/subscriptions.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import type { BlobsTarget, BusTarget, Config, MetaTarget } from "./config.ts";
@@ -35,7 +36,11 @@ export async function openMetadataStore(target: MetaTarget): Promise<MetadataSto
 export async function openEventBus(target: BusTarget, log: Logger): Promise<EventBus> {
   if (target.kind === "local") {
     const { LocalBus } = await import("../events/local-bus.ts");
-    return new LocalBus(target.path, { logger: log.child({ component: "local-bus" }) });
+    const bus = new LocalBus(target.path, { logger: log.child({ component: "local-bus" }) });
+    // The embedded consumers' subscriptions exist from the first command on, so no event is published before
+    // they can keep it (on Google Cloud, Terraform creates the Pub/Sub subscriptions).
+    for (const [name, types] of Object.entries(EMBEDDED_SUBSCRIPTIONS)) await bus.ensureSubscription(name, types);
+    return bus;
   }
   const { PubSubBus } = await import("../events/pubsub-bus.ts");
   return new PubSubBus({ projectId: target.project });

@@ -1,0 +1,81 @@
+import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import { writeAudit, writeAuditIn, type AuditAction, type AuditRecord } from "./audit.ts";
+import { getVersion, ModelNotFoundError } from "./model-version.ts";
+
+export const ALIASES = "aliases";
+export const PRODUCTION = "production";
+export const CANDIDATE = "candidate";
+export const PREVIOUS = "previous";
+
+export interface Alias extends JsonObject {
+  name: string;
+  alias: string;
+  version: number;
+  updatedAt: string;
+  actor: string;
+  reason: string;
+}
+
+const aliasId = (name: string, alias: string): string => `${name}@${alias}`;
+
+export async function getAlias(meta: MetadataStore, name: string, alias: string): Promise<Alias | undefined> {
+  return (await meta.get(ALIASES, aliasId(name, alias)))?.data as Alias | undefined;
+}
+
+export async function listAliases(meta: MetadataStore, name: string): Promise<Alias[]> {
+  const docs = await meta.query(ALIASES, { where: [{ field: "name", op: "==", value: name }] });
+  return docs.map((d) => d.data as Alias).sort((a, b) => a.alias.localeCompare(b.alias));
+}
+
+/** Resolves `name@alias` to its version number, or throws. */
+export async function resolveAlias(meta: MetadataStore, name: string, alias: string): Promise<number> {
+  const a = await getAlias(meta, name, alias);
+  if (!a) throw new ModelNotFoundError(`${name}@${alias}`);
+  return a.version;
+}
+
+export interface AliasMove {
+  name: string;
+  alias: string;
+  to: number;
+  /** The version the caller believes the alias has now (null: unset); the move happens only if it still has. */
+  expected: number | null;
+  actor: string;
+  reason: string;
+  action: AuditAction;
+  decisionId?: string;
+  /** Also point these aliases at the version `alias` had (e.g. `previous` on a promotion). */
+  alsoSetToOld?: string[];
+}
+
+export type MoveResult = { ok: true; from: number | null; audit: AuditRecord } | { ok: false; current: number | null; audit: AuditRecord };
+
+/**
+ * Moves an alias by compare-and-set: only if it still points at `expected`. The audit record of a move is written
+ * in the same transaction, so a move is never without its record; a lost race gets a `conflict` record of its own.
+ */
+export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<MoveResult> {
+  await getVersion(meta, move.name, move.to);
+  const common = { actor: move.actor, action: move.action, model: move.name, alias: move.alias, to: move.to, reason: move.reason, decisionId: move.decisionId ?? null };
+  const outcome = await meta.transaction(async (tx) => {
+    const doc = await tx.get(ALIASES, aliasId(move.name, move.alias));
+    const current = doc ? Number(doc.data.version) : null;
+    if (current !== move.expected) return { ok: false as const, current };
+    const now = new Date().toISOString();
+    const set = (alias: string, version: number): void =>
+      tx.set(ALIASES, aliasId(move.name, alias), { name: move.name, alias, version, updatedAt: now, actor: move.actor, reason: move.reason });
+    set(move.alias, move.to);
+    if (current !== null) for (const other of move.alsoSetToOld ?? []) set(other, current);
+    const audit = writeAuditIn(tx, { ...common, outcome: "applied", from: current });
+    return { ok: true as const, from: current, audit };
+  });
+  if (outcome.ok) return outcome;
+  const audit = await writeAudit(meta, {
+    ...common,
+    outcome: "conflict",
+    from: move.expected,
+    detail: `${move.name}@${move.alias} is at ${outcome.current ?? "nothing"}, not ${move.expected ?? "nothing"}`,
+  });
+  return { ok: false, current: outcome.current, audit };
+}
+

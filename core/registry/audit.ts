@@ -1,0 +1,58 @@
+import { randomUUID } from "node:crypto";
+import type { JsonObject, MetadataStore, Transaction } from "../meta/metadata-store.ts";
+
+export const AUDIT = "audit";
+
+export type AuditAction = "alias.set" | "promotion" | "rollback";
+export type AuditOutcome = "intent" | "applied" | "conflict" | "blocked" | "pending_approval" | "rejected" | "failed";
+
+/** Who did what to which model, when, why, from and to: one immutable record per attempt. */
+export interface AuditRecord extends JsonObject {
+  id: string;
+  time: string;
+  actor: string;
+  action: AuditAction;
+  outcome: AuditOutcome;
+  model: string;
+  alias: string | null;
+  from: number | null;
+  to: number | null;
+  reason: string;
+  decisionId: string | null;
+  detail: string | null;
+}
+
+export type AuditInput = Omit<AuditRecord, "id" | "time" | "alias" | "from" | "to" | "decisionId" | "detail"> &
+  Partial<Pick<AuditRecord, "alias" | "from" | "to" | "decisionId" | "detail">>;
+
+export function auditRecord(input: AuditInput): AuditRecord {
+  const time = new Date().toISOString();
+  return {
+    alias: null,
+    from: null,
+    to: null,
+    decisionId: null,
+    detail: null,
+    ...input,
+    // Sortable by time, unique across writers.
+    id: `${time.replace(/[:.]/g, "-")}-${randomUUID().slice(0, 8)}`,
+    time,
+  };
+}
+
+export async function writeAudit(meta: MetadataStore, input: AuditInput): Promise<AuditRecord> {
+  const record = auditRecord(input);
+  await meta.put(AUDIT, record.id, record);
+  return record;
+}
+
+export function writeAuditIn(tx: Transaction, input: AuditInput): AuditRecord {
+  const record = auditRecord(input);
+  tx.set(AUDIT, record.id, record);
+  return record;
+}
+
+export async function listAudit(meta: MetadataStore, model: string): Promise<AuditRecord[]> {
+  const docs = await meta.query(AUDIT, { where: [{ field: "model", op: "==", value: model }] });
+  return docs.map((d) => d.data as AuditRecord).sort((a, b) => (a.id < b.id ? -1 : 1));
+}
