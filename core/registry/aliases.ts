@@ -1,4 +1,4 @@
-import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import type { MetadataStore } from "../meta/metadata-store.ts";
 import { writeAudit, writeAuditIn, type AuditAction, type AuditRecord } from "./audit.ts";
 import { getVersion, ModelNotFoundError } from "./model-version.ts";
 
@@ -7,14 +7,14 @@ export const PRODUCTION = "production";
 export const CANDIDATE = "candidate";
 export const PREVIOUS = "previous";
 
-export interface Alias extends JsonObject {
+export type Alias = {
   name: string;
   alias: string;
   version: number;
   updatedAt: string;
   actor: string;
   reason: string;
-}
+};
 
 const aliasId = (name: string, alias: string): string => `${name}@${alias}`;
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { JsonObject, MetadataStore, Transaction } from "../meta/metadata-store.ts";
+import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 
 export const AUDIT = "audit";
 
@@ -7,7 +7,7 @@ export type AuditAction = "alias.set" | "promotion" | "rollback";
 export type AuditOutcome = "intent" | "applied" | "conflict" | "blocked" | "pending_approval" | "rejected" | "failed";
 
 /** Who did what to which model, when, why, from and to: one immutable record per attempt. */
-export interface AuditRecord extends JsonObject {
+export type AuditRecord = {
   id: string;
   time: string;
   actor: string;
@@ -20,7 +20,7 @@ export interface AuditRecord extends JsonObject {
   reason: string;
   decisionId: string | null;
   detail: string | null;
-}
+};
 
 export type AuditInput = Omit<AuditRecord, "id" | "time" | "alias" | "from" | "to" | "decisionId" | "detail"> &
   Partial<Pick<AuditRecord, "alias" | "from" | "to" | "decisionId" | "detail">>;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import type { MetadataStore } from "../meta/metadata-store.ts";
 
 export const MODELS = "models";
 export const VERSIONS = "model_versions";
@@ -10,7 +10,7 @@ export type Metrics = Record<string, number>;
  * One registered model version. `metrics` are the trainer's on its dataset's held-out split; `evaluations` holds
  * metrics per evaluation dataset id, so a candidate and production can be compared on the same held-out data.
  */
-export interface ModelVersion extends JsonObject {
+export type ModelVersion = {
   name: string;
   version: number;
   createdAt: string;
@@ -25,7 +25,7 @@ export interface ModelVersion extends JsonObject {
   image: string | null;
   metrics: Metrics;
   evaluations: Record<string, Metrics>;
-}
+};
 
 export type NewModelVersion = Omit<ModelVersion, "version" | "createdAt" | "evaluations"> & { evaluations?: Record<string, Metrics> };
 
