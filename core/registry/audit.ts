@@ -25,6 +25,8 @@ export type AuditRecord = {
 export type AuditInput = Omit<AuditRecord, "id" | "time" | "alias" | "from" | "to" | "decisionId" | "detail"> &
   Partial<Pick<AuditRecord, "alias" | "from" | "to" | "decisionId" | "detail">>;
 
+let written = 0;
+
 export function auditRecord(input: AuditInput): AuditRecord {
   const time = new Date().toISOString();
   return {
@@ -34,8 +36,8 @@ export function auditRecord(input: AuditInput): AuditRecord {
     decisionId: null,
     detail: null,
     ...input,
-    // Sortable by time, unique across writers.
-    id: `${time.replace(/[:.]/g, "-")}-${randomUUID().slice(0, 8)}`,
+    // Sorts by time, then by order of writing within this process; unique across writers.
+    id: `${time.replace(/[:.]/g, "-")}-${String(written++).padStart(9, "0")}-${randomUUID().slice(0, 8)}`,
     time,
   };
 }

@@ -1,0 +1,54 @@
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { digestOf } from "../util/digest.ts";
+
+const Bound = z.union([
+  z.number().transform((min) => ({ min, max: undefined as number | undefined })),
+  z.object({ min: z.number().optional(), max: z.number().optional() }).strict(),
+]);
+
+/**
+ * The promotion policy (YAML, checked in): what a candidate must reach on its own, how much worse than
+ * production it may be on the same held-out data, whether its data must have passed validation, and whether a
+ * person must approve. Metric names are the trainer's: `accuracy`, `macro_f1`, `log_loss`, `ece`, `recall/<class>`.
+ */
+export const PromotionPolicySchema = z
+  .object({
+    /** Metric → minimum (a number) or `{min, max}`. */
+    absolute: z.record(z.string(), Bound).default({}),
+    relative: z
+      .object({
+        /** Metric → largest allowed drop from production's value on the same evaluation data. */
+        maxDrop: z.record(z.string(), z.number().min(0)).default({}),
+        /** Largest allowed drop of any class's recall. */
+        maxClassRecallDrop: z.number().min(0).optional(),
+      })
+      .strict()
+      .prefault({}),
+    requireValidatedData: z.boolean().default(true),
+    /** `auto`: promote when every rule passes; `manual`: a person approves (`--approve`, or yes on a terminal). */
+    approval: z.enum(["auto", "manual"]).default("manual"),
+  })
+  .strict();
+
+export type PromotionPolicy = z.infer<typeof PromotionPolicySchema>;
+
+export const DEFAULT_POLICY_FILE = fileURLToPath(new URL("./promotion-policy.yaml", import.meta.url));
+
+export async function loadPolicy(path: string = DEFAULT_POLICY_FILE): Promise<{ policy: PromotionPolicy; digest: string; path: string }> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read promotion policy ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return { ...parsePolicy(text, path), path };
+}
+
+export function parsePolicy(text: string, where = "promotion policy"): { policy: PromotionPolicy; digest: string } {
+  const parsed = PromotionPolicySchema.safeParse(parseYaml(text) ?? {});
+  if (!parsed.success) throw new Error(`${where} is invalid: ${z.prettifyError(parsed.error)}`);
+  return { policy: parsed.data, digest: digestOf(text) };
+}
