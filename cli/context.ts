@@ -1,3 +1,5 @@
+import { hostname, userInfo } from "node:os";
+import { createInterface } from "node:readline/promises";
 import { loadConfig } from "../core/config/config.ts";
 import { openRuntime, type Runtime } from "../core/config/runtime.ts";
 import { createLogger, type Logger } from "../core/telemetry/logger.ts";
@@ -14,6 +16,10 @@ export class CliExit extends Error {
 
 export interface CliContext {
   log: Logger;
+  /** Who is acting, for audit records: SIGHTLINE_ACTOR, else user@host. */
+  actor: string;
+  /** Whether a person can answer questions on this terminal. */
+  interactive: boolean;
   env: Record<string, string | undefined>;
   cwd: string;
   out(line: string): void;
@@ -23,6 +29,8 @@ export interface CliContext {
 export function createCliContext(): CliContext {
   return {
     log: createLogger({ component: "cli" }, { level: "WARNING" }),
+    actor: process.env.SIGHTLINE_ACTOR || `${userInfo().username}@${hostname()}`,
+    interactive: process.stdin.isTTY === true && process.stderr.isTTY === true && process.env.CI !== "true",
     env: process.env,
     cwd: process.cwd(),
     out: (line) => process.stdout.write(`${line}\n`),
@@ -39,5 +47,15 @@ export async function withRuntime<R>(ctx: CliContext, fn: (rt: Runtime) => Promi
     return await fn(rt);
   } finally {
     await rt.close();
+  }
+}
+
+/** Asks a yes/no question on the terminal (default no). */
+export async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
   }
 }

@@ -4,6 +4,8 @@ import { ConfigError } from "../core/config/config.ts";
 import { registerData } from "./commands/data.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerLineage } from "./commands/lineage.ts";
+import { registerModels } from "./commands/models.ts";
+import { registerPromotion } from "./commands/promote.ts";
 import { CliExit, createCliContext } from "./context.ts";
 
 // `sightline … | head` closes our stdout early: that is the reader's choice, not an error.
@@ -18,6 +20,8 @@ const program = new Command("sightline")
   .showHelpAfterError()
   .exitOverride();
 registerData(program, ctx);
+registerModels(program, ctx);
+registerPromotion(program, ctx);
 registerLineage(program, ctx);
 registerDemo(program, ctx);
 

@@ -1,20 +1,14 @@
 import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { InvalidArgumentError } from "commander";
 import { importIdx } from "../../core/datasets/import-idx.ts";
 import { loadDataset } from "../../core/datasets/load.ts";
 import { validateDataset, type ValidationReport } from "../../core/datasets/validate.ts";
 import { buildManifest, DATASETS, DatasetInvalidError, versionDataset } from "../../core/datasets/version.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { phaseProgress } from "../progress.ts";
+import { positiveInt } from "../options.ts";
 import { describeRecord, printReport } from "../report.ts";
-
-const positiveInt = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive integer");
-  return n;
-};
 
 export function registerData(program: Command, ctx: CliContext): void {
   const data = program.command("data").description("import, version and validate datasets");

@@ -1,0 +1,79 @@
+import type { Command } from "commander";
+import { listAliases, resolveAlias } from "../../core/registry/aliases.ts";
+import { listAudit } from "../../core/registry/audit.ts";
+import { getVersion, listModels, listVersions, parseModelRef, type ModelVersion } from "../../core/registry/model-version.ts";
+import { withRuntime, type CliContext } from "../context.ts";
+
+export function registerModels(program: Command, ctx: CliContext): void {
+  const models = program.command("models").description("the model registry: versions, aliases, audit trail");
+
+  models
+    .command("list")
+    .description("every model with its latest version and aliases")
+    .option("--json", "print JSON")
+    .action(async (opts: { json?: boolean }) =>
+      withRuntime(ctx, async (rt) => {
+        const rows = await Promise.all(
+          (await listModels(rt.meta)).map(async (m) => ({ ...m, aliases: Object.fromEntries((await listAliases(rt.meta, m.name)).map((a) => [a.alias, a.version])) })),
+        );
+        if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
+        if (rows.length === 0) return ctx.out("no models registered yet");
+        for (const r of rows) {
+          const aliases = Object.entries(r.aliases).map(([a, v]) => `${a}=${v}`).join(" ");
+          ctx.out(`${r.name.padEnd(20)} latest ${String(r.latestVersion).padEnd(4)} ${aliases}`);
+        }
+      }),
+    );
+
+  models
+    .command("show")
+    .description("a model (its versions and audit trail) or one version (NAME@ALIAS, NAME:VERSION)")
+    .argument("<ref>", "NAME, NAME@ALIAS or NAME:VERSION")
+    .option("--json", "print JSON")
+    .action(async (text: string, opts: { json?: boolean }) =>
+      withRuntime(ctx, async (rt) => {
+        const ref = parseModelRef(text);
+        const aliases = await listAliases(rt.meta, ref.name);
+        if (ref.version === undefined && ref.alias === undefined) {
+          const versions = await listVersions(rt.meta, ref.name);
+          if (versions.length === 0) ctx.fail(`model ${ref.name} is not registered (see \`sightline models list\`)`);
+          const audit = await listAudit(rt.meta, ref.name);
+          if (opts.json) return ctx.out(JSON.stringify({ name: ref.name, versions, aliases, audit }, null, 2));
+          ctx.out(`${ref.name}: ${versions.length} version(s)`);
+          for (const v of versions) {
+            const tags = aliases.filter((a) => a.version === v.version).map((a) => a.alias).join(", ");
+            ctx.out(`  v${String(v.version).padEnd(4)} ${v.createdAt}  ${metricLine(v)}  dataset ${v.datasetId.slice(0, 12)}…${tags ? `  [${tags}]` : ""}`);
+          }
+          ctx.out("audit:");
+          for (const a of audit.slice(-20)) {
+            ctx.out(`  ${a.time}  ${a.action.padEnd(10)} ${a.outcome.padEnd(16)} ${a.alias ?? ""} ${a.from ?? "—"} → ${a.to ?? "—"}  by ${a.actor}: ${a.reason}`);
+          }
+          return;
+        }
+        const version = ref.version ?? (await resolveAlias(rt.meta, ref.name, ref.alias as string));
+        const v = await getVersion(rt.meta, ref.name, version);
+        const tags = aliases.filter((a) => a.version === version).map((a) => a.alias);
+        if (opts.json) return ctx.out(JSON.stringify({ ...v, aliases: tags }, null, 2));
+        ctx.out(`${v.name}:${v.version}${tags.length ? `  [${tags.join(", ")}]` : ""}`);
+        for (const [k, value] of [
+          ["created", v.createdAt],
+          ["dataset", v.datasetId],
+          ["request", v.requestId],
+          ["run", v.runId],
+          ["model", v.modelDigest],
+          ["card", v.cardDigest],
+          ["profile", v.profileDigest ?? "—"],
+          ["config", v.configHash],
+          ["commit", v.gitCommit ?? "—"],
+          ["image", v.image ?? "—"],
+        ] as const) {
+          ctx.out(`  ${k.padEnd(9)} ${value}`);
+        }
+        ctx.out(`  metrics   ${metricLine(v)}`);
+      }),
+    );
+}
+
+function metricLine(v: ModelVersion): string {
+  return ["accuracy", "macro_f1"].map((m) => `${m} ${v.metrics[m]?.toFixed(4) ?? "—"}`).join("  ");
+}
