@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError } from "../core/config/config.ts";
 import { registerData } from "./commands/data.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerDrift } from "./commands/drift.ts";
 import { registerLineage } from "./commands/lineage.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerPromotion } from "./commands/promote.ts";
@@ -23,6 +24,7 @@ registerData(program, ctx);
 registerModels(program, ctx);
 registerPromotion(program, ctx);
 registerLineage(program, ctx);
+registerDrift(program, ctx);
 registerDemo(program, ctx);
 
 try {
