@@ -6,7 +6,7 @@ import { confirm, withRuntime, type CliContext } from "../context.ts";
 import { positiveInt } from "../options.ts";
 
 /** Exit codes a pipeline can act on. */
-export const PROMOTE_EXIT: Record<DecisionOutcome, number> = { promoted: 0, blocked: 2, pending_approval: 3, rejected: 4, conflict: 5 };
+export const PROMOTE_EXIT: Record<DecisionOutcome, number> = { promoted: 0, blocked: 2, pending_approval: 3, rejected: 4, conflict: 5, deciding: 6 };
 
 export function registerPromotion(program: Command, ctx: CliContext): void {
   program
@@ -74,6 +74,7 @@ function printDecision(ctx: CliContext, d: Decision, outcome = false): void {
     pending_approval: "pending approval: every rule passed; run again with --approve (or on a terminal) to promote",
     rejected: "rejected by the approver; production is unchanged",
     conflict: "conflict: production moved while this decision was being made; nothing changed, run again",
+    deciding: "another process is taking this decision",
   };
   ctx.out(`${text[d.outcome]}  (decision ${d.id})`);
 }

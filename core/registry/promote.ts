@@ -16,7 +16,10 @@ export interface Evaluator {
   evaluate(model: ModelVersion, datasetId: string): Promise<Metrics>;
 }
 
-export type DecisionOutcome = "promoted" | "blocked" | "pending_approval" | "rejected" | "conflict";
+export type DecisionOutcome = "deciding" | "promoted" | "blocked" | "pending_approval" | "rejected" | "conflict";
+
+/** A claim older than this is taken over: its decider died before finishing. */
+const STALE_CLAIM_MS = 10 * 60 * 1000;
 
 export type Decision = {
   id: string;
@@ -58,8 +61,16 @@ type Runtime = { meta: MetadataStore; bus: EventBus };
  */
 export async function promote(rt: Runtime, input: PromoteInput): Promise<Decision> {
   const decisionId = input.decisionId ?? `promote-${input.name}-${input.version}-${randomUUID()}`;
-  const existing = await rt.meta.get(DECISIONS, decisionId);
-  if (existing) return existing.data as Decision;
+  // Claim the decision first, so concurrent deliveries of one event cannot both decide (and one overwrite the
+  // other's outcome); a redelivery gets the decision taken, or in progress.
+  const taken = await rt.meta.transaction(async (tx) => {
+    const doc = await tx.get(DECISIONS, decisionId);
+    const found = doc?.data as Decision | undefined;
+    if (found && !(found.outcome === "deciding" && Date.now() - Date.parse(found.time) > STALE_CLAIM_MS)) return found;
+    tx.set(DECISIONS, decisionId, { ...claim(decisionId, input), outcome: "deciding" });
+    return undefined;
+  });
+  if (taken) return taken;
 
   const candidate = await getVersion(rt.meta, input.name, input.version);
   const productionAlias = await getAlias(rt.meta, input.name, PRODUCTION);
@@ -158,6 +169,23 @@ export async function gate(
     decisionId: `gate-${event.id}`,
     ...(options.evaluator ? { evaluator: options.evaluator } : {}),
   });
+}
+
+function claim(id: string, input: PromoteInput): Decision {
+  return {
+    id,
+    time: new Date().toISOString(),
+    model: input.name,
+    version: input.version,
+    productionVersion: null,
+    evaluationDatasetId: "",
+    policyDigest: input.policyDigest,
+    rules: [],
+    outcome: "deciding",
+    approval: "none",
+    actor: input.actor,
+    reason: input.reason,
+  };
 }
 
 async function record(rt: Runtime, decision: Decision, audit: Parameters<typeof writeAudit>[1]): Promise<void> {
