@@ -1,4 +1,4 @@
-import { ProbePool, type ProbeResult } from "../imaging/probe-pool.ts";
+import { ImagePool, type ProbeResult } from "../imaging/image-pool.ts";
 import type { DatasetSpec } from "./spec.ts";
 import type { Split } from "./split.ts";
 
@@ -29,7 +29,7 @@ export interface ValidationReport {
   rules: RuleResult[];
 }
 
-/** Probes every image in child processes (see ProbePool), then checks the dataset's contract (evaluateRules). */
+/** Probes every image in child processes (see ImagePool), then checks the dataset's contract (evaluateRules). */
 export async function validateDataset(input: {
   classes: string[];
   spec: DatasetSpec;
@@ -37,7 +37,7 @@ export async function validateDataset(input: {
   read: (file: ValidationFile) => Promise<Buffer>;
   onProgress?: (done: number, total: number) => void;
 }): Promise<ValidationReport> {
-  const pool = new ProbePool();
+  const pool = new ImagePool();
   let done = 0;
   try {
     const probes = await pool.probeAll(

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BlobStore } from "../blobs/blob-store.ts";
 import { makeEvent } from "../events/envelope.ts";
-import { forEachBatch, ProbePool, type ProbeResult } from "../imaging/probe-pool.ts";
+import { forEachBatch, ImagePool, type ProbeResult } from "../imaging/image-pool.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
 import { sha256Hex } from "../util/digest.ts";
@@ -109,7 +109,7 @@ export async function versionDataset(
   options: { validate?: boolean; onProgress?: Progress } = {},
 ): Promise<VersionResult> {
   const root = resolve(dir);
-  const pool = options.validate === false ? undefined : new ProbePool();
+  const pool = options.validate === false ? undefined : new ImagePool();
   const probes: ProbeResult[] = [];
   let read: Awaited<ReturnType<typeof readDataset>>;
   try {

@@ -2,19 +2,21 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import pLimit from "p-limit";
 import workerpool from "workerpool";
+import type { PreprocessSpec } from "./preprocess.ts";
 import type { ImageShape } from "./probe.ts";
 
 export type ProbeResult = ImageShape | { error: string };
+export type PreprocessResult = Float32Array | { error: string };
 
-const WORKER = fileURLToPath(new URL("./probe-worker.ts", import.meta.url));
+const WORKER = fileURLToPath(new URL("./image-worker.ts", import.meta.url));
 const BATCH = 64;
 
 /**
- * Probes many images in child processes, one per core. Measured here: sharp decodes small images about 1.7× faster
- * in two processes than in one, while worker threads of one process gain almost nothing (libvips contends with
- * itself inside a process).
+ * Runs sharp on many images in child processes, one per core. Measured here: sharp decodes small images about 1.7×
+ * faster in two processes than in one, while worker threads of one process gain almost nothing (libvips contends
+ * with itself inside a process).
  */
-export class ProbePool {
+export class ImagePool {
   private readonly pool: workerpool.Pool;
   readonly processes: number;
 
@@ -23,14 +25,19 @@ export class ProbePool {
     this.pool = workerpool.pool(WORKER, {
       workerType: "process",
       maxWorkers: processes,
-      // Buffers cross the IPC channel as bytes, not as JSON arrays.
+      // Buffers and typed arrays cross the IPC channel as bytes, not as JSON arrays.
       forkOpts: { serialization: "advanced", execArgv: [] },
     });
   }
 
-  /** Probes a batch of images in one of the processes; results come back in order. */
+  /** Decodes a batch of images completely and returns their shapes (or why they do not decode), in order. */
   async probeBatch(images: Uint8Array[]): Promise<ProbeResult[]> {
     return (await this.pool.exec("probeBatch", [images])) as ProbeResult[];
+  }
+
+  /** Preprocesses a batch of images into model input, in order. */
+  async preprocessBatch(images: Uint8Array[], spec: PreprocessSpec): Promise<PreprocessResult[]> {
+    return (await this.pool.exec("preprocessBatch", [images, spec])) as PreprocessResult[];
   }
 
   /** Probes `count` images read by `read(i)`, a few batches per process in flight; results come back in order. */
@@ -48,8 +55,6 @@ export class ProbePool {
     await this.pool.terminate();
   }
 }
-
-export const PROBE_BATCH = BATCH;
 
 /** Runs `fn` over consecutive batches of indices [0, count), at most `parallel` at a time. */
 export async function forEachBatch(count: number, parallel: number, fn: (indices: number[]) => Promise<void>): Promise<void> {

@@ -1,0 +1,46 @@
+import sharp from "sharp";
+import { z } from "zod";
+import { MAX_INPUT_PIXELS } from "./probe.ts";
+
+/**
+ * How pixels become model input — recorded in every model card, so serving reproduces training exactly:
+ * EXIF orientation applied, converted to `channels` (1 = luminance, 3 = sRGB without alpha), resized to
+ * width×height with `fit`, then each channel c becomes (value × scale − mean[c]) / std[c], laid out NHWC.
+ */
+export const PreprocessSpecSchema = z
+  .object({
+    width: z.number().int().positive().max(4096),
+    height: z.number().int().positive().max(4096),
+    channels: z.union([z.literal(1), z.literal(3)]),
+    fit: z.enum(["fill", "contain", "cover"]).default("fill"),
+    scale: z.number().positive().default(1 / 255),
+    mean: z.array(z.number()).default([0]),
+    std: z.array(z.number().positive()).default([1]),
+    layout: z.literal("NHWC").default("NHWC"),
+  })
+  .strict()
+  .refine((s) => s.mean.length === 1 || s.mean.length === s.channels, "mean needs 1 or `channels` values")
+  .refine((s) => s.std.length === 1 || s.std.length === s.channels, "std needs 1 or `channels` values");
+
+export type PreprocessSpec = z.infer<typeof PreprocessSpecSchema>;
+
+/** Decodes one image and returns its model input (height × width × channels floats). */
+export async function preprocess(data: Uint8Array, spec: PreprocessSpec): Promise<Float32Array> {
+  let image = sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" })
+    .rotate()
+    .resize(spec.width, spec.height, { fit: spec.fit, ...(spec.fit === "contain" ? { background: { r: 0, g: 0, b: 0 } } : {}) });
+  image = spec.channels === 1 ? image.toColourspace("b-w") : image.removeAlpha().toColourspace("srgb");
+  const { data: pixels, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== spec.channels || info.width !== spec.width || info.height !== spec.height) {
+    throw new Error(`preprocessing gave ${info.width}×${info.height}×${info.channels}, expected ${spec.width}×${spec.height}×${spec.channels}`);
+  }
+  const out = new Float32Array(pixels.length);
+  const c = spec.channels;
+  for (let i = 0; i < pixels.length; i++) {
+    const ch = i % c;
+    const mean = spec.mean[spec.mean.length === 1 ? 0 : ch] ?? 0;
+    const std = spec.std[spec.std.length === 1 ? 0 : ch] ?? 1;
+    out[i] = ((pixels[i] ?? 0) * spec.scale - mean) / std;
+  }
+  return out;
+}

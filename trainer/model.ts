@@ -1,0 +1,53 @@
+import * as tfl from "@tensorflow/tfjs-layers";
+
+export type Architecture = "cnn" | "cnn-bn";
+
+export interface ModelShape {
+  architecture: Architecture;
+  height: number;
+  width: number;
+  channels: number;
+  classes: number;
+  seed: number;
+}
+
+/** Layer names are part of the contract with the ONNX exporter and the drift profile (the embedding layer). */
+export const EMBEDDING_LAYER = "embedding";
+export const OUTPUT_LAYER = "probabilities";
+
+/**
+ * The reference CNN of the PyTorch peer (conv 32 → pool → conv 64 → pool → dense 128 → dropout 0.25 → classes),
+ * NHWC, 3×3 convolutions with same padding; `cnn-bn` puts batch normalisation between each convolution and its ReLU.
+ * Initialisers are seeded so the same seed gives the same model.
+ */
+export function buildModel(shape: ModelShape): tfl.Sequential {
+  const seeded = (offset: number) => tfl.initializers.glorotUniform({ seed: shape.seed * 1000 + offset });
+  const bn = shape.architecture === "cnn-bn";
+  const model = tfl.sequential({ name: `sightline-${shape.architecture}` });
+  const conv = (filters: number, index: number, first: boolean): void => {
+    model.add(
+      tfl.layers.conv2d({
+        name: `conv${index}`,
+        filters,
+        kernelSize: 3,
+        padding: "same",
+        activation: bn ? "linear" : "relu",
+        useBias: !bn,
+        kernelInitializer: seeded(index),
+        ...(first ? { inputShape: [shape.height, shape.width, shape.channels] } : {}),
+      }),
+    );
+    if (bn) {
+      model.add(tfl.layers.batchNormalization({ name: `bn${index}`, axis: -1, momentum: 0.9, epsilon: 1e-5 }));
+      model.add(tfl.layers.activation({ name: `relu${index}`, activation: "relu" }));
+    }
+    model.add(tfl.layers.maxPooling2d({ name: `pool${index}`, poolSize: 2, strides: 2 }));
+  };
+  conv(32, 1, true);
+  conv(64, 2, false);
+  model.add(tfl.layers.flatten({ name: "flatten" }));
+  model.add(tfl.layers.dense({ name: EMBEDDING_LAYER, units: 128, activation: "relu", kernelInitializer: seeded(3) }));
+  model.add(tfl.layers.dropout({ name: "dropout", rate: 0.25, seed: shape.seed }));
+  model.add(tfl.layers.dense({ name: OUTPUT_LAYER, units: shape.classes, activation: "softmax", kernelInitializer: seeded(4) }));
+  return model;
+}
