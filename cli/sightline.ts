@@ -7,6 +7,7 @@ import { registerDrift } from "./commands/drift.ts";
 import { registerLineage } from "./commands/lineage.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerPromotion } from "./commands/promote.ts";
+import { registerTrain } from "./commands/train.ts";
 import { CliExit, createCliContext } from "./context.ts";
 
 // `sightline … | head` closes our stdout early: that is the reader's choice, not an error.
@@ -21,6 +22,7 @@ const program = new Command("sightline")
   .showHelpAfterError()
   .exitOverride();
 registerData(program, ctx);
+registerTrain(program, ctx);
 registerModels(program, ctx);
 registerPromotion(program, ctx);
 registerLineage(program, ctx);

@@ -47,7 +47,8 @@ export function buildModel(shape: ModelShape): tfl.Sequential {
   conv(64, 2, false);
   model.add(tfl.layers.flatten({ name: "flatten" }));
   model.add(tfl.layers.dense({ name: EMBEDDING_LAYER, units: 128, activation: "relu", kernelInitializer: seeded(3) }));
-  model.add(tfl.layers.dropout({ name: "dropout", rate: 0.25, seed: shape.seed }));
+  // No seed here: a seeded tfjs dropout draws the same mask every step; training seeds Math.random instead.
+  model.add(tfl.layers.dropout({ name: "dropout", rate: 0.25 }));
   model.add(tfl.layers.dense({ name: OUTPUT_LAYER, units: shape.classes, activation: "softmax", kernelInitializer: seeded(4) }));
   return model;
 }

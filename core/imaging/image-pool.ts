@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import pLimit from "p-limit";
 import workerpool from "workerpool";
+import type { ImageFeatures } from "./features.ts";
 import type { PreprocessSpec } from "./preprocess.ts";
 import type { ImageShape } from "./probe.ts";
 
@@ -38,6 +39,11 @@ export class ImagePool {
   /** Preprocesses a batch of images into model input, in order. */
   async preprocessBatch(images: Uint8Array[], spec: PreprocessSpec): Promise<PreprocessResult[]> {
     return (await this.pool.exec("preprocessBatch", [images, spec])) as PreprocessResult[];
+  }
+
+  /** Image features (brightness, contrast, …; core/imaging/features.ts) of a batch of images, in order. */
+  async featuresBatch(images: Uint8Array[]): Promise<(ImageFeatures | { error: string })[]> {
+    return (await this.pool.exec("featuresBatch", [images])) as (ImageFeatures | { error: string })[];
   }
 
   /** Probes `count` images read by `read(i)`, a few batches per process in flight; results come back in order. */

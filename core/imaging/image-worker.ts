@@ -1,6 +1,7 @@
 // A child process of the image pool: runs sharp on batches of images.
 import sharp from "sharp";
 import workerpool from "workerpool";
+import { imageFeatures, type ImageFeatures } from "./features.ts";
 import { preprocess, type PreprocessSpec } from "./preprocess.ts";
 import { probeImage, type ImageShape } from "./probe.ts";
 
@@ -18,4 +19,8 @@ async function preprocessBatch(images: Uint8Array[], spec: PreprocessSpec): Prom
   return Promise.all(images.map((data) => preprocess(data, spec).catch(failure)));
 }
 
-workerpool.worker({ probeBatch, preprocessBatch });
+async function featuresBatch(images: Uint8Array[]): Promise<(ImageFeatures | { error: string })[]> {
+  return Promise.all(images.map((data) => imageFeatures(data).catch(failure)));
+}
+
+workerpool.worker({ probeBatch, preprocessBatch, featuresBatch });

@@ -1,4 +1,4 @@
-import type { MetadataStore } from "../meta/metadata-store.ts";
+import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 import { writeAudit, writeAuditIn, type AuditAction, type AuditRecord } from "./audit.ts";
 import { getVersion, ModelNotFoundError } from "./model-version.ts";
 
@@ -79,3 +79,14 @@ export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<M
   return { ok: false, current: outcome.current, audit };
 }
 
+
+/** Points an alias at a version inside a caller's transaction, with its audit record (e.g. `candidate` on registration). */
+export async function setAliasIn(
+  tx: Transaction,
+  move: { name: string; alias: string; to: number; actor: string; reason: string },
+): Promise<void> {
+  const doc = await tx.get(ALIASES, aliasId(move.name, move.alias));
+  const from = doc ? Number(doc.data.version) : null;
+  tx.set(ALIASES, aliasId(move.name, move.alias), { name: move.name, alias: move.alias, version: move.to, updatedAt: new Date().toISOString(), actor: move.actor, reason: move.reason });
+  writeAuditIn(tx, { actor: move.actor, action: "alias.set", outcome: "applied", model: move.name, alias: move.alias, from, to: move.to, reason: move.reason });
+}

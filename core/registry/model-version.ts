@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { MetadataStore } from "../meta/metadata-store.ts";
+import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 
 export const MODELS = "models";
 export const VERSIONS = "model_versions";
@@ -44,7 +44,12 @@ export class ModelNotFoundError extends Error {
  * Registers a new version: the number comes from a counter on the model's document, allocated in the same
  * transaction that writes the version, so concurrent registrations get distinct, gap-free numbers.
  */
-export async function registerVersion(meta: MetadataStore, input: NewModelVersion): Promise<ModelVersion> {
+export async function registerVersion(
+  meta: MetadataStore,
+  input: NewModelVersion,
+  /** More writes that must commit with the version or not at all (e.g. pointing `candidate` at it). */
+  also?: (tx: Transaction, version: ModelVersion) => Promise<void>,
+): Promise<ModelVersion> {
   if (!MODEL_NAME.test(input.name)) throw new Error(`invalid model name ${JSON.stringify(input.name)} (lower-case letters, digits, dashes)`);
   return meta.transaction(async (tx) => {
     const model = await tx.get(MODELS, input.name);
@@ -53,6 +58,7 @@ export async function registerVersion(meta: MetadataStore, input: NewModelVersio
     const record: ModelVersion = { ...input, version, createdAt: now, evaluations: input.evaluations ?? { [input.datasetId]: input.metrics } };
     tx.set(MODELS, input.name, { name: input.name, latestVersion: version, createdAt: String(model?.data.createdAt ?? now), updatedAt: now });
     tx.set(VERSIONS, versionId(input.name, version), record);
+    await also?.(tx, record);
     return record;
   });
 }

@@ -1,0 +1,113 @@
+import { randomUUID } from "node:crypto";
+import { stat } from "node:fs/promises";
+import cliProgress from "cli-progress";
+import type { Command } from "commander";
+import { versionDataset } from "../../core/datasets/version.ts";
+import { makeEvent } from "../../core/events/envelope.ts";
+import { configHash, loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
+import { runTraining, type TrainingHooks } from "../../trainer/run.ts";
+import { withRuntime, type CliContext } from "../context.ts";
+import { positiveInt } from "../options.ts";
+
+const nonNegativeInt = (v: string): number => (v === "0" ? 0 : positiveInt(v));
+
+interface TrainOptions {
+  dataset: string;
+  model: string;
+  config: string;
+  epochs?: number;
+  limit?: number;
+  seed?: number;
+  json?: boolean;
+}
+
+export function registerTrain(program: Command, ctx: CliContext): void {
+  program
+    .command("train")
+    .description("train a model on a dataset, evaluate it, export ONNX and register it as the model's candidate")
+    .requiredOption("--dataset <id|dir>", "a registered dataset id, or a folder (versioned and validated first)")
+    .requiredOption("--model <name>", "model name (lower-case letters, digits, dashes)")
+    .option("--config <file>", "training config (YAML)", REFERENCE_CONFIG)
+    .option("--epochs <n>", "override the config's epochs", positiveInt)
+    .option("--limit <n>", "train on at most N training images (0 = all)", nonNegativeInt)
+    .option("--seed <n>", "override the config's seed", nonNegativeInt)
+    .option("--json", "print the registered version as JSON")
+    .action(async (opts: TrainOptions) =>
+      withRuntime(ctx, async (rt) => {
+        const config = await loadTrainConfig(opts.config, { epochs: opts.epochs, limit: opts.limit, seed: opts.seed });
+        const datasetId = /^[0-9a-f]{64}$/.test(opts.dataset) ? opts.dataset : (await isDir(opts.dataset)) ? (await versionDataset(rt, opts.dataset)).record.id : ctx.fail(`${opts.dataset} is neither a dataset id nor a folder`);
+        const requestId = `req-${randomUUID()}`;
+        await rt.bus.publish(
+          makeEvent(
+            "sightline.training.requested",
+            { requestId, model: opts.model, datasetId, trigger: "cli", reason: `sightline train by ${ctx.actor}`, configDigest: `sha256:${configHash(config)}` },
+            { id: `training.requested:${requestId}`, subject: opts.model },
+          ),
+        );
+        const progress = trainingProgress();
+        try {
+          const { version, card } = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor }, progress.hooks);
+          progress.stop();
+          if (opts.json) return ctx.out(JSON.stringify({ ...version, imagesPerSecond: card.imagesPerSecond }, null, 2));
+          ctx.out(`registered ${version.name}:${version.version} as ${version.name}@candidate (run ${version.runId})`);
+          ctx.out(`  test accuracy ${version.metrics.accuracy?.toFixed(4)}  macro-F1 ${version.metrics.macro_f1?.toFixed(4)}  on ${datasetId.slice(0, 12)}…`);
+          ctx.out(`  trained at ${card.imagesPerSecond.toFixed(0)} img/s on ${card.backend}, ${card.trainingSeconds.toFixed(1)} s`);
+          ctx.out(`  model ${version.modelDigest}`);
+          ctx.out(`next: npx sightline promote ${version.name} ${version.version}`);
+        } finally {
+          progress.stop();
+        }
+      }),
+    );
+}
+
+/** A bar with loss, accuracy, img/s and ETA on a terminal; one JSON log line per phase and epoch otherwise. */
+function trainingProgress(): { hooks: TrainingHooks; stop: () => void } {
+  const tty = process.stderr.isTTY === true && process.env.CI !== "true";
+  let bar: cliProgress.SingleBar | undefined;
+  const stop = (): void => {
+    bar?.stop();
+    bar = undefined;
+  };
+  const info = (message: string, fields: Record<string, unknown>): void => {
+    if (tty) return;
+    process.stderr.write(`${JSON.stringify({ severity: "INFO", message, time: new Date().toISOString(), component: "train", ...fields })}\n`);
+  };
+  return {
+    stop,
+    hooks: {
+      onPhase: (phase, detail) => {
+        stop();
+        if (tty) process.stderr.write(`${phase}…\n`);
+        info(`phase ${phase}`, { phase, ...detail });
+      },
+      onBatch: (p) => {
+        if (!tty) return;
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            { format: "epoch {epoch}/{epochs} {bar} {value}/{total} | loss {loss} acc {acc} | {ips} img/s | ETA {eta_formatted}", stream: process.stderr, hideCursor: true },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(p.batches, 0);
+        }
+        if (p.batch === 1) bar.setTotal(p.batches);
+        bar.update(p.batch, { epoch: p.epoch, epochs: p.epochs, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(4), ips: p.imagesPerSecond.toFixed(0) });
+      },
+      onEpoch: (e) => {
+        if (tty) {
+          stop();
+          process.stderr.write(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.valAccuracy?.toFixed(4) ?? "—"} (${e.imagesPerSecond.toFixed(0)} img/s)\n`);
+        }
+        info("epoch done", { ...e });
+      },
+    },
+  };
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}

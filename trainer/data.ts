@@ -1,0 +1,75 @@
+import type { BlobStore } from "../core/blobs/blob-store.ts";
+import { loadDataset } from "../core/datasets/load.ts";
+import type { ManifestFile } from "../core/datasets/manifest.ts";
+import type { Split as SplitName } from "../core/datasets/split.ts";
+import type { DatasetRecord } from "../core/datasets/version.ts";
+import { forEachBatch, ImagePool } from "../core/imaging/image-pool.ts";
+import type { PreprocessSpec } from "../core/imaging/preprocess.ts";
+import type { MetadataStore } from "../core/meta/metadata-store.ts";
+
+/** One split as model input: `n` images of `pixels` floats each (NHWC), their label indices and source files. */
+export interface SplitData {
+  n: number;
+  pixels: number;
+  x: Float32Array;
+  y: Int32Array;
+  files: ManifestFile[];
+}
+
+export interface TrainingData {
+  record: DatasetRecord;
+  classes: string[];
+  train: SplitData;
+  validation: SplitData;
+  test: SplitData;
+}
+
+/**
+ * Loads a registered dataset's splits from the blob store (each blob's bytes are checked against its digest) and
+ * preprocesses every image in the image pool with the model's preprocessing spec. `limit` keeps that many training
+ * images, chosen by content hash so the subset is stable and not ordered by class.
+ */
+export async function loadTrainingData(
+  rt: { blobs: BlobStore; meta: MetadataStore },
+  datasetId: string,
+  spec: PreprocessSpec,
+  options: { limit?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<TrainingData> {
+  const { record, manifest } = await loadDataset(rt, datasetId);
+  const bySplit = (name: SplitName): ManifestFile[] => manifest.files.filter((f) => f.split === name);
+  let train = bySplit("train");
+  if (options.limit) train = [...train].sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1)).slice(0, options.limit);
+  const splits = { train, validation: bySplit("validation"), test: bySplit("test") };
+  const total = splits.train.length + splits.validation.length + splits.test.length;
+  if (splits.train.length === 0) throw new Error(`dataset ${datasetId} has no training images`);
+  if (splits.test.length === 0) throw new Error(`dataset ${datasetId} has no test images to evaluate on`);
+
+  const classIndex = new Map(manifest.classes.map((c, i) => [c, i]));
+  const pixels = spec.width * spec.height * spec.channels;
+  const pool = new ImagePool();
+  let done = 0;
+  try {
+    const load = async (files: ManifestFile[]): Promise<SplitData> => {
+      const x = new Float32Array(files.length * pixels);
+      const y = new Int32Array(files.length);
+      await forEachBatch(files.length, pool.processes * 3, async (indices) => {
+        const images = await Promise.all(indices.map((i) => rt.blobs.get(`sha256:${(files[i] as ManifestFile).sha256}`)));
+        const inputs = await pool.preprocessBatch(images, spec);
+        inputs.forEach((input, k) => {
+          const i = indices[k] as number;
+          const file = files[i] as ManifestFile;
+          if (!(input instanceof Float32Array)) throw new Error(`${file.path} (${file.sha256.slice(0, 12)}…) cannot be preprocessed: ${input.error}`);
+          x.set(input, i * pixels);
+          const label = classIndex.get(file.label);
+          if (label === undefined) throw new Error(`${file.path} has label ${file.label}, not one of the dataset's classes`);
+          y[i] = label;
+        });
+        options.onProgress?.((done += indices.length), total);
+      });
+      return { n: files.length, pixels, x, y, files };
+    };
+    return { record, classes: manifest.classes, train: await load(splits.train), validation: await load(splits.validation), test: await load(splits.test) };
+  } finally {
+    await pool.close();
+  }
+}
