@@ -1,5 +1,6 @@
 import cliProgress from "cli-progress";
 import type { Logger } from "../core/telemetry/logger.ts";
+import type { TrainingHooks } from "../trainer/run.ts";
 
 /**
  * One progress bar per phase on a terminal (phases may run at the same time); elsewhere one structured log line
@@ -26,6 +27,49 @@ export function phaseProgress(log: Logger): { update: (phase: string, done: numb
     },
     stop() {
       multi?.stop();
+    },
+  };
+}
+
+/** A bar with loss, accuracy, img/s and ETA on a terminal; one JSON log line per phase and epoch otherwise. */
+export function trainingProgress(): { hooks: TrainingHooks; stop: () => void } {
+  const tty = process.stderr.isTTY === true && process.env.CI !== "true";
+  let bar: cliProgress.SingleBar | undefined;
+  const stop = (): void => {
+    bar?.stop();
+    bar = undefined;
+  };
+  const info = (message: string, fields: Record<string, unknown>): void => {
+    if (tty) return;
+    process.stderr.write(`${JSON.stringify({ severity: "INFO", message, time: new Date().toISOString(), component: "train", ...fields })}\n`);
+  };
+  return {
+    stop,
+    hooks: {
+      onPhase: (phase, detail) => {
+        stop();
+        if (tty) process.stderr.write(`${phase}…\n`);
+        info(`phase ${phase}`, { phase, ...detail });
+      },
+      onBatch: (p) => {
+        if (!tty) return;
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            { format: "epoch {epoch}/{epochs} {bar} {value}/{total} | loss {loss} acc {acc} | {ips} img/s | ETA {eta_formatted}", stream: process.stderr, hideCursor: true },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(p.batches, 0);
+        }
+        if (p.batch === 1) bar.setTotal(p.batches);
+        bar.update(p.batch, { epoch: p.epoch, epochs: p.epochs, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(4), ips: p.imagesPerSecond.toFixed(0) });
+      },
+      onEpoch: (e) => {
+        if (tty) {
+          stop();
+          process.stderr.write(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.valAccuracy?.toFixed(4) ?? "—"} (${e.imagesPerSecond.toFixed(0)} img/s)\n`);
+        }
+        info("epoch done", { ...e });
+      },
     },
   };
 }

@@ -1,25 +1,41 @@
 import type { Command } from "commander";
 import { fileURLToPath } from "node:url";
 import { DatasetInvalidError, versionDataset, type VersionResult } from "../../core/datasets/version.ts";
+import { catchUp } from "../../core/events/catch-up.ts";
+import { EVENT_TYPES } from "../../core/events/schemas.ts";
+import { LINEAGE_SUBSCRIPTION } from "../../core/events/subscriptions.ts";
+import { recordLineage } from "../../core/lineage/record.ts";
+import { verifyModelLineage } from "../../core/lineage/verify.ts";
+import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
+import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
+import { loadPolicy } from "../../core/registry/policy.ts";
+import { promote } from "../../core/registry/promote.ts";
+import { configHash, loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
+import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
-import { phaseProgress } from "../progress.ts";
+import { phaseProgress, trainingProgress } from "../progress.ts";
 import { describeRecord, printReport } from "../report.ts";
 
 export const SAMPLE_DIR = fileURLToPath(new URL("../../data/sample", import.meta.url));
+const MODEL = "fmnist";
+const STEPS = 4;
 
 /**
- * The lifecycle on the embedded default, as far as it exists: version and validate the bundled sample.
- * Training, gating, serving, drift and retraining join it as they are built.
+ * The lifecycle on the embedded default, as far as it exists: version and validate the bundled sample, train a
+ * model, gate and promote it, and verify its lineage from the stored bytes. Serving, drift and retraining join it
+ * as they are built. A second run reuses what exists.
  */
 export function registerDemo(program: Command, ctx: CliContext): void {
   program
     .command("demo")
     .description("run the lifecycle on the bundled Fashion-MNIST sample, on this machine")
     .option("--data <dir>", "dataset folder to use instead of the bundled sample", SAMPLE_DIR)
-    .action(async (opts: { data: string }) =>
+    .option("--epochs <n>", "training epochs", "3")
+    .action(async (opts: { data: string; epochs: string }) =>
       withRuntime(ctx, async (rt) => {
         ctx.out(`Sightline demo — state in ${rt.config.home}`);
-        ctx.out(`\n[1/1] version and validate the dataset in ${opts.data}`);
+
+        ctx.out(`\n[1/${STEPS}] version and validate the dataset in ${opts.data}`);
         const progress = phaseProgress(ctx.log);
         let result: VersionResult;
         try {
@@ -32,11 +48,47 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         }
         const { record, created, report } = result;
         if (report) printReport(ctx, report);
-        ctx.out(`\n${created ? "Registered" : "Reused"} dataset ${record.id}`);
+        ctx.out(`${created ? "Registered" : "Reused"} dataset ${record.id}`);
         ctx.out(describeRecord(record));
+
+        ctx.out(`\n[2/${STEPS}] train the reference CNN on it (${opts.epochs} epochs, TensorFlow.js on wasm)`);
+        const config = await loadTrainConfig(REFERENCE_CONFIG, { epochs: Number(opts.epochs) });
+        const hash = configHash(config);
+        let version: ModelVersion | undefined = (await listVersions(rt.meta, MODEL)).find((v) => v.datasetId === record.id && v.configHash === hash);
+        if (version) {
+          ctx.out(`Reused ${MODEL}:${version.version}, trained earlier on this dataset with this config`);
+        } else {
+          const bars = trainingProgress();
+          try {
+            version = (await runTraining(rt, { requestId: `demo-${Date.now()}`, model: MODEL, datasetId: record.id, config, actor: ctx.actor }, bars.hooks)).version;
+          } finally {
+            bars.stop();
+          }
+          ctx.out(`Registered ${MODEL}:${version.version} as ${MODEL}@candidate`);
+        }
+        ctx.out(`  test accuracy ${version.metrics.accuracy?.toFixed(4)}, macro-F1 ${version.metrics.macro_f1?.toFixed(4)} (chance: ${(1 / record.classes.length).toFixed(2)})`);
+
+        ctx.out(`\n[3/${STEPS}] gate it against the promotion policy`);
+        const production = await getAlias(rt.meta, MODEL, PRODUCTION);
+        if (production?.version === version.version) {
+          ctx.out(`${MODEL}:${version.version} is already in production`);
+        } else {
+          const { policy, digest, path } = await loadPolicy();
+          const decision = await promote(rt, { name: MODEL, version: version.version, actor: ctx.actor, reason: "demo", policy, policyDigest: digest });
+          for (const r of decision.rules) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(22)} ${r.detail}`);
+          ctx.out(`${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`);
+        }
+
+        ctx.out(`\n[4/${STEPS}] verify its lineage from the stored bytes`);
+        await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordLineage(rt.meta, e).then(() => undefined), { idleMs: 200 });
+        const verification = await verifyModelLineage(rt, MODEL, version.version);
+        ctx.out(`${verification.ok ? "Verified" : "FAILED"}: ${MODEL}:${version.version} ← dataset ${record.id.slice(0, 12)}… (${verification.checks.length} checks)`);
+        if (!verification.ok) ctx.fail("lineage verification failed");
+
         ctx.out("\nNext:");
-        ctx.out(`  npx sightline data validate ${record.id}`);
-        ctx.out("  npx sightline data version <your-folder>   (CLASS/IMAGE or SPLIT/CLASS/IMAGE)");
+        ctx.out(`  npx sightline models show ${MODEL}`);
+        ctx.out(`  npx sightline lineage model ${MODEL}:${version.version}`);
+        ctx.out(`  npx sightline train --dataset ${record.id.slice(0, 12)}… --model ${MODEL} --epochs 5   (use the full id)`);
       }),
     );
 }

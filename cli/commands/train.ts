@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
-import cliProgress from "cli-progress";
 import type { Command } from "commander";
 import { versionDataset } from "../../core/datasets/version.ts";
 import { makeEvent } from "../../core/events/envelope.ts";
 import { configHash, loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
-import { runTraining, type TrainingHooks } from "../../trainer/run.ts";
+import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { positiveInt } from "../options.ts";
+import { trainingProgress } from "../progress.ts";
 
 const nonNegativeInt = (v: string): number => (v === "0" ? 0 : positiveInt(v));
 
@@ -59,49 +59,6 @@ export function registerTrain(program: Command, ctx: CliContext): void {
         }
       }),
     );
-}
-
-/** A bar with loss, accuracy, img/s and ETA on a terminal; one JSON log line per phase and epoch otherwise. */
-function trainingProgress(): { hooks: TrainingHooks; stop: () => void } {
-  const tty = process.stderr.isTTY === true && process.env.CI !== "true";
-  let bar: cliProgress.SingleBar | undefined;
-  const stop = (): void => {
-    bar?.stop();
-    bar = undefined;
-  };
-  const info = (message: string, fields: Record<string, unknown>): void => {
-    if (tty) return;
-    process.stderr.write(`${JSON.stringify({ severity: "INFO", message, time: new Date().toISOString(), component: "train", ...fields })}\n`);
-  };
-  return {
-    stop,
-    hooks: {
-      onPhase: (phase, detail) => {
-        stop();
-        if (tty) process.stderr.write(`${phase}…\n`);
-        info(`phase ${phase}`, { phase, ...detail });
-      },
-      onBatch: (p) => {
-        if (!tty) return;
-        if (!bar) {
-          bar = new cliProgress.SingleBar(
-            { format: "epoch {epoch}/{epochs} {bar} {value}/{total} | loss {loss} acc {acc} | {ips} img/s | ETA {eta_formatted}", stream: process.stderr, hideCursor: true },
-            cliProgress.Presets.shades_classic,
-          );
-          bar.start(p.batches, 0);
-        }
-        if (p.batch === 1) bar.setTotal(p.batches);
-        bar.update(p.batch, { epoch: p.epoch, epochs: p.epochs, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(4), ips: p.imagesPerSecond.toFixed(0) });
-      },
-      onEpoch: (e) => {
-        if (tty) {
-          stop();
-          process.stderr.write(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.valAccuracy?.toFixed(4) ?? "—"} (${e.imagesPerSecond.toFixed(0)} img/s)\n`);
-        }
-        info("epoch done", { ...e });
-      },
-    },
-  };
 }
 
 async function isDir(path: string): Promise<boolean> {
