@@ -12,6 +12,13 @@ export default defineConfig({
       },
       {
         test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 300_000,
+        },
+      },
+      {
+        test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           // Each emulator starts once per run, here, and its address reaches the tests through inject().

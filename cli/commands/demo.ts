@@ -88,7 +88,8 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         ctx.out("\nNext:");
         ctx.out(`  npx sightline models show ${MODEL}`);
         ctx.out(`  npx sightline lineage model ${MODEL}:${version.version}`);
-        ctx.out(`  npx sightline train --dataset ${record.id.slice(0, 12)}… --model ${MODEL} --epochs 5   (use the full id)`);
+        ctx.out(`  npx sightline train --dataset ${record.id} --model ${MODEL} --epochs 5`);
+        ctx.out(`  npx sightline promote ${MODEL} VERSION     npx sightline rollback ${MODEL} --reason "…"`);
       }),
     );
 }
