@@ -1,14 +1,11 @@
 /**
- * Conv2DBackpropFilter for the wasm backend (which has none). Two fast forms; the registered one is the im2col
- * matrix product (`conv2DBackpropFilterMatMul`, below). The other expresses it as ONE forward convolution so that the heavy
- * lifting runs in the backend's XNNPACK Conv2D:
+ * Conv2DBackpropFilter for the wasm backend (which has none):
  *
  *   dW[i, j, c, o] = Σ_{n, y, x} xpad[n, y·sh + i, x·sw + j, c] · dy[n, y, x, o]
  *
- * is a stride-1, dilation-(sh, sw) convolution of X' = xpadᵀ [ic, Hp, Wp, N] ("images" = input channels,
- * "channels" = batch) with the filter D' = dy re-laid as [oh, ow, N, oc]; its output [ic, fh, fw, oc] is transposed
- * back to [fh, fw, ic, oc]. The two re-layouts are JS loops on the wasm heap (x and dy are small next to the
- * convolution's work); padding, cropping of unused border rows and strides are all folded into X'.
+ * computed as an im2col matrix product on the backend's XNNPACK matmul (`conv2DBackpropFilterMatMul`). A form as one
+ * forward convolution (input channels as images, batch as channels) was measured too and was slower for the first
+ * layer; the direct loop below is the benchmark's baseline.
  *
  * Contract (tfjs-core `Conv2DBackpropFilter`): inputs {x, dy}; attrs {strides, pad ('same' | 'valid' | number |
  * explicit), dataFormat, dimRoundingMode, filterShape}. NHWC only; dilation is always 1 for this kernel in tfjs.
@@ -32,76 +29,8 @@ function convInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttr
   return info;
 }
 
-export function conv2DBackpropFilterFast(args: WasmKernelArgs<Conv2DBackpropFilterAttrs>): TensorInfo {
-  const { backend, attrs } = args;
-  const x = input(args.inputs, "x", NAME);
-  const dy = input(args.inputs, "dy", NAME);
-  const info = convInfo(x, dy, attrs);
-  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ic, outHeight: oh, outWidth: ow, outChannels: oc } = info;
-  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
-  // Exactly the rows/columns of xpad the forward convolution read (border rows it skipped are cropped).
-  const hp = fh + sh * (oh - 1);
-  const wp = fw + sw * (ow - 1);
-
-  const xT = alloc(backend, [ic, hp, wp, n]);
-  const dyT = alloc(backend, [oh, ow, n, oc]);
-  {
-    const src = heap(backend, x);
-    const dst = heap(backend, xT);
-    dst.fill(0);
-    const planeC = hp * wp * n;
-    for (let b = 0; b < n; b++) {
-      for (let r = 0; r < hp; r++) {
-        const yr = r - pt;
-        if (yr < 0 || yr >= ih) continue;
-        for (let q = 0; q < wp; q++) {
-          const xq = q - pl;
-          if (xq < 0 || xq >= iw) continue;
-          const s = ((b * ih + yr) * iw + xq) * ic;
-          let d = (r * wp + q) * n + b;
-          for (let c = 0; c < ic; c++, d += planeC) dst[d] = src[s + c] ?? 0;
-        }
-      }
-    }
-    const g = heap(backend, dy);
-    const gT = heap(backend, dyT);
-    // dy[b, y, x, :] → dyT[y, x, b, :], contiguous rows of oc.
-    for (let b = 0; b < n; b++) {
-      for (let p = 0; p < oh * ow; p++) {
-        const s = (b * oh * ow + p) * oc;
-        gT.set(g.subarray(s, s + oc), (p * n + b) * oc);
-      }
-    }
-  }
-  const raw = callKernel("Conv2D", backend, { x: xT, filter: dyT }, {
-    strides: [1, 1],
-    pad: "valid",
-    dilations: [sh, sw],
-    dataFormat: "NHWC",
-  });
-  release(backend, xT, dyT);
-  if (raw.shape.join() !== [ic, fh, fw, oc].join()) {
-    release(backend, raw);
-    throw new Error(`${NAME}: internal shape mismatch [${raw.shape.join(", ")}]`);
-  }
-  // [ic, fh, fw, oc] → [fh, fw, ic, oc]
-  const out = alloc(backend, [fh, fw, ic, oc]);
-  const r = heap(backend, raw);
-  const o = heap(backend, out);
-  for (let c = 0; c < ic; c++) {
-    for (let k = 0; k < fh * fw; k++) {
-      const s = (c * fh * fw + k) * oc;
-      o.set(r.subarray(s, s + oc), (k * ic + c) * oc);
-    }
-  }
-  release(backend, raw);
-  return out;
-}
-
 /**
- * The same gradient as an im2col matrix product, dW[K, oc] = colsᵀ[K, M] · dy[M, oc] with K = fh·fw·ic and
+ * The gradient as an im2col matrix product, dW[K, oc] = colsᵀ[K, M] · dy[M, oc] with K = fh·fw·ic and
  * M = N·oh·ow, on the backend's XNNPACK matmul path (colsᵀ is built directly, each row written contiguously).
  * Better than the convolution form when ic is small (the first layer), where XNNPACK's convolution with a
  * batch-sized "filter" is inefficient.
