@@ -27,21 +27,23 @@ export interface TrainingData {
 /**
  * Loads a registered dataset's splits from the blob store (each blob's bytes are checked against its digest) and
  * preprocesses every image in the image pool with the model's preprocessing spec. `limit` keeps that many training
- * images, chosen by content hash so the subset is stable and not ordered by class.
+ * images, chosen by content hash so the subset is stable and not ordered by class; `splits` loads only those named
+ * (the others come back empty).
  */
 export async function loadTrainingData(
   rt: { blobs: BlobStore; meta: MetadataStore },
   datasetId: string,
   spec: PreprocessSpec,
-  options: { limit?: number; onProgress?: (done: number, total: number) => void } = {},
+  options: { limit?: number; onProgress?: (done: number, total: number) => void; splits?: SplitName[] } = {},
 ): Promise<TrainingData> {
   const { record, manifest } = await loadDataset(rt, datasetId);
-  const bySplit = (name: SplitName): ManifestFile[] => manifest.files.filter((f) => f.split === name);
+  const wanted = new Set<SplitName>(options.splits ?? ["train", "validation", "test"]);
+  const bySplit = (name: SplitName): ManifestFile[] => (wanted.has(name) ? manifest.files.filter((f) => f.split === name) : []);
   let train = bySplit("train");
   if (options.limit) train = [...train].sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1)).slice(0, options.limit);
   const splits = { train, validation: bySplit("validation"), test: bySplit("test") };
   const total = splits.train.length + splits.validation.length + splits.test.length;
-  if (splits.train.length === 0) throw new Error(`dataset ${datasetId} has no training images`);
+  if (wanted.has("train") && splits.train.length === 0) throw new Error(`dataset ${datasetId} has no training images`);
   if (splits.test.length === 0) throw new Error(`dataset ${datasetId} has no test images to evaluate on`);
 
   const classIndex = new Map(manifest.classes.map((c, i) => [c, i]));

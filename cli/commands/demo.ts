@@ -11,6 +11,7 @@ import { listVersions, type ModelVersion } from "../../core/registry/model-versi
 import { loadPolicy } from "../../core/registry/policy.ts";
 import { promote } from "../../core/registry/promote.ts";
 import { configHash, loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
+import { OnnxEvaluator } from "../../trainer/evaluator.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { phaseProgress, trainingProgress } from "../progress.ts";
@@ -74,7 +75,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
           ctx.out(`${MODEL}:${version.version} is already in production`);
         } else {
           const { policy, digest, path } = await loadPolicy();
-          const decision = await promote(rt, { name: MODEL, version: version.version, actor: ctx.actor, reason: "demo", policy, policyDigest: digest });
+          const decision = await promote(rt, { name: MODEL, version: version.version, actor: ctx.actor, reason: "demo", policy, policyDigest: digest, evaluator: new OnnxEvaluator(rt) });
           for (const r of decision.rules) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(22)} ${r.detail}`);
           ctx.out(`${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`);
         }

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "../../core/registry/policy.ts";
 import { promote, type Decision, type DecisionOutcome } from "../../core/registry/promote.ts";
 import { rollback } from "../../core/registry/rollback.ts";
+import { OnnxEvaluator } from "../../trainer/evaluator.ts";
 import { confirm, withRuntime, type CliContext } from "../context.ts";
 import { positiveInt } from "../options.ts";
 
@@ -30,6 +31,8 @@ export function registerPromotion(program: Command, ctx: CliContext): void {
           policy,
           policyDigest: digest,
           approved: opts.approve === true,
+          // Production is compared with the candidate on the candidate's held-out data, evaluated if need be.
+          evaluator: new OnnxEvaluator(rt),
           ...(ctx.interactive && !opts.approve
             ? { askApproval: (d: Decision) => (printDecision(ctx, d), confirm(`Promote ${name}:${version} to production?`)) }
             : {}),

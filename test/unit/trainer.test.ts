@@ -18,6 +18,7 @@ import { parseModelCard } from "../../core/registry/model-card.ts";
 import { listVersions } from "../../core/registry/model-version.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadTrainConfig } from "../../trainer/config.ts";
+import { OnnxEvaluator } from "../../trainer/evaluator.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { runCli } from "../support/cli.ts";
 import { SAMPLE } from "../support/datasets.ts";
@@ -60,6 +61,15 @@ describe("trainer on the bundled sample", { timeout: 240_000 }, () => {
     await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => void events.push(e));
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["sightline.training.requested", "sightline.training.completed"]));
     expect(events.find((e) => e.type === "sightline.training.completed")?.data).toMatchObject({ model: "fmnist", version: 1, datasetId });
+  });
+
+  it("evaluates a registered version from its ONNX file as the gate does, matching the trainer's own evaluation", async () => {
+    const [version] = await listVersions(rt.meta, "fmnist");
+    if (!version) throw new Error("the first test registers fmnist:1");
+    const metrics = await new OnnxEvaluator(rt).evaluate(version, datasetId);
+    expect(metrics.accuracy).toBe(version.metrics.accuracy);
+    expect(metrics["recall/bag"]).toBe(version.metrics["recall/bag"]);
+    expect(metrics.log_loss).toBeCloseTo(version.metrics.log_loss as number, 4);
   });
 
   it("gives the same metrics for the same seed, data and config", async () => {
