@@ -19,7 +19,8 @@ export function evaluateRules(input: {
   policy: PromotionPolicy;
   candidate: ModelVersion;
   dataset: DatasetRecord | undefined;
-  production: { version: number; metrics: Metrics } | undefined;
+  /** `unavailable` says why production's metrics on this data could not be had. */
+  production: { version: number; metrics: Metrics; unavailable?: string } | undefined;
 }): RuleOutcome[] {
   const { policy, candidate, production } = input;
   const rules: RuleOutcome[] = [];
@@ -62,8 +63,10 @@ export function evaluateRules(input: {
       const detail =
         cand === undefined
           ? `candidate has no ${metric}`
-          : Object.keys(production.metrics).length === 0
-            ? `production v${production.version} has no evaluation on dataset ${candidate.datasetId.slice(0, 12)}…; evaluate it there first`
+          : production.unavailable !== undefined
+            ? production.unavailable
+            : Object.keys(production.metrics).length === 0
+              ? `production v${production.version} has no evaluation on dataset ${candidate.datasetId.slice(0, 12)}…; evaluate it there first`
             : `production v${production.version} has no ${metric}`;
       rules.push({ rule, value: null, threshold: `drop ≤ ${maxDrop}`, passed: false, detail });
       return;

@@ -200,12 +200,18 @@ async function productionMetrics(
   datasetId: string,
   evaluator: Evaluator | undefined,
   name: string,
-): Promise<{ version: number; metrics: Metrics }> {
+): Promise<{ version: number; metrics: Metrics; unavailable?: string }> {
   const production = await getVersion(rt.meta, name, version);
   const known = production.evaluations[datasetId];
   if (known) return { version, metrics: known };
   if (!evaluator) return { version, metrics: {} };
-  const metrics = await evaluator.evaluate(production, datasetId);
+  let metrics: Metrics;
+  try {
+    metrics = await evaluator.evaluate(production, datasetId);
+  } catch (err) {
+    // The relative rules then fail with this reason: a decision, not a crash.
+    return { version, metrics: {}, unavailable: `evaluating production v${version} failed: ${(err as Error).message}` };
+  }
   await recordEvaluation(rt.meta, name, version, datasetId, metrics);
   return { version, metrics };
 }

@@ -107,6 +107,10 @@ describe("model registry, promotion and rollback", () => {
     expect(blind.outcome).toBe("blocked");
     expect(blind.rules.find((r) => r.rule === "relative:accuracy")?.detail).toMatch(/production v1 has no evaluation on dataset 222222222222/);
 
+    const broken = await promoteAuto(2, { evaluator: { evaluate: async () => Promise.reject(new Error("card missing")) } });
+    expect(broken.outcome).toBe("blocked");
+    expect(broken.rules.find((r) => r.rule === "relative:accuracy")?.detail).toBe("evaluating production v1 failed: card missing");
+
     const evaluated: string[] = [];
     const evaluator: Evaluator = {
       evaluate: async (model, datasetId) => {
