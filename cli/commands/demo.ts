@@ -12,6 +12,7 @@ import { loadPolicy } from "../../core/registry/policy.ts";
 import { promote } from "../../core/registry/promote.ts";
 import { configHash, loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
 import { OnnxEvaluator } from "../../trainer/evaluator.ts";
+import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { phaseProgress, trainingProgress } from "../progress.ts";
@@ -61,7 +62,8 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         } else {
           const bars = trainingProgress();
           try {
-            version = (await runTraining(rt, { requestId: `demo-${Date.now()}`, model: MODEL, datasetId: record.id, config, actor: ctx.actor }, bars.hooks)).version;
+            const requestId = await requestTraining(rt.bus, { model: MODEL, datasetId: record.id, config, trigger: "demo", reason: "sightline demo" });
+            version = (await runTraining(rt, { requestId, model: MODEL, datasetId: record.id, config, actor: ctx.actor }, bars.hooks)).version;
           } finally {
             bars.stop();
           }

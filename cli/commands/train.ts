@@ -1,9 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { versionDataset } from "../../core/datasets/version.ts";
-import { makeEvent } from "../../core/events/envelope.ts";
-import { configHash, loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
+import { loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
+import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { positiveInt } from "../options.ts";
@@ -36,14 +35,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
       withRuntime(ctx, async (rt) => {
         const config = await loadTrainConfig(opts.config, { epochs: opts.epochs, limit: opts.limit, seed: opts.seed });
         const datasetId = /^[0-9a-f]{64}$/.test(opts.dataset) ? opts.dataset : (await isDir(opts.dataset)) ? (await versionDataset(rt, opts.dataset)).record.id : ctx.fail(`${opts.dataset} is neither a dataset id nor a folder`);
-        const requestId = `req-${randomUUID()}`;
-        await rt.bus.publish(
-          makeEvent(
-            "sightline.training.requested",
-            { requestId, model: opts.model, datasetId, trigger: "cli", reason: `sightline train by ${ctx.actor}`, configDigest: `sha256:${configHash(config)}` },
-            { id: `training.requested:${requestId}`, subject: opts.model },
-          ),
-        );
+        const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
         const progress = trainingProgress();
         try {
           const { version, card } = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor }, progress.hooks);

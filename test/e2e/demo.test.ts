@@ -21,6 +21,9 @@ describe("npm run demo (the README's main job)", { timeout: 300_000 }, () => {
     expect(first.stdout).toMatch(/Verified: fmnist:1/);
     const accuracy = Number(/test accuracy ([\d.]+)/.exec(first.stdout)?.[1]);
     expect(accuracy).toBeGreaterThan(0.6);
+    const lineage = await runCli(["lineage", "model", "fmnist:1", "--json"], { cwd, env });
+    expect(lineage.code, lineage.stderr).toBe(0);
+    expect(JSON.parse(lineage.stdout)).toMatchObject({ request: { trigger: "demo" } });
 
     const second = await runCli(["demo", "--epochs", "2"], { cwd, env });
     expect(second.code, second.stderr).toBe(0);
