@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { InvalidArgumentError } from "commander";
 
 /** Parses a positive integer option or argument. */
@@ -6,3 +7,12 @@ export const positiveInt = (value: string): number => {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive integer");
   return n;
 };
+
+/** Whether an argument names an existing folder (rather than, say, a dataset id). */
+export async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -7,7 +7,7 @@ import type { TrainingHooks } from "../trainer/run.ts";
  * when each phase ends.
  */
 export function phaseProgress(log: Logger): { update: (phase: string, done: number, total: number) => void; stop: () => void } {
-  const tty = process.stderr.isTTY === true && process.env.CI !== "true";
+  const tty = barsOnTerminal();
   const multi = tty
     ? new cliProgress.MultiBar(
         { format: "{phase} {bar} {value}/{total} {percentage}% | ETA {eta_formatted}", stream: process.stderr, hideCursor: true, clearOnComplete: false },
@@ -33,7 +33,7 @@ export function phaseProgress(log: Logger): { update: (phase: string, done: numb
 
 /** A bar with loss, accuracy, img/s and ETA on a terminal; one JSON log line per phase and epoch otherwise. */
 export function trainingProgress(): { hooks: TrainingHooks; stop: () => void } {
-  const tty = process.stderr.isTTY === true && process.env.CI !== "true";
+  const tty = barsOnTerminal();
   let bar: cliProgress.SingleBar | undefined;
   const stop = (): void => {
     bar?.stop();
@@ -72,4 +72,9 @@ export function trainingProgress(): { hooks: TrainingHooks; stop: () => void } {
       },
     },
   };
+}
+
+/** Bars only on a person's terminal: CI logs and pipes get structured lines instead. */
+function barsOnTerminal(): boolean {
+  return process.stderr.isTTY === true && process.env.CI !== "true";
 }

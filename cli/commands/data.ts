@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { importIdx } from "../../core/datasets/import-idx.ts";
@@ -7,7 +7,7 @@ import { validateDataset, type ValidationReport } from "../../core/datasets/vali
 import { buildManifest, DATASETS, DatasetInvalidError, versionDataset } from "../../core/datasets/version.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { phaseProgress } from "../progress.ts";
-import { positiveInt } from "../options.ts";
+import { isDirectory, positiveInt } from "../options.ts";
 import { describeRecord, printReport } from "../report.ts";
 
 export function registerData(program: Command, ctx: CliContext): void {
@@ -100,12 +100,4 @@ export function registerData(program: Command, ctx: CliContext): void {
         if (!report.ok) ctx.fail("validation failed");
       }),
     );
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }

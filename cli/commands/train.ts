@@ -1,11 +1,10 @@
-import { stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { versionDataset } from "../../core/datasets/version.ts";
 import { loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
 import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
-import { positiveInt } from "../options.ts";
+import { isDirectory, positiveInt } from "../options.ts";
 import { trainingProgress } from "../progress.ts";
 
 const nonNegativeInt = (v: string): number => (v === "0" ? 0 : positiveInt(v));
@@ -34,7 +33,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
     .action(async (opts: TrainOptions) =>
       withRuntime(ctx, async (rt) => {
         const config = await loadTrainConfig(opts.config, { epochs: opts.epochs, limit: opts.limit, seed: opts.seed });
-        const datasetId = /^[0-9a-f]{64}$/.test(opts.dataset) ? opts.dataset : (await isDir(opts.dataset)) ? (await versionDataset(rt, opts.dataset)).record.id : ctx.fail(`${opts.dataset} is neither a dataset id nor a folder`);
+        const datasetId = /^[0-9a-f]{64}$/.test(opts.dataset) ? opts.dataset : (await isDirectory(opts.dataset)) ? (await versionDataset(rt, opts.dataset)).record.id : ctx.fail(`${opts.dataset} is neither a dataset id nor a folder`);
         const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
         const progress = trainingProgress();
         try {
@@ -51,12 +50,4 @@ export function registerTrain(program: Command, ctx: CliContext): void {
         }
       }),
     );
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }
