@@ -1,5 +1,7 @@
 import sharp from "sharp";
 import { z } from "zod";
+import { imageFeatures, rawFeatures, type ImageFeatures } from "./features.ts";
+import { decodePlainPng } from "./png.ts";
 import { MAX_INPUT_PIXELS } from "./probe.ts";
 
 /**
@@ -26,6 +28,32 @@ export type PreprocessSpec = z.infer<typeof PreprocessSpecSchema>;
 
 /** Decodes one image and returns its model input (height × width × channels floats). */
 export async function preprocess(data: Uint8Array, spec: PreprocessSpec): Promise<Float32Array> {
+  return (await prepareImage(data, spec)).input;
+}
+
+export interface PreparedImage {
+  /** Model input, height × width × channels floats. */
+  input: Float32Array;
+  /** Drift features of the image as stored, when asked for. */
+  features?: ImageFeatures;
+}
+
+/**
+ * Model input for one image, and optionally its drift features. A plain PNG already at the target size and
+ * channels is decoded in-process (see decodePlainPng); everything else goes through sharp.
+ */
+export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): Promise<PreparedImage> {
+  const plain = decodePlainPng(data, spec);
+  if (plain) {
+    const input = normalise(plain, spec);
+    if (!options.features) return { input };
+    return { input, features: rawFeatures({ pixels: plain, width: spec.width, height: spec.height, channels: spec.channels }) };
+  }
+  const [input, features] = await Promise.all([sharpPixels(data, spec).then((p) => normalise(p, spec)), options.features ? imageFeatures(data) : undefined]);
+  return features ? { input, features } : { input };
+}
+
+async function sharpPixels(data: Uint8Array, spec: PreprocessSpec): Promise<Uint8Array> {
   let image = sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" })
     .rotate()
     .resize(spec.width, spec.height, { fit: spec.fit, ...(spec.fit === "contain" ? { background: { r: 0, g: 0, b: 0 } } : {}) });
@@ -34,6 +62,10 @@ export async function preprocess(data: Uint8Array, spec: PreprocessSpec): Promis
   if (info.channels !== spec.channels || info.width !== spec.width || info.height !== spec.height) {
     throw new Error(`preprocessing gave ${info.width}×${info.height}×${info.channels}, expected ${spec.width}×${spec.height}×${spec.channels}`);
   }
+  return pixels;
+}
+
+function normalise(pixels: Uint8Array, spec: PreprocessSpec): Float32Array {
   const out = new Float32Array(pixels.length);
   const c = spec.channels;
   for (let i = 0; i < pixels.length; i++) {
