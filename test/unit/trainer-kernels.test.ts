@@ -6,6 +6,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+import type { Conv2DBackpropFilterAttrs } from "@tensorflow/tfjs-core";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+import { conv2DBackpropFilterMatMul } from "../../trainer/kernels/conv2d-backprop-filter.ts";
 import { FAST_KERNELS, registerFastKernels, useWasmBackend } from "../../trainer/kernels/register.ts";
 
 type Pad = "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -130,6 +133,37 @@ describe("Conv2DBackpropFilter matches the CPU backend", () => {
   }
 });
 
+describe("Conv2DBackpropFilter in image chunks (partial products added) matches the CPU backend", () => {
+  const cases: ConvCase[] = [
+    { n: 7, h: 6, w: 6, ic: 8, oc: 4, fh: 3, fw: 3, stride: 1, pad: "same" },
+    { n: 5, h: 9, w: 7, ic: 8, oc: 3, fh: 3, fw: 3, stride: 2, pad: "valid" },
+  ];
+  for (const [k, c] of cases.entries()) {
+    it(`${label(c)}, chunks of 2 images`, async () => {
+      const dyShape = convOutShape(c);
+      const x = randomData(c.n * c.h * c.w * c.ic, 21 + k);
+      const dy = randomData(size(dyShape), 121 + k);
+      const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC", filterShape: [c.fh, c.fw, c.ic, c.oc] };
+      const ref = await runOn("cpu", "Conv2DBackpropFilter", { x: { shape: [c.n, c.h, c.w, c.ic], data: x }, dy: { shape: dyShape, data: dy } }, attrs);
+      await tf.setBackend("wasm");
+      const backend = tf.backend() as BackendWasm;
+      const xt = tf.tensor4d(x, [c.n, c.h, c.w, c.ic]);
+      const dyt = tf.tensor(dy, dyShape);
+      const perImage = (dyShape[1] ?? 0) * (dyShape[2] ?? 0);
+      const before = backend.numDataIds();
+      const out = conv2DBackpropFilterMatMul(
+        { backend, inputs: { x: xt, dy: dyt }, attrs: attrs as unknown as Conv2DBackpropFilterAttrs },
+        2 * perImage * (c.fh * c.fw * c.ic + c.oc),
+      );
+      expect(backend.numDataIds(), "only the output is left").toBe(before + 1);
+      expect(out.shape).toEqual(ref.shape);
+      expectClose(backend.typedArrayFromHeap(out) as Float32Array, ref.values, label(c));
+      backend.disposeData(out.dataId);
+      tf.dispose([xt, dyt]);
+    });
+  }
+});
+
 describe("Conv2DBackpropInput matches the CPU backend", () => {
   for (const [k, c] of convCases.entries()) {
     it(label(c), async () => {
@@ -155,6 +189,9 @@ describe("MaxPoolGrad matches the CPU backend (ties included)", () => {
     { shape: [1, 9, 8, 5], f: [2, 3], s: [1, 2], pad: "valid" },
     { shape: [2, 5, 5, 3], f: 2, s: 2, pad: 1 },
     { shape: [4, 28, 28, 32], f: 2, s: 2, pad: "valid" },
+    // 2×2 stride 2 (the one-pass path): odd sizes leave a row and a column uncovered; 'same' on even sizes.
+    { shape: [2, 7, 9, 3], f: 2, s: 2, pad: "valid" },
+    { shape: [2, 6, 8, 5], f: 2, s: 2, pad: "same" },
   ];
   for (const [k, c] of cases.entries()) {
     const name = `${c.shape.join("x")} filter ${JSON.stringify(c.f)} stride ${JSON.stringify(c.s)} pad ${JSON.stringify(c.pad)}`;
@@ -201,6 +238,35 @@ describe("BatchMatMul matches the CPU backend", () => {
       );
     });
   }
+});
+
+describe("Sum matches the CPU backend", () => {
+  const cases: { shape: number[]; axis: number | number[]; keepDims: boolean }[] = [
+    // Bias gradients of the reference CNN (leading axes: the fast path), batch 4.
+    { shape: [4, 28, 28, 32], axis: [0, 1, 2], keepDims: false },
+    { shape: [4, 14, 14, 64], axis: [0, 1, 2], keepDims: false },
+    { shape: [64, 10], axis: 0, keepDims: false },
+    { shape: [5, 3, 7], axis: [1, 0], keepDims: true },
+    { shape: [6, 4, 3], axis: [-3, -2], keepDims: false },
+    // Not leading axes: the backend's own kernel.
+    { shape: [5, 3, 7], axis: [2], keepDims: false },
+    { shape: [5, 3, 7], axis: [0, 2], keepDims: true },
+    { shape: [5, 3, 7], axis: [0, 1, 2], keepDims: false },
+  ];
+  for (const [k, c] of cases.entries()) {
+    const name = `[${c.shape}] axis ${JSON.stringify(c.axis)}${c.keepDims ? " keepDims" : ""}`;
+    it(name, async () => {
+      await compareKernel("Sum", { x: { shape: c.shape, data: randomData(size(c.shape), 801 + k) } }, { axis: c.axis, keepDims: c.keepDims }, name);
+    });
+  }
+  it("int32 input goes to the backend's kernel", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], "int32");
+    const s = tf.sum(x, 0);
+    expect(s.dtype).toBe("int32");
+    expect(Array.from(await s.data())).toEqual([9, 12]);
+    tf.dispose([x, s]);
+  });
 });
 
 describe("unsupported attributes are rejected", () => {

@@ -42,6 +42,10 @@ export function maxPoolGradFast(args: WasmKernelArgs<MaxPoolGradAttrs>): TensorI
   const xs = heap(backend, x);
   const g = heap(backend, dy);
   const dx = heap(backend, out);
+  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && pt === 0 && pl === 0 && 2 * oh <= ih && 2 * ow <= iw) {
+    pool2x2Grad(xs, g, dx, n, ih, iw, c, oh, ow);
+    return out;
+  }
   dx.fill(0);
   for (let b = 0; b < n; b++) {
     for (let yo = 0; yo < oh; yo++) {
@@ -77,6 +81,54 @@ export function maxPoolGradFast(args: WasmKernelArgs<MaxPoolGradAttrs>): TensorI
     }
   }
   return out;
+}
+
+/**
+ * The common case (2×2 windows, stride 2, no padding; the reference CNN's pooling) in one pass: windows do not
+ * overlap, so every covered input cell is written exactly once (dy at the window's first maximum, 0 elsewhere) and
+ * nothing is filled or accumulated. Rows or columns no window covers (odd sizes) are zeroed.
+ */
+function pool2x2Grad(xs: Float32Array, g: Float32Array, dx: Float32Array, n: number, ih: number, iw: number, c: number, oh: number, ow: number): void {
+  if (2 * oh < ih || 2 * ow < iw) dx.fill(0);
+  const row = iw * c;
+  for (let b = 0; b < n; b++) {
+    for (let yo = 0; yo < oh; yo++) {
+      let go = ((b * oh + yo) * ow) * c;
+      for (let xo = 0; xo < ow; xo++) {
+        const p00 = ((b * ih + 2 * yo) * iw + 2 * xo) * c;
+        const p01 = p00 + c;
+        const p10 = p00 + row;
+        const p11 = p10 + c;
+        for (let k = 0; k < c; k++, go++) {
+          const v00 = xs[p00 + k] as number;
+          const v01 = xs[p01 + k] as number;
+          const v10 = xs[p10 + k] as number;
+          const v11 = xs[p11 + k] as number;
+          // Same rule as the general loop: strictly greater than the running max from -∞, in row-major order.
+          let best = Number.NEGATIVE_INFINITY;
+          let at = -1;
+          if (v00 > best) {
+            best = v00;
+            at = 0;
+          }
+          if (v01 > best) {
+            best = v01;
+            at = 1;
+          }
+          if (v10 > best) {
+            best = v10;
+            at = 2;
+          }
+          if (v11 > best) at = 3;
+          const gv = g[go] as number;
+          dx[p00 + k] = at === 0 ? gv : 0;
+          dx[p01 + k] = at === 1 ? gv : 0;
+          dx[p10 + k] = at === 2 ? gv : 0;
+          dx[p11 + k] = at === 3 ? gv : 0;
+        }
+      }
+    }
+  }
 }
 
 export const maxPoolGradConfig: KernelConfig = {

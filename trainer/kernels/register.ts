@@ -18,6 +18,7 @@ import { batchMatMulConfig } from "./batch-mat-mul.ts";
 import { conv2DBackpropFilterConfig, conv2DBackpropFilterNaiveConfig } from "./conv2d-backprop-filter.ts";
 import { conv2DBackpropInputConfig } from "./conv2d-backprop-input.ts";
 import { maxPoolGradConfig } from "./max-pool-grad.ts";
+import { sumConfig } from "./sum.ts";
 import { rememberOriginal, WASM } from "./wasm-internals.ts";
 
 /** The kernels registered by `registerFastKernels`, by name. */
@@ -26,10 +27,11 @@ export const FAST_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropInputConfig,
   maxPoolGradConfig,
   batchMatMulConfig,
+  sumConfig,
 ];
 
 /** Kernels the fast ones call into; captured before any override so an override never calls itself. */
-const BUILDING_BLOCKS = ["Conv2D", "Transpose", "BatchMatMul", "Conv2DBackpropInput", "MaxPoolGrad"];
+const BUILDING_BLOCKS = ["Conv2D", "Transpose", "BatchMatMul", "Conv2DBackpropInput", "MaxPoolGrad", "Sum"];
 
 function install(config: KernelConfig): void {
   const previous = tf.getKernel(config.kernelName, WASM);

@@ -1,0 +1,53 @@
+/**
+ * Sum for the wasm backend, fast for reductions over the LEADING axes (a bias gradient: Σ over N, H, W of an NHWC
+ * tensor). The backend's kernel first transposes the reduced axes to the end (a full copy with a strided read) and
+ * then reduces; here the tensor is read once, as rows of the kept size, into float64 accumulators. Every other case
+ * (inner axes, all axes, non-float32) is passed to the backend's own kernel.
+ *
+ * Contract (tfjs-core `Sum`): inputs {x}; attrs {axis: number | number[], keepDims}.
+ */
+import { Sum, util } from "@tensorflow/tfjs-core";
+import type { KernelConfig, NamedAttrMap, SumAttrs, TensorInfo } from "@tensorflow/tfjs-core";
+import { alloc, asKernelFunc, callKernel, heap, WASM } from "./wasm-internals.ts";
+import type { WasmKernelArgs } from "./wasm-internals.ts";
+
+const NAME = Sum;
+
+let scratch = new Float64Array(0);
+
+/** The number of leading axes reduced, or -1 when `axis` is not exactly [0, 1, …, r-1] with 0 < r < rank. */
+function leadingAxes(axis: number | number[], rank: number): number {
+  const axes = util.parseAxisParam(axis, Array.from({ length: rank }, () => 1));
+  const sorted = [...new Set(axes)].sort((a, b) => a - b);
+  if (sorted.length === 0 || sorted.length >= rank) return -1;
+  for (let i = 0; i < sorted.length; i++) if (sorted[i] !== i) return -1;
+  return sorted.length;
+}
+
+export function sumFast(args: WasmKernelArgs<SumAttrs>): TensorInfo {
+  const { backend, attrs } = args;
+  const x = args.inputs.x;
+  if (x === undefined) throw new Error(`${NAME}: missing input 'x'`);
+  const r = x.dtype === "float32" ? leadingAxes(attrs.axis, x.shape.length) : -1;
+  if (r < 0) return callKernel(NAME, backend, args.inputs, attrs as unknown as NamedAttrMap);
+  const kept = x.shape.slice(r);
+  const cols = util.sizeFromShape(kept);
+  const rows = util.sizeFromShape(x.shape.slice(0, r));
+  const out = alloc(backend, attrs.keepDims ? [...x.shape.slice(0, r).map(() => 1), ...kept] : kept);
+  if (scratch.length < cols) scratch = new Float64Array(cols);
+  const acc = scratch;
+  acc.fill(0, 0, cols);
+  const xs = heap(backend, x);
+  for (let i = 0, o = 0; i < rows; i++) {
+    for (let c = 0; c < cols; c++, o++) acc[c] = (acc[c] as number) + (xs[o] as number);
+  }
+  const d = heap(backend, out);
+  for (let c = 0; c < cols; c++) d[c] = acc[c] as number;
+  return out;
+}
+
+export const sumConfig: KernelConfig = {
+  kernelName: NAME,
+  backendName: WASM,
+  kernelFunc: asKernelFunc(sumFast),
+};
