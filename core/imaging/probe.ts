@@ -1,4 +1,5 @@
 import sharp from "sharp";
+import { readPngHeader } from "./png.ts";
 
 /** Images larger than this are refused before their pixels are decoded (decompression bombs). */
 export const MAX_INPUT_PIXELS = 64 * 1024 * 1024;
@@ -20,4 +21,15 @@ export async function probeImage(data: Uint8Array): Promise<ImageShape> {
   // Decoding to the stored colourspace skips a conversion to sRGB that costs about a third of the time.
   await (channels === 1 ? image.toColourspace("b-w") : image).raw().toBuffer();
   return { format, width, height, channels };
+}
+
+/**
+ * The declared size of an image, read from its header without decoding pixels (PNG parsed directly, other formats
+ * by sharp's header reader), so a decompression bomb can be refused before it costs memory.
+ */
+export async function readImageSize(data: Uint8Array): Promise<{ format: string; width: number; height: number }> {
+  const png = readPngHeader(data);
+  if (png) return { format: "png", width: png.width, height: png.height };
+  const { format, width, height } = await sharp(data, { limitInputPixels: false }).metadata();
+  return { format, width, height };
 }

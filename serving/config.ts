@@ -1,0 +1,116 @@
+import { availableParallelism } from "node:os";
+import { z } from "zod";
+import { ConfigError } from "../core/config/config.ts";
+import { parseModelRef } from "../core/registry/model-version.ts";
+
+export const DEFAULT_MODEL = "fmnist@production";
+
+export type ServedRef = { name: string; alias: string } | { name: string; version: number };
+
+/** What the inference API needs beyond the ports: every value from SIGHTLINE_SERVE_* / PORT, validated here. */
+export interface ServingConfig {
+  host: string;
+  port: number;
+  /** A moving alias (hot-swapped) or a pinned version. */
+  model: ServedRef;
+  /** Worker processes answering on the port; each holds its own ONNX session. */
+  workers: number;
+  /** ONNX Runtime intra-op threads per worker. */
+  ortThreads: number;
+  maxBodyBytes: number;
+  /** Decoded pixels per image (width × height), checked from the header before decoding. */
+  maxPixels: number;
+  maxImagesPerRequest: number;
+  requestTimeoutMs: number;
+  batch: { maxSize: number; maxDelayMs: number };
+  /** How often each worker re-reads the alias (a promotion or rollback reaches every replica this way). */
+  reloadPollMs: number;
+  predictionLog: { sampleRate: number; embeddingRate: number; bufferSize: number; flushMs: number; maxRecordsPerEvent: number };
+  /** Bearer token for POST /admin/reload; admin routes are off without it. */
+  adminToken: string | undefined;
+  /** Origins allowed by CORS; none by default. */
+  corsOrigins: string[];
+  /** Seconds to keep answering after SIGTERM while the load balancer notices the pod is not ready. */
+  drainSeconds: number;
+}
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const rate = z.coerce.number().min(0).max(1);
+
+const VARIABLES = {
+  SIGHTLINE_SERVE_HOST: z.string().min(1),
+  PORT: int(0, 65535),
+  SIGHTLINE_MODEL: z.string().min(1),
+  SIGHTLINE_SERVE_WORKERS: int(1, 64),
+  SIGHTLINE_ORT_THREADS: int(1, 64),
+  SIGHTLINE_MAX_BODY_BYTES: int(1, 1 << 30),
+  SIGHTLINE_MAX_PIXELS: int(1, 1 << 30),
+  SIGHTLINE_MAX_IMAGES_PER_REQUEST: int(1, 1024),
+  SIGHTLINE_REQUEST_TIMEOUT_MS: int(1, 600_000),
+  SIGHTLINE_BATCH_MAX_SIZE: int(1, 1024),
+  SIGHTLINE_BATCH_MAX_DELAY_MS: int(0, 1000),
+  SIGHTLINE_RELOAD_POLL_MS: int(100, 3_600_000),
+  SIGHTLINE_PREDICTION_LOG_RATE: rate,
+  SIGHTLINE_PREDICTION_LOG_EMBEDDING_RATE: rate,
+  SIGHTLINE_PREDICTION_LOG_BUFFER: int(1, 10_000_000),
+  SIGHTLINE_PREDICTION_LOG_FLUSH_MS: int(10, 600_000),
+  SIGHTLINE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters"),
+  SIGHTLINE_CORS_ORIGINS: z.string(),
+  SIGHTLINE_DRAIN_SECONDS: z.coerce.number().min(0).max(600),
+} as const;
+
+type Variables = { [K in keyof typeof VARIABLES]?: z.infer<(typeof VARIABLES)[K]> };
+
+function readVariables(env: Record<string, string | undefined>): Variables {
+  const out: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(VARIABLES)) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw new ConfigError(`${name}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+    out[name] = parsed.data;
+  }
+  return out as Variables;
+}
+
+/**
+ * Serving settings from the environment, with overrides (the CLI's flags) on top. Defaults suit a small pod:
+ * one worker per core, one ONNX thread each, a 10 MB body, 2 ms batching delay, every prediction logged with
+ * features and one in ten with its embedding.
+ */
+export function loadServingConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<ServingConfig> = {}): ServingConfig {
+  const v = readVariables(env);
+  let model: ServingConfig["model"];
+  try {
+    const ref = parseModelRef(v.SIGHTLINE_MODEL ?? DEFAULT_MODEL);
+    model = ref.version !== undefined ? { name: ref.name, version: ref.version } : { name: ref.name, alias: ref.alias ?? "production" };
+  } catch (err) {
+    throw new ConfigError(`SIGHTLINE_MODEL: ${(err as Error).message}`);
+  }
+  return {
+    host: v.SIGHTLINE_SERVE_HOST ?? "0.0.0.0",
+    port: v.PORT ?? 8080,
+    model,
+    workers: v.SIGHTLINE_SERVE_WORKERS ?? availableParallelism(),
+    ortThreads: v.SIGHTLINE_ORT_THREADS ?? 1,
+    maxBodyBytes: v.SIGHTLINE_MAX_BODY_BYTES ?? 10 * 1024 * 1024,
+    maxPixels: v.SIGHTLINE_MAX_PIXELS ?? 4096 * 4096,
+    maxImagesPerRequest: v.SIGHTLINE_MAX_IMAGES_PER_REQUEST ?? 64,
+    requestTimeoutMs: v.SIGHTLINE_REQUEST_TIMEOUT_MS ?? 10_000,
+    batch: { maxSize: v.SIGHTLINE_BATCH_MAX_SIZE ?? 32, maxDelayMs: v.SIGHTLINE_BATCH_MAX_DELAY_MS ?? 2 },
+    reloadPollMs: v.SIGHTLINE_RELOAD_POLL_MS ?? 2_000,
+    predictionLog: {
+      sampleRate: v.SIGHTLINE_PREDICTION_LOG_RATE ?? 1,
+      embeddingRate: v.SIGHTLINE_PREDICTION_LOG_EMBEDDING_RATE ?? 0.1,
+      bufferSize: v.SIGHTLINE_PREDICTION_LOG_BUFFER ?? 10_000,
+      flushMs: v.SIGHTLINE_PREDICTION_LOG_FLUSH_MS ?? 1_000,
+      maxRecordsPerEvent: 500,
+    },
+    adminToken: v.SIGHTLINE_ADMIN_TOKEN,
+    corsOrigins: (v.SIGHTLINE_CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    drainSeconds: v.SIGHTLINE_DRAIN_SECONDS ?? 0,
+    ...overrides,
+  };
+}
+
+export const refText = (ref: ServedRef): string => ("version" in ref ? `${ref.name}:${ref.version}` : `${ref.name}@${ref.alias}`);

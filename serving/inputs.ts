@@ -1,0 +1,102 @@
+import busboy from "busboy";
+import type { Request } from "express";
+import { z } from "zod";
+import { ApiError } from "./errors.ts";
+
+export interface InputLimits {
+  maxBodyBytes: number;
+  maxImages: number;
+}
+
+const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/webp", "application/octet-stream"]);
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+const InstancesSchema = z.object({
+  instances: z.array(z.object({ b64: z.string().min(1, "b64 is empty") }).strict()).min(1, "instances is empty"),
+});
+
+export const mediaType = (req: Request): string => (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+
+/**
+ * The images of a POST /predict request, in order: a raw image body, the `file` parts of a multipart form, or
+ * JSON `{"instances":[{"b64":…}]}`. The JSON body has been parsed by express.json already (it is one value).
+ */
+export async function readImages(req: Request, limits: InputLimits): Promise<Uint8Array[]> {
+  const type = mediaType(req);
+  if (type === "multipart/form-data") return readMultipart(req, limits);
+  if (type === "application/json") return readInstances(req.body, limits);
+  if (IMAGE_TYPES.has(type)) {
+    const body: unknown = req.body;
+    if (!Buffer.isBuffer(body) || body.length === 0) throw new ApiError("bad_request", "the request body is empty; send the image bytes");
+    return [body];
+  }
+  throw new ApiError("unsupported_media_type", `content type ${JSON.stringify(type || "(none)")} is not accepted; send image/png, image/jpeg, image/webp, multipart/form-data with file parts, or application/json with instances`);
+}
+
+function readInstances(body: unknown, limits: InputLimits): Uint8Array[] {
+  const parsed = InstancesSchema.safeParse(body);
+  if (!parsed.success) throw new ApiError("bad_request", `JSON body must be {"instances":[{"b64":"…"}]}: ${z.prettifyError(parsed.error)}`);
+  const { instances } = parsed.data;
+  if (instances.length > limits.maxImages) throw new ApiError("payload_too_large", `${instances.length} instances; at most ${limits.maxImages} per request`);
+  return instances.map(({ b64 }, i) => {
+    // Buffer.from(…, "base64") skips invalid characters silently; a typo must be an error, not a different image.
+    const clean = b64.replace(/\s+/g, "");
+    if (clean.length % 4 === 1 || !BASE64.test(clean.replace(/-/g, "+").replace(/_/g, "/"))) throw new ApiError("bad_request", `instances[${i}].b64 is not valid base64`);
+    const bytes = Buffer.from(clean, "base64");
+    if (bytes.length === 0) throw new ApiError("bad_request", `instances[${i}].b64 decodes to nothing`);
+    return bytes;
+  });
+}
+
+function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]> {
+  return new Promise((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({ headers: req.headers, limits: { fileSize: limits.maxBodyBytes + 1, files: limits.maxImages, fields: 16, parts: limits.maxImages + 16 } });
+    } catch (err) {
+      reject(new ApiError("bad_request", `multipart body: ${(err as Error).message}`));
+      return;
+    }
+    const files: Promise<Buffer>[] = [];
+    let total = 0;
+    let failure: ApiError | undefined;
+    const fail = (err: ApiError): void => {
+      failure ??= err;
+      req.unpipe(parser);
+      req.resume();
+      reject(failure);
+    };
+    parser.on("file", (field, stream) => {
+      if (field !== "file") {
+        stream.resume();
+        return fail(new ApiError("bad_request", `unexpected multipart file field ${JSON.stringify(field)}; name each image part "file"`));
+      }
+      files.push(
+        new Promise((ok) => {
+          const chunks: Buffer[] = [];
+          stream.on("data", (c: Buffer) => {
+            total += c.length;
+            if (total > limits.maxBodyBytes) return fail(new ApiError("payload_too_large", `the files exceed ${limits.maxBodyBytes} bytes together`));
+            chunks.push(c);
+          });
+          stream.on("limit", () => fail(new ApiError("payload_too_large", `a file part exceeds ${limits.maxBodyBytes} bytes`)));
+          stream.on("close", () => ok(Buffer.concat(chunks)));
+        }),
+      );
+    });
+    parser.on("filesLimit", () => fail(new ApiError("payload_too_large", `more than ${limits.maxImages} files; at most ${limits.maxImages} per request`)));
+    parser.on("partsLimit", () => fail(new ApiError("payload_too_large", "too many multipart parts")));
+    parser.on("error", (err: Error) => fail(new ApiError("bad_request", `multipart body: ${err.message}`)));
+    parser.on("close", () => {
+      if (failure) return;
+      void Promise.all(files).then((buffers) => {
+        if (failure) return;
+        if (buffers.length === 0) return fail(new ApiError("bad_request", 'multipart body has no "file" part'));
+        const empty = buffers.findIndex((b) => b.length === 0);
+        if (empty >= 0) return fail(new ApiError("bad_request", `file part ${empty} is empty`));
+        resolve(buffers);
+      });
+    });
+    req.pipe(parser);
+  });
+}

@@ -1,0 +1,19 @@
+import { Router } from "express";
+import type { ServingContext } from "../context.ts";
+
+/** Liveness (the process answers), readiness (a model is loaded and we are not draining) and /metrics. */
+export function healthRoutes(ctx: ServingContext): Router {
+  const router = Router();
+  router.get("/health", (_req, res) => void res.json({ status: "ok" }));
+  router.get("/ready", (_req, res) => {
+    const model = ctx.host.current;
+    if (ctx.draining) return void res.status(503).json({ status: "draining" });
+    if (!model) return void res.status(503).json({ status: "loading", model: null });
+    res.json({ status: "ready", model: { name: model.name, version: model.version, loadedAt: model.loadedAt.toISOString() } });
+  });
+  router.get("/metrics", async (_req, res) => {
+    const { contentType, body } = await ctx.metricsText();
+    res.type(contentType).send(body);
+  });
+  return router;
+}

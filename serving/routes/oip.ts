@@ -1,0 +1,124 @@
+import express, { Router, type Request } from "express";
+import { z } from "zod";
+import { withModel, type ServingContext } from "../context.ts";
+import { ApiError } from "../errors.ts";
+import type { LoadedModel } from "../loaded-model.ts";
+import { withTimeout } from "../timeout.ts";
+
+// Open Inference Protocol v2 (KServe), REST binding: https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
+const TensorSchema = z.object({
+  name: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  datatype: z.string(),
+  data: z.array(z.unknown()),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+});
+
+const InferRequestSchema = z.object({
+  id: z.string().optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  inputs: z.array(TensorSchema).min(1),
+  outputs: z.array(z.object({ name: z.string(), parameters: z.record(z.string(), z.unknown()).optional() })).optional(),
+});
+
+export function oipRoutes(ctx: ServingContext): Router {
+  const { config } = ctx;
+  const router = Router();
+  const ready = (): boolean => !ctx.draining && ctx.host.current !== undefined;
+
+  router.get("/v2/health/live", (_req, res) => void res.json({ live: true }));
+  router.get("/v2/health/ready", (_req, res) => void res.status(ready() ? 200 : 503).json({ ready: ready() }));
+  router.get("/v2", (_req, res) => void res.json({ name: "sightline", version: "0.1.0", extensions: [] }));
+
+  router.get("/v2/models/:model/ready", (req, res) => {
+    servedModel(ctx, req);
+    res.status(ready() ? 200 : 503).json({ name: req.params.model, ready: ready() });
+  });
+  router.get("/v2/models/:model", async (req, res) => {
+    servedModel(ctx, req);
+    res.json(await withModel(ctx, async (model) => metadata(model)));
+  });
+
+  // Each FP32 value is at most ~25 characters of JSON; the body limit follows the image limit.
+  router.post("/v2/models/:model/infer", express.json({ limit: config.maxBodyBytes * 4, strict: true }), async (req, res) => {
+    servedModel(ctx, req);
+    const parsed = InferRequestSchema.safeParse(req.body);
+    if (!parsed.success) throw new ApiError("bad_request", `not an inference request: ${z.prettifyError(parsed.error)}`);
+    const request = parsed.data;
+    const answer = await withModel(ctx, async (model) => {
+      const inputs = toImages(request.inputs, model, config.maxImagesPerRequest);
+      const outputs = await withTimeout(model.infer(inputs), config.requestTimeoutMs, "inference");
+      const names = model.card.onnx.outputs;
+      const wanted = request.outputs?.map((o) => o.name) ?? [names.probabilities, names.embedding];
+      for (const name of wanted) {
+        if (name !== names.probabilities && name !== names.embedding) throw new ApiError("bad_request", `unknown output ${JSON.stringify(name)}; outputs are ${names.probabilities} and ${names.embedding}`);
+      }
+      const n = outputs.length;
+      const tensor = (name: string, width: number, pick: (i: number) => Float32Array) => ({
+        name,
+        datatype: "FP32",
+        shape: [n, width],
+        data: outputs.flatMap((_, i) => Array.from(pick(i))),
+      });
+      return {
+        model_name: model.name,
+        model_version: String(model.version),
+        id: request.id ?? String(res.locals.requestId),
+        outputs: wanted.map((name) =>
+          name === names.probabilities
+            ? tensor(name, model.card.classes.length, (i) => outputs[i]!.probabilities)
+            : tensor(name, model.card.onnx.embeddingDim, (i) => outputs[i]!.embedding),
+        ),
+      };
+    });
+    res.json(answer);
+  });
+  return router;
+}
+
+function servedModel(ctx: ServingContext, req: Request): void {
+  const name = req.params.model;
+  if (name !== ctx.host.ref.name) throw new ApiError("not_found", `model ${JSON.stringify(name)} is not served here; this server serves ${JSON.stringify(ctx.host.ref.name)}`);
+}
+
+function metadata(model: LoadedModel): object {
+  const [h, w, c] = model.inputShape;
+  const { input, outputs, embeddingDim } = model.card.onnx;
+  return {
+    name: model.name,
+    versions: [String(model.version)],
+    platform: "onnxruntime_onnx",
+    inputs: [{ name: input, datatype: "FP32", shape: [-1, h, w, c] }],
+    outputs: [
+      { name: outputs.probabilities, datatype: "FP32", shape: [-1, model.card.classes.length] },
+      { name: outputs.embedding, datatype: "FP32", shape: [-1, embeddingDim] },
+    ],
+    parameters: { classes: model.card.classes, preprocessing: model.card.preprocessing },
+  };
+}
+
+/** Checks the one FP32 input against the model's [N, H, W, C] and splits it into images (row-major data). */
+function toImages(tensors: z.infer<typeof TensorSchema>[], model: LoadedModel, maxImages: number): Float32Array[] {
+  const expectedName = model.card.onnx.input;
+  const [h, w, c] = model.inputShape;
+  if (tensors.length !== 1) throw new ApiError("invalid_tensor", `the model takes one input (${expectedName}); got ${tensors.length}`);
+  const t = tensors[0]!;
+  if (t.name !== expectedName) throw new ApiError("invalid_tensor", `input is named ${JSON.stringify(t.name)}; the model's input is ${JSON.stringify(expectedName)}`);
+  if (t.datatype !== "FP32") throw new ApiError("invalid_tensor", `datatype ${t.datatype} is not supported; send FP32`);
+  const shape = t.shape;
+  if (shape.length !== 4 || shape[1] !== h || shape[2] !== w || shape[3] !== c || shape[0]! < 1) {
+    throw new ApiError("invalid_tensor", `shape [${shape.join(", ")}] does not fit the model's [N, ${h}, ${w}, ${c}] (N ≥ 1)`);
+  }
+  const n = shape[0]!;
+  if (n > maxImages) throw new ApiError("payload_too_large", `${n} images; at most ${maxImages} per request`);
+  const flat = t.data.flat(4);
+  const size = h * w * c;
+  if (flat.length !== n * size) throw new ApiError("invalid_tensor", `data has ${flat.length} values; shape [${shape.join(", ")}] needs ${n * size}`);
+  const values = new Float32Array(flat.length);
+  for (let i = 0; i < flat.length; i++) {
+    const v = flat[i];
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new ApiError("invalid_tensor", `data[${i}] is ${JSON.stringify(v)}, not a finite number`);
+    values[i] = v;
+  }
+  return Array.from({ length: n }, (_, i) => values.subarray(i * size, (i + 1) * size));
+}

@@ -1,0 +1,84 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Runtime } from "../core/config/runtime.ts";
+import type { Logger } from "../core/telemetry/logger.ts";
+import { createApp } from "./app.ts";
+import { refText, type ServingConfig } from "./config.ts";
+import type { ServingContext } from "./context.ts";
+import { ServingMetrics } from "./metrics.ts";
+import { ModelHost } from "./model-host.ts";
+import { PredictionLog } from "./prediction-log.ts";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  context: ServingContext;
+  /** Not ready → wait `drainSeconds` → stop accepting → finish requests in flight → flush the prediction log. */
+  shutdown(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Replaces this process's /metrics text (cluster workers answer with every worker's). */
+  metricsText?: (metrics: ServingMetrics) => Promise<{ contentType: string; body: string }>;
+  /** Subscription that triggers an immediate reload on promotion events (polling works without it). */
+  subscription?: string;
+  /** Collect prom-client's process metrics (off in tests that start several servers in one process). */
+  defaultMetrics?: boolean;
+}
+
+// Requests still running this long after shutdown began are cut off.
+const HARD_STOP_MS = 30_000;
+
+/** Starts the inference API on `config.host:config.port` in this process; the model loads in the background. */
+export async function startServer(rt: Runtime, config: ServingConfig, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  const metrics = new ServingMetrics({ defaults: options.defaultMetrics ?? true });
+  const predictionLog = config.predictionLog.sampleRate > 0 ? new PredictionLog(rt.bus, config.predictionLog, metrics, log.child({ component: "prediction-log" })) : undefined;
+  const host = new ModelHost(
+    rt,
+    { ref: config.model, reloadPollMs: config.reloadPollMs, ortThreads: config.ortThreads, batch: config.batch, ...(options.subscription ? { subscription: options.subscription } : {}) },
+    metrics,
+    log.child({ component: "model-host" }),
+  );
+  const metricsText = options.metricsText ?? (async (m: ServingMetrics) => ({ contentType: m.registry.contentType, body: await m.registry.metrics() }));
+  const context: ServingContext = { config, host, metrics, predictionLog, log, metricsText: () => metricsText(metrics), draining: false };
+
+  const server = createServer(createApp(context));
+  // Slow or stalled uploads are cut off; keep-alive outlives typical client and L4 load balancer idle timeouts.
+  server.requestTimeout = config.requestTimeoutMs + 5_000;
+  server.headersTimeout = Math.min(server.requestTimeout, 60_000);
+  server.keepAliveTimeout = 65_000;
+  await listen(server, config.host, config.port);
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`;
+  log.info("serving", { url, model: refText(config.model), pid: process.pid });
+  await host.start();
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (stopping ??= (async () => {
+      context.draining = true;
+      log.info("draining", { seconds: config.drainSeconds });
+      if (config.drainSeconds > 0) await new Promise((r) => setTimeout(r, config.drainSeconds * 1000));
+      const hardStop = setTimeout(() => server.closeAllConnections(), HARD_STOP_MS);
+      hardStop.unref();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      clearTimeout(hardStop);
+      await predictionLog?.close();
+      await host.stop();
+      log.info("stopped");
+    })());
+  return { url, port, context, shutdown };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
