@@ -269,6 +269,37 @@ describe("Sum matches the CPU backend", () => {
   });
 });
 
+describe("Identity and same-dtype Cast share the buffer", () => {
+  it("give the input's values, free the buffer only when the last holder is disposed", async () => {
+    await tf.setBackend("wasm");
+    const backend = tf.backend() as BackendWasm;
+    const before = backend.numDataIds();
+    const x = tf.tensor2d([1, -2, 3, 4.5], [2, 2]);
+    const y = tf.engine().runKernel("Identity", { x }) as tf.Tensor;
+    const z = tf.cast(x, "float32");
+    expect(y.dataId).toBe(x.dataId);
+    expect(z.dataId).toBe(x.dataId);
+    expect(backend.numDataIds()).toBe(before + 1);
+    x.dispose();
+    expect(Array.from(await y.data())).toEqual([1, -2, 3, 4.5]);
+    y.dispose();
+    expect(Array.from(await z.data())).toEqual([1, -2, 3, 4.5]);
+    z.dispose();
+    expect(backend.numDataIds()).toBe(before);
+  });
+  it("a Cast to another dtype still converts (backend's kernel)", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor1d([1.7, -2.2, 0], "float32");
+    const i = tf.cast(x, "int32");
+    const f = tf.cast(tf.tensor1d([3, -4], "int32"), "float32");
+    expect(i.dtype).toBe("int32");
+    expect(Array.from(await i.data())).toEqual([1, -2, 0]);
+    expect(f.dtype).toBe("float32");
+    expect(Array.from(await f.data())).toEqual([3, -4]);
+    tf.dispose([x, i, f]);
+  });
+});
+
 describe("unsupported attributes are rejected", () => {
   it("NCHW data format", async () => {
     await tf.setBackend("wasm");

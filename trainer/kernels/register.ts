@@ -17,6 +17,7 @@ import { dirname, join } from "node:path";
 import { batchMatMulConfig } from "./batch-mat-mul.ts";
 import { conv2DBackpropFilterConfig, conv2DBackpropFilterNaiveConfig } from "./conv2d-backprop-filter.ts";
 import { conv2DBackpropInputConfig } from "./conv2d-backprop-input.ts";
+import { castConfig, identityConfig } from "./identity.ts";
 import { maxPoolGradConfig } from "./max-pool-grad.ts";
 import { sumConfig } from "./sum.ts";
 import { rememberOriginal, WASM } from "./wasm-internals.ts";
@@ -28,10 +29,12 @@ export const FAST_KERNELS: readonly KernelConfig[] = [
   maxPoolGradConfig,
   batchMatMulConfig,
   sumConfig,
+  identityConfig,
+  castConfig,
 ];
 
 /** Kernels the fast ones call into; captured before any override so an override never calls itself. */
-const BUILDING_BLOCKS = ["Conv2D", "Transpose", "BatchMatMul", "Conv2DBackpropInput", "MaxPoolGrad", "Sum"];
+const BUILDING_BLOCKS = ["Conv2D", "Transpose", "BatchMatMul", "Conv2DBackpropInput", "MaxPoolGrad", "Sum", "Identity", "Cast"];
 
 function install(config: KernelConfig): void {
   const previous = tf.getKernel(config.kernelName, WASM);
