@@ -269,6 +269,44 @@ describe("Sum matches the CPU backend", () => {
   });
 });
 
+describe("Mean matches the CPU backend", () => {
+  const cases: { shape: number[]; axis: number | number[]; keepDims: boolean }[] = [
+    // Batch-norm statistics (leading axes: the fast path).
+    { shape: [4, 28, 28, 32], axis: [0, 1, 2], keepDims: false },
+    { shape: [4, 14, 14, 64], axis: [0, 1, 2], keepDims: true },
+    { shape: [7, 3], axis: 0, keepDims: false },
+    // Other axes: the backend's own kernel.
+    { shape: [5, 3, 7], axis: [2], keepDims: false },
+    { shape: [5, 3, 7], axis: [0, 1, 2], keepDims: false },
+  ];
+  for (const [k, c] of cases.entries()) {
+    const name = `[${c.shape}] axis ${JSON.stringify(c.axis)}${c.keepDims ? " keepDims" : ""}`;
+    it(name, async () => {
+      await compareKernel("Mean", { x: { shape: c.shape, data: randomData(size(c.shape), 851 + k) } }, { axis: c.axis, keepDims: c.keepDims }, name);
+    });
+  }
+});
+
+describe("Tile matches the CPU backend", () => {
+  const cases: { shape: number[]; reps: number[] }[] = [
+    // Batch-norm gradient: a channel vector over N, H, W (whole copies: the fast path).
+    { shape: [1, 1, 1, 32], reps: [4, 28, 28, 1] },
+    { shape: [1, 1, 1, 64], reps: [3, 14, 14, 1] },
+    { shape: [1, 2, 3], reps: [5, 1, 1] },
+    { shape: [2, 3], reps: [1, 1] },
+    { shape: [3], reps: [7] },
+    // Interleaving patterns: the backend's own kernel.
+    { shape: [2, 3], reps: [2, 2] },
+    { shape: [1, 3, 1], reps: [2, 1, 3] },
+  ];
+  for (const [k, c] of cases.entries()) {
+    const name = `[${c.shape}] reps [${c.reps}]`;
+    it(name, async () => {
+      await compareKernel("Tile", { x: { shape: c.shape, data: randomData(size(c.shape), 901 + k) } }, { reps: c.reps }, name);
+    });
+  }
+});
+
 describe("Identity and same-dtype Cast share the buffer", () => {
   it("give the input's values, free the buffer only when the last holder is disposed", async () => {
     await tf.setBackend("wasm");

@@ -19,7 +19,8 @@ import { conv2DBackpropFilterConfig, conv2DBackpropFilterNaiveConfig } from "./c
 import { conv2DBackpropInputConfig } from "./conv2d-backprop-input.ts";
 import { castConfig, identityConfig } from "./identity.ts";
 import { maxPoolGradConfig } from "./max-pool-grad.ts";
-import { sumConfig } from "./sum.ts";
+import { meanConfig, sumConfig } from "./sum.ts";
+import { tileConfig } from "./tile.ts";
 import { rememberOriginal, WASM } from "./wasm-internals.ts";
 
 /** The kernels registered by `registerFastKernels`, by name. */
@@ -29,12 +30,14 @@ export const FAST_KERNELS: readonly KernelConfig[] = [
   maxPoolGradConfig,
   batchMatMulConfig,
   sumConfig,
+  meanConfig,
+  tileConfig,
   identityConfig,
   castConfig,
 ];
 
 /** Kernels the fast ones call into; captured before any override so an override never calls itself. */
-const BUILDING_BLOCKS = ["Conv2D", "Transpose", "BatchMatMul", "Conv2DBackpropInput", "MaxPoolGrad", "Sum", "Identity", "Cast"];
+const BUILDING_BLOCKS = ["Conv2D", "Transpose", "BatchMatMul", "Conv2DBackpropInput", "MaxPoolGrad", "Sum", "Identity", "Cast", "Mean", "Tile"];
 
 function install(config: KernelConfig): void {
   const previous = tf.getKernel(config.kernelName, WASM);

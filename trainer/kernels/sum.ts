@@ -1,13 +1,13 @@
 /**
- * Sum for the wasm backend, fast for reductions over the LEADING axes (a bias gradient: Σ over N, H, W of an NHWC
- * tensor). The backend's kernel first transposes the reduced axes to the end (a full copy with a strided read) and
- * then reduces; here the tensor is read once, as rows of the kept size, into float64 accumulators. Every other case
- * (inner axes, all axes, non-float32) is passed to the backend's own kernel.
+ * Sum and Mean for the wasm backend, fast for reductions over the LEADING axes (a bias gradient or batch-norm
+ * statistics: Σ over N, H, W of an NHWC tensor). The backend's kernels first transpose the reduced axes to the end (a
+ * full copy with a strided read) and then reduce; here the tensor is read once, as rows of the kept size, into
+ * float64 accumulators. Every other case (inner axes, all axes, non-float32) is passed to the backend's own kernel.
  *
- * Contract (tfjs-core `Sum`): inputs {x}; attrs {axis: number | number[], keepDims}.
+ * Contracts (tfjs-core `Sum`, `Mean`): inputs {x}; attrs {axis: number | number[], keepDims}.
  */
-import { Sum, util } from "@tensorflow/tfjs-core";
-import type { KernelConfig, NamedAttrMap, SumAttrs, TensorInfo } from "@tensorflow/tfjs-core";
+import { Mean, Sum, util } from "@tensorflow/tfjs-core";
+import type { KernelConfig, MeanAttrs, NamedAttrMap, SumAttrs, TensorInfo } from "@tensorflow/tfjs-core";
 import { alloc, asKernelFunc, callKernel, heap, WASM } from "./wasm-internals.ts";
 import type { WasmKernelArgs } from "./wasm-internals.ts";
 
@@ -25,11 +25,19 @@ function leadingAxes(axis: number | number[], rank: number): number {
 }
 
 export function sumFast(args: WasmKernelArgs<SumAttrs>): TensorInfo {
+  return reduceLeading(args, NAME, false);
+}
+
+export function meanFast(args: WasmKernelArgs<MeanAttrs>): TensorInfo {
+  return reduceLeading(args, Mean, true);
+}
+
+function reduceLeading(args: WasmKernelArgs<SumAttrs | MeanAttrs>, kernel: string, mean: boolean): TensorInfo {
   const { backend, attrs } = args;
   const x = args.inputs.x;
-  if (x === undefined) throw new Error(`${NAME}: missing input 'x'`);
+  if (x === undefined) throw new Error(`${kernel}: missing input 'x'`);
   const r = x.dtype === "float32" ? leadingAxes(attrs.axis, x.shape.length) : -1;
-  if (r < 0) return callKernel(NAME, backend, args.inputs, attrs as unknown as NamedAttrMap);
+  if (r < 0) return callKernel(kernel, backend, args.inputs, attrs as unknown as NamedAttrMap);
   const kept = x.shape.slice(r);
   const cols = util.sizeFromShape(kept);
   const rows = util.sizeFromShape(x.shape.slice(0, r));
@@ -42,7 +50,8 @@ export function sumFast(args: WasmKernelArgs<SumAttrs>): TensorInfo {
     for (let c = 0; c < cols; c++, o++) acc[c] = (acc[c] as number) + (xs[o] as number);
   }
   const d = heap(backend, out);
-  for (let c = 0; c < cols; c++) d[c] = acc[c] as number;
+  const scale = mean ? 1 / rows : 1;
+  for (let c = 0; c < cols; c++) d[c] = (acc[c] as number) * scale;
   return out;
 }
 
@@ -50,4 +59,10 @@ export const sumConfig: KernelConfig = {
   kernelName: NAME,
   backendName: WASM,
   kernelFunc: asKernelFunc(sumFast),
+};
+
+export const meanConfig: KernelConfig = {
+  kernelName: Mean,
+  backendName: WASM,
+  kernelFunc: asKernelFunc(meanFast),
 };
