@@ -7,6 +7,7 @@ import { registerDrift } from "./commands/drift.ts";
 import { registerLineage } from "./commands/lineage.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerPromotion } from "./commands/promote.ts";
+import { registerServe } from "./commands/serve.ts";
 import { registerTrain } from "./commands/train.ts";
 import { CliExit, createCliContext } from "./context.ts";
 
@@ -27,6 +28,7 @@ registerModels(program, ctx);
 registerPromotion(program, ctx);
 registerLineage(program, ctx);
 registerDrift(program, ctx);
+registerServe(program, ctx);
 registerDemo(program, ctx);
 
 try {

@@ -29,6 +29,8 @@ const server = await startServer(rt, setup.serving, log, {
     });
   },
 });
+// prom-client answers the primary's collection requests only once an AggregatorRegistry exists in the worker.
+new client.AggregatorRegistry();
 client.AggregatorRegistry.setRegistries([server.context.metrics.registry]);
 send({ sightline: "listening", url: server.url });
 
