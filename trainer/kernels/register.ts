@@ -85,6 +85,7 @@ const wasmPackageDir = dirname(require.resolve("@tensorflow/tfjs-backend-wasm/pa
 interface EmscriptenModule {
   cwrap(name: string, returnType: string | null, argTypes: string[]): (...args: number[]) => number;
   tfjs?: Record<string, (...args: number[]) => number>;
+  PThread?: { unusedWorkers: { ref: () => void }[] };
 }
 type ThreadedFactory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
 
@@ -123,6 +124,10 @@ async function createThreadedBackend(threads: number): Promise<BackendWasm> {
     disposeData: mod.cwrap("dispose_data", null, ["number"]),
     dispose: mod.cwrap("dispose", null, []),
   };
+  // Emscripten refs a worker while a pthread runs on it, and XNNPACK's pool threads never end, so a process that
+  // trained with threads > 1 would never exit on its own. The pool's workers are loaded (and unref'd) by now; keep
+  // them that way, so the threads stop with the process. Synchronous waits on them are unaffected.
+  for (const worker of mod.PThread?.unusedWorkers ?? []) worker.ref = () => {};
   setThreadsCount(threads);
   // BackendWasm's constructor is typed for the package's own module type; ours carries the same members.
   return new BackendWasm(mod as unknown as ConstructorParameters<typeof BackendWasm>[0]);
@@ -136,7 +141,7 @@ export interface WasmBackendInfo {
 /**
  * Makes the wasm backend current, loading its binaries from the installed package, and registers the fast kernels
  * (pass `fastKernels: false` for the stock backend). `threads` > 1 uses the threaded-SIMD build through Node's
- * worker_threads; call `releaseWasmBackend()` before exiting then, since the worker threads keep the process alive.
+ * worker_threads (they do not keep the process alive; `releaseWasmBackend()` ends them earlier).
  */
 export async function useWasmBackend(threads = 1, options: { fastKernels?: boolean } = {}): Promise<WasmBackendInfo> {
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
