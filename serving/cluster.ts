@@ -34,13 +34,15 @@ export async function startCluster(setup: WorkerSetup, log: Logger): Promise<Clu
   const aggregator = new client.AggregatorRegistry();
   cluster.setupPrimary({ exec: WORKER, execArgv: process.execArgv, silent: false });
   let stopping = false;
-  let firstUrl: (url: string) => void = () => undefined;
-  const listening = new Promise<string>((resolve) => (firstUrl = resolve));
+  // Started once every first-generation worker listens with its model loaded (or knowing there is none yet).
+  let started = 0;
+  let allStarted: (url: string) => void = () => undefined;
+  const listening = new Promise<string>((resolve) => (allStarted = resolve));
 
   const fork = (): Worker => {
     const worker = cluster.fork({ [WORKER_ENV]: JSON.stringify(setup) });
     worker.on("message", (msg: WorkerMessage) => {
-      if (msg.sightline === "listening") firstUrl(msg.url);
+      if (msg.sightline === "listening" && ++started === setup.serving.workers) allStarted(msg.url);
       if (msg.sightline === "metrics?") {
         void aggregator.clusterMetrics().then(
           (body) => worker.send({ sightline: "metrics!", id: msg.id, contentType: aggregator.contentType, body } satisfies PrimaryMessage),

@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Runtime } from "../../core/config/runtime.ts";
 import { catchUp } from "../../core/events/catch-up.ts";
@@ -13,6 +15,9 @@ import { OnnxEvaluator } from "../../trainer/evaluator.ts";
 import { grey100k } from "../support/images.ts";
 import { heldOutImages, MODEL, setProduction, trainedWorld, type ServedWorld } from "../support/served-model.ts";
 
+const CLI = fileURLToPath(new URL("../../cli/sightline.ts", import.meta.url));
+let shared: Promise<ServedWorld> | undefined;
+const trainedWorldOnce = (): Promise<ServedWorld> => (shared ??= trainedWorld());
 const quiet = createLogger({}, { level: "CRITICAL" });
 const LOG_SUB = "test-prediction-log";
 
@@ -51,7 +56,7 @@ describe("inference API on loopback with real trained models", { timeout: 300_00
   let images: Awaited<ReturnType<typeof heldOutImages>>;
 
   beforeAll(async () => {
-    world = await trainedWorld();
+    world = await trainedWorldOnce();
     rt = world.rt;
     images = await heldOutImages();
     await rt.bus.ensureSubscription(LOG_SUB, ["sightline.predictions.logged"]);
@@ -268,6 +273,44 @@ describe("inference API on loopback with real trained models", { timeout: 300_00
     await expect(fetch(`${draining.url}/health`)).rejects.toThrow();
   });
 });
+
+describe("sightline serve with a worker per core", { timeout: 300_000 }, () => {
+  it("shares the port between worker processes, aggregates /metrics, and exits 0 on SIGTERM", async () => {
+    const world = await trainedWorldOnce();
+    const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--workers", "2"], {
+      cwd: world.home,
+      env: { ...process.env, SIGHTLINE_HOME: world.home, SIGHTLINE_LOG_LEVEL: "WARNING", SIGHTLINE_PREDICTION_LOG_RATE: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("close", resolve));
+    try {
+      const url = await waitFor("the serving URL", async () => /at (http:\/\/[^ ]+) with 2 worker/.exec(stdout)?.[1], 30_000);
+      const images = (await heldOutImages()).slice(0, 40);
+      const answers = await Promise.all(images.map((i) => fetch(`${url}/predict`, { method: "POST", headers: { "content-type": "image/png" }, body: i.bytes })));
+      for (const res of answers) {
+        expect(res.status).toBe(200);
+        await res.body?.cancel();
+      }
+      // Whichever worker answers /metrics, it reports the whole cluster's counts.
+      for (let i = 0; i < 10; i++) expect(await predictionsTotal(url)).toBe(40);
+      const text = await (await fetch(`${url}/metrics`)).text();
+      expect(text).toMatch(new RegExp(`sightline_model_info\\{model="${MODEL}",version="${world.v1.version}"\\} 1\n`));
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited, stderr).toBe(0);
+  });
+});
+
+/** Images classified, summed over labels, as /metrics reports it. */
+async function predictionsTotal(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text.split("\n").filter((l) => l.startsWith("sightline_predictions_total{")).reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
+}
 
 async function metricValue(server: RunningServer, series: string): Promise<number> {
   const text = await (await fetch(`${server.url}/metrics`)).text();
