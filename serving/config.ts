@@ -67,7 +67,9 @@ function readVariables(env: Record<string, string | undefined>): Variables {
     const raw = env[name];
     if (raw === undefined || raw === "") continue;
     const parsed = schema.safeParse(raw);
-    if (!parsed.success) throw new ConfigError(`${name}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+    // A secret's value stays out of error messages and logs.
+    const shown = name.endsWith("_TOKEN") ? "(hidden)" : JSON.stringify(raw);
+    if (!parsed.success) throw new ConfigError(`${name}=${shown}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
     out[name] = parsed.data;
   }
   return out as Variables;

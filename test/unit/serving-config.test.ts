@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../core/config/config.ts";
+import { loadServingConfig } from "../../serving/config.ts";
+
+describe("serving configuration", () => {
+  it("has defaults that follow the model's production alias", () => {
+    const c = loadServingConfig({});
+    expect(c).toMatchObject({ port: 8080, model: { name: "fmnist", alias: "production" }, maxBodyBytes: 10 * 1024 * 1024, ortThreads: 1, adminToken: undefined, corsOrigins: [] });
+    expect(c.workers).toBeGreaterThanOrEqual(1);
+  });
+
+  it("reads every setting from the environment", () => {
+    const c = loadServingConfig({
+      PORT: "9000",
+      SIGHTLINE_MODEL: "shoes:3",
+      SIGHTLINE_SERVE_WORKERS: "3",
+      SIGHTLINE_MAX_BODY_BYTES: "1000",
+      SIGHTLINE_PREDICTION_LOG_RATE: "0.1",
+      SIGHTLINE_ADMIN_TOKEN: "0123456789abcdef",
+      SIGHTLINE_CORS_ORIGINS: "https://a.example, https://b.example",
+    });
+    expect(c).toMatchObject({ port: 9000, model: { name: "shoes", version: 3 }, workers: 3, maxBodyBytes: 1000, adminToken: "0123456789abcdef", corsOrigins: ["https://a.example", "https://b.example"] });
+    expect(c.predictionLog.sampleRate).toBe(0.1);
+  });
+
+  it("names the variable that is wrong", () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ PORT: "http" }, /^PORT="http"/],
+      [{ SIGHTLINE_MODEL: "Not A Model" }, /^SIGHTLINE_MODEL:/],
+      [{ SIGHTLINE_PREDICTION_LOG_RATE: "2" }, /^SIGHTLINE_PREDICTION_LOG_RATE=/],
+      [{ SIGHTLINE_ADMIN_TOKEN: "short" }, /^SIGHTLINE_ADMIN_TOKEN=\(hidden\): .*16 characters/],
+      [{ SIGHTLINE_SERVE_WORKERS: "0" }, /^SIGHTLINE_SERVE_WORKERS=/],
+    ];
+    for (const [env, message] of cases) {
+      expect(() => loadServingConfig(env)).toThrow(ConfigError);
+      expect(() => loadServingConfig(env)).toThrow(message);
+    }
+  });
+});
