@@ -5,7 +5,7 @@
 //   (b) the fast kernels of trainer/kernels,
 // and, when PyTorch is installed, the PyTorch peer on the same images in the same run. Prints, asserts nothing.
 //
-//   node bench/train-kernels.ts [N=4096] [--threads T=1] [--baseline-n B=512] [--no-peer] [--profile]
+//   node bench/train-kernels.ts [N=4096] [--threads T=2] [--baseline-n B=512] [--no-peer] [--profile]
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -29,7 +29,7 @@ const option = (name: string, fallback: number): number => {
 };
 const positional = args.find((a, i) => !a.startsWith("--") && !(args[i - 1] ?? "").startsWith("--") && /^\d+$/.test(a));
 const N = Number(positional ?? 4096);
-const THREADS = option("threads", 1);
+const THREADS = option("threads", 2);
 const BASELINE_N = option("baseline-n", 512);
 const BATCH = 64;
 
