@@ -1,0 +1,52 @@
+import { createHash } from "node:crypto";
+
+/**
+ * Runs training jobs: a child process on this machine (embedded default) or a `batch/v1` Job on GKE. The retrain
+ * function submits through this port and never asks which one it has.
+ */
+export interface TrainingJobSpec {
+  /** The `training.requested` request id; the job's name derives from it, so a resubmission is recognised. */
+  requestId: string;
+  model: string;
+  datasetId: string;
+  /** Path of a training config YAML inside the trainer image/checkout (default: the reference CNN). */
+  configPath?: string;
+  epochs?: number;
+  limit?: number;
+  /** Why, for logs and labels (e.g. the drift report id). */
+  reason?: string;
+}
+
+export type JobState = "pending" | "running" | "succeeded" | "failed";
+
+export interface JobStatus {
+  name: string;
+  requestId: string;
+  state: JobState;
+  /** Why it failed, or the runner's last word on it. */
+  message?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+export interface SubmitResult {
+  name: string;
+  /** False when a job for this request id already existed (nothing new was started). */
+  created: boolean;
+}
+
+export interface JobRunner {
+  submit(spec: TrainingJobSpec): Promise<SubmitResult>;
+  /** Undefined when no such job is known. */
+  status(name: string): Promise<JobStatus | undefined>;
+  /** Jobs not finished yet (pending or running), for the retrain policy's concurrency limit. */
+  active(): Promise<JobStatus[]>;
+  close(): Promise<void>;
+}
+
+/** A job name valid as a Kubernetes object name (RFC 1123 label, ≤ 63) that is a pure function of the request id. */
+export function jobNameFor(requestId: string): string {
+  const slug = requestId.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40).replace(/-+$/, "");
+  const hash = createHash("sha256").update(requestId).digest("hex").slice(0, 8);
+  return slug ? `train-${slug}-${hash}` : `train-${hash}`;
+}
