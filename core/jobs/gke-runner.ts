@@ -1,0 +1,196 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { ApiException, BatchV1Api, KubeConfig, type V1Job } from "@kubernetes/client-node";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { createLogger, type Logger } from "../telemetry/logger.ts";
+import { jobNameFor, type JobRunner, type JobStatus, type SubmitResult, type TrainingJobSpec } from "./job-runner.ts";
+import { jobStatus, REQUEST_ID } from "./k8s-status.ts";
+import { specEnv, storesEnv, type StoreTargets } from "./trainer-env.ts";
+
+export const DEFAULT_TEMPLATE = fileURLToPath(new URL("../../k8s/base/trainer-job.yaml", import.meta.url));
+const APP_LABEL = "app.kubernetes.io/name";
+const APP = "sightline-trainer";
+const CONTAINER = "trainer";
+/** A reference that names exactly one image: anything before `@sha256:` is informative only. */
+const PINNED_IMAGE = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
+
+export interface GkeJobRunnerOptions {
+  /** Where the Jobs are created (SIGHTLINE_JOBS=k8s://NAMESPACE). */
+  namespace: string;
+  /** The trainer image, pinned by digest (`REPO@sha256:…`): a model's lineage names the exact image it came from. */
+  image: string;
+  /** The cloud stores the trainer writes to; passed as SIGHTLINE_BLOBS/META/BUS. */
+  stores: StoreTargets;
+  /** Default: in-cluster when KUBERNETES_SERVICE_HOST is set, else the default kubeconfig. */
+  kubeConfig?: KubeConfig;
+  /** Default: k8s/base/trainer-job.yaml of this checkout. */
+  templatePath?: string;
+  /** Extra variables for every job, e.g. SIGHTLINE_GIT_COMMIT. */
+  env?: Record<string, string>;
+  log?: Logger;
+}
+
+// Only the parts of the template this runner relies on or writes to; everything else passes through untouched.
+const Labels = z.record(z.string(), z.string());
+const TemplateSchema = z.looseObject({
+  apiVersion: z.literal("batch/v1"),
+  kind: z.literal("Job"),
+  metadata: z.looseObject({
+    labels: Labels.refine((l) => l[APP_LABEL] === APP, `metadata.labels must include ${APP_LABEL}: ${APP} (active() selects on it)`),
+    annotations: Labels.optional(),
+  }),
+  spec: z.looseObject({
+    backoffLimit: z.number().int().nonnegative(),
+    activeDeadlineSeconds: z.number().int().positive(),
+    ttlSecondsAfterFinished: z.number().int().nonnegative(),
+    template: z.looseObject({
+      metadata: z.looseObject({ labels: Labels.optional() }).optional(),
+      spec: z.looseObject({
+        serviceAccountName: z.string().min(1),
+        restartPolicy: z.literal("Never"),
+        containers: z
+          .array(z.looseObject({ name: z.string(), image: z.string(), env: z.array(z.looseObject({ name: z.string() })).optional() }))
+          .refine((cs) => cs.some((c) => c.name === CONTAINER), `a container named ${JSON.stringify(CONTAINER)} is required`),
+      }),
+    }),
+  }),
+});
+type Template = z.infer<typeof TemplateSchema>;
+
+const StatusBody = z.object({ reason: z.string().optional(), message: z.string().optional() });
+
+/** Runs each training job as a `batch/v1` Job built from the template; the Job's name makes resubmission a no-op. */
+export class GkeJobRunner implements JobRunner {
+  private readonly options: GkeJobRunnerOptions;
+  private readonly template: Template;
+  private readonly api: BatchV1Api;
+  private readonly log: Logger;
+
+  constructor(options: GkeJobRunnerOptions) {
+    if (!PINNED_IMAGE.test(options.image)) {
+      throw new Error(`trainer image ${JSON.stringify(options.image)} is not pinned by digest: use REPOSITORY@sha256:<64 hex> (a tag can move, and the model's lineage must name the image that trained it)`);
+    }
+    this.options = options;
+    this.template = loadTemplate(options.templatePath ?? DEFAULT_TEMPLATE);
+    this.api = (options.kubeConfig ?? defaultKubeConfig()).makeApiClient(BatchV1Api);
+    this.log = options.log ?? createLogger({ component: "gke-job-runner", namespace: options.namespace });
+  }
+
+  /** The Job that submit() creates for this spec (also for dry runs). */
+  buildJob(spec: TrainingJobSpec): V1Job {
+    const job = structuredClone(this.template);
+    const name = jobNameFor(spec.requestId);
+    const labels = { [REQUEST_ID]: labelValue(spec.requestId), "sightline.dev/model": labelValue(spec.model) };
+    job.metadata = {
+      ...job.metadata,
+      name,
+      labels: { ...job.metadata.labels, ...labels },
+      annotations: {
+        ...job.metadata.annotations,
+        // Label values are limited to 63 safe characters; the annotations keep the exact values.
+        [REQUEST_ID]: spec.requestId,
+        "sightline.dev/model": spec.model,
+        "sightline.dev/dataset": spec.datasetId,
+        ...(spec.reason === undefined ? {} : { "sightline.dev/reason": spec.reason }),
+      },
+    };
+    const pod = job.spec.template;
+    pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, [APP_LABEL]: APP, ...labels } };
+    const env: Record<string, string> = {
+      ...storesEnv(this.options.stores),
+      ...this.options.env,
+      ...specEnv(spec),
+      SIGHTLINE_IMAGE: this.options.image,
+    };
+    for (const container of pod.spec.containers) {
+      if (container.name !== CONTAINER) continue;
+      container.image = this.options.image;
+      container.env = [...(container.env ?? []).filter((e) => !(e.name in env)), ...Object.entries(env).map(([n, value]) => ({ name: n, value }))];
+    }
+    // Validated above for the fields read here; the rest is the template's, checked against the API types in tests.
+    return job as V1Job;
+  }
+
+  async submit(spec: TrainingJobSpec): Promise<SubmitResult> {
+    const body = this.buildJob(spec);
+    const name = jobNameFor(spec.requestId);
+    try {
+      await this.api.createNamespacedJob({ namespace: this.options.namespace, body });
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 409) {
+        this.log.info("training job already submitted", { job: name, requestId: spec.requestId });
+        return { name, created: false };
+      }
+      throw apiError(err, `cannot create Job ${name} in namespace ${this.options.namespace}`);
+    }
+    this.log.info("training job created", { job: name, requestId: spec.requestId, model: spec.model, image: this.options.image });
+    return { name, created: true };
+  }
+
+  async status(name: string): Promise<JobStatus | undefined> {
+    try {
+      return jobStatus(await this.api.readNamespacedJob({ name, namespace: this.options.namespace }));
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return undefined;
+      throw apiError(err, `cannot read Job ${name} in namespace ${this.options.namespace}`);
+    }
+  }
+
+  async active(): Promise<JobStatus[]> {
+    const jobs: V1Job[] = [];
+    let next: string | undefined;
+    try {
+      do {
+        const page = await this.api.listNamespacedJob({ namespace: this.options.namespace, labelSelector: `${APP_LABEL}=${APP}`, limit: 200, _continue: next });
+        jobs.push(...page.items);
+        next = page.metadata?._continue || undefined;
+      } while (next);
+    } catch (err) {
+      throw apiError(err, `cannot list Jobs in namespace ${this.options.namespace}`);
+    }
+    return jobs.map(jobStatus).filter((s) => s.state === "pending" || s.state === "running");
+  }
+
+  async close(): Promise<void> {}
+}
+
+function loadTemplate(path: string): Template {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new Error(`cannot read the trainer Job template ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = TemplateSchema.safeParse(raw);
+  if (!parsed.success) throw new Error(`trainer Job template ${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** A valid label value (≤ 63 of [A-Za-z0-9_.-], alphanumeric at both ends) close to the original. */
+function labelValue(value: string): string {
+  return value.replace(/[^A-Za-z0-9_.-]+/g, "-").slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
+}
+
+/** The API server's own words (a Status object) when there are any. */
+function apiError(err: unknown, what: string): Error {
+  if (err instanceof ApiException) {
+    let body: unknown = err.body;
+    try {
+      if (typeof body === "string") body = JSON.parse(body);
+    } catch {
+      // not JSON: left as is
+    }
+    const status = StatusBody.safeParse(body);
+    const detail = status.success ? [status.data.reason, status.data.message].filter(Boolean).join(": ") : "";
+    return new Error(`${what}: HTTP ${err.code}${detail ? ` ${detail}` : ""}`, { cause: err });
+  }
+  return new Error(`${what}: ${(err as Error).message}`, { cause: err });
+}

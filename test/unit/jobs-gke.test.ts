@@ -1,0 +1,238 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { ConfigError, loadConfig } from "../../core/config/config.ts";
+import { openJobRunner } from "../../core/config/runtime.ts";
+import { DEFAULT_TEMPLATE, GkeJobRunner, type GkeJobRunnerOptions } from "../../core/jobs/gke-runner.ts";
+import { jobNameFor, type TrainingJobSpec } from "../../core/jobs/job-runner.ts";
+import { SqliteStore } from "../../core/meta/sqlite-store.ts";
+import { createLogger } from "../../core/telemetry/logger.ts";
+import { startFakeKubeApi, type FakeKubeApi, type JsonJob } from "../support/fake-kube-api.ts";
+
+const NS = "sightline";
+const IMAGE = `europe-docker.pkg.dev/my-project/sightline/trainer@sha256:${"0123456789abcdef".repeat(4)}`;
+const DATASET = "d".repeat(64);
+const quiet = createLogger({}, { write: () => {} });
+
+let api: FakeKubeApi;
+let runner: GkeJobRunner;
+
+function options(overrides: Partial<GkeJobRunnerOptions> = {}): GkeJobRunnerOptions {
+  return {
+    namespace: NS,
+    image: IMAGE,
+    stores: {
+      blobs: { kind: "gcs", bucket: "my-bucket", prefix: "sightline" },
+      meta: { kind: "firestore", project: "my-project", database: "(default)" },
+      bus: { kind: "pubsub", project: "my-project" },
+    },
+    kubeConfig: api.kubeConfig(),
+    env: { SIGHTLINE_GIT_COMMIT: "abc123" },
+    log: quiet,
+    ...overrides,
+  };
+}
+
+beforeAll(async () => {
+  api = await startFakeKubeApi();
+  runner = new GkeJobRunner(options());
+});
+
+afterAll(async () => {
+  await runner.close();
+  await api.close();
+});
+
+const spec = (requestId: string, extra: Partial<TrainingJobSpec> = {}): TrainingJobSpec => ({ requestId, model: "fashion", datasetId: DATASET, ...extra });
+
+function stored(requestId: string): JsonJob {
+  const job = api.jobs.get(`${NS}/${jobNameFor(requestId)}`);
+  if (!job) throw new Error(`no Job for ${requestId} in the fake API`);
+  return job;
+}
+
+describe("GkeJobRunner", () => {
+  it("creates a Job from the template with the name, pinned image, environment, labels and hardening", async () => {
+    const requestId = "drift:report/2026-11-01 #7";
+    const res = await runner.submit(spec(requestId, { epochs: 5, reason: "drift report r-9" }));
+    expect(res).toEqual({ name: jobNameFor(requestId), created: true });
+
+    const job = stored(requestId);
+    const post = api.requests.find((r) => r.method === "POST");
+    expect(post).toEqual({ method: "POST", path: `/apis/batch/v1/namespaces/${NS}/jobs`, authorization: `Bearer ${api.token}` });
+    expect(job.apiVersion).toBe("batch/v1");
+    expect(job.kind).toBe("Job");
+    expect(job.metadata.name).toBe(jobNameFor(requestId));
+    expect(job.metadata.labels).toMatchObject({
+      "app.kubernetes.io/name": "sightline-trainer",
+      "sightline.dev/request-id": "drift-report-2026-11-01-7",
+      "sightline.dev/model": "fashion",
+    });
+    expect(job.metadata.annotations).toEqual({
+      "sightline.dev/request-id": requestId,
+      "sightline.dev/model": "fashion",
+      "sightline.dev/dataset": DATASET,
+      "sightline.dev/reason": "drift report r-9",
+    });
+
+    const jobSpec = job.spec as {
+      backoffLimit: number;
+      ttlSecondsAfterFinished: number;
+      activeDeadlineSeconds: number;
+      template: { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+    };
+    expect(jobSpec).toMatchObject({ backoffLimit: 1, ttlSecondsAfterFinished: 86400, activeDeadlineSeconds: 14400 });
+    const pod = jobSpec.template;
+    expect(pod.metadata.labels).toMatchObject({ "app.kubernetes.io/name": "sightline-trainer", "sightline.dev/request-id": "drift-report-2026-11-01-7" });
+    expect(pod.spec).toMatchObject({
+      serviceAccountName: "sightline-trainer",
+      restartPolicy: "Never",
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+    });
+    expect(pod.spec.containers).toHaveLength(1);
+    const container = pod.spec.containers[0];
+    expect(container).toMatchObject({
+      name: "trainer",
+      image: IMAGE,
+      resources: { requests: { cpu: "2", memory: "4Gi" }, limits: { cpu: "2", memory: "4Gi" } },
+      securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+    });
+    const env = Object.fromEntries((container?.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+    expect(env).toEqual({
+      SIGHTLINE_HOME: "/tmp/sightline",
+      NODE_ENV: "production",
+      SIGHTLINE_BLOBS: "gs://my-bucket/sightline",
+      SIGHTLINE_META: "firestore://my-project/(default)",
+      SIGHTLINE_BUS: "pubsub://my-project",
+      SIGHTLINE_GIT_COMMIT: "abc123",
+      SIGHTLINE_DATASET: DATASET,
+      SIGHTLINE_MODEL: "fashion",
+      SIGHTLINE_REQUEST_ID: requestId,
+      SIGHTLINE_EPOCHS: "5",
+      SIGHTLINE_IMAGE: IMAGE,
+    });
+  });
+
+  it("sends the whole template: nothing is dropped by the client's typed serializer (no unknown or misspelt keys)", async () => {
+    const built = JSON.parse(JSON.stringify(runner.buildJob(spec("req-roundtrip")))) as JsonJob;
+    await runner.submit(spec("req-roundtrip"));
+    const sent = structuredClone(stored("req-roundtrip"));
+    // What the server added is not what the client sent.
+    delete sent.status;
+    for (const key of ["namespace", "uid", "resourceVersion", "creationTimestamp"]) delete sent.metadata[key];
+    expect(sent).toEqual(built);
+    // And the file's own values are what went out (the runner only adds, never drops).
+    const template = parseYaml(readFileSync(DEFAULT_TEMPLATE, "utf8")) as { spec: { template: { spec: { volumes: unknown } } } };
+    expect((sent.spec as typeof template.spec).template.spec.volumes).toEqual(template.spec.template.spec.volumes);
+  });
+
+  it("treats 409 AlreadyExists as already submitted, also for concurrent submissions", async () => {
+    expect(await runner.submit(spec("req-dup"))).toMatchObject({ created: true });
+    expect(await runner.submit(spec("req-dup"))).toEqual({ name: jobNameFor("req-dup"), created: false });
+    const both = await Promise.all([runner.submit(spec("req-race")), runner.submit(spec("req-race"))]);
+    expect(both.map((r) => r.created).sort()).toEqual([false, true]);
+    expect([...api.jobs.keys()].filter((k) => k.endsWith(jobNameFor("req-race")))).toHaveLength(1);
+  });
+
+  it("maps the Job's status to pending, running, succeeded and failed; unknown names are undefined", async () => {
+    const { name } = await runner.submit(spec("req-status"));
+    expect(await runner.status(name)).toEqual({ name, requestId: "req-status", state: "pending" });
+
+    api.setStatus(NS, name, { active: 1, ready: 0, startTime: "2026-11-02T10:00:00Z" });
+    expect(await runner.status(name)).toMatchObject({ state: "pending", startedAt: "2026-11-02T10:00:00.000Z" });
+    api.setStatus(NS, name, { active: 1, ready: 1, startTime: "2026-11-02T10:00:00Z" });
+    expect(await runner.status(name)).toMatchObject({ state: "running" });
+    api.setStatus(NS, name, { succeeded: 1, startTime: "2026-11-02T10:00:00Z", completionTime: "2026-11-02T10:07:30Z" });
+    expect(await runner.status(name)).toEqual({
+      name,
+      requestId: "req-status",
+      state: "succeeded",
+      startedAt: "2026-11-02T10:00:00.000Z",
+      finishedAt: "2026-11-02T10:07:30.000Z",
+    });
+
+    const failed = (await runner.submit(spec("req-fail"))).name;
+    // A retry left (failed 1 ≤ backoffLimit 1) is still a running job, not a failed one.
+    api.setStatus(NS, failed, { failed: 1, active: 1, ready: 1 });
+    expect(await runner.status(failed)).toMatchObject({ state: "running" });
+    api.setStatus(NS, failed, {
+      failed: 2,
+      conditions: [
+        { type: "FailureTarget", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" },
+        { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit", lastTransitionTime: "2026-11-02T11:00:00Z" },
+      ],
+    });
+    expect(await runner.status(failed)).toMatchObject({
+      state: "failed",
+      message: "BackoffLimitExceeded: Job has reached the specified backoff limit",
+      finishedAt: "2026-11-02T11:00:00.000Z",
+    });
+
+    expect(await runner.status("train-nothing")).toBeUndefined();
+  });
+
+  it("lists unfinished trainer Jobs only, selecting by label", async () => {
+    const ns2 = await startFakeKubeApi();
+    try {
+      const r = new GkeJobRunner(options({ kubeConfig: ns2.kubeConfig() }));
+      const a = (await r.submit(spec("req-a"))).name;
+      const b = (await r.submit(spec("req-b"))).name;
+      const c = (await r.submit(spec("req-c"))).name;
+      ns2.setStatus(NS, b, { active: 1, ready: 1 });
+      ns2.setStatus(NS, c, { succeeded: 1 });
+      // Some other Job in the namespace is not the runner's business.
+      ns2.jobs.set(`${NS}/other`, { apiVersion: "batch/v1", kind: "Job", metadata: { name: "other", namespace: NS, labels: { app: "x" } }, status: {} });
+
+      const active = await r.active();
+      expect(active.map((s) => [s.name, s.requestId, s.state]).sort()).toEqual([
+        [a, "req-a", "pending"],
+        [b, "req-b", "running"],
+      ]);
+      const list = ns2.requests.filter((q) => q.method === "GET" && q.path === `/apis/batch/v1/namespaces/${NS}/jobs`);
+      expect(list).toHaveLength(1);
+    } finally {
+      await ns2.close();
+    }
+  });
+
+  it("refuses a trainer image that is not pinned by digest", () => {
+    for (const image of ["europe-docker.pkg.dev/p/r/trainer:1.2.3", "trainer", "trainer@sha256:abc", "trainer:latest"]) {
+      expect(() => new GkeJobRunner(options({ image }))).toThrow(/not pinned by digest/);
+    }
+    expect(() => new GkeJobRunner(options({ image: `trainer:1.2.3@sha256:${"a".repeat(64)}` }))).not.toThrow();
+  });
+
+  it("is what openJobRunner opens for k8s://, which needs the trainer image", async () => {
+    const config = loadConfig({ SIGHTLINE_HOME: tmpdir(), SIGHTLINE_JOBS: "k8s://sightline" }, tmpdir());
+    const meta = new SqliteStore(join(mkdtempSync(join(tmpdir(), "sightline-open-")), "meta.db"));
+    if (config.jobs.kind !== "k8s") throw new Error("expected a k8s target");
+    await expect(openJobRunner(config.jobs, { config, meta, log: quiet })).rejects.toThrow(ConfigError);
+    await expect(openJobRunner(config.jobs, { config, meta, log: quiet, trainerImage: "trainer:latest" })).rejects.toThrow(/not pinned by digest/);
+    await meta.close();
+  });
+
+  it("refuses a template without the parts it relies on, naming the file", () => {
+    const path = join(mkdtempSync(join(tmpdir(), "sightline-tpl-")), "job.yaml");
+    const template = parseYaml(readFileSync(DEFAULT_TEMPLATE, "utf8")) as { spec: { template: { spec: { restartPolicy?: string } } } };
+    template.spec.template.spec.restartPolicy = "OnFailure";
+    writeFileSync(path, JSON.stringify(template));
+    expect(() => new GkeJobRunner(options({ templatePath: path }))).toThrow(new RegExp(`${path}.*invalid[\\s\\S]*restartPolicy`));
+  });
+
+  it("reports API errors with what it was doing and the server's reason", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "fake", server: api.url, skipTLSVerify: true }],
+      users: [{ name: "intruder", token: "wrong" }],
+      contexts: [{ name: "fake", cluster: "fake", user: "intruder" }],
+      currentContext: "fake",
+    });
+    const r = new GkeJobRunner(options({ kubeConfig: kc }));
+    await expect(r.submit(spec("req-denied"))).rejects.toThrow(`cannot create Job ${jobNameFor("req-denied")} in namespace ${NS}: HTTP 401`);
+    await expect(r.active()).rejects.toThrow(`cannot list Jobs in namespace ${NS}: HTTP 401`);
+  });
+});

@@ -1,0 +1,150 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig, type Config } from "../../core/config/config.ts";
+import { openJobRunner } from "../../core/config/runtime.ts";
+import { jobNameFor, type JobStatus } from "../../core/jobs/job-runner.ts";
+import { LocalJobRunner } from "../../core/jobs/local-runner.ts";
+import { SqliteStore } from "../../core/meta/sqlite-store.ts";
+import { createLogger } from "../../core/telemetry/logger.ts";
+import { waitFor } from "../support/wait.ts";
+
+const FAKE_TRAINER = fileURLToPath(new URL("../support/fake-trainer.ts", import.meta.url));
+const DATASET = "a".repeat(64);
+const quiet = createLogger({}, { write: () => {} });
+
+let config: Config;
+let meta: SqliteStore;
+let runner: LocalJobRunner;
+
+beforeAll(() => {
+  const home = mkdtempSync(join(tmpdir(), "sightline-jobs-"));
+  config = loadConfig({ SIGHTLINE_HOME: home }, home);
+  meta = new SqliteStore(config.meta.kind === "sqlite" ? config.meta.path : "");
+  runner = new LocalJobRunner({ config, meta, entry: FAKE_TRAINER, env: { SIGHTLINE_GIT_COMMIT: "abc123" }, log: quiet });
+});
+
+afterAll(async () => {
+  await runner.close();
+  await meta.close();
+});
+
+async function finished(name: string): Promise<JobStatus> {
+  let status: JobStatus | undefined;
+  await waitFor(async () => {
+    status = await runner.status(name);
+    return status?.state === "succeeded" || status?.state === "failed";
+  }, `job ${name} to finish`);
+  if (!status) throw new Error("unreachable");
+  return status;
+}
+
+function envSeen(name: string): Record<string, string> {
+  const line = readFileSync(join(config.home, "jobs", `${name}.log`), "utf8").split("\n").find((l) => l.startsWith("env "));
+  if (!line) throw new Error(`no env line in the log of ${name}`);
+  return JSON.parse(line.slice(4)) as Record<string, string>;
+}
+
+describe("LocalJobRunner", () => {
+  it("runs the trainer with the spec and the parent's stores in its environment, and records success", async () => {
+    process.env.SIGHTLINE_EPOCHS = "99"; // a stray value in the parent must not reach a job that did not ask for it
+    try {
+      const res = await runner.submit({ requestId: "req-ok-1", model: "ok", datasetId: DATASET, limit: 50, configPath: "trainer/configs/x.yaml" });
+      expect(res).toEqual({ name: jobNameFor("req-ok-1"), created: true });
+      const status = await finished(res.name);
+      expect(status).toMatchObject({ name: res.name, requestId: "req-ok-1", state: "succeeded" });
+      expect(Date.parse(status.finishedAt ?? "")).toBeGreaterThanOrEqual(Date.parse(status.startedAt ?? ""));
+
+      const env = envSeen(res.name);
+      expect(env).toMatchObject({
+        SIGHTLINE_DATASET: DATASET,
+        SIGHTLINE_MODEL: "ok",
+        SIGHTLINE_REQUEST_ID: "req-ok-1",
+        SIGHTLINE_LIMIT: "50",
+        SIGHTLINE_TRAIN_CONFIG: "trainer/configs/x.yaml",
+        SIGHTLINE_GIT_COMMIT: "abc123",
+        SIGHTLINE_HOME: config.home,
+        SIGHTLINE_BLOBS: `file://${join(config.home, "blobs")}`,
+        SIGHTLINE_META: `sqlite://${join(config.home, "meta.db")}`,
+        SIGHTLINE_BUS: `local://${join(config.home, "meta.db")}`,
+      });
+      expect(env.SIGHTLINE_EPOCHS).toBeUndefined();
+      // The URIs handed over parse back to the very same stores.
+      expect(loadConfig(env, "/")).toMatchObject({ home: config.home, blobs: config.blobs, meta: config.meta, bus: config.bus });
+
+      const record = await meta.get("jobs", res.name);
+      expect(record?.data).toMatchObject({ state: "succeeded", exitCode: 0, model: "ok", datasetId: DATASET, runnerPid: process.pid, host: hostname() });
+      expect(typeof record?.data.pid).toBe("number");
+    } finally {
+      delete process.env.SIGHTLINE_EPOCHS;
+    }
+  });
+
+  it("starts one trainer for a request id submitted twice at once, also through a second store connection", async () => {
+    const meta2 = new SqliteStore(join(config.home, "meta.db"));
+    const runner2 = new LocalJobRunner({ config, meta: meta2, entry: FAKE_TRAINER, log: quiet });
+    try {
+      const spec = { requestId: "req-dup", model: "ok", datasetId: DATASET };
+      const results = await Promise.all([runner.submit(spec), runner2.submit(spec), runner.submit(spec)]);
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.name))).toEqual(new Set([jobNameFor("req-dup")]));
+      expect((await finished(jobNameFor("req-dup"))).state).toBe("succeeded");
+      // One child ran: one env line in the shared log.
+      const log = readFileSync(join(config.home, "jobs", `${jobNameFor("req-dup")}.log`), "utf8");
+      expect(log.split("\n").filter((l) => l.startsWith("env "))).toHaveLength(1);
+      // A later resubmission starts nothing either.
+      expect(await runner.submit(spec)).toEqual({ name: jobNameFor("req-dup"), created: false });
+    } finally {
+      await runner2.close();
+      await meta2.close();
+    }
+  });
+
+  it("records a failure with the exit code and the last log line, shortened from JSON", async () => {
+    const { name } = await runner.submit({ requestId: "req-broken", model: "broken", datasetId: DATASET });
+    const status = await finished(name);
+    expect(status.state).toBe("failed");
+    expect(status.message).toBe("exit code 1: training failed: dataset not found");
+    expect((await meta.get("jobs", name))?.data).toMatchObject({ exitCode: 1, state: "failed" });
+  });
+
+  it("lists running jobs as active until they end", async () => {
+    const { name } = await runner.submit({ requestId: "req-slow", model: "slow", datasetId: DATASET, reason: "drift report d1" });
+    await waitFor(async () => (await runner.status(name))?.state === "running", "the slow job to run");
+    const active = await runner.active();
+    expect(active.map((s) => s.name)).toEqual([name]);
+    expect(active[0]).toMatchObject({ requestId: "req-slow", state: "running" });
+    writeFileSync(join(config.home, "release-req-slow"), "");
+    expect((await finished(name)).state).toBe("succeeded");
+    expect(await runner.active()).toEqual([]);
+  });
+
+  it("is what openJobRunner opens for local://", async () => {
+    const opened = await openJobRunner(config.jobs, { config, meta, log: quiet });
+    expect(opened).toBeInstanceOf(LocalJobRunner);
+    await opened.close();
+  });
+
+  it("reports a job whose runner and trainer are both gone as failed, and an unknown one as undefined", async () => {
+    // Pids of processes that have certainly exited.
+    const deadPid = (): number => {
+      const r = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
+      return Number(r.stdout.toString());
+    };
+    const base = { requestId: "req-orphan", model: "ok", datasetId: DATASET, host: hostname(), log: "/x.log", createdAt: new Date().toISOString() };
+    await meta.put("jobs", "train-orphan", { ...base, name: "train-orphan", state: "running", runnerPid: deadPid(), pid: deadPid() });
+    await meta.put("jobs", "train-unstarted", { ...base, name: "train-unstarted", state: "pending", runnerPid: deadPid() });
+    // A live runner (this process) still owns its job: no verdict from a missing trainer pid alone.
+    await meta.put("jobs", "train-owned", { ...base, name: "train-owned", state: "running", runnerPid: process.pid, pid: deadPid() });
+
+    expect(await runner.status("train-orphan")).toMatchObject({ state: "failed", message: expect.stringMatching(/trainer \(pid \d+\) is gone .* without recording/) });
+    expect(await runner.status("train-unstarted")).toMatchObject({ state: "failed", message: expect.stringMatching(/exited before it started/) });
+    expect(await runner.status("train-owned")).toMatchObject({ state: "running" });
+    expect((await runner.active()).map((s) => s.name)).toEqual(["train-owned"]);
+    expect(await runner.status("train-nothing")).toBeUndefined();
+    await meta.delete("jobs", "train-owned");
+  });
+});
