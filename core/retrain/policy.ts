@@ -1,0 +1,38 @@
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/**
+ * When a drift report starts a retraining: severe enough, over enough predictions, not within the cooldown of the
+ * model's last retraining, not beyond the concurrency limit, and once per drift episode (consecutive drifting
+ * reports of one model version; a report without drift, or a new version, ends it).
+ */
+export const RetrainPolicySchema = z
+  .object({
+    minSeverity: z.number().min(0).max(1).default(0.25),
+    minWindowSize: z.number().int().min(1).default(200),
+    cooldownMinutes: z.number().min(0).default(60),
+    maxConcurrentJobs: z.number().int().min(1).default(1),
+    dataset: z.union([z.literal("latest"), z.literal("production"), z.string().regex(/^[0-9a-f]{64}$/, "latest, production or a 64-hex dataset id")]).default("latest"),
+    /** Training config for the job (a path the trainer can read); the reference CNN by default. */
+    config: z.string().optional(),
+    epochs: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export type RetrainPolicy = z.output<typeof RetrainPolicySchema>;
+
+export const DEFAULT_RETRAIN_POLICY = fileURLToPath(new URL("./retrain-policy.yaml", import.meta.url));
+
+export async function loadRetrainPolicy(path: string = DEFAULT_RETRAIN_POLICY): Promise<RetrainPolicy> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read retrain policy ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = RetrainPolicySchema.safeParse(parseYaml(text) ?? {});
+  if (!parsed.success) throw new Error(`retrain policy ${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
