@@ -4,6 +4,7 @@ import { ConfigError } from "../core/config/config.ts";
 import { registerData } from "./commands/data.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerDrift } from "./commands/drift.ts";
+import { registerFunctions } from "./commands/functions.ts";
 import { registerLineage } from "./commands/lineage.ts";
 import { registerModels } from "./commands/models.ts";
 import { registerPromotion } from "./commands/promote.ts";
@@ -29,6 +30,7 @@ registerPromotion(program, ctx);
 registerLineage(program, ctx);
 registerDrift(program, ctx);
 registerServe(program, ctx);
+registerFunctions(program, ctx);
 registerDemo(program, ctx);
 
 try {

@@ -2,7 +2,11 @@ import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { compareFeatures, DriftInputError, type DriftComparison, type FeatureDrift } from "../../core/drift/compare.ts";
 import { parseFeatureCsv } from "../../core/drift/features-csv.ts";
-import type { CliContext } from "../context.ts";
+import { listReports, readReport, reportDueWindows } from "../../core/drift/detect.ts";
+import { DEFAULT_DRIFT_POLICY, loadDriftPolicy } from "../../core/drift/drift-policy.ts";
+import { parseModelRef } from "../../core/registry/model-version.ts";
+import { withRuntime, type CliContext } from "../context.ts";
+import { positiveInt } from "../options.ts";
 
 export function registerDrift(program: Command, ctx: CliContext): void {
   const drift = program.command("drift").description("measure distribution drift between a reference and current data");
@@ -18,6 +22,42 @@ export function registerDrift(program: Command, ctx: CliContext): void {
       if (opts.json) return ctx.out(JSON.stringify({ reference: refFile, current: curFile, ...result }, null, 2));
       for (const line of formatComparison(result)) ctx.out(line);
     });
+
+  drift
+    .command("report")
+    .description("the latest drift report of a model (or one version) in full, and the history of its reports")
+    .argument("<model>", "NAME or NAME:VERSION")
+    .option("--json", "print the latest report and the history as JSON")
+    .option("--limit <n>", "reports in the history", positiveInt, 20)
+    .action(async (ref: string, opts: { json?: boolean; limit: number }) =>
+      withRuntime(ctx, async (rt) => {
+        const { name, version } = parseModelRef(ref);
+        const reports = await listReports(rt.meta, name, version);
+        if (reports.length === 0) ctx.fail(`no drift report for ${ref} yet: reports come from served predictions (sightline serve with the functions running)`, 1);
+        const latest = await readReport(rt.blobs, reports[0]!.digest);
+        if (opts.json) return ctx.out(JSON.stringify({ latest, history: reports.slice(0, opts.limit) }, null, 2));
+        const v = latest.verdict;
+        ctx.out(`${latest.reportId}: ${v.drift ? "DRIFT" : "no drift"} — ${v.driftedTests.length} of ${v.tests.length} tests drifted (severity ${pct(v.severity)}${v.reason ? `; by ${v.reason === "share" ? "share of tests" : "one test below the Bonferroni-corrected p-value"}` : ""})`);
+        ctx.out(`window ${latest.window.seq}: ${latest.window.count} predictions (${latest.window.embeddings} with embeddings), ${latest.window.from} → ${latest.window.to}`);
+        ctx.out("");
+        for (const line of testTable(v.tests)) ctx.out(line);
+        for (const s of v.skipped) ctx.out(`  skipped ${s.name}: ${s.reason}`);
+        ctx.out("");
+        ctx.out("history (newest first):");
+        for (const r of reports.slice(0, opts.limit)) ctx.out(`  ${r.createdAt}  ${r.reportId}  ${r.drift ? "DRIFT" : "ok   "}  severity ${pct(r.severity)}  n=${r.window.count}  ${r.driftedTests.join(", ")}`);
+      }),
+    );
+
+  drift
+    .command("check")
+    .description("judge windows that are due by age (what Cloud Scheduler runs periodically on Google Cloud)")
+    .action(async () =>
+      withRuntime(ctx, async (rt) => {
+        const { policy } = await loadDriftPolicy(ctx.env.SIGHTLINE_DRIFT_POLICY || DEFAULT_DRIFT_POLICY);
+        const reports = await reportDueWindows({ blobs: rt.blobs, meta: rt.meta, bus: rt.bus, log: ctx.log, policy });
+        ctx.out(reports.length === 0 ? "no window was due" : reports.map((r) => `${r.reportId}: ${r.drift ? "DRIFT" : "no drift"} (n=${r.window.count})`).join("\n"));
+      }),
+    );
 }
 
 /** Reads both files and compares them; bad input ends the command with exit 1 and a message naming the problem. */
@@ -47,22 +87,29 @@ async function readFeatures(file: string): Promise<Record<string, number[]>> {
 
 /** One line per feature (test, statistic, p-value, threshold, verdict, sample sizes), then the dataset verdict. */
 export function formatComparison(result: DriftComparison): string[] {
-  const rows = result.features.map((f) => [f.feature, f.test, num(f.statistic), f.pValue === null ? "-" : num(f.pValue), rule(f), f.drifted ? "DRIFT" : "ok", `${f.referenceSize}/${f.currentSize}`]);
-  const header = ["feature", "test", "statistic", "p-value", "drift when", "verdict", "ref/cur"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
   const d = result.dataset;
-  const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
   return [
-    line(header),
-    ...rows.map(line),
+    ...testTable(result.features.map((f) => ({ ...f, name: f.feature })), "feature"),
     "",
     `dataset: ${d.drifted ? "DRIFT" : "no drift"} — ${d.driftedFeatures} of ${d.totalFeatures} features drifted (${pct(d.share)}; threshold ${pct(d.threshold)})`,
   ];
 }
 
-function rule(f: FeatureDrift): string {
-  return f.pValue === null ? `stat >= ${f.threshold}` : `p < ${f.threshold}`;
+type TestRow = Pick<FeatureDrift, "statistic" | "pValue" | "threshold" | "drifted" | "referenceSize" | "currentSize"> & { name: string; test: string };
+
+/** A table of tests: name, test, statistic, p-value, threshold, verdict, sample sizes. */
+export function testTable(tests: readonly TestRow[], first = "test of"): string[] {
+  const rows = tests.map((t) => [t.name, t.test, num(t.statistic), t.pValue === null ? "-" : num(t.pValue), rule(t), t.drifted ? "DRIFT" : "ok", `${t.referenceSize}/${t.currentSize}`]);
+  const header = [first, "test", "statistic", "p-value", "drift when", "verdict", "ref/cur"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+const pct = (x: number): string => `${Math.round(x * 1000) / 10}%`;
+
+function rule(t: Pick<FeatureDrift, "pValue" | "threshold">): string {
+  return t.pValue === null ? `stat >= ${t.threshold}` : `p < ${t.threshold}`;
 }
 
 function num(x: number): string {

@@ -42,6 +42,11 @@ export interface EventBus {
   subscribe(name: string, types: readonly EventType[], handler: Handler, options?: SubscribeOptions): Promise<Subscription>;
   /** Creates the subscription without consuming, so events published from now on are kept for it. */
   ensureSubscription(name: string, types: readonly EventType[], options?: SubscribeOptions): Promise<void>;
+  /**
+   * Dead-letters a body a consumer outside this bus received (e.g. a Cloud Function behind an Eventarc trigger) and
+   * could not use, with the reason; the consumer then acknowledges it.
+   */
+  deadLetter(subscription: string, body: string, reason: string, attempts?: number): Promise<void>;
   /** Consumes the dead letters of every subscription. */
   subscribeDeadLetters(name: string, handler: (letter: DeadLetter) => Promise<void>): Promise<Subscription>;
   close(): Promise<void>;

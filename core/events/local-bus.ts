@@ -145,7 +145,7 @@ export class LocalBus implements EventBus {
     try {
       event = decodeEvent(row.body);
     } catch (err) {
-      this.deadLetter(name, row, (err as Error).message);
+      this.deadLetterRow(name, row, (err as Error).message);
       return;
     }
     try {
@@ -154,7 +154,7 @@ export class LocalBus implements EventBus {
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       if (row.attempts >= row.max_attempts) {
-        this.deadLetter(name, row, `handler failed ${row.attempts} times; last error: ${reason}`, event);
+        this.deadLetterRow(name, row, `handler failed ${row.attempts} times; last error: ${reason}`, event);
         return;
       }
       const delayMs = backoffSeconds(row.attempts, { minBackoffSeconds: row.min_backoff, maxBackoffSeconds: row.max_backoff }) * 1000;
@@ -165,7 +165,15 @@ export class LocalBus implements EventBus {
     }
   }
 
-  private deadLetter(name: string, row: DeliveryRow, reason: string, event?: AnyCloudEvent): void {
+  async deadLetter(subscription: string, body: string, reason: string, attempts = 1): Promise<void> {
+    const { eventId, eventType } = peekEventIds(body);
+    this.log.error("event dead-lettered", { subscription, eventId, eventType, attempts, reason });
+    this.db
+      .prepare("INSERT INTO bus_dead_letters (subscription, reason, attempts, body, event_id, event_type, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(subscription, reason, attempts, body, eventId ?? null, eventType ?? null, new Date().toISOString());
+  }
+
+  private deadLetterRow(name: string, row: DeliveryRow, reason: string, event?: AnyCloudEvent): void {
     const { eventId: id, eventType: type } = event ? { eventId: event.id, eventType: event.type } : peekEventIds(row.body);
     this.log.error("event dead-lettered", { subscription: name, eventId: id, eventType: type, attempts: row.attempts, reason });
     immediate(this.db, () => {

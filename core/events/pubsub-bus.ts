@@ -289,21 +289,25 @@ export class PubSubBus implements EventBus {
     return n;
   }
 
-  async #deadLetter(name: string, message: Message, body: string, attempts: number, reason: string): Promise<void> {
+  async deadLetter(subscription: string, body: string, reason: string, attempts = 1): Promise<void> {
     const { eventId, eventType } = peekEventIds(body);
-    this.#log.error("dead-lettering message", { subscription: name, messageId: message.id, eventId, eventType, attempts, reason });
+    this.#log.error("dead-lettering message", { subscription, eventId, eventType, attempts, reason });
     const topic = await this.#ensureTopic(this.deadLetterTopicName);
     await topic.publishMessage({
-      data: message.data,
+      data: Buffer.from(body),
       attributes: {
         [DL.reason]: truncateBytes(reason),
-        [DL.subscription]: name,
+        [DL.subscription]: subscription,
         [DL.attempts]: String(attempts),
         [DL.time]: new Date().toISOString(),
         ...(eventId === undefined ? {} : { [DL.eventId]: truncateBytes(eventId) }),
         ...(eventType === undefined ? {} : { [DL.eventType]: truncateBytes(eventType) }),
       },
     });
+  }
+
+  async #deadLetter(name: string, message: Message, body: string, attempts: number, reason: string): Promise<void> {
+    await this.deadLetter(name, body, reason, attempts);
     message.ack();
   }
 
