@@ -1,0 +1,73 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, type Config } from "../../core/config/config.ts";
+import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
+import { buildProfile, serializeProfile } from "../../core/drift/profile.ts";
+import { seededRandom } from "../../core/drift/random.ts";
+import type { PredictionRecord } from "../../core/drift/report.ts";
+import { makeEvent, type CloudEvent } from "../../core/events/envelope.ts";
+import { registerVersion, type ModelVersion } from "../../core/registry/model-version.ts";
+import { createLogger } from "../../core/telemetry/logger.ts";
+import { digestOf } from "../../core/util/digest.ts";
+
+export const CLASSES = ["bag", "coat", "dress"];
+export const DIM = 16;
+const FEATURES = ["brightness", "contrast", "sharpness"];
+
+function gaussian(rand: () => number): number {
+  return Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+}
+
+/** Synthetic served predictions: features, class and confidence, embeddings; `shift` moves every signal. */
+export function records(n: number, seed: number, shift = 0, start = Date.parse("2026-11-24T00:00:00Z")): PredictionRecord[] {
+  const rand = seededRandom(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const index = shift > 0 && rand() < 0.5 ? 0 : Math.floor(rand() * CLASSES.length);
+    return {
+      requestId: `req-${seed}-${i}`,
+      time: new Date(start + i * 1000).toISOString(),
+      label: CLASSES[index]!,
+      index,
+      confidence: Math.min(1, Math.max(0, 0.8 + 0.1 * gaussian(rand) - shift * 0.2)),
+      features: Object.fromEntries(FEATURES.map((f) => [f, 0.5 + 0.1 * gaussian(rand) + shift * 0.1])),
+      embedding: Array.from({ length: DIM }, () => gaussian(rand) + shift),
+    };
+  });
+}
+
+/** A home with a model version whose reference profile was built from `records(800, 1)`. */
+export async function driftWorld(): Promise<{ home: string; config: Config; rt: Runtime; version: ModelVersion }> {
+  const home = mkdtempSync(join(tmpdir(), "sightline-drift-"));
+  const config = loadConfig({ SIGHTLINE_HOME: home }, home);
+  const rt = await openRuntime(config, createLogger({}, { level: "CRITICAL" }));
+  const ref = records(800, 1);
+  const profile = buildProfile({
+    features: Object.fromEntries(FEATURES.map((f) => [f, ref.map((r) => r.features[f]!)])),
+    predictedIndex: ref.map((r) => r.index),
+    confidence: ref.map((r) => r.confidence),
+    embeddings: ref.map((r) => r.embedding!),
+    embeddingDim: DIM,
+    classes: CLASSES,
+    seed: 3,
+  });
+  const { digest: profileDigest } = await rt.blobs.put(Buffer.from(serializeProfile(profile)));
+  const version = await registerVersion(rt.meta, {
+    name: "shoes",
+    datasetId: "d".repeat(64),
+    requestId: "req-1",
+    runId: "run-1",
+    modelDigest: digestOf("model"),
+    cardDigest: digestOf("card"),
+    profileDigest,
+    configHash: "cfg",
+    gitCommit: null,
+    image: null,
+    metrics: { accuracy: 0.9 },
+  });
+  return { home, config, rt, version };
+}
+
+export function logged(model: string, version: number, batch: PredictionRecord[], id: string): CloudEvent<"sightline.predictions.logged"> {
+  return makeEvent("sightline.predictions.logged", { model, version, records: batch, dropped: 0 }, { id });
+}
