@@ -41,6 +41,11 @@ export async function driftWorld(): Promise<{ home: string; config: Config; rt: 
   const home = mkdtempSync(join(tmpdir(), "sightline-drift-"));
   const config = loadConfig({ SIGHTLINE_HOME: home }, home);
   const rt = await openRuntime(config, createLogger({}, { level: "CRITICAL" }));
+  return { home, config, rt, version: await registerDriftModel(rt) };
+}
+
+/** Registers model `shoes` with a reference profile built from `records(800, 1)`, in any stores. */
+export async function registerDriftModel(rt: Pick<Runtime, "blobs" | "meta">): Promise<ModelVersion> {
   const ref = records(800, 1);
   const profile = buildProfile({
     features: Object.fromEntries(FEATURES.map((f) => [f, ref.map((r) => r.features[f]!)])),
@@ -52,7 +57,7 @@ export async function driftWorld(): Promise<{ home: string; config: Config; rt: 
     seed: 3,
   });
   const { digest: profileDigest } = await rt.blobs.put(Buffer.from(serializeProfile(profile)));
-  const version = await registerVersion(rt.meta, {
+  return registerVersion(rt.meta, {
     name: "shoes",
     datasetId: "d".repeat(64),
     requestId: "req-1",
@@ -65,7 +70,6 @@ export async function driftWorld(): Promise<{ home: string; config: Config; rt: 
     image: null,
     metrics: { accuracy: 0.9 },
   });
-  return { home, config, rt, version };
 }
 
 export function logged(model: string, version: number, batch: PredictionRecord[], id: string): CloudEvent<"sightline.predictions.logged"> {
