@@ -79,6 +79,7 @@ export async function promote(rt: Runtime, input: PromoteInput): Promise<Decisio
   const production = expected === null || expected === candidate.version ? undefined : await productionMetrics(rt, expected, evaluationDatasetId, input.evaluator, input.name);
   const dataset = (await rt.meta.get(DATASETS, candidate.datasetId))?.data as DatasetRecord | undefined;
   const rules = evaluateRules({ policy: input.policy, candidate, dataset, production });
+  if (expected !== null && expected !== candidate.version) rules.push(...(await regressionRules(rt, input, candidate, expected)));
 
   const decision: Decision = {
     id: decisionId,
@@ -191,6 +192,35 @@ function claim(id: string, input: PromoteInput): Decision {
 async function record(rt: Runtime, decision: Decision, audit: Parameters<typeof writeAudit>[1]): Promise<void> {
   await rt.meta.put(DECISIONS, decision.id, decision);
   await writeAudit(rt.meta, audit);
+}
+
+/**
+ * When the candidate was trained on other data than production (e.g. a retraining on newly labelled shifted
+ * images), the relative rules also run on production's own held-out data: better on the new data must not mean
+ * worse on the old. The candidate is evaluated there (and the evaluation recorded); production's metrics there are
+ * its own. Rules are named `…@production-data`.
+ */
+async function regressionRules(rt: Runtime, input: PromoteInput, candidate: ModelVersion, productionVersion: number): Promise<RuleOutcome[]> {
+  const production = await getVersion(rt.meta, input.name, productionVersion);
+  const datasetId = production.datasetId;
+  if (datasetId === candidate.datasetId) return [];
+  let metrics = candidate.evaluations[datasetId];
+  let unavailable: string | undefined;
+  if (!metrics && input.evaluator) {
+    try {
+      metrics = await input.evaluator.evaluate(candidate, datasetId);
+      await recordEvaluation(rt.meta, input.name, candidate.version, datasetId, metrics);
+    } catch (err) {
+      unavailable = `evaluating the candidate on production's data failed: ${(err as Error).message}`;
+    }
+  }
+  if (!metrics) {
+    const detail = unavailable ?? "no evaluator to evaluate the candidate on production's held-out data";
+    return [{ rule: "relative@production-data", value: null, threshold: "evaluated", passed: false, detail }];
+  }
+  const relativeOnly: PromotionPolicy = { ...input.policy, absolute: {}, requireValidatedData: false };
+  const rules = evaluateRules({ policy: relativeOnly, candidate: { ...candidate, metrics, datasetId }, dataset: undefined, production: { version: productionVersion, metrics: production.metrics } });
+  return rules.map((r) => ({ ...r, rule: `${r.rule}@production-data`, detail: `on production's held-out data (${datasetId.slice(0, 12)}…): ${r.detail}` }));
 }
 
 /** Production's metrics on the candidate's evaluation data: recorded earlier, or computed now and recorded. */

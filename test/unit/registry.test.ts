@@ -119,7 +119,8 @@ describe("model registry, promotion and rollback", () => {
       },
     };
     const worse = await promoteAuto(2, { evaluator });
-    expect(evaluated).toEqual(["1@2222"]);
+    // Production is evaluated on the candidate's data, and the candidate on production's (regression check).
+    expect(evaluated).toEqual(["1@2222", "2@1111"]);
     expect(worse.outcome).toBe("blocked");
     expect(worse.rules.find((r) => r.rule === "relative:accuracy")).toMatchObject({ value: 0.02, passed: false });
     expect(worse.rules.find((r) => r.rule === "class-recall:b")).toMatchObject({ value: 0.09, passed: false });
@@ -127,9 +128,25 @@ describe("model registry, promotion and rollback", () => {
 
     await registerTestVersion(meta, "fmnist", D2, { accuracy: 0.975, macro_f1: 0.93, "recall/a": 0.96, "recall/b": 0.94 });
     const better = await promoteAuto(3, { evaluator });
-    expect(evaluated).toHaveLength(1);
+    expect(evaluated).toEqual(["1@2222", "2@1111", "3@1111"]);
+    expect(better.rules.find((r) => r.rule === "relative:accuracy@production-data")).toMatchObject({ passed: true, value: -0.07 });
     expect(better.outcome).toBe("promoted");
     expect((await listAliases(meta, "fmnist")).map((a) => [a.alias, a.version])).toEqual([["previous", 1], ["production", 3]]);
+  });
+
+  it("blocks a candidate that is better on its new data but worse on production's held-out data", async () => {
+    await registerTestVersion(meta, "fmnist", D1, GOOD);
+    await promoteAuto(1);
+    await putDataset(meta, D2);
+    await registerTestVersion(meta, "fmnist", D2, { ...GOOD, accuracy: 0.95 });
+    const evaluator: Evaluator = {
+      // Production does worse on the new data; the candidate does worse on the old.
+      evaluate: async (model) => (model.version === 1 ? { ...GOOD, accuracy: 0.8 } : { ...GOOD, accuracy: 0.85 }),
+    };
+    const decision = await promoteAuto(2, { evaluator });
+    expect(decision.rules.find((r) => r.rule === "relative:accuracy")?.passed).toBe(true);
+    expect(decision.rules.find((r) => r.rule === "relative:accuracy@production-data")).toMatchObject({ passed: false, value: 0.05 });
+    expect(decision.outcome).toBe("blocked");
   });
 
   it("waits for a person when the policy says manual", async () => {
