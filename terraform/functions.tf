@@ -1,0 +1,111 @@
+# The four event functions of functions/index.ts (Cloud Functions gen2), one per entry of events.json "functions"
+# (= FUNCTION_SUBSCRIPTIONS). Each is built from the repository's source zip (.github/scripts/functions-source.sh)
+# and receives its event types through the push subscriptions of pubsub.tf. The CD workflow redeploys them from
+# each commit's zip with the new trainer image (gcloud functions deploy), hence ignore_changes below.
+
+locals {
+  # recordLineage → sightline-record-lineage (a Cloud Run service name: lower case and dashes).
+  function_names = { for fn in keys(local.events.functions) : fn => "sightline-${lower(replace(fn, "/([A-Z])/", "-$1"))}" }
+
+  # What each function's service account may publish (besides dead letters), from ARCHITECTURE.md's event table.
+  function_publishes = {
+    recordLineage  = []
+    detectDrift    = ["sightline.drift.reported"]
+    triggerRetrain = ["sightline.training.requested"]
+    gateModel      = ["sightline.model.promoted"]
+  }
+
+  kubeconfig_path = "/etc/sightline/kube/config"
+
+  # The environment of functions/context.ts and core/config/config.ts.
+  function_env = {
+    NODE_ENV                = "production"
+    SIGHTLINE_HOME          = "/tmp/sightline"
+    SIGHTLINE_BLOBS         = "gs://${google_storage_bucket.data.name}/sightline"
+    SIGHTLINE_META          = "firestore://${var.project_id}/${google_firestore_database.default.name}"
+    SIGHTLINE_BUS           = "pubsub://${var.project_id}"
+    SIGHTLINE_JOBS          = "k8s://sightline"
+    SIGHTLINE_TRAINER_IMAGE = var.trainer_image
+    SIGHTLINE_DRIFT_METRICS = "monitoring://${var.project_id}"
+    KUBECONFIG              = local.kubeconfig_path
+  }
+}
+
+resource "google_cloudfunctions2_function" "functions" {
+  for_each = local.function_names
+
+  name     = each.value
+  location = var.region
+
+  build_config {
+    runtime         = var.functions_runtime
+    entry_point     = each.key
+    service_account = google_service_account.sa["functions-build"].id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.build.name
+        object = var.functions_source_object
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.sa[local.function_sa[each.key]].email
+    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision   = true
+    available_memory                 = each.key == "gateModel" ? "2Gi" : "1Gi"
+    available_cpu                    = "1"
+    timeout_seconds                  = each.key == "gateModel" ? 540 : 120
+    max_instance_count               = each.key == "recordLineage" ? 10 : 3
+    max_instance_request_concurrency = 1
+    environment_variables            = local.function_env
+
+    # A kubeconfig without credentials (an exec plugin asks the metadata server for the function's token):
+    # how the retrain function's GkeJobRunner reaches the cluster.
+    secret_volumes {
+      mount_path = dirname(local.kubeconfig_path)
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.kubeconfig.secret_id
+      versions {
+        version = "latest"
+        path    = basename(local.kubeconfig_path)
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [
+      build_config[0].source,
+      build_config[0].docker_repository,
+      service_config[0].environment_variables["SIGHTLINE_TRAINER_IMAGE"],
+    ]
+  }
+
+  depends_on = [google_project_service.apis, google_secret_manager_secret_version.kubeconfig]
+}
+
+# Only the push service account may invoke the functions (ingress is internal: Pub/Sub push in the project).
+resource "google_cloud_run_service_iam_member" "push_invoker" {
+  for_each = google_cloudfunctions2_function.functions
+
+  location = var.region
+  service  = each.value.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.sa["pubsub-push"].email}"
+}
+
+resource "google_secret_manager_secret" "kubeconfig" {
+  secret_id = "sightline-kubeconfig"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_version" "kubeconfig" {
+  secret = google_secret_manager_secret.kubeconfig.id
+  secret_data = templatefile("${path.module}/kubeconfig.yaml.tftpl", {
+    endpoint = google_container_cluster.sightline.endpoint
+    ca       = google_container_cluster.sightline.master_auth[0].cluster_ca_certificate
+  })
+}

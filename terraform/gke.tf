@@ -1,0 +1,80 @@
+# Regional GKE Standard cluster: Workload Identity (pods act as Google service accounts, no keys), Managed Service
+# for Prometheus (scrapes the PodMonitoring of k8s/base), Dataplane V2 (enforces the NetworkPolicies).
+resource "google_container_cluster" "sightline" {
+  name     = "sightline"
+  location = var.region
+
+  # The node pool below replaces the default one.
+  remove_default_node_pool = true
+  initial_node_count       = 1
+
+  release_channel {
+    channel = "REGULAR"
+  }
+
+  workload_identity_config {
+    workload_pool = "${var.project_id}.svc.id.goog"
+  }
+
+  monitoring_config {
+    enable_components = ["SYSTEM_COMPONENTS"]
+    managed_prometheus {
+      enabled = true
+    }
+  }
+
+  logging_config {
+    enable_components = ["SYSTEM_COMPONENTS", "WORKLOADS"]
+  }
+
+  datapath_provider = "ADVANCED_DATAPATH"
+
+  ip_allocation_policy {}
+
+  # Node metadata is concealed from pods; only the GKE metadata server answers them.
+  node_config {
+    workload_metadata_config {
+      mode = "GKE_METADATA"
+    }
+  }
+
+  deletion_protection = true
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_container_node_pool" "default" {
+  name     = "default"
+  cluster  = google_container_cluster.sightline.id
+  location = var.region
+
+  initial_node_count = 1
+  autoscaling {
+    min_node_count = 1
+    max_node_count = var.gke_max_nodes_per_zone
+  }
+
+  management {
+    auto_repair  = true
+    auto_upgrade = true
+  }
+
+  node_config {
+    machine_type    = var.gke_machine_type
+    disk_size_gb    = 50
+    disk_type       = "pd-balanced"
+    service_account = google_service_account.sa["gke-nodes"].email
+    oauth_scopes    = ["https://www.googleapis.com/auth/cloud-platform"]
+
+    workload_metadata_config {
+      mode = "GKE_METADATA"
+    }
+    shielded_instance_config {
+      enable_secure_boot          = true
+      enable_integrity_monitoring = true
+    }
+    metadata = {
+      disable-legacy-endpoints = "true"
+    }
+  }
+}

@@ -1,0 +1,100 @@
+variable "project_id" {
+  description = "Google Cloud project that hosts Sightline (an empty project with billing enabled)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a valid project id (6-30 lower-case letters, digits and dashes)."
+  }
+}
+
+variable "region" {
+  description = "Region of every regional resource: GKE cluster, Artifact Registry, bucket, functions, scheduler."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore (Native mode) database; a region or a multi-region such as eur3."
+  type        = string
+  default     = "eur3"
+}
+
+variable "github_repository" {
+  description = "GitHub repository (OWNER/NAME) whose main-branch workflows may deploy, through Workload Identity Federation."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must look like OWNER/NAME."
+  }
+}
+
+variable "trainer_image" {
+  description = "Trainer image pinned by digest (REGION-docker.pkg.dev/PROJECT/sightline/trainer@sha256:...). Used by the retrain function for GKE Jobs and by the scheduled drift check; the CD workflow updates both on every deploy."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^\\s@]+@sha256:[0-9a-f]{64}$", var.trainer_image))
+    error_message = "trainer_image must be pinned by digest (…@sha256:<64 hex>)."
+  }
+}
+
+variable "functions_source_object" {
+  description = "Object in the build bucket holding the functions' source zip (functions/<commit>.zip, made by .github/scripts/functions-source.sh). The CD workflow redeploys the functions from newer zips."
+  type        = string
+}
+
+variable "functions_runtime" {
+  description = "Cloud Functions runtime; needs Node >= 22.19 with type stripping (the code is TypeScript run by Node)."
+  type        = string
+  default     = "nodejs24"
+}
+
+variable "model_name" {
+  description = "Model the serving Deployment serves and the CD workflow trains and gates."
+  type        = string
+  default     = "fmnist"
+}
+
+variable "drift_check_schedule" {
+  description = "Cron schedule (in drift_check_time_zone) of the periodic drift check (sightline drift check: judges windows that are due by age)."
+  type        = string
+  default     = "*/15 * * * *"
+}
+
+variable "drift_check_time_zone" {
+  description = "Time zone of drift_check_schedule."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "gke_machine_type" {
+  description = "Machine type of the GKE node pool (serving pods request 1 CPU, training Jobs 2 CPUs)."
+  type        = string
+  default     = "e2-standard-4"
+}
+
+variable "gke_max_nodes_per_zone" {
+  description = "Upper bound of the node pool's autoscaler, per zone of the regional cluster."
+  type        = number
+  default     = 4
+}
+
+variable "alert_email" {
+  description = "Address that receives alert notifications; empty for none (alerts still show in the console)."
+  type        = string
+  default     = ""
+}
+
+variable "p99_latency_threshold_seconds" {
+  description = "Alert when the serving p99 latency over 5 minutes exceeds this many seconds."
+  type        = number
+  default     = 0.5
+}
+
+variable "error_rate_threshold" {
+  description = "Alert when the share of 5xx answers over 5 minutes exceeds this fraction."
+  type        = number
+  default     = 0.02
+}
