@@ -30,6 +30,9 @@ export interface ContextOptions {
   /** Replaces the dashboard metrics sink (tests point Cloud Monitoring at a loopback server). */
   metrics?: DriftMetricsSink;
   jobs?: JobRunner;
+  /** Policies given directly (the demo's), instead of the files the environment names. */
+  driftPolicy?: DriftPolicy;
+  retrainPolicy?: RetrainPolicy;
 }
 
 /**
@@ -42,9 +45,9 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
   const env = options.env ?? process.env;
   const log = options.log ?? createLogger({ component: "functions" });
   const config = options.config ?? loadConfig(env);
-  const [drift, retrainPolicy, promotion] = await Promise.all([
-    loadDriftPolicy(env.SIGHTLINE_DRIFT_POLICY || DEFAULT_DRIFT_POLICY),
-    loadRetrainPolicy(env.SIGHTLINE_RETRAIN_POLICY || DEFAULT_RETRAIN_POLICY),
+  const [driftPolicy, retrainPolicy, promotion] = await Promise.all([
+    options.driftPolicy ?? loadDriftPolicy(env.SIGHTLINE_DRIFT_POLICY || DEFAULT_DRIFT_POLICY).then((d) => d.policy),
+    options.retrainPolicy ?? loadRetrainPolicy(env.SIGHTLINE_RETRAIN_POLICY || DEFAULT_RETRAIN_POLICY),
     loadPolicy(env.SIGHTLINE_PROMOTION_POLICY || DEFAULT_POLICY_FILE),
   ]);
   const metrics = options.metrics ?? (await openMetricsSink(env.SIGHTLINE_DRIFT_METRICS ?? "log", log));
@@ -61,7 +64,7 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
     return {
       rt,
       jobs,
-      driftPolicy: drift.policy,
+      driftPolicy,
       retrainPolicy,
       promotion: { policy: promotion.policy, digest: promotion.digest },
       metrics,

@@ -5,7 +5,6 @@ import { catchUp } from "../../core/events/catch-up.ts";
 import { EVENT_TYPES } from "../../core/events/schemas.ts";
 import { LINEAGE_SUBSCRIPTION } from "../../core/events/subscriptions.ts";
 import { recordLineage } from "../../core/lineage/record.ts";
-import { verifyModelLineage } from "../../core/lineage/verify.ts";
 import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
 import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
 import { loadPolicy } from "../../core/registry/policy.ts";
@@ -15,25 +14,30 @@ import { OnnxEvaluator } from "../../trainer/evaluator.ts";
 import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
+import { runLifecycle } from "../demo/lifecycle.ts";
 import { phaseProgress, trainingProgress } from "../progress.ts";
 import { describeRecord, printReport } from "../report.ts";
 
 export const SAMPLE_DIR = fileURLToPath(new URL("../../data/sample", import.meta.url));
+const DEMO_POLICY = fileURLToPath(new URL("../demo/promotion-policy.yaml", import.meta.url));
 const MODEL = "fmnist";
-const STEPS = 4;
+const STEPS = 6;
 
 /**
- * The lifecycle on the embedded default, as far as it exists: version and validate the bundled sample, train a
- * model, gate and promote it, and verify its lineage from the stored bytes. Serving, drift and retraining join it
- * as they are built. A second run reuses what exists.
+ * The whole lifecycle on the embedded default: version and validate the bundled sample, train a model, gate and
+ * promote it; serve it and send held-out images; shift the traffic so drift starts a retraining on newly labelled
+ * shifted data, which the gate promotes and serving swaps to with no failed request; show and verify the lineage of
+ * a served prediction; write an HTML report. A second run reuses what exists.
  */
 export function registerDemo(program: Command, ctx: CliContext): void {
   program
     .command("demo")
     .description("run the lifecycle on the bundled Fashion-MNIST sample, on this machine")
     .option("--data <dir>", "dataset folder to use instead of the bundled sample", SAMPLE_DIR)
-    .option("--epochs <n>", "training epochs", "3")
-    .action(async (opts: { data: string; epochs: string }) =>
+    .option("--epochs <n>", "training epochs (the first model and the retraining)", "3")
+    .option("--port <n>", "port of the inference API (0 picks a free one)", "0")
+    .option("--keep-serving", "leave the API and the functions running at the end, until Ctrl-C")
+    .action(async (opts: { data: string; epochs: string; port: string; keepServing?: boolean }) =>
       withRuntime(ctx, async (rt) => {
         ctx.out(`Sightline demo — state in ${rt.config.home}`);
 
@@ -53,7 +57,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         ctx.out(`${created ? "Registered" : "Reused"} dataset ${record.id}`);
         ctx.out(describeRecord(record));
 
-        ctx.out(`\n[2/${STEPS}] train the reference CNN on it (${opts.epochs} epochs, TensorFlow.js on wasm)`);
+        ctx.out(`\n[2/${STEPS}] train the reference CNN on it (${opts.epochs} epochs, TensorFlow.js on wasm), gate it, promote it`);
         const config = await loadTrainConfig(REFERENCE_CONFIG, { epochs: Number(opts.epochs) });
         const hash = configHash(config);
         let version: ModelVersion | undefined = (await listVersions(rt.meta, MODEL)).find((v) => v.datasetId === record.id && v.configHash === hash);
@@ -71,28 +75,38 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         }
         ctx.out(`  test accuracy ${version.metrics.accuracy?.toFixed(4)}, macro-F1 ${version.metrics.macro_f1?.toFixed(4)} (chance: ${(1 / record.classes.length).toFixed(2)})`);
 
-        ctx.out(`\n[3/${STEPS}] gate it against the promotion policy`);
         const production = await getAlias(rt.meta, MODEL, PRODUCTION);
-        if (production?.version === version.version) {
-          ctx.out(`${MODEL}:${version.version} is already in production`);
+        if (production) {
+          ctx.out(`${MODEL}:${production.version} is already in production`);
         } else {
-          const { policy, digest, path } = await loadPolicy();
+          const { policy, digest, path } = await loadPolicy(ctx.env.SIGHTLINE_PROMOTION_POLICY || DEMO_POLICY);
           const decision = await promote(rt, { name: MODEL, version: version.version, actor: ctx.actor, reason: "demo", policy, policyDigest: digest, evaluator: new OnnxEvaluator(rt) });
           for (const r of decision.rules) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(22)} ${r.detail}`);
           ctx.out(`${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`);
         }
 
-        ctx.out(`\n[4/${STEPS}] verify its lineage from the stored bytes`);
         await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordLineage(rt.meta, e).then(() => undefined), { idleMs: 200 });
-        const verification = await verifyModelLineage(rt, MODEL, version.version);
-        ctx.out(`${verification.ok ? "Verified" : "FAILED"}: ${MODEL}:${version.version} ← dataset ${record.id.slice(0, 12)}… (${verification.checks.length} checks)`);
-        if (!verification.ok) ctx.fail("lineage verification failed");
+        if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined) ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
+
+        await runLifecycle(
+          rt,
+          ctx,
+          {
+            model: MODEL,
+            sample: opts.data,
+            datasetId: record.id,
+            epochs: Number(opts.epochs),
+            port: Number(opts.port),
+            keepServing: opts.keepServing === true,
+            promotionPolicy: ctx.env.SIGHTLINE_PROMOTION_POLICY || DEMO_POLICY,
+          },
+          (n, title) => ctx.out(`\n[${n}/${STEPS}] ${title}`),
+        );
 
         ctx.out("\nNext:");
-        ctx.out(`  npx sightline models show ${MODEL}`);
-        ctx.out(`  npx sightline lineage model ${MODEL}:${version.version}`);
-        ctx.out(`  npx sightline train --dataset ${record.id} --model ${MODEL} --epochs 5`);
-        ctx.out(`  npx sightline promote ${MODEL} VERSION     npx sightline rollback ${MODEL} --reason "…"`);
+        ctx.out(`  npx sightline models show ${MODEL}                 npx sightline drift report ${MODEL}`);
+        ctx.out(`  npx sightline lineage model ${MODEL}@production    npx sightline serve    (then curl -F file=@image.png http://127.0.0.1:8080/predict)`);
+        ctx.out(`  npx sightline rollback ${MODEL} --reason "…"        docs/deploy-gcp.md to run it on Google Cloud`);
       }),
     );
 }

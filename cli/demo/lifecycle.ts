@@ -1,0 +1,253 @@
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Runtime } from "../../core/config/runtime.ts";
+import { listReports, readReport, type DriftReportRecord } from "../../core/drift/detect.ts";
+import { DriftPolicySchema } from "../../core/drift/drift-policy.ts";
+import { parseProfile } from "../../core/drift/profile.ts";
+import type { PredictionRecord } from "../../core/drift/report.ts";
+import { SEGMENTS, type Segment } from "../../core/drift/windows.ts";
+import { versionDataset } from "../../core/datasets/version.ts";
+import { predictionLineage, type PredictionLineage } from "../../core/lineage/queries.ts";
+import { PREDICTIONS, docKey } from "../../core/lineage/store.ts";
+import { verifyModelLineage } from "../../core/lineage/verify.ts";
+import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
+import { listAudit } from "../../core/registry/audit.ts";
+import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
+import { DECISIONS, type Decision } from "../../core/registry/promote.ts";
+import { RetrainPolicySchema } from "../../core/retrain/policy.ts";
+import { RETRAIN_DECISIONS } from "../../core/retrain/trigger.ts";
+import { createLogger } from "../../core/telemetry/logger.ts";
+import { openFunctionContext, type FunctionContext } from "../../functions/context.ts";
+import { startEmbeddedFunctions, type EmbeddedFunctions } from "../../functions/embedded.ts";
+import { loadServingConfig } from "../../serving/config.ts";
+import { startServer, type RunningServer } from "../../serving/server.ts";
+import type { CliContext } from "../context.ts";
+import { predictionTree } from "../lineage-view.ts";
+import { renderTree } from "../tree.ts";
+import { renderReport, type DemoReportData } from "./report-html.ts";
+import { buildShiftedDataset } from "./shifted-dataset.ts";
+import { accuracy, emptyStats, sendAll, steadyLoad, type Image, type TrafficStats } from "./traffic.ts";
+import { followEpochs, poll } from "./watch.ts";
+
+export interface LifecycleOptions {
+  model: string;
+  sample: string;
+  /** The clean dataset's id (step 1) and production's version (step 2). */
+  datasetId: string;
+  epochs: number;
+  port: number;
+  keepServing: boolean;
+  /** The gate's policy file (the gate function reads it as SIGHTLINE_PROMOTION_POLICY). */
+  promotionPolicy: string;
+}
+
+/** Everything that runs beside the demo: the inference API and the four functions, on the local queue. */
+interface Live {
+  server: RunningServer;
+  functions: EmbeddedFunctions;
+  fctx: FunctionContext;
+}
+
+// Quiet logs from the embedded components: the demo prints what happens; warnings and errors still show.
+const componentLog = createLogger({ component: "demo" }, { level: "WARNING" });
+
+async function startLive(rt: Runtime, ctx: CliContext, opts: LifecycleOptions): Promise<Live> {
+  const fctx = await openFunctionContext({
+    env: { ...ctx.env, SIGHTLINE_PROMOTION_POLICY: opts.promotionPolicy },
+    config: rt.config,
+    log: componentLog,
+    driftPolicy: DriftPolicySchema.parse({}),
+    // The demo's retraining: on the newest dataset (the one with the newly labelled shifted images), no cooldown.
+    retrainPolicy: RetrainPolicySchema.parse({ minSeverity: 0.25, minWindowSize: 200, cooldownMinutes: 0, maxConcurrentJobs: 1, dataset: "latest", epochs: opts.epochs }),
+  });
+  const functions = await startEmbeddedFunctions(fctx);
+  const serving = loadServingConfig(ctx.env, {
+    host: "127.0.0.1",
+    port: opts.port,
+    workers: 1,
+    model: { name: opts.model, alias: PRODUCTION },
+    reloadPollMs: 500,
+    predictionLog: { sampleRate: 1, embeddingRate: 0.2, bufferSize: 50_000, flushMs: 250, maxRecordsPerEvent: 500 },
+  });
+  const server = await startServer(rt, serving, componentLog, { defaultMetrics: true });
+  return { server, functions, fctx };
+}
+
+async function stopLive(live: Live): Promise<void> {
+  await live.server.shutdown();
+  await live.functions.stop();
+  await live.fctx.close();
+}
+
+/** The images of a split folder, classes interleaved (one of each in turn), as real traffic would mix them. */
+async function images(dir: string, only?: (file: string) => boolean): Promise<Image[]> {
+  const byClass: Image[][] = [];
+  for (const label of (await readdir(dir)).sort()) {
+    const files = (await readdir(join(dir, label))).sort().filter((f) => !only || only(f));
+    byClass.push(await Promise.all(files.map(async (f) => ({ label, bytes: await readFile(join(dir, label, f)) }))));
+  }
+  const out: Image[] = [];
+  for (let i = 0; out.length < byClass.reduce((n, c) => n + c.length, 0); i++) for (const c of byClass) if (c[i]) out.push(c[i]!);
+  return out;
+}
+
+async function newReport(rt: Runtime, model: string, version: number, after: string, drift?: boolean): Promise<DriftReportRecord | undefined> {
+  return (await listReports(rt.meta, model, version)).find((r) => r.createdAt > after && (drift === undefined || r.drift === drift));
+}
+
+/**
+ * Steps 3–6 of the demo: serve production, send clean then shifted held-out images, watch drift start a
+ * retraining on the newly labelled shifted data, the gate promote it and serving swap to it with no failed request;
+ * then the lineage of one served prediction, verified, and the HTML report.
+ */
+export async function runLifecycle(rt: Runtime, ctx: CliContext, opts: LifecycleOptions, step: (n: number, title: string) => void): Promise<void> {
+  const { model } = opts;
+  const v1 = (await getAlias(rt.meta, model, PRODUCTION))!.version;
+  const live = await startLive(rt, ctx, opts);
+  const traffic: DemoReportData["traffic"] = [];
+  const phase = (name: string, stats: TrafficStats): void => {
+    const byVersion = new Map<number, typeof stats.served>();
+    for (const s of stats.served) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
+    for (const [version, served] of byVersion) traffic.push({ phase: name, version: `${model}:${version}`, requests: served.length, failed: 0, accuracy: accuracy(served) });
+    if (stats.failed > 0) traffic.push({ phase: name, version: "—", requests: stats.failed, failed: stats.failed, accuracy: 0 });
+  };
+  let failedRequests = 0;
+  let lastServed = "";
+  try {
+    const { url } = live.server;
+    step(3, `serve ${model}@production at ${url} and send it held-out images`);
+    const retrained = (await listVersions(rt.meta, model)).find((v) => v.requestId.startsWith("retrain-"));
+    const clean = await images(join(opts.sample, "test"));
+    if (retrained) {
+      ctx.out(`Reused: ${model}:${retrained.version} was retrained on drifted data in an earlier run (request ${retrained.requestId}).`);
+      const stats = await sendAll(url, clean.slice(0, 50));
+      failedRequests += stats.failed;
+      lastServed = stats.served.at(-1)?.requestId ?? "";
+      phase("held-out images (rerun)", stats);
+    } else {
+      const started = new Date().toISOString();
+      const stats = await sendAll(url, clean.slice(0, 500));
+      failedRequests += stats.failed;
+      phase("clean held-out images", stats);
+      ctx.out(`Sent ${stats.sent} clean images: ${stats.failed} failed, accuracy ${(accuracy(stats.served) * 100).toFixed(1)} % (${model}:${v1})`);
+      await live.server.context.predictionLog?.flush();
+      const calm = await poll("the drift report of the clean window", () => newReport(rt, model, v1, started), 60_000);
+      ctx.out(`Drift report ${calm.reportId}: ${calm.drift ? "DRIFT" : "no drift"} (severity ${(calm.severity * 100).toFixed(0)} %, ${calm.window.count} predictions)`);
+
+      step(4, "shift the traffic (30 % brighter, sensor noise): drift → retraining → gate → hot swap");
+      const shiftedDir = join(rt.config.home, "demo", "fashion-mnist-shifted");
+      const shiftedSet = await buildShiftedDataset(opts.sample, shiftedDir);
+      const shiftedVersion = await versionDataset(rt, shiftedDir);
+      ctx.out(`Labelling team delivered ${shiftedSet.added.train + shiftedSet.added.test} shifted images: dataset ${shiftedVersion.record.id.slice(0, 12)}… (${shiftedVersion.record.files} files, validation ${shiftedVersion.record.validation})`);
+      const shifted = await images(join(shiftedDir, "test"), (f) => f.startsWith("shifted-"));
+      const before = new Date().toISOString();
+      // Shifted traffic keeps coming, from now until after the swap: no request may fail on the way.
+      const load = steadyLoad(url, shifted, 60);
+      try {
+        const report = await poll("a drift report with drift", () => newReport(rt, model, v1, before, true), 90_000);
+        ctx.out(`Drift report ${report.reportId}: DRIFT, severity ${(report.severity * 100).toFixed(0)} % — ${report.driftedTests.join(", ")}`);
+        const decision = await poll("the retrain decision", async () => (await rt.meta.get(RETRAIN_DECISIONS, report.reportId))?.data as Record<string, string> | undefined, 30_000);
+        if (decision.outcome !== "started") throw new Error(`the retrain policy did not start a job: ${decision.reason}`);
+        ctx.out(`Retrain policy: started job ${decision.job} (request ${decision.requestId}) on dataset ${String(decision.datasetId).slice(0, 12)}…`);
+        const job = await poll("the job record", async () => (await rt.meta.get("jobs", decision.job!))?.data as { log: string } | undefined, 30_000);
+        const follow = followEpochs(job.log, (e) => ctx.out(`  epoch ${e.epoch}/${opts.epochs}: loss ${e.loss?.toFixed(4)}, accuracy ${e.accuracy?.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4)}`));
+        let v2: ModelVersion;
+        try {
+          v2 = await poll(
+            "the retrained model (see the job log)",
+            async () => {
+              const status = await live.fctx.jobs.status(decision.job!);
+              if (status?.state === "failed") throw new Error(`training job ${decision.job} failed: ${status.message ?? "see its log"} (${job.log})`);
+              return (await listVersions(rt.meta, model)).find((v) => v.requestId === decision.requestId);
+            },
+            15 * 60_000,
+            500,
+          );
+        } finally {
+          follow.stop();
+        }
+        ctx.out(`Registered ${model}:${v2.version}: test accuracy ${v2.metrics.accuracy?.toFixed(4)} on the clean + shifted held-out images`);
+        const gate = await poll(
+          "the gate's decision",
+          async () => (await rt.meta.query(DECISIONS, { where: [{ field: "model", op: "==", value: model }] })).map((d) => d.data as Decision).find((d) => d.version === v2.version && d.outcome !== "deciding"),
+          120_000,
+        );
+        // The headline rules, then any that failed (every rule is in the decision record and the report).
+        const headline = gate.rules.filter((r) => /^relative:accuracy/.test(r.rule) || !r.passed);
+        for (const r of headline) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(34)} ${r.detail}`);
+        ctx.out(`  gate: ${gate.rules.filter((r) => r.passed).length} of ${gate.rules.length} rules passed, on the new held-out data and on production's`);
+        if (gate.outcome !== "promoted") throw new Error(`the gate did not promote ${model}:${v2.version}: ${gate.outcome}`);
+        await poll(`serving to swap to ${model}:${v2.version}`, async () => (live.server.context.host.current?.version === v2.version ? true : undefined), 30_000);
+        // A little traffic on the new version, then stop.
+        const swappedAt = load.stats.sent;
+        await poll("requests on the new version", async () => (load.stats.sent > swappedAt + 300 ? true : undefined), 60_000);
+        ctx.out(`Promoted ${model}:${v2.version} and hot-swapped serving: ${load.stats.sent} requests during the change, ${load.stats.failed} failed`);
+      } finally {
+        await load.stop();
+      }
+      failedRequests += load.stats.failed;
+      phase("shifted images (during drift, retraining and swap)", load.stats);
+      lastServed = load.stats.served.at(-1)?.requestId ?? "";
+    }
+    if (failedRequests > 0) throw new Error(`${failedRequests} request(s) failed`);
+
+    step(5, "the lineage of one served prediction, verified from the stored bytes");
+    await live.server.context.predictionLog?.flush();
+    await poll("the lineage function to record the prediction", async () => ((await rt.meta.get(PREDICTIONS, docKey(lastServed))) ? true : undefined), 30_000);
+    const lineage = await predictionLineage(rt.meta, lastServed);
+    for (const line of renderTree(predictionTree(lineage))) ctx.out(line);
+    const verification = await verifyModelLineage(rt, model, lineage.lineage.model.version);
+    ctx.out(`${verification.ok ? "Verified" : "FAILED"}: ${model}:${lineage.lineage.model.version} (${verification.checks.length} checks)`);
+    if (!verification.ok) throw new Error("lineage verification failed");
+
+    step(6, "write the report");
+    const path = await writeReport(rt, model, traffic, lineage, { ok: verification.ok, checks: verification.checks.length });
+    ctx.out(`Report: ${path}\n  open it in a browser: file://${path}`);
+    if (opts.keepServing) {
+      ctx.out(`\nServing stays up at ${url} with the functions running (--keep-serving). Ctrl-C stops.`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+    }
+  } finally {
+    await stopLive(live);
+  }
+}
+
+async function writeReport(rt: Runtime, model: string, traffic: DemoReportData["traffic"], lineage: PredictionLineage, verified: { ok: boolean; checks: number }): Promise<string> {
+  const versions = await listVersions(rt.meta, model);
+  const datasetIds = [...new Set(versions.map((v) => v.datasetId))];
+  const datasets = await Promise.all(datasetIds.map(async (id) => ({ id, name: String((await rt.meta.get("datasets", id))?.data.name ?? id.slice(0, 12)) })));
+  // Per version: its first report, and its first drifting one (the one that started a retraining).
+  const all = (await listReports(rt.meta, model)).reverse();
+  const reports = all.filter((r, i) => all.findIndex((o) => o.version === r.version) === i || all.findIndex((o) => o.version === r.version && o.drift) === i);
+  const drift = await Promise.all(
+    reports.map(async (r) => {
+      const report = await readReport(rt.blobs, r.digest);
+      const profile = parseProfile(await rt.blobs.get(report.profileDigest));
+      const records: PredictionRecord[] = [];
+      for (const id of report.window.segments) {
+        const segment = (await rt.meta.get(SEGMENTS, id))?.data as Segment | undefined;
+        if (segment) records.push(...(JSON.parse((await rt.blobs.get(segment.digest)).toString("utf8")) as { records: PredictionRecord[] }).records);
+      }
+      return { report, profile, records };
+    }),
+  );
+  const html = renderReport({
+    generatedAt: new Date().toISOString(),
+    model,
+    datasets,
+    versions,
+    traffic,
+    drift,
+    lineage,
+    verified,
+    audit: (await listAudit(rt.meta, model)).slice(-30),
+  });
+  await mkdir(rt.config.home, { recursive: true });
+  const path = join(rt.config.home, "report.html");
+  await writeFile(path, html);
+  return path;
+}
+
