@@ -26,7 +26,7 @@ import { predictionTree } from "../lineage-view.ts";
 import { renderTree } from "../tree.ts";
 import { renderReport, type DemoReportData } from "./report-html.ts";
 import { buildShiftedDataset } from "./shifted-dataset.ts";
-import { accuracy, emptyStats, sendAll, steadyLoad, type Image, type TrafficStats } from "./traffic.ts";
+import { accuracy, sendAll, steadyLoad, type Image, type TrafficStats } from "./traffic.ts";
 import { followEpochs, poll } from "./watch.ts";
 
 export interface LifecycleOptions {
