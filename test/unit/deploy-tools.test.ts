@@ -7,9 +7,8 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse as parseHcl } from "@cdktf/hcl2json";
 import { describe, expect, it } from "vitest";
-import { read, ROOT, terraformFiles, tool } from "../fixtures/deploy/support.ts";
+import { parseHcl, read, ROOT, terraformFiles, tool } from "../fixtures/deploy/support.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -143,5 +142,26 @@ describe("Dockerfiles", () => {
     } else if (process.env.CI === "true") {
       throw new Error("zip is not installed (.ci/run installs it)");
     }
+  });
+});
+
+describe("CD scripts (.github/scripts)", () => {
+  it("train-job.ts wants the pinned image, model, dataset and request id", async () => {
+    const { parseTrainJobArgs } = await import("../../.github/scripts/train-job.ts");
+    expect(() => parseTrainJobArgs(["--image", "x"])).toThrow(/--model, --dataset, --request-id/);
+    const args = parseTrainJobArgs(["--image", "r/t@sha256:" + "0".repeat(64), "--model", "fmnist", "--dataset", "d".repeat(64), "--request-id", "cd-abc-1", "--epochs", "2"]);
+    expect(args.spec).toEqual({ requestId: "cd-abc-1", model: "fmnist", datasetId: "d".repeat(64), epochs: 2 });
+    expect(args.timeoutMinutes).toBe(240);
+  });
+
+  it("smoke-test.ts sends a real 28×28 PNG and checks the serving contract", async () => {
+    const { smokeImage, checkPrediction } = await import("../../.github/scripts/smoke-test.ts");
+    const { decode } = await import("fast-png");
+    const png = decode(smokeImage());
+    expect([png.width, png.height, png.channels]).toEqual([28, 28, 1]);
+    const ok = { request_id: "r", model: { name: "fmnist", version: 3 }, predictions: [{ label: "Bag", index: 8, confidence: 0.9, scores: [] }] };
+    expect(checkPrediction(ok, "fmnist")).toBeUndefined();
+    expect(checkPrediction(ok, "other")).toMatch(/expected other/);
+    expect(checkPrediction({ error: { code: "x" } }, undefined)).toMatch(/request_id/);
   });
 });
