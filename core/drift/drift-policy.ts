@@ -1,8 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { digestOf } from "../util/digest.ts";
+import { readYamlFile } from "../util/yaml-file.ts";
 import { DetectionOptionsSchema } from "./report.ts";
 
 export const DriftPolicySchema = z
@@ -25,13 +23,6 @@ export type DriftPolicy = z.output<typeof DriftPolicySchema>;
 export const DEFAULT_DRIFT_POLICY = fileURLToPath(new URL("./drift-policy.yaml", import.meta.url));
 
 export async function loadDriftPolicy(path: string = DEFAULT_DRIFT_POLICY): Promise<{ policy: DriftPolicy; digest: string }> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new Error(`cannot read drift policy ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  const parsed = DriftPolicySchema.safeParse(parseYaml(text) ?? {});
-  if (!parsed.success) throw new Error(`drift policy ${path} is invalid: ${z.prettifyError(parsed.error)}`);
-  return { policy: parsed.data, digest: digestOf(text) };
+  const { value, digest } = await readYamlFile(path, DriftPolicySchema, "drift policy");
+  return { policy: value, digest };
 }

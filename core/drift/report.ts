@@ -39,18 +39,8 @@ export const DetectionOptionsSchema = z
   .strict();
 export type DetectionOptions = z.input<typeof DetectionOptionsSchema>;
 
-export interface TestOutcome {
-  name: string;
-  test: string;
-  statistic: number;
-  pValue: number | null;
-  score: number;
-  threshold: number;
-  drifted: boolean;
-  referenceSize: number;
-  currentSize: number;
-  detail?: Record<string, unknown>;
-}
+/** One test of a window: a feature test's outcome (compare.ts), or the class or embedding test in the same shape. */
+export type TestOutcome = Omit<FeatureDrift, "feature" | "test"> & { name: string; test: string; detail?: Record<string, unknown> };
 
 export interface DriftVerdict {
   tests: TestOutcome[];

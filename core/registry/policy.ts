@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { digestOf } from "../util/digest.ts";
+import { parseYamlText, readYamlFile } from "../util/yaml-file.ts";
 
 const Bound = z.union([
   z.number().transform((min) => ({ min, max: undefined as number | undefined })),
@@ -38,17 +37,10 @@ export type PromotionPolicy = z.infer<typeof PromotionPolicySchema>;
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL("./promotion-policy.yaml", import.meta.url));
 
 export async function loadPolicy(path: string = DEFAULT_POLICY_FILE): Promise<{ policy: PromotionPolicy; digest: string; path: string }> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new Error(`cannot read promotion policy ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  return { ...parsePolicy(text, path), path };
+  const { value, digest } = await readYamlFile(path, PromotionPolicySchema, "promotion policy");
+  return { policy: value, digest, path };
 }
 
 export function parsePolicy(text: string, where = "promotion policy"): { policy: PromotionPolicy; digest: string } {
-  const parsed = PromotionPolicySchema.safeParse(parseYaml(text) ?? {});
-  if (!parsed.success) throw new Error(`${where} is invalid: ${z.prettifyError(parsed.error)}`);
-  return { policy: parsed.data, digest: digestOf(text) };
+  return { policy: parseYamlText(text, PromotionPolicySchema, where), digest: digestOf(text) };
 }

@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { readYamlFile } from "../util/yaml-file.ts";
 
 /**
  * When a drift report starts a retraining: severe enough, over enough predictions, not within the cooldown of the
@@ -26,13 +25,5 @@ export type RetrainPolicy = z.output<typeof RetrainPolicySchema>;
 export const DEFAULT_RETRAIN_POLICY = fileURLToPath(new URL("./retrain-policy.yaml", import.meta.url));
 
 export async function loadRetrainPolicy(path: string = DEFAULT_RETRAIN_POLICY): Promise<RetrainPolicy> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new Error(`cannot read retrain policy ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  const parsed = RetrainPolicySchema.safeParse(parseYaml(text) ?? {});
-  if (!parsed.success) throw new Error(`retrain policy ${path} is invalid: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  return (await readYamlFile(path, RetrainPolicySchema, "retrain policy")).value;
 }
