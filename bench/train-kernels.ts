@@ -20,6 +20,7 @@ import {
   unregisterFastKernels,
   useWasmBackend,
 } from "../trainer/kernels/register.ts";
+import { fusedAdam } from "../trainer/kernels/adam.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string): boolean => args.includes(`--${name}`);
@@ -53,7 +54,7 @@ const labelIds = Int32Array.from(labels.data.subarray(0, total));
 const info = await useWasmBackend(THREADS, { fastKernels: false });
 console.log(`tfjs wasm backend, ${info.threads} thread(s); batch ${BATCH}; Fashion-MNIST train images`);
 
-function referenceCnn(): tfl.Sequential {
+function referenceCnn(fast: boolean): tfl.Sequential {
   const m = tfl.sequential();
   m.add(tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 32, kernelSize: 3, padding: "same", activation: "relu" }));
   m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
@@ -63,7 +64,8 @@ function referenceCnn(): tfl.Sequential {
   m.add(tfl.layers.dense({ units: 128, activation: "relu" }));
   m.add(tfl.layers.dropout({ rate: 0.25 }));
   m.add(tfl.layers.dense({ units: 10, activation: "softmax" }));
-  m.compile({ optimizer: tf.train.adam(1e-3), loss: "categoricalCrossentropy" });
+  // (b) fuses the Adam update per variable (trainer/kernels/adam.ts), as the trainer does.
+  m.compile({ optimizer: fast ? fusedAdam(1e-3) : tf.train.adam(1e-3), loss: "categoricalCrossentropy" });
   return m;
 }
 
@@ -83,8 +85,8 @@ interface Result {
   leak: number;
 }
 
-async function train(n: number): Promise<Result> {
-  const model = referenceCnn();
+async function train(n: number, fast: boolean): Promise<Result> {
+  const model = referenceCnn(fast);
   const data = batches(n);
   const warm = data[0];
   if (warm === undefined) throw new Error(`N must be ≥ ${BATCH}`);
@@ -100,8 +102,8 @@ async function train(n: number): Promise<Result> {
   return { imgPerSec: (data.length * BATCH) / s, loss, leak };
 }
 
-async function profile(label: string): Promise<void> {
-  const model = referenceCnn();
+async function profile(label: string, fast: boolean): Promise<void> {
+  const model = referenceCnn(fast);
   const [b] = batches(BATCH);
   if (b === undefined) return;
   await model.trainOnBatch(b.xs, b.ys);
@@ -123,16 +125,16 @@ const fmt = (r: Result): string => `${r.imgPerSec.toFixed(0).padStart(6)} img/s 
 let baseline: Result | undefined;
 if (BASELINE_N >= BATCH) {
   registerBaselineKernels();
-  baseline = await train(BASELINE_N);
+  baseline = await train(BASELINE_N, false);
   console.log(`baseline (stock wasm + direct-loop Conv2DBackpropFilter), ${BASELINE_N} images: ${fmt(baseline)}`);
-  if (flag("profile")) await profile("baseline");
+  if (flag("profile")) await profile("baseline", false);
   unregisterFastKernels();
 }
 
 registerFastKernels();
-const fast = await train(N);
+const fast = await train(N, true);
 console.log(`fast kernels, ${N} images:${" ".repeat(Math.max(1, 44 - String(N).length))}${fmt(fast)}`);
-if (flag("profile")) await profile("fast");
+if (flag("profile")) await profile("fast", true);
 if (baseline !== undefined) console.log(`speed-up fast / baseline: ${(fast.imgPerSec / baseline.imgPerSec).toFixed(1)}×`);
 releaseWasmBackend();
 

@@ -3,6 +3,7 @@ import * as tfl from "@tensorflow/tfjs-layers";
 import { seededRandom, shuffle } from "../core/drift/random.ts";
 import type { TrainConfig } from "./config.ts";
 import type { SplitData, TrainingData } from "./data.ts";
+import { fusedAdam } from "./kernels/adam.ts";
 import { EMBEDDING_LAYER } from "./model.ts";
 
 export interface BatchProgress {
@@ -38,7 +39,7 @@ export async function trainModel(
   hooks: { onBatch?: (p: BatchProgress) => void; onEpoch?: (e: EpochStats) => void } = {},
 ): Promise<EpochStats[]> {
   const classes = data.classes.length;
-  model.compile({ optimizer: tf.train.adam(config.learningRate), loss: "categoricalCrossentropy", metrics: ["accuracy"] });
+  model.compile({ optimizer: fusedAdam(config.learningRate), loss: "categoricalCrossentropy", metrics: ["accuracy"] });
   const { train } = data;
   const { height, width, channels } = config.preprocessing;
   const batches = Math.ceil(train.n / config.batchSize);

@@ -49,6 +49,10 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
   // With few rows (K < 64: the first layer) the re-streaming is cheap and whole-batch is faster (no copies).
   const chunk = kk < 64 ? n : Math.max(1, Math.min(n, Math.floor(chunkFloats / (perImage * (kk + oc)))));
   let out: TensorInfo | undefined;
+  // Stride 1 (every 'same'/'valid' 3×3 layer): channel-major x (one backend Transpose, skipped for one channel) makes
+  // every row of colsᵀ a run of contiguous copies of image planes instead of a gather with stride ic.
+  const planar = info.strideHeight === 1 && info.strideWidth === 1;
+  const xT = planar && ic > 1 ? callKernel("Transpose", backend, { x }, { perm: [3, 0, 1, 2] }) : x;
   const colsT = alloc(backend, [kk, chunk * perImage]);
   try {
     for (let b0 = 0; b0 < n; b0 += chunk) {
@@ -62,7 +66,8 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
         if (!whole) heap(backend, dyChunk).set(heap(backend, dy).subarray(b0 * perImage * oc, (b0 + nb) * perImage * oc));
         const a = nb === chunk ? colsT : alloc(backend, [kk, m]);
         try {
-          im2colT(heap(backend, x), heap(backend, a), info, b0, nb);
+          if (planar) im2colTPlanar(heap(backend, xT), heap(backend, a), info, b0, nb);
+          else im2colT(heap(backend, x), heap(backend, a), info, b0, nb);
           const part = callKernel("BatchMatMul", backend, { a, b: dyChunk }, { transposeA: false, transposeB: false });
           if (out === undefined) {
             out = part;
@@ -84,6 +89,7 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
     throw err;
   } finally {
     release(backend, colsT);
+    if (xT !== x) release(backend, xT);
   }
   if (out === undefined) throw new Error(`${NAME}: empty batch`);
   out.shape = [fh, fw, ic, oc];
@@ -119,6 +125,68 @@ function im2colT(xs: Float32Array, d: Float32Array, info: backend_util.Conv2DInf
             const step = sw * ic;
             for (let xq = x0; xq < x1; xq++, s += step) d[o + xq] = xs[s] as number;
             for (let xq = x1; xq < ow; xq++) d[o + xq] = 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * colsᵀ for stride 1 from channel-major x (xT[c, b, r, q]): row (i, j, c), image b is the plane xT[c, b] shifted by
+ * (i - pt, j - pl) with zeros where the shift leaves the image. When the output is as wide as the input ('same'),
+ * the shifted plane is ONE contiguous copy (copyWithin on the whole heap) whose wrapped edge columns are then zeroed;
+ * otherwise it is copied row by row.
+ */
+function im2colTPlanar(xt: Float32Array, d: Float32Array, info: backend_util.Conv2DInfo, b0: number, nb: number): void {
+  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ic, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const plane = oh * ow;
+  const m = nb * plane;
+  // One view of the whole heap, so copies between the two tensors are memmoves (copyWithin).
+  const all = new Float32Array(d.buffer);
+  const xBase = xt.byteOffset >> 2;
+  const dBase = d.byteOffset >> 2;
+  for (let i = 0; i < fh; i++) {
+    // Output rows whose input row is inside the image: [y0, y1).
+    const y0 = Math.min(oh, Math.max(0, pt - i));
+    const y1 = Math.max(y0, Math.min(oh, ih + pt - i));
+    for (let j = 0; j < fw; j++) {
+      const x0 = Math.min(ow, Math.max(0, pl - j));
+      const x1 = Math.max(x0, Math.min(ow, iw + pl - j));
+      const shift = (i - pt) * iw + (j - pl);
+      for (let c = 0; c < ic; c++) {
+        let o = ((i * fw + j) * ic + c) * m;
+        for (let b = b0; b < b0 + nb; b++, o += plane) {
+          const src = (c * n + b) * ih * iw;
+          if (y0 >= y1 || x0 >= x1) {
+            d.fill(0, o, o + plane);
+            continue;
+          }
+          if (ow === iw) {
+            const first = y0 * ow + x0;
+            const last = (y1 - 1) * ow + x1;
+            d.fill(0, o, o + first);
+            all.copyWithin(dBase + o + first, xBase + src + first + shift, xBase + src + last + shift);
+            d.fill(0, o + last, o + plane);
+            if (x0 > 0 || x1 < ow) {
+              for (let y = y0; y < y1; y++) {
+                const row = o + y * ow;
+                for (let q = 0; q < x0; q++) d[row + q] = 0;
+                for (let q = x1; q < ow; q++) d[row + q] = 0;
+              }
+            }
+          } else {
+            d.fill(0, o, o + y0 * ow);
+            for (let y = y0; y < y1; y++) {
+              const row = o + y * ow;
+              const s = src + (y + i - pt) * iw + (j - pl);
+              for (let q = 0; q < x0; q++) d[row + q] = 0;
+              for (let q = x0; q < x1; q++) d[row + q] = xt[s + q] as number;
+              for (let q = x1; q < ow; q++) d[row + q] = 0;
+            }
+            d.fill(0, o + y1 * ow, o + plane);
           }
         }
       }

@@ -14,6 +14,7 @@ import { createRequire } from "node:module";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { fusedAdamConfig } from "./adam.ts";
 import { batchMatMulConfig } from "./batch-mat-mul.ts";
 import { conv2DBackpropFilterConfig, conv2DBackpropFilterNaiveConfig } from "./conv2d-backprop-filter.ts";
 import { conv2DBackpropInputConfig } from "./conv2d-backprop-input.ts";
@@ -34,6 +35,7 @@ export const FAST_KERNELS: readonly KernelConfig[] = [
   tileConfig,
   identityConfig,
   castConfig,
+  fusedAdamConfig,
 ];
 
 /** Kernels the fast ones call into; captured before any override so an override never calls itself. */
