@@ -77,7 +77,7 @@ function readVariables(env: Record<string, string | undefined>): Variables {
 
 /**
  * Serving settings from the environment, with overrides (the CLI's flags) on top. Defaults suit a small pod:
- * one worker per core, one ONNX thread each, a 10 MB body, 2 ms batching delay, every prediction logged with
+ * one worker per core, one ONNX thread each, a 10 MB body, no batching delay, every prediction logged with
  * features and one in ten with its embedding.
  */
 export function loadServingConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<ServingConfig> = {}): ServingConfig {
@@ -99,14 +99,17 @@ export function loadServingConfig(env: Record<string, string | undefined> = proc
     maxPixels: v.SIGHTLINE_MAX_PIXELS ?? 4096 * 4096,
     maxImagesPerRequest: v.SIGHTLINE_MAX_IMAGES_PER_REQUEST ?? 64,
     requestTimeoutMs: v.SIGHTLINE_REQUEST_TIMEOUT_MS ?? 10_000,
-    batch: { maxSize: v.SIGHTLINE_BATCH_MAX_SIZE ?? 32, maxDelayMs: v.SIGHTLINE_BATCH_MAX_DELAY_MS ?? 2 },
+    // No added delay by default: images that arrive while a batch runs form the next one anyway, and waiting for
+    // company measurably idled the workers at 8 concurrent clients (bench:serve).
+    batch: { maxSize: v.SIGHTLINE_BATCH_MAX_SIZE ?? 32, maxDelayMs: v.SIGHTLINE_BATCH_MAX_DELAY_MS ?? 0 },
     reloadPollMs: v.SIGHTLINE_RELOAD_POLL_MS ?? 2_000,
     predictionLog: {
       sampleRate: v.SIGHTLINE_PREDICTION_LOG_RATE ?? 1,
       embeddingRate: v.SIGHTLINE_PREDICTION_LOG_EMBEDDING_RATE ?? 0.1,
       bufferSize: v.SIGHTLINE_PREDICTION_LOG_BUFFER ?? 10_000,
-      flushMs: v.SIGHTLINE_PREDICTION_LOG_FLUSH_MS ?? 1_000,
-      maxRecordsPerEvent: 500,
+      flushMs: v.SIGHTLINE_PREDICTION_LOG_FLUSH_MS ?? 500,
+      // Validating and writing an event is synchronous work on the event loop: small events keep each pause short.
+      maxRecordsPerEvent: 100,
     },
     adminToken: v.SIGHTLINE_ADMIN_TOKEN,
     corsOrigins: (v.SIGHTLINE_CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),

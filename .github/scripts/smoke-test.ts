@@ -3,14 +3,14 @@
 //   node .github/scripts/smoke-test.ts http://IP [--model fmnist] [--attempts 20]
 // Exit 0 when both pass, 1 otherwise (the workflow then rolls back).
 import { parseArgs } from "node:util";
-import { encode } from "fast-png";
+import sharp from "sharp";
 
 /** A deterministic 28×28 8-bit grey PNG: a bright square on a dark background. */
-export function smokeImage(): Uint8Array {
+export async function smokeImage(): Promise<Uint8Array> {
   const size = 28;
   const data = new Uint8Array(size * size);
   for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) data[y * size + x] = x > 6 && x < 21 && y > 4 && y < 24 ? 200 : 10;
-  return encode({ width: size, height: size, data, channels: 1, depth: 8 });
+  return sharp(data, { raw: { width: size, height: size, channels: 1 } }).toColourspace("b-w").png().toBuffer();
 }
 
 interface Prediction {
@@ -37,7 +37,7 @@ async function attempt(base: string, model: string | undefined): Promise<string 
   const res = await fetch(new URL("/predict", base), {
     method: "POST",
     headers: { "content-type": "image/png" },
-    body: smokeImage(),
+    body: await smokeImage(),
     signal: AbortSignal.timeout(10_000),
   });
   if (res.status !== 200) return `/predict answered ${res.status}: ${(await res.text()).slice(0, 300)}`;

@@ -156,9 +156,9 @@ describe("CD scripts (.github/scripts)", () => {
 
   it("smoke-test.ts sends a real 28×28 PNG and checks the serving contract", async () => {
     const { smokeImage, checkPrediction } = await import("../../.github/scripts/smoke-test.ts");
-    const { decode } = await import("fast-png");
-    const png = decode(smokeImage());
-    expect([png.width, png.height, png.channels]).toEqual([28, 28, 1]);
+    const { default: sharp } = await import("sharp");
+    const png = await sharp(await smokeImage()).metadata();
+    expect([png.format, png.width, png.height, png.channels]).toEqual(["png", 28, 28, 1]);
     const ok = { request_id: "r", model: { name: "fmnist", version: 3 }, predictions: [{ label: "Bag", index: 8, confidence: 0.9, scores: [] }] };
     expect(checkPrediction(ok, "fmnist")).toBeUndefined();
     expect(checkPrediction(ok, "other")).toMatch(/expected other/);

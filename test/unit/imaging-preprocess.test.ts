@@ -51,6 +51,37 @@ describe("plain PNG fast path", () => {
     expect(prepared.input[2]).toBeCloseTo((raw[2]! / 255 - 0.3) / 0.3, 6);
   });
 
+  it("reverses every PNG row filter exactly (adaptive filtering over gradients, noise and flat areas)", async () => {
+    const w = 40;
+    const h = 30;
+    for (const channels of [1, 3] as const) {
+      const raw = Buffer.alloc(w * h * channels);
+      const noise = randomPixels(raw.length, 11);
+      for (let i = 0; i < raw.length; i++) {
+        const x = Math.floor(i / channels) % w;
+        const y = Math.floor(i / channels / w);
+        raw[i] = y < 10 ? (x * 6 + y * 3) & 0xff : y < 20 ? noise[i]! : 77;
+      }
+      const png = await sharp(raw, { raw: { width: w, height: h, channels } }).toColourspace(channels === 1 ? "b-w" : "srgb").png({ adaptiveFiltering: true, compressionLevel: 9 }).toBuffer();
+      const spec = { width: w, height: h, channels };
+      expect(Buffer.from(decodePlainPng(png, spec)!).equals(raw), `${channels} channel(s)`).toBe(true);
+      // Which filters the encoder chose: the test is only as good as this variety.
+      const { inflateSync } = await import("node:zlib");
+      const idat = png.subarray(png.indexOf("IDAT") + 4, png.indexOf("IEND") - 8);
+      const rows = inflateSync(idat);
+      const filters = new Set(Array.from({ length: h }, (_, y) => rows[y * (w * channels + 1)]));
+      expect(filters.size, `filters used: ${[...filters].join(",")}`).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it("refuses a PNG whose data fails its CRC, as sharp does", async () => {
+    const data = Buffer.from(await readFile(join(SAMPLE, "test", "bag", (await readdir(join(SAMPLE, "test", "bag")))[0]!)));
+    const at = data.indexOf("IDAT") + 10;
+    data[at] = data[at]! ^ 0xff;
+    expect(() => decodePlainPng(data, GREY)).toThrow(/CRC/);
+    await expect(sharp(data).raw().toBuffer()).rejects.toThrow();
+  });
+
   it("leaves to sharp what it cannot reproduce: another size, other channels, EXIF orientation, palette, 16 bits", async () => {
     const grey = (w: number, h: number) => sharp(randomPixels(w * h, 3), { raw: { width: w, height: h, channels: 1 } }).toColourspace("b-w");
     const cases: Record<string, Buffer> = {
