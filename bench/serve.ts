@@ -156,6 +156,9 @@ try {
   console.log(`             (a per-connection quota per second: each second's requests go back to back at full concurrency)`);
   const steady = await runPaced({ url: serving.url, requests, rate, seconds: SECONDS });
   const tail = steady.p99 / steady.p50;
+  // Latency from when each request was due only means something if the rate was held: behind schedule, every
+  // request queues and p50 grows with the backlog (p99/p50 then looks small for the wrong reason).
+  const held = steady.rps >= 0.95 * rate;
   console.log(`  70 % paced ${rate} req/s open loop, evenly spaced, latency from when each was due: ${describe(steady)}, p99/p50 ${fmt(tail, 2)}`);
   await serving.stop();
   serving = undefined;
@@ -195,7 +198,7 @@ try {
   const clean = [sightline, quota, steady].every((r) => r.non2xx + r.errors + r.timeouts === 0);
   if (peerResult) console.log(`ratio        ${fmt(vsPeer, 2)}× the peer's req/s          target ≥ ${TARGET.peer}×    ${verdict(vsPeer >= TARGET.peer)}`);
   console.log(`ratio        ${fmt(vsRaw, 2)}× the raw pipeline's img/s   target ≥ ${TARGET.raw}×  ${verdict(vsRaw >= TARGET.raw)}`);
-  console.log(`tail         p99 ${fmt(steady.p99, 1)} ms = ${fmt(tail, 2)}× p50 at 70 % of peak (paced)  target ≤ ${TARGET.tail}×    ${verdict(tail <= TARGET.tail)}`);
+  console.log(`tail         p99 ${fmt(steady.p99, 1)} ms = ${fmt(tail, 2)}× p50 at 70 % of peak (paced)  target ≤ ${TARGET.tail}×    ${held ? verdict(tail <= TARGET.tail) : `NOT MEASURED (the paced run held ${fmt(steady.rps, 0)} of ${rate} req/s)`}`);
   const sum = (f: (r: LoadResult) => number): number => f(sightline) + f(quota) + f(steady);
   console.log(`errors       Sightline non-2xx ${sum((r) => r.non2xx)}, connection errors ${sum((r) => r.errors)}, timeouts ${sum((r) => r.timeouts)} (must be 0): ${clean ? "ok" : "FAILED"}`);
   const round = (r: LoadResult): Record<string, number> => ({ rps: Math.round(r.rps), p50_ms: +r.p50.toFixed(2), p99_ms: +r.p99.toFixed(2), non2xx: r.non2xx, errors: r.errors });
@@ -215,7 +218,7 @@ try {
       peer: peerResult ? round(peerResult) : { skipped: peerSkipped },
       ratios: { vs_peer: peerResult ? +vsPeer.toFixed(2) : null, vs_raw: +vsRaw.toFixed(2) },
       targets: { vs_peer: TARGET.peer, vs_raw: TARGET.raw, p99_over_p50: TARGET.tail },
-      met: { vs_peer: peerResult ? vsPeer >= TARGET.peer : null, vs_raw: vsRaw >= TARGET.raw, tail: tail <= TARGET.tail, no_errors: clean },
+      met: { vs_peer: peerResult ? vsPeer >= TARGET.peer : null, vs_raw: vsRaw >= TARGET.raw, tail: held ? tail <= TARGET.tail : null, no_errors: clean },
     }),
   );
   if (!clean) process.exitCode = 1;
