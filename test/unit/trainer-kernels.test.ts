@@ -11,6 +11,7 @@ import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import { conv2DBackpropFilterMatMul } from "../../trainer/kernels/conv2d-backprop-filter.ts";
 import { FAST_KERNELS, registerFastKernels, useWasmBackend } from "../../trainer/kernels/register.ts";
 import { fusedAdam } from "../../trainer/kernels/adam.ts";
+import { simdFor } from "../../trainer/kernels/simd.ts";
 
 type Pad = "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]];
 
@@ -192,6 +193,10 @@ describe("MaxPoolGrad matches the CPU backend (ties included)", () => {
     { shape: [4, 28, 28, 32], f: 2, s: 2, pad: "valid" },
     // 2×2 stride 2 (the one-pass path): odd sizes leave a row and a column uncovered; 'same' on even sizes.
     { shape: [2, 7, 9, 3], f: 2, s: 2, pad: "valid" },
+    // 2×2 stride 2, channels a multiple of 4: the wasm SIMD routine (simd.ts); odd sizes fall back to JS.
+    { shape: [3, 6, 10, 8], f: 2, s: 2, pad: "valid" },
+    { shape: [2, 14, 14, 64], f: 2, s: 2, pad: "valid" },
+    { shape: [2, 7, 7, 4], f: 2, s: 2, pad: "valid" },
     { shape: [2, 6, 8, 5], f: 2, s: 2, pad: "same" },
   ];
   for (const [k, c] of cases.entries()) {
@@ -216,6 +221,34 @@ describe("MaxPoolGrad matches the CPU backend (ties included)", () => {
       );
     });
   }
+});
+
+describe("MaxPoolGrad 2×2 on the SIMD routine", () => {
+  it("is bound to the backend's memory", async () => {
+    await tf.setBackend("wasm");
+    expect(simdFor(tf.backend() as BackendWasm)).toBeDefined();
+  });
+
+  it("−∞ windows pass no gradient, ±0 and ties go to the first maximum (as on the CPU backend)", async () => {
+    const shape: [number, number, number, number] = [1, 4, 4, 4];
+    const x = randomData(size(shape), 901, true);
+    for (let k = 0; k < 4; k++) {
+      x[k] = Number.NEGATIVE_INFINITY; // window (0, 0): channel k gets -∞ in all four cells for k < 2
+      x[4 + k] = Number.NEGATIVE_INFINITY;
+      x[16 + k] = k < 2 ? Number.NEGATIVE_INFINITY : -0;
+      x[20 + k] = k < 1 ? Number.NEGATIVE_INFINITY : 0;
+    }
+    await tf.setBackend("cpu");
+    const y = tf.maxPool(tf.tensor4d(x, shape), 2, 2, "valid");
+    const yData = (await y.data()) as Float32Array;
+    y.dispose();
+    await compareKernel(
+      "MaxPoolGrad",
+      { dy: { shape: [1, 2, 2, 4], data: randomData(16, 902) }, input: { shape, data: x }, output: { shape: [1, 2, 2, 4], data: yData } },
+      { filterSize: 2, strides: 2, pad: "valid" },
+      "edge values",
+    );
+  });
 });
 
 describe("BatchMatMul matches the CPU backend", () => {

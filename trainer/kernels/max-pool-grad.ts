@@ -11,6 +11,7 @@ import { backend_util, MaxPoolGrad } from "@tensorflow/tfjs-core";
 import type { KernelConfig, MaxPoolGradAttrs, TensorInfo } from "@tensorflow/tfjs-core";
 import { alloc, asKernelFunc, heap, input, rank4, WASM } from "./wasm-internals.ts";
 import type { WasmKernelArgs } from "./wasm-internals.ts";
+import { simdFor } from "./simd.ts";
 
 const NAME = MaxPoolGrad;
 
@@ -43,7 +44,9 @@ export function maxPoolGradFast(args: WasmKernelArgs<MaxPoolGradAttrs>): TensorI
   const g = heap(backend, dy);
   const dx = heap(backend, out);
   if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && pt === 0 && pl === 0 && 2 * oh <= ih && 2 * ow <= iw) {
-    pool2x2Grad(xs, g, dx, n, ih, iw, c, oh, ow);
+    const simd = c % 4 === 0 && 2 * oh === ih && 2 * ow === iw && n * oh * ow > 0 ? simdFor(backend) : undefined;
+    if (simd !== undefined) simd.maxPoolGrad2x2(xs.byteOffset, g.byteOffset, dx.byteOffset, n * oh, ow, c);
+    else pool2x2Grad(xs, g, dx, n, ih, iw, c, oh, ow);
     return out;
   }
   dx.fill(0);

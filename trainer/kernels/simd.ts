@@ -1,0 +1,196 @@
+/**
+ * Small hand-assembled WebAssembly SIMD routines that work directly on the wasm backend's heap (the module imports
+ * the backend's own memory, so there is no copy between JS and wasm). Only branch-heavy elementwise passes that JS
+ * does badly live here; the arithmetic-heavy work stays on the backend's XNNPACK kernels.
+ *
+ * `simdFor(backend)` returns the routines bound to that backend's memory, or undefined where the memory cannot be
+ * reached or WebAssembly SIMD is unavailable (the callers then use their JS loops).
+ */
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
+
+export interface SimdRoutines {
+  /**
+   * 2×2 stride-2 max-pool gradient (no padding, even sizes, c % 4 === 0). Byte offsets into the heap of x
+   * [rows·2, 2·ow, c], dy [rows, ow, c] and dx (x's shape); rows = n·oh. The first maximum (row-major) from −∞
+   * receives dy, every other cell 0 — the CPU backend's rule.
+   */
+  maxPoolGrad2x2(x: number, dy: number, dx: number, rows: number, ow: number, c: number): void;
+}
+
+// --- a minimal assembler -------------------------------------------------------------------------------------------
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+const str = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
+
+const I32 = 0x7f;
+const V128 = 0x7b;
+const op = {
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  end: [0x0b],
+  br: (d: number) => [0x0c, ...uleb(d)],
+  brIf: (d: number) => [0x0d, ...uleb(d)],
+  get: (i: number) => [0x20, ...uleb(i)],
+  set: (i: number) => [0x21, ...uleb(i)],
+  tee: (i: number) => [0x22, ...uleb(i)],
+  i32: (v: number) => [0x41, ...sleb(v)],
+  add: [0x6a],
+  sub: [0x6b],
+  mul: [0x6c],
+  shl: [0x74],
+  geU: [0x4f],
+  load: [0xfd, 0x00, 0x00, 0x00],
+  store: [0xfd, 0x0b, 0x00, 0x00],
+  splatF32: [0xfd, 0x13],
+  f32: (v: number) => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)],
+  gt: [0xfd, 0x44],
+  and: [0xfd, 0x4e],
+  andnot: [0xfd, 0x4f],
+  bitselect: [0xfd, 0x52],
+};
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+/** maxPoolGrad2x2(x, dy, dx, rows, ow, c) — see SimdRoutines. */
+function maxPoolGrad2x2Body(): number[] {
+  // params 0 x, 1 dy (advances), 2 dx, 3 rows, 4 ow, 5 c; i32 locals 6 r, 7 xo, 8 k, 9 q, 10 cb, 11 rowb, 12 a, 13 d;
+  // v128 locals 14 v00, 15 v01, 16 v10, 17 v11, 18 best, 19 m0, 20 m1, 21 m2, 22 m3, 23 t, 24 ninf.
+  const [X, DY, DX, ROWS, OW, C, R, XO, K, Q, CB, ROWB, A, D] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const [V00, V01, V10, V11, BEST, M0, M1, M2, M3, T, NINF] = [14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24];
+  const loadAt = (base: number, ...off: number[][]): number[] => [...op.get(base), ...off.flat(), ...op.load];
+  const code: number[] = [
+    ...op.get(C), ...op.i32(2), ...op.shl, ...op.set(CB),
+    ...op.get(OW), ...op.i32(1), ...op.shl, ...op.get(CB), ...op.mul, ...op.set(ROWB),
+    ...op.f32(Number.NEGATIVE_INFINITY), ...op.splatF32, ...op.set(NINF),
+    ...op.block,
+    ...op.loop, // rows
+    ...op.get(R), ...op.get(ROWS), ...op.geU, ...op.brIf(1),
+    ...op.i32(0), ...op.set(XO),
+    ...op.loop, // columns
+    ...op.i32(0), ...op.set(K),
+    ...op.loop, // channels, 4 at a time
+    ...op.get(X), ...op.get(Q), ...op.add, ...op.get(K), ...op.add, ...op.set(A),
+    ...op.get(DX), ...op.get(Q), ...op.add, ...op.get(K), ...op.add, ...op.set(D),
+    ...loadAt(A), ...op.set(V00),
+    ...loadAt(A, op.get(CB), op.add), ...op.set(V01),
+    ...loadAt(A, op.get(ROWB), op.add), ...op.set(V10),
+    ...loadAt(A, op.get(ROWB), op.add, op.get(CB), op.add), ...op.set(V11),
+    // best = v00 where v00 > −∞; each later cell wins only if strictly greater (first maximum wins).
+    ...op.get(V00), ...op.get(NINF), ...op.gt, ...op.set(M0),
+    ...op.get(V00), ...op.get(NINF), ...op.get(M0), ...op.bitselect, ...op.set(BEST),
+    ...op.get(V01), ...op.get(BEST), ...op.gt, ...op.set(M1),
+    ...op.get(V01), ...op.get(BEST), ...op.get(M1), ...op.bitselect, ...op.set(BEST),
+    ...op.get(V10), ...op.get(BEST), ...op.gt, ...op.set(M2),
+    ...op.get(V10), ...op.get(BEST), ...op.get(M2), ...op.bitselect, ...op.set(BEST),
+    ...op.get(V11), ...op.get(BEST), ...op.gt, ...op.set(M3),
+    // t = dy; cell 11 gets t & m3, then t &= ~m3; cell 10 gets t & m2; …
+    ...loadAt(DY), ...op.set(T),
+    ...op.get(D), ...op.get(ROWB), ...op.add, ...op.get(CB), ...op.add, ...op.get(T), ...op.get(M3), ...op.and, ...op.store,
+    ...op.get(T), ...op.get(M3), ...op.andnot, ...op.set(T),
+    ...op.get(D), ...op.get(ROWB), ...op.add, ...op.get(T), ...op.get(M2), ...op.and, ...op.store,
+    ...op.get(T), ...op.get(M2), ...op.andnot, ...op.set(T),
+    ...op.get(D), ...op.get(CB), ...op.add, ...op.get(T), ...op.get(M1), ...op.and, ...op.store,
+    ...op.get(T), ...op.get(M1), ...op.andnot, ...op.set(T),
+    ...op.get(D), ...op.get(T), ...op.get(M0), ...op.and, ...op.store,
+    ...op.get(DY), ...op.i32(16), ...op.add, ...op.set(DY),
+    ...op.get(K), ...op.i32(16), ...op.add, ...op.tee(K), ...op.get(CB), ...op.sub, ...op.brIf(0),
+    ...op.end, // channels
+    // next window: two cells to the right
+    ...op.get(Q), ...op.get(CB), ...op.i32(1), ...op.shl, ...op.add, ...op.set(Q),
+    ...op.get(XO), ...op.i32(1), ...op.add, ...op.tee(XO), ...op.get(OW), ...op.sub, ...op.brIf(0),
+    ...op.end, // columns
+    // skip the window's second input row
+    ...op.get(Q), ...op.get(ROWB), ...op.add, ...op.set(Q),
+    ...op.get(R), ...op.i32(1), ...op.add, ...op.set(R),
+    ...op.br(0),
+    ...op.end, // rows
+    ...op.end, // block
+    ...op.end, // function
+  ];
+  const locals = vec([
+    [...uleb(8), I32],
+    [...uleb(11), V128],
+  ]);
+  const body = [...locals, ...code];
+  return [...uleb(body.length), ...body];
+}
+
+function moduleBytes(shared: boolean): Uint8Array {
+  const type = section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])]]));
+  // Import the backend's memory: shared (threaded build, maximum 4 GiB) or not.
+  const limits = shared ? [0x03, ...uleb(0), ...uleb(65536)] : [0x00, ...uleb(0)];
+  const imports = section(2, vec([[...str("env"), ...str("memory"), 0x02, ...limits]]));
+  const funcs = section(3, vec([[0]]));
+  const exports = section(7, vec([[...str("maxPoolGrad2x2"), 0x00, 0]]));
+  const code = section(10, vec([maxPoolGrad2x2Body()]));
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
+}
+
+// --- binding to a backend ------------------------------------------------------------------------------------------
+
+/** The few WebAssembly JS API members used here (the project's TS libs do not declare the namespace). */
+interface WasmMemory {
+  readonly buffer: ArrayBufferLike;
+}
+interface WasmApi {
+  Memory: abstract new (...args: never[]) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface ModuleWithMemory {
+  wasmMemory?: WasmMemory;
+  asm?: { memory?: WasmMemory };
+  wasmExports?: { memory?: WasmMemory };
+}
+
+const bound = new WeakMap<object, SimdRoutines | null>();
+
+export function simdFor(backend: BackendWasm): SimdRoutines | undefined {
+  const mod = backend.wasm as unknown as ModuleWithMemory;
+  const cached = bound.get(mod);
+  if (cached !== undefined) return cached ?? undefined;
+  let routines: SimdRoutines | null = null;
+  try {
+    const memory = mod.wasmMemory ?? mod.asm?.memory ?? mod.wasmExports?.memory;
+    if (memory instanceof WA.Memory) {
+      const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+      const instance = new WA.Instance(new WA.Module(moduleBytes(shared)), { env: { memory } });
+      routines = instance.exports as unknown as SimdRoutines;
+    }
+  } catch {
+    routines = null;
+  }
+  bound.set(mod, routines);
+  return routines ?? undefined;
+}
