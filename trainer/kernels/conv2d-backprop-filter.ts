@@ -14,6 +14,7 @@ import { backend_util, Conv2DBackpropFilter } from "@tensorflow/tfjs-core";
 import type { Conv2DBackpropFilterAttrs, KernelConfig, TensorInfo } from "@tensorflow/tfjs-core";
 import { alloc, asKernelFunc, callKernel, heap, input, rank4, release, requireNHWC, WASM } from "./wasm-internals.ts";
 import type { WasmKernelArgs } from "./wasm-internals.ts";
+import { simdFor } from "./simd.ts";
 
 const NAME = Conv2DBackpropFilter;
 
@@ -43,11 +44,10 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
   const { batchSize: n, outHeight: oh, outWidth: ow, inChannels: ic, outChannels: oc, filterHeight: fh, filterWidth: fw } = info;
   const kk = fh * fw * ic;
   const perImage = oh * ow;
-  // Images per product: XNNPACK's GEMM does not block the reduction dimension, so one product over the whole batch
-  // streams its packed right operand (M × oc) from memory once per row tile; in chunks that fit the L2 cache the
-  // same work runs ~20 % faster. The partial products are then added (K × oc floats each, negligible).
-  // With few rows (K < 64: the first layer) the re-streaming is cheap and whole-batch is faster (no copies).
-  const chunk = kk < 64 ? n : Math.max(1, Math.min(n, Math.floor(chunkFloats / (perImage * (kk + oc)))));
+  // Images per product: the whole batch, up to CHUNK_FLOATS of left + right operand (then image chunks whose
+  // partial products are added). Chunks that fit the L2 cache were once faster; with colsᵀ built by wasm memory
+  // copies, one whole-batch product measured faster on 1 and 2 threads (layer 2: 16 vs 25 ms with 2 threads).
+  const chunk = Math.max(1, Math.min(n, Math.floor(chunkFloats / (perImage * (kk + oc)))));
   let out: TensorInfo | undefined;
   // Stride 1 (every 'same'/'valid' 3×3 layer): channel-major x (one backend Transpose, skipped for one channel) makes
   // every row of colsᵀ a run of contiguous copies of image planes instead of a gather with stride ic.
@@ -66,7 +66,7 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
         if (!whole) heap(backend, dyChunk).set(heap(backend, dy).subarray(b0 * perImage * oc, (b0 + nb) * perImage * oc));
         const a = nb === chunk ? colsT : alloc(backend, [kk, m]);
         try {
-          if (planar) im2colTPlanar(heap(backend, xT), heap(backend, a), info, b0, nb);
+          if (planar) im2colTPlanar(heap(backend, xT), heap(backend, a), info, b0, nb, simdFor(backend)?.copy);
           else im2colT(heap(backend, x), heap(backend, a), info, b0, nb);
           const part = callKernel("BatchMatMul", backend, { a, b: dyChunk }, { transposeA: false, transposeB: false });
           if (out === undefined) {
@@ -96,8 +96,8 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
   return out;
 }
 
-/** Floats of (left + right) operand per partial product (~1.5 MB: a 2 MB L2 holds both with room to spare). */
-const CHUNK_FLOATS = 384 * 1024;
+/** Floats of (left + right) operand per partial product (64 MB: batches of 64 up to ~40×40×64 inputs in one). */
+const CHUNK_FLOATS = 16 * 1024 * 1024;
 
 /** colsᵀ[K, M] for images [b0, b0 + nb): row (i, j, c) holds xpad[b, y·sh + i, x·sw + j, c] over (b, y, x). */
 function im2colT(xs: Float32Array, d: Float32Array, info: backend_util.Conv2DInfo, b0: number, nb: number): void {
@@ -134,16 +134,25 @@ function im2colT(xs: Float32Array, d: Float32Array, info: backend_util.Conv2DInf
 
 /**
  * colsᵀ for stride 1 from channel-major x (xT[c, b, r, q]): row (i, j, c), image b is the plane xT[c, b] shifted by
- * (i - pt, j - pl) with zeros where the shift leaves the image. When the output is as wide as the input ('same'),
- * the shifted plane is ONE contiguous copy (copyWithin on the whole heap) whose wrapped edge columns are then zeroed;
- * otherwise it is copied row by row.
+ * (i - pt, j - pl) with zeros where the shift leaves the image. When output and input planes have the same size
+ * ('same' padding), the rows for all images of the chunk are ONE contiguous copy (copyWithin on the whole heap: per
+ * call overhead, not bandwidth, dominated the per-image copies) whose out-of-image cells are then zeroed; otherwise
+ * planes are copied row by row.
  */
-function im2colTPlanar(xt: Float32Array, d: Float32Array, info: backend_util.Conv2DInfo, b0: number, nb: number): void {
+function im2colTPlanar(
+  xt: Float32Array,
+  d: Float32Array,
+  info: backend_util.Conv2DInfo,
+  b0: number,
+  nb: number,
+  copyBytes?: (dst: number, src: number, bytes: number) => void,
+): void {
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ic, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
   const plane = oh * ow;
   const m = nb * plane;
+  const same = oh === ih && ow === iw;
   // One view of the whole heap, so copies between the two tensors are memmoves (copyWithin).
   const all = new Float32Array(d.buffer);
   const xBase = xt.byteOffset >> 2;
@@ -157,37 +166,43 @@ function im2colTPlanar(xt: Float32Array, d: Float32Array, info: backend_util.Con
       const x1 = Math.max(x0, Math.min(ow, iw + pl - j));
       const shift = (i - pt) * iw + (j - pl);
       for (let c = 0; c < ic; c++) {
-        let o = ((i * fw + j) * ic + c) * m;
-        for (let b = b0; b < b0 + nb; b++, o += plane) {
-          const src = (c * n + b) * ih * iw;
-          if (y0 >= y1 || x0 >= x1) {
-            d.fill(0, o, o + plane);
-            continue;
-          }
-          if (ow === iw) {
-            const first = y0 * ow + x0;
-            const last = (y1 - 1) * ow + x1;
-            d.fill(0, o, o + first);
-            all.copyWithin(dBase + o + first, xBase + src + first + shift, xBase + src + last + shift);
-            d.fill(0, o + last, o + plane);
+        const o = ((i * fw + j) * ic + c) * m;
+        if (y0 >= y1 || x0 >= x1) {
+          d.fill(0, o, o + m);
+          continue;
+        }
+        const first = y0 * ow + x0;
+        const last = (y1 - 1) * ow + x1;
+        if (same) {
+          // Input and output planes have the same size, so the whole chunk (nb consecutive planes of xT[c]) is one
+          // affine copy; what it wrongly fills (rows and columns the shift moves out of the image) is zeroed after.
+          const src = xBase + (c * n + b0) * plane + shift;
+          if (copyBytes !== undefined) copyBytes((dBase + o + first) * 4, (src + first) * 4, ((nb - 1) * plane + last - first) * 4);
+          else all.copyWithin(dBase + o + first, src + first, src + (nb - 1) * plane + last);
+          for (let b = 0, ob = o; b < nb; b++, ob += plane) {
+            for (let e = ob; e < ob + first; e++) d[e] = 0;
+            for (let e = ob + last; e < ob + plane; e++) d[e] = 0;
             if (x0 > 0 || x1 < ow) {
               for (let y = y0; y < y1; y++) {
-                const row = o + y * ow;
+                const row = ob + y * ow;
                 for (let q = 0; q < x0; q++) d[row + q] = 0;
                 for (let q = x1; q < ow; q++) d[row + q] = 0;
               }
             }
-          } else {
-            d.fill(0, o, o + y0 * ow);
-            for (let y = y0; y < y1; y++) {
-              const row = o + y * ow;
-              const s = src + (y + i - pt) * iw + (j - pl);
-              for (let q = 0; q < x0; q++) d[row + q] = 0;
-              for (let q = x0; q < x1; q++) d[row + q] = xt[s + q] as number;
-              for (let q = x1; q < ow; q++) d[row + q] = 0;
-            }
-            d.fill(0, o + y1 * ow, o + plane);
           }
+          continue;
+        }
+        for (let b = b0, ob = o; b < b0 + nb; b++, ob += plane) {
+          const src = (c * n + b) * ih * iw;
+          for (let e = ob; e < ob + y0 * ow; e++) d[e] = 0;
+          for (let y = y0; y < y1; y++) {
+            const row = ob + y * ow;
+            const sr = src + (y + i - pt) * iw + (j - pl);
+            for (let q = 0; q < x0; q++) d[row + q] = 0;
+            for (let q = x0; q < x1; q++) d[row + q] = xt[sr + q] as number;
+            for (let q = x1; q < ow; q++) d[row + q] = 0;
+          }
+          for (let e = ob + y1 * ow; e < ob + plane; e++) d[e] = 0;
         }
       }
     }
