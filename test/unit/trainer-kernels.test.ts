@@ -251,6 +251,38 @@ describe("MaxPoolGrad 2×2 on the SIMD routine", () => {
   });
 });
 
+describe("the Relu gradient (ReluGradMask on wasm) matches the CPU backend", () => {
+  for (const shape of [[4, 28, 28, 32], [3, 5, 7], [2]]) {
+    it(`[${shape.join(", ")}]`, async () => {
+      const x = randomData(size(shape), 950 + shape.length, true); // integers: many exact zeros
+      const dy = randomData(size(shape), 960 + shape.length);
+      const grad = async (backend: "cpu" | "wasm"): Promise<Float32Array> => {
+        await tf.setBackend(backend);
+        const [xt, dyt] = [tf.tensor(x, shape), tf.tensor(dy, shape)];
+        const g = tf.grad((t: tf.Tensor) => tf.relu(t))(xt, dyt);
+        const out = (await g.data()) as Float32Array;
+        tf.dispose([xt, dyt, g]);
+        return out;
+      };
+      const ref = await grad("cpu");
+      await tf.setBackend("wasm");
+      const before = tf.engine().backend.numDataIds();
+      const got = await grad("wasm");
+      expect(tf.engine().backend.numDataIds()).toBe(before);
+      expect(Array.from(got, (v) => v + 0)).toEqual(Array.from(ref, (v) => v + 0));
+    });
+  }
+
+  it("is the kernel that runs on wasm", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor([-1, 0, 2, 3, -4]);
+    const { kernelNames } = await tf.profile(() => tf.grad((t: tf.Tensor) => tf.relu(t))(x));
+    expect(kernelNames).toContain("ReluGradMask");
+    expect(kernelNames).not.toContain("Step");
+    x.dispose();
+  });
+});
+
 describe("BatchMatMul matches the CPU backend", () => {
   const cases: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [
     { a: [7, 5], b: [7, 3], ta: true, tb: false },

@@ -7,8 +7,8 @@
  *
  *   m' = β1·m + (1 − β1)·g,  v' = β2·v + (1 − β2)·g²,  w' = w − lr · (m' / c1) / (√(v' / c2) + ε)
  *
- * with c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ (the stock optimizer's accBeta variables, updated the same way). Arithmetic is in
- * float64 per element, rounded once to float32 on store (the stock ops round after every op).
+ * with c1 = 1 − β1ᵗ, c2 = 1 − β2ᵗ (the stock optimizer's accBeta variables, updated the same way). Arithmetic is
+ * float32 SIMD (simd.ts) for groups of 4 elements and float64 for the rest (the stock ops are float32).
  *
  * Kernel contract (`FusedAdam`, this project's own): inputs {value, m, v, grad} float32, same shape; attrs
  * {learningRate, beta1, beta2, epsilon, c1, c2}; outputs [value', m', v'].
@@ -16,6 +16,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { KernelConfig, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { alloc, heap, input, WASM } from "./wasm-internals.ts";
+import { simdFor } from "./simd.ts";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 
 export const FUSED_ADAM = "FusedAdam";
@@ -52,7 +53,13 @@ export function fusedAdamWasm(inputs: Record<string, TensorInfo | undefined>, ba
   const a1 = 1 - b1;
   const a2 = 1 - b2;
   const step = -attrs.learningRate;
-  for (let i = 0; i < size; i++) {
+  // Groups of 4 on the SIMD routine (float32 arithmetic), the rest here (float64, rounded on store).
+  const simd = simdFor(backend);
+  const n4 = simd !== undefined ? size >> 2 : 0;
+  if (simd !== undefined && n4 > 0) {
+    simd.adam(ws.byteOffset, ms.byteOffset, vs.byteOffset, gs.byteOffset, nw.byteOffset, nm.byteOffset, nv.byteOffset, n4, b1, a1, b2, a2, c1, c2, eps, step);
+  }
+  for (let i = 4 * n4; i < size; i++) {
     const gi = gs[i] as number;
     const mi = (ms[i] as number) * b1 + gi * a1;
     const vi = (vs[i] as number) * b2 + gi * gi * a2;

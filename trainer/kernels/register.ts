@@ -15,6 +15,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fusedAdamConfig } from "./adam.ts";
+import { reluGradConfig, reluGradMaskConfig } from "./relu-grad.ts";
 import { batchMatMulConfig } from "./batch-mat-mul.ts";
 import { conv2DBackpropFilterConfig, conv2DBackpropFilterNaiveConfig } from "./conv2d-backprop-filter.ts";
 import { conv2DBackpropInputConfig } from "./conv2d-backprop-input.ts";
@@ -36,6 +37,7 @@ export const FAST_KERNELS: readonly KernelConfig[] = [
   identityConfig,
   castConfig,
   fusedAdamConfig,
+  reluGradMaskConfig,
 ];
 
 /** Kernels the fast ones call into; captured before any override so an override never calls itself. */
@@ -61,6 +63,8 @@ function install(config: KernelConfig): void {
 export function registerFastKernels(): void {
   for (const name of BUILDING_BLOCKS) rememberOriginal(name);
   for (const config of FAST_KERNELS) install(config);
+  // The Relu gradient in one kernel on wasm (the stock ops elsewhere, and once the kernel is unregistered).
+  tf.registerGradient(reluGradConfig);
 }
 
 /** Registers only the direct-loop Conv2DBackpropFilter the backend lacks (the benchmark's baseline). */

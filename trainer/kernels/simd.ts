@@ -20,6 +20,15 @@ export interface SimdRoutines {
    * SharedArrayBuffer heap measured 5–10× slower for copies of tens of kB.
    */
   copy(dst: number, src: number, bytes: number): void;
+  /** out[c] = Σ_r x[r, c] over `rows` rows of `cols` floats (cols % 4 === 0, rows ≥ 1), float32 accumulators. */
+  colSum(x: number, out: number, rows: number, cols: number): void;
+  /** out = dy where y > 0, else +0 (the ReLU gradient), over n4 groups of 4 floats. */
+  reluGrad(dy: number, y: number, out: number, n4: number): void;
+  /** One Adam step (see adam.ts) over n4 groups of 4 floats, float32 arithmetic; c1, c2 the bias corrections. */
+  adam(
+    w: number, m: number, v: number, g: number, nw: number, nm: number, nv: number, n4: number,
+    b1: number, a1: number, b2: number, a2: number, c1: number, c2: number, eps: number, step: number,
+  ): void;
 }
 
 // --- a minimal assembler -------------------------------------------------------------------------------------------
@@ -46,6 +55,7 @@ function vec(items: number[][]): number[] {
 const str = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
 
 const I32 = 0x7f;
+const F32 = 0x7d;
 const V128 = 0x7b;
 const op = {
   block: [0x02, 0x40],
@@ -70,7 +80,94 @@ const op = {
   and: [0xfd, 0x4e],
   andnot: [0xfd, 0x4f],
   bitselect: [0xfd, 0x52],
+  fadd: [0xfd, 0xe4, 0x01],
+  fmul: [0xfd, 0xe6, 0x01],
+  fdiv: [0xfd, 0xe7, 0x01],
+  fsqrt: [0xfd, 0xe3, 0x01],
+  eqz: [0x45],
 };
+
+/** A function body from its local declarations ([count, type] pairs) and code (without the final `end`). */
+function body(locals: [number, number][], code: number[]): number[] {
+  const b = [...vec(locals.map(([n, t]) => [...uleb(n), t])), ...code, ...op.end];
+  return [...uleb(b.length), ...b];
+}
+
+/**
+ * `for (o = 0; o !== n4 · 16; o += 16) inner(o)` with local `o` and the count in local `n4` (overwritten with the end
+ * offset). Empty when n4 is 0.
+ */
+function loop16(n4: number, o: number, inner: number[]): number[] {
+  return [
+    ...op.get(n4), ...op.i32(4), ...op.shl, ...op.set(n4),
+    ...op.block,
+    ...op.get(n4), ...op.eqz, ...op.brIf(0),
+    ...op.loop,
+    ...inner,
+    ...op.get(o), ...op.i32(16), ...op.add, ...op.tee(o), ...op.get(n4), ...op.sub, ...op.brIf(0),
+    ...op.end,
+    ...op.end,
+  ];
+}
+
+const at = (base: number, o: number): number[] => [...op.get(base), ...op.get(o), ...op.add];
+
+function colSumBody(): number[] {
+  // params 0 x, 1 out, 2 rows, 3 cols; locals 4 n4 (cols/4), 5 o (column byte offset), 6 p, 7 r, 8 stride; 9 acc (v128)
+  const [X, OUT, ROWS, COLS, N4, O, P, R, STRIDE, ACC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  return body([[5, I32], [1, V128]], [
+    ...op.get(COLS), ...op.i32(2), ...op.shl, ...op.set(STRIDE),
+    ...op.get(COLS), ...op.i32(2), ...op.shl, ...op.i32(4), ...[0x76] /* i32.shr_u */, ...op.set(N4),
+    ...loop16(N4, O, [
+      ...op.f32(0), ...op.splatF32, ...op.set(ACC),
+      ...at(X, O), ...op.set(P),
+      ...op.get(ROWS), ...op.set(R),
+      ...op.loop,
+      ...op.get(ACC), ...op.get(P), ...op.load, ...op.fadd, ...op.set(ACC),
+      ...op.get(P), ...op.get(STRIDE), ...op.add, ...op.set(P),
+      ...op.get(R), ...op.i32(1), ...op.sub, ...op.tee(R), ...op.brIf(0),
+      ...op.end,
+      ...at(OUT, O), ...op.get(ACC), ...op.store,
+    ]),
+  ]);
+}
+
+function reluGradBody(): number[] {
+  // params 0 dy, 1 y, 2 out, 3 n4; local 4 o
+  const [DY, Y, OUT, N4, O] = [0, 1, 2, 3, 4];
+  return body([[1, I32]], loop16(N4, O, [
+    ...at(OUT, O),
+    ...at(DY, O), ...op.load,
+    ...at(Y, O), ...op.load, ...op.f32(0), ...op.splatF32, ...op.gt,
+    ...op.and, ...op.store,
+  ]));
+}
+
+function adamBody(): number[] {
+  // params 0 w, 1 m, 2 v, 3 g, 4 nw, 5 nm, 6 nv, 7 n4 (i32); 8 b1, 9 a1, 10 b2, 11 a2, 12 c1, 13 c2, 14 eps, 15 step
+  // (f32); locals 16 o (i32); 17–24 the scalars splatted, 25 G, 26 M, 27 V (v128)
+  const [W, M, V, G, NW, NM, NV, N4, O] = [0, 1, 2, 3, 4, 5, 6, 7, 16];
+  const sp = (k: number): number => 17 + k; // splat of f32 param 8 + k
+  const [vG, vM, vV] = [25, 26, 27];
+  const splats = Array.from({ length: 8 }, (_, k) => [...op.get(8 + k), ...op.splatF32, ...op.set(sp(k))]).flat();
+  const [B1, A1, B2, A2, C1, C2, EPS, STEP] = [0, 1, 2, 3, 4, 5, 6, 7].map(sp) as [number, number, number, number, number, number, number, number];
+  return body([[1, I32], [11, V128]], [
+    ...splats,
+    ...loop16(N4, O, [
+      ...at(G, O), ...op.load, ...op.set(vG),
+      ...at(M, O), ...op.load, ...op.get(B1), ...op.fmul, ...op.get(vG), ...op.get(A1), ...op.fmul, ...op.fadd, ...op.set(vM),
+      ...at(V, O), ...op.load, ...op.get(B2), ...op.fmul, ...op.get(vG), ...op.get(vG), ...op.fmul, ...op.get(A2), ...op.fmul, ...op.fadd, ...op.set(vV),
+      ...at(NM, O), ...op.get(vM), ...op.store,
+      ...at(NV, O), ...op.get(vV), ...op.store,
+      ...at(NW, O),
+      ...op.get(vM), ...op.get(C1), ...op.fdiv,
+      ...op.get(vV), ...op.get(C2), ...op.fdiv, ...op.fsqrt, ...op.get(EPS), ...op.fadd,
+      ...op.fdiv, ...op.get(STEP), ...op.fmul,
+      ...at(W, O), ...op.load, ...op.fadd,
+      ...op.store,
+    ]),
+  ]);
+}
 
 function sleb(n: number): number[] {
   const out: number[] = [];
@@ -155,16 +252,20 @@ function copyBody(): number[] {
 }
 
 function moduleBytes(shared: boolean): Uint8Array {
+  const fn = (...params: number[]): number[] => [0x60, ...vec(params.map((p) => [p])), ...vec([])];
   const type = section(1, vec([
-    [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])],
-    [0x60, ...vec([[I32], [I32], [I32]]), ...vec([])],
+    fn(I32, I32, I32, I32, I32, I32),
+    fn(I32, I32, I32),
+    fn(I32, I32, I32, I32),
+    fn(I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32),
   ]));
   // Import the backend's memory: shared (threaded build, maximum 4 GiB) or not.
   const limits = shared ? [0x03, ...uleb(0), ...uleb(65536)] : [0x00, ...uleb(0)];
   const imports = section(2, vec([[...str("env"), ...str("memory"), 0x02, ...limits]]));
-  const funcs = section(3, vec([[0], [1]]));
-  const exports = section(7, vec([[...str("maxPoolGrad2x2"), 0x00, 0], [...str("copy"), 0x00, 1]]));
-  const code = section(10, vec([maxPoolGrad2x2Body(), copyBody()]));
+  const funcs = section(3, vec([[0], [1], [2], [2], [3]]));
+  const names = ["maxPoolGrad2x2", "copy", "colSum", "reluGrad", "adam"];
+  const exports = section(7, vec(names.map((name, i) => [...str(name), 0x00, i])));
+  const code = section(10, vec([maxPoolGrad2x2Body(), copyBody(), colSumBody(), reluGradBody(), adamBody()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
