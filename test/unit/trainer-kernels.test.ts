@@ -90,6 +90,9 @@ const convCases: ConvCase[] = [
   { n: 3, h: 5, w: 5, ic: 1, oc: 6, fh: 1, fw: 1, stride: 1, pad: "valid" },
   // Forward padding beyond the filter (pad 3 > fh - 1): the input gradient falls back to the backend's own kernel.
   { n: 1, h: 5, w: 5, ic: 2, oc: 2, fh: 3, fw: 3, stride: 1, pad: 3 },
+  // Few taps with oc % 4 === 0: the filter gradient's direct SIMD product (the reference CNN's first layer, batch 2).
+  { n: 2, h: 28, w: 28, ic: 1, oc: 32, fh: 3, fw: 3, stride: 1, pad: "same" },
+  { n: 3, h: 9, w: 8, ic: 1, oc: 8, fh: 3, fw: 3, stride: 2, pad: "valid" },
   // The reference CNN's second layer, batch 4.
   { n: 2, h: 14, w: 14, ic: 32, oc: 64, fh: 3, fw: 3, stride: 1, pad: "same" },
 ];
@@ -292,6 +295,9 @@ describe("BatchMatMul matches the CPU backend", () => {
     { a: [2, 4, 5], b: [2, 3, 5], ta: false, tb: true },
     { a: [64, 300], b: [64, 32], ta: true, tb: false },
     { a: [5, 4], b: [4, 3], ta: false, tb: false },
+    // Few rows in a against many in b: computed as (b·aᵀ)ᵀ (a dense layer's input gradient).
+    { a: [8, 16], b: [100, 16], ta: false, tb: true },
+    { a: [1, 8, 16], b: [1, 100, 16], ta: false, tb: true },
   ];
   for (const [k, c] of cases.entries()) {
     const name = `[${c.a}]${c.ta ? "ᵀ" : ""} · [${c.b}]${c.tb ? "ᵀ" : ""}`;

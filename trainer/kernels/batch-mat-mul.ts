@@ -36,19 +36,39 @@ export function batchMatMulFast(args: WasmKernelArgs<BatchMatMulAttrs>): TensorI
   if ((!transposeA && !transposeB) || a.shape.length < 2 || b.shape.length < 2 || batchOf(a.shape) !== 1 || batchOf(b.shape) !== 1) {
     return callKernel(NAME, backend, args.inputs, attrs as unknown as NamedAttrMap);
   }
+  const rank = Math.max(a.shape.length, b.shape.length);
+  const keepRank = (out: TensorInfo): TensorInfo => {
+    // Keep the rank the op expects (leading 1-dims of the inputs' broadcast shape).
+    const m = out.shape[out.shape.length - 2] ?? 1;
+    const k = out.shape[out.shape.length - 1] ?? 1;
+    out.shape = [...Array.from({ length: rank - 2 }, () => 1), m, k];
+    return out;
+  };
+  if (transposeB && !transposeA) {
+    // a·bᵀ = (b·aᵀ)ᵀ: with few rows in a (a dense layer's input gradient, dy·Wᵀ) transposing a and the product moves
+    // and packs far less than transposing b (the weights) and packing it as XNNPACK's right operand.
+    const m = a.shape[a.shape.length - 2] ?? 1;
+    const k = a.shape[a.shape.length - 1] ?? 1;
+    const n = b.shape[b.shape.length - 2] ?? 1;
+    if (2 * m * k + n * m < 2 * n * k) {
+      const aT = transpose2d(backend, a);
+      let outT: TensorInfo | undefined;
+      try {
+        outT = callKernel(NAME, backend, { a: view(b, [n, k]), b: aT }, { transposeA: false, transposeB: false });
+        return keepRank(transpose2d(backend, outT));
+      } finally {
+        release(backend, aT);
+        if (outT !== undefined) release(backend, outT);
+      }
+    }
+  }
   const temps: TensorInfo[] = [];
   let a2 = a;
   let b2 = b;
   if (transposeA) temps.push((a2 = transpose2d(backend, a)));
   if (transposeB) temps.push((b2 = transpose2d(backend, b)));
   try {
-    const out = callKernel(NAME, backend, { a: a2, b: b2 }, { transposeA: false, transposeB: false });
-    // Keep the rank the op expects (leading 1-dims of the inputs' broadcast shape).
-    const rank = Math.max(a.shape.length, b.shape.length);
-    const m = out.shape[out.shape.length - 2] ?? 1;
-    const k = out.shape[out.shape.length - 1] ?? 1;
-    out.shape = [...Array.from({ length: rank - 2 }, () => 1), m, k];
-    return out;
+    return keepRank(callKernel(NAME, backend, { a: a2, b: b2 }, { transposeA: false, transposeB: false }));
   } finally {
     release(backend, ...temps);
   }

@@ -24,6 +24,11 @@ export interface SimdRoutines {
   colSum(x: number, out: number, rows: number, cols: number): void;
   /** out = dy where y > 0, else +0 (the ReLU gradient), over n4 groups of 4 floats. */
   reluGrad(dy: number, y: number, out: number, n4: number): void;
+  /**
+   * out[t, o] += Σ_m colsT[t, m] · dy[m, o] for t < taps, m < rows, o < oc (oc % 4 === 0; rows, taps ≥ 1): the filter
+   * gradient of a layer with few taps (no operand packing, which dominates XNNPACK's cost for this shape).
+   */
+  smallKGemm(colsT: number, dy: number, out: number, taps: number, rows: number, oc: number): void;
   /** One Adam step (see adam.ts) over n4 groups of 4 floats, float32 arithmetic; c1, c2 the bias corrections. */
   adam(
     w: number, m: number, v: number, g: number, nw: number, nm: number, nv: number, n4: number,
@@ -85,6 +90,9 @@ const op = {
   fdiv: [0xfd, 0xe7, 0x01],
   fsqrt: [0xfd, 0xe3, 0x01],
   eqz: [0x45],
+  ltU: [0x49],
+  select: [0x1b],
+  loadF32: [0x2a, 0x02, 0x00],
 };
 
 /** A function body from its local declarations ([count, type] pairs) and code (without the final `end`). */
@@ -141,6 +149,40 @@ function reluGradBody(): number[] {
     ...at(Y, O), ...op.load, ...op.f32(0), ...op.splatF32, ...op.gt,
     ...op.and, ...op.store,
   ]));
+}
+
+function smallKGemmBody(): number[] {
+  // params 0 colsT, 1 dy, 2 out, 3 taps, 4 rows, 5 oc; i32 locals 6 rowB, 7 mb, 8 mEnd, 9 t, 10 m, 11 o, 12 pc, 13 pd,
+  // 14 pa; v128 local 15 s. Rows in blocks of 512 (a 64 kB block of dy stays in cache for all taps).
+  const [C, DY, OUT, TAPS, ROWS, OC, ROWB, MB, MEND, T, M, O, PC, PD, PA, S] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+  return body([[9, I32], [1, V128]], [
+    ...op.get(OC), ...op.i32(2), ...op.shl, ...op.set(ROWB),
+    ...op.loop, // blocks
+    ...op.get(MB), ...op.i32(512), ...op.add, ...op.get(ROWS), ...op.get(MB), ...op.i32(512), ...op.add, ...op.get(ROWS), ...op.ltU, ...op.select, ...op.set(MEND),
+    ...op.i32(0), ...op.set(T),
+    ...op.loop, // taps
+    ...op.get(MB), ...op.set(M),
+    ...op.get(C), ...op.get(T), ...op.get(ROWS), ...op.mul, ...op.get(MB), ...op.add, ...op.i32(2), ...op.shl, ...op.add, ...op.set(PC),
+    ...op.get(DY), ...op.get(MB), ...op.get(ROWB), ...op.mul, ...op.add, ...op.set(PD),
+    ...op.get(OUT), ...op.get(T), ...op.get(ROWB), ...op.mul, ...op.add, ...op.set(PA),
+    ...op.loop, // rows of the block
+    ...op.get(PC), ...op.loadF32, ...op.splatF32, ...op.set(S),
+    ...op.i32(0), ...op.set(O),
+    ...op.loop, // output channels, 4 at a time
+    ...at(PA, O),
+    ...at(PA, O), ...op.load, ...op.get(S), ...at(PD, O), ...op.load, ...op.fmul, ...op.fadd,
+    ...op.store,
+    ...op.get(O), ...op.i32(16), ...op.add, ...op.tee(O), ...op.get(ROWB), ...op.sub, ...op.brIf(0),
+    ...op.end,
+    ...op.get(PC), ...op.i32(4), ...op.add, ...op.set(PC),
+    ...op.get(PD), ...op.get(ROWB), ...op.add, ...op.set(PD),
+    ...op.get(M), ...op.i32(1), ...op.add, ...op.tee(M), ...op.get(MEND), ...op.sub, ...op.brIf(0),
+    ...op.end,
+    ...op.get(T), ...op.i32(1), ...op.add, ...op.tee(T), ...op.get(TAPS), ...op.sub, ...op.brIf(0),
+    ...op.end,
+    ...op.get(MEND), ...op.tee(MB), ...op.get(ROWS), ...op.sub, ...op.brIf(0),
+    ...op.end,
+  ]);
 }
 
 function adamBody(): number[] {
@@ -259,13 +301,14 @@ function moduleBytes(shared: boolean): Uint8Array {
     fn(I32, I32, I32, I32),
     fn(I32, I32, I32, I32, I32, I32, I32, I32, F32, F32, F32, F32, F32, F32, F32, F32),
   ]));
+  // (type 0, six i32 params, is shared by maxPoolGrad2x2 and smallKGemm)
   // Import the backend's memory: shared (threaded build, maximum 4 GiB) or not.
   const limits = shared ? [0x03, ...uleb(0), ...uleb(65536)] : [0x00, ...uleb(0)];
   const imports = section(2, vec([[...str("env"), ...str("memory"), 0x02, ...limits]]));
-  const funcs = section(3, vec([[0], [1], [2], [2], [3]]));
-  const names = ["maxPoolGrad2x2", "copy", "colSum", "reluGrad", "adam"];
+  const funcs = section(3, vec([[0], [1], [2], [2], [3], [0]]));
+  const names = ["maxPoolGrad2x2", "copy", "colSum", "reluGrad", "adam", "smallKGemm"];
   const exports = section(7, vec(names.map((name, i) => [...str(name), 0x00, i])));
-  const code = section(10, vec([maxPoolGrad2x2Body(), copyBody(), colSumBody(), reluGradBody(), adamBody()]));
+  const code = section(10, vec([maxPoolGrad2x2Body(), copyBody(), colSumBody(), reluGradBody(), adamBody(), smallKGemmBody()]));
   return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...funcs, ...exports, ...code]);
 }
 
