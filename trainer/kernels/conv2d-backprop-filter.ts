@@ -34,7 +34,9 @@ function convInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttr
  * The gradient as an im2col matrix product, dW[K, oc] = colsᵀ[K, M] · dy[M, oc] with K = fh·fw·ic and
  * M = N·oh·ow, on the backend's XNNPACK matmul path (colsᵀ is built directly, each row written contiguously).
  * Better than the convolution form when ic is small (the first layer), where XNNPACK's convolution with a
- * batch-sized "filter" is inefficient.
+ * batch-sized "filter" is inefficient. With few taps (K ≤ 16, oc % 4 = 0: the first layer) the product is a direct
+ * SIMD loop instead (simd.ts `smallKGemm`): XNNPACK packs dy, its right operand, on every call (~9 ns a float, single
+ * threaded), which cost ~10 ms a step for the first layer against ~3 ms for the whole kernel now.
  */
 export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFilterAttrs>, chunkFloats = CHUNK_FLOATS): TensorInfo {
   const { backend, attrs } = args;
@@ -63,9 +65,14 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
       const result = alloc(backend, [fh, fw, ic, oc]);
       const r = heap(backend, result);
       r.fill(0);
-      if (planar) im2colTPlanar(heap(backend, xT), heap(backend, colsT), info, 0, n, simd.copy);
-      else im2colT(heap(backend, x), heap(backend, colsT), info, 0, n);
-      simd.smallKGemm(heap(backend, colsT).byteOffset, heap(backend, dy).byteOffset, r.byteOffset, kk, n * perImage, oc);
+      try {
+        if (planar) im2colTPlanar(heap(backend, xT), heap(backend, colsT), info, 0, n, simd.copy);
+        else im2colT(heap(backend, x), heap(backend, colsT), info, 0, n);
+        simd.smallKGemm(heap(backend, colsT).byteOffset, heap(backend, dy).byteOffset, r.byteOffset, kk, n * perImage, oc);
+      } catch (err) {
+        release(backend, result);
+        throw err;
+      }
       return result;
     }
     for (let b0 = 0; b0 < n; b0 += chunk) {
