@@ -14,6 +14,8 @@ export const TrainConfigSchema = z
     epochs: z.number().int().positive().max(1000).default(3),
     batchSize: z.number().int().positive().max(4096).default(64),
     learningRate: z.number().positive().max(1).default(0.001),
+    /** `cosine` decays the rate from `learningRate` to 0 over the run (one half cosine, per batch). */
+    schedule: z.enum(["constant", "cosine"]).default("constant"),
     seed: z.number().int().nonnegative().default(0),
     augmentation: z
       .object({

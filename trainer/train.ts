@@ -39,7 +39,8 @@ export async function trainModel(
   hooks: { onBatch?: (p: BatchProgress) => void; onEpoch?: (e: EpochStats) => void } = {},
 ): Promise<EpochStats[]> {
   const classes = data.classes.length;
-  model.compile({ optimizer: fusedAdam(config.learningRate), loss: "categoricalCrossentropy", metrics: ["accuracy"] });
+  const optimizer = fusedAdam(config.learningRate);
+  model.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
   const { train } = data;
   const { height, width, channels } = config.preprocessing;
   const batches = Math.ceil(train.n / config.batchSize);
@@ -58,6 +59,7 @@ export async function trainModel(
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * config.batchSize, Math.min(train.n, (b + 1) * config.batchSize));
         const { xs, ys } = batchTensors(train, idx, classes, [height, width, channels], config);
+        optimizer.setLearningRate(learningRateAt(config, ((epoch - 1) * batches + b) / (config.epochs * batches)));
         try {
           const [loss = NaN, acc = NaN] = (await model.trainOnBatch(xs, ys)) as number[];
           if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at epoch ${epoch}, batch ${b + 1}`);
@@ -99,6 +101,11 @@ export async function trainModel(
     Math.random = realRandom;
   }
   return history;
+}
+
+/** The learning rate at `progress` (0 at the first batch, → 1 at the end of the run). */
+export function learningRateAt(config: Pick<TrainConfig, "learningRate" | "schedule">, progress: number): number {
+  return config.schedule === "cosine" ? (config.learningRate * (1 + Math.cos(Math.PI * progress))) / 2 : config.learningRate;
 }
 
 function batchTensors(

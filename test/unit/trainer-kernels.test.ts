@@ -498,6 +498,28 @@ describe("FusedAdam matches tfjs's Adam on the CPU backend", () => {
     for (const [k, r] of ref.entries()) expectClose(got[k] ?? new Float32Array(), r, `variable ${k}`, 1e-5);
   });
 
+  it("steps with the rate a schedule set, on both paths (rate 0 leaves the weights alone)", async () => {
+    for (const backend of ["cpu", "wasm"] as const) {
+      await tf.setBackend(backend);
+      const v = tf.variable(tf.tensor1d([1, 2, 3]), true, `schedule-${backend}`);
+      const opt = fusedAdam(0.5);
+      const step = (): void => {
+        const g = tf.tensor1d([1, -1, 1]);
+        opt.applyGradients([{ name: v.name, tensor: g }]);
+        g.dispose();
+      };
+      opt.setLearningRate(0);
+      step();
+      expect(Array.from(await v.data()), backend).toEqual([1, 2, 3]);
+      opt.setLearningRate(0.25);
+      step();
+      // Adam's first bias-corrected step moves each weight by the rate against its gradient's sign.
+      expectClose((await v.data()) as Float32Array, Float32Array.from([0.75, 2.25, 2.75]), `${backend} after one step at 0.25`, 1e-4);
+      opt.dispose();
+      v.dispose();
+    }
+  });
+
   it("on the CPU backend it is the stock optimizer", async () => {
     const ref = await adamRun("cpu", false, 3);
     const got = await adamRun("cpu", true, 3);

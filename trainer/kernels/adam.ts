@@ -90,6 +90,11 @@ interface AdamState {
 
 /** tfjs's AdamOptimizer (same state, weights and serialisation) with the per-variable update fused on wasm. */
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
+  /** For schedules: tfjs reads the rate on every step (stock and fused paths alike) but declares it protected. */
+  setLearningRate(rate: number): void {
+    (this as unknown as AdamState).learningRate = rate;
+  }
+
   override applyGradients(variableGradients: Parameters<tf.AdamOptimizer["applyGradients"]>[0]): void {
     if (tf.getBackend() !== WASM || tf.getKernel(FUSED_ADAM, WASM) === undefined) {
       super.applyGradients(variableGradients);
