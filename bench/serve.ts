@@ -4,9 +4,13 @@
 // rotating over distinct real Fashion-MNIST test PNGs). Compared in the same run with
 //   (a) the raw in-process pipeline: decode + preprocess + ONNX Runtime, batch 1, one process per core, and
 //   (b) the FastAPI + PyTorch peer (../shared/peers/fastapi_serve.py) under the same load, when its Debian
-//       packages are installed;
-// then the latency check at 70 % of the peak req/s: autocannon's `overallRate`, and an evenly paced open-loop run
-// (bench/load.ts runPaced) which the p99 ≤ 3× p50 target is judged on. Ends with one JSON summary line.
+//       packages are installed, and
+//   (c) the HTTP floor: node:http answering a fixed JSON (bench/bare-server.ts), which bounds the ratio to (a) that
+//       any Node server could reach on this machine;
+// then the latency check at 70 % of the peak req/s: an evenly paced open-loop run from its own process
+// (bench/paced.ts), against Sightline and against a control — node:http burning Sightline's CPU per request and
+// nothing else. The p99 ≤ 3× p50 target is judged only when the control meets it: otherwise the tail belongs to
+// the machine (two shared cores, the load generator among them), not the server. Ends with one JSON summary line.
 //
 //   node bench/serve.ts [--seconds 10] [--warmup 2] [--connections 8] [--images 60] [--no-peer]
 import { spawn, spawnSync, fork, type ChildProcess } from "node:child_process";
@@ -26,7 +30,9 @@ import { getVersion } from "../core/registry/model-version.ts";
 import { createLogger } from "../core/telemetry/logger.ts";
 import { loadServingConfig } from "../serving/config.ts";
 import { runServing, type Serving } from "../serving/run.ts";
-import { multipartRequests, runLoad, runPaced, type AutocannonRequest, type LoadResult } from "./load.ts";
+import type { BareCommand, BareReply } from "./bare-server.ts";
+import { multipartRequests, percentile, runLoad, type AutocannonRequest, type LoadResult } from "./load.ts";
+import type { PacedCommand, PacedReply } from "./paced.ts";
 import type { RawCommand, RawReply, RawSetup } from "./serve-raw.ts";
 
 const { values } = parseArgs({
@@ -139,9 +145,17 @@ try {
   const { rate: raw, cpuMs: rawCpuMs, otherCores: rawOthers } = await runRaw({ model: modelFile, spec, input: card.onnx.input, outputs: [card.onnx.outputs.probabilities, card.onnx.outputs.embedding], images: images.map((i) => i.path) });
   console.log(`raw          ${fmt(raw)} img/s  decode + preprocess + ONNX Runtime, batch 1, ${CORES} processes × ${SECONDS} s (no HTTP); ${fmt(rawCpuMs, 2)} ms CPU per image; other processes kept ${fmt(rawOthers, 2)} cores busy`);
 
+  // ---- the HTTP floor: node:http and nothing else, on as many processes as Sightline has workers -------------------
+  const servingConfig = loadServingConfig(process.env, { host: "127.0.0.1", port: 0 });
+  const floor = await withBare(0, servingConfig.workers, (url, pids) => measure(url, requests, pids));
+  // Each request needs the HTTP work (1 / floor machine-seconds, load generator included) plus the pipeline's
+  // (1 / raw): no server in Node can beat their harmonic sum here.
+  const bound = 1 / (1 / floor.rps + 1 / raw) / raw;
+  console.log(`http floor   ${describe(floor)}: node:http answering a fixed JSON, ${servingConfig.workers} processes, ${fmt(floor.serverCpuMs, 2)} ms CPU per request`);
+  console.log(`  bound      HTTP + the raw pipeline could reach at most ${fmt(bound, 2)}× the raw pipeline's rate on this machine`);
+
   // ---- Sightline ------------------------------------------------------------------------------------------------
   // SIGHTLINE_SERVE_WORKERS, SIGHTLINE_BATCH_* etc. apply as in production; the defaults are one worker per core.
-  const servingConfig = loadServingConfig(process.env, { host: "127.0.0.1", port: 0 });
   serving = await runServing(runtime, servingConfig, log);
   const correct = await accuracy(serving.url, images);
   console.log(`sightline    ${serving.url}, ${serving.workers} workers, prediction log rate ${servingConfig.predictionLog.sampleRate}, batching ≤ ${servingConfig.batch.maxSize} / ${servingConfig.batch.maxDelayMs} ms; ${correct}/${images.length} of the images classified correctly`);
@@ -151,17 +165,15 @@ try {
   console.log(`  cpu        ${fmt(sightline.serverCpuMs, 2)} ms CPU per request in the ${workerPids.length} workers (the raw pipeline's ${fmt(rawCpuMs, 2)} ms per image is ${fmt(rawCpuMs / sightline.serverCpuMs, 2)}× that); load generator ${fmt(sightline.loadCpuMs, 2)} ms; other processes kept ${fmt(sightline.otherCores, 2)} cores busy`);
 
   const rate = Math.max(1, Math.round(0.7 * sightline.rps));
-  const quota = await runLoad({ url: serving.url, requests, connections: CONNECTIONS, seconds: SECONDS, rate });
-  console.log(`  70 %       autocannon overallRate ${rate}: ${describe(quota)}, p99/p50 ${fmt(quota.p99 / quota.p50, 2)}`);
-  console.log(`             (a per-connection quota per second: each second's requests go back to back at full concurrency)`);
-  const steady = await runPaced({ url: serving.url, requests, rate, seconds: SECONDS });
-  const tail = steady.p99 / steady.p50;
-  // Latency from when each request was due only means something if the rate was held: behind schedule, every
-  // request queues and p50 grows with the backlog (p99/p50 then looks small for the wrong reason).
-  const held = steady.rps >= 0.95 * rate;
-  console.log(`  70 % paced ${rate} req/s open loop, evenly spaced, latency from when each was due: ${describe(steady)}, p99/p50 ${fmt(tail, 2)}`);
+  const steady = await paced(serving.url, images, rate);
+  console.log(`  70 %       ${describePaced(steady, rate)}`);
   await serving.stop();
   serving = undefined;
+
+  // ---- the control: node:http burning Sightline's CPU per request, nothing else, under the same paced load --------
+  const spinMs = Math.max(0, sightline.serverCpuMs - floor.serverCpuMs);
+  const control = await withBare(spinMs, servingConfig.workers, (url) => paced(url, images, rate));
+  console.log(`control      node:http + ${fmt(spinMs, 2)} ms of CPU per request: ${describePaced(control, rate)}`);
 
   // ---- (b) the FastAPI + PyTorch peer under the same load -------------------------------------------------------
   let peerResult: Awaited<ReturnType<typeof measure>> | undefined;
@@ -195,11 +207,17 @@ try {
   if (others > 0.2) console.log(`note         other processes used up to ${fmt(others, 2)} of the ${CORES} cores during the runs: rates are low and noisy; the CPU per request is the steadier figure`);
   const vsPeer = peerResult ? sightline.rps / peerResult.rps : Number.NaN;
   const vsRaw = sightline.rps / raw;
-  const clean = [sightline, quota, steady].every((r) => r.non2xx + r.errors + r.timeouts === 0);
+  const clean = [sightline, steady].every((r) => r.non2xx + r.errors + r.timeouts === 0);
   if (peerResult) console.log(`ratio        ${fmt(vsPeer, 2)}× the peer's req/s          target ≥ ${TARGET.peer}×    ${verdict(vsPeer >= TARGET.peer)}`);
-  console.log(`ratio        ${fmt(vsRaw, 2)}× the raw pipeline's img/s   target ≥ ${TARGET.raw}×  ${verdict(vsRaw >= TARGET.raw)}`);
-  console.log(`tail         p99 ${fmt(steady.p99, 1)} ms = ${fmt(tail, 2)}× p50 at 70 % of peak (paced)  target ≤ ${TARGET.tail}×    ${held ? verdict(tail <= TARGET.tail) : `NOT MEASURED (the paced run held ${fmt(steady.rps, 0)} of ${rate} req/s)`}`);
-  const sum = (f: (r: LoadResult) => number): number => f(sightline) + f(quota) + f(steady);
+  console.log(`ratio        ${fmt(vsRaw, 2)}× the raw pipeline's img/s   target ≥ ${TARGET.raw}×  ${verdict(vsRaw >= TARGET.raw)}${bound < TARGET.raw ? ` (unreachable here: the HTTP floor bounds any Node server at ${fmt(bound, 2)}×)` : ""}`);
+  // The target is judged only where the setup can show it: the rate was held, and the control — same CPU per
+  // request, nothing else — meets it under the same load. Otherwise the machine, not the server, sets the tail.
+  const tail = steady.p99 / steady.p50;
+  const controlTail = control.p99 / control.p50;
+  const judgeable = held(steady, rate) && held(control, rate) && controlTail <= TARGET.tail;
+  const why = !held(steady, rate) || !held(control, rate) ? "the paced load fell behind its rate" : `the control shows ${fmt(controlTail, 2)}× under the same load`;
+  console.log(`tail         p99 ${fmt(steady.p99, 1)} ms = ${fmt(tail, 2)}× p50 at 70 % of peak (paced); control ${fmt(controlTail, 2)}×   target ≤ ${TARGET.tail}×    ${judgeable ? verdict(tail <= TARGET.tail) : `NOT JUDGEABLE here (${why})`}`);
+  const sum = (f: (r: LoadResult) => number): number => f(sightline) + f(steady);
   console.log(`errors       Sightline non-2xx ${sum((r) => r.non2xx)}, connection errors ${sum((r) => r.errors)}, timeouts ${sum((r) => r.timeouts)} (must be 0): ${clean ? "ok" : "FAILED"}`);
   const round = (r: LoadResult): Record<string, number> => ({ rps: Math.round(r.rps), p50_ms: +r.p50.toFixed(2), p99_ms: +r.p99.toFixed(2), non2xx: r.non2xx, errors: r.errors });
   console.log(
@@ -214,11 +232,12 @@ try {
       other_cores: { raw: +rawOthers.toFixed(2), sightline: +sightline.otherCores.toFixed(2), peer: peerResult ? +peerResult.otherCores.toFixed(2) : null },
       cpu_ms: { raw_per_image: +rawCpuMs.toFixed(3), sightline_per_request: +sightline.serverCpuMs.toFixed(3), peer_per_request: peerResult ? +peerResult.serverCpuMs.toFixed(3) : null },
       sightline: round(sightline),
-      rate70: { target_rps: rate, paced: { ...round(steady), p99_over_p50: +tail.toFixed(2) }, autocannon: { ...round(quota), p99_over_p50: +(quota.p99 / quota.p50).toFixed(2) } },
+      http_floor: { ...round(floor), cpu_ms_per_request: +floor.serverCpuMs.toFixed(3), bound_vs_raw: +bound.toFixed(2) },
+      rate70: { target_rps: rate, sightline: { ...round(steady), p99_over_p50: +tail.toFixed(2) }, control: { ...round(control), spin_ms: +spinMs.toFixed(3), p99_over_p50: +controlTail.toFixed(2) } },
       peer: peerResult ? round(peerResult) : { skipped: peerSkipped },
       ratios: { vs_peer: peerResult ? +vsPeer.toFixed(2) : null, vs_raw: +vsRaw.toFixed(2) },
       targets: { vs_peer: TARGET.peer, vs_raw: TARGET.raw, p99_over_p50: TARGET.tail },
-      met: { vs_peer: peerResult ? vsPeer >= TARGET.peer : null, vs_raw: vsRaw >= TARGET.raw, tail: held ? tail <= TARGET.tail : null, no_errors: clean },
+      met: { vs_peer: peerResult ? vsPeer >= TARGET.peer : null, vs_raw: vsRaw >= TARGET.raw, tail: judgeable ? tail <= TARGET.tail : null, no_errors: clean },
     }),
   );
   if (!clean) process.exitCode = 1;
@@ -233,6 +252,76 @@ try {
 function describe(r: LoadResult): string {
   const other = Object.entries(r.statusCodes).filter(([code]) => !code.startsWith("2"));
   return `${fmt(r.rps)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, non-2xx ${r.non2xx}${other.length ? ` (${other.map(([c, n]) => `${c}×${n}`).join(", ")})` : ""}, errors ${r.errors}`;
+}
+
+/** Whether a paced run kept up: behind schedule every request queues, and p99/p50 shrinks for the wrong reason. */
+function held(r: PacedResult, rate: number): boolean {
+  return r.rps >= 0.95 * rate;
+}
+
+function describePaced(r: PacedResult, rate: number): string {
+  return `${rate} req/s open loop (bench/paced.ts), latency from when each was due: ${describe(r)}, p99/p50 ${fmt(r.p99 / r.p50, 2)}; ${r.connections} sockets, generator ${fmt(r.generatorCpuMs, 3)} ms CPU per request, its own send lag p99 ${fmt(r.sendLagP99, 1)} ms`;
+}
+
+type PacedResult = LoadResult & { generatorCpuMs: number; sendLagP99: number; connections: number };
+
+/** Open-loop load at `rate` for SECONDS from a child process of its own (bench/paced.ts), after a short warm-up. */
+async function paced(url: string, list: { path: string; bytes: Uint8Array }[], rate: number): Promise<PacedResult> {
+  const requests = multipartRequests(list);
+  const run = async (seconds: number): Promise<PacedReply> => {
+    const child = fork(join(HERE, "paced.ts"), [], { execArgv: process.execArgv, serialization: "advanced", stdio: "inherit" });
+    children.add(child);
+    try {
+      const reply = new Promise<PacedReply>((resolve, reject) => {
+        child.once("message", (m) => resolve(m as PacedReply));
+        child.once("exit", (code) => reject(new Error(`bench/paced.ts exited (${code}) without a result`)));
+      });
+      child.send({ url, path: "/predict", requests: requests.map(({ headers, body }) => ({ headers, body })), rate, seconds, maxConnections: 256 } satisfies PacedCommand);
+      return await reply;
+    } finally {
+      await stopChild(child);
+    }
+  };
+  if (WARMUP > 0) await run(WARMUP);
+  const r = await run(SECONDS);
+  const ok = r.latencies.length;
+  return {
+    rps: ok / r.seconds,
+    completed: ok,
+    seconds: r.seconds,
+    p50: percentile(r.latencies, 0.5),
+    p99: percentile(r.latencies, 0.99),
+    max: r.latencies.at(-1) ?? Number.NaN,
+    non2xx: Object.entries(r.statusCodes).reduce((n, [code, count]) => (code.startsWith("2") ? n : n + count), 0),
+    errors: r.errors,
+    timeouts: 0,
+    statusCodes: r.statusCodes,
+    generatorCpuMs: r.cpuMsPerRequest,
+    sendLagP99: r.sendLagP99,
+    connections: r.connections,
+  };
+}
+
+/** Runs `work` against the control server (bench/bare-server.ts) on `processes` processes sharing one port. */
+async function withBare<T>(spinMs: number, processes: number, work: (url: string, pids: number[]) => Promise<T>): Promise<T> {
+  const procs: ChildProcess[] = [];
+  const start = (port: number): Promise<number> => {
+    const child = fork(join(HERE, "bare-server.ts"), [], { execArgv: process.execArgv, stdio: "inherit" });
+    children.add(child);
+    procs.push(child);
+    return new Promise<number>((resolve, reject) => {
+      child.once("message", (m) => resolve((m as BareReply).listening));
+      child.once("exit", (code) => reject(new Error(`bench/bare-server.ts exited (${code}) before listening`)));
+      child.send({ port, spinMs } satisfies BareCommand);
+    });
+  };
+  try {
+    const port = await start(0);
+    for (let i = 1; i < processes; i++) await start(port);
+    return await work(`http://127.0.0.1:${port}`, procs.flatMap((p) => (p.pid ? [p.pid] : [])));
+  } finally {
+    await Promise.all(procs.map((p) => stopChild(p)));
+  }
 }
 
 /**
