@@ -50,10 +50,6 @@ class Connection {
     socket.on("close", () => failed(this, this.current));
   }
 
-  get busy(): boolean {
-    return this.current !== undefined;
-  }
-
   send(pending: Pending): void {
     this.current = pending;
     this.socket.cork();
@@ -98,10 +94,9 @@ export async function runPacedLoad(cmd: PacedCommand): Promise<PacedReply> {
     if (++finished === total) allDone();
   };
 
-  const dispatch = (c: Connection, pending: Pending): void => c.send(pending);
   const next = (c: Connection): void => {
     const queued = waiting.shift();
-    if (queued) dispatch(c, queued);
+    if (queued) c.send(queued);
     else idle.push(c);
   };
   const onDone = (c: Connection, pending: Pending, status: number): void => {
@@ -124,7 +119,7 @@ export async function runPacedLoad(cmd: PacedCommand): Promise<PacedReply> {
     open++;
     const socket = connect({ host: url.hostname, port: Number(url.port) });
     const c = new Connection(socket, onDone, onFailed);
-    socket.once("connect", () => dispatch(c, first));
+    socket.once("connect", () => c.send(first));
   };
 
   const cpu = process.cpuUsage();
@@ -138,9 +133,8 @@ export async function runPacedLoad(cmd: PacedCommand): Promise<PacedReply> {
       const c = idle.pop();
       if (c) {
         sendLags.push(now - pending.due);
-        dispatch(c, pending);
-      }
-      else if (open < cmd.maxConnections) openConnection(pending);
+        c.send(pending);
+      } else if (open < cmd.maxConnections) openConnection(pending);
       else waiting.push(pending);
     }
     const wait = started + (i * 1000) / cmd.rate - performance.now();
