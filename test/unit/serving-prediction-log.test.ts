@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { catchUp } from "../../core/events/catch-up.ts";
 import type { AnyCloudEvent } from "../../core/events/envelope.ts";
+import type { EventBus } from "../../core/events/event-bus.ts";
 import { LocalBus } from "../../core/events/local-bus.ts";
 import { seededRandom } from "../../core/drift/random.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
@@ -46,6 +47,22 @@ describe("prediction log", () => {
     open.push(log, bus);
     return { bus, metrics, log };
   }
+
+  it("gives the event loop a turn between the events of one flush", async () => {
+    const order: string[] = [];
+    const bus = {
+      publish: async (): Promise<void> => {
+        order.push("publish");
+        // I/O that arrives while an event is published: it must be served before the next event goes out.
+        setImmediate(() => order.push("io"));
+      },
+    } as unknown as EventBus;
+    const log = new PredictionLog(bus, { ...OPTIONS, maxRecordsPerEvent: 2 }, new ServingMetrics({ defaults: false }), quiet);
+    open.push(log);
+    for (let i = 0; i < 6; i++) log.append("fmnist", 1, record(i));
+    await log.flush();
+    expect(order).toEqual(["publish", "io", "publish", "io", "publish"]);
+  });
 
   it("publishes one event per model version, split at maxRecordsPerEvent", async () => {
     const { bus, metrics, log } = await setup({ maxRecordsPerEvent: 4 });
