@@ -5,6 +5,7 @@
 // responses are parsed only as far as the status and Content-Length: per request this costs a fraction of what
 // node:http or undici cost, which matters on two cores shared with the server.
 import { connect, type Socket } from "node:net";
+import { percentile } from "./load.ts";
 
 export interface PacedCommand {
   url: string;
@@ -154,7 +155,7 @@ export async function runPacedLoad(cmd: PacedCommand): Promise<PacedReply> {
     statusCodes,
     errors: errors + (total - finished),
     connections: open,
-    sendLagP99: sendLags[Math.max(0, Math.ceil(0.99 * sendLags.length) - 1)] ?? Number.NaN,
+    sendLagP99: percentile(sendLags, 0.99),
     cpuMsPerRequest: (used.user + used.system) / 1000 / total,
   };
 }

@@ -165,14 +165,14 @@ try {
   console.log(`  cpu        ${fmt(sightline.serverCpuMs, 2)} ms CPU per request in the ${workerPids.length} workers (the raw pipeline's ${fmt(rawCpuMs, 2)} ms per image is ${fmt(rawCpuMs / sightline.serverCpuMs, 2)}× that); load generator ${fmt(sightline.loadCpuMs, 2)} ms; other processes kept ${fmt(sightline.otherCores, 2)} cores busy`);
 
   const rate = Math.max(1, Math.round(0.7 * sightline.rps));
-  const steady = await paced(serving.url, images, rate);
+  const steady = await paced(serving.url, requests, rate);
   console.log(`  70 %       ${describePaced(steady, rate)}`);
   await serving.stop();
   serving = undefined;
 
   // ---- the control: node:http burning Sightline's CPU per request, nothing else, under the same paced load --------
   const spinMs = Math.max(0, sightline.serverCpuMs - floor.serverCpuMs);
-  const control = await withBare(spinMs, servingConfig.workers, (url) => paced(url, images, rate));
+  const control = await withBare(spinMs, servingConfig.workers, (url) => paced(url, requests, rate));
   console.log(`control      node:http + ${fmt(spinMs, 2)} ms of CPU per request: ${describePaced(control, rate)}`);
 
   // ---- (b) the FastAPI + PyTorch peer under the same load -------------------------------------------------------
@@ -266,17 +266,14 @@ function describePaced(r: PacedResult, rate: number): string {
 type PacedResult = LoadResult & { generatorCpuMs: number; sendLagP99: number; connections: number };
 
 /** Open-loop load at `rate` for SECONDS from a child process of its own (bench/paced.ts), after a short warm-up. */
-async function paced(url: string, list: { path: string; bytes: Uint8Array }[], rate: number): Promise<PacedResult> {
-  const requests = multipartRequests(list);
+async function paced(url: string, requests: AutocannonRequest[], rate: number): Promise<PacedResult> {
   const run = async (seconds: number): Promise<PacedReply> => {
     const child = fork(join(HERE, "paced.ts"), [], { execArgv: process.execArgv, serialization: "advanced", stdio: "inherit" });
     children.add(child);
     try {
-      const reply = new Promise<PacedReply>((resolve, reject) => {
-        child.once("message", (m) => resolve(m as PacedReply));
-        child.once("exit", (code) => reject(new Error(`bench/paced.ts exited (${code}) without a result`)));
-      });
-      child.send({ url, path: "/predict", requests: requests.map(({ headers, body }) => ({ headers, body })), rate, seconds, maxConnections: 256 } satisfies PacedCommand);
+      const reply = firstMessage<PacedReply>(child, "bench/paced.ts", "a result");
+      const command: PacedCommand = { url, path: "/predict", requests, rate, seconds, maxConnections: 256 };
+      child.send(command);
       return await reply;
     } finally {
       await stopChild(child);
@@ -302,6 +299,14 @@ async function paced(url: string, list: { path: string; bytes: Uint8Array }[], r
   };
 }
 
+/** The first message a child sends; rejects if it exits before (`what`: what it should have sent). */
+function firstMessage<T>(child: ChildProcess, name: string, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    child.once("message", (m) => resolve(m as T));
+    child.once("exit", (code) => reject(new Error(`${name} exited (${code}) before ${what}`)));
+  });
+}
+
 /** Runs `work` against the control server (bench/bare-server.ts) on `processes` processes sharing one port. */
 async function withBare<T>(spinMs: number, processes: number, work: (url: string, pids: number[]) => Promise<T>): Promise<T> {
   const procs: ChildProcess[] = [];
@@ -309,11 +314,9 @@ async function withBare<T>(spinMs: number, processes: number, work: (url: string
     const child = fork(join(HERE, "bare-server.ts"), [], { execArgv: process.execArgv, stdio: "inherit" });
     children.add(child);
     procs.push(child);
-    return new Promise<number>((resolve, reject) => {
-      child.once("message", (m) => resolve((m as BareReply).listening));
-      child.once("exit", (code) => reject(new Error(`bench/bare-server.ts exited (${code}) before listening`)));
-      child.send({ port, spinMs } satisfies BareCommand);
-    });
+    const reply = firstMessage<BareReply>(child, "bench/bare-server.ts", "listening");
+    child.send({ port, spinMs } satisfies BareCommand);
+    return reply.then((r) => r.listening);
   };
   try {
     const port = await start(0);

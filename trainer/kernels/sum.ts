@@ -2,7 +2,8 @@
  * Sum and Mean for the wasm backend, fast for reductions over the LEADING axes (a bias gradient or batch-norm
  * statistics: Σ over N, H, W of an NHWC tensor). The backend's kernels first transpose the reduced axes to the end (a
  * full copy with a strided read) and then reduce; here the tensor is read once, as rows of the kept size: blocks of
- * 64 rows on the SIMD routine (simd.ts; kept size a multiple of 4) or row by row, into float64 accumulators. Every other case (inner axes, all axes, non-float32) is passed to the backend's own kernel.
+ * 64 rows on the SIMD routine (simd.ts; kept size a multiple of 4) or row by row, into float64 accumulators. Every
+ * other case (inner axes, all axes, non-float32) is passed to the backend's own kernel.
  *
  * Contracts (tfjs-core `Sum`, `Mean`): inputs {x}; attrs {axis: number | number[], keepDims}.
  */
@@ -53,13 +54,16 @@ function reduceLeading(args: WasmKernelArgs<SumAttrs | MeanAttrs>, kernel: strin
   if (simd !== undefined) {
     // Blocks of rows summed on the SIMD routine (float32), the block sums added here in float64.
     const tmp = alloc(backend, [cols]);
-    const xs = heap(backend, x);
-    const t = heap(backend, tmp);
-    for (let r0 = 0; r0 < rows; r0 += SIMD_BLOCK_ROWS) {
-      simd.colSum(xs.byteOffset + r0 * cols * 4, t.byteOffset, Math.min(SIMD_BLOCK_ROWS, rows - r0), cols);
-      for (let c = 0; c < cols; c++) acc[c] = (acc[c] as number) + (t[c] as number);
+    try {
+      const xs = heap(backend, x);
+      const t = heap(backend, tmp);
+      for (let r0 = 0; r0 < rows; r0 += SIMD_BLOCK_ROWS) {
+        simd.colSum(xs.byteOffset + r0 * cols * 4, t.byteOffset, Math.min(SIMD_BLOCK_ROWS, rows - r0), cols);
+        for (let c = 0; c < cols; c++) acc[c] = (acc[c] as number) + (t[c] as number);
+      }
+    } finally {
+      release(backend, tmp);
     }
-    release(backend, tmp);
   } else {
     const xs = heap(backend, x);
     for (let i = 0, o = 0; i < rows; i++) {
