@@ -520,6 +520,22 @@ describe("FusedAdam matches tfjs's Adam on the CPU backend", () => {
     }
   });
 
+  it("stores subnormal moments as 0 (the SIMD groups and the remainder alike), normal ones unchanged", async () => {
+    await tf.setBackend("wasm");
+    // 6 elements: one SIMD group of 4 and 2 for the scalar loop. m' = 0.1·g is subnormal for g = 1e-38.
+    const v = tf.variable(tf.tensor1d([1, 1, 1, 1, 1, 1]), true, "flush");
+    const opt = fusedAdam(0.01);
+    const g = tf.tensor1d([1e-38, 0.5, -1e-38, 1e-38, 0.5, -1e-38]);
+    opt.applyGradients([{ name: v.name, tensor: g }]);
+    const weights = await opt.getWeights();
+    const m = weights.find((w) => w.name === "flush/m");
+    expect(m, "first moment").toBeDefined();
+    expect(Array.from((await m?.tensor.data()) ?? [])).toEqual([0, Math.fround(0.05), 0, 0, Math.fround(0.05), 0]);
+    g.dispose();
+    opt.dispose();
+    v.dispose();
+  });
+
   it("on the CPU backend it is the stock optimizer", async () => {
     const ref = await adamRun("cpu", false, 3);
     const got = await adamRun("cpu", true, 3);

@@ -29,12 +29,18 @@ export interface SimdRoutines {
    * gradient of a layer with few taps (no operand packing, which dominates XNNPACK's cost for this shape).
    */
   smallKGemm(colsT: number, dy: number, out: number, taps: number, rows: number, oc: number): void;
-  /** One Adam step (see adam.ts) over n4 groups of 4 floats, float32 arithmetic; c1, c2 the bias corrections. */
+  /**
+   * One Adam step (see adam.ts) over n4 groups of 4 floats, float32 arithmetic; c1, c2 the bias corrections. Moments
+   * that come out subnormal are stored as 0.
+   */
   adam(
     w: number, m: number, v: number, g: number, nw: number, nm: number, nv: number, n4: number,
     b1: number, a1: number, b2: number, a2: number, c1: number, c2: number, eps: number, step: number,
   ): void;
 }
+
+/** 2⁻¹²⁶: float32 values of smaller magnitude (other than 0) are subnormal. */
+export const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
 
 // --- a minimal assembler -------------------------------------------------------------------------------------------
 
@@ -89,6 +95,8 @@ const op = {
   fmul: [0xfd, 0xe6, 0x01],
   fdiv: [0xfd, 0xe7, 0x01],
   fsqrt: [0xfd, 0xe3, 0x01],
+  fabs: [0xfd, 0xe0, 0x01],
+  ge: [0xfd, 0x46],
   eqz: [0x45],
   ltU: [0x49],
   select: [0x1b],
@@ -187,18 +195,23 @@ function smallKGemmBody(): number[] {
 
 function adamBody(): number[] {
   // params 0 w, 1 m, 2 v, 3 g, 4 nw, 5 nm, 6 nv, 7 n4 (i32); 8 b1, 9 a1, 10 b2, 11 a2, 12 c1, 13 c2, 14 eps, 15 step
-  // (f32); locals 16 o (i32); 17–24 the scalars splatted, 25 G, 26 M, 27 V (v128)
+  // (f32); locals 16 o (i32); 17–24 the scalars splatted, 25 G, 26 M, 27 V, 28 the smallest normal float (v128)
   const [W, M, V, G, NW, NM, NV, N4, O] = [0, 1, 2, 3, 4, 5, 6, 7, 16];
   const sp = (k: number): number => 17 + k; // splat of f32 param 8 + k
-  const [vG, vM, vV] = [25, 26, 27];
+  const [vG, vM, vV, MIN] = [25, 26, 27, 28];
   const splats = Array.from({ length: 8 }, (_, k) => [...op.get(8 + k), ...op.splatF32, ...op.set(sp(k))]).flat();
   const [B1, A1, B2, A2, C1, C2, EPS, STEP] = [0, 1, 2, 3, 4, 5, 6, 7].map(sp) as [number, number, number, number, number, number, number, number];
-  return body([[1, I32], [11, V128]], [
+  // x = 0 where |x| is subnormal (see adam.ts: why moments are flushed to zero).
+  const flush = (x: number): number[] => [...op.get(x), ...op.get(x), ...op.fabs, ...op.get(MIN), ...op.ge, ...op.and, ...op.set(x)];
+  return body([[1, I32], [12, V128]], [
     ...splats,
+    ...op.f32(FLOAT32_MIN_NORMAL), ...op.splatF32, ...op.set(MIN),
     ...loop16(N4, O, [
       ...at(G, O), ...op.load, ...op.set(vG),
       ...at(M, O), ...op.load, ...op.get(B1), ...op.fmul, ...op.get(vG), ...op.get(A1), ...op.fmul, ...op.fadd, ...op.set(vM),
+      ...flush(vM),
       ...at(V, O), ...op.load, ...op.get(B2), ...op.fmul, ...op.get(vG), ...op.get(vG), ...op.fmul, ...op.get(A2), ...op.fmul, ...op.fadd, ...op.set(vV),
+      ...flush(vV),
       ...at(NM, O), ...op.get(vM), ...op.store,
       ...at(NV, O), ...op.get(vV), ...op.store,
       ...at(NW, O),
