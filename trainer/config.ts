@@ -16,6 +16,8 @@ export const TrainConfigSchema = z
     learningRate: z.number().positive().max(1).default(0.001),
     /** `cosine` decays the rate from `learningRate` to 0 over the run (one half cosine, per batch). */
     schedule: z.enum(["constant", "cosine"]).default("constant"),
+    /** Targets become (1 − ε)·one-hot + ε/classes: the model is not pushed to certainty on every image. */
+    labelSmoothing: z.number().min(0).max(0.5).default(0),
     seed: z.number().int().nonnegative().default(0),
     augmentation: z
       .object({

@@ -125,10 +125,17 @@ function batchTensors(
     else buf.set(image, k * px);
     labels[k] = split.y[i] as number;
   }
-  return tf.tidy(() => ({
+  return {
     xs: tf.tensor4d(buf, [idx.length, height, width, channels]),
-    ys: tf.cast(tf.oneHot(tf.tensor1d(labels, "int32"), classes), "float32") as tf.Tensor2D,
-  }));
+    ys: tf.tensor2d(targets(labels, classes, config.labelSmoothing), [idx.length, classes]),
+  };
+}
+
+/** Training targets (n × classes): one-hot rows, smoothed to (1 − ε)·one-hot + ε/classes. */
+export function targets(labels: Int32Array, classes: number, epsilon: number): Float32Array {
+  const out = new Float32Array(labels.length * classes).fill(epsilon / classes);
+  for (let i = 0; i < labels.length; i++) out[i * classes + (labels[i] as number)] = 1 - epsilon + epsilon / classes;
+  return out;
 }
 
 /** Random flip and shift (zero fill), drawn from Math.random — seeded during training. */
