@@ -90,8 +90,10 @@ const convCases: ConvCase[] = [
   { n: 3, h: 5, w: 5, ic: 1, oc: 6, fh: 1, fw: 1, stride: 1, pad: "valid" },
   // Forward padding beyond the filter (pad 3 > fh - 1): the input gradient falls back to the backend's own kernel.
   { n: 1, h: 5, w: 5, ic: 2, oc: 2, fh: 3, fw: 3, stride: 1, pad: 3 },
-  // Few taps with oc % 4 === 0: the filter gradient's direct SIMD product (the reference CNN's first layer, batch 2).
+  // Few taps with oc % 16 === 0: the filter gradient's direct SIMD product (the reference CNN's first layer, batch 2:
+  // 1,568 rows, so blocks of 512 and a partial one), and one with few taps but oc % 16 !== 0 (XNNPACK's product).
   { n: 2, h: 28, w: 28, ic: 1, oc: 32, fh: 3, fw: 3, stride: 1, pad: "same" },
+  { n: 3, h: 9, w: 8, ic: 1, oc: 16, fh: 3, fw: 3, stride: 2, pad: "valid" },
   { n: 3, h: 9, w: 8, ic: 1, oc: 8, fh: 3, fw: 3, stride: 2, pad: "valid" },
   // The reference CNN's second layer, batch 4.
   { n: 2, h: 14, w: 14, ic: 32, oc: 64, fh: 3, fw: 3, stride: 1, pad: "same" },

@@ -34,7 +34,7 @@ function convInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttr
  * The gradient as an im2col matrix product, dW[K, oc] = colsᵀ[K, M] · dy[M, oc] with K = fh·fw·ic and
  * M = N·oh·ow, on the backend's XNNPACK matmul path (colsᵀ is built directly, each row written contiguously).
  * Better than the convolution form when ic is small (the first layer), where XNNPACK's convolution with a
- * batch-sized "filter" is inefficient. With few taps (K ≤ 16, oc % 4 = 0: the first layer) the product is a direct
+ * batch-sized "filter" is inefficient. With few taps (K ≤ 16, oc % 16 = 0: the first layer) the product is a direct
  * SIMD loop instead (simd.ts `smallKGemm`): XNNPACK packs dy, its right operand, on every call (~9 ns a float, single
  * threaded), which cost ~10 ms a step for the first layer against ~3 ms for the whole kernel now.
  */
@@ -58,7 +58,7 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
   const xT = planar && ic > 1 ? callKernel("Transpose", backend, { x: view(x, [n * info.inHeight * info.inWidth, ic]) }, { perm: [1, 0] }) : x;
   const colsT = alloc(backend, [kk, chunk * perImage]);
   try {
-    const simd = kk <= SMALL_K && oc % 4 === 0 ? simdFor(backend) : undefined;
+    const simd = kk <= SMALL_K && oc % 16 === 0 ? simdFor(backend) : undefined;
     if (chunk === n && simd !== undefined) {
       // Few filter taps (the first layer: 9): XNNPACK packs its right operand (dy, new every step) on every call,
       // which costs far more than this product; a direct SIMD loop over row blocks needs no packing.

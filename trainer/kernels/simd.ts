@@ -25,7 +25,7 @@ export interface SimdRoutines {
   /** out = dy where y > 0, else +0 (the ReLU gradient), over n4 groups of 4 floats. */
   reluGrad(dy: number, y: number, out: number, n4: number): void;
   /**
-   * out[t, o] += Σ_m colsT[t, m] · dy[m, o] for t < taps, m < rows, o < oc (oc % 4 === 0; rows, taps ≥ 1): the filter
+   * out[t, o] += Σ_m colsT[t, m] · dy[m, o] for t < taps, m < rows, o < oc (oc % 16 === 0; rows, taps ≥ 1): the filter
    * gradient of a layer with few taps (no operand packing, which dominates XNNPACK's cost for this shape).
    */
   smallKGemm(colsT: number, dy: number, out: number, taps: number, rows: number, oc: number): void;
@@ -85,6 +85,9 @@ const op = {
   geU: [0x4f],
   load: [0xfd, 0x00, 0x00, 0x00],
   store: [0xfd, 0x0b, 0x00, 0x00],
+  /** v128.load / v128.store with a constant byte offset. */
+  loadAt: (offset: number) => [0xfd, 0x00, 0x00, ...uleb(offset)],
+  storeAt: (offset: number) => [0xfd, 0x0b, 0x00, ...uleb(offset)],
   splatF32: [0xfd, 0x13],
   f32: (v: number) => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)],
   gt: [0xfd, 0x44],
@@ -160,31 +163,33 @@ function reluGradBody(): number[] {
 }
 
 function smallKGemmBody(): number[] {
-  // params 0 colsT, 1 dy, 2 out, 3 taps, 4 rows, 5 oc; i32 locals 6 rowB, 7 mb, 8 mEnd, 9 t, 10 m, 11 o, 12 pc, 13 pd,
-  // 14 pa; v128 local 15 s. Rows in blocks of 512 (a 64 kB block of dy stays in cache for all taps).
-  const [C, DY, OUT, TAPS, ROWS, OC, ROWB, MB, MEND, T, M, O, PC, PD, PA, S] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
-  return body([[9, I32], [1, V128]], [
+  // params 0 colsT, 1 dy, 2 out, 3 taps, 4 rows, 5 oc; i32 locals 6 rowB, 7 mb, 8 mEnd, 9 t, 10 ob, 11 pc, 12 pcEnd,
+  // 13 pd, 14 pa; v128 locals 15 s, 16–19 four accumulators. Rows in blocks of 512 (a block of dy stays in cache for
+  // all taps); for each tap and 16 output channels, the 4 accumulators stay in registers over the block's rows.
+  const [C, DY, OUT, TAPS, ROWS, OC, ROWB, MB, MEND, T, OB, PC, PCEND, PD, PA, S] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+  const ACC = [16, 17, 18, 19] as const;
+  const colsAt = (row: number): number[] => [...op.get(C), ...op.get(T), ...op.get(ROWS), ...op.mul, ...op.get(row), ...op.add, ...op.i32(2), ...op.shl, ...op.add];
+  return body([[9, I32], [5, V128]], [
     ...op.get(OC), ...op.i32(2), ...op.shl, ...op.set(ROWB),
     ...op.loop, // blocks
     ...op.get(MB), ...op.i32(512), ...op.add, ...op.get(ROWS), ...op.get(MB), ...op.i32(512), ...op.add, ...op.get(ROWS), ...op.ltU, ...op.select, ...op.set(MEND),
     ...op.i32(0), ...op.set(T),
     ...op.loop, // taps
-    ...op.get(MB), ...op.set(M),
-    ...op.get(C), ...op.get(T), ...op.get(ROWS), ...op.mul, ...op.get(MB), ...op.add, ...op.i32(2), ...op.shl, ...op.add, ...op.set(PC),
-    ...op.get(DY), ...op.get(MB), ...op.get(ROWB), ...op.mul, ...op.add, ...op.set(PD),
-    ...op.get(OUT), ...op.get(T), ...op.get(ROWB), ...op.mul, ...op.add, ...op.set(PA),
+    ...op.i32(0), ...op.set(OB),
+    ...op.loop, // output channels, 16 at a time
+    ...op.get(OUT), ...op.get(T), ...op.get(ROWB), ...op.mul, ...op.add, ...op.get(OB), ...op.add, ...op.set(PA),
+    ...ACC.flatMap((a, k) => [...op.get(PA), ...op.loadAt(16 * k), ...op.set(a)]),
+    ...colsAt(MB), ...op.set(PC),
+    ...colsAt(MEND), ...op.set(PCEND),
+    ...op.get(DY), ...op.get(MB), ...op.get(ROWB), ...op.mul, ...op.add, ...op.get(OB), ...op.add, ...op.set(PD),
     ...op.loop, // rows of the block
     ...op.get(PC), ...op.loadF32, ...op.splatF32, ...op.set(S),
-    ...op.i32(0), ...op.set(O),
-    ...op.loop, // output channels, 4 at a time
-    ...at(PA, O),
-    ...at(PA, O), ...op.load, ...op.get(S), ...at(PD, O), ...op.load, ...op.fmul, ...op.fadd,
-    ...op.store,
-    ...op.get(O), ...op.i32(16), ...op.add, ...op.tee(O), ...op.get(ROWB), ...op.sub, ...op.brIf(0),
-    ...op.end,
-    ...op.get(PC), ...op.i32(4), ...op.add, ...op.set(PC),
+    ...ACC.flatMap((a, k) => [...op.get(a), ...op.get(S), ...op.get(PD), ...op.loadAt(16 * k), ...op.fmul, ...op.fadd, ...op.set(a)]),
     ...op.get(PD), ...op.get(ROWB), ...op.add, ...op.set(PD),
-    ...op.get(M), ...op.i32(1), ...op.add, ...op.tee(M), ...op.get(MEND), ...op.sub, ...op.brIf(0),
+    ...op.get(PC), ...op.i32(4), ...op.add, ...op.tee(PC), ...op.get(PCEND), ...op.sub, ...op.brIf(0),
+    ...op.end,
+    ...ACC.flatMap((a, k) => [...op.get(PA), ...op.get(a), ...op.storeAt(16 * k)]),
+    ...op.get(OB), ...op.i32(64), ...op.add, ...op.tee(OB), ...op.get(ROWB), ...op.sub, ...op.brIf(0),
     ...op.end,
     ...op.get(T), ...op.i32(1), ...op.add, ...op.tee(T), ...op.get(TAPS), ...op.sub, ...op.brIf(0),
     ...op.end,
