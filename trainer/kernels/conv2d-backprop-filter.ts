@@ -36,7 +36,7 @@ function convInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttr
  * Better than the convolution form when ic is small (the first layer), where XNNPACK's convolution with a
  * batch-sized "filter" is inefficient. With few taps (K ≤ 16, oc % 16 = 0: the first layer) the product is a direct
  * SIMD loop instead (simd.ts `smallKGemm`): XNNPACK packs dy, its right operand, on every call (~9 ns a float, single
- * threaded), which cost ~10 ms a step for the first layer against ~3 ms for the whole kernel now.
+ * threaded), which cost ~10 ms a step for the first layer against ~1.6 ms for the whole kernel now.
  */
 export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFilterAttrs>, chunkFloats = CHUNK_FLOATS): TensorInfo {
   const { backend, attrs } = args;
