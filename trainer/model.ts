@@ -17,7 +17,8 @@ export const OUTPUT_LAYER = "probabilities";
 
 /**
  * The reference CNN of the PyTorch peer (conv 32 → pool → conv 64 → pool → dense 128 → dropout 0.25 → classes),
- * NHWC, 3×3 convolutions with same padding; `cnn-bn` puts batch normalisation between each convolution and its ReLU.
+ * NHWC, 3×3 convolutions with same padding; `cnn-bn` puts batch normalisation between each convolution or the dense
+ * layer and its ReLU.
  * Initialisers are seeded so the same seed gives the same model.
  */
 export function buildModel(shape: ModelShape): tfl.Sequential {
@@ -46,7 +47,14 @@ export function buildModel(shape: ModelShape): tfl.Sequential {
   conv(32, 1, true);
   conv(64, 2, false);
   model.add(tfl.layers.flatten({ name: "flatten" }));
-  model.add(tfl.layers.dense({ name: EMBEDDING_LAYER, units: 128, activation: "relu", kernelInitializer: seeded(3) }));
+  if (bn) {
+    // The embedding is the ReLU's output, so drift and the exporter read the same 128 values as without BN.
+    model.add(tfl.layers.dense({ name: "dense3", units: 128, activation: "linear", useBias: false, kernelInitializer: seeded(3) }));
+    model.add(tfl.layers.batchNormalization({ name: "bn3", axis: -1, momentum: 0.9, epsilon: 1e-5 }));
+    model.add(tfl.layers.activation({ name: EMBEDDING_LAYER, activation: "relu" }));
+  } else {
+    model.add(tfl.layers.dense({ name: EMBEDDING_LAYER, units: 128, activation: "relu", kernelInitializer: seeded(3) }));
+  }
   // No seed here: a seeded tfjs dropout draws the same mask every step; training seeds Math.random instead.
   model.add(tfl.layers.dropout({ name: "dropout", rate: 0.25 }));
   model.add(tfl.layers.dense({ name: OUTPUT_LAYER, units: shape.classes, activation: "softmax", kernelInitializer: seeded(4) }));
