@@ -25,6 +25,11 @@ export function buildModel(shape: ModelShape): tfl.Sequential {
   const seeded = (offset: number) => tfl.initializers.glorotUniform({ seed: shape.seed * 1000 + offset });
   const bn = shape.architecture === "cnn-bn";
   const model = tfl.sequential({ name: `sightline-${shape.architecture}` });
+  // With batch norm the layer before it is linear and has no bias (BN's beta is the bias); the ReLU follows BN.
+  const normalisedRelu = (index: number, reluName: string): void => {
+    model.add(tfl.layers.batchNormalization({ name: `bn${index}`, axis: -1, momentum: 0.9, epsilon: 1e-5 }));
+    model.add(tfl.layers.activation({ name: reluName, activation: "relu" }));
+  };
   const conv = (filters: number, index: number, first: boolean): void => {
     model.add(
       tfl.layers.conv2d({
@@ -38,23 +43,17 @@ export function buildModel(shape: ModelShape): tfl.Sequential {
         ...(first ? { inputShape: [shape.height, shape.width, shape.channels] } : {}),
       }),
     );
-    if (bn) {
-      model.add(tfl.layers.batchNormalization({ name: `bn${index}`, axis: -1, momentum: 0.9, epsilon: 1e-5 }));
-      model.add(tfl.layers.activation({ name: `relu${index}`, activation: "relu" }));
-    }
+    if (bn) normalisedRelu(index, `relu${index}`);
     model.add(tfl.layers.maxPooling2d({ name: `pool${index}`, poolSize: 2, strides: 2 }));
   };
   conv(32, 1, true);
   conv(64, 2, false);
   model.add(tfl.layers.flatten({ name: "flatten" }));
-  if (bn) {
-    // The embedding is the ReLU's output, so drift and the exporter read the same 128 values as without BN.
-    model.add(tfl.layers.dense({ name: "dense3", units: 128, activation: "linear", useBias: false, kernelInitializer: seeded(3) }));
-    model.add(tfl.layers.batchNormalization({ name: "bn3", axis: -1, momentum: 0.9, epsilon: 1e-5 }));
-    model.add(tfl.layers.activation({ name: EMBEDDING_LAYER, activation: "relu" }));
-  } else {
-    model.add(tfl.layers.dense({ name: EMBEDDING_LAYER, units: 128, activation: "relu", kernelInitializer: seeded(3) }));
-  }
+  // The embedding is the ReLU's output either way, so drift and the exporter read the same 128 values.
+  model.add(
+    tfl.layers.dense({ name: bn ? "dense3" : EMBEDDING_LAYER, units: 128, activation: bn ? "linear" : "relu", useBias: !bn, kernelInitializer: seeded(3) }),
+  );
+  if (bn) normalisedRelu(3, EMBEDDING_LAYER);
   // No seed here: a seeded tfjs dropout draws the same mask every step; training seeds Math.random instead.
   model.add(tfl.layers.dropout({ name: "dropout", rate: 0.25 }));
   model.add(tfl.layers.dense({ name: OUTPUT_LAYER, units: shape.classes, activation: "softmax", kernelInitializer: seeded(4) }));
