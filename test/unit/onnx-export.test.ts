@@ -95,17 +95,15 @@ function uniform(size: number, seed: number, lo: number, hi: number): Float32Arr
 }
 
 /**
- * Gives every bias and batch-norm parameter a seeded non-trivial value (kernels keep their seeded Glorot values):
- * zero biases, unit gamma, zero mean and unit variance would hide a swapped or dropped parameter. The moving
- * statistics are then calibrated to the images (`calibrateBatchNorm`).
+ * Gives every bias, batch-norm gamma and beta a seeded non-trivial value (kernels keep their seeded Glorot values):
+ * zero biases, unit gamma and zero beta would hide a swapped or dropped parameter. The moving statistics come from
+ * `calibrateBatchNorm`.
  */
 function perturb(model: tfl.LayersModel, seed: number): void {
   const ranges: Record<string, [number, number]> = {
     bias: [-0.2, 0.2],
     gamma: [0.5, 1.5],
     beta: [-0.3, 0.3],
-    moving_mean: [-0.3, 0.3],
-    moving_variance: [0.1, 2],
   };
   model.layers.forEach((layer, layerIndex) => {
     const current = layer.getWeights();
@@ -137,12 +135,12 @@ function calibrateBatchNorm(model: tfl.LayersModel, images: Images, seed: number
       const channels = mean.size;
       const shift = tf.mul(tf.sqrt(variance), tf.tensor1d(uniform(channels, seed * 100 + layerIndex, -0.2, 0.2)));
       const scale = tf.tensor1d(uniform(channels, seed * 100 + layerIndex + 50, 0.7, 1.4));
+      const current = layer.getWeights();
       return layer.weights.map((variable, index) => {
-        const current = layer.getWeights()[index] as tf.Tensor;
         const name = variable.originalName.split("/").pop();
         if (name === "moving_mean") return tf.add(mean, shift);
         if (name === "moving_variance") return tf.mul(variance, scale);
-        return tf.clone(current);
+        return tf.clone(current[index] as tf.Tensor);
       });
     });
     layer.setWeights(next);
