@@ -142,7 +142,7 @@ try {
   console.log(`machine      ${CORES} cores shared by the load generator, the server and the baselines; load ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s`);
 
   // ---- (a) the raw in-process pipeline, one process per core ----------------------------------------------------
-  const { rate: raw, cpuMs: rawCpuMs, otherCores: rawOthers } = await runRaw({ model: modelFile, spec, input: card.onnx.input, outputs: [card.onnx.outputs.probabilities, card.onnx.outputs.embedding], images: images.map((i) => i.path) });
+  const { rate: raw, cpuMs: rawCpuMs, otherCores: rawOthers } = await runRaw({ model: modelFile, spec, input: card.onnx.input, outputs: [card.onnx.outputs.scores, card.onnx.outputs.embedding!], images: images.map((i) => i.path) });
   console.log(`raw          ${fmt(raw)} img/s  decode + preprocess + ONNX Runtime, batch 1, ${CORES} processes × ${SECONDS} s (no HTTP); ${fmt(rawCpuMs, 2)} ms CPU per image; other processes kept ${fmt(rawOthers, 2)} cores busy`);
 
   // ---- the HTTP floor: node:http and nothing else, on as many processes as Sightline has workers -------------------

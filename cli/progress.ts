@@ -1,5 +1,6 @@
 import cliProgress from "cli-progress";
 import type { Logger } from "../core/telemetry/logger.ts";
+import type { ContractHooks } from "../trainer/contract/run.ts";
 import type { TrainingHooks } from "../trainer/run.ts";
 
 /**
@@ -32,7 +33,7 @@ export function phaseProgress(log: Logger): { update: (phase: string, done: numb
 }
 
 /** A bar with loss, accuracy, img/s and ETA on a terminal; one JSON log line per phase and epoch otherwise. */
-export function trainingProgress(): { hooks: TrainingHooks; stop: () => void } {
+export function trainingProgress(): { hooks: TrainingHooks; contractHooks: ContractHooks; stop: () => void } {
   const tty = barsOnTerminal();
   let bar: cliProgress.SingleBar | undefined;
   const stop = (): void => {
@@ -45,6 +46,17 @@ export function trainingProgress(): { hooks: TrainingHooks; stop: () => void } {
   };
   return {
     stop,
+    // A contract trainer's own metric lines, as it writes them to metrics.jsonl.
+    contractHooks: {
+      onPhase: (phase, detail) => {
+        if (tty) process.stderr.write(`${phase}…\n`);
+        info(`phase ${phase}`, { phase, ...detail });
+      },
+      onMetrics: (line) => {
+        if (tty) process.stderr.write(`${Object.entries(line).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join("  ")}\n`);
+        info("trainer metrics", line);
+      },
+    },
     hooks: {
       onPhase: (phase, detail) => {
         stop();

@@ -65,7 +65,7 @@ export async function classifyImages(images: Uint8Array[], ctx: ClassifyContext)
         // float32 softmax can round a hair past 1
         confidence: Math.min(1, prediction.confidence),
         features: { ...features },
-        ...(sample.embedding ? { embedding: Array.from(out.embedding) } : {}),
+        ...(sample.embedding && out.embedding ? { embedding: Array.from(out.embedding) } : {}),
       });
     }
     return prediction;

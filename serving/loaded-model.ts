@@ -1,7 +1,9 @@
 import * as ort from "onnxruntime-node";
 import type { BlobStore } from "../core/blobs/blob-store.ts";
 import type { MetadataStore } from "../core/meta/metadata-store.ts";
+import { inputShape } from "../core/imaging/preprocess.ts";
 import { parseModelCard, type ModelCard } from "../core/registry/model-card.ts";
+import { toProbabilities } from "../core/registry/scores.ts";
 import { getVersion, type ModelVersion } from "../core/registry/model-version.ts";
 import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
 import type { ServingMetrics } from "./metrics.ts";
@@ -9,8 +11,8 @@ import type { ServingMetrics } from "./metrics.ts";
 export interface ModelOutput {
   /** Class probabilities, in the card's class order. */
   probabilities: Float32Array;
-  /** Penultimate-layer activations (drift detection). */
-  embedding: Float32Array;
+  /** Penultimate-layer activations (drift detection), when the model has an embedding output. */
+  embedding?: Float32Array;
 }
 
 export interface LoadOptions {
@@ -72,16 +74,16 @@ export class LoadedModel {
     return this.record.version;
   }
 
+  /** One image's input shape in the model's layout: [H, W, C] or [C, H, W]. */
   get inputShape(): [number, number, number] {
-    const { height, width, channels } = this.card.preprocessing;
-    return [height, width, channels];
+    return inputShape(this.card.preprocessing);
   }
 
   get inputSize(): number {
     return this.inputShape.reduce((a, b) => a * b, 1);
   }
 
-  /** Classifies preprocessed images (each `inputSize` floats, NHWC), batched with other requests' images. */
+  /** Classifies preprocessed images (each `inputSize` floats, in the card's layout), batched with other requests' images. */
   infer(inputs: Float32Array[]): Promise<ModelOutput[]> {
     return Promise.all(inputs.map((x) => this.batcher.submit(x)));
   }
@@ -111,13 +113,14 @@ export class LoadedModel {
   private async warmUp(): Promise<void> {
     const { input, outputs } = this.card.onnx;
     if (!this.session.inputNames.includes(input)) throw new Error(`ONNX model has inputs ${this.session.inputNames.join(", ")}, card says ${input}`);
-    for (const out of [outputs.probabilities, outputs.embedding]) {
-      if (!this.session.outputNames.includes(out)) throw new Error(`ONNX model has outputs ${this.session.outputNames.join(", ")}, card says ${out}`);
+    for (const out of [outputs.scores, outputs.embedding]) {
+      if (out !== undefined && !this.session.outputNames.includes(out)) throw new Error(`ONNX model has outputs ${this.session.outputNames.join(", ")}, card says ${out}`);
     }
     const [out] = await this.runOnce([new Float32Array(this.inputSize)]);
     const k = this.card.classes.length;
-    if (out?.probabilities.length !== k) throw new Error(`warm-up gave ${out?.probabilities.length} probabilities for ${k} classes`);
-    if (out.embedding.length !== this.card.onnx.embeddingDim) throw new Error(`warm-up gave a ${out.embedding.length}-d embedding, card says ${this.card.onnx.embeddingDim}`);
+    if (out?.probabilities.length !== k) throw new Error(`warm-up gave ${out?.probabilities.length} scores for ${k} classes`);
+    const { embeddingDim } = this.card.onnx;
+    if (out.embedding && embeddingDim !== undefined && out.embedding.length !== embeddingDim) throw new Error(`warm-up gave a ${out.embedding.length}-d embedding, card says ${embeddingDim}`);
     const sum = out.probabilities.reduce((a, b) => a + b, 0);
     if (!(Math.abs(sum - 1) < 1e-3)) throw new Error(`warm-up probabilities sum to ${sum}, not 1`);
   }
@@ -140,12 +143,17 @@ export class LoadedModel {
       data.set(x, i * size);
     });
     const { input, outputs } = this.card.onnx;
-    const result = await this.session.run({ [input]: new ort.Tensor("float32", data, [n, ...this.inputShape]) }, [outputs.probabilities, outputs.embedding]);
-    const probabilities = result[outputs.probabilities]?.data;
-    const embedding = result[outputs.embedding]?.data;
-    if (!(probabilities instanceof Float32Array) || !(embedding instanceof Float32Array)) throw new Error("ONNX Runtime returned non-float32 outputs");
-    const k = probabilities.length / n;
-    const d = embedding.length / n;
-    return inputs.map((_, i) => ({ probabilities: probabilities.subarray(i * k, (i + 1) * k), embedding: embedding.subarray(i * d, (i + 1) * d) }));
+    const names = outputs.embedding === undefined ? [outputs.scores] : [outputs.scores, outputs.embedding];
+    const result = await this.session.run({ [input]: new ort.Tensor("float32", data, [n, ...this.inputShape]) }, names);
+    const scores = result[outputs.scores]?.data;
+    const embedding = outputs.embedding === undefined ? undefined : result[outputs.embedding]?.data;
+    if (!(scores instanceof Float32Array) || (outputs.embedding !== undefined && !(embedding instanceof Float32Array))) throw new Error("ONNX Runtime returned non-float32 outputs");
+    const k = scores.length / n;
+    const probabilities = toProbabilities(scores, k, outputs.kind);
+    const d = embedding ? embedding.length / n : 0;
+    return inputs.map((_, i) => ({
+      probabilities: probabilities.subarray(i * k, (i + 1) * k),
+      ...(embedding instanceof Float32Array ? { embedding: embedding.subarray(i * d, (i + 1) * d) } : {}),
+    }));
   }
 }

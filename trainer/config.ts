@@ -10,7 +10,8 @@ import { sha256Hex } from "../core/util/digest.ts";
 export const TrainConfigSchema = z
   .object({
     architecture: z.enum(["cnn", "cnn-bn"]).default("cnn"),
-    preprocessing: PreprocessSpecSchema.prefault({ width: 28, height: 28, channels: 1 }),
+    // tfjs convolutions take channels last.
+    preprocessing: PreprocessSpecSchema.prefault({ width: 28, height: 28, channels: 1 }).refine((p) => p.layout === "NHWC", "the built-in trainer's models take NHWC input"),
     epochs: z.number().int().positive().max(1000).default(3),
     batchSize: z.number().int().positive().max(4096).default(64),
     learningRate: z.number().positive().max(1).default(0.001),
@@ -55,6 +56,6 @@ export async function loadTrainConfig(path: string | undefined, overrides: Parti
 }
 
 /** sha256 of the canonical JSON of the resolved configuration. */
-export function configHash(config: TrainConfig): string {
+export function configHash(config: object): string {
   return sha256Hex(canonicalize(config) ?? "");
 }

@@ -6,8 +6,7 @@ import type { Metrics, ModelVersion } from "../core/registry/model-version.ts";
 import type { Evaluator } from "../core/registry/promote.ts";
 import { loadTrainingData } from "./data.ts";
 import { evaluateClassifier, flatMetrics } from "./evaluate.ts";
-
-const BATCH = 256;
+import { classifySplit } from "./onnx-classifier.ts";
 
 /**
  * Evaluates a registered model version on another dataset's test split, the way it is served: its stored ONNX
@@ -28,16 +27,9 @@ export class OnnxEvaluator implements Evaluator {
       throw new Error(`${model.name}:${model.version} knows classes ${card.classes.join(", ")}; dataset ${datasetId} has ${data.classes.join(", ")}`);
     }
     const session = await ort.InferenceSession.create(await this.rt.blobs.get(model.modelDigest));
-    const { width, height, channels } = card.preprocessing;
-    const k = card.classes.length;
-    const probabilities = new Float32Array(data.test.n * k);
+    let probabilities: Float32Array;
     try {
-      for (let start = 0; start < data.test.n; start += BATCH) {
-        const end = Math.min(data.test.n, start + BATCH);
-        const input = new ort.Tensor("float32", data.test.x.subarray(start * data.test.pixels, end * data.test.pixels), [end - start, height, width, channels]);
-        const out = await session.run({ [card.onnx.input]: input }, [card.onnx.outputs.probabilities]);
-        probabilities.set(out[card.onnx.outputs.probabilities]?.data as Float32Array, start * k);
-      }
+      ({ probabilities } = await classifySplit(session, card, data.test, { embeddings: false }));
     } finally {
       await session.release();
     }

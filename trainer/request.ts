@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto";
 import { makeEvent } from "../core/events/envelope.ts";
 import type { EventBus } from "../core/events/event-bus.ts";
 import type { EventData } from "../core/events/schemas.ts";
-import { configHash, type TrainConfig } from "./config.ts";
+import { configHash } from "./config.ts";
 
 /** Publishes `sightline.training.requested` for a run started here, and returns its request id. */
 export async function requestTraining(
   bus: EventBus,
-  request: { model: string; datasetId: string; config: TrainConfig; trigger: EventData<"sightline.training.requested">["trigger"]; reason: string },
+  request: { model: string; datasetId: string; config: object; trigger: EventData<"sightline.training.requested">["trigger"]; reason: string },
 ): Promise<string> {
   const requestId = `req-${randomUUID()}`;
   await bus.publish(

@@ -121,8 +121,8 @@ export const ReferenceProfileSchema = z
     predictions: z.object({ classes: z.array(z.string()).min(1), counts: z.array(Count) }).strict(),
     /** Top-class confidence; its histogram has DEFAULT_HISTOGRAM_BINS equal bins over [0, 1], for every profile. */
     confidence: NumericSummarySchema,
-    /** Penultimate-layer embeddings. */
-    embeddings: EmbeddingSampleSchema,
+    /** Penultimate-layer embeddings; absent for a model without an embedding output. */
+    embeddings: EmbeddingSampleSchema.optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -145,8 +145,8 @@ export const ReferenceProfileSchema = z
     if (new Set(p.predictions.classes).size !== p.predictions.classes.length) issue("class names must be unique", ["predictions", "classes"]);
     if (p.predictions.counts.length !== p.predictions.classes.length) issue("one count per class", ["predictions", "counts"]);
     else if (p.predictions.counts.reduce((a, b) => a + b, 0) !== p.count) issue("class counts do not add up to count", ["predictions", "counts"]);
-    if (p.embeddings.count !== p.count) issue(`embedding count ${p.embeddings.count} differs from the profile's ${p.count}`, ["embeddings", "count"]);
-    if (p.embeddings.sample.length > p.count) issue("embedding sample larger than count", ["embeddings", "sample"]);
+    if (p.embeddings && p.embeddings.count !== p.count) issue(`embedding count ${p.embeddings.count} differs from the profile's ${p.count}`, ["embeddings", "count"]);
+    if (p.embeddings && p.embeddings.sample.length > p.count) issue("embedding sample larger than count", ["embeddings", "sample"]);
   });
 
 /** A profile in memory (samples decoded). */
@@ -186,9 +186,9 @@ export interface BuildProfileInput {
   predictedIndex: readonly number[] | Int32Array;
   /** Top-class probability per image, in [0, 1]. */
   confidence: readonly number[] | Float32Array | Float64Array;
-  /** N × embeddingDim, row-major, or N rows. */
-  embeddings: Float32Array | readonly (readonly number[])[];
-  embeddingDim: number;
+  /** N × embeddingDim, row-major, or N rows; omitted (with embeddingDim) for a model without an embedding. */
+  embeddings?: Float32Array | readonly (readonly number[])[];
+  embeddingDim?: number;
   classes: readonly string[];
   seed: number;
   /** Rows in the shared scalar sample (default and maximum MAX_SAMPLE). */
@@ -212,7 +212,7 @@ export function buildProfile(input: BuildProfileInput): ReferenceProfile {
   if (!(Number.isInteger(embeddingSampleSize) && embeddingSampleSize >= 1)) throw new ProfileInputError(`embeddingSampleSize must be a positive integer`);
   if (!(Number.isInteger(bins) && bins >= 1)) throw new ProfileInputError(`histogramBins must be a positive integer`);
   if (classes.length === 0 || new Set(classes).size !== classes.length) throw new ProfileInputError("classes must be non-empty and unique");
-  if (!(Number.isInteger(dim) && dim >= 1)) throw new ProfileInputError(`embeddingDim must be a positive integer, got ${dim}`);
+  if (embeddings !== undefined && !(dim !== undefined && Number.isInteger(dim) && dim >= 1)) throw new ProfileInputError(`embeddingDim must be a positive integer, got ${dim}`);
   const names = Object.keys(features);
   if (names.length === 0) throw new ProfileInputError("no features");
   for (const name of names) checkValues(`feature ${name}`, features[name]!, n);
@@ -224,7 +224,7 @@ export function buildProfile(input: BuildProfileInput): ReferenceProfile {
     if (!Number.isInteger(c) || c < 0 || c >= classes.length) throw new ProfileInputError(`predicted index ${c} of image ${i} is not a class index in [0, ${classes.length})`);
     counts[c]! += 1;
   }
-  const row = embeddingRows(embeddings, dim, n);
+  const row = embeddings === undefined ? undefined : embeddingRows(embeddings, dim!, n);
 
   const random = seededRandom(seed);
   const rows = reservoir(n, sampleSize, random);
@@ -242,7 +242,7 @@ export function buildProfile(input: BuildProfileInput): ReferenceProfile {
     features: summaries,
     predictions: { classes: [...classes], counts },
     confidence: summarise(confidence, rows, linspace(0, 1, DEFAULT_HISTOGRAM_BINS)),
-    embeddings: { dim, count: n, sample: embeddingRowsPicked.map((r) => Array.from(row(r), Math.fround)) },
+    ...(row ? { embeddings: { dim: dim!, count: n, sample: embeddingRowsPicked.map((r) => Array.from(row(r), Math.fround)) } } : {}),
   };
 }
 

@@ -105,6 +105,7 @@ export function judgeWindow(profile: ReferenceProfile, records: readonly Predict
 
   const embeddings = records.flatMap((r) => (r.embedding ? [r.embedding] : []));
   if (!opts.embedding.enabled) skipped.push({ name: "embedding", reason: "disabled" });
+  else if (!profile.embeddings) skipped.push({ name: "embedding", reason: "the model has no embedding output (sightline.json names none)" });
   else if (embeddings.length < opts.embedding.minRows) skipped.push({ name: "embedding", reason: `${embeddings.length} embeddings in the window; the test needs ${opts.embedding.minRows}` });
   else if (embeddings[0]!.length !== profile.embeddings.dim) skipped.push({ name: "embedding", reason: `window embeddings have ${embeddings[0]!.length} dimensions, the profile ${profile.embeddings.dim}` });
   else {

@@ -7,7 +7,8 @@ import { MAX_INPUT_PIXELS } from "./probe.ts";
 /**
  * How pixels become model input — recorded in every model card, so serving reproduces training exactly:
  * EXIF orientation applied, converted to `channels` (1 = luminance, 3 = sRGB without alpha), resized to
- * width×height with `fit`, then each channel c becomes (value × scale − mean[c]) / std[c], laid out NHWC.
+ * width×height with `fit`, then each channel c becomes (value × scale − mean[c]) / std[c], laid out NHWC
+ * (channels last, the built-in trainer's) or NCHW (channel planes, PyTorch's).
  */
 export const PreprocessSpecSchema = z
   .object({
@@ -18,7 +19,7 @@ export const PreprocessSpecSchema = z
     scale: z.number().positive().default(1 / 255),
     mean: z.array(z.number()).default([0]),
     std: z.array(z.number().positive()).default([1]),
-    layout: z.literal("NHWC").default("NHWC"),
+    layout: z.enum(["NHWC", "NCHW"]).default("NHWC"),
   })
   .strict()
   .refine((s) => s.mean.length === 1 || s.mean.length === s.channels, "mean needs 1 or `channels` values")
@@ -32,7 +33,7 @@ export async function preprocess(data: Uint8Array, spec: PreprocessSpec): Promis
 }
 
 export interface PreparedImage {
-  /** Model input, height × width × channels floats. */
+  /** Model input, height × width × channels floats in the spec's layout. */
   input: Float32Array;
   /** Drift features of the image as stored, when asked for. */
   features?: ImageFeatures;
@@ -65,14 +66,22 @@ async function sharpPixels(data: Uint8Array, spec: PreprocessSpec): Promise<Uint
   return pixels;
 }
 
+/** Interleaved 8-bit pixels (HWC) → normalised floats in the spec's layout. */
 function normalise(pixels: Uint8Array, spec: PreprocessSpec): Float32Array {
   const out = new Float32Array(pixels.length);
   const c = spec.channels;
+  const plane = pixels.length / c;
+  const planar = spec.layout === "NCHW" && c > 1;
   for (let i = 0; i < pixels.length; i++) {
     const ch = i % c;
     const mean = spec.mean[spec.mean.length === 1 ? 0 : ch] ?? 0;
     const std = spec.std[spec.std.length === 1 ? 0 : ch] ?? 1;
-    out[i] = ((pixels[i] ?? 0) * spec.scale - mean) / std;
+    out[planar ? ch * plane + (i - ch) / c : i] = ((pixels[i] ?? 0) * spec.scale - mean) / std;
   }
   return out;
+}
+
+/** The shape of one preprocessed image, without the batch axis: [H, W, C] (NHWC) or [C, H, W] (NCHW). */
+export function inputShape(spec: Pick<PreprocessSpec, "width" | "height" | "channels" | "layout">): [number, number, number] {
+  return spec.layout === "NCHW" ? [spec.channels, spec.height, spec.width] : [spec.height, spec.width, spec.channels];
 }

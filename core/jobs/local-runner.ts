@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,12 +8,11 @@ import type { Config } from "../config/config.ts";
 import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { jobNameFor, type JobRunner, type JobStatus, type SubmitResult, type TrainingJobSpec } from "./job-runner.ts";
+import { lastLine } from "./log-tail.ts";
 import { SPEC_ENV_NAMES, specEnv, storesEnv } from "./trainer-env.ts";
 
 const COLLECTION = "jobs";
 const DEFAULT_ENTRY = fileURLToPath(new URL("../../trainer/main.ts", import.meta.url));
-/** Enough of the log's end to hold its last line (a JSON log entry with an error and a short stack). */
-const TAIL_BYTES = 8192;
 
 export interface LocalJobRunnerOptions {
   /** The resolved configuration: the trainer gets this home and these stores as environment URIs. */
@@ -203,35 +201,6 @@ function alive(pid: number): boolean {
     // EPERM: it exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
-}
-
-/** The last non-empty line of the log; a JSON log entry is shortened to its message and error. */
-async function lastLine(path: string): Promise<string | undefined> {
-  const file = await open(path, "r");
-  try {
-    const { size } = await file.stat();
-    const length = Math.min(size, TAIL_BYTES);
-    const buffer = Buffer.alloc(length);
-    await file.read(buffer, 0, length, size - length);
-    const line = buffer.toString("utf8").split("\n").map((l) => l.trim()).filter(Boolean).at(-1);
-    return line === undefined ? undefined : readable(line).slice(0, 500);
-  } finally {
-    await file.close();
-  }
-}
-
-const LogEntry = z.object({ message: z.string(), err: z.object({ message: z.string() }).optional() });
-
-function readable(line: string): string {
-  let json: unknown;
-  try {
-    json = JSON.parse(line);
-  } catch {
-    return line;
-  }
-  const entry = LogEntry.safeParse(json);
-  if (!entry.success) return line;
-  return entry.data.err ? `${entry.data.message}: ${entry.data.err.message}` : entry.data.message;
 }
 
 /** Optional fields that are unset are left out: stores refuse `undefined` (Firestore) or drop it (SQLite). */

@@ -3,6 +3,27 @@ import { PreprocessSpecSchema } from "../imaging/preprocess.ts";
 
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 
+/** Cards written before models could answer logits name their scores output `probabilities`. */
+function upgradeOutputs(o: unknown): unknown {
+  if (!o || typeof o !== "object" || !("probabilities" in o) || "scores" in o) return o;
+  const { probabilities, ...rest } = o as Record<string, unknown>;
+  return { ...rest, scores: probabilities, kind: "probabilities" };
+}
+
+export const TrainerIdentitySchema = z.object({
+  kind: z.enum(["builtin", "command", "image"]),
+  /** The trainer's name in the trainers file, when it was picked by name. */
+  name: z.string().optional(),
+  command: z.array(z.string()).optional(),
+  /** Working directory of a command trainer. */
+  cwd: z.string().optional(),
+  image: z.string().optional(),
+  args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  /** Whether the command's git checkout had uncommitted changes. */
+  dirty: z.boolean().optional(),
+});
+export type TrainerIdentity = z.infer<typeof TrainerIdentitySchema>;
+
 /**
  * What serving needs to reproduce training exactly (classes in index order, the preprocessing spec, the ONNX
  * interface) and what a person needs to judge the model (metrics, evaluation, config, lineage ids). Written by the
@@ -21,8 +42,18 @@ export const ModelCardSchema = z.object({
     modelDigest: digest,
     opset: z.number().int(),
     input: z.string(),
-    outputs: z.object({ probabilities: z.string(), embedding: z.string() }),
-    embeddingDim: z.number().int().positive(),
+    outputs: z.preprocess(
+      upgradeOutputs,
+      z.object({
+        /** The class scores output, one value per class in `classes` order. */
+        scores: z.string(),
+        /** `logits` are turned into probabilities with a softmax; `probabilities` are used as they are. */
+        kind: z.enum(["probabilities", "logits"]),
+        /** A 2-D output drift detection compares; absent when the model has none. */
+        embedding: z.string().optional(),
+      }),
+    ),
+    embeddingDim: z.number().int().positive().optional(),
   }),
   profileDigest: digest,
   architecture: z.string(),
@@ -37,6 +68,10 @@ export const ModelCardSchema = z.object({
   trainingSeconds: z.number().nonnegative(),
   imagesPerSecond: z.number().nonnegative(),
   backend: z.string(),
+  /** Who trained it: the built-in trainer, or a command or image on the trainer contract (docs/trainer-contract.md). */
+  trainer: TrainerIdentitySchema.optional(),
+  /** The version whose weights this run started from (fine-tuning), if any. */
+  parentVersion: z.number().int().positive().optional(),
 });
 
 export type ModelCard = z.infer<typeof ModelCardSchema>;

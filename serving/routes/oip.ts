@@ -2,7 +2,7 @@ import express, { Router, type Request } from "express";
 import { z } from "zod";
 import { withModel, type ServingContext } from "../context.ts";
 import { ApiError } from "../errors.ts";
-import type { LoadedModel } from "../loaded-model.ts";
+import type { LoadedModel, ModelOutput } from "../loaded-model.ts";
 import { withTimeout } from "../timeout.ts";
 
 // Open Inference Protocol v2 (KServe), REST binding: https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
@@ -48,27 +48,20 @@ export function oipRoutes(ctx: ServingContext): Router {
     const answer = await withModel(ctx, async (model) => {
       const inputs = toImages(request.inputs, model, config.maxImagesPerRequest);
       const outputs = await withTimeout(model.infer(inputs), config.requestTimeoutMs, "inference");
-      const names = model.card.onnx.outputs;
-      const wanted = request.outputs?.map((o) => o.name) ?? [names.probabilities, names.embedding];
+      const names = oipOutputs(model);
+      const wanted = request.outputs?.map((o) => o.name) ?? names.map((o) => o.name);
       for (const name of wanted) {
-        if (name !== names.probabilities && name !== names.embedding) throw new ApiError("bad_request", `unknown output ${JSON.stringify(name)}; outputs are ${names.probabilities} and ${names.embedding}`);
+        if (!names.some((o) => o.name === name)) throw new ApiError("bad_request", `unknown output ${JSON.stringify(name)}; outputs are ${names.map((o) => o.name).join(" and ")}`);
       }
       const n = outputs.length;
-      const tensor = (name: string, width: number, pick: (i: number) => Float32Array) => ({
-        name,
-        datatype: "FP32",
-        shape: [n, width],
-        data: outputs.flatMap((_, i) => Array.from(pick(i))),
-      });
       return {
         model_name: model.name,
         model_version: String(model.version),
         id: request.id ?? String(res.locals.requestId),
-        outputs: wanted.map((name) =>
-          name === names.probabilities
-            ? tensor(name, model.card.classes.length, (i) => outputs[i]!.probabilities)
-            : tensor(name, model.card.onnx.embeddingDim, (i) => outputs[i]!.embedding),
-        ),
+        outputs: wanted.map((name) => {
+          const out = names.find((o) => o.name === name)!;
+          return { name, datatype: "FP32", shape: [n, out.width], data: outputs.flatMap((o) => Array.from(out.pick(o))) };
+        }),
       };
     });
     res.json(answer);
@@ -81,38 +74,44 @@ function servedModel(ctx: ServingContext, req: Request): void {
   if (name !== ctx.host.ref.name) throw new ApiError("not_found", `model ${JSON.stringify(name)} is not served here; this server serves ${JSON.stringify(ctx.host.ref.name)}`);
 }
 
+/**
+ * The outputs this endpoint answers: class probabilities (a logits model's after Sightline's softmax, so under the
+ * name `probabilities`, not the model's own) and the embedding when the model has one.
+ */
+function oipOutputs(model: LoadedModel): { name: string; width: number; pick: (o: ModelOutput) => Float32Array }[] {
+  const { outputs, embeddingDim } = model.card.onnx;
+  const scores = { name: outputs.kind === "probabilities" ? outputs.scores : "probabilities", width: model.card.classes.length, pick: (o: ModelOutput) => o.probabilities };
+  if (outputs.embedding === undefined || embeddingDim === undefined) return [scores];
+  return [scores, { name: outputs.embedding, width: embeddingDim, pick: (o: ModelOutput) => o.embedding ?? new Float32Array(embeddingDim) }];
+}
+
 function metadata(model: LoadedModel): object {
-  const [h, w, c] = model.inputShape;
-  const { input, outputs, embeddingDim } = model.card.onnx;
   return {
     name: model.name,
     versions: [String(model.version)],
     platform: "onnxruntime_onnx",
-    inputs: [{ name: input, datatype: "FP32", shape: [-1, h, w, c] }],
-    outputs: [
-      { name: outputs.probabilities, datatype: "FP32", shape: [-1, model.card.classes.length] },
-      { name: outputs.embedding, datatype: "FP32", shape: [-1, embeddingDim] },
-    ],
+    inputs: [{ name: model.card.onnx.input, datatype: "FP32", shape: [-1, ...model.inputShape] }],
+    outputs: oipOutputs(model).map((o) => ({ name: o.name, datatype: "FP32", shape: [-1, o.width] })),
     parameters: { classes: model.card.classes, preprocessing: model.card.preprocessing },
   };
 }
 
-/** Checks the one FP32 input against the model's [N, H, W, C] and splits it into images (row-major data). */
+/** Checks the one FP32 input against the model's [N, …image shape] and splits it into images (row-major data). */
 function toImages(tensors: z.infer<typeof TensorSchema>[], model: LoadedModel, maxImages: number): Float32Array[] {
   const expectedName = model.card.onnx.input;
-  const [h, w, c] = model.inputShape;
+  const dims = model.inputShape;
   if (tensors.length !== 1) throw new ApiError("invalid_tensor", `the model takes one input (${expectedName}); got ${tensors.length}`);
   const t = tensors[0]!;
   if (t.name !== expectedName) throw new ApiError("invalid_tensor", `input is named ${JSON.stringify(t.name)}; the model's input is ${JSON.stringify(expectedName)}`);
   if (t.datatype !== "FP32") throw new ApiError("invalid_tensor", `datatype ${t.datatype} is not supported; send FP32`);
   const shape = t.shape;
-  if (shape.length !== 4 || shape[1] !== h || shape[2] !== w || shape[3] !== c || shape[0]! < 1) {
-    throw new ApiError("invalid_tensor", `shape [${shape.join(", ")}] does not fit the model's [N, ${h}, ${w}, ${c}] (N ≥ 1)`);
+  if (shape.length !== 4 || dims.some((d, i) => shape[i + 1] !== d) || shape[0]! < 1) {
+    throw new ApiError("invalid_tensor", `shape [${shape.join(", ")}] does not fit the model's [N, ${dims.join(", ")}] (N ≥ 1)`);
   }
   const n = shape[0]!;
   if (n > maxImages) throw new ApiError("payload_too_large", `${n} images; at most ${maxImages} per request`);
   const flat = t.data.flat(4);
-  const size = h * w * c;
+  const size = model.inputSize;
   if (flat.length !== n * size) throw new ApiError("invalid_tensor", `data has ${flat.length} values; shape [${shape.join(", ")}] needs ${n * size}`);
   const values = new Float32Array(flat.length);
   for (let i = 0; i < flat.length; i++) {

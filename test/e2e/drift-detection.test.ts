@@ -50,10 +50,10 @@ async function served(images: Uint8Array[], card: ModelCard, session: ort.Infere
     const input = new Float32Array(batch.length * PIXELS);
     batch.forEach((p, i) => p.forEach((v, j) => (input[i * PIXELS + j] = v / 255)));
     const out = await session.run({ [card.onnx.input]: new ort.Tensor("float32", input, [batch.length, SIDE, SIDE, 1]) });
-    const probs = out[card.onnx.outputs.probabilities]!.data as Float32Array;
-    const emb = out[card.onnx.outputs.embedding]!.data as Float32Array;
+    const probs = out[card.onnx.outputs.scores]!.data as Float32Array;
+    const emb = out[card.onnx.outputs.embedding!]!.data as Float32Array;
     const k = card.classes.length;
-    const d = card.onnx.embeddingDim;
+    const d = card.onnx.embeddingDim!;
     batch.forEach((pixels, i) => {
       let best = 0;
       for (let c = 1; c < k; c++) if (probs[i * k + c]! > probs[i * k + best]!) best = c;

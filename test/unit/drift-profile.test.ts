@@ -73,8 +73,8 @@ describe("buildProfile", () => {
     expect(p.confidence.histogram.counts[0]).toBe(5); // 0 … 0.04
     // Fewer images than the sample size: every row is sampled, in input order.
     expect(x.sample).toEqual(values);
-    expect(p.embeddings.sample).toHaveLength(101);
-    expect(p.embeddings.sample[0]).toEqual([100, -100]);
+    expect(p.embeddings!.sample).toHaveLength(101);
+    expect(p.embeddings!.sample[0]).toEqual([100, -100]);
   });
 
   it("gives a constant feature one widened histogram bin range, like numpy", () => {
@@ -89,7 +89,7 @@ describe("buildProfile", () => {
     const brightness = p.features.brightness!.sample;
     expect(brightness).toHaveLength(MAX_SAMPLE);
     expect(p.confidence.sample).toHaveLength(MAX_SAMPLE);
-    expect(p.embeddings.sample).toHaveLength(MAX_EMBEDDING_SAMPLE);
+    expect(p.embeddings!.sample).toHaveLength(MAX_EMBEDDING_SAMPLE);
     // Membership (samples are float32-rounded) and alignment: sample position i is the same image for every scalar.
     const source = input.features.brightness as number[];
     const confidence = input.confidence as number[];
@@ -105,7 +105,7 @@ describe("buildProfile", () => {
     expect(rows).toEqual([...rows].sort((a, b) => a - b));
     // Each embedding row is a row of the input.
     const emb = input.embeddings as Float32Array;
-    for (const r of p.embeddings.sample.slice(0, 20)) {
+    for (const r of p.embeddings!.sample.slice(0, 20)) {
       const i = (emb as Float32Array).indexOf(r[0]!) / 16;
       expect(Array.from(emb.subarray(i * 16, i * 16 + 16))).toEqual(r);
     }
@@ -114,7 +114,7 @@ describe("buildProfile", () => {
     // Smaller samples on request.
     const small = buildProfile({ ...input, sampleSize: 100, embeddingSampleSize: 30 });
     expect(small.features.width!.sample).toHaveLength(100);
-    expect(small.embeddings.sample).toHaveLength(30);
+    expect(small.embeddings!.sample).toHaveLength(30);
   });
 
   it("rejects inconsistent input", () => {
@@ -210,7 +210,7 @@ describe("use for drift detection (issue 6)", () => {
     const p = parseProfile(serializeProfile(buildProfile({ ...synthetic(2000, 4), embeddingSampleSize: 100 })));
     const current = synthetic(100, 4, 5, 1);
     const rows = Array.from({ length: 100 }, (_, i) => Array.from((current.embeddings as Float32Array).subarray(i * 4, i * 4 + 4)));
-    expect(mmdTest(p.embeddings.sample, rows, { permutations: 50, seed: 1 }).pValue).toBeLessThan(0.05);
+    expect(mmdTest(p.embeddings!.sample, rows, { permutations: 50, seed: 1 }).pValue).toBeLessThan(0.05);
     const skewed = { a: 500, b: 20, c: 20, d: 20 };
     expect(compareClassCounts(classCounts(p), skewed).pValue).toBeLessThan(0.05);
   });

@@ -1,0 +1,35 @@
+import { open } from "node:fs/promises";
+import { z } from "zod";
+
+/** Enough of the log's end to hold its last line (a JSON log entry with an error and a short stack). */
+const TAIL_BYTES = 8192;
+
+/** The last non-empty line of the log; a JSON log entry is shortened to its message and error. */
+export async function lastLine(path: string): Promise<string | undefined> {
+  const file = await open(path, "r");
+  try {
+    const { size } = await file.stat();
+    const length = Math.min(size, TAIL_BYTES);
+    const buffer = Buffer.alloc(length);
+    await file.read(buffer, 0, length, size - length);
+    const line = buffer.toString("utf8").split("\n").map((l) => l.trim()).filter(Boolean).at(-1);
+    return line === undefined ? undefined : readable(line).slice(0, 500);
+  } finally {
+    await file.close();
+  }
+}
+
+const LogEntry = z.object({ message: z.string(), err: z.object({ message: z.string() }).optional() });
+
+function readable(line: string): string {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  const entry = LogEntry.safeParse(json);
+  if (!entry.success) return line;
+  return entry.data.err ? `${entry.data.message}: ${entry.data.err.message}` : entry.data.message;
+}
+
