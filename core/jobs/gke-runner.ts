@@ -6,14 +6,14 @@ import { z } from "zod";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { jobNameFor, type JobRunner, type JobStatus, type SubmitResult, type TrainingJobSpec } from "./job-runner.ts";
 import { jobStatus, REQUEST_ID } from "./k8s-status.ts";
+import { argvOf, contractEnv, runLayout } from "./trainer-contract.ts";
 import { specEnv, storesEnv, type StoreTargets } from "./trainer-env.ts";
+import { PINNED_IMAGE, type ContractJob } from "./trainers.ts";
 
 export const DEFAULT_TEMPLATE = fileURLToPath(new URL("../../k8s/base/trainer-job.yaml", import.meta.url));
 const APP_LABEL = "app.kubernetes.io/name";
 const APP = "sightline-trainer";
 const CONTAINER = "trainer";
-/** A reference that names exactly one image: anything before `@sha256:` is informative only. */
-const PINNED_IMAGE = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
 
 export interface GkeJobRunnerOptions {
   /** Where the Jobs are created (SIGHTLINE_JOBS=k8s://NAMESPACE). */
@@ -106,8 +106,9 @@ export class GkeJobRunner implements JobRunner {
     for (const container of pod.spec.containers) {
       if (container.name !== CONTAINER) continue;
       container.image = this.options.image;
-      container.env = [...(container.env ?? []).filter((e) => !(e.name in env)), ...Object.entries(env).map(([n, value]) => ({ name: n, value }))];
+      container.env = withEnv(container.env, env);
     }
+    if (spec.contract) contractPod(job, spec.contract, env);
     // Validated above for the fields read here; the rest is the template's, checked against the API types in tests.
     return job as V1Job;
   }
@@ -124,7 +125,7 @@ export class GkeJobRunner implements JobRunner {
       }
       throw apiError(err, `cannot create Job ${name} in namespace ${this.options.namespace}`);
     }
-    this.log.info("training job created", { job: name, requestId: spec.requestId, model: spec.model, image: this.options.image });
+    this.log.info("training job created", { job: name, requestId: spec.requestId, model: spec.model, image: spec.contract?.trainer.image ?? this.options.image });
     return { name, created: true };
   }
 
@@ -153,6 +154,54 @@ export class GkeJobRunner implements JobRunner {
   }
 
   async close(): Promise<void> {}
+}
+
+type Container = Template["spec"]["template"]["spec"]["containers"][number];
+type EnvVar = NonNullable<Container["env"]>[number];
+
+function withEnv(current: EnvVar[] | undefined, env: Record<string, string>): EnvVar[] {
+  return [...(current ?? []).filter((e) => !(e.name in env)), ...Object.entries(env).map(([name, value]) => ({ name, value }))];
+}
+
+/** Where the pod's containers share the staged data, the model directory and production's model. */
+const RUN_ROOT = "/sightline";
+const RUN_VOLUME = "run";
+
+/**
+ * A contract trainer's pod: Sightline's image stages the data (init container `stage`), the trainer's own image
+ * runs with the contract's environment and nothing else of Sightline's (init container `user-trainer`), and
+ * Sightline's image then evaluates and registers its model (the template's container, as `ingest`). The three share
+ * one emptyDir. The trainer gets the contract's resources, GPU and node selector, and the Job its timeout.
+ */
+function contractPod(job: Template, contract: ContractJob, sightlineEnv: Record<string, string>): void {
+  const { trainer } = contract;
+  if (!trainer.image) throw new Error(`trainer ${contract.trainerName ?? ""} has no image to run on GKE (it has ${trainer.command ? "only a command" : "nothing to run"})`);
+  const pod = job.spec.template.spec;
+  const base = pod.containers.find((c) => c.name === CONTAINER)!;
+  const mount = { name: RUN_VOLUME, mountPath: RUN_ROOT };
+  const mounts = (c: Container): unknown[] => [...((c.volumeMounts as unknown[] | undefined) ?? []), mount];
+  const env = { ...sightlineEnv, SIGHTLINE_RUN_ROOT: RUN_ROOT };
+  const sightline = (name: string, mode: string): Container => ({ ...structuredClone(base), name, args: ["trainer/main.ts", mode], env: withEnv(base.env, env), volumeMounts: mounts(base) });
+  const layout = runLayout(RUN_ROOT);
+  const contractVars = contractEnv({ layout, classes: contract.classes, seed: contract.seed, args: contract.args, runId: contract.runId, fineTune: contract.fineTune });
+  const { resources } = trainer;
+  const quantities = { ...(resources?.cpu ? { cpu: resources.cpu } : {}), ...(resources?.memory ? { memory: resources.memory } : {}), ...(resources?.gpu ? { "nvidia.com/gpu": String(resources.gpu) } : {}) };
+  const user: Container = {
+    name: "user-trainer",
+    image: trainer.image,
+    imagePullPolicy: "IfNotPresent",
+    args: argvOf(contract.args),
+    env: Object.entries(contractVars).map(([name, value]) => ({ name, value })),
+    // Requests equal limits, as for the built-in trainer; the template's resources when the trainer names none.
+    resources: Object.keys(quantities).length ? { requests: quantities, limits: quantities } : base.resources,
+    securityContext: base.securityContext,
+    volumeMounts: mounts(base),
+  };
+  pod.initContainers = [sightline("stage", "stage"), user];
+  pod.containers = pod.containers.map((c) => (c.name === CONTAINER ? sightline(CONTAINER, "ingest") : c));
+  pod.volumes = [...((pod.volumes as unknown[] | undefined) ?? []), { name: RUN_VOLUME, emptyDir: {} }];
+  if (resources?.nodeSelector) pod.nodeSelector = { ...(pod.nodeSelector as Record<string, string> | undefined), ...resources.nodeSelector };
+  job.spec.activeDeadlineSeconds = trainer.timeout;
 }
 
 function loadTemplate(path: string): Template {

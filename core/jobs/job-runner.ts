@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { ContractJob } from "./trainers.ts";
 
 /**
  * Runs training jobs: a child process on this machine (embedded default) or a `batch/v1` Job on GKE. The retrain
@@ -15,6 +16,8 @@ export interface TrainingJobSpec {
   limit?: number;
   /** Why, for logs and labels (e.g. the drift report id). */
   reason?: string;
+  /** A trainer on the trainer contract instead of the built-in one (then configPath, epochs and limit do not apply). */
+  contract?: ContractJob;
 }
 
 export type JobState = "pending" | "running" | "succeeded" | "failed";

@@ -18,6 +18,7 @@ export function specEnv(spec: TrainingJobSpec): Record<string, string> {
   if (spec.configPath !== undefined) env.SIGHTLINE_TRAIN_CONFIG = spec.configPath;
   if (spec.epochs !== undefined) env.SIGHTLINE_EPOCHS = String(spec.epochs);
   if (spec.limit !== undefined) env.SIGHTLINE_LIMIT = String(spec.limit);
+  if (spec.contract !== undefined) env.SIGHTLINE_CONTRACT_JOB = JSON.stringify(spec.contract);
   return env;
 }
 
@@ -29,6 +30,7 @@ export const SPEC_ENV_NAMES = [
   "SIGHTLINE_TRAIN_CONFIG",
   "SIGHTLINE_EPOCHS",
   "SIGHTLINE_LIMIT",
+  "SIGHTLINE_CONTRACT_JOB",
 ] as const;
 
 /** The resolved targets written back as the URIs core/config/config.ts parses, so the trainer opens the same stores. */

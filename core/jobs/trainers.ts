@@ -78,3 +78,19 @@ export function adHocTrainer(input: { command?: string; image?: string; timeout?
   if (!parsed.success) throw new Error(`invalid trainer: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
+
+/**
+ * A contract trainer's run as a job carries it (SIGHTLINE_CONTRACT_JOB for the job process; the GKE Job's
+ * containers): everything the runners need to start it without reading the stores first.
+ */
+export const ContractJobSchema = z.object({
+  trainerName: z.string().optional(),
+  trainer: TrainerDefinitionSchema,
+  args: TrainerArgsSchema,
+  seed: z.number().int().nonnegative(),
+  fineTune: z.boolean(),
+  /** The dataset's classes in label order (SIGHTLINE_CLASSES). */
+  classes: z.array(z.string().min(1)).min(2),
+  runId: z.string().min(1),
+});
+export type ContractJob = z.output<typeof ContractJobSchema>;

@@ -8,6 +8,8 @@ import { ConfigError, loadConfig } from "../../core/config/config.ts";
 import { openJobRunner } from "../../core/config/runtime.ts";
 import { DEFAULT_TEMPLATE, GkeJobRunner, type GkeJobRunnerOptions } from "../../core/jobs/gke-runner.ts";
 import { jobNameFor, type TrainingJobSpec } from "../../core/jobs/job-runner.ts";
+import { TRAINER_ENV_NAMES, TrainerEnvSchema } from "../../core/jobs/trainer-contract.ts";
+import { ContractJobSchema, TrainerDefinitionSchema, type ContractJob } from "../../core/jobs/trainers.ts";
 import { SqliteStore } from "../../core/meta/sqlite-store.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { startFakeKubeApi, type FakeKubeApi, type JsonJob } from "../support/fake-kube-api.ts";
@@ -234,5 +236,70 @@ describe("GkeJobRunner", () => {
     const r = new GkeJobRunner(options({ kubeConfig: kc }));
     await expect(r.submit(spec("req-denied"))).rejects.toThrow(`cannot create Job ${jobNameFor("req-denied")} in namespace ${NS}: HTTP 401`);
     await expect(r.active()).rejects.toThrow(`cannot list Jobs in namespace ${NS}: HTTP 401`);
+  });
+});
+
+describe("GkeJobRunner with a trainer on the contract", () => {
+  const USER_IMAGE = `europe-docker.pkg.dev/my-project/team/pytorch-cnn@sha256:${"fedcba9876543210".repeat(4)}`;
+  const classes = ["bag", "coat", "shirt"];
+  const contract = (over: Partial<ContractJob["trainer"]> = {}, fineTune = false): ContractJob => ({
+    trainerName: "pytorch-cnn",
+    trainer: TrainerDefinitionSchema.parse({ image: USER_IMAGE, args: { epochs: 2 }, timeout: 1800, ...over }),
+    args: { epochs: 3, lr: 0.01 },
+    seed: 7,
+    fineTune,
+    classes,
+    runId: "run-20261202-abcdef12",
+  });
+  type Pod = { initContainers: Record<string, unknown>[]; containers: Record<string, unknown>[]; volumes: { name: string }[]; nodeSelector?: Record<string, string> };
+  const podOf = (job: JsonJob): Pod => (job.spec as { template: { spec: Pod } }).template.spec;
+  const envOf = (c: Record<string, unknown>): Record<string, string> => Object.fromEntries((c.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+
+  it("runs the trainer's image by digest between Sightline's stage and ingest containers, with the contract's environment only", async () => {
+    await runner.submit(spec("byo-1", { contract: contract() }));
+    const job = stored("byo-1");
+    const pod = podOf(job);
+    expect(pod.initContainers.map((c) => c.name)).toEqual(["stage", "user-trainer"]);
+    expect(pod.containers.map((c) => c.name)).toEqual(["trainer"]);
+    const [stage, user] = pod.initContainers as [Record<string, unknown>, Record<string, unknown>];
+    const ingest = pod.containers[0]!;
+    expect(user.image).toBe(USER_IMAGE);
+    expect([stage.image, ingest.image]).toEqual([IMAGE, IMAGE]);
+    expect([stage.args, ingest.args]).toEqual([["trainer/main.ts", "stage"], ["trainer/main.ts", "ingest"]]);
+    // The same names as the local runner's (both come from contractEnv): nothing of the stores reaches the trainer.
+    const userEnv = envOf(user);
+    expect(Object.keys(userEnv).sort()).toEqual(TRAINER_ENV_NAMES.filter((n) => n !== "SIGHTLINE_INIT_MODEL").sort());
+    const parsed = TrainerEnvSchema.parse(userEnv);
+    expect(parsed.SIGHTLINE_CLASSES).toEqual(classes);
+    expect(parsed.SIGHTLINE_ARGS).toEqual({ epochs: 3, lr: 0.01 });
+    expect(parsed.SIGHTLINE_SEED).toBe(7);
+    expect(parsed.AIP_TRAINING_DATA_URI).toBe("file:///sightline/data/training.jsonl");
+    expect(parsed.AIP_MODEL_DIR).toBe("/sightline/model");
+    expect(user.args).toEqual(["--epochs", "3", "--lr", "0.01"]);
+    // Sightline's containers carry the job and the stores, and share the run volume with the trainer.
+    for (const c of [stage, ingest]) {
+      expect(envOf(c)).toMatchObject({ SIGHTLINE_RUN_ROOT: "/sightline", SIGHTLINE_META: "firestore://my-project/(default)", SIGHTLINE_REQUEST_ID: "byo-1" });
+      expect(ContractJobSchema.parse(JSON.parse(envOf(c).SIGHTLINE_CONTRACT_JOB!))).toEqual(contract());
+    }
+    for (const c of [stage, user, ingest]) expect(c.volumeMounts).toContainEqual({ name: "run", mountPath: "/sightline" });
+    expect(pod.volumes).toContainEqual({ name: "run", emptyDir: {} });
+    expect((job.spec as { activeDeadlineSeconds: number }).activeDeadlineSeconds).toBe(1800);
+    expect(pod.nodeSelector).toBeUndefined();
+  });
+
+  it("gives the trainer its resources, a GPU with its node selector, and production's model when fine-tuning", async () => {
+    const gpu = contract({ resources: { cpu: "4", memory: "16Gi", gpu: 1, nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" } } }, true);
+    await runner.submit(spec("byo-gpu", { contract: gpu }));
+    const pod = podOf(stored("byo-gpu"));
+    const user = pod.initContainers[1]!;
+    const quantities = { cpu: "4", memory: "16Gi", "nvidia.com/gpu": "1" };
+    expect(user.resources).toEqual({ requests: quantities, limits: quantities });
+    expect(pod.nodeSelector).toEqual({ "cloud.google.com/gke-accelerator": "nvidia-l4" });
+    expect(envOf(user).SIGHTLINE_INIT_MODEL).toBe("/sightline/init/model.onnx");
+  });
+
+  it("refuses a contract trainer without an image", async () => {
+    const commandOnly = { ...contract(), trainer: TrainerDefinitionSchema.parse({ command: "python3 train.py" }) };
+    await expect(runner.submit(spec("byo-cmd", { contract: commandOnly }))).rejects.toThrow(/no image to run on GKE/);
   });
 });

@@ -25,6 +25,8 @@ export interface ContractRunRequest extends RunRequest {
   home: string;
   /** Given by the Job (SIGHTLINE_GIT_COMMIT); else read from the command's working tree. */
   gitCommit?: string | null;
+  /** Chosen by whoever submitted the job; a new one otherwise. */
+  runId?: string;
 }
 
 export interface ContractHooks {
@@ -44,7 +46,7 @@ const RECORD_EVERY_MS = 2000;
 export async function runContractTraining(rt: Runtime, request: ContractRunRequest, hooks: ContractHooks = {}): Promise<{ version: ModelVersion; card: ModelCard; runId: string }> {
   const { trainer } = request;
   if (!trainer.command) throw new Error(`trainer ${request.trainerName ?? ""} has no command to run on this machine${trainer.image ? ` (it has an image: run it on GKE, SIGHTLINE_JOBS=k8s://NAMESPACE)` : ""}`);
-  const runId = newRunId();
+  const runId = request.runId ?? newRunId();
   const log = rt.log.child({ runId, requestId: request.requestId, model: request.model });
   const layout = runLayout(join(request.home, "runs", runId), join(request.home, "staged", request.datasetId));
   const cwd = resolve(trainer.cwd ?? process.cwd());
@@ -135,7 +137,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
 }
 
 /** Writes production's ONNX file where the trainer finds it; returns production's version number. */
-async function stageInitModel(rt: Runtime, model: string, path: string): Promise<number> {
+export async function stageInitModel(rt: Runtime, model: string, path: string): Promise<number> {
   const version = await resolveAlias(rt.meta, model, PRODUCTION);
   const record = await getVersion(rt.meta, model, version);
   await mkdir(dirname(path), { recursive: true });
