@@ -2,6 +2,7 @@ import { loadConfig, type Config } from "../core/config/config.ts";
 import { openJobRunner, openRuntime, type Runtime } from "../core/config/runtime.ts";
 import { DEFAULT_DRIFT_POLICY, loadDriftPolicy, type DriftPolicy } from "../core/drift/drift-policy.ts";
 import type { JobRunner } from "../core/jobs/job-runner.ts";
+import { loadTrainers, type TrainerDefinition } from "../core/jobs/trainers.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy, type PromotionPolicy } from "../core/registry/policy.ts";
 import type { Evaluator } from "../core/registry/promote.ts";
 import { DEFAULT_RETRAIN_POLICY, loadRetrainPolicy, type RetrainPolicy } from "../core/retrain/policy.ts";
@@ -16,6 +17,8 @@ export interface FunctionContext {
   jobs: JobRunner;
   driftPolicy: DriftPolicy;
   retrainPolicy: RetrainPolicy;
+  /** The trainers a retraining may use (SIGHTLINE_TRAINERS, plus `builtin`). */
+  trainers: Record<string, TrainerDefinition>;
   promotion: { policy: PromotionPolicy; digest: string };
   metrics: DriftMetricsSink;
   evaluator: Evaluator;
@@ -38,17 +41,18 @@ export interface ContextOptions {
 /**
  * Opens the stores, the job runner, the policies and the metrics sink from the environment: SIGHTLINE_* as for
  * every component, plus SIGHTLINE_DRIFT_POLICY, SIGHTLINE_RETRAIN_POLICY, SIGHTLINE_PROMOTION_POLICY (files; the
- * checked-in ones by default), SIGHTLINE_TRAINER_IMAGE (for k8s://) and SIGHTLINE_DRIFT_METRICS (`log`, the
+ * checked-in ones by default), SIGHTLINE_TRAINERS (the trainers a retraining may use), SIGHTLINE_TRAINER_IMAGE (for k8s://) and SIGHTLINE_DRIFT_METRICS (`log`, the
  * default, or `monitoring://PROJECT` for Cloud Monitoring custom metrics).
  */
 export async function openFunctionContext(options: ContextOptions = {}): Promise<FunctionContext> {
   const env = options.env ?? process.env;
   const log = options.log ?? createLogger({ component: "functions" });
   const config = options.config ?? loadConfig(env);
-  const [driftPolicy, retrainPolicy, promotion] = await Promise.all([
+  const [driftPolicy, retrainPolicy, promotion, trainers] = await Promise.all([
     options.driftPolicy ?? loadDriftPolicy(env.SIGHTLINE_DRIFT_POLICY || DEFAULT_DRIFT_POLICY).then((d) => d.policy),
     options.retrainPolicy ?? loadRetrainPolicy(env.SIGHTLINE_RETRAIN_POLICY || DEFAULT_RETRAIN_POLICY),
     loadPolicy(env.SIGHTLINE_PROMOTION_POLICY || DEFAULT_POLICY_FILE),
+    loadTrainers(env.SIGHTLINE_TRAINERS || undefined),
   ]);
   const metrics = options.metrics ?? (await openMetricsSink(env.SIGHTLINE_DRIFT_METRICS ?? "log", log));
   const rt = await openRuntime(config, log);
@@ -66,6 +70,7 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
       jobs,
       driftPolicy,
       retrainPolicy,
+      trainers,
       promotion: { policy: promotion.policy, digest: promotion.digest },
       metrics,
       evaluator: new OnnxEvaluator(rt),

@@ -24,7 +24,7 @@ export function functionHandlers(ctx: FunctionContext): Record<FunctionName, Fun
     };
   };
   const driftDeps = { blobs: rt.blobs, meta: rt.meta, bus: rt.bus, log: ctx.log.child({ function: "detectDrift" }), policy: ctx.driftPolicy, metrics: ctx.metrics };
-  const retrainDeps = { meta: rt.meta, bus: rt.bus, jobs: ctx.jobs, log: ctx.log.child({ function: "triggerRetrain" }), policy: ctx.retrainPolicy };
+  const retrainDeps = { meta: rt.meta, blobs: rt.blobs, bus: rt.bus, jobs: ctx.jobs, log: ctx.log.child({ function: "triggerRetrain" }), policy: ctx.retrainPolicy, trainers: ctx.trainers };
   return {
     recordLineage: async (event) => void (await recordLineage(rt.meta, event)),
     detectDrift: only("detectDrift", "sightline.predictions.logged", async (event) => void (await onPredictionsLogged(driftDeps, event))),

@@ -91,7 +91,8 @@ try {
     let lastLogged = 0;
     const { version } = await runTraining(
       rt,
-      { ...request, config: trainConfig, gitCommit: e.SIGHTLINE_GIT_COMMIT ?? null, image: e.SIGHTLINE_IMAGE ?? null },
+      // Without SIGHTLINE_GIT_COMMIT the run reads the commit of the checkout it runs in.
+      { ...request, config: trainConfig, ...(e.SIGHTLINE_GIT_COMMIT ? { gitCommit: e.SIGHTLINE_GIT_COMMIT } : {}), image: e.SIGHTLINE_IMAGE ?? null },
       {
         onPhase: (phase, detail) => log.info(`phase ${phase}`, { phase, ...detail }),
         onBatch: (p) => {

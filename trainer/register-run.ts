@@ -14,6 +14,8 @@ import { topClass } from "../core/registry/scores.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import type { SplitData } from "./data.ts";
 
+export { newRunId } from "../core/jobs/run-record.ts";
+
 export type Runtime = { blobs: BlobStore; meta: MetadataStore; bus: EventBus; log: Logger };
 
 /** What identifies the request a run answers. */
@@ -23,11 +25,6 @@ export interface RunRequest {
   datasetId: string;
   /** Who asked, for the audit record of the `candidate` alias. */
   actor: string;
-}
-
-/** A run id that sorts by start time. */
-export function newRunId(): string {
-  return `run-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
 /**

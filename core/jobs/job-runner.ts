@@ -14,6 +14,8 @@ export interface TrainingJobSpec {
   configPath?: string;
   epochs?: number;
   limit?: number;
+  /** Start from production's weights instead of from scratch. */
+  fineTune?: boolean;
   /** Why, for logs and labels (e.g. the drift report id). */
   reason?: string;
   /** A trainer on the trainer contract instead of the built-in one (then configPath, epochs and limit do not apply). */

@@ -4,6 +4,11 @@ import { TrainerIdentitySchema } from "../registry/model-card.ts";
 import { MetricsLineSchema } from "./trainer-contract.ts";
 
 export const RUNS = "runs";
+
+/** A run id that sorts by start time. */
+export function newRunId(): string {
+  return `run-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${crypto.randomUUID().slice(0, 8)}`;
+}
 /** Metric lines kept per run record; a longer stream keeps its newest lines (the record is one document). */
 export const MAX_METRIC_LINES = 5000;
 

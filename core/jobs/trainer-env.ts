@@ -18,6 +18,7 @@ export function specEnv(spec: TrainingJobSpec): Record<string, string> {
   if (spec.configPath !== undefined) env.SIGHTLINE_TRAIN_CONFIG = spec.configPath;
   if (spec.epochs !== undefined) env.SIGHTLINE_EPOCHS = String(spec.epochs);
   if (spec.limit !== undefined) env.SIGHTLINE_LIMIT = String(spec.limit);
+  if (spec.fineTune) env.SIGHTLINE_FINE_TUNE = "true";
   if (spec.contract !== undefined) env.SIGHTLINE_CONTRACT_JOB = JSON.stringify(spec.contract);
   return env;
 }
@@ -30,6 +31,7 @@ export const SPEC_ENV_NAMES = [
   "SIGHTLINE_TRAIN_CONFIG",
   "SIGHTLINE_EPOCHS",
   "SIGHTLINE_LIMIT",
+  "SIGHTLINE_FINE_TUNE",
   "SIGHTLINE_CONTRACT_JOB",
 ] as const;
 

@@ -2,6 +2,13 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { readYamlFile } from "../util/yaml-file.ts";
 
+const TrainerChoice = z.object({
+  /** A trainer from the trainers file (SIGHTLINE_TRAINERS); default: the one that trained production. */
+  trainer: z.string().optional(),
+  /** `fine-tune` starts from production's weights (SIGHTLINE_INIT_MODEL for contract trainers). */
+  mode: z.enum(["scratch", "fine-tune"]).optional(),
+});
+
 /**
  * When a drift report starts a retraining: severe enough, over enough predictions, not within the cooldown of the
  * model's last retraining, not beyond the concurrency limit, and once per drift episode (consecutive drifting
@@ -17,6 +24,9 @@ export const RetrainPolicySchema = z
     /** Training config for the job (a path the trainer can read); the reference CNN by default. */
     config: z.string().optional(),
     epochs: z.number().int().positive().optional(),
+    ...TrainerChoice.shape,
+    /** Per model name: which trainer and mode retrains it (over the defaults above). */
+    models: z.record(z.string(), TrainerChoice.strict()).default({}),
   })
   .strict();
 

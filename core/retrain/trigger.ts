@@ -2,11 +2,14 @@ import { createHash } from "node:crypto";
 import { DATASETS, type DatasetRecord } from "../datasets/version.ts";
 import { makeEvent, type CloudEvent } from "../events/envelope.ts";
 import type { EventBus } from "../events/event-bus.ts";
+import type { BlobStore } from "../blobs/blob-store.ts";
 import type { JobRunner } from "../jobs/job-runner.ts";
+import { loadTrainers, type TrainerDefinition } from "../jobs/trainers.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { getAlias, PRODUCTION } from "../registry/aliases.ts";
 import { getVersion } from "../registry/model-version.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import { retrainJob } from "./plan.ts";
 import type { RetrainPolicy } from "./policy.ts";
 
 export const RETRAIN_STATE = "retrain_state";
@@ -18,6 +21,10 @@ export interface RetrainDeps {
   jobs: JobRunner;
   log: Logger;
   policy: RetrainPolicy;
+  /** Production's card names the trainer that made it (the default trainer for its retraining). */
+  blobs?: BlobStore;
+  /** The trainers file's trainers; only the built-in one when not given. */
+  trainers?: Record<string, TrainerDefinition>;
   now?: () => Date;
 }
 
@@ -85,14 +92,8 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
   }
   const datasetId = await chooseDataset(deps, report.model, report.version);
   const reason = `drift report ${report.reportId}: severity ${report.severity.toFixed(2)}, drifted ${report.driftedFeatures.join(", ") || "—"}`;
-  const submitted = await deps.jobs.submit({
-    requestId,
-    model: report.model,
-    datasetId,
-    reason,
-    ...(deps.policy.config ? { configPath: deps.policy.config } : {}),
-    ...(deps.policy.epochs ? { epochs: deps.policy.epochs } : {}),
-  });
+  const trainer = await retrainJob({ ...deps, trainers: deps.trainers ?? (await loadTrainers(undefined)) }, report.model, datasetId);
+  const submitted = await deps.jobs.submit({ requestId, model: report.model, datasetId, reason, ...trainer });
   await deps.bus.publish(
     makeEvent(
       "sightline.training.requested",
