@@ -78,3 +78,56 @@ resource "google_container_node_pool" "default" {
     }
   }
 }
+
+# Accelerators for bring-your-own trainers that ask for `nvidia.com/gpu` (docs/trainer-contract.md). Off by default;
+# when on, it scales from zero, so it costs nothing while no training Job wants a GPU. GKE taints these nodes, and
+# adds the matching toleration to pods that request a GPU, so nothing else lands on them.
+resource "google_container_node_pool" "gpu" {
+  count    = var.gpu_node_pool.enabled ? 1 : 0
+  name     = "gpu"
+  cluster  = google_container_cluster.sightline.id
+  location = var.region
+
+  node_locations     = length(var.gpu_node_pool.zones) > 0 ? var.gpu_node_pool.zones : null
+  initial_node_count = 0
+  autoscaling {
+    total_min_node_count = 0
+    total_max_node_count = var.gpu_node_pool.max_nodes
+  }
+
+  management {
+    auto_repair  = true
+    auto_upgrade = true
+  }
+
+  node_config {
+    machine_type    = var.gpu_node_pool.machine_type
+    disk_size_gb    = 100
+    disk_type       = "pd-balanced"
+    spot            = var.gpu_node_pool.spot
+    service_account = google_service_account.sa["gke-nodes"].email
+    oauth_scopes    = ["https://www.googleapis.com/auth/cloud-platform"]
+    labels = {
+      "sightline.dev/pool" = "gpu"
+    }
+
+    guest_accelerator {
+      type  = var.gpu_node_pool.accelerator
+      count = var.gpu_node_pool.accelerators_per_node
+      gpu_driver_installation_config {
+        gpu_driver_version = "DEFAULT"
+      }
+    }
+
+    workload_metadata_config {
+      mode = "GKE_METADATA"
+    }
+    shielded_instance_config {
+      enable_secure_boot          = true
+      enable_integrity_monitoring = true
+    }
+    metadata = {
+      disable-legacy-endpoints = "true"
+    }
+  }
+}

@@ -98,3 +98,17 @@ variable "error_rate_threshold" {
   type        = number
   default     = 0.02
 }
+
+variable "gpu_node_pool" {
+  description = "A GPU node pool for trainers that request nvidia.com/gpu (select it with nodeSelector cloud.google.com/gke-accelerator: <accelerator>). Scales from zero; off by default."
+  type = object({
+    enabled               = bool
+    accelerator           = optional(string, "nvidia-l4")
+    accelerators_per_node = optional(number, 1)
+    machine_type          = optional(string, "g2-standard-8")
+    max_nodes             = optional(number, 2)
+    zones                 = optional(list(string), [])
+    spot                  = optional(bool, true)
+  })
+  default = { enabled = false }
+}

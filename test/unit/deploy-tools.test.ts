@@ -54,6 +54,18 @@ describe("terraform", () => {
     }
   });
 
+  it("has a GPU node pool for contract trainers that is off by default and scales from zero", async () => {
+    type Pool = { count: string; initial_node_count: number; autoscaling: { total_min_node_count: number }[]; node_config: { guest_accelerator: { type: string }[] }[] };
+    const gke = (await parseHcl("gke.tf", read("terraform/gke.tf"))) as { resource: { google_container_node_pool: Record<string, Pool[]> } };
+    const gpu = gke.resource.google_container_node_pool.gpu![0]!;
+    expect(gpu.count).toBe("${var.gpu_node_pool.enabled ? 1 : 0}");
+    expect(gpu.initial_node_count).toBe(0);
+    expect(gpu.autoscaling[0]!.total_min_node_count).toBe(0);
+    expect(gpu.node_config[0]!.guest_accelerator[0]!.type).toBe("${var.gpu_node_pool.accelerator}");
+    const vars = (await parseHcl("variables.tf", read("terraform/variables.tf"))) as { variable: Record<string, { default: unknown }[]> };
+    expect(vars.variable.gpu_node_pool![0]!.default).toEqual({ enabled: false });
+  });
+
   it("pins its providers exactly and keeps state in GCS", async () => {
     const json = (await parseHcl("versions.tf", read("terraform/versions.tf"))) as {
       terraform: { required_providers: Record<string, { version: string }>[]; backend: Record<string, unknown> }[];
