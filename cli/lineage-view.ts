@@ -43,6 +43,7 @@ export function modelTree(l: ModelLineage): Tree {
         ? leaf(`request ${l.request.requestId} (trigger ${l.request.trigger}${l.request.reason ? `: ${l.request.reason}` : ""}, config ${l.request.configDigest ?? "-"}, ${l.request.time})`)
         : leaf(`request ${m.requestId} (training.requested not seen)`),
       l.run ? runTree(l.run) : leaf(`run ${m.runId}`),
+      ...(m.parentVersion !== undefined ? [leaf(`fine-tuned from ${m.name}:${m.parentVersion}`)] : []),
       {
         label: `alias moves: ${l.aliasMoves.length}`,
         children: l.aliasMoves.map((a) => leaf(`${a.time} ${a.action} ${m.name}@${a.alias} ${a.from ?? "∅"} → ${a.to} by ${a.actor}${a.reason ? `: ${a.reason}` : ""}`)),

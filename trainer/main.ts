@@ -35,6 +35,7 @@ const Env = z.object({
   SIGHTLINE_IMAGE: z.string().optional(),
   SIGHTLINE_GIT_COMMIT: z.string().optional(),
   SIGHTLINE_CONTRACT_JOB: contractJob.optional(),
+  SIGHTLINE_FINE_TUNE: z.enum(["true", "false"]).optional(),
   /** GKE: the pod's volume shared by the stage, trainer and ingest containers. */
   SIGHTLINE_RUN_ROOT: z.string().default("/sightline"),
 });
@@ -92,7 +93,7 @@ try {
     const { version } = await runTraining(
       rt,
       // Without SIGHTLINE_GIT_COMMIT the run reads the commit of the checkout it runs in.
-      { ...request, config: trainConfig, ...(e.SIGHTLINE_GIT_COMMIT ? { gitCommit: e.SIGHTLINE_GIT_COMMIT } : {}), image: e.SIGHTLINE_IMAGE ?? null },
+      { ...request, config: trainConfig, fineTune: e.SIGHTLINE_FINE_TUNE === "true", ...(e.SIGHTLINE_GIT_COMMIT ? { gitCommit: e.SIGHTLINE_GIT_COMMIT } : {}), image: e.SIGHTLINE_IMAGE ?? null },
       {
         onPhase: (phase, detail) => log.info(`phase ${phase}`, { phase, ...detail }),
         onBatch: (p) => {

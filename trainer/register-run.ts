@@ -99,6 +99,7 @@ export async function registerRun(
         ...(gitCommit ? { gitCommit } : {}),
         ...(image ? { image } : {}),
         metrics,
+        ...(card.parentVersion !== undefined ? { parentVersion: card.parentVersion } : {}),
       },
       { id: `training.completed:${runId}`, subject: `${request.model}:${version.version}` },
     ),

@@ -1,11 +1,14 @@
 import type { ModelCard } from "../core/registry/model-card.ts";
-import type { ModelVersion } from "../core/registry/model-version.ts";
+import type * as tfl from "@tensorflow/tfjs-layers";
+import { PRODUCTION, resolveAlias } from "../core/registry/aliases.ts";
+import { getVersion, type ModelVersion } from "../core/registry/model-version.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { configHash, type TrainConfig } from "./config.ts";
 import { loadTrainingData } from "./data.ts";
 import { evaluateClassifier, flatMetrics } from "./evaluate.ts";
 import { useWasmBackend } from "./kernels/register.ts";
 import { buildModel } from "./model.ts";
+import { importOnnxWeights } from "./onnx/import-weights.ts";
 import { exportOnnx, ONNX_EMBEDDING, ONNX_INPUT, ONNX_OPSET, ONNX_PROBABILITIES } from "./onnx/export.ts";
 import { gitState, newRunId, publishFailed, registerRun, testProfile, type Runtime } from "./register-run.ts";
 import { predictSplit, trainModel, type BatchProgress, type EpochStats } from "./train.ts";
@@ -19,6 +22,8 @@ export interface TrainingRequest {
   actor: string;
   gitCommit?: string | null;
   image?: string | null;
+  /** Start from production's weights (its ONNX file, exported by this trainer from the same architecture). */
+  fineTune?: boolean;
 }
 
 export interface TrainingHooks {
@@ -62,7 +67,8 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
     classes: data.classes.length,
     seed: config.seed,
   });
-  hooks.onPhase?.("train", { backend: backend.backend, threads: backend.threads });
+  const parentVersion = request.fineTune ? await warmStart(rt, request.model, model, log) : undefined;
+  hooks.onPhase?.("train", { backend: backend.backend, threads: backend.threads, ...(parentVersion ? { parentVersion } : {}) });
   const started = performance.now();
   const history = await trainModel(model, data, config, hooks);
   const trainingSeconds = (performance.now() - started) / 1000;
@@ -119,8 +125,18 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
       imagesPerSecond,
       backend: `${backend.backend} (${backend.threads} thread${backend.threads === 1 ? "" : "s"})`,
       trainer: { kind: "builtin", args: {} },
+      ...(parentVersion !== undefined ? { parentVersion } : {}),
     }),
   });
   log.info("training completed", { version: version.version, accuracy: metrics.accuracy, imagesPerSecond });
   return { version, card };
+}
+
+/** Sets the new model's weights to production's; returns production's version. */
+async function warmStart(rt: Runtime, name: string, model: tfl.LayersModel, log: Logger): Promise<number> {
+  const version = await resolveAlias(rt.meta, name, PRODUCTION);
+  const record = await getVersion(rt.meta, name, version);
+  const tensors = importOnnxWeights(model, await rt.blobs.get(record.modelDigest));
+  log.info("fine-tuning from production", { version, tensors });
+  return version;
 }

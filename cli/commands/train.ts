@@ -73,10 +73,9 @@ export function registerTrain(program: Command, ctx: CliContext): void {
         try {
           let result: { version: ModelVersion; card: ModelCard };
           if (trainer.definition.builtin) {
-            if (opts.fineTune) ctx.fail("--fine-tune is for contract trainers (the built-in trainer starts from scratch)", 64);
             const config = await loadTrainConfig(opts.config ?? trainer.definition.config ?? REFERENCE_CONFIG, { epochs: opts.epochs, limit: opts.limit, seed: opts.seed });
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
-            result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor }, progress.hooks);
+            result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor, fineTune: opts.fineTune === true }, progress.hooks);
           } else {
             if (opts.config || opts.limit !== undefined) ctx.fail("--config and --limit are the built-in trainer's; pass your trainer's own settings with --arg key=value", 64);
             const args = { ...trainer.definition.args, ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}), ...opts.arg };

@@ -41,6 +41,8 @@ export const TrainingCompleted = z.object({
   gitCommit: z.string().optional(),
   image: z.string().optional(),
   metrics,
+  /** The version whose weights the run started from (fine-tuning). */
+  parentVersion: version.optional(),
 });
 
 export const TrainingFailed = z.object({

@@ -59,6 +59,8 @@ export type ModelNode = {
   gitCommit: string | null;
   image: string | null;
   metrics: Metrics;
+  /** The version whose weights this one was fine-tuned from. */
+  parentVersion?: number;
   time: string;
 };
 

@@ -118,6 +118,7 @@ export function writesFor(event: AnyCloudEvent): Write[] {
         gitCommit: d.gitCommit ?? null,
         image: d.image ?? null,
         metrics: d.metrics,
+        ...(d.parentVersion !== undefined ? { parentVersion: d.parentVersion } : {}),
         time,
       };
       return [
@@ -127,6 +128,7 @@ export function writesFor(event: AnyCloudEvent): Write[] {
         edge(run, "trained_on", dataset),
         edge(model, "produced_by", run),
         edge(model, "trained_on", dataset),
+        ...(d.parentVersion !== undefined ? [edge(model, "fine_tuned_from", modelNodeId(d.model, d.parentVersion))] : []),
       ];
     }
     case "sightline.training.failed": {

@@ -21,7 +21,7 @@ export type NodeKind = "dataset" | "request" | "run" | "model" | "alias_move" | 
 export const nodeId = (kind: NodeKind, key: string): string => `${kind}:${key}`;
 export const modelNodeId = (name: string, version: number): string => nodeId("model", `${name}:${version}`);
 
-export type EdgeRel = "trained_on" | "for_request" | "produced_by" | "triggered_by" | "moved_to" | "moved_from" | "served_by" | "about";
+export type EdgeRel = "trained_on" | "for_request" | "produced_by" | "triggered_by" | "moved_to" | "moved_from" | "served_by" | "about" | "fine_tuned_from";
 
 export type Edge = { from: string; rel: EdgeRel; to: string };
 
