@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import { versionDataset } from "../../core/datasets/version.ts";
+import { openJobRunner, type Runtime } from "../../core/config/runtime.ts";
+import { DATASETS, versionDataset, type DatasetRecord } from "../../core/datasets/version.ts";
+import { newRunId } from "../../core/jobs/run-record.ts";
 import { TrainerArgValue, type TrainerArgs } from "../../core/jobs/trainer-contract.ts";
 import { adHocTrainer, BUILTIN_TRAINER, loadTrainers, trainerNamed, type TrainerDefinition } from "../../core/jobs/trainers.ts";
 import type { ModelCard } from "../../core/registry/model-card.ts";
@@ -72,6 +74,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
         const progress = trainingProgress();
         try {
           let result: { version: ModelVersion; card: ModelCard };
+          if (!trainer.definition.builtin && !trainer.definition.command) return await submitImageJob(ctx, rt, opts, trainer, datasetId);
           if (trainer.definition.builtin) {
             const config = await loadTrainConfig(opts.config ?? trainer.definition.config ?? REFERENCE_CONFIG, { epochs: opts.epochs, limit: opts.limit, seed: opts.seed });
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
@@ -113,14 +116,34 @@ export function registerTrain(program: Command, ctx: CliContext): void {
     );
 }
 
+/**
+ * A trainer that is only an image runs as a GKE Job (SIGHTLINE_JOBS=k8s://NAMESPACE): submitted here, registered by
+ * the Job's ingest container when it ends (`sightline models show` then lists it).
+ */
+async function submitImageJob(ctx: CliContext, rt: Runtime, opts: TrainOptions, trainer: { definition: TrainerDefinition; name?: string }, datasetId: string): Promise<void> {
+  if (rt.config.jobs.kind !== "k8s") ctx.fail("an image trainer runs as a GKE Job: set SIGHTLINE_JOBS=k8s://NAMESPACE (and SIGHTLINE_TRAINER_IMAGE), or give --command to run it here", 64);
+  const dataset = await rt.meta.get(DATASETS, datasetId);
+  if (!dataset) ctx.fail(`dataset ${datasetId} is not registered`);
+  const args = { ...trainer.definition.args, ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}), ...opts.arg };
+  const jobs = await openJobRunner(rt.config.jobs, { config: rt.config, meta: rt.meta, log: ctx.log, ...(ctx.env.SIGHTLINE_TRAINER_IMAGE ? { trainerImage: ctx.env.SIGHTLINE_TRAINER_IMAGE } : {}) });
+  try {
+    const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config: { trainer: trainer.definition, args }, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
+    const contract = { ...(trainer.name ? { trainerName: trainer.name } : {}), trainer: trainer.definition, args, seed: opts.seed ?? 0, fineTune: opts.fineTune === true, classes: (dataset.data as DatasetRecord).classes, runId: newRunId() };
+    const { name } = await jobs.submit({ requestId, model: opts.model, datasetId, reason: `sightline train by ${ctx.actor}`, contract });
+    if (opts.json) return ctx.out(JSON.stringify({ job: name, requestId, runId: contract.runId }, null, 2));
+    ctx.out(`submitted Job ${name} (request ${requestId}, run ${contract.runId}): ${trainer.definition.image}`);
+    ctx.out(`  its ingest container registers ${opts.model}@candidate when the trainer succeeds; then: npx sightline models show ${opts.model}`);
+  } finally {
+    await jobs.close();
+  }
+}
+
 /** --command, --image or --trainer NAME; the built-in trainer when none is given. */
 async function pickTrainer(ctx: CliContext, opts: TrainOptions): Promise<{ definition: TrainerDefinition; name?: string }> {
   if (opts.trainer && (opts.command || opts.image)) ctx.fail("give --trainer NAME, or --command/--image, not both", 64);
   try {
     if (opts.command || opts.image) {
-      const definition = adHocTrainer({ command: opts.command, image: opts.image, timeout: opts.timeout });
-      if (!definition.command) ctx.fail("--image trainers run as GKE Jobs (SIGHTLINE_JOBS=k8s://NAMESPACE, e.g. through the retrain policy); give --command to run one here", 64);
-      return { definition };
+      return { definition: adHocTrainer({ command: opts.command, image: opts.image, timeout: opts.timeout }) };
     }
     const trainers = await loadTrainers(opts.trainers ?? ctx.env.SIGHTLINE_TRAINERS);
     const name = opts.trainer ?? BUILTIN_TRAINER;

@@ -12,6 +12,8 @@ import { TRAINER_ENV_NAMES, TrainerEnvSchema } from "../../core/jobs/trainer-con
 import { ContractJobSchema, TrainerDefinitionSchema, type ContractJob } from "../../core/jobs/trainers.ts";
 import { SqliteStore } from "../../core/meta/sqlite-store.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
+import { runCli } from "../support/cli.ts";
+import { smallDataset } from "../support/datasets.ts";
 import { startFakeKubeApi, type FakeKubeApi, type JsonJob } from "../support/fake-kube-api.ts";
 
 const NS = "sightline";
@@ -301,5 +303,33 @@ describe("GkeJobRunner with a trainer on the contract", () => {
   it("refuses a contract trainer without an image", async () => {
     const commandOnly = { ...contract(), trainer: TrainerDefinitionSchema.parse({ command: "python3 train.py" }) };
     await expect(runner.submit(spec("byo-cmd", { contract: commandOnly }))).rejects.toThrow(/no image to run on GKE/);
+  });
+});
+
+describe("sightline train --image", () => {
+  it("submits the image as a contract Job through the Kubernetes API, with the dataset's classes", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "sightline-train-image-"));
+    const kubeconfig = join(cwd, "kubeconfig");
+    writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+    const env = { SIGHTLINE_HOME: join(cwd, "home"), SIGHTLINE_JOBS: `k8s://${NS}`, SIGHTLINE_TRAINER_IMAGE: IMAGE, KUBECONFIG: kubeconfig };
+    const dataset = await smallDataset({ classes: ["bag", "coat"] });
+    const versioned = await runCli(["data", "version", dataset, "--json"], { cwd, env });
+    expect(versioned.code, versioned.stderr).toBe(0);
+    const datasetId = (JSON.parse(versioned.stdout) as { id: string }).id;
+    const userImage = `europe-docker.pkg.dev/p/team/cnn@sha256:${"2".repeat(64)}`;
+    const run = await runCli(["train", "--dataset", datasetId, "--model", "bags", "--image", userImage, "--arg", "epochs=4", "--json"], { cwd, env });
+    expect(run.code, run.stderr).toBe(0);
+    const { job: name, requestId } = JSON.parse(run.stdout) as { job: string; requestId: string };
+    expect(name).toBe(jobNameFor(requestId));
+    const pod = (api.jobs.get(`${NS}/${name}`)?.spec as { template: { spec: { initContainers: { image: string; env: { name: string; value: string }[] }[] } } }).template.spec;
+    const user = pod.initContainers[1]!;
+    expect(user.image).toBe(userImage);
+    const userEnv = TrainerEnvSchema.parse(Object.fromEntries(user.env.map((e) => [e.name, e.value])));
+    expect(userEnv.SIGHTLINE_CLASSES).toEqual(["bag", "coat"]);
+    expect(userEnv.SIGHTLINE_ARGS).toEqual({ epochs: 4 });
+
+    const local = await runCli(["train", "--dataset", datasetId, "--model", "bags", "--image", userImage], { cwd, env: { SIGHTLINE_HOME: join(cwd, "home") } });
+    expect(local.code).toBe(64);
+    expect(local.stderr).toMatch(/SIGHTLINE_JOBS=k8s:\/\//);
   });
 });
