@@ -4,6 +4,7 @@
 // (../shared/peers/torch_train.py, same CNN, 2 threads) in the same run. Prints img/s, test accuracy and the ratio.
 //
 //   node bench/train.ts [--config trainer/configs/reference-cnn.yaml] [--epochs N] [--peer-epochs N] [--no-peer]
+//   node bench/train.ts --byo [--epochs 2]     the PyTorch example as a Sightline trainer vs bare (train-byo.ts)
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -19,6 +20,7 @@ import { SqliteStore } from "../core/meta/sqlite-store.ts";
 import { createLogger } from "../core/telemetry/logger.ts";
 import { loadTrainConfig, REFERENCE_CONFIG } from "../trainer/config.ts";
 import { runTraining } from "../trainer/run.ts";
+import { benchByo } from "./train-byo.ts";
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     epochs: { type: "string" },
     "peer-epochs": { type: "string", default: "1" },
     "no-peer": { type: "boolean", default: false },
+    byo: { type: "boolean", default: false },
   },
 });
 const FMNIST = process.env.FMNIST_DIR ?? "/usr/share/datasets/fashion-mnist";
@@ -40,6 +43,11 @@ if (!existsSync(join(FMNIST, "train-images-idx3-ubyte.gz"))) {
 if (!existsSync(join(DATA, "test"))) {
   await importIdx({ images: join(FMNIST, "train-images-idx3-ubyte.gz"), labels: join(FMNIST, "train-labels-idx1-ubyte.gz"), out: join(DATA, "train"), names: NAMES });
   await importIdx({ images: join(FMNIST, "t10k-images-idx3-ubyte.gz"), labels: join(FMNIST, "t10k-labels-idx1-ubyte.gz"), out: join(DATA, "test"), names: NAMES });
+}
+
+if (values.byo) {
+  await benchByo(DATA, Number(values.epochs ?? 2), createLogger({ component: "bench" }, { level: "WARNING" }));
+  process.exit(0);
 }
 
 const config = await loadTrainConfig(values.config, values.epochs ? { epochs: Number(values.epochs) } : {});

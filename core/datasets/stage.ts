@@ -60,9 +60,22 @@ export async function stageDataset(rt: { blobs: BlobStore; meta: MetadataStore }
       await writeFile(file, lines[split].length ? `${lines[split].join("\n")}\n` : "");
     }
     await writeFile(join(tmp, MARKER), `${datasetId}\n`);
+    // Another run may have staged the same dataset meanwhile: its folder is complete and may be in use, so keep it.
+    if (existsSync(join(layout.dataDir, MARKER))) {
+      await rm(tmp, { recursive: true, force: true });
+      return { ...result, written: false };
+    }
+    // A folder without the marker is an interrupted staging: nothing can be reading it.
     await rm(layout.dataDir, { recursive: true, force: true });
     await mkdir(join(layout.dataDir, ".."), { recursive: true });
-    await rename(tmp, layout.dataDir);
+    try {
+      await rename(tmp, layout.dataDir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== "ENOTEMPTY" && code !== "EEXIST") || !existsSync(join(layout.dataDir, MARKER))) throw err;
+      await rm(tmp, { recursive: true, force: true });
+      return { ...result, written: false };
+    }
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw new Error(`cannot stage dataset ${datasetId} into ${layout.dataDir}: ${(err as Error).message}`, { cause: err });

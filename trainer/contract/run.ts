@@ -60,6 +60,8 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
     ...(git ? { dirty: git.dirty } : {}),
   };
   const logPath = join(layout.root, "trainer.log");
+  // Record writes in order: an update still in flight must never land after the final one (async stores).
+  let record$: Promise<void> = Promise.resolve();
   const record: RunRecord = {
     runId,
     requestId: request.requestId,
@@ -98,7 +100,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
         hooks.onMetrics?.(line);
         if (Date.now() - lastRecorded < RECORD_EVERY_MS) return;
         lastRecorded = Date.now();
-        putRun(rt.meta, record).catch((err: unknown) => log.warn("cannot update the run record", { err }));
+        record$ = record$.then(() => putRun(rt.meta, record)).catch((err: unknown) => log.warn("cannot update the run record", { err }));
       },
       onInvalidMetrics: (line, why) => {
         record.invalidMetricLines++;
@@ -124,12 +126,14 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
       trainImages: staged.counts.train,
       ...(parentVersion !== undefined ? { parentVersion } : {}),
     });
+    await record$;
     await putRun(rt.meta, { ...record, status: "succeeded", finishedAt: new Date().toISOString(), version: version.version });
     log.info("training completed", { version: version.version, accuracy: version.metrics.accuracy, seconds: exit.seconds });
     return { version, card, runId };
   } catch (err) {
     log.error("training failed", { err });
     const reason = err instanceof Error ? err.message : String(err);
+    await record$;
     await putRun(rt.meta, { ...record, status: "failed", finishedAt: new Date().toISOString(), reason: reason.slice(0, 2000) }).catch((e: unknown) => log.warn("cannot record the failed run", { err: e }));
     await publishFailed(rt, request, runId, err, log);
     throw err;
