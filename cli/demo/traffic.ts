@@ -25,7 +25,8 @@ type PredictBody = { request_id: string; model: { version: number }; predictions
 async function send(url: string, image: Image, stats: TrafficStats): Promise<void> {
   stats.sent++;
   try {
-    const res = await fetch(`${url}/predict`, { method: "POST", headers: { "content-type": "image/png" }, body: image.bytes });
+    const type = image.bytes[0] === 0xff && image.bytes[1] === 0xd8 ? "image/jpeg" : "image/png";
+    const res = await fetch(`${url}/predict`, { method: "POST", headers: { "content-type": type }, body: image.bytes });
     if (!res.ok) {
       stats.failed++;
       stats.failures[`HTTP ${res.status}`] = (stats.failures[`HTTP ${res.status}`] ?? 0) + 1;
