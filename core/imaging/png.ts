@@ -1,4 +1,4 @@
-import { crc32, inflateSync, type Inflate } from "node:zlib";
+import { crc32, createInflate, inflateSync, type Inflate } from "node:zlib";
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -45,8 +45,89 @@ export function readPngHeader(data: Uint8Array): PngHeader | undefined {
   return { width: v.getUint32(16), height: v.getUint32(20), bitDepth: data[24]!, colorType: data[25]!, compression: data[26]!, filter: data[27]!, interlace: data[28]! };
 }
 
+const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const BIT_DEPTHS: Record<number, readonly number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+// Adam7 passes: first column, first row, column step, row step.
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+] as const;
+
+/**
+ * How many bytes the image data of a PNG with this header inflates to (each row's filter byte and its packed
+ * samples, per Adam7 pass when interlaced), or undefined when the header is not one a decoder accepts (then the
+ * decoder's own error is the one to report).
+ */
+export function imageDataBytes(h: PngHeader): number | undefined {
+  const channels = CHANNELS[h.colorType];
+  if (channels === undefined || !BIT_DEPTHS[h.colorType]!.includes(h.bitDepth)) return undefined;
+  if (h.compression !== 0 || h.filter !== 0 || h.interlace > 1) return undefined;
+  if (h.width === 0 || h.height === 0 || h.width > 0x7fffffff || h.height > 0x7fffffff) return undefined;
+  const bits = channels * h.bitDepth;
+  const rows = (width: number, height: number): number => (width > 0 && height > 0 ? (Math.ceil((width * bits) / 8) + 1) * height : 0);
+  if (h.interlace === 0) return rows(h.width, h.height);
+  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy)), 0);
+}
+
 const describeHeader = (h: PngHeader, bytes: number): string =>
   `${h.width}×${h.height}, colour type ${h.colorType}, ${h.bitDepth}-bit${h.interlace === 1 ? ", interlaced" : ""}: ${bytes} bytes`;
+
+/**
+ * Refuses a PNG whose image data is not one zlib stream inflating to exactly what its IHDR declares: more data (a
+ * decompression bomb: a 255 KiB file can hold 255 MiB of zeros after a 28×28 image) or bytes after the stream.
+ * libpng, under sharp, decodes such a file (it warns, and inflates all the rest to discard it: 1.1 s for a 10 MB
+ * file), so probing with sharp alone accepts it. Dataset validation (probe.ts) holds PNGs to this bound, the one
+ * decodePlainPng inflates to, so that a validated dataset holds no bomb for the trainer to decode. Inflates as a
+ * stream, counting, and stops within one 16 KiB output chunk of the declared size: memory stays small whatever
+ * the file holds. Returns without judging what is not a PNG, a header a decoder refuses, missing image data or
+ * corrupt zlib data: sharp reports those in its own words.
+ */
+export async function checkPngImageData(data: Uint8Array): Promise<void> {
+  const header = readPngHeader(data);
+  const expected = header && imageDataBytes(header);
+  if (!header || expected === undefined) return;
+  const parts = firstIdatRun(data);
+  if (parts.length === 0) return;
+  const stream = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  await new Promise<void>((resolve, reject) => {
+    const inflate = createInflate();
+    let produced = 0;
+    inflate.on("data", (chunk: Buffer) => {
+      produced += chunk.length;
+      if (produced > expected) {
+        inflate.destroy();
+        reject(new Error(`PNG image data inflates to more than its IHDR declares (${describeHeader(header, expected)})`));
+      }
+    });
+    inflate.on("error", () => resolve());
+    inflate.on("end", () => {
+      const rest = stream.length - inflate.bytesWritten;
+      if (rest > 0) reject(new Error(`PNG image data continues for ${rest} byte${rest === 1 ? "" : "s"} after its zlib stream ends (IHDR declares ${describeHeader(header, expected)})`));
+      else resolve();
+    });
+    inflate.end(stream);
+  });
+}
+
+/** The data of the first run of consecutive IDAT chunks (libpng reads no other), up to the first chunk that runs past the end. */
+function firstIdatRun(data: Uint8Array): Uint8Array[] {
+  const v = view(data);
+  const parts: Uint8Array[] = [];
+  for (let offset = 8; offset + 12 <= data.length; ) {
+    const length = v.getUint32(offset);
+    if (offset + 12 + length > data.length) break;
+    const type = typeAt(data, offset);
+    if (type === "IDAT") parts.push(data.subarray(offset + 8, offset + 8 + length));
+    else if (parts.length > 0 || type === "IEND") break;
+    offset += 12 + length;
+  }
+  return parts;
+}
 
 // Ancillary chunks that cannot change how pixels look, and that libpng only ever warns about. Anything else (EXIF
 // orientation, ICC profile, gamma, palette, transparency, unknown chunks) goes through sharp, so both paths give

@@ -1,9 +1,12 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateSync, inflateSync } from "node:zlib";
+import sharp, { type Sharp } from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { chunk, differential, fuzz, loadCorpus, pngOf, sharpPixels, watchInflate, zlibWithZeros, type InflateCall, type Target } from "../../bench/png-fuzz.ts";
 import { decodePlainPng, MAX_CHUNKS, readPngHeader } from "../../core/imaging/png.ts";
+import { ImagePool } from "../../core/imaging/image-pool.ts";
+import { probeImage } from "../../core/imaging/probe.ts";
 import { SAMPLE } from "../support/datasets.ts";
 
 // Hostile PNGs from the issue tracker, built here chunk by chunk around one real sample image, and what each path
@@ -203,6 +206,58 @@ describe("chunk count", () => {
     expect(fastOutcome(most)).toEqual({ pixels });
     expect(await sharpOutcome(most)).toEqual({ pixels });
     expect(fastOutcome(withText(MAX_CHUNKS - 2))).toEqual({ undefined: true });
+  });
+});
+
+describe("dataset validation (probeImage) holds the same bound", () => {
+  it("refuses a bomb and bytes after the zlib stream, naming the declared size, though sharp decodes both", async () => {
+    const bomb = plain(chunk("IDAT", zlibWithZeros(rows, 255 << 20)));
+    await expect(probeImage(bomb)).rejects.toThrow(/more than its IHDR declares \(28×28, colour type 0, 8-bit: 812 bytes\)/);
+    await expect(probeImage(plain(chunk("IDAT", Buffer.concat([z, Buffer.from([1, 2, 3])]))))).rejects.toThrow(/3 bytes after its zlib stream ends.*812 bytes/);
+    await expect(probeImage(plain(chunk("IDAT", z), chunk("IDAT", Buffer.from([9]))))).rejects.toThrow(/1 byte after/);
+    await expect(probeImage(sample)).resolves.toEqual({ format: "png", width: 28, height: 28, channels: 1 });
+  });
+
+  it("reports the bomb as not decoding from the validation worker pool, as validateDataset sees it", async () => {
+    const pool = new ImagePool(1);
+    try {
+      const [good, bomb] = await pool.probeBatch([sample, plain(chunk("IDAT", zlibWithZeros(rows, 255 << 20)))]);
+      expect(good).toEqual({ format: "png", width: 28, height: 28, channels: 1 });
+      expect(bomb).toEqual({ error: expect.stringMatching(/812 bytes/) });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("still accepts PNGs of every colour type, bit depth and interlacing, at odd sizes", async () => {
+    const bytes = (n: number, k: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * k + 11) & 0xff));
+    const made: [string, Buffer, number][] = [];
+    for (const [w, h] of [[1, 1], [3, 9], [13, 7], [17, 2]] as const) {
+      const raw = (channels: 1 | 2 | 3 | 4): Sharp => sharp(bytes(w * h * channels, 37), { raw: { width: w, height: h, channels } });
+      const variants: [string, Sharp, number][] = [
+        ["grey", raw(1).toColourspace("b-w").png(), 1],
+        ["grey 16-bit", raw(1).toColourspace("grey16").png(), 1],
+        ["grey+alpha", raw(2).toColourspace("b-w").png(), 2],
+        ["RGB", raw(3).png(), 3],
+        ["RGB 16-bit", raw(3).toColourspace("rgb16").png(), 3],
+        ["RGBA", raw(4).png(), 4],
+        ...[2, 4, 16, 256].map((colours): [string, Sharp, number] => [`palette of ${colours}`, raw(3).png({ palette: true, colours }), 3]),
+      ];
+      for (const [what, image, channels] of variants) {
+        made.push([`${what} ${w}×${h}`, await image.toBuffer(), channels]);
+        made.push([`${what} ${w}×${h} interlaced`, await image.png({ progressive: true }).toBuffer(), channels]);
+      }
+      // Greyscale below 8 bits (sharp writes none): rows of packed samples, filter type 0.
+      for (const depth of [1, 2, 4]) {
+        const stride = Math.ceil((w * depth) / 8);
+        const data = Buffer.concat(Array.from({ length: h }, (_, y) => Buffer.concat([Buffer.from([0]), bytes(stride, 7 + y)])));
+        made.push([`grey ${depth}-bit ${w}×${h}`, pngOf(ihdr({ width: w, height: h, depth }), chunk("IDAT", deflateSync(data)), IEND), 1]);
+      }
+    }
+    // IHDR's colour type, bit depth and interlace method: the kinds made.
+    const kinds = new Set(made.map(([, png]) => png.subarray(24, 29).filter((_, i) => i !== 2 && i !== 3).join("/")));
+    expect(kinds.size).toBeGreaterThanOrEqual(20);
+    for (const [what, png] of made) await expect(probeImage(png), what).resolves.toMatchObject({ format: "png" });
   });
 });
 
