@@ -79,13 +79,15 @@ const describeHeader = (h: PngHeader, bytes: number): string =>
 
 /**
  * Refuses a PNG whose image data is not one zlib stream inflating to exactly what its IHDR declares: more data (a
- * decompression bomb: a 255 KiB file can hold 255 MiB of zeros after a 28×28 image) or bytes after the stream.
- * libpng, under sharp, decodes such a file (it warns, and inflates all the rest to discard it: 1.1 s for a 10 MB
- * file), so probing with sharp alone accepts it. Dataset validation (probe.ts) holds PNGs to this bound, the one
- * decodePlainPng inflates to, so that a validated dataset holds no bomb for the trainer to decode. Inflates as a
- * stream, counting, and stops within one 16 KiB output chunk of the declared size: memory stays small whatever
- * the file holds. Returns without judging what is not a PNG, a header a decoder refuses, missing image data or
- * corrupt zlib data: sharp reports those in its own words.
+ * decompression bomb: a 255 KiB file can hold 255 MiB of zeros after a 28×28 image), bytes after the stream, or
+ * less data. libpng, under sharp, decodes the first two (it warns, and inflates all the rest to discard it: 1.1 s
+ * for a 10 MB file), so probing with sharp alone accepts them. Dataset validation (probe.ts) holds PNGs to this
+ * bound, the one decodePlainPng inflates to, so that a validated dataset holds no bomb for the trainer to decode.
+ * The third sharp refuses too, but only after allocating the declared image: a 69-byte file declaring
+ * 4,194,309×9 RGB cost probeImage 182 MB and 0.34 s. Inflates as a stream, counting, and stops within one 16 KiB output chunk
+ * of the declared size: memory stays small whatever the file holds. Returns without judging what is not a PNG, a
+ * header a decoder refuses, missing image data or a truncated or corrupt zlib stream: sharp reports those in its
+ * own words.
  */
 export async function checkPngImageData(data: Uint8Array): Promise<void> {
   const header = readPngHeader(data);
@@ -107,7 +109,9 @@ export async function checkPngImageData(data: Uint8Array): Promise<void> {
     inflate.on("error", () => resolve());
     inflate.on("end", () => {
       const rest = stream.length - inflate.bytesWritten;
-      if (rest > 0) reject(new Error(`PNG image data continues for ${rest} byte${rest === 1 ? "" : "s"} after its zlib stream ends (IHDR declares ${describeHeader(header, expected)})`));
+      // A stream ending early is an error to libpng whatever follows it.
+      if (produced < expected) reject(new Error(`PNG image data inflates to ${produced} bytes; its IHDR declares ${describeHeader(header, expected)}`));
+      else if (rest > 0) reject(new Error(`PNG image data continues for ${rest} byte${rest === 1 ? "" : "s"} after its zlib stream ends (IHDR declares ${describeHeader(header, expected)})`));
       else resolve();
     });
     inflate.end(stream);

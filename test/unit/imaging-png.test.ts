@@ -210,11 +210,14 @@ describe("chunk count", () => {
 });
 
 describe("dataset validation (probeImage) holds the same bound", () => {
-  it("refuses a bomb and bytes after the zlib stream, naming the declared size, though sharp decodes both", async () => {
+  it("refuses a bomb, bytes after the zlib stream and too little data, naming the declared size (sharp decodes the first two)", async () => {
     const bomb = plain(chunk("IDAT", zlibWithZeros(rows, 255 << 20)));
     await expect(probeImage(bomb)).rejects.toThrow(/more than its IHDR declares \(28×28, colour type 0, 8-bit: 812 bytes\)/);
     await expect(probeImage(plain(chunk("IDAT", Buffer.concat([z, Buffer.from([1, 2, 3])]))))).rejects.toThrow(/3 bytes after its zlib stream ends.*812 bytes/);
     await expect(probeImage(plain(chunk("IDAT", z), chunk("IDAT", Buffer.from([9]))))).rejects.toThrow(/1 byte after/);
+    // Too little data sharp refuses as well, after allocating the declared image: refused before that.
+    const wide = pngOf(ihdr({ width: 4_194_309, height: 9, colour: 2 }), chunk("IDAT", deflateSync(Buffer.alloc(9 * 16))), IEND);
+    await expect(probeImage(wide)).rejects.toThrow(/inflates to 144 bytes; its IHDR declares 4194309×9, colour type 2, 8-bit: 113246352 bytes/);
     await expect(probeImage(sample)).resolves.toEqual({ format: "png", width: 28, height: 28, channels: 1 });
   });
 
