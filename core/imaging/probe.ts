@@ -1,5 +1,5 @@
 import sharp from "sharp";
-import { readPngHeader } from "./png.ts";
+import { checkPngImageData, readPngHeader } from "./png.ts";
 
 /** Images larger than this are refused before their pixels are decoded (decompression bombs). */
 export const MAX_INPUT_PIXELS = 64 * 1024 * 1024;
@@ -13,11 +13,16 @@ export interface ImageShape {
 
 /**
  * Decodes an image completely (proving its pixel data is intact) and returns its stored shape. Throws with
- * sharp's reason when it does not decode.
+ * sharp's reason when it does not decode, and for a PNG whose image data does not inflate to exactly its declared
+ * size or runs on after its zlib stream (see checkPngImageData): sharp decodes some of those.
  */
 export async function probeImage(data: Uint8Array): Promise<ImageShape> {
   const image = sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" });
   const { format, width, height, channels } = await image.metadata();
+  // Dataset validation probes with this, and the trainer then decodes with core/imaging/preprocess.ts, whose fast
+  // path refuses to inflate more than IHDR declares: validation holds a PNG to the same bound, before sharp
+  // allocates the declared image. Beyond the pixel limit sharp refuses the image below anyway.
+  if (format === "png" && width * height <= MAX_INPUT_PIXELS) await checkPngImageData(data);
   // Decoding to the stored colourspace skips a conversion to sRGB that costs about a third of the time.
   await (channels === 1 ? image.toColourspace("b-w") : image).raw().toBuffer();
   return { format, width, height, channels };
