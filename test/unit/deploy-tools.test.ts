@@ -123,6 +123,14 @@ describe("Dockerfiles", () => {
     expect(run(ROOT, read(file)).map((i) => `${i.line}: ${i.title} (${i.category})`)).toEqual([]);
   });
 
+  it("the bring-your-own example's image (examples/pytorch) passes dockerfilelint, runs the script as non-root, from Debian's PyTorch", () => {
+    const text = read("examples/pytorch/Dockerfile");
+    expect(run(ROOT, text).map((i) => `${i.line}: ${i.title} (${i.category})`)).toEqual([]);
+    expect([...text.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1]).toMatch(/^[1-9]\d*(:\d+)?$/);
+    expect(text).toMatch(/python3-torch/);
+    expect(text).toMatch(/^ENTRYPOINT \["python3", "\/app\/train.py"\]$/m);
+  });
+
   it("dockerfilelint flags a broken Dockerfile", () => {
     expect(run(ROOT, "FROM node\nRUN apt-get install curl\nHEALTHCHECK --interval CMD true\n").length).toBeGreaterThan(0);
   });
