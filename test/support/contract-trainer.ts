@@ -100,11 +100,12 @@ function fixedModel(k = classes.length, fill?: number): Uint8Array {
   return buildModel(w, new Float32Array(k), k);
 }
 
-function writeInterface(over: { output?: string; kind?: string; embedding?: string } = {}): void {
+function writeInterface(over: { output?: string; kind?: string; embedding?: string | null } = {}): void {
   const iface = {
     input: { name: "pixels", layout: "NCHW", width: SIZE, height: SIZE, channels: 1, scale: 1 / 255, mean: [0], std: [1] },
     output: { name: over.output ?? "logits", kind: over.kind ?? "logits" },
-    embedding: over.embedding ?? "features",
+    // null: the model declares no embedding output (it still has one; the platform must not ask for it).
+    ...(over.embedding === null ? {} : { embedding: over.embedding ?? "features" }),
   };
   writeFileSync(join(modelDir, "sightline.json"), JSON.stringify(iface, null, 2));
 }
@@ -203,6 +204,10 @@ switch (mode) {
     break;
   case "no-model":
     writeInterface();
+    break;
+  case "no-embedding":
+    writeModel(fixedModel());
+    writeInterface({ embedding: null });
     break;
   case "garbage":
     writeModel(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x01, 0x02]));

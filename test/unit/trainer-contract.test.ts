@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { stageDataset } from "../../core/datasets/stage.ts";
+import { parseProfile } from "../../core/drift/profile.ts";
+import { judgeWindow, type PredictionRecord } from "../../core/drift/report.ts";
 import { versionDataset, type DatasetRecord } from "../../core/datasets/version.ts";
 import { catchUp } from "../../core/events/catch-up.ts";
 import type { AnyCloudEvent } from "../../core/events/envelope.ts";
@@ -363,6 +365,27 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     const failed = (await published()).filter((e) => e.data.model === "killed");
     expect(failed.map((e) => e.type)).toEqual(["sightline.training.failed"]);
     expect(failed[0]?.data).toMatchObject({ runId: record!.runId, reason: record!.reason });
+  });
+
+  it("registers a model that declares no embedding: its profile has none, and drift skips that test and says why", async () => {
+    const { version } = await train({ model: "no-embedding", args: { mode: "no-embedding" } });
+    const card = parseModelCard(await rt.blobs.get(version.cardDigest), "no-embedding:1");
+    expect(card.onnx.outputs).toEqual({ scores: "logits", kind: "logits" });
+    expect(card.onnx.embeddingDim).toBeUndefined();
+    const profile = parseProfile(await rt.blobs.get(version.profileDigest!));
+    expect(profile.embeddings).toBeUndefined();
+    const records: PredictionRecord[] = Array.from({ length: 300 }, (_, i) => ({
+      requestId: `r-${i}`,
+      time: new Date(Date.UTC(2026, 11, 2, 0, 0, i)).toISOString(),
+      label: CLASSES[i % CLASSES.length]!,
+      index: i % CLASSES.length,
+      confidence: 0.5,
+      features: Object.fromEntries(Object.keys(profile.features).map((f) => [f, profile.features[f]!.sample[i % profile.features[f]!.sample.length]!])),
+      embedding: Array.from({ length: 16 }, () => 0.1),
+    }));
+    const verdict = judgeWindow(profile, records, {});
+    expect(verdict.skipped).toContainEqual({ name: "embedding", reason: expect.stringMatching(/no embedding output/) });
+    expect(verdict.tests.map((t) => t.name)).not.toContain("embedding");
   });
 
   it("reuses the staged dataset on later runs of the same dataset id", async () => {
