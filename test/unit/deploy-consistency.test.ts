@@ -87,6 +87,9 @@ const TRAINER_UNSET: Record<string, string> = {
   SIGHTLINE_LOG_LEVEL: "the logger's default (info); the template's env is pinned by test/unit/jobs-gke.test.ts",
   SIGHTLINE_GIT_COMMIT: "passed per runner through GkeJobRunnerOptions.env (the CD workflow sets GITHUB_SHA)",
   KUBERNETES_SERVICE_HOST: "set by the kubelet",
+  SIGHTLINE_CONTRACT_JOB: "set per job, for a contract trainer only (its containers are pinned by test/unit/jobs-gke.test.ts)",
+  SIGHTLINE_FINE_TUNE: "set per job when the retrain policy fine-tunes",
+  SIGHTLINE_RUN_ROOT: "a contract Job's shared volume, set in its stage and ingest containers (default /sightline)",
 };
 
 /** Names the code reads that neither the manifest provides nor the allow-list explains. */
