@@ -2,6 +2,7 @@ import type { ModelCard } from "../core/registry/model-card.ts";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { PRODUCTION, resolveAlias } from "../core/registry/aliases.ts";
 import { getVersion, type ModelVersion } from "../core/registry/model-version.ts";
+import { robustnessMetrics } from "../core/registry/robustness.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { configHash, type TrainConfig } from "./config.ts";
 import { loadTrainingData } from "./data.ts";
@@ -11,6 +12,7 @@ import { buildModel } from "./model.ts";
 import { importOnnxWeights } from "./onnx/import-weights.ts";
 import { exportOnnx, ONNX_EMBEDDING, ONNX_INPUT, ONNX_OPSET, ONNX_PROBABILITIES } from "./onnx/export.ts";
 import { gitState, newRunId, publishFailed, registerRun, testProfile, type Runtime } from "./register-run.ts";
+import { classifyWith, robustnessReport } from "./robustness.ts";
 import { predictSplit, trainModel, type BatchProgress, type EpochStats } from "./train.ts";
 
 export interface TrainingRequest {
@@ -77,7 +79,9 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
   hooks.onPhase?.("evaluate");
   const { probabilities, embeddings, embeddingDim } = await predictSplit(model, data.test);
   const evaluation = evaluateClassifier({ probabilities, labels: data.test.y, classes: data.classes });
-  const metrics = flatMetrics(evaluation);
+  const classify = classifyWith(data.test.pixels, (split) => predictSplit(model, split));
+  const robustness = await robustnessReport({ blobs: rt.blobs, test: data.test, spec: config.preprocessing, cleanAccuracy: evaluation.accuracy, classify, classes: data.classes.length, seed: config.seed });
+  const metrics = { ...flatMetrics(evaluation), ...robustnessMetrics(robustness) };
   const profile = await testProfile(rt.blobs, data.test, { probabilities, embeddings, embeddingDim }, data.classes, config.seed);
 
   hooks.onPhase?.("export");
@@ -119,6 +123,7 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
       image,
       metrics,
       evaluation: evaluation as unknown as Record<string, unknown>,
+      robustness,
       history: history as unknown as Record<string, unknown>[],
       trainedAt: new Date().toISOString(),
       trainingSeconds,

@@ -1,7 +1,11 @@
 import type { Command } from "commander";
+import type { BlobStore } from "../../core/blobs/blob-store.ts";
+import { PERTURBATIONS } from "../../core/imaging/perturb.ts";
 import { listAliases, resolveAlias } from "../../core/registry/aliases.ts";
 import { listAudit } from "../../core/registry/audit.ts";
+import { parseModelCard } from "../../core/registry/model-card.ts";
 import { getVersion, listModels, listVersions, parseModelRef, type ModelVersion } from "../../core/registry/model-version.ts";
+import type { Robustness } from "../../core/registry/robustness.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 
 export function registerModels(program: Command, ctx: CliContext): void {
@@ -53,7 +57,8 @@ export function registerModels(program: Command, ctx: CliContext): void {
         const version = ref.version ?? (await resolveAlias(rt.meta, ref.name, ref.alias as string));
         const v = await getVersion(rt.meta, ref.name, version);
         const tags = aliases.filter((a) => a.version === version).map((a) => a.alias);
-        if (opts.json) return ctx.out(JSON.stringify({ ...v, aliases: tags }, null, 2));
+        const robustness = await cardRobustness(rt.blobs, v);
+        if (opts.json) return ctx.out(JSON.stringify({ ...v, aliases: tags, ...(robustness.value ? { robustness: robustness.value } : {}) }, null, 2));
         ctx.out(`${v.name}:${v.version}${tags.length ? `  [${tags.join(", ")}]` : ""}`);
         for (const [k, value] of [
           ["created", v.createdAt],
@@ -70,9 +75,32 @@ export function registerModels(program: Command, ctx: CliContext): void {
           ctx.out(`  ${k.padEnd(9)} ${value}`);
         }
         ctx.out(`  metrics   ${metricLine(v)}`);
+        if (robustness.unreadable) ctx.out(`  robustness unknown: ${robustness.unreadable}`);
+        if (robustness.value) for (const line of robustnessLines(robustness.value)) ctx.out(`  ${line}`);
       }),
     );
 }
+
+/** The card's robustness section; a card that cannot be read only costs that section, not the command. */
+async function cardRobustness(blobs: BlobStore, v: ModelVersion): Promise<{ value?: Robustness; unreadable?: string }> {
+  try {
+    const card = parseModelCard(await blobs.get(v.cardDigest), `${v.name}:${v.version}`);
+    return card.robustness ? { value: card.robustness } : {};
+  } catch (err) {
+    return { unreadable: `card ${v.cardDigest} cannot be read: ${(err as Error).message}` };
+  }
+}
+
+/** One line per perturbation: accuracy and the drop from clean accuracy (a gain shows as a negative drop). */
+export function robustnessLines(r: Robustness): string[] {
+  const width = Math.max(...PERTURBATIONS.map((p) => p.length));
+  return [
+    `robustness on ${r.images} test image${r.images === 1 ? "" : "s"} (clean accuracy ${r.clean.toFixed(4)}):`,
+    ...PERTURBATIONS.map((p) => `  ${p.padEnd(width)}  accuracy ${r.perturbations[p].accuracy.toFixed(4)}  drop ${signed(r.perturbations[p].drop)}`),
+  ];
+}
+
+const signed = (n: number): string => (n < 0 ? `−${(-n).toFixed(4)}` : ` ${n.toFixed(4)}`);
 
 function metricLine(v: ModelVersion): string {
   return ["accuracy", "macro_f1"].map((m) => `${m} ${v.metrics[m]?.toFixed(4) ?? "—"}`).join("  ");

@@ -1,5 +1,7 @@
+import { crc32, deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { seededRandom } from "../drift/random.ts";
+import { decodePlainPng, readPngHeader } from "./png.ts";
 import { MAX_INPUT_PIXELS } from "./probe.ts";
 
 /**
@@ -7,8 +9,8 @@ import { MAX_INPUT_PIXELS } from "./probe.ts";
  * numbers on two cards, or in a promotion rule, mean the same thing:
  * - `brightness+30` / `brightness-30`: every colour value × 1.3 / × 0.7, rounded and clamped to 0–255;
  * - `noise`: additive Gaussian noise, σ = 0.1 of the range (25.5), independent per value, seeded per image;
- * - `rotation`: 15° clockwise about the centre, same size, corners filled with black;
- * - `blur`: Gaussian blur, σ = 1 pixel.
+ * - `rotation`: 15° clockwise about the centre, same size, the uncovered corners black;
+ * - `blur`: Gaussian blur, σ = 1 pixel (sharp's `blur(1)`).
  */
 export const PERTURBATIONS = ["brightness+30", "brightness-30", "noise", "rotation", "blur"] as const;
 export type Perturbation = (typeof PERTURBATIONS)[number];
@@ -20,7 +22,7 @@ const BRIGHTNESS: Partial<Record<Perturbation, number>> = { "brightness+30": 1.3
 
 /** 8-bit interleaved pixels of a source image, oriented as preprocessing sees it. */
 interface Pixels {
-  data: Buffer;
+  data: Uint8Array;
   width: number;
   height: number;
   /** 1 grey, 2 grey + alpha, 3 sRGB, 4 sRGB + alpha. */
@@ -28,94 +30,188 @@ interface Pixels {
 }
 
 /**
- * The source image under one perturbation, as a lossless PNG of the same size and channels (alpha kept, untouched
- * except by blur), so that preprocessing it (core/imaging/preprocess.ts) gives what serving would compute for such
- * an image, the same bytes on every run. `seed` drives the noise; the other perturbations are deterministic.
+ * The source image under one perturbation, as a lossless PNG of the same size and channels (alpha kept as it is,
+ * except that blur blurs it too), so that preprocessing it (core/imaging/preprocess.ts) gives what serving would
+ * compute for such an image, byte for byte the same on every run. `seed` drives the noise; the other perturbations
+ * are deterministic.
  */
 export async function perturbImage(bytes: Uint8Array, p: Perturbation, seed: number): Promise<Buffer> {
-  return perturbPixels(await decodeSource(bytes), p, seed);
-}
-
-/** Every perturbation of one image, decoding it once (what robustness evaluation uses). */
-export async function perturbAll(bytes: Uint8Array, seed: number): Promise<Record<Perturbation, Buffer>> {
+  if (!PERTURBATIONS.includes(p)) throw new Error(`unknown perturbation ${JSON.stringify(p)} (one of ${PERTURBATIONS.join(", ")})`);
   const source = await decodeSource(bytes);
-  const out = await Promise.all(PERTURBATIONS.map((p) => perturbPixels(source, p, seed)));
-  return Object.fromEntries(PERTURBATIONS.map((p, i) => [p, out[i]])) as Record<Perturbation, Buffer>;
+  if (p === "blur") return encodePng((await blurAll([source]))[0]!);
+  if (p === "rotation") return encodePng(await rotate(source));
+  return encodePng(pointwise(source, p, seed));
 }
 
 /**
- * Decodes as preprocessing does (EXIF orientation applied; 16-bit, palette and CMYK brought to 8-bit grey or sRGB),
- * so the PNG written afterwards, which carries no orientation or profile, decodes to the same pixels.
+ * Every perturbation of each image (what robustness evaluation uses), the same bytes perturbImage gives: each
+ * image is decoded once, and the blur of all of them costs a few sharp calls rather than one per image.
+ */
+export async function perturbBatch(images: { bytes: Uint8Array; seed: number }[]): Promise<Record<Perturbation, Buffer>[]> {
+  const sources = await Promise.all(images.map((image) => decodeSource(image.bytes)));
+  const [blurred, rotated] = await Promise.all([blurAll(sources), Promise.all(sources.map(rotate))]);
+  return sources.map((source, i) => ({
+    "brightness+30": encodePng(pointwise(source, "brightness+30", 0)),
+    "brightness-30": encodePng(pointwise(source, "brightness-30", 0)),
+    noise: encodePng(pointwise(source, "noise", images[i]!.seed)),
+    rotation: encodePng(rotated[i]!),
+    blur: encodePng(blurred[i]!),
+  }));
+}
+
+/**
+ * Decodes as preprocessing does: a plain 8-bit PNG in-process (core/imaging/png.ts, which gives sharp's pixels),
+ * anything else through sharp with EXIF orientation applied and 16-bit, palette, CMYK or ICC-profiled data
+ * brought to 8-bit grey or sRGB, so the PNG written afterwards (no orientation, no profile) decodes to these pixels.
  */
 async function decodeSource(bytes: Uint8Array): Promise<Pixels> {
+  const header = readPngHeader(bytes);
+  const plainChannels = header?.colorType === 0 ? 1 : header?.colorType === 2 ? 3 : undefined;
+  if (header && plainChannels) {
+    const data = decodePlainPng(bytes, { width: header.width, height: header.height, channels: plainChannels });
+    if (data) return { data, width: header.width, height: header.height, channels: plainChannels };
+  }
   const image = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" });
-  let meta;
   try {
-    meta = await image.metadata();
+    const meta = await image.metadata();
+    const grey = meta.space === "b-w" || meta.space === "grey16";
+    const { data, info } = await image.rotate().toColourspace(grey ? "b-w" : "srgb").raw().toBuffer({ resolveWithObject: true });
+    if (info.channels < 1 || info.channels > 4) throw new Error(`it decodes to ${info.channels} channels`);
+    return { data, width: info.width, height: info.height, channels: info.channels as Pixels["channels"] };
   } catch (err) {
-    throw new Error(`cannot perturb an image that does not decode: ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot perturb an image (${bytes.length} bytes) that does not decode: ${(err as Error).message}`, { cause: err });
   }
-  const grey = meta.space === "b-w" || meta.space === "grey16";
-  const { data, info } = await image.rotate().toColourspace(grey ? "b-w" : "srgb").raw().toBuffer({ resolveWithObject: true });
-  if (info.channels < 1 || info.channels > 4) throw new Error(`cannot perturb a ${meta.format} image decoding to ${info.channels} channels`);
-  return { data, width: info.width, height: info.height, channels: info.channels as Pixels["channels"] };
 }
 
-async function perturbPixels(source: Pixels, p: Perturbation, seed: number): Promise<Buffer> {
-  const { width, height, channels } = source;
+/**
+ * Brightness and noise: point operations, done here rather than by sharp's `linear`, so rounding and clamping are
+ * exactly the documented ones (sharp's `linear` truncates: 3 × 1.3 gives 3) and no sharp call is paid for them.
+ */
+function pointwise(source: Pixels, p: Perturbation, seed: number): Pixels {
+  const { channels } = source;
   const colour = channels === 2 || channels === 4 ? channels - 1 : channels;
-  const raw = { raw: { width, height, channels } };
   const factor = BRIGHTNESS[p];
-  if (factor !== undefined) {
-    // Point operations are done here rather than by sharp's `linear`, so the rounding and clamping are exactly
-    // the documented ones (libvips' float → uchar cast truncates).
-    const out = Buffer.from(source.data);
-    forEachColourValue(out, channels, colour, (v) => v * factor);
-    return encodePng(out, source);
-  }
-  if (p === "noise") {
-    const out = Buffer.from(source.data);
-    const gaussian = gaussianSource(seededRandom(seed));
-    forEachColourValue(out, channels, colour, (v) => v + NOISE_SIGMA * gaussian());
-    return encodePng(out, source);
-  }
-  if (p === "blur") return asSource(sharp(source.data, raw).blur(BLUR_SIGMA), channels).png(PNG).toBuffer();
-  if (p === "rotation") {
-    // sharp grows the canvas to hold the whole rotated image; the centred original-size window is cut back out
-    // (offsets rounded down when the growth is odd).
-    const rotated = await asSource(sharp(source.data, raw).rotate(ROTATION_DEGREES, { background: { r: 0, g: 0, b: 0, alpha: 1 } }), channels)
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    const { width: w, height: h, channels: c } = rotated.info;
-    if (c !== channels || w < width || h < height) throw new Error(`rotation gave ${w}×${h}×${c} from ${width}×${height}×${channels}`);
-    const window = { left: Math.floor((w - width) / 2), top: Math.floor((h - height) / 2), width, height };
-    return asSource(sharp(rotated.data, { raw: { width: w, height: h, channels } }).extract(window), channels)
-      .png(PNG)
-      .toBuffer();
-  }
-  throw new Error(`unknown perturbation ${JSON.stringify(p)} (one of ${PERTURBATIONS.join(", ")})`);
+  if (factor !== undefined) return { ...source, data: mapColour(source.data, channels, colour, (v) => v * factor) };
+  if (p !== "noise") throw new Error(`${p} is not a point operation`);
+  const gaussian = gaussianSource(seededRandom(seed));
+  return { ...source, data: mapColour(source.data, channels, colour, (v) => v + NOISE_SIGMA * gaussian()) };
 }
 
-// Fast to write and lossless; palette output would change pixels and keep the PNG off the in-process decoder.
-const PNG = { compressionLevel: 1, palette: false } as const;
+/**
+ * sharp's rotation grows the canvas to hold the whole rotated image; the centred window of the original size is
+ * cut back out (its offset rounded down when the canvas grew by an odd number of pixels).
+ */
+async function rotate(source: Pixels): Promise<Pixels> {
+  const { width, height, channels } = source;
+  const rotated = sharp(source.data, { raw: { width, height, channels } }).rotate(ROTATION_DEGREES, { background: { r: 0, g: 0, b: 0, alpha: 1 } });
+  const { data, info } = await asSource(rotated, channels).raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== channels || info.width < width || info.height < height) {
+    throw new Error(`rotating a ${width}×${height}×${channels} image gave ${info.width}×${info.height}×${info.channels}`);
+  }
+  const left = Math.floor((info.width - width) / 2);
+  const top = Math.floor((info.height - height) / 2);
+  const out = new Uint8Array(width * height * channels);
+  const stride = width * channels;
+  for (let y = 0; y < height; y++) {
+    const from = ((top + y) * info.width + left) * channels;
+    out.set(data.subarray(from, from + stride), y * stride);
+  }
+  return { ...source, data: out };
+}
 
-function encodePng(data: Buffer, like: Pixels): Promise<Buffer> {
-  return asSource(sharp(data, { raw: { width: like.width, height: like.height, channels: like.channels } }), like.channels)
-    .png(PNG)
-    .toBuffer();
+/**
+ * Margin around each tile of a blur mosaic, filled by repeating the tile's edge pixels as libvips extends an
+ * image's edges when it blurs it; wider than sharp's mask for σ = 1 (3 taps at its min amplitude 0.2), so every pixel
+ * of a tile is blurred from exactly the values it would see alone (checked bit for bit by the tests).
+ */
+const BLUR_MARGIN = Math.ceil(3 * BLUR_SIGMA) + 1;
+/** Bounds the memory of one mosaic (pixels; at most 4 bytes each). */
+const MOSAIC_PIXELS = 4_000_000;
+
+/**
+ * Gaussian blur of many images: each sharp call costs about 1.7 ms even for a 28×28 image (measured; most of it
+ * setting up the convolution), so images of one shape are blurred together as tiles of a mosaic and cut out again.
+ */
+async function blurAll(sources: Pixels[]): Promise<Pixels[]> {
+  const out = new Array<Pixels>(sources.length);
+  const groups = new Map<string, number[]>();
+  sources.forEach((s, i) => {
+    const key = `${s.width}×${s.height}×${s.channels}`;
+    const members = groups.get(key);
+    if (members) members.push(i);
+    else groups.set(key, [i]);
+  });
+  const jobs: Promise<void>[] = [];
+  for (const members of groups.values()) {
+    const { width, height } = sources[members[0]!]!;
+    const tile = (width + 2 * BLUR_MARGIN) * (height + 2 * BLUR_MARGIN);
+    const perMosaic = Math.max(1, Math.floor(MOSAIC_PIXELS / tile));
+    for (let start = 0; start < members.length; start += perMosaic) {
+      const batch = members.slice(start, start + perMosaic);
+      jobs.push(blurMosaic(batch.map((i) => sources[i]!)).then((blurred) => blurred.forEach((b, k) => (out[batch[k]!] = b))));
+    }
+  }
+  await Promise.all(jobs);
+  return out;
+}
+
+/** Blurs images of one shape as tiles of one mosaic (a near-square grid), each with its edges repeated around it. */
+async function blurMosaic(images: Pixels[]): Promise<Pixels[]> {
+  const { width, height, channels } = images[0]!;
+  const m = BLUR_MARGIN;
+  const tw = width + 2 * m;
+  const th = height + 2 * m;
+  const cols = Math.ceil(Math.sqrt(images.length));
+  const rows = Math.ceil(images.length / cols);
+  const mw = cols * tw;
+  const mosaic = Buffer.alloc(mw * rows * th * channels);
+  const stride = width * channels;
+  images.forEach((image, i) => {
+    const ox = (i % cols) * tw;
+    const oy = Math.floor(i / cols) * th;
+    for (let y = 0; y < th; y++) {
+      const row = Math.min(height - 1, Math.max(0, y - m)) * stride;
+      const at = ((oy + y) * mw + ox) * channels;
+      mosaic.set(image.data.subarray(row, row + stride), at + m * channels);
+      for (let x = 0; x < m; x++) {
+        mosaic.set(image.data.subarray(row, row + channels), at + x * channels);
+        mosaic.set(image.data.subarray(row + stride - channels, row + stride), at + (m + width + x) * channels);
+      }
+    }
+  });
+  const blurred = await rawOf(sharp(mosaic, { raw: { width: mw, height: rows * th, channels } }).blur(BLUR_SIGMA), { width: mw, height: rows * th, channels });
+  return images.map((image, i) => {
+    const ox = (i % cols) * tw + m;
+    const oy = Math.floor(i / cols) * th + m;
+    const data = new Uint8Array(height * stride);
+    for (let y = 0; y < height; y++) {
+      const from = ((oy + y) * mw + ox) * channels;
+      data.set(blurred.subarray(from, from + stride), y * stride);
+    }
+    return { ...image, data };
+  });
 }
 
 /** sharp writes sRGB unless told otherwise: a grey source stays grey (1 or 2 channels). */
-function asSource(image: sharp.Sharp, channels: number): sharp.Sharp {
+function asSource(image: Sharp, channels: number): Sharp {
   return channels <= 2 ? image.toColourspace("b-w") : image;
 }
 
-/** Applies `f` to each colour value (not alpha), rounding and clamping the result to 0–255. */
-function forEachColourValue(data: Buffer, channels: number, colour: number, f: (v: number) => number): void {
-  for (let i = 0; i < data.length; i++) {
-    if (i % channels >= colour) continue;
-    data[i] = Math.max(0, Math.min(255, Math.round(f(data[i]!))));
+async function rawOf(image: Sharp, like: Pick<Pixels, "width" | "height" | "channels">): Promise<Uint8Array> {
+  const { data, info } = await asSource(image, like.channels).raw().toBuffer({ resolveWithObject: true });
+  if (info.width !== like.width || info.height !== like.height || info.channels !== like.channels) {
+    throw new Error(`perturbing a ${like.width}×${like.height}×${like.channels} image gave ${info.width}×${info.height}×${info.channels}`);
   }
+  return data;
+}
+
+/** A copy of `data` with `f` applied to each colour value (not alpha), rounded and clamped to 0–255. */
+function mapColour(data: Uint8Array, channels: number, colour: number, f: (v: number) => number): Uint8Array {
+  const out = Uint8Array.from(data);
+  for (let i = 0; i < out.length; i++) {
+    if (i % channels < colour) out[i] = Math.max(0, Math.min(255, Math.round(f(out[i]!))));
+  }
+  return out;
 }
 
 /** Standard normal samples (Box–Muller, both values of each pair used) from a uniform source. */
@@ -127,10 +223,42 @@ function gaussianSource(random: () => number): () => number {
       spare = undefined;
       return s;
     }
-    const u = 1 - random(); // (0, 1]: log(0) would be -Infinity
+    const u = 1 - random(); // in (0, 1]: log(0) would be -Infinity
     const r = Math.sqrt(-2 * Math.log(u));
     const theta = 2 * Math.PI * random();
     spare = r * Math.sin(theta);
     return r * Math.cos(theta);
   };
+}
+
+type Sharp = ReturnType<typeof sharp>;
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const PNG_COLOUR_TYPE = { 1: 0, 2: 4, 3: 2, 4: 6 } as const;
+
+/**
+ * A plain 8-bit PNG (no filters, no ancillary chunks, stored rather than compressed: these files live for one
+ * evaluation and compressing them cost more than anything else here): lossless, and exactly what core/imaging/png.ts
+ * decodes in-process. Written here rather than by sharp because each sharp call costs about 0.5 ms even for a 28×28
+ * image (measured), which made sharp-encoded perturbations cost more than the rest of the robustness evaluation.
+ */
+function encodePng(image: Pixels): Buffer {
+  const { width, height, channels, data } = image;
+  const stride = width * channels;
+  const rows = Buffer.alloc((stride + 1) * height);
+  for (let y = 0; y < height; y++) rows.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, PNG_COLOUR_TYPE[channels], 0, 0, 0], 8);
+  return Buffer.concat([PNG_SIGNATURE, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(rows, { level: 0 })), chunk("IEND", Buffer.alloc(0))]);
+}
+
+function chunk(type: string, body: Uint8Array): Buffer {
+  const out = Buffer.alloc(12 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.write(type, 4, "latin1");
+  out.set(body, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
+  return out;
 }

@@ -1,6 +1,7 @@
 import type { DatasetRecord } from "../datasets/version.ts";
 import type { Metrics, ModelVersion } from "./model-version.ts";
 import type { PromotionPolicy } from "./policy.ts";
+import { perturbationsOf, ROBUSTNESS_RULES, robustnessMetric } from "./robustness.ts";
 
 export type RuleOutcome = {
   rule: string;
@@ -50,6 +51,32 @@ export function evaluateRules(input: {
         detail: value === undefined ? `candidate has no ${metric}` : `${metric} ${fmt(value)} ${passed ? "meets" : "misses"} ${kind} ${threshold}`,
       });
     }
+  }
+
+  for (const name of ROBUSTNESS_RULES) {
+    const maxDrop = policy.robustness[name];
+    if (maxDrop === undefined) continue;
+    const rule = `robustness:${name}`;
+    const threshold = `drop ≤ ${maxDrop}`;
+    const clean = candidate.metrics[robustnessMetric.clean];
+    const scores = perturbationsOf(name).map((p) => ({ p, drop: candidate.metrics[robustnessMetric.drop(p)], accuracy: candidate.metrics[robustnessMetric.accuracy(p)] }));
+    const measured = scores.filter((s): s is { p: (typeof s)["p"]; drop: number; accuracy: number } => s.drop !== undefined && s.accuracy !== undefined);
+    if (clean === undefined || measured.length < scores.length) {
+      // Cards written before robustness was measured: the policy asks for something nobody measured.
+      const detail = `no robustness evaluation on the card (${name} was not measured); retrain to get one, or remove robustness.${name} from the policy`;
+      rules.push({ rule, value: null, threshold, passed: false, detail });
+      continue;
+    }
+    const worst = measured.reduce((a, b) => (b.drop > a.drop ? b : a));
+    const passed = worst.drop <= maxDrop + 1e-12;
+    const which = measured.length > 1 ? ` (the worse of ${measured.map((s) => s.p).join(", ")})` : "";
+    rules.push({
+      rule,
+      value: Number(worst.drop.toFixed(6)),
+      threshold,
+      passed,
+      detail: `accuracy ${fmt(worst.accuracy)} under ${worst.p}${which} vs ${fmt(clean)} clean: drop ${fmt(worst.drop)} ${passed ? "within" : "exceeds"} ${maxDrop}`,
+    });
   }
 
   const relative = (rule: string, metric: string, maxDrop: number): void => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { PreprocessSpecSchema } from "../imaging/preprocess.ts";
+import { RobustnessSchema } from "./robustness.ts";
 
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 
@@ -63,6 +64,8 @@ export const ModelCardSchema = z.object({
   image: z.string().nullable(),
   metrics: z.record(z.string(), z.number()),
   evaluation: z.record(z.string(), z.unknown()),
+  /** Accuracy under fixed perturbations of the test images (core/registry/robustness.ts); absent on older cards. */
+  robustness: RobustnessSchema.optional(),
   history: z.array(z.record(z.string(), z.unknown())),
   trainedAt: z.iso.datetime({ offset: true }),
   trainingSeconds: z.number().nonnegative(),

@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { digestOf } from "../util/digest.ts";
 import { parseYamlText, readYamlFile } from "../util/yaml-file.ts";
+import { ROBUSTNESS_RULES, type RobustnessRule } from "./robustness.ts";
 
 const Bound = z.union([
   z.number().transform((min) => ({ min, max: undefined as number | undefined })),
@@ -11,7 +12,8 @@ const Bound = z.union([
 /**
  * The promotion policy (YAML, checked in): what a candidate must reach on its own, how much worse than
  * production it may be on the same held-out data, whether its data must have passed validation, and whether a
- * person must approve. Metric names are the trainer's: `accuracy`, `macro_f1`, `log_loss`, `ece`, `recall/<class>`.
+ * person must approve, and how much accuracy it may lose under perturbed inputs. Metric names are the trainer's:
+ * `accuracy`, `macro_f1`, `log_loss`, `ece`, `recall/<class>`, and the robustness ones (`robustness/<perturbation>/accuracy`).
  */
 export const PromotionPolicySchema = z
   .object({
@@ -26,6 +28,15 @@ export const PromotionPolicySchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Perturbation (`brightness+30`, `brightness-30`, `noise`, `rotation`, `blur`, or `brightness` for the worse of
+     * the two brightness changes) → largest allowed drop from the candidate's own clean accuracy on the same test
+     * images (the card's robustness). A candidate without a robustness evaluation fails a configured rule.
+     */
+    robustness: z
+      .object(Object.fromEntries(ROBUSTNESS_RULES.map((r) => [r, z.number().min(0).max(1).optional()])) as Record<RobustnessRule, z.ZodOptional<z.ZodNumber>>)
+      .strict()
+      .default({}),
     requireValidatedData: z.boolean().default(true),
     /** `auto`: promote when every rule passes; `manual`: a person approves (`--approve`, or yes on a terminal). */
     approval: z.enum(["auto", "manual"]).default("manual"),

@@ -218,7 +218,7 @@ async function regressionRules(rt: Runtime, input: PromoteInput, candidate: Mode
     const detail = unavailable ?? "no evaluator to evaluate the candidate on production's held-out data";
     return [{ rule: "relative@production-data", value: null, threshold: "evaluated", passed: false, detail }];
   }
-  const relativeOnly: PromotionPolicy = { ...input.policy, absolute: {}, requireValidatedData: false };
+  const relativeOnly: PromotionPolicy = { ...input.policy, absolute: {}, robustness: {}, requireValidatedData: false };
   const rules = evaluateRules({ policy: relativeOnly, candidate: { ...candidate, metrics, datasetId }, dataset: undefined, production: { version: productionVersion, metrics: production.metrics } });
   return rules.map((r) => ({ ...r, rule: `${r.rule}@production-data`, detail: `on production's held-out data (${datasetId.slice(0, 12)}…): ${r.detail}` }));
 }

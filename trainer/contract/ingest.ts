@@ -8,11 +8,13 @@ import type { PreprocessSpec } from "../../core/imaging/preprocess.ts";
 import { INTERFACE_FILE, MODEL_FILE, ModelInterfaceSchema, type MetricsLine, type ModelInterface } from "../../core/jobs/trainer-contract.ts";
 import type { ModelCard, TrainerIdentity } from "../../core/registry/model-card.ts";
 import type { ModelVersion } from "../../core/registry/model-version.ts";
+import { robustnessMetrics } from "../../core/registry/robustness.ts";
 import { sha256Hex } from "../../core/util/digest.ts";
 import { loadTrainingData } from "../data.ts";
 import { evaluateClassifier, flatMetrics } from "../evaluate.ts";
 import { classifySplit } from "../onnx-classifier.ts";
 import { registerRun, testProfile, type RunRequest, type Runtime } from "../register-run.ts";
+import { classifyWith, robustnessReport } from "../robustness.ts";
 
 /** What a trainer left, and what the platform knows about the run that made it. */
 export interface IngestInput {
@@ -76,7 +78,9 @@ export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ ve
     }
     if (outputs.kind === "probabilities") checkRowsSumToOne(scores.probabilities, classes.length, outputs.scores);
     const evaluation = evaluateClassifier({ probabilities: scores.probabilities, labels: data.test.y, classes });
-    const metrics = flatMetrics(evaluation);
+    const classify = classifyWith(data.test.pixels, (split) => classifySplit(session, { classes, preprocessing: spec, onnx: { input: iface.input.name, outputs } }, split, { embeddings: false }));
+    const robustness = await robustnessReport({ blobs: rt.blobs, test: data.test, spec, cleanAccuracy: evaluation.accuracy, classify, classes: classes.length, seed: input.seed });
+    const metrics = { ...flatMetrics(evaluation), ...robustnessMetrics(robustness) };
     const profile = await testProfile(rt.blobs, data.test, scores, classes, input.seed);
     const configHash = sha256Hex(canonicalize({ trainer: input.trainer, interface: iface }) ?? "");
     const epochs = Math.max(0, ...input.history.map((m) => m.epoch ?? 0)) || Number(input.trainer.args.epochs ?? 1);
@@ -102,6 +106,7 @@ export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ ve
         image: input.image,
         metrics,
         evaluation: evaluation as unknown as Record<string, unknown>,
+        robustness,
         history: input.history,
         trainedAt: new Date().toISOString(),
         trainingSeconds: input.trainingSeconds,
