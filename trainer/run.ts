@@ -86,7 +86,9 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
 
   hooks.onPhase?.("export");
   const hash = configHash(config);
-  const gitCommit = request.gitCommit === undefined ? (process.env.SIGHTLINE_GIT_COMMIT ?? gitState()?.commit ?? null) : request.gitCommit;
+  // Given by the job, or read from the checkout this runs in (with whether it has uncommitted changes).
+  const git = request.gitCommit === undefined && !process.env.SIGHTLINE_GIT_COMMIT ? gitState() : undefined;
+  const gitCommit = request.gitCommit === undefined ? (process.env.SIGHTLINE_GIT_COMMIT ?? git?.commit ?? null) : request.gitCommit;
   const image = request.image ?? null;
   const onnx = exportOnnx(model, {
     metadata: {
@@ -129,7 +131,7 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
       trainingSeconds,
       imagesPerSecond,
       backend: `${backend.backend} (${backend.threads} thread${backend.threads === 1 ? "" : "s"})`,
-      trainer: { kind: "builtin", args: {} },
+      trainer: { kind: "builtin", args: {}, ...(git ? { dirty: git.dirty } : {}) },
       ...(parentVersion !== undefined ? { parentVersion } : {}),
     }),
   });
