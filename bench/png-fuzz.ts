@@ -19,9 +19,9 @@ import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import zlib, { constants, crc32, deflateRawSync, deflateSync, inflateSync, type ZlibOptions } from "node:zlib";
+import zlib, { constants, deflateRawSync, deflateSync, inflateSync, type ZlibOptions } from "node:zlib";
 import sharp, { type Sharp } from "sharp";
-import { decodePlainPng, readPngHeader } from "../core/imaging/png.ts";
+import { decodePlainPng, pngChunk, readPngHeader } from "../core/imaging/png.ts";
 import { MAX_INPUT_PIXELS } from "../core/imaging/probe.ts";
 
 export interface Target {
@@ -81,14 +81,8 @@ export const caseRng = (seed: number, index: number): Rng => rng(Math.imul(seed 
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-export function chunk(type: string, data: Uint8Array = Buffer.alloc(0)): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, "latin1");
-  out.set(data, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
-  return out;
-}
+/** One PNG chunk (length, type, body, CRC): the writer the fuzzer builds hostile files with. */
+export const chunk = pngChunk;
 
 export const pngOf = (...chunks: Uint8Array[]): Buffer => Buffer.concat([SIGNATURE, ...chunks]);
 

@@ -22,3 +22,20 @@ export function shuffle<T>(items: T[] | Int32Array, random: () => number): void 
     items[j] = t;
   }
 }
+
+/** Standard normal samples (Box–Muller, both values of each pair used) from a uniform source. */
+export function gaussianSource(random: () => number): () => number {
+  let spare: number | undefined;
+  return () => {
+    if (spare !== undefined) {
+      const s = spare;
+      spare = undefined;
+      return s;
+    }
+    const u = 1 - random(); // in (0, 1]: log(0) would be -Infinity
+    const r = Math.sqrt(-2 * Math.log(u));
+    const theta = 2 * Math.PI * random();
+    spare = r * Math.sin(theta);
+    return r * Math.cos(theta);
+  };
+}

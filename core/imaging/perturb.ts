@@ -1,7 +1,6 @@
-import { crc32, deflateSync } from "node:zlib";
 import sharp from "sharp";
-import { seededRandom } from "../drift/random.ts";
-import { decodePlainPng, readPngHeader } from "./png.ts";
+import { gaussianSource, seededRandom } from "../drift/random.ts";
+import { decodePlainPng, encodePlainPng, readPngHeader } from "./png.ts";
 import { MAX_INPUT_PIXELS } from "./probe.ts";
 
 /**
@@ -38,9 +37,9 @@ interface Pixels {
 export async function perturbImage(bytes: Uint8Array, p: Perturbation, seed: number): Promise<Buffer> {
   if (!PERTURBATIONS.includes(p)) throw new Error(`unknown perturbation ${JSON.stringify(p)} (one of ${PERTURBATIONS.join(", ")})`);
   const source = await decodeSource(bytes);
-  if (p === "blur") return encodePng((await blurAll([source]))[0]!);
-  if (p === "rotation") return encodePng(await rotate(source));
-  return encodePng(pointwise(source, p, seed));
+  if (p === "blur") return encodePlainPng((await blurAll([source]))[0]!);
+  if (p === "rotation") return encodePlainPng(await rotate(source));
+  return encodePlainPng(pointwise(source, p, seed));
 }
 
 /**
@@ -51,11 +50,11 @@ export async function perturbBatch(images: { bytes: Uint8Array; seed: number }[]
   const sources = await Promise.all(images.map((image) => decodeSource(image.bytes)));
   const [blurred, rotated] = await Promise.all([blurAll(sources), Promise.all(sources.map(rotate))]);
   return sources.map((source, i) => ({
-    "brightness+30": encodePng(pointwise(source, "brightness+30", 0)),
-    "brightness-30": encodePng(pointwise(source, "brightness-30", 0)),
-    noise: encodePng(pointwise(source, "noise", images[i]!.seed)),
-    rotation: encodePng(rotated[i]!),
-    blur: encodePng(blurred[i]!),
+    "brightness+30": encodePlainPng(pointwise(source, "brightness+30", 0)),
+    "brightness-30": encodePlainPng(pointwise(source, "brightness-30", 0)),
+    noise: encodePlainPng(pointwise(source, "noise", images[i]!.seed)),
+    rotation: encodePlainPng(rotated[i]!),
+    blur: encodePlainPng(blurred[i]!),
   }));
 }
 
@@ -214,51 +213,5 @@ function mapColour(data: Uint8Array, channels: number, colour: number, f: (v: nu
   return out;
 }
 
-/** Standard normal samples (Box–Muller, both values of each pair used) from a uniform source. */
-function gaussianSource(random: () => number): () => number {
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    const u = 1 - random(); // in (0, 1]: log(0) would be -Infinity
-    const r = Math.sqrt(-2 * Math.log(u));
-    const theta = 2 * Math.PI * random();
-    spare = r * Math.sin(theta);
-    return r * Math.cos(theta);
-  };
-}
 
 type Sharp = ReturnType<typeof sharp>;
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const PNG_COLOUR_TYPE = { 1: 0, 2: 4, 3: 2, 4: 6 } as const;
-
-/**
- * A plain 8-bit PNG (no filters, no ancillary chunks, stored rather than compressed: these files live for one
- * evaluation and compressing them cost more than anything else here): lossless, and exactly what core/imaging/png.ts
- * decodes in-process. Written here rather than by sharp because each sharp call costs about 0.5 ms even for a 28×28
- * image (measured), which made sharp-encoded perturbations cost more than the rest of the robustness evaluation.
- */
-function encodePng(image: Pixels): Buffer {
-  const { width, height, channels, data } = image;
-  const stride = width * channels;
-  const rows = Buffer.alloc((stride + 1) * height);
-  for (let y = 0; y < height; y++) rows.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, PNG_COLOUR_TYPE[channels], 0, 0, 0], 8);
-  return Buffer.concat([PNG_SIGNATURE, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(rows, { level: 0 })), chunk("IEND", Buffer.alloc(0))]);
-}
-
-function chunk(type: string, body: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  out.write(type, 4, "latin1");
-  out.set(body, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
-  return out;
-}

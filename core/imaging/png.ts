@@ -1,4 +1,4 @@
-import { crc32, createInflate, inflateSync, type Inflate } from "node:zlib";
+import { crc32, createInflate, deflateSync, inflateSync, type Inflate } from "node:zlib";
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -300,5 +300,36 @@ function unfilter(raw: Uint8Array, stride: number, height: number, bpp: number):
       out[row + x] = (v + p) & 0xff;
     }
   }
+  return out;
+}
+
+const PNG_COLOUR_TYPE = { 1: 0, 2: 4, 3: 2, 4: 6 } as const;
+
+/**
+ * A plain 8-bit PNG (no filters, no ancillary chunks, stored rather than compressed: these files live for one
+ * evaluation and compressing them cost more than anything else here): lossless, and exactly what decodePlainPng
+ * decodes in-process. Written by hand rather than by sharp because each sharp call costs about 0.5 ms even for a
+ * 28×28 image (measured), which made sharp-encoded perturbations (core/imaging/perturb.ts) cost more than the rest
+ * of the robustness evaluation.
+ */
+export function encodePlainPng(image: { width: number; height: number; channels: 1 | 2 | 3 | 4; data: Uint8Array }): Buffer {
+  const { width, height, channels, data } = image;
+  const stride = width * channels;
+  const rows = Buffer.alloc((stride + 1) * height);
+  for (let y = 0; y < height; y++) rows.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, PNG_COLOUR_TYPE[channels], 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from(SIGNATURE), pngChunk("IHDR", ihdr), pngChunk("IDAT", deflateSync(rows, { level: 0 })), pngChunk("IEND")]);
+}
+
+/** One PNG chunk: length, type, body and its CRC. */
+export function pngChunk(type: string, body: Uint8Array = Buffer.alloc(0)): Buffer {
+  const out = Buffer.alloc(12 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.write(type, 4, "latin1");
+  out.set(body, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
   return out;
 }

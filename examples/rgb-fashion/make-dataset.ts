@@ -14,7 +14,7 @@ import sharp from "sharp";
 import { readIdx } from "../../core/datasets/idx.ts";
 import { SPEC_FILE } from "../../core/datasets/spec.ts";
 import type { Split } from "../../core/datasets/split.ts";
-import { seededRandom } from "../../core/drift/random.ts";
+import { gaussianSource, seededRandom } from "../../core/drift/random.ts";
 
 /** Where Debian's dataset-fashion-mnist puts the IDX files (override with FMNIST_DIR or `idxDir`). */
 export const FASHION_MNIST_DIR = process.env.FMNIST_DIR ?? "/usr/share/datasets/fashion-mnist";
@@ -271,22 +271,6 @@ function pickTexture(random: () => number, size: number): (x: number, y: number)
   return (x, y) => ((Math.floor((x + dx) / cell) + Math.floor((y + dy) / cell)) & 1 ? 1 : 0);
 }
 
-/** Standard normal deviates (Box–Muller) from a uniform generator. */
-function gaussianSource(random: () => number): () => number {
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    const u = 1 - random();
-    const v = random();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
