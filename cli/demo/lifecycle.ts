@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Runtime } from "../../core/config/runtime.ts";
 import { listReports, readReport, type DriftReportRecord } from "../../core/drift/detect.ts";
@@ -26,7 +26,7 @@ import { predictionTree } from "../lineage-view.ts";
 import { renderTree } from "../tree.ts";
 import { renderReport, type DemoReportData } from "./report-html.ts";
 import { buildShiftedDataset } from "./shifted-dataset.ts";
-import { accuracy, sendAll, steadyLoad, type Image, type TrafficStats } from "./traffic.ts";
+import { accuracy, sendAll, splitImages, steadyLoad, type TrafficStats } from "./traffic.ts";
 import { followEpochs, poll } from "./watch.ts";
 
 export interface LifecycleOptions {
@@ -79,18 +79,6 @@ async function stopLive(live: Live): Promise<void> {
   await live.fctx.close();
 }
 
-/** The images of a split folder, classes interleaved (one of each in turn), as real traffic would mix them. */
-async function images(dir: string, only?: (file: string) => boolean): Promise<Image[]> {
-  const byClass: Image[][] = [];
-  for (const label of (await readdir(dir)).sort()) {
-    const files = (await readdir(join(dir, label))).sort().filter((f) => !only || only(f));
-    byClass.push(await Promise.all(files.map(async (f) => ({ label, bytes: await readFile(join(dir, label, f)) }))));
-  }
-  const out: Image[] = [];
-  for (let i = 0; out.length < byClass.reduce((n, c) => n + c.length, 0); i++) for (const c of byClass) if (c[i]) out.push(c[i]!);
-  return out;
-}
-
 async function newReport(rt: Runtime, model: string, version: number, after: string, drift?: boolean): Promise<DriftReportRecord | undefined> {
   return (await listReports(rt.meta, model, version)).find((r) => r.createdAt > after && (drift === undefined || r.drift === drift));
 }
@@ -117,7 +105,7 @@ export async function runLifecycle(rt: Runtime, ctx: CliContext, opts: Lifecycle
     const { url } = live.server;
     step(3, `serve ${model}@production at ${url} and send it held-out images`);
     const retrained = (await listVersions(rt.meta, model)).find((v) => v.requestId.startsWith("retrain-"));
-    const clean = await images(join(opts.sample, "test"));
+    const clean = await splitImages(join(opts.sample, "test"));
     if (retrained) {
       ctx.out(`Reused: ${model}:${retrained.version} was retrained on drifted data in an earlier run (request ${retrained.requestId}).`);
       const stats = await sendAll(url, clean.slice(0, 50));
@@ -139,7 +127,7 @@ export async function runLifecycle(rt: Runtime, ctx: CliContext, opts: Lifecycle
       const shiftedSet = await buildShiftedDataset(opts.sample, shiftedDir);
       const shiftedVersion = await versionDataset(rt, shiftedDir);
       ctx.out(`Labelling team delivered ${shiftedSet.added.train + shiftedSet.added.test} shifted images: dataset ${shiftedVersion.record.id.slice(0, 12)}… (${shiftedVersion.record.files} files, validation ${shiftedVersion.record.validation})`);
-      const shifted = await images(join(shiftedDir, "test"), (f) => f.startsWith("shifted-"));
+      const shifted = await splitImages(join(shiftedDir, "test"), (f) => f.startsWith("shifted-"));
       const before = new Date().toISOString();
       // Shifted traffic keeps coming, from now until after the swap: no request may fail on the way.
       const load = steadyLoad(url, shifted, 60);

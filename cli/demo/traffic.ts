@@ -1,3 +1,5 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import pLimit from "p-limit";
 
 export interface Served {
@@ -72,3 +74,15 @@ export function steadyLoad(url: string, images: readonly Image[], perSecond: num
 }
 
 export const accuracy = (served: readonly Served[]): number => (served.length === 0 ? 0 : served.filter((s) => s.label === s.truth).length / served.length);
+
+/** The images of a split folder, classes interleaved (one of each in turn), as real traffic would mix them. */
+export async function splitImages(dir: string, only?: (file: string) => boolean): Promise<Image[]> {
+  const byClass: Image[][] = [];
+  for (const label of (await readdir(dir)).sort()) {
+    const files = (await readdir(join(dir, label))).sort().filter((f) => !only || only(f));
+    byClass.push(await Promise.all(files.map(async (f) => ({ label, bytes: await readFile(join(dir, label, f)) }))));
+  }
+  const out: Image[] = [];
+  for (let i = 0; out.length < byClass.reduce((n, c) => n + c.length, 0); i++) for (const c of byClass) if (c[i]) out.push(c[i]!);
+  return out;
+}

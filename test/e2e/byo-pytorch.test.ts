@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildShiftedDataset } from "../../cli/demo/shifted-dataset.ts";
-import { steadyLoad, type Image } from "../../cli/demo/traffic.ts";
+import { splitImages, steadyLoad } from "../../cli/demo/traffic.ts";
 import { poll } from "../../cli/demo/watch.ts";
 import { loadConfig } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
@@ -44,18 +44,6 @@ if (!ready) console.warn("skipping the PyTorch end-to-end test: apt-get install 
 
 const quiet = createLogger({ component: "byo-e2e" }, { level: "WARNING" });
 type PredictBody = { model: { name: string; version: number }; predictions: { label: string; scores: number[] }[] };
-
-/** Every image of a split folder, with its label, classes interleaved as real traffic would mix them. */
-async function split(dir: string, only?: (file: string) => boolean): Promise<Image[]> {
-  const byClass: Image[][] = [];
-  for (const label of (await readdir(dir)).sort()) {
-    const files = (await readdir(join(dir, label))).sort().filter((f) => !only || only(f));
-    byClass.push(await Promise.all(files.map(async (f) => ({ label, bytes: await readFile(join(dir, label, f)) }))));
-  }
-  const out: Image[] = [];
-  for (let i = 0; out.length < byClass.reduce((n, c) => n + c.length, 0); i++) for (const c of byClass) if (c[i]) out.push(c[i]!);
-  return out;
-}
 
 const predict = async (url: string, image: Buffer, type: string): Promise<{ status: number; body: PredictBody }> => {
   const res = await fetch(`${url}/predict`, { method: "POST", headers: { "content-type": type }, body: image });
@@ -157,7 +145,7 @@ describe.skipIf(!ready)("bring your own PyTorch model, end to end", { timeout: 9
     });
 
     it("answers /predict, and OIP with the same scores for the same pixels (NCHW)", async () => {
-      const image = (await split(join(SAMPLE, "test")))[0]!;
+      const image = (await splitImages(join(SAMPLE, "test")))[0]!;
       const { status, body } = await predict(server.url, image.bytes, "image/png");
       expect(status).toBe(200);
       expect(body.model).toEqual({ name: "fmnist", version: 2 });
@@ -171,7 +159,7 @@ describe.skipIf(!ready)("bring your own PyTorch model, end to end", { timeout: 9
       await buildShiftedDataset(SAMPLE, shiftedDir);
       const versioned = await runCli(["data", "version", shiftedDir, "--json"], { cwd, env });
       expect(versioned.code, versioned.stderr).toBe(0);
-      const traffic = await split(join(shiftedDir, "test"), (f) => f.startsWith("shifted-"));
+      const traffic = await splitImages(join(shiftedDir, "test"), (f) => f.startsWith("shifted-"));
       const since = new Date().toISOString();
       const load = steadyLoad(server.url, traffic, 80);
       let v3: ModelVersion;
