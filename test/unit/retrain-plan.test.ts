@@ -6,46 +6,17 @@ import { loadConfig } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { TrainerDefinitionSchema, type TrainerDefinition } from "../../core/jobs/trainers.ts";
 import { moveAlias, PRODUCTION } from "../../core/registry/aliases.ts";
-import type { ModelCard, TrainerIdentity } from "../../core/registry/model-card.ts";
+import type { TrainerIdentity } from "../../core/registry/model-card.ts";
 import { registerVersion } from "../../core/registry/model-version.ts";
 import { retrainJob } from "../../core/retrain/plan.ts";
 import { RetrainPolicySchema } from "../../core/retrain/policy.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { digestOf } from "../../core/util/digest.ts";
 import { putDataset } from "../support/registry.ts";
+import { testCard } from "../support/model-card.ts";
 
 const DATASET = "a".repeat(64);
 const IMAGE = `europe-docker.pkg.dev/p/team/cnn@sha256:${"1".repeat(64)}`;
-
-/** A card as a contract run writes it, with only what the plan reads being specific. */
-function card(trainer: TrainerIdentity): ModelCard {
-  const digest = digestOf("x");
-  return {
-    schema: "sightline.model-card/v1",
-    name: "rgb",
-    runId: "run-1",
-    requestId: "req-1",
-    datasetId: DATASET,
-    manifestDigest: digest,
-    classes: ["a", "b"],
-    preprocessing: { width: 8, height: 8, channels: 3, fit: "fill", scale: 1 / 255, mean: [0], std: [1], layout: "NCHW" },
-    onnx: { modelDigest: digest, opset: 13, input: "pixels", outputs: { scores: "logits", kind: "logits" } },
-    profileDigest: digest,
-    architecture: "external command",
-    config: {},
-    configHash: "h",
-    gitCommit: null,
-    image: null,
-    metrics: { accuracy: 0.9 },
-    evaluation: {},
-    history: [],
-    trainedAt: new Date().toISOString(),
-    trainingSeconds: 1,
-    imagesPerSecond: 1,
-    backend: "command",
-    trainer,
-  };
-}
 
 describe("retrain plan: which trainer retrains a model, and how", () => {
   let rt: Runtime;
@@ -54,7 +25,7 @@ describe("retrain plan: which trainer retrains a model, and how", () => {
     "pytorch-cnn": TrainerDefinitionSchema.parse({ command: "python3 examples/pytorch/train.py", image: IMAGE, args: { epochs: 2, lr: 0.001 } }),
   };
   const produce = async (trainer: TrainerIdentity): Promise<void> => {
-    const { digest } = await rt.blobs.put(Buffer.from(JSON.stringify(card(trainer))));
+    const { digest } = await rt.blobs.put(Buffer.from(JSON.stringify(testCard({ name: "rgb", datasetId: DATASET, trainer }))));
     const v = await registerVersion(rt.meta, { name: "rgb", datasetId: DATASET, requestId: "r", runId: "run-1", modelDigest: digestOf("m"), cardDigest: digest, profileDigest: null, configHash: "h", gitCommit: null, image: null, metrics: {} });
     await moveAlias(rt.meta, { name: "rgb", alias: PRODUCTION, to: v.version, expected: null, actor: "t", reason: "t", action: "promotion" });
   };

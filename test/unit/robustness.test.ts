@@ -11,7 +11,6 @@ import { perturbBatch, perturbImage, PERTURBATIONS, type Perturbation } from "..
 import { decodePlainPng } from "../../core/imaging/png.ts";
 import { preprocess, PreprocessSpecSchema } from "../../core/imaging/preprocess.ts";
 import { SqliteStore } from "../../core/meta/sqlite-store.ts";
-import { ModelCardSchema, type ModelCard } from "../../core/registry/model-card.ts";
 import { registerVersion } from "../../core/registry/model-version.ts";
 import { loadPolicy, parsePolicy } from "../../core/registry/policy.ts";
 import { promote } from "../../core/registry/promote.ts";
@@ -23,6 +22,7 @@ import type { SplitData } from "../../trainer/data.ts";
 import { robustnessReport } from "../../trainer/robustness.ts";
 import { runCli } from "../support/cli.ts";
 import { SAMPLE } from "../support/datasets.ts";
+import { testCard } from "../support/model-card.ts";
 import { GOOD, putDataset, registerTestVersion } from "../support/registry.ts";
 
 const GREY = PreprocessSpecSchema.parse({ width: 28, height: 28, channels: 1 });
@@ -360,34 +360,8 @@ describe("promotion rules robustness:<perturbation>", () => {
 });
 
 describe("the card's robustness field, and `sightline models show`", () => {
-  const card = (extra: Record<string, unknown>): ModelCard => {
-    const digest = digestOf("x");
-    return ModelCardSchema.parse({
-      schema: "sightline.model-card/v1",
-      name: "fmnist",
-      runId: "run-1",
-      requestId: "req-1",
-      datasetId: D,
-      manifestDigest: digest,
-      classes: ["a", "b"],
-      preprocessing: { width: 28, height: 28, channels: 1 },
-      onnx: { modelDigest: digest, opset: 13, input: "pixels", outputs: { scores: "probabilities", kind: "probabilities" } },
-      profileDigest: digest,
-      architecture: "test",
-      config: {},
-      configHash: "h",
-      gitCommit: null,
-      image: null,
-      metrics: { accuracy: 0.9 },
-      evaluation: {},
-      history: [],
-      trainedAt: new Date().toISOString(),
-      trainingSeconds: 1,
-      imagesPerSecond: 1,
-      backend: "test",
-      ...extra,
-    });
-  };
+  const card = testCard;
+
 
   it("is optional, validated, and ignores perturbations a later version may add", () => {
     expect(card({}).robustness).toBeUndefined();
