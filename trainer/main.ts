@@ -3,7 +3,7 @@
 //   node trainer/main.ts          one whole run: the built-in trainer, or a contract trainer's command (SIGHTLINE_CONTRACT_JOB)
 //   node trainer/main.ts stage    GKE, before a contract trainer's image runs: stage its data (and production's model)
 //   node trainer/main.ts ingest   GKE, after it: evaluate, profile and register what it wrote
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { loadConfig } from "../core/config/config.ts";
@@ -40,6 +40,7 @@ const Env = z.object({
   SIGHTLINE_RUN_ROOT: z.string().default("/sightline"),
 });
 
+const STAGED_AT = "staged-at";
 const log = createLogger({ component: "trainer" });
 const mode = process.argv[2] ?? "run";
 const env = Env.safeParse(process.env);
@@ -57,7 +58,11 @@ try {
   if (job && mode === "stage") {
     const layout = runLayout(e.SIGHTLINE_RUN_ROOT);
     await stageDataset(rt, request.datasetId, layout);
+    // The trainer's own image may not create them (Vertex gives them existing).
+    await Promise.all([layout.modelDir, layout.checkpointDir, layout.tensorboardDir].map((d) => mkdir(d, { recursive: true })));
     if (job.fineTune) await stageInitModel(rt, request.model, layout.initModel);
+    // When the trainer container starts: the ingest container measures the training time from it.
+    await writeFile(join(layout.root, STAGED_AT), new Date().toISOString());
     log.info("staged", { dataDir: layout.dataDir, runId: job.runId });
   } else if (job && mode === "ingest") {
     const layout = runLayout(e.SIGHTLINE_RUN_ROOT);
@@ -71,9 +76,8 @@ try {
         gitCommit: e.SIGHTLINE_GIT_COMMIT ?? null,
         image: job.trainer.image ?? null,
         history: await metricsLines(join(layout.modelDir, METRICS_FILE)),
-        // The trainer ran in the container before this one; the pod's start is the nearest time we have.
-        trainingSeconds: process.uptime(),
-        trainImages: 0,
+        trainingSeconds: await secondsSince(join(layout.root, STAGED_AT)),
+        trainImages: (await readFile(layout.jsonl.training, "utf8")).split("\n").filter(Boolean).length,
       });
       log.info("registered", { model: version.name, version: version.version, metrics: version.metrics });
     } catch (err) {
@@ -125,4 +129,10 @@ async function metricsLines(path: string): Promise<MetricsLine[]> {
       return [];
     }
   });
+}
+
+/** Seconds since the time written in a file (0 when it is missing: the card then shows no training speed). */
+async function secondsSince(path: string): Promise<number> {
+  const at = Date.parse(await readFile(path, "utf8").catch(() => ""));
+  return Number.isFinite(at) ? Math.max(0, (Date.now() - at) / 1000) : 0;
 }
