@@ -81,7 +81,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
             result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor, fineTune: opts.fineTune === true }, progress.hooks);
           } else {
             if (opts.config || opts.limit !== undefined) ctx.fail("--config and --limit are the built-in trainer's; pass your trainer's own settings with --arg key=value", 64);
-            const args = { ...trainer.definition.args, ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}), ...opts.arg };
+            const args = contractArgs(trainer.definition, opts);
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config: { trainer: trainer.definition, args }, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
             result = await runContractTraining(
               rt,
@@ -116,6 +116,11 @@ export function registerTrain(program: Command, ctx: CliContext): void {
     );
 }
 
+/** A contract trainer's args: its defaults, then --epochs, then each --arg. */
+function contractArgs(definition: TrainerDefinition, opts: TrainOptions): TrainerArgs {
+  return { ...definition.args, ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}), ...opts.arg };
+}
+
 /**
  * A trainer that is only an image runs as a GKE Job (SIGHTLINE_JOBS=k8s://NAMESPACE): submitted here, registered by
  * the Job's ingest container when it ends (`sightline models show` then lists it).
@@ -124,7 +129,7 @@ async function submitImageJob(ctx: CliContext, rt: Runtime, opts: TrainOptions, 
   if (rt.config.jobs.kind !== "k8s") ctx.fail("an image trainer runs as a GKE Job: set SIGHTLINE_JOBS=k8s://NAMESPACE (and SIGHTLINE_TRAINER_IMAGE), or give --command to run it here", 64);
   const dataset = await rt.meta.get(DATASETS, datasetId);
   if (!dataset) ctx.fail(`dataset ${datasetId} is not registered`);
-  const args = { ...trainer.definition.args, ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}), ...opts.arg };
+  const args = contractArgs(trainer.definition, opts);
   const jobs = await openJobRunner(rt.config.jobs, { config: rt.config, meta: rt.meta, log: ctx.log, ...(ctx.env.SIGHTLINE_TRAINER_IMAGE ? { trainerImage: ctx.env.SIGHTLINE_TRAINER_IMAGE } : {}) });
   try {
     const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config: { trainer: trainer.definition, args }, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
