@@ -1,11 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { access, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { constants, createReadStream, createWriteStream } from "node:fs";
+import { access, chmod, copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { pathToFileURL } from "node:url";
 import { blobKey, digestOf, sha256Hex } from "../util/digest.ts";
 import { BlobCorruptError, BlobNotFoundError, type BlobRef, type BlobStore } from "./blob-store.ts";
+
+/** Blob files are written read-only: they are immutable, and staged datasets hard-link them (writeTo). */
+const READ_ONLY = 0o444;
 
 /**
  * Blobs as files under `root/sha256/ab/<hex>`. Writes go to a unique temp file in the same directory and are
@@ -27,8 +30,23 @@ export class FsBlobStore implements BlobStore {
     const ref = { digest: digestOf(data), size: data.byteLength };
     const target = this.path(ref.digest);
     if (await exists(target)) return ref;
-    await this.place(target, (tmp) => writeFile(tmp, data, { flag: "wx" }));
+    await this.place(target, (tmp) => writeFile(tmp, data, { flag: "wx", mode: READ_ONLY }));
     return ref;
+  }
+
+  async writeTo(digest: string, path: string): Promise<void> {
+    const source = this.path(digest);
+    try {
+      // The link shares the blob's read-only inode: a trainer writing to its staged file cannot change the blob.
+      await link(source, path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" && !(await exists(source))) throw new BlobNotFoundError(digest, this.root);
+      // Another filesystem, or one without hard links: a copy (still no hashing: the blob was checked when stored).
+      if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP") throw err;
+      await copyFile(source, path, constants.COPYFILE_EXCL);
+      await chmod(path, READ_ONLY);
+    }
   }
 
   async putFile(path: string): Promise<BlobRef> {
@@ -49,7 +67,7 @@ export class FsBlobStore implements BlobStore {
             yield chunk;
           }
         },
-        createWriteStream(tmp, { flags: "wx" }),
+        createWriteStream(tmp, { flags: "wx", mode: READ_ONLY }),
       );
       const digest = `sha256:${hash.digest("hex")}`;
       const target = this.path(digest);

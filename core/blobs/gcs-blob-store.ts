@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Storage, type CreateWriteStreamOptions, type File } from "@google-cloud/storage";
@@ -135,6 +136,10 @@ export class GcsBlobStore implements BlobStore {
     const actual = `sha256:${sha256Hex(bytes)}`;
     if (actual !== digest) throw new BlobCorruptError(digest, actual, this.#where(file));
     return bytes;
+  }
+
+  async writeTo(digest: string, path: string): Promise<void> {
+    await writeFile(path, await this.get(digest), { flag: "wx", mode: 0o444 });
   }
 
   async has(digest: string): Promise<boolean> {

@@ -11,7 +11,7 @@ import type { ManifestFile } from "./manifest.ts";
 import type { Split } from "./split.ts";
 
 const MARKER = ".staged";
-const WRITES_AT_ONCE = 16;
+const WRITES_AT_ONCE = 32;
 /** The JSONL file of each split, named as Vertex AI names them. */
 const VERTEX_SPLIT: Record<Split, keyof RunLayout["jsonl"]> = { train: "training", validation: "validation", test: "test" };
 
@@ -45,8 +45,7 @@ export async function stageDataset(rt: { blobs: BlobStore; meta: MetadataStore }
     await Promise.all(
       manifest.files.map((f, i) =>
         limit(async () => {
-          const relative = join(f.split, f.label, names[i]!);
-          await writeFile(join(tmp, relative), await rt.blobs.get(`sha256:${f.sha256}`));
+          await rt.blobs.writeTo(`sha256:${f.sha256}`, join(tmp, f.split, f.label, names[i]!));
         }),
       ),
     );

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +33,19 @@ export function blobStoreContract(name: string, harness: () => BlobStoreHarness)
       expect(await store.has(ref.digest)).toBe(true);
       expect(Buffer.compare(await store.get(ref.digest), data)).toBe(0);
       expect(store.uri(ref.digest)).toContain(ref.digest.slice("sha256:".length));
+    });
+
+    it("writes a blob out as a read-only file, refuses to overwrite one, and names a missing blob", async () => {
+      const data = randomBytes(500);
+      const ref = await store.put(data);
+      const path = join(scratch, `out-${Math.random()}`);
+      await store.writeTo(ref.digest, path);
+      expect(Buffer.compare(await readFile(path), data)).toBe(0);
+      expect((await stat(path)).mode & 0o222).toBe(0);
+      await expect(store.writeTo(ref.digest, path)).rejects.toThrow(/EEXIST/);
+      // The blob itself is unchanged and still readable after the file was written out.
+      expect(Buffer.compare(await store.get(ref.digest), data)).toBe(0);
+      await expect(store.writeTo(digestOf("never stored"), join(scratch, "missing"))).rejects.toBeInstanceOf(BlobNotFoundError);
     });
 
     it("treats a second write of the same content as a no-op", async () => {

@@ -1,5 +1,5 @@
 import { mkdtempSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { chmod, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FsBlobStore } from "../../core/blobs/fs-blob-store.ts";
@@ -10,5 +10,9 @@ const root = mkdtempSync(join(tmpdir(), "sightline-fs-blobs-"));
 
 blobStoreContract("local filesystem", () => ({
   open: async () => new FsBlobStore(root),
-  corrupt: async (_store, digest, bytes) => writeFile(join(root, blobKey(digest)), bytes),
+  // Blob files are read-only: made writable first, as a faulty disk or a careless hand would not ask.
+  corrupt: async (_store, digest, bytes) => {
+    await chmod(join(root, blobKey(digest)), 0o644);
+    await writeFile(join(root, blobKey(digest)), bytes);
+  },
 }));

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -95,6 +95,7 @@ describe("sightline lineage (the real command)", () => {
     if (!victim) throw new Error("empty dataset");
     const path = join(w.home, "blobs", "sha256", victim.sha256.slice(0, 2), victim.sha256);
     const original = await readFile(path);
+    await chmod(path, 0o644); // blob files are read-only
     await writeFile(path, Buffer.from("not the image any more"));
     try {
       const bad = await cli("verify", `${MODEL}:1`);
