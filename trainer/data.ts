@@ -3,8 +3,9 @@ import { loadDataset } from "../core/datasets/load.ts";
 import type { ManifestFile } from "../core/datasets/manifest.ts";
 import type { Split as SplitName } from "../core/datasets/split.ts";
 import type { DatasetRecord } from "../core/datasets/version.ts";
+import { FEATURE_NAMES } from "../core/imaging/features.ts";
 import { forEachBatch, ImagePool } from "../core/imaging/image-pool.ts";
-import type { PreprocessSpec } from "../core/imaging/preprocess.ts";
+import type { PreparedImage, PreprocessSpec } from "../core/imaging/preprocess.ts";
 import type { MetadataStore } from "../core/meta/metadata-store.ts";
 
 /** One split as model input: `n` images of `pixels` floats each (NHWC), their label indices and source files. */
@@ -14,6 +15,8 @@ export interface SplitData {
   x: Float32Array;
   y: Int32Array;
   files: ManifestFile[];
+  /** Drift features by name (FEATURE_NAMES), one per image, when the split was loaded with them. */
+  features?: Record<string, number[]>;
 }
 
 export interface TrainingData {
@@ -34,7 +37,8 @@ export async function loadTrainingData(
   rt: { blobs: BlobStore; meta: MetadataStore },
   datasetId: string,
   spec: PreprocessSpec,
-  options: { limit?: number; onProgress?: (done: number, total: number) => void; splits?: SplitName[] } = {},
+  /** `testFeatures`: also the test split's drift features, from the same decode (the reference profile needs them). */
+  options: { limit?: number; onProgress?: (done: number, total: number) => void; splits?: SplitName[]; testFeatures?: boolean } = {},
 ): Promise<TrainingData> {
   const { record, manifest } = await loadDataset(rt, datasetId);
   const wanted = new Set<SplitName>(options.splits ?? ["train", "validation", "test"]);
@@ -51,26 +55,28 @@ export async function loadTrainingData(
   const pool = new ImagePool();
   let done = 0;
   try {
-    const load = async (files: ManifestFile[]): Promise<SplitData> => {
+    const load = async (files: ManifestFile[], withFeatures = false): Promise<SplitData> => {
       const x = new Float32Array(files.length * pixels);
       const y = new Int32Array(files.length);
+      const features = withFeatures ? Object.fromEntries(FEATURE_NAMES.map((f) => [f, new Array<number>(files.length)])) : undefined;
       await forEachBatch(files.length, pool.processes * 3, async (indices) => {
         const images = await Promise.all(indices.map((i) => rt.blobs.get(`sha256:${(files[i] as ManifestFile).sha256}`)));
-        const inputs = await pool.preprocessBatch(images, spec);
-        inputs.forEach((input, k) => {
+        const inputs = features ? await pool.prepareBatch(images, spec) : (await pool.preprocessBatch(images, spec)).map((r) => (r instanceof Float32Array ? ({ input: r } as PreparedImage) : r));
+        inputs.forEach((prepared, k) => {
           const i = indices[k] as number;
           const file = files[i] as ManifestFile;
-          if (!(input instanceof Float32Array)) throw new Error(`${file.path} (${file.sha256.slice(0, 12)}…) cannot be preprocessed: ${input.error}`);
-          x.set(input, i * pixels);
+          if ("error" in prepared) throw new Error(`${file.path} (${file.sha256.slice(0, 12)}…) cannot be preprocessed: ${prepared.error}`);
+          x.set(prepared.input, i * pixels);
+          if (features) for (const f of FEATURE_NAMES) features[f]![i] = prepared.features![f];
           const label = classIndex.get(file.label);
           if (label === undefined) throw new Error(`${file.path} has label ${file.label}, not one of the dataset's classes`);
           y[i] = label;
         });
         options.onProgress?.((done += indices.length), total);
       });
-      return { n: files.length, pixels, x, y, files };
+      return { n: files.length, pixels, x, y, files, ...(features ? { features } : {}) };
     };
-    return { record, classes: manifest.classes, train: await load(splits.train), validation: await load(splits.validation), test: await load(splits.test) };
+    return { record, classes: manifest.classes, train: await load(splits.train), validation: await load(splits.validation), test: await load(splits.test, options.testFeatures) };
   } finally {
     await pool.close();
   }

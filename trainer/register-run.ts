@@ -38,7 +38,7 @@ export async function testProfile(
   classes: string[],
   seed: number,
 ): Promise<ReferenceProfile> {
-  const features = await splitFeatures(blobs, test);
+  const features = test.features ?? (await splitFeatures(blobs, test));
   const k = classes.length;
   const predictedIndex: number[] = [];
   const confidence: number[] = [];

@@ -58,7 +58,7 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
   const { config } = request;
   const backend = await useWasmBackend(config.threads);
   hooks.onPhase?.("load");
-  const data = await loadTrainingData(rt, request.datasetId, config.preprocessing, { limit: config.limit, ...(hooks.onLoad ? { onProgress: hooks.onLoad } : {}) });
+  const data = await loadTrainingData(rt, request.datasetId, config.preprocessing, { limit: config.limit, testFeatures: true, ...(hooks.onLoad ? { onProgress: hooks.onLoad } : {}) });
   log.info("data loaded", { train: data.train.n, validation: data.validation.n, test: data.test.n, classes: data.classes.length });
 
   const model = buildModel({

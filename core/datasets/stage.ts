@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
@@ -35,7 +36,7 @@ export async function stageDataset(rt: { blobs: BlobStore; meta: MetadataStore }
   const result = { classes: manifest.classes, counts };
   if (existsSync(join(layout.dataDir, MARKER))) return { ...result, written: false };
 
-  const tmp = `${layout.dataDir}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = `${layout.dataDir}.tmp-${randomUUID()}`;
   await rm(tmp, { recursive: true, force: true });
   try {
     const names = fileNames(manifest.files);

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import pLimit from "p-limit";
 import workerpool from "workerpool";
 import type { ImageFeatures } from "./features.ts";
-import type { PreprocessSpec } from "./preprocess.ts";
+import type { PreparedImage, PreprocessSpec } from "./preprocess.ts";
 import type { ImageShape } from "./probe.ts";
 
 export type ProbeResult = ImageShape | { error: string };
@@ -39,6 +39,11 @@ export class ImagePool {
   /** Preprocesses a batch of images into model input, in order. */
   async preprocessBatch(images: Uint8Array[], spec: PreprocessSpec): Promise<PreprocessResult[]> {
     return (await this.pool.exec("preprocessBatch", [images, spec])) as PreprocessResult[];
+  }
+
+  /** Model input and drift features of a batch of images, each decoded once, in order. */
+  async prepareBatch(images: Uint8Array[], spec: PreprocessSpec): Promise<(PreparedImage | { error: string })[]> {
+    return (await this.pool.exec("prepareBatch", [images, spec])) as (PreparedImage | { error: string })[];
   }
 
   /** Image features (brightness, contrast, …; core/imaging/features.ts) of a batch of images, in order. */

@@ -2,7 +2,7 @@
 import sharp from "sharp";
 import workerpool from "workerpool";
 import { imageFeatures, type ImageFeatures } from "./features.ts";
-import { preprocess, type PreprocessSpec } from "./preprocess.ts";
+import { prepareImage, preprocess, type PreparedImage, type PreprocessSpec } from "./preprocess.ts";
 import { probeImage, type ImageShape } from "./probe.ts";
 
 // One libvips thread per pipeline: the pool gets its parallelism from processes.
@@ -19,8 +19,13 @@ async function preprocessBatch(images: Uint8Array[], spec: PreprocessSpec): Prom
   return Promise.all(images.map((data) => preprocess(data, spec).catch(failure)));
 }
 
+/** Model input and drift features from one decode of each image. */
+async function prepareBatch(images: Uint8Array[], spec: PreprocessSpec): Promise<(PreparedImage | { error: string })[]> {
+  return Promise.all(images.map((data) => prepareImage(data, spec, { features: true }).catch(failure)));
+}
+
 async function featuresBatch(images: Uint8Array[]): Promise<(ImageFeatures | { error: string })[]> {
   return Promise.all(images.map((data) => imageFeatures(data).catch(failure)));
 }
 
-workerpool.worker({ probeBatch, preprocessBatch, featuresBatch });
+workerpool.worker({ probeBatch, preprocessBatch, prepareBatch, featuresBatch });

@@ -68,7 +68,7 @@ export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ ve
     for (const name of [outputs.scores, outputs.embedding].filter((n) => n !== undefined)) {
       if (!session.outputNames.includes(name)) throw new TrainerOutputError(`${INTERFACE_FILE} names output ${name}; ${MODEL_FILE} has outputs ${session.outputNames.join(", ")}`);
     }
-    const data = await loadTrainingData(rt, request.datasetId, spec, { splits: ["test"] });
+    const data = await loadTrainingData(rt, request.datasetId, spec, { splits: ["test"], testFeatures: true });
     const classes = data.classes;
     let scores;
     try {
