@@ -44,14 +44,23 @@ export interface PreparedImage {
  * channels is decoded in-process (see decodePlainPng); everything else goes through sharp.
  */
 export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): Promise<PreparedImage> {
-  const plain = decodePlainPng(data, spec);
-  if (plain) {
-    const input = normalise(plain, spec);
-    if (!options.features) return { input };
-    return { input, features: rawFeatures({ pixels: plain, width: spec.width, height: spec.height, channels: spec.channels }) };
-  }
+  const plain = preparePlainPng(data, spec, options);
+  if (plain) return plain;
   const [input, features] = await Promise.all([sharpPixels(data, spec).then((p) => normalise(p, spec)), options.features ? imageFeatures(data) : undefined]);
   return features ? { input, features } : { input };
+}
+
+/**
+ * prepareImage's in-process path alone, synchronous: the model input (and features) of a plain PNG already at the
+ * spec's size and channels, or undefined when the image needs sharp. Throws for a corrupt plain PNG. A caller
+ * with many small images (a dataset's split) runs these in its own thread and sends only the rest to the pool.
+ */
+export function preparePlainPng(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): PreparedImage | undefined {
+  const plain = decodePlainPng(data, spec);
+  if (!plain) return undefined;
+  const input = normalise(plain, spec);
+  if (!options.features) return { input };
+  return { input, features: rawFeatures({ pixels: plain, width: spec.width, height: spec.height, channels: spec.channels }) };
 }
 
 async function sharpPixels(data: Uint8Array, spec: PreprocessSpec): Promise<Uint8Array> {
