@@ -54,8 +54,11 @@ export function registerDrift(program: Command, ctx: CliContext): void {
     .action(async () =>
       withRuntime(ctx, async (rt) => {
         const { policy } = await loadDriftPolicy(ctx.env.SIGHTLINE_DRIFT_POLICY || DEFAULT_DRIFT_POLICY);
-        const reports = await reportDueWindows({ blobs: rt.blobs, meta: rt.meta, bus: rt.bus, log: ctx.log, policy });
-        ctx.out(reports.length === 0 ? "no window was due" : reports.map((r) => `${r.reportId}: ${r.drift ? "DRIFT" : "no drift"} (n=${r.window.count})`).join("\n"));
+        const { reports, failed } = await reportDueWindows({ blobs: rt.blobs, meta: rt.meta, bus: rt.bus, log: ctx.log, policy });
+        if (reports.length === 0 && failed.length === 0) ctx.out("no window was due");
+        for (const r of reports) ctx.out(`${r.reportId}: ${r.drift ? "DRIFT" : "no drift"} (n=${r.window.count})`);
+        for (const f of failed) ctx.out(`${f.window}: NOT JUDGED: ${f.error}`);
+        if (failed.length > 0) ctx.fail(`${failed.length} window(s) could not be judged; the next check tries them again`);
       }),
     );
 }

@@ -72,15 +72,31 @@ export async function onPredictionsLogged(deps: DriftDeps, event: CloudEvent<"si
   return closed ? reportWindow(deps, closed) : undefined;
 }
 
-/** Closes windows that are due by age and reports every closed window still without a report (periodic check). */
-export async function reportDueWindows(deps: DriftDeps): Promise<DriftReportRecord[]> {
+export interface DueWindows {
+  reports: DriftReportRecord[];
+  /** Windows that could not be judged this time (they stay closed and unreported, so the next check retries). */
+  failed: { window: string; error: string }[];
+}
+
+/**
+ * Closes windows that are due by age and reports every closed window still without a report (periodic check).
+ * One window that cannot be judged (a missing segment, a corrupt profile) is logged and counted, and the others
+ * are still judged.
+ */
+export async function reportDueWindows(deps: DriftDeps): Promise<DueWindows> {
   await closeDueWindows(deps.meta, deps.policy.window, (deps.now ?? (() => new Date()))());
-  const reports: DriftReportRecord[] = [];
+  const result: DueWindows = { reports: [], failed: [] };
   for (const w of await closedWindows(deps.meta)) {
-    const r = await reportWindow(deps, w);
-    if (r) reports.push(r);
+    const window = `${w.model}:${w.version}:${w.seq}`;
+    try {
+      const r = await reportWindow(deps, w);
+      if (r) result.reports.push(r);
+    } catch (err) {
+      result.failed.push({ window, error: (err as Error).message });
+      deps.log.error("cannot judge a drift window; the others go on", { window, err, failedSoFar: result.failed.length });
+    }
   }
-  return reports;
+  return result;
 }
 
 export async function reportWindow(deps: DriftDeps, w: Window): Promise<DriftReportRecord | undefined> {

@@ -88,9 +88,21 @@ describe("drift detection function", () => {
     const closed = await addSegment(world.rt.meta, { eventId: "x1", model, version: 1, count: 500, from: "2026-11-24T00:00:00.000Z", to: "2026-11-24T00:01:00.000Z", digest: (await world.rt.blobs.put(Buffer.from(JSON.stringify({ records: records(500, 11) })))).digest }, policy.window, new Date());
     expect(closed?.state).toBe("closed");
     await onPredictionsLogged(deps, logged(model, 1, records(150, 12), "q1"));
-    expect(await reportDueWindows(deps)).toEqual([expect.objectContaining({ reportId: `${model}:1:1` })]);
+    expect((await reportDueWindows(deps)).reports).toEqual([expect.objectContaining({ reportId: `${model}:1:1` })]);
     const later = { ...deps, now: () => new Date("2026-11-24T02:00:00Z") };
-    expect(await reportDueWindows(later)).toEqual([expect.objectContaining({ reportId: `${model}:1:2`, window: expect.objectContaining({ count: 150 }) })]);
-    expect(await reportDueWindows(later)).toEqual([]);
+    expect((await reportDueWindows(later)).reports).toEqual([expect.objectContaining({ reportId: `${model}:1:2`, window: expect.objectContaining({ count: 150 }) })]);
+    expect(await reportDueWindows(later)).toEqual({ reports: [], failed: [] });
+  });
+
+  it("judges the other windows when one cannot be (its segment is gone), and tries that one again next time", async () => {
+    const put = async (seed: number) => (await world.rt.blobs.put(Buffer.from(JSON.stringify({ records: records(500, seed) })))).digest;
+    const segment = (eventId: string, digest: string) => ({ eventId, model, version: 1, count: 500, from: "2026-11-24T00:00:00.000Z", to: "2026-11-24T00:01:00.000Z", digest });
+    // Window 1's only segment points at a blob that was never stored; window 2 is whole.
+    await addSegment(world.rt.meta, segment("lost", `sha256:${"0".repeat(64)}`), policy.window, new Date());
+    await addSegment(world.rt.meta, segment("whole", await put(21)), policy.window, new Date());
+    const { reports, failed } = await reportDueWindows(deps);
+    expect(reports.map((r) => r.reportId)).toEqual([`${model}:1:2`]);
+    expect(failed).toEqual([{ window: `${model}:1:1`, error: expect.stringMatching(/not found/) }]);
+    expect((await reportDueWindows(deps)).failed.map((f) => f.window)).toEqual([`${model}:1:1`]);
   });
 });
