@@ -1,11 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { availableParallelism } from "node:os";
 import type { BlobStore } from "../core/blobs/blob-store.ts";
 import { buildProfile, serializeProfile, type ReferenceProfile } from "../core/drift/profile.ts";
 import { makeEvent } from "../core/events/envelope.ts";
 import type { EventBus } from "../core/events/event-bus.ts";
-import { FEATURE_NAMES, type ImageFeatures } from "../core/imaging/features.ts";
-import { forEachBatch, ImagePool } from "../core/imaging/image-pool.ts";
 import type { MetadataStore } from "../core/meta/metadata-store.ts";
 import { CANDIDATE, setAliasIn } from "../core/registry/aliases.ts";
 import type { ModelCard } from "../core/registry/model-card.ts";
@@ -31,14 +28,15 @@ export interface RunRequest {
  * The drift reference profile of a model on its test split: the images' features, the predicted classes and
  * confidences, and the embeddings when the model has them.
  */
-export async function testProfile(
-  blobs: BlobStore,
+export function testProfile(
   test: SplitData,
   scores: { probabilities: Float32Array; embeddings?: Float32Array; embeddingDim?: number },
   classes: string[],
   seed: number,
-): Promise<ReferenceProfile> {
-  const features = test.features ?? (await splitFeatures(blobs, test));
+): ReferenceProfile {
+  // Computed with the model input, from the same decode (loadTrainingData's testFeatures).
+  const { features } = test;
+  if (!features) throw new Error("the test split was loaded without its drift features (loadTrainingData: testFeatures)");
   const k = classes.length;
   const predictedIndex: number[] = [];
   const confidence: number[] = [];
@@ -119,25 +117,6 @@ export async function publishFailed(rt: Runtime, request: RunRequest, runId: str
       ),
     )
     .catch((publishErr: unknown) => log.error("could not publish training.failed", { err: publishErr }));
-}
-
-/** Image features of a split's source images (for the drift reference profile), computed in the image pool. */
-async function splitFeatures(blobs: BlobStore, split: SplitData): Promise<Record<string, number[]>> {
-  const out: Record<string, number[]> = Object.fromEntries(FEATURE_NAMES.map((f) => [f, new Array<number>(split.n)]));
-  const pool = new ImagePool(Math.min(2, availableParallelism()));
-  try {
-    await forEachBatch(split.n, pool.processes * 3, async (indices) => {
-      const images = await Promise.all(indices.map((i) => blobs.get(`sha256:${split.files[i]?.sha256}`)));
-      const results = await pool.featuresBatch(images);
-      results.forEach((r, k) => {
-        if ("error" in r) throw new Error(`features of ${split.files[indices[k] as number]?.path}: ${r.error}`);
-        for (const f of FEATURE_NAMES) (out[f] as number[])[indices[k] as number] = (r as ImageFeatures)[f];
-      });
-    });
-  } finally {
-    await pool.close();
-  }
-  return out;
 }
 
 /** The commit of a git checkout and whether it has uncommitted changes (best effort: undefined outside git). */

@@ -82,7 +82,7 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
   const classify = classifyWith(data.test.pixels, (split) => predictSplit(model, split));
   const robustness = await robustnessReport({ blobs: rt.blobs, test: data.test, spec: config.preprocessing, cleanAccuracy: evaluation.accuracy, classify, classes: data.classes.length, seed: config.seed });
   const metrics = { ...flatMetrics(evaluation), ...robustnessMetrics(robustness) };
-  const profile = await testProfile(rt.blobs, data.test, { probabilities, embeddings, embeddingDim }, data.classes, config.seed);
+  const profile = testProfile(data.test, { probabilities, embeddings, embeddingDim }, data.classes, config.seed);
 
   hooks.onPhase?.("export");
   const hash = configHash(config);

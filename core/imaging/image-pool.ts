@@ -2,7 +2,6 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import pLimit from "p-limit";
 import workerpool from "workerpool";
-import type { ImageFeatures } from "./features.ts";
 import type { PreparedImage, PreprocessSpec } from "./preprocess.ts";
 import type { ImageShape } from "./probe.ts";
 
@@ -46,10 +45,6 @@ export class ImagePool {
     return (await this.pool.exec("prepareBatch", [images, spec])) as (PreparedImage | { error: string })[];
   }
 
-  /** Image features (brightness, contrast, …; core/imaging/features.ts) of a batch of images, in order. */
-  async featuresBatch(images: Uint8Array[]): Promise<(ImageFeatures | { error: string })[]> {
-    return (await this.pool.exec("featuresBatch", [images])) as (ImageFeatures | { error: string })[];
-  }
 
   /** Probes `count` images read by `read(i)`, a few batches per process in flight; results come back in order. */
   async probeAll(count: number, read: (i: number) => Promise<Uint8Array>, onProgress?: (done: number) => void): Promise<ProbeResult[]> {

@@ -1,7 +1,6 @@
 // A child process of the image pool: runs sharp on batches of images.
 import sharp from "sharp";
 import workerpool from "workerpool";
-import { imageFeatures, type ImageFeatures } from "./features.ts";
 import { prepareImage, preprocess, type PreparedImage, type PreprocessSpec } from "./preprocess.ts";
 import { probeImage, type ImageShape } from "./probe.ts";
 
@@ -24,8 +23,4 @@ async function prepareBatch(images: Uint8Array[], spec: PreprocessSpec): Promise
   return Promise.all(images.map((data) => prepareImage(data, spec, { features: true }).catch(failure)));
 }
 
-async function featuresBatch(images: Uint8Array[]): Promise<(ImageFeatures | { error: string })[]> {
-  return Promise.all(images.map((data) => imageFeatures(data).catch(failure)));
-}
-
-workerpool.worker({ probeBatch, preprocessBatch, prepareBatch, featuresBatch });
+workerpool.worker({ probeBatch, preprocessBatch, prepareBatch });

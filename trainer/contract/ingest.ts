@@ -81,7 +81,7 @@ export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ ve
     const classify = classifyWith(data.test.pixels, (split) => classifySplit(session, { classes, preprocessing: spec, onnx: { input: iface.input.name, outputs } }, split, { embeddings: false }));
     const robustness = await robustnessReport({ blobs: rt.blobs, test: data.test, spec, cleanAccuracy: evaluation.accuracy, classify, classes: classes.length, seed: input.seed });
     const metrics = { ...flatMetrics(evaluation), ...robustnessMetrics(robustness) };
-    const profile = await testProfile(rt.blobs, data.test, scores, classes, input.seed);
+    const profile = testProfile(data.test, scores, classes, input.seed);
     const configHash = sha256Hex(canonicalize({ trainer: input.trainer, interface: iface }) ?? "");
     const epochs = Math.max(0, ...input.history.map((m) => m.epoch ?? 0)) || Number(input.trainer.args.epochs ?? 1);
     return await registerRun(rt, request, {
