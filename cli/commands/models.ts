@@ -6,7 +6,7 @@ import { listAudit } from "../../core/registry/audit.ts";
 import { parseModelCard } from "../../core/registry/model-card.ts";
 import { getVersion, listModels, listVersions, parseModelRef, type ModelVersion } from "../../core/registry/model-version.ts";
 import type { Robustness } from "../../core/registry/robustness.ts";
-import { withRuntime, type CliContext } from "../context.ts";
+import { CliExit, withRuntime, type CliContext } from "../context.ts";
 
 export function registerModels(program: Command, ctx: CliContext): void {
   const models = program.command("models").description("the model registry: versions, aliases, audit trail");
@@ -31,12 +31,25 @@ export function registerModels(program: Command, ctx: CliContext): void {
 
   models
     .command("show")
-    .description("a model (its versions and audit trail) or one version (NAME@ALIAS, NAME:VERSION)")
+    .description("a model (its versions and audit trail) or one version (NAME@ALIAS, NAME:VERSION, or NAME with --request / --run)")
     .argument("<ref>", "NAME, NAME@ALIAS or NAME:VERSION")
+    .option("--request <id>", "the version registered by this training request (e.g. the CD workflow's own Job)")
+    .option("--run <id>", "the version registered by this training run")
     .option("--json", "print JSON")
-    .action(async (text: string, opts: { json?: boolean }) =>
+    .addHelpText("after", "\nWith --request or --run, exits 1 naming the request or run when it registered no version of the model.")
+    .action(async (text: string, opts: { json?: boolean; request?: string; run?: string }) =>
       withRuntime(ctx, async (rt) => {
         const ref = parseModelRef(text);
+        const selector = trainedBy(opts);
+        if (selector && (ref.version !== undefined || ref.alias !== undefined)) ctx.fail(`--${selector.field === "requestId" ? "request" : "run"} selects a version of a model: give NAME, not ${text}`, 2);
+        if (selector) {
+          const found = (await listVersions(rt.meta, ref.name)).filter((v) => v[selector.field] === selector.value);
+          const chosen = found.at(-1);
+          if (!chosen) ctx.fail(`${selector.label} registered no version of ${ref.name} (see \`sightline models show ${ref.name}\`)`);
+          // A Job retried after its first pod registered can register twice: the newest is the one that finished.
+          if (found.length > 1) ctx.log.warn("several versions registered by one training", { model: ref.name, selector: selector.label, versions: found.map((v) => v.version), chosen: chosen.version });
+          ref.version = chosen.version;
+        }
         const aliases = await listAliases(rt.meta, ref.name);
         if (ref.version === undefined && ref.alias === undefined) {
           const versions = await listVersions(rt.meta, ref.name);
@@ -79,6 +92,14 @@ export function registerModels(program: Command, ctx: CliContext): void {
         if (robustness.value) for (const line of robustnessLines(robustness.value)) ctx.out(`  ${line}`);
       }),
     );
+}
+
+/** What --request / --run select on, if either was given (not both). */
+function trainedBy(opts: { request?: string; run?: string }): { field: "requestId" | "runId"; value: string; label: string } | undefined {
+  if (opts.request !== undefined && opts.run !== undefined) throw new CliExit("give --request or --run, not both", 2);
+  if (opts.request !== undefined) return { field: "requestId", value: opts.request, label: `training request ${opts.request}` };
+  if (opts.run !== undefined) return { field: "runId", value: opts.run, label: `training run ${opts.run}` };
+  return undefined;
 }
 
 /** The card's robustness section; a card that cannot be read only costs that section, not the command. */
