@@ -16,18 +16,30 @@ locals {
   }
 
   kubeconfig_path = "/etc/sightline/kube/config"
+  # The one function that submits training Jobs: the only one that mounts the kubeconfig and is told the cluster.
+  kubeconfig_function = "triggerRetrain"
 
-  # The environment of functions/context.ts and core/config/config.ts.
+  # The environment of functions/context.ts and core/config/config.ts, common to all four.
   function_env = {
-    NODE_ENV                = "production"
-    SIGHTLINE_HOME          = "/tmp/sightline"
-    SIGHTLINE_BLOBS         = "gs://${google_storage_bucket.data.name}/sightline"
-    SIGHTLINE_META          = "firestore://${var.project_id}/${google_firestore_database.default.name}"
-    SIGHTLINE_BUS           = "pubsub://${var.project_id}"
-    SIGHTLINE_JOBS          = "k8s://sightline"
-    SIGHTLINE_TRAINER_IMAGE = var.trainer_image
-    SIGHTLINE_DRIFT_METRICS = "monitoring://${var.project_id}"
-    KUBECONFIG              = local.kubeconfig_path
+    NODE_ENV        = "production"
+    SIGHTLINE_HOME  = "/tmp/sightline"
+    SIGHTLINE_BLOBS = "gs://${google_storage_bucket.data.name}/sightline"
+    SIGHTLINE_META  = "firestore://${var.project_id}/${google_firestore_database.default.name}"
+    SIGHTLINE_BUS   = "pubsub://${var.project_id}"
+  }
+  # What only one function uses. The others leave SIGHTLINE_JOBS at its default (local://): they open a job runner
+  # they never call, which needs neither a cluster nor a trainer image.
+  function_env_extra = {
+    recordLineage = {}
+    detectDrift = {
+      SIGHTLINE_DRIFT_METRICS = "monitoring://${var.project_id}"
+    }
+    triggerRetrain = {
+      SIGHTLINE_JOBS          = "k8s://sightline"
+      SIGHTLINE_TRAINER_IMAGE = var.trainer_image
+      KUBECONFIG              = local.kubeconfig_path
+    }
+    gateModel = {}
   }
 }
 
@@ -58,17 +70,20 @@ resource "google_cloudfunctions2_function" "functions" {
     timeout_seconds                  = each.key == "gateModel" ? 540 : 120
     max_instance_count               = each.key == "recordLineage" ? 10 : 3
     max_instance_request_concurrency = 1
-    environment_variables            = local.function_env
+    environment_variables            = merge(local.function_env, local.function_env_extra[each.key])
 
     # A kubeconfig without credentials (an exec plugin asks the metadata server for the function's token):
-    # how the retrain function's GkeJobRunner reaches the cluster.
-    secret_volumes {
-      mount_path = dirname(local.kubeconfig_path)
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.kubeconfig.secret_id
-      versions {
-        version = "latest"
-        path    = basename(local.kubeconfig_path)
+    # how the retrain function's GkeJobRunner reaches the cluster. No other function mounts it.
+    dynamic "secret_volumes" {
+      for_each = each.key == local.kubeconfig_function ? [local.kubeconfig_path] : []
+      content {
+        mount_path = dirname(secret_volumes.value)
+        project_id = var.project_id
+        secret     = google_secret_manager_secret.kubeconfig.secret_id
+        versions {
+          version = "latest"
+          path    = basename(secret_volumes.value)
+        }
       }
     }
   }
@@ -104,8 +119,8 @@ resource "google_secret_manager_secret" "kubeconfig" {
 
 resource "google_secret_manager_secret_version" "kubeconfig" {
   secret = google_secret_manager_secret.kubeconfig.id
+  # The DNS-based endpoint: reachable from Cloud Functions without an authorised network, IAM-checked.
   secret_data = templatefile("${path.module}/kubeconfig.yaml.tftpl", {
-    endpoint = google_container_cluster.sightline.endpoint
-    ca       = google_container_cluster.sightline.master_auth[0].cluster_ca_certificate
+    endpoint = google_container_cluster.sightline.control_plane_endpoints_config[0].dns_endpoint_config[0].endpoint
   })
 }

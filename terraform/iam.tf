@@ -1,7 +1,12 @@
 # One service account per component, each with the narrowest roles that let it work, granted on the resource
 # where IAM allows it (bucket, topic, secret, job, repository) and on the project only where it does not
 # (Firestore, Cloud Monitoring, GKE). No primitive role (owner/editor/viewer) anywhere: the test
-# test/unit/deploy-consistency.test.ts fails on one.
+# test/unit/deploy-consistency.test.ts fails on one. What each identity reads, writes and publishes is derived
+# from the code in test/unit/deploy-hardening.test.ts.
+#
+# GKE: IAM only lets the retrain function and the deployer find the cluster and reach its DNS endpoint (the custom
+# role below: no access to any Kubernetes object); what they may do inside is Kubernetes RBAC, namespaced
+# (k8s/base/rbac.yaml).
 
 locals {
   service_accounts = {
@@ -19,6 +24,9 @@ locals {
     deployer        = "GitHub Actions CD workflow (Workload Identity Federation, no key)"
   }
 
+  # Written out rather than taken from the resource: for_each keys below must be known at plan time.
+  gke_connect_role = "projects/${var.project_id}/roles/sightlineGkeConnect"
+
   function_sa = {
     recordLineage  = "fn-lineage"
     detectDrift    = "fn-drift"
@@ -26,15 +34,17 @@ locals {
     gateModel      = "fn-gate"
   }
 
-  # Project-level roles: Firestore and Cloud Monitoring have no finer IAM resource; GKE access is cluster-wide.
+  # Project-level roles: Firestore and Cloud Monitoring have no finer IAM resource. Serving only reads the
+  # registry (aliases, versions); every function writes its own records (lineage, drift windows, retrain state,
+  # decisions), so they keep datastore.user.
   project_roles = [
-    { sa = "serving", role = "roles/datastore.user" },
+    { sa = "serving", role = "roles/datastore.viewer" },
     { sa = "trainer", role = "roles/datastore.user" },
     { sa = "fn-lineage", role = "roles/datastore.user" },
     { sa = "fn-drift", role = "roles/datastore.user" },
     { sa = "fn-drift", role = "roles/monitoring.metricWriter" },
     { sa = "fn-retrain", role = "roles/datastore.user" },
-    { sa = "fn-retrain", role = "roles/container.developer" },
+    { sa = "fn-retrain", role = local.gke_connect_role },
     { sa = "fn-gate", role = "roles/datastore.user" },
     { sa = "drift-check", role = "roles/datastore.user" },
     { sa = "functions-build", role = "roles/logging.logWriter" },
@@ -44,18 +54,21 @@ locals {
     { sa = "gke-nodes", role = "roles/monitoring.viewer" },
     { sa = "gke-nodes", role = "roles/stackdriver.resourceMetadata.writer" },
     { sa = "deployer", role = "roles/datastore.user" },
-    { sa = "deployer", role = "roles/container.developer" },
+    { sa = "deployer", role = local.gke_connect_role },
     { sa = "deployer", role = "roles/cloudfunctions.developer" },
   ]
 
-  # Data bucket: readers and writers (objectUser: create, read, list, delete; no IAM or bucket changes).
+  # Data bucket: readers and writers (objectUser: create, read, list, delete; no IAM or bucket changes). The drift
+  # function only adds blobs (put: exists, then create-only upload), so it gets objectViewer + objectCreator; the
+  # gate only reads models and datasets.
   bucket_roles = [
     { sa = "serving", role = "roles/storage.objectViewer" },
     { sa = "trainer", role = "roles/storage.objectUser" },
     { sa = "fn-lineage", role = "roles/storage.objectViewer" },
-    { sa = "fn-drift", role = "roles/storage.objectUser" },
+    { sa = "fn-drift", role = "roles/storage.objectViewer" },
+    { sa = "fn-drift", role = "roles/storage.objectCreator" },
     { sa = "fn-retrain", role = "roles/storage.objectViewer" },
-    { sa = "fn-gate", role = "roles/storage.objectUser" },
+    { sa = "fn-gate", role = "roles/storage.objectViewer" },
     { sa = "drift-check", role = "roles/storage.objectUser" },
     { sa = "deployer", role = "roles/storage.objectUser" },
   ]
@@ -86,12 +99,25 @@ resource "google_service_account" "sa" {
   depends_on = [google_project_service.apis]
 }
 
+# Narrower than roles/container.clusterViewer: get (endpoint and CA, for a kubeconfig) and connect (the DNS-based
+# endpoint checks it). Authorisation inside the cluster is RBAC's alone.
+resource "google_project_iam_custom_role" "gke_connect" {
+  role_id     = "sightlineGkeConnect"
+  title       = "Sightline GKE connect"
+  description = "Find the Sightline cluster and reach its control plane; Kubernetes RBAC decides the rest."
+  permissions = ["container.clusters.get", "container.clusters.connect"]
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_project_iam_member" "project" {
   for_each = { for b in local.project_roles : "${b.sa}:${b.role}" => b }
 
   project = var.project_id
   role    = each.value.role
   member  = "serviceAccount:${google_service_account.sa[each.value.sa].email}"
+
+  depends_on = [google_project_iam_custom_role.gke_connect]
 }
 
 resource "google_storage_bucket_iam_member" "data" {
@@ -129,8 +155,9 @@ resource "google_pubsub_topic_iam_member" "dead_letter" {
   member = "serviceAccount:${google_service_account.sa[each.value].email}"
 }
 
+# Only the retrain function submits training Jobs, so only it may read (and mounts) the kubeconfig.
 resource "google_secret_manager_secret_iam_member" "kubeconfig" {
-  for_each = toset(values(local.function_sa))
+  for_each = toset([local.function_sa[local.kubeconfig_function]])
 
   secret_id = google_secret_manager_secret.kubeconfig.id
   role      = "roles/secretmanager.secretAccessor"
@@ -193,12 +220,20 @@ resource "google_iam_workload_identity_pool_provider" "github" {
   display_name                       = "GitHub OIDC"
 
   attribute_mapping = {
-    "google.subject"       = "assertion.sub"
-    "attribute.repository" = "assertion.repository"
-    "attribute.ref"        = "assertion.ref"
+    "google.subject"             = "assertion.sub"
+    "attribute.repository"       = "assertion.repository"
+    "attribute.ref"              = "assertion.ref"
+    "attribute.job_workflow_ref" = "assertion.job_workflow_ref"
+    "attribute.environment"      = "assertion.environment"
   }
-  # Only this repository's main branch can obtain tokens.
-  attribute_condition = "assertion.repository == \"${var.github_repository}\" && assertion.ref == \"refs/heads/main\""
+  # Only the CD workflow file, run from this repository's main branch, in the environment whose reviewers approve
+  # deployments, can obtain tokens: another workflow (or a branch's copy of this one) cannot.
+  attribute_condition = join(" && ", [
+    "assertion.repository == \"${var.github_repository}\"",
+    "assertion.ref == \"refs/heads/main\"",
+    "assertion.job_workflow_ref == \"${var.github_repository}/.github/workflows/cd.yml@refs/heads/main\"",
+    "assertion.environment == \"${var.github_environment}\"",
+  ])
 
   oidc {
     issuer_uri = "https://token.actions.githubusercontent.com"

@@ -30,6 +30,36 @@ variable "github_repository" {
   }
 }
 
+variable "github_environment" {
+  description = "GitHub environment the CD jobs that reach Google Cloud run in (create it with required reviewers and the main branch only); Workload Identity Federation admits no other."
+  type        = string
+  default     = "production"
+}
+
+variable "gke_authorized_networks" {
+  description = "CIDR ranges allowed to reach the cluster's IP-based control-plane endpoint (e.g. an office or VPN egress). Empty: none; the CD workflow, the retrain function and kubectl use the DNS-based endpoint, which IAM guards."
+  type = list(object({
+    cidr_block   = string
+    display_name = string
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for n in var.gke_authorized_networks : can(cidrhost(n.cidr_block, 0)) && n.cidr_block != "0.0.0.0/0"])
+    error_message = "Each authorised network must be a CIDR range narrower than 0.0.0.0/0."
+  }
+}
+
+variable "network_ranges" {
+  description = "IPv4 ranges of the cluster's VPC subnet: nodes (primary), pods and services (secondary)."
+  type = object({
+    nodes    = optional(string, "10.10.0.0/20")
+    pods     = optional(string, "10.20.0.0/14")
+    services = optional(string, "10.30.0.0/20")
+  })
+  default = {}
+}
+
 variable "trainer_image" {
   description = "Trainer image pinned by digest (REGION-docker.pkg.dev/PROJECT/sightline/trainer@sha256:...). Used by the retrain function for GKE Jobs and by the scheduled drift check; the CD workflow updates both on every deploy."
   type        = string
