@@ -12,6 +12,7 @@ import { Deployment } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { Job } from "kubernetes-models/batch/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ConfigMap, Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +34,8 @@ const KINDS: Record<string, { model: new (data: never) => Validatable; type: str
   "policy/v1/PodDisruptionBudget": { model: PodDisruptionBudget, type: "V1PodDisruptionBudget" },
   "networking.k8s.io/v1/NetworkPolicy": { model: NetworkPolicy, type: "V1NetworkPolicy" },
   "batch/v1/Job": { model: Job, type: "V1Job" },
+  "rbac.authorization.k8s.io/v1/Role": { model: Role, type: "V1Role" },
+  "rbac.authorization.k8s.io/v1/RoleBinding": { model: RoleBinding, type: "V1RoleBinding" },
 };
 
 const podMonitoringSchema = JSON.parse(readFileSync(join(ROOT, "test/fixtures/deploy/podmonitoring-v1.schema.json"), "utf8")) as object;
@@ -78,7 +81,7 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
   it.each(OVERLAYS)("%s builds offline and every object validates against its schema, unknown keys rejected", (overlay) => {
     const objects = built[overlay] ?? [];
     expect(objects.map((o) => o.kind).sort()).toEqual(
-      ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Namespace", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "PodMonitoring", "Service", "ServiceAccount", "ServiceAccount"].sort(),
+      ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Namespace", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "PodMonitoring", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"].sort(),
     );
     expect(objects.flatMap(k8sProblems)).toEqual([]);
     // Everything lands in the namespace the runner and the functions use (SIGHTLINE_JOBS=k8s://sightline).
