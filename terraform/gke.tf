@@ -1,8 +1,14 @@
 # Regional GKE Standard cluster: Workload Identity (pods act as Google service accounts, no keys), Managed Service
-# for Prometheus (scrapes the PodMonitoring of k8s/base), Dataplane V2 (enforces the NetworkPolicies).
+# for Prometheus (scrapes the PodMonitoring of k8s/base), Dataplane V2 (enforces the NetworkPolicies), private
+# nodes in the VPC of network.tf. The control plane's IP endpoint admits only var.gke_authorized_networks; the CD
+# workflow and the retrain function use its DNS-based endpoint, where IAM (container.clusters.connect) is checked
+# before Kubernetes RBAC.
 resource "google_container_cluster" "sightline" {
   name     = "sightline"
   location = var.region
+
+  network    = google_compute_network.sightline.id
+  subnetwork = google_compute_subnetwork.gke.id
 
   # The node pool below replaces the default one.
   remove_default_node_pool = true
@@ -29,7 +35,33 @@ resource "google_container_cluster" "sightline" {
 
   datapath_provider = "ADVANCED_DATAPATH"
 
-  ip_allocation_policy {}
+  ip_allocation_policy {
+    cluster_secondary_range_name  = "pods"
+    services_secondary_range_name = "services"
+  }
+
+  # Nodes get no external address; they reach Google APIs through Private Google Access (network.tf).
+  private_cluster_config {
+    enable_private_nodes    = true
+    enable_private_endpoint = false
+  }
+
+  master_authorized_networks_config {
+    gcp_public_cidrs_access_enabled = false
+    dynamic "cidr_blocks" {
+      for_each = var.gke_authorized_networks
+      content {
+        cidr_block   = cidr_blocks.value.cidr_block
+        display_name = cidr_blocks.value.display_name
+      }
+    }
+  }
+
+  control_plane_endpoints_config {
+    dns_endpoint_config {
+      allow_external_traffic = true
+    }
+  }
 
   # Node metadata is concealed from pods; only the GKE metadata server answers them.
   node_config {

@@ -3,6 +3,11 @@ output "cluster_name" {
   value       = google_container_cluster.sightline.name
 }
 
+output "cluster_dns_endpoint" {
+  description = "DNS-based control-plane endpoint (gcloud container clusters get-credentials CLUSTER --region REGION --dns-endpoint); IAM-checked, reachable without an authorised network."
+  value       = google_container_cluster.sightline.control_plane_endpoints_config[0].dns_endpoint_config[0].endpoint
+}
+
 output "region" {
   description = "Region of the cluster, registry, functions and scheduler."
   value       = var.region
