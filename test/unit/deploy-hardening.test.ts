@@ -5,10 +5,10 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../core/config/config.ts";
-import { openJobRunner } from "../../core/config/runtime.ts";
 import { GkeJobRunner } from "../../core/jobs/gke-runner.ts";
 import { jobNameFor } from "../../core/jobs/job-runner.ts";
 import { SqliteStore } from "../../core/meta/sqlite-store.ts";
@@ -16,6 +16,15 @@ import { CANDIDATE, getAlias, moveAlias, PRODUCTION } from "../../core/registry/
 import { registerVersion } from "../../core/registry/model-version.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { digestOf } from "../../core/util/digest.ts";
+import { openJobRunner, openRuntime, type Runtime } from "../../core/config/runtime.ts";
+import { versionDataset } from "../../core/datasets/version.ts";
+import { TrainerDefinitionSchema } from "../../core/jobs/trainers.ts";
+import type { MetadataStore } from "../../core/meta/metadata-store.ts";
+import { loadServingConfig } from "../../serving/config.ts";
+import { startServer, type RunningServer } from "../../serving/server.ts";
+import { runContractTraining } from "../../trainer/contract/run.ts";
+import { grayPng, smallDataset } from "../support/datasets.ts";
+import { waitFor } from "../support/wait.ts";
 import { kustomize, parseHcl, read, ROOT, tool, yamlFile, type K8sObject } from "../fixtures/deploy/support.ts";
 import { startFakeKubeApi, type FakeKubeApi } from "../support/fake-kube-api.ts";
 import { GOOD, putDataset } from "../support/registry.ts";
@@ -23,6 +32,7 @@ import { GOOD, putDataset } from "../support/registry.ts";
 type Step = { name?: string; uses?: string; run?: string; with?: Record<string, unknown>; env?: Record<string, string> };
 type Job = { permissions?: Record<string, string>; environment?: string; uses?: string; steps?: Step[]; env?: Record<string, string> };
 type Workflow = { permissions?: unknown; defaults?: { run?: { shell?: string } }; jobs: Record<string, Job> };
+const CONTRACT_TRAINER = fileURLToPath(new URL("../support/contract-trainer.ts", import.meta.url));
 const WORKFLOWS = [".github/workflows/ci.yml", ".github/workflows/cd.yml"];
 const cd = yamlFile<Workflow>(".github/workflows/cd.yml");
 const stepOf = (job: string, name: string): Step => {
@@ -163,6 +173,75 @@ describe("IAM: each identity gets what its code uses", () => {
       await jobs.close();
       await meta.close();
     }
+  });
+});
+
+describe("serving, run for real, never writes the metadata store (why roles/datastore.viewer is enough)", { timeout: 60_000 }, () => {
+  const MODEL = "ro";
+  const writes: string[] = [];
+  let rt: Runtime;
+  let server: RunningServer | undefined;
+  const versions: number[] = [];
+
+  beforeAll(async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "serving-ro-"));
+    rt = await openRuntime(loadConfig({ SIGHTLINE_HOME: join(cwd, "home") }, cwd), createLogger({}, { level: "CRITICAL" }));
+    const { record } = await versionDataset(rt, await smallDataset({ classes: ["bag", "sneaker", "trouser"], perClass: 6, splits: true }));
+    const trainer = TrainerDefinitionSchema.parse({ command: [process.execPath, CONTRACT_TRAINER], cwd, timeout: 60 });
+    for (const n of [1, 2]) {
+      const { version } = await runContractTraining(rt, { requestId: `ro-${n}`, model: MODEL, datasetId: record.id, actor: "tester", trainer, args: { mode: "fixed" }, seed: n, fineTune: false, home: rt.config.home });
+      versions.push(version.version);
+    }
+    await setAlias(rt, versions[0]!);
+  });
+
+  afterAll(async () => {
+    await server?.shutdown();
+    await rt?.close();
+  });
+
+  /** Every MetadataStore method that writes, recorded (and still carried out, so serving behaves as it would). */
+  function recording(meta: MetadataStore): MetadataStore {
+    const WRITES = new Set(["put", "create", "delete", "transaction"]);
+    return new Proxy(meta, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (typeof key === "string" && WRITES.has(key)) writes.push(`${key}(${String(args[0])})`);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  }
+
+  async function setAlias(r: Runtime, to: number): Promise<void> {
+    const current = (await getAlias(r.meta, MODEL, PRODUCTION))?.version ?? null;
+    const moved = await moveAlias(r.meta, { name: MODEL, alias: PRODUCTION, to, expected: current, actor: "tester", reason: "test", action: "alias.set" });
+    expect(moved.ok).toBe(true);
+  }
+
+  it("loads, answers every protocol, follows a promotion and drains, with zero writes", async () => {
+    const config = loadServingConfig({}, { host: "127.0.0.1", port: 0, workers: 1, reloadPollMs: 100, model: { name: MODEL, alias: "production" }, adminToken: "a-long-enough-secret-token", drainSeconds: 0 });
+    server = await startServer({ ...rt, meta: recording(rt.meta) }, config, createLogger({}, { level: "CRITICAL" }), { defaultMetrics: false });
+    const predict = async (): Promise<number> => {
+      const res = await fetch(`${server!.url}/predict`, { method: "POST", headers: { "content-type": "image/png" }, body: await grayPng(28, 28, 90) });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { model: { version: number } }).model.version;
+    };
+    await waitFor(async () => (await fetch(`${server!.url}/ready`)).status === 200, "serving ready");
+    expect(await predict()).toBe(versions[0]);
+    for (const path of ["/health", "/metrics", `/v2/models/${MODEL}`, `/v2/models/${MODEL}/ready`]) expect((await fetch(`${server.url}${path}`)).status, path).toBe(200);
+    const reload = await fetch(`${server.url}/admin/reload`, { method: "POST", headers: { authorization: "Bearer a-long-enough-secret-token" } });
+    expect(reload.status).toBeLessThan(500);
+    await setAlias(rt, versions[1]!);
+    await waitFor(async () => (await predict()) === versions[1], "the promoted version served");
+    await server.shutdown();
+    server = undefined;
+    expect(writes).toEqual([]);
+    // The recorder does see a write where one happens.
+    await recording(rt.meta).create("probe", "p", { x: 1 });
+    expect(writes).toEqual(["create(probe)"]);
   });
 });
 
