@@ -47,7 +47,7 @@ const locals = (tf: Hcl): Record<string, unknown> => Object.assign({}, ...(tf.lo
 
 // --- CD gates the version its own training Job registered ------------------------------------------------------
 
-describe("CD: the gate promotes the version this run's training Job registered", () => {
+describe("CD: the gate promotes the version this run's training Job registered", { timeout: 90_000 }, () => {
   const MODEL = "fmnist";
   const OURS = "cd-0123abc-1";
   let home: string;
@@ -193,7 +193,7 @@ describe("serving, run for real, never writes the metadata store (why roles/data
       versions.push(version.version);
     }
     await setAlias(rt, versions[0]!);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await server?.shutdown();
