@@ -1,8 +1,8 @@
 # One service account per component, each with the narrowest roles that let it work, granted on the resource
 # where IAM allows it (bucket, topic, secret, job, repository) and on the project only where it does not
 # (Firestore, Cloud Monitoring, GKE). No primitive role (owner/editor/viewer) anywhere: the test
-# test/unit/deploy-consistency.test.ts fails on one. What each identity reads, writes and publishes is derived
-# from the code in test/unit/deploy-hardening.test.ts.
+# test/unit/deploy-consistency.test.ts fails on one. test/unit/deploy-hardening.test.ts checks the grants below
+# against what the code does (serving, for one, is run against a metadata store that records every write).
 #
 # GKE: IAM only lets the retrain function and the deployer find the cluster and reach its DNS endpoint (the custom
 # role below: no access to any Kubernetes object); what they may do inside is Kubernetes RBAC, namespaced
@@ -60,11 +60,10 @@ locals {
 
   # Data bucket: readers and writers (objectUser: create, read, list, delete; no IAM or bucket changes). The drift
   # function only adds blobs (put: exists, then create-only upload), so it gets objectViewer + objectCreator; the
-  # gate only reads models and datasets.
+  # gate only reads models and datasets; the lineage function reads none (its records are all in Firestore).
   bucket_roles = [
     { sa = "serving", role = "roles/storage.objectViewer" },
     { sa = "trainer", role = "roles/storage.objectUser" },
-    { sa = "fn-lineage", role = "roles/storage.objectViewer" },
     { sa = "fn-drift", role = "roles/storage.objectViewer" },
     { sa = "fn-drift", role = "roles/storage.objectCreator" },
     { sa = "fn-retrain", role = "roles/storage.objectViewer" },

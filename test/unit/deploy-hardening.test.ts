@@ -131,12 +131,15 @@ describe("IAM: each identity gets what its code uses", () => {
     ]);
   });
 
-  it("the gate only reads blobs and the drift function only adds them", async () => {
+  it("the gate only reads blobs, the drift function only adds them, the lineage function has none", async () => {
     const buckets = locals(await hcl("iam.tf")).bucket_roles as { sa: string; role: string }[];
     const of = (sa: string) => buckets.filter((b) => b.sa === sa).map((b) => b.role).sort();
     expect(of("fn-gate")).toEqual(["roles/storage.objectViewer"]);
     expect(of("fn-drift")).toEqual(["roles/storage.objectCreator", "roles/storage.objectViewer"]);
     expect(of("serving")).toEqual(["roles/storage.objectViewer"]);
+    // recordLineage(meta, event): the lineage function touches no blob.
+    expect(read("functions/handlers.ts")).toMatch(/recordLineage: async \(event\) => void \(await recordLineage\(rt\.meta, event\)\)/);
+    expect(of("fn-lineage")).toEqual([]);
   });
 
   it("only the retrain function may read and mounts the kubeconfig, and only it is told the cluster", async () => {
