@@ -1,4 +1,5 @@
 import sharp from "sharp";
+import { checkImageFormat } from "./formats.ts";
 import { MAX_INPUT_PIXELS } from "./probe.ts";
 
 /**
@@ -48,6 +49,7 @@ export interface RawImage {
  * sharp call, which is slower for small images. Throws sharp's error for bytes that do not decode.
  */
 export async function imageFeatures(data: Uint8Array): Promise<ImageFeatures> {
+  checkImageFormat(data);
   const { data: pixels, info } = await sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" })
     .raw({ depth: "uchar" })
     .toBuffer({ resolveWithObject: true });

@@ -1,6 +1,7 @@
 import sharp from "sharp";
 import { z } from "zod";
 import { imageFeatures, rawFeatures, type ImageFeatures } from "./features.ts";
+import { checkImageFormat } from "./formats.ts";
 import { decodePlainPng } from "./png.ts";
 import { MAX_INPUT_PIXELS } from "./probe.ts";
 
@@ -41,7 +42,8 @@ export interface PreparedImage {
 
 /**
  * Model input for one image, and optionally its drift features. A plain PNG already at the target size and
- * channels is decoded in-process (see decodePlainPng); everything else goes through sharp.
+ * channels is decoded in-process (see decodePlainPng); everything else goes through sharp. Throws
+ * UnsupportedImageFormatError for bytes that are not an allowed format (see formats.ts).
  */
 export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): Promise<PreparedImage> {
   const plain = preparePlainPng(data, spec, options);
@@ -56,6 +58,7 @@ export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, optio
  * with many small images (a dataset's split) runs these in its own thread and sends only the rest to the pool.
  */
 export function preparePlainPng(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): PreparedImage | undefined {
+  checkImageFormat(data);
   const plain = decodePlainPng(data, spec);
   if (!plain) return undefined;
   const input = normalise(plain, spec);
