@@ -26,7 +26,9 @@ describe("image formats: decoded by what the bytes are, only from the allow-list
     expect(sniffImageFormat(f.webp)).toBe("webp");
     expect(sniffImageFormat(f.gif)).toBe("gif");
     expect(sniffImageFormat(f.tiff)).toBe("tiff");
-    expect(sniffImageFormat(SVG)).toBeUndefined();
+    expect(sniffImageFormat(SVG)).toBe("svg");
+    expect(sniffImageFormat(Buffer.from('\uFEFF  <?xml version="1.0"?><svg/>'))).toBe("svg");
+    expect(sniffImageFormat(Buffer.from("definitely not an image"))).toBeUndefined();
     expect(sniffImageFormat(new Uint8Array([0x89, 0x50]))).toBeUndefined();
   });
 
@@ -40,8 +42,9 @@ describe("image formats: decoded by what the bytes are, only from the allow-list
       await expect(probeImage(bad), name).rejects.toBeInstanceOf(UnsupportedImageFormatError);
       expect(() => preparePlainPng(bad, GREY), name).toThrow(UnsupportedImageFormatError);
     }
-    await expect(prepareImage(SVG, GREY)).rejects.toThrow(/not a known image format; send PNG, JPEG, WEBP/);
+    await expect(prepareImage(SVG, GREY)).rejects.toThrow(/SVG images are not accepted; send PNG, JPEG, WEBP/);
     await expect(prepareImage(f.gif, GREY)).rejects.toThrow(/GIF images are not accepted/);
+    await expect(prepareImage(Buffer.from("definitely not an image"), GREY)).rejects.toThrow(/not a known image format/);
   });
 
   it("blocks the other loaders in sharp itself, so a path that skips the sniffing cannot reach them", async () => {
@@ -72,12 +75,12 @@ describe("image formats: decoded by what the bytes are, only from the allow-list
     try {
       const probes = await pool.probeBatch([f.png, SVG, f.gif, f.tiff, f.webp]);
       expect(probes[0]).toMatchObject({ format: "png", width: 28, height: 28 });
-      expect(probes[1]).toEqual({ error: expect.stringMatching(/not a known image format/) });
+      expect(probes[1]).toEqual({ error: expect.stringMatching(/SVG images are not accepted/) });
       expect(probes[2]).toEqual({ error: expect.stringMatching(/GIF images are not accepted/) });
       expect(probes[3]).toEqual({ error: expect.stringMatching(/TIFF images are not accepted/) });
       expect(probes[4]).toMatchObject({ format: "webp" });
       const prepared = await pool.prepareBatch([SVG, f.jpeg], GREY);
-      expect(prepared[0]).toEqual({ error: expect.stringMatching(/not a known image format/) });
+      expect(prepared[0]).toEqual({ error: expect.stringMatching(/SVG images are not accepted/) });
       expect(prepared[1]).toHaveProperty("features");
     } finally {
       await pool.close();
