@@ -89,7 +89,7 @@ describe("serving under hostile input, on loopback with a real trained model", {
     await expectError(await fetch(infer, json(tensor({ data: new Array(500_000).fill(0.5) }))), 422, "invalid_tensor");
     await expectError(await fetch(infer, json(tensor({ data: new Array(784).fill("x".repeat(100)) }))), 422, "invalid_tensor");
     const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
-    const nested = await expectError(await fetch(infer, json(tensor({ data: ["DEEP"] }).replace('"DEEP"', deep))), 400, "bad_request");
+    const nested = await expectError(await fetch(infer, json(tensor({ data: ["DEEP", ...new Array<number>(783).fill(0)] }).replace('"DEEP"', deep))), 400, "bad_request");
     expect(nested.error.message).toMatch(/nests deeper than the shape's 4 dimensions/);
     const bad = await expectError(await fetch(infer, json(JSON.stringify({ inputs: [{ name: 1, shape: "x", datatype: [], data: 3 }], outputs: 7 }))), 400, "bad_request");
     expect(bad.error.message).toMatch(/\(and \d+ more issues\)$/);
