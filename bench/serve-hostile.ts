@@ -5,7 +5,7 @@
 // latency under it against an idle baseline measured in the same run (the ratio is the point: a liveness probe
 // with a 2 s timeout must keep answering), and the server's RSS growth. Ends with one JSON summary line.
 //
-//   node bench/serve-hostile.ts [--seconds 4] [--svg-side 4000]
+//   node bench/serve-hostile.ts [--seconds 4] [--svg-side 4000] [--only SUBSTRING-OF-A-NAME]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { cp, mkdtemp, rm } from "node:fs/promises";
@@ -19,7 +19,7 @@ import { openRuntime } from "../core/config/runtime.ts";
 import { getAlias, PRODUCTION } from "../core/registry/aliases.ts";
 import { createLogger } from "../core/telemetry/logger.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "4" }, "svg-side": { type: "string", default: "4000" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "4" }, "svg-side": { type: "string", default: "4000" }, only: { type: "string" } } });
 const SECONDS = Number(values.seconds);
 const SVG_SIDE = Number(values["svg-side"]);
 const MODEL = "fmnist";
@@ -138,7 +138,7 @@ try {
   console.log(`idle         /health p50 ${fmt(idleP50, 1)} ms, max ${fmt(idleMax, 1)} ms; RSS ${fmt(idle.peakRss)} MB`);
 
   const summary: Record<string, unknown>[] = [];
-  for (const h of HOSTILE) {
+  for (const h of HOSTILE.filter((k) => values.only === undefined || k.name.includes(values.only))) {
     const base = rssMb(pid);
     let done = false;
     const deadline = performance.now() + SECONDS * 1000;

@@ -143,7 +143,7 @@ function hostileInputBounds(v: Variables): Pick<ServingConfig, "imageFormats" | 
     imageFormats,
     // Four maximal images: on a 2 Gi pod, a request's decodes then stay in the hundreds of MB.
     maxRequestPixels: v.SIGHTLINE_MAX_REQUEST_PIXELS ?? 4 * maxPixels,
-    // libvips runs a decode on its own threads; a few at once keep the cores busy, more only add memory.
+    // sharp runs each decode on one of libuv's 4 pool threads; more in flight only add memory, not throughput.
     decodes: { maxActive: v.SIGHTLINE_MAX_DECODES ?? 4, maxQueued: v.SIGHTLINE_DECODE_QUEUE ?? 256 },
   };
 }
