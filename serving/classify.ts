@@ -1,5 +1,7 @@
+import { UnsupportedImageFormatError } from "../core/imaging/formats.ts";
 import { readImageSize } from "../core/imaging/probe.ts";
-import { prepareImage } from "../core/imaging/preprocess.ts";
+import { prepareImage, type PreparedImage } from "../core/imaging/preprocess.ts";
+import type { DecodeSlots } from "./decode-slots.ts";
 import { ApiError } from "./errors.ts";
 import type { LoadedModel, ModelOutput } from "./loaded-model.ts";
 import type { ServingMetrics } from "./metrics.ts";
@@ -16,37 +18,53 @@ export interface ClassifyContext {
   model: LoadedModel;
   requestId: string;
   maxPixels: number;
+  /** Declared pixels of all the images together. */
+  maxRequestPixels?: number;
+  /** Bounds the decodes in flight in this process; without it, every image decodes at once. */
+  decodeSlots?: DecodeSlots;
+  /** Aborted when the client has had its answer (timeout): queued decodes are skipped. */
+  signal?: AbortSignal;
   metrics: ServingMetrics;
   predictionLog?: PredictionLog;
 }
 
 /**
- * Images → predictions, exactly as in training: each image's declared size is checked from its header (a bomb
- * is refused before decoding), it is preprocessed by core/imaging with the model card's spec, and the batch runs
- * through the micro-batcher. Sampled predictions go to the prediction log with their image features.
+ * Images → predictions, exactly as in training: each image's format (magic bytes) and declared size are checked
+ * from its header (a bomb is refused before decoding), it is preprocessed by core/imaging with the model card's
+ * spec in a decode slot, and the batch runs through the micro-batcher. Sampled predictions go to the prediction log
+ * with their image features.
  */
 export async function classifyImages(images: Uint8Array[], ctx: ClassifyContext): Promise<Prediction[]> {
   const { model } = ctx;
   const where = (i: number): string => (images.length === 1 ? "the image" : `image ${i}`);
   const samples = images.map(() => ctx.predictionLog?.sample() ?? { log: false, embedding: false });
-  const prepared = await Promise.all(
+  const sizes = await Promise.all(
     images.map(async (data, i) => {
       let size: { width: number; height: number };
       try {
         size = await readImageSize(data);
       } catch (err) {
+        if (err instanceof UnsupportedImageFormatError && err.format !== undefined) throw new ApiError("unsupported_media_type", `${where(i)}: ${err.message}`, { cause: err });
         throw new ApiError("undecodable_image", `${where(i)} is not a readable image: ${(err as Error).message}`, { cause: err });
       }
       if (size.width * size.height > ctx.maxPixels) {
         throw new ApiError("too_many_pixels", `${where(i)} declares ${size.width}×${size.height} pixels; at most ${ctx.maxPixels} are decoded`);
       }
-      try {
-        return await prepareImage(data, model.card.preprocessing, { features: samples[i]!.log });
-      } catch (err) {
-        throw new ApiError("undecodable_image", `${where(i)} does not decode: ${(err as Error).message}`, { cause: err });
-      }
+      return size.width * size.height;
     }),
   );
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (ctx.maxRequestPixels !== undefined && total > ctx.maxRequestPixels) {
+    throw new ApiError("too_many_pixels", `the ${images.length} images declare ${total} pixels together; at most ${ctx.maxRequestPixels} per request`);
+  }
+  const decode = async (i: number): Promise<PreparedImage> => {
+    try {
+      return await prepareImage(images[i]!, model.card.preprocessing, { features: samples[i]!.log });
+    } catch (err) {
+      throw new ApiError("undecodable_image", `${where(i)} does not decode: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const prepared = ctx.decodeSlots ? await ctx.decodeSlots.run(images.length, decode, ctx.signal) : await Promise.all(images.map((_, i) => decode(i)));
   const outputs = await model.infer(prepared.map((p) => p.input));
   const time = new Date().toISOString();
   return outputs.map((out, i) => {

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { ConfigError } from "../core/config/config.ts";
+import { parseImageFormats, type ImageFormat } from "../core/imaging/formats.ts";
 import { parseModelRef } from "../core/registry/model-version.ts";
 
 export const DEFAULT_MODEL = "fmnist@production";
@@ -32,6 +33,13 @@ export interface ServingConfig {
   corsOrigins: string[];
   /** Seconds to keep answering after SIGTERM while the load balancer notices the pod is not ready. */
   drainSeconds: number;
+  // Hostile-input bounds: what is decoded, how much of it per request, and how many decodes at once.
+  /** Formats decoded, recognised by their magic bytes; sharp's other loaders are blocked. */
+  imageFormats: ImageFormat[];
+  /** Declared pixels of all a request's images together (each is also held to maxPixels). */
+  maxRequestPixels: number;
+  /** Image decodes in flight per worker process, and images waiting for one; beyond that, 503 + Retry-After. */
+  decodes: { maxActive: number; maxQueued: number };
 }
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -57,6 +65,10 @@ const VARIABLES = {
   SIGHTLINE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters"),
   SIGHTLINE_CORS_ORIGINS: z.string(),
   SIGHTLINE_DRAIN_SECONDS: z.coerce.number().min(0).max(600),
+  SIGHTLINE_IMAGE_FORMATS: z.string(),
+  SIGHTLINE_MAX_REQUEST_PIXELS: int(1, 2 ** 40),
+  SIGHTLINE_MAX_DECODES: int(1, 1024),
+  SIGHTLINE_DECODE_QUEUE: int(0, 1_000_000),
 } as const;
 
 type Variables = { [K in keyof typeof VARIABLES]?: z.infer<(typeof VARIABLES)[K]> };
@@ -114,7 +126,25 @@ export function loadServingConfig(env: Record<string, string | undefined> = proc
     adminToken: v.SIGHTLINE_ADMIN_TOKEN,
     corsOrigins: (v.SIGHTLINE_CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     drainSeconds: v.SIGHTLINE_DRAIN_SECONDS ?? 0,
+    ...hostileInputBounds(v),
     ...overrides,
+  };
+}
+
+function hostileInputBounds(v: Variables): Pick<ServingConfig, "imageFormats" | "maxRequestPixels" | "decodes"> {
+  let imageFormats: ImageFormat[];
+  try {
+    imageFormats = parseImageFormats(v.SIGHTLINE_IMAGE_FORMATS);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const maxPixels = v.SIGHTLINE_MAX_PIXELS ?? 4096 * 4096;
+  return {
+    imageFormats,
+    // Four maximal images: on a 2 Gi pod, a request's decodes then stay in the hundreds of MB.
+    maxRequestPixels: v.SIGHTLINE_MAX_REQUEST_PIXELS ?? 4 * maxPixels,
+    // sharp runs each decode on one of libuv's 4 pool threads; more in flight only add memory, not throughput.
+    decodes: { maxActive: v.SIGHTLINE_MAX_DECODES ?? 4, maxQueued: v.SIGHTLINE_DECODE_QUEUE ?? 256 },
   };
 }
 

@@ -1,3 +1,6 @@
+import type { Response } from "express";
+import type { z } from "zod";
+
 /** The API's error codes (ARCHITECTURE.md, Serving contract) with their HTTP status. */
 export const ERROR_STATUS = {
   bad_request: 400,
@@ -11,21 +14,53 @@ export const ERROR_STATUS = {
   invalid_tensor: 422,
   internal: 500,
   not_ready: 503,
+  overloaded: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Longest message an error body carries: a hostile request must not be able to make the answer larger than itself. */
+export const MAX_MESSAGE_CHARS = 2048;
 
 /** An error meant for the client: its message is safe to show, and says what to change. */
 export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /** Response headers that go with the error (e.g. Retry-After on 503 overloaded). */
+  readonly headers: Record<string, string>;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
+    super(capMessage(message), options);
     this.name = "ApiError";
     this.code = code;
     this.status = ERROR_STATUS[code];
+    this.headers = options?.headers ?? {};
   }
 }
 
 export const errorBody = (code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } => ({ error: { code, message } });
+
+export function capMessage(message: string, max = MAX_MESSAGE_CHARS): string {
+  if (message.length <= max) return message;
+  return `${message.slice(0, max)}… (${message.length - max} more characters)`;
+}
+
+/** zod's first few issues, one line each; the rest only counted (a list of 500,000 issues is not an answer). */
+export function briefIssues(error: z.ZodError, max = 3): string {
+  const shown = error.issues.slice(0, max).map((issue) => {
+    const path = issue.path.length === 0 ? "" : ` at ${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
+    return `${issue.message}${path}`;
+  });
+  const more = error.issues.length - shown.length;
+  return capMessage(`${shown.join("; ")}${more > 0 ? ` (and ${more} more issues)` : ""}`, 512);
+}
+
+/** Sets an ApiError's headers on the response before the error handler answers, then rethrows. */
+export async function withErrorHeaders<T>(res: Response, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ApiError && !res.headersSent) for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
+    throw err;
+  }
+}

@@ -1,7 +1,7 @@
 import busboy from "busboy";
 import type { Request } from "express";
 import { z } from "zod";
-import { ApiError } from "./errors.ts";
+import { ApiError, briefIssues } from "./errors.ts";
 
 export interface InputLimits {
   maxBodyBytes: number;
@@ -11,9 +11,12 @@ export interface InputLimits {
 const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/webp", "application/octet-stream"]);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-const InstancesSchema = z.object({
-  instances: z.array(z.object({ b64: z.string().min(1, "b64 is empty") }).strict()).min(1, "instances is empty"),
-});
+const InstanceSchema = z.object({ b64: z.string().min(1, "b64 is empty") }).strict();
+const INSTANCES_SHAPE = 'JSON body must be {"instances":[{"b64":"…"}]}';
+
+// Multipart text fields are not used; each is held in memory whole until busboy hands it over, so keep them small.
+const MAX_FIELD_BYTES = 16 * 1024;
+const MAX_FIELDS = 16;
 
 export const mediaType = (req: Request): string => (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
 
@@ -34,11 +37,15 @@ export async function readImages(req: Request, limits: InputLimits): Promise<Uin
 }
 
 function readInstances(body: unknown, limits: InputLimits): Uint8Array[] {
-  const parsed = InstancesSchema.safeParse(body);
-  if (!parsed.success) throw new ApiError("bad_request", `JSON body must be {"instances":[{"b64":"…"}]}: ${z.prettifyError(parsed.error)}`);
-  const { instances } = parsed.data;
-  if (instances.length > limits.maxImages) throw new ApiError("payload_too_large", `${instances.length} instances; at most ${limits.maxImages} per request`);
-  return instances.map(({ b64 }, i) => {
+  // The count is checked before any element: validating a million bad elements costs seconds of event loop and an
+  // error listing each of them.
+  const list = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).instances : undefined;
+  if (!Array.isArray(list)) throw new ApiError("bad_request", `${INSTANCES_SHAPE}: instances must be an array`);
+  if (list.length === 0) throw new ApiError("bad_request", `${INSTANCES_SHAPE}: instances is empty`);
+  if (list.length > limits.maxImages) throw new ApiError("payload_too_large", `${list.length} instances; at most ${limits.maxImages} per request`);
+  const parsed = z.array(InstanceSchema).safeParse(list);
+  if (!parsed.success) throw new ApiError("bad_request", `${INSTANCES_SHAPE}: ${briefIssues(parsed.error)}`);
+  return parsed.data.map(({ b64 }, i) => {
     // Buffer.from(…, "base64") skips invalid characters silently; a typo must be an error, not a different image.
     const clean = b64.replace(/\s+/g, "");
     if (clean.length % 4 === 1 || !BASE64.test(clean.replace(/-/g, "+").replace(/_/g, "/"))) throw new ApiError("bad_request", `instances[${i}].b64 is not valid base64`);
@@ -52,7 +59,10 @@ function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]>
   return new Promise((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: req.headers, limits: { fileSize: limits.maxBodyBytes + 1, files: limits.maxImages, fields: 16, parts: limits.maxImages + 16 } });
+      parser = busboy({
+        headers: req.headers,
+        limits: { fileSize: limits.maxBodyBytes + 1, files: limits.maxImages, fields: MAX_FIELDS, fieldSize: Math.min(MAX_FIELD_BYTES, limits.maxBodyBytes), parts: limits.maxImages + MAX_FIELDS },
+      });
     } catch (err) {
       reject(new ApiError("bad_request", `multipart body: ${(err as Error).message}`));
       return;
@@ -76,7 +86,7 @@ function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]>
           const chunks: Buffer[] = [];
           stream.on("data", (c: Buffer) => {
             total += c.length;
-            if (total > limits.maxBodyBytes) return fail(new ApiError("payload_too_large", `the files exceed ${limits.maxBodyBytes} bytes together`));
+            if (total > limits.maxBodyBytes) return fail(new ApiError("payload_too_large", `the multipart parts exceed ${limits.maxBodyBytes} bytes together`));
             chunks.push(c);
           });
           stream.on("limit", () => fail(new ApiError("payload_too_large", `a file part exceeds ${limits.maxBodyBytes} bytes`)));
@@ -84,6 +94,13 @@ function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]>
         }),
       );
     });
+    // Text fields count towards the body limit like files do.
+    parser.on("field", (name, value, info) => {
+      if (info.valueTruncated) return fail(new ApiError("payload_too_large", `multipart field ${JSON.stringify(name.slice(0, 64))} exceeds ${Math.min(MAX_FIELD_BYTES, limits.maxBodyBytes)} bytes`));
+      total += Buffer.byteLength(name) + Buffer.byteLength(value);
+      if (total > limits.maxBodyBytes) fail(new ApiError("payload_too_large", `the multipart parts exceed ${limits.maxBodyBytes} bytes together`));
+    });
+    parser.on("fieldsLimit", () => fail(new ApiError("payload_too_large", `more than ${MAX_FIELDS} multipart text fields`)));
     parser.on("filesLimit", () => fail(new ApiError("payload_too_large", `more than ${limits.maxImages} files; at most ${limits.maxImages} per request`)));
     parser.on("partsLimit", () => fail(new ApiError("payload_too_large", "too many multipart parts")));
     parser.on("error", (err: Error) => fail(new ApiError("bad_request", `multipart body: ${err.message}`)));

@@ -1,10 +1,20 @@
 import sharp from "sharp";
+import { checkImageFormat } from "./formats.ts";
 import { MAX_INPUT_PIXELS } from "./probe.ts";
+
+/** Pixels the drift statistics run over per image at most (they run on the event loop). */
+export const FEATURE_MAX_PIXELS = 256 * 256;
 
 /**
  * Scalar image features for drift detection, in a fixed order (the order of columns in feature tables and of the
  * features in a reference profile).
  *
+ * - What they are computed on: the image as the model sees it, i.e. the 8-bit pixels preprocessing produces
+ *   (rotated, resized to the model's input, in its channels; before normalisation), shrunk further to at most
+ *   FEATURE_MAX_PIXELS when the model's input is larger (core/imaging/preprocess.ts, prepareImage). Training's
+ *   reference profile and serving's prediction log both come from prepareImage, so they always match, and the cost
+ *   is bounded by the model's size whatever a client uploads. For a one-channel model the colour means are all the
+ *   grey value. imageFeatures below computes the same statistics on a whole stored image (analysis, tests).
  * - Pixels are 8-bit sRGB values (16-bit images are reduced to 8 bits by sharp, CMYK and other spaces converted to
  *   sRGB), scaled to [0, 1]. An alpha channel is ignored: features describe the stored colour values.
  * - Luminance: for greyscale images, the grey value; for colour images, Rec. 601 luma
@@ -48,6 +58,7 @@ export interface RawImage {
  * sharp call, which is slower for small images. Throws sharp's error for bytes that do not decode.
  */
 export async function imageFeatures(data: Uint8Array): Promise<ImageFeatures> {
+  checkImageFormat(data);
   const { data: pixels, info } = await sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" })
     .raw({ depth: "uchar" })
     .toBuffer({ resolveWithObject: true });

@@ -1,12 +1,15 @@
 // A child process of the image pool: runs sharp on batches of images.
 import sharp from "sharp";
 import workerpool from "workerpool";
+import { allowImageFormats } from "./formats.ts";
 import { prepareImage, preprocess, type PreparedImage, type PreprocessSpec } from "./preprocess.ts";
 import { probeImage, type ImageShape } from "./probe.ts";
 
 // One libvips thread per pipeline: the pool gets its parallelism from processes.
 sharp.concurrency(1);
 sharp.cache(false);
+// At start, not at the first sniff: no loader outside SIGHTLINE_IMAGE_FORMATS is ever reachable in this process.
+allowImageFormats();
 
 const failure = (err: unknown): { error: string } => ({ error: (err as Error).message });
 

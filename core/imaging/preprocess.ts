@@ -1,7 +1,8 @@
-import sharp from "sharp";
+import sharp, { type Sharp } from "sharp";
 import { z } from "zod";
-import { imageFeatures, rawFeatures, type ImageFeatures } from "./features.ts";
-import { decodePlainPng } from "./png.ts";
+import { FEATURE_MAX_PIXELS, rawFeatures, type ImageFeatures } from "./features.ts";
+import { checkImageFormat } from "./formats.ts";
+import { decodePlainPng, readPngHeader } from "./png.ts";
 import { MAX_INPUT_PIXELS } from "./probe.ts";
 
 /**
@@ -35,19 +36,43 @@ export async function preprocess(data: Uint8Array, spec: PreprocessSpec): Promis
 export interface PreparedImage {
   /** Model input, height × width × channels floats in the spec's layout. */
   input: Float32Array;
-  /** Drift features of the image as stored, when asked for. */
+  /** Drift features of the image as the model sees it (see FEATURE_NAMES), when asked for. */
   features?: ImageFeatures;
 }
 
 /**
  * Model input for one image, and optionally its drift features. A plain PNG already at the target size and
- * channels is decoded in-process (see decodePlainPng); everything else goes through sharp.
+ * channels is decoded in-process (see decodePlainPng); everything else goes through sharp. Throws
+ * UnsupportedImageFormatError for bytes that are not an allowed format (see formats.ts).
  */
 export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): Promise<PreparedImage> {
   const plain = preparePlainPng(data, spec, options);
   if (plain) return plain;
-  const [input, features] = await Promise.all([sharpPixels(data, spec).then((p) => normalise(p, spec)), options.features ? imageFeatures(data) : undefined]);
-  return features ? { input, features } : { input };
+  const image = sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" });
+  // The stored size is a feature; the header gives it without decoding.
+  const stored = options.features ? (readPngHeader(data) ?? (await image.metadata())) : undefined;
+  const pixels = await sharpPixels(image, spec);
+  const input = normalise(pixels, spec);
+  if (!stored) return { input };
+  return { input, features: await modelViewFeatures(pixels, spec, { width: stored.width, height: stored.height }) };
+}
+
+/**
+ * Drift features from the pixels preprocessing produced for the model (one decode serves both), so their cost is
+ * bounded by the model's input size, not by what a client uploads. An input larger than FEATURE_MAX_PIXELS is
+ * shrunk by sharp (on libvips' threads) before the statistics run on the event loop.
+ */
+async function modelViewFeatures(pixels: Uint8Array, spec: PreprocessSpec, stored: { width: number; height: number }): Promise<ImageFeatures> {
+  let view = { pixels, width: spec.width, height: spec.height, channels: spec.channels as number };
+  if (spec.width * spec.height > FEATURE_MAX_PIXELS) {
+    const side = Math.floor(Math.sqrt(FEATURE_MAX_PIXELS));
+    const { data, info } = await sharp(pixels, { raw: { width: spec.width, height: spec.height, channels: spec.channels } })
+      .resize(side, side, { fit: "inside" })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    view = { pixels: data, width: info.width, height: info.height, channels: info.channels };
+  }
+  return { ...rawFeatures(view), width: stored.width, height: stored.height };
 }
 
 /**
@@ -56,6 +81,7 @@ export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, optio
  * with many small images (a dataset's split) runs these in its own thread and sends only the rest to the pool.
  */
 export function preparePlainPng(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): PreparedImage | undefined {
+  checkImageFormat(data);
   const plain = decodePlainPng(data, spec);
   if (!plain) return undefined;
   const input = normalise(plain, spec);
@@ -63,8 +89,8 @@ export function preparePlainPng(data: Uint8Array, spec: PreprocessSpec, options:
   return { input, features: rawFeatures({ pixels: plain, width: spec.width, height: spec.height, channels: spec.channels }) };
 }
 
-async function sharpPixels(data: Uint8Array, spec: PreprocessSpec): Promise<Uint8Array> {
-  let image = sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" })
+async function sharpPixels(input: Sharp, spec: PreprocessSpec): Promise<Uint8Array> {
+  let image = input
     .rotate()
     .resize(spec.width, spec.height, { fit: spec.fit, ...(spec.fit === "contain" ? { background: { r: 0, g: 0, b: 0 } } : {}) });
   image = spec.channels === 1 ? image.toColourspace("b-w") : image.removeAlpha().toColourspace("srgb");

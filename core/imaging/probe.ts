@@ -1,4 +1,5 @@
 import sharp from "sharp";
+import { checkImageFormat } from "./formats.ts";
 import { checkPngImageData, readPngHeader } from "./png.ts";
 
 /** Images larger than this are refused before their pixels are decoded (decompression bombs). */
@@ -17,6 +18,7 @@ export interface ImageShape {
  * size or runs on after its zlib stream (see checkPngImageData): sharp decodes some of those.
  */
 export async function probeImage(data: Uint8Array): Promise<ImageShape> {
+  checkImageFormat(data);
   const image = sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" });
   const { format, width, height, channels } = await image.metadata();
   // Dataset validation probes with this, and the trainer then decodes with core/imaging/preprocess.ts, whose fast
@@ -30,9 +32,11 @@ export async function probeImage(data: Uint8Array): Promise<ImageShape> {
 
 /**
  * The declared size of an image, read from its header without decoding pixels (PNG parsed directly, other formats
- * by sharp's header reader), so a decompression bomb can be refused before it costs memory.
+ * by sharp's header reader), so a decompression bomb can be refused before it costs memory. Throws
+ * UnsupportedImageFormatError first for bytes that are not an allowed format.
  */
 export async function readImageSize(data: Uint8Array): Promise<{ format: string; width: number; height: number }> {
+  checkImageFormat(data);
   const png = readPngHeader(data);
   if (png) return { format: "png", width: png.width, height: png.height };
   const { format, width, height } = await sharp(data, { limitInputPixels: false }).metadata();

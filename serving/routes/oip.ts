@@ -1,16 +1,21 @@
 import express, { Router, type Request } from "express";
 import { z } from "zod";
 import { withModel, type ServingContext } from "../context.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, briefIssues, withErrorHeaders } from "../errors.ts";
 import type { LoadedModel, ModelOutput } from "../loaded-model.ts";
 import { withTimeout } from "../timeout.ts";
 
 // Open Inference Protocol v2 (KServe), REST binding: https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
+// Larger than any tensor an image model takes; checked before zod walks the arrays.
+const MAX_RANK = 8;
+const MAX_OUTPUTS = 16;
+
 const TensorSchema = z.object({
-  name: z.string(),
-  shape: z.array(z.number().int().nonnegative()),
-  datatype: z.string(),
-  data: z.array(z.unknown()),
+  name: z.string().max(256),
+  shape: z.array(z.number().int().nonnegative()).max(MAX_RANK),
+  datatype: z.string().max(32),
+  // Walked by toImages once its length is known to fit the shape; zod would copy it element by element.
+  data: z.custom<unknown[]>((v) => Array.isArray(v), "data must be an array"),
   parameters: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -18,8 +23,23 @@ const InferRequestSchema = z.object({
   id: z.string().optional(),
   parameters: z.record(z.string(), z.unknown()).optional(),
   inputs: z.array(TensorSchema).min(1),
-  outputs: z.array(z.object({ name: z.string(), parameters: z.record(z.string(), z.unknown()).optional() })).optional(),
+  outputs: z.array(z.object({ name: z.string().max(256), parameters: z.record(z.string(), z.unknown()).optional() })).max(MAX_OUTPUTS).optional(),
 });
+
+/**
+ * Counts and sizes before elements: a request listing a million inputs or shape entries must be refused from its
+ * lengths, not validated item by item into a million-issue error.
+ */
+function checkCounts(body: unknown): void {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return;
+  const { inputs, outputs } = body as Record<string, unknown>;
+  if (Array.isArray(inputs)) {
+    if (inputs.length > 1) throw new ApiError("invalid_tensor", `the model takes one input; got ${inputs.length}`);
+    const shape: unknown = (inputs[0] as Record<string, unknown> | undefined)?.shape;
+    if (Array.isArray(shape) && shape.length > MAX_RANK) throw new ApiError("invalid_tensor", `shape has ${shape.length} dimensions; at most ${MAX_RANK}`);
+  }
+  if (Array.isArray(outputs) && outputs.length > MAX_OUTPUTS) throw new ApiError("bad_request", `${outputs.length} outputs requested; at most ${MAX_OUTPUTS}`);
+}
 
 export function oipRoutes(ctx: ServingContext): Router {
   const { config } = ctx;
@@ -42,10 +62,11 @@ export function oipRoutes(ctx: ServingContext): Router {
   // Each FP32 value is at most ~25 characters of JSON; the body limit follows the image limit.
   router.post("/v2/models/:model/infer", express.json({ limit: config.maxBodyBytes * 4, strict: true }), async (req, res) => {
     servedModel(ctx, req);
+    checkCounts(req.body);
     const parsed = InferRequestSchema.safeParse(req.body);
-    if (!parsed.success) throw new ApiError("bad_request", `not an inference request: ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success) throw new ApiError("bad_request", `not an inference request: ${briefIssues(parsed.error)}`);
     const request = parsed.data;
-    const answer = await withModel(ctx, async (model) => {
+    const answer = await withErrorHeaders(res, () => withModel(ctx, async (model) => {
       const inputs = toImages(request.inputs, model, config.maxImagesPerRequest);
       const outputs = await withTimeout(model.infer(inputs), config.requestTimeoutMs, "inference");
       const names = oipOutputs(model);
@@ -63,7 +84,7 @@ export function oipRoutes(ctx: ServingContext): Router {
           return { name, datatype: "FP32", shape: [n, out.width], data: outputs.flatMap((o) => Array.from(out.pick(o))) };
         }),
       };
-    });
+    }));
     res.json(answer);
   });
   return router;
@@ -110,14 +131,44 @@ function toImages(tensors: z.infer<typeof TensorSchema>[], model: LoadedModel, m
   }
   const n = shape[0]!;
   if (n > maxImages) throw new ApiError("payload_too_large", `${n} images; at most ${maxImages} per request`);
-  const flat = t.data.flat(4);
   const size = model.inputSize;
-  if (flat.length !== n * size) throw new ApiError("invalid_tensor", `data has ${flat.length} values; shape [${shape.join(", ")}] needs ${n * size}`);
-  const values = new Float32Array(flat.length);
-  for (let i = 0; i < flat.length; i++) {
-    const v = flat[i];
-    if (typeof v !== "number" || !Number.isFinite(v)) throw new ApiError("invalid_tensor", `data[${i}] is ${JSON.stringify(v)}, not a finite number`);
-    values[i] = v;
-  }
+  const values = flattenData(t.data, shape.length, n * size, shape);
   return Array.from({ length: n }, (_, i) => values.subarray(i * size, (i + 1) * size));
+}
+
+/**
+ * The tensor's values, row-major: `data` flat or nested at most `rank` deep (OIP allows both). Walked with an
+ * explicit stack and stopped at the first surplus value, so neither depth nor length can cost more than the
+ * expected tensor.
+ */
+function flattenData(data: unknown[], rank: number, expected: number, shape: number[]): Float32Array {
+  const values = new Float32Array(expected);
+  let count = 0;
+  const stack: { items: unknown[]; next: number }[] = [{ items: data, next: 0 }];
+  const tooMany = (): ApiError => new ApiError("invalid_tensor", `data has more than ${expected} values; shape [${shape.join(", ")}] needs ${expected}`);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next >= top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.items[top.next++];
+    if (Array.isArray(v)) {
+      if (stack.length >= rank) throw new ApiError("bad_request", `data nests deeper than the shape's ${rank} dimensions`);
+      stack.push({ items: v, next: 0 });
+      continue;
+    }
+    if (typeof v !== "number" || !Number.isFinite(v)) throw new ApiError("invalid_tensor", `data[${count}] is ${describe(v)}, not a finite number`);
+    if (count >= expected) throw tooMany();
+    values[count++] = v;
+  }
+  if (count !== expected) throw new ApiError("invalid_tensor", `data has ${count} values; shape [${shape.join(", ")}] needs ${expected}`);
+  return values;
+}
+
+/** A short description of a JSON value for an error message (never the value itself: it may be huge or deep). */
+function describe(v: unknown): string {
+  if (typeof v === "string") return v.length > 32 ? `a string of ${v.length} characters` : JSON.stringify(v);
+  if (v === null || typeof v === "boolean") return String(v);
+  return typeof v === "object" ? "an object" : typeof v;
 }
