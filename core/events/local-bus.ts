@@ -4,7 +4,11 @@ import { immediate, openSqlite } from "../util/sqlite.ts";
 import { decodeEvent, InvalidEventError, parseEvent, peekEventIds, type AnyCloudEvent } from "./envelope.ts";
 import {
   backoffSeconds,
+  DEFAULT_RETRY,
   type DeadLetter,
+  type DeadLetterSelector,
+  type ReplayReport,
+  type StoredDeadLetter,
   type EventBus,
   type Handler,
   type SubscribeOptions,
@@ -85,7 +89,13 @@ export class LocalBus implements EventBus {
     );
     immediate(this.db, () => {
       for (const type of types) {
-        upsert.run(name, type, options.maxAttempts ?? 5, options.minBackoffSeconds ?? 1, options.maxBackoffSeconds ?? 60);
+        upsert.run(
+          name,
+          type,
+          options.maxAttempts ?? DEFAULT_RETRY.maxAttempts,
+          options.minBackoffSeconds ?? DEFAULT_RETRY.minBackoffSeconds,
+          options.maxBackoffSeconds ?? DEFAULT_RETRY.maxBackoffSeconds,
+        );
       }
     });
   }
@@ -186,6 +196,64 @@ export class LocalBus implements EventBus {
     });
   }
 
+  async listDeadLetters(selector: DeadLetterSelector = {}): Promise<StoredDeadLetter[]> {
+    return this.selectLetters(selector).map((r) => ({ id: String(r.dl_seq), ...toLetter(r) }));
+  }
+
+  /**
+   * Puts each selected letter back on its subscription's queue (a new delivery of the same body, so the same
+   * event id), or, when no such subscription of that type is known here (a letter written by a consumer outside
+   * this bus), on every subscription of its type; then deletes the letter. One transaction: all or nothing.
+   */
+  async replayDeadLetters(selector: DeadLetterSelector = {}): Promise<ReplayReport> {
+    const report: ReplayReport = { replayed: [], kept: [] };
+    immediate(this.db, () => {
+      const insertEvent = this.db.prepare("INSERT INTO bus_events (id, type, body, published_at) VALUES (?, ?, ?, ?) RETURNING seq");
+      const known = this.db.prepare("SELECT 1 AS one FROM bus_subscriptions WHERE name = ? AND type = ?");
+      const toOne = this.db.prepare("INSERT OR IGNORE INTO bus_deliveries (subscription, seq, due_at) VALUES (?, ?, ?)");
+      const toAll = this.db.prepare("INSERT OR IGNORE INTO bus_deliveries (subscription, seq, due_at) SELECT name, ?, ? FROM bus_subscriptions WHERE type = ?");
+      const drop = this.db.prepare("DELETE FROM bus_dead_letters WHERE dl_seq = ?");
+      for (const r of this.selectLetters(selector)) {
+        let event: AnyCloudEvent;
+        try {
+          event = decodeEvent(r.body);
+        } catch (err) {
+          report.kept.push({ id: String(r.dl_seq), subscription: r.subscription, reason: (err as Error).message });
+          continue;
+        }
+        const { seq } = insertEvent.get(event.id, event.type, r.body, new Date().toISOString()) as { seq: number };
+        const now = Date.now();
+        let to: string;
+        if (known.get(r.subscription, event.type)) {
+          toOne.run(r.subscription, seq, now);
+          to = `subscription ${r.subscription}`;
+        } else {
+          toAll.run(seq, now, event.type);
+          to = `every subscription of ${event.type}`;
+        }
+        drop.run(r.dl_seq);
+        report.replayed.push({ id: String(r.dl_seq), eventId: event.id, eventType: event.type, subscription: r.subscription, to });
+      }
+    });
+    for (const r of report.replayed) this.log.info("dead letter replayed", { ...r });
+    return report;
+  }
+
+  private selectLetters(selector: DeadLetterSelector): LetterRow[] {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (selector.subscription !== undefined) {
+      where.push("subscription = ?");
+      params.push(selector.subscription);
+    }
+    if (selector.eventIds !== undefined) {
+      where.push(`event_id IN (${selector.eventIds.map(() => "?").join(", ") || "NULL"})`);
+      params.push(...selector.eventIds);
+    }
+    const sql = `SELECT * FROM bus_dead_letters ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY dl_seq LIMIT ?`;
+    return this.db.prepare(sql).all(...params, selector.limit ?? -1) as LetterRow[];
+  }
+
   private async consumeDeadLetters(name: string, handler: (letter: DeadLetter) => Promise<void>): Promise<number> {
     const rows = this.db
       .prepare(
@@ -194,19 +262,23 @@ export class LocalBus implements EventBus {
       )
       .all(name, BATCH) as LetterRow[];
     for (const r of rows) {
-      await handler({
-        subscription: r.subscription,
-        reason: r.reason,
-        attempts: r.attempts,
-        body: r.body,
-        ...(r.event_id === null ? {} : { eventId: r.event_id }),
-        ...(r.event_type === null ? {} : { eventType: r.event_type }),
-        time: r.at,
-      });
+      await handler(toLetter(r));
       this.db.prepare("UPDATE bus_dead_letter_cursors SET last = ? WHERE name = ?").run(r.dl_seq, name);
     }
     return rows.length;
   }
+}
+
+function toLetter(r: LetterRow): DeadLetter {
+  return {
+    subscription: r.subscription,
+    reason: r.reason,
+    attempts: r.attempts,
+    body: r.body,
+    ...(r.event_id === null ? {} : { eventId: r.event_id }),
+    ...(r.event_type === null ? {} : { eventType: r.event_type }),
+    time: r.at,
+  };
 }
 
 /** Polls `step` until closed; never lets an error escape (a consumer must keep running). */
