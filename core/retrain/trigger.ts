@@ -3,7 +3,7 @@ import { DATASETS, type DatasetRecord } from "../datasets/version.ts";
 import { makeEvent, type CloudEvent } from "../events/envelope.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import type { BlobStore } from "../blobs/blob-store.ts";
-import type { JobRunner, SubmitResult } from "../jobs/job-runner.ts";
+import { jobNameFor, type JobRunner, type SubmitResult } from "../jobs/job-runner.ts";
 import { loadTrainers, type TrainerDefinition } from "../jobs/trainers.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { getAlias, PRODUCTION } from "../registry/aliases.ts";
@@ -79,6 +79,7 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
   if (report.window.count < deps.policy.minWindowSize) return skip(`window of ${report.window.count} predictions is below ${deps.policy.minWindowSize}`);
 
   const requestId = `retrain-${createHash("sha256").update(report.reportId).digest("hex").slice(0, 16)}`;
+  await releaseIfJobFailed(deps, stateId, report.reportId, now);
   const claim = await deps.meta.transaction(async (tx): Promise<{ ok: true } | { ok: false; reason: string }> => {
     const state = ((await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined) ?? { model: report.model, episode: null, lastRequestedAt: null };
     // This report's own claim: a redelivery after a crash resumes it (the submission is idempotent).
@@ -165,6 +166,20 @@ export async function onTrainingFailed(deps: Pick<RetrainDeps, "meta" | "log" | 
   if (retryAfter === null) return { released: false };
   deps.log.warn("retraining failed; episode released with backoff", { model, requestId, retryAfter, reason });
   return { released: true, retryAfter };
+}
+
+/**
+ * A job can fail without publishing `training.failed` (its pod killed before the trainer could say so): when the
+ * runner reports the open episode's job failed, the episode is released with a backoff as if it had. A runner that
+ * cannot be asked changes nothing here (the submission path handles it).
+ */
+async function releaseIfJobFailed(deps: RetrainDeps, stateId: string, reportId: string, now: Date): Promise<void> {
+  const episode = ((await deps.meta.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined)?.episode;
+  if (!episode || episode.reportId === reportId) return;
+  const status = await deps.jobs.status(jobNameFor(episode.requestId)).catch(() => undefined);
+  if (status?.state !== "failed") return;
+  const retryAfter = await releaseFailed(deps, stateId, (s) => s.episode?.requestId === episode.requestId, now, {});
+  if (retryAfter) deps.log.warn("retraining job failed; episode released with backoff", { model: stateId, requestId: episode.requestId, job: status.name, retryAfter, reason: status.message ?? "failed" });
 }
 
 /**

@@ -184,4 +184,16 @@ describe("retrain trigger", () => {
     expect((await onDriftReported(deps, report("shoes:1:4"))).action).toBe("started");
     await settle();
   });
+
+  it("releases the episode with a backoff when its job failed without publishing training.failed", async () => {
+    deps = { ...deps, policy: RetrainPolicySchema.parse({ cooldownMinutes: 0, failureBackoffMinutes: 15 }) };
+    // The fake trainer exits 1 for model "broken" and publishes nothing, like a pod killed mid-run.
+    const broken = (id: string) => report(id, { model: "broken" });
+    expect((await onDriftReported(deps, broken("broken:1:1"))).action).toBe("started");
+    await settle();
+    expect(await onDriftReported(deps, broken("broken:1:2"))).toMatchObject({ action: "skipped", reason: expect.stringMatching(/backing off after 1 failed/) });
+    clock = new Date(clock.getTime() + 16 * 60_000);
+    expect((await onDriftReported(deps, broken("broken:1:3"))).action).toBe("started");
+    await settle();
+  });
 });
