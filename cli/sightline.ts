@@ -4,6 +4,7 @@ import { ConfigError } from "../core/config/config.ts";
 import { registerData } from "./commands/data.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerDrift } from "./commands/drift.ts";
+import { registerEvents } from "./commands/events.ts";
 import { registerFunctions } from "./commands/functions.ts";
 import { registerLineage } from "./commands/lineage.ts";
 import { registerModels } from "./commands/models.ts";
@@ -31,6 +32,7 @@ registerLineage(program, ctx);
 registerDrift(program, ctx);
 registerServe(program, ctx);
 registerFunctions(program, ctx);
+registerEvents(program, ctx);
 registerDemo(program, ctx);
 
 try {

@@ -17,7 +17,8 @@ export async function startEmbeddedFunctions(ctx: FunctionContext, only: readonl
   const subs: Subscription[] = [];
   for (const name of FUNCTION_NAMES.filter((n) => only.includes(n))) {
     const { subscription, types } = FUNCTION_SUBSCRIPTIONS[name];
-    subs.push(await ctx.rt.bus.subscribe(subscription, types, handlers[name], { minBackoffSeconds: 1, maxBackoffSeconds: 30 }));
+    // The bus's default retries (DEFAULT_RETRY) outlast an hour's outage before dead-lettering.
+    subs.push(await ctx.rt.bus.subscribe(subscription, types, handlers[name]));
   }
   return { stop: async () => void (await Promise.all(subs.map((s) => s.close()))) };
 }

@@ -3,7 +3,7 @@ import { InvalidEventError, type AnyCloudEvent } from "../core/events/envelope.t
 import { FUNCTION_SUBSCRIPTIONS, type FunctionName } from "../core/events/subscriptions.ts";
 import { recordLineage } from "../core/lineage/record.ts";
 import { gate } from "../core/registry/promote.ts";
-import { onDriftReported } from "../core/retrain/trigger.ts";
+import { onDriftReported, onTrainingFailed } from "../core/retrain/trigger.ts";
 import type { FunctionContext } from "./context.ts";
 
 export type FunctionHandler = (event: AnyCloudEvent) => Promise<void>;
@@ -28,7 +28,11 @@ export function functionHandlers(ctx: FunctionContext): Record<FunctionName, Fun
   return {
     recordLineage: async (event) => void (await recordLineage(rt.meta, event)),
     detectDrift: only("detectDrift", "sightline.predictions.logged", async (event) => void (await onPredictionsLogged(driftDeps, event))),
-    triggerRetrain: only("triggerRetrain", "sightline.drift.reported", async (event) => void (await onDriftReported(retrainDeps, event))),
+    triggerRetrain: async (event) => {
+      if (event.type === "sightline.drift.reported") await onDriftReported(retrainDeps, event);
+      else if (event.type === "sightline.training.failed") await onTrainingFailed(retrainDeps, event);
+      else throw new InvalidEventError(`triggerRetrain takes sightline.drift.reported and sightline.training.failed events, not ${event.type}`);
+    },
     gateModel: only("gateModel", "sightline.training.completed", async (event) => {
       const decision = await gate(rt, event, { ...ctx.promotion, evaluator: ctx.evaluator });
       ctx.log.info("gate decided", { model: event.data.model, version: event.data.version, outcome: decision.outcome });

@@ -41,12 +41,13 @@ resource "google_pubsub_topic" "dead_letter" {
   depends_on = [google_project_service.apis]
 }
 
-# Dead letters are kept a week for inspection (gcloud pubsub subscriptions pull dead-letters--sightline-dead-letter).
+# Dead letters are kept a week until replayed: `sightline events dead-letters list|replay` reads this subscription
+# (PubSubBus.deadLetterStoreName: DEAD_LETTER_STORE "dead-letters" on the dead-letter topic).
 resource "google_pubsub_subscription" "dead_letters" {
   name                       = "dead-letters--${local.dead_letter_topic}"
   topic                      = google_pubsub_topic.dead_letter.id
   message_retention_duration = "604800s"
-  ack_deadline_seconds       = 60
+  ack_deadline_seconds       = 120
   expiration_policy {
     ttl = ""
   }
@@ -70,15 +71,17 @@ resource "google_pubsub_subscription" "functions" {
     }
   }
 
-  # As PubSubBus: exponential backoff 1 s … 60 s; after 6 attempts (5 + 1) Pub/Sub forwards the message to the
-  # dead-letter topic (the functions themselves dead-letter invalid events at once, with the reason).
+  # Sized for a real outage (Firestore, the GKE API or a downstream service down for an hour): exponential backoff
+  # 10 s … 600 s (Pub/Sub's maximum) over 20 attempts is about 2 h 20 min of retries before Pub/Sub forwards the
+  # message to the dead-letter topic, where `sightline events dead-letters list|replay` finds it. The functions
+  # themselves dead-letter invalid events at once, with the reason.
   retry_policy {
-    minimum_backoff = "1s"
-    maximum_backoff = "60s"
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
   }
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter.id
-    max_delivery_attempts = 6
+    max_delivery_attempts = 20
   }
   expiration_policy {
     ttl = ""

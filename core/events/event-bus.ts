@@ -4,11 +4,26 @@ import type { EventType } from "./schemas.ts";
 export type Handler = (event: AnyCloudEvent) => Promise<void>;
 
 export interface SubscribeOptions {
-  /** Deliveries (first try included) before an event is dead-lettered. Default 5. */
+  /** Deliveries (first try included) before an event is dead-lettered. Default DEFAULT_RETRY.maxAttempts. */
   maxAttempts?: number;
-  /** Backoff between attempts, doubling from min up to max (seconds). Defaults 1 and 60. */
+  /** Backoff between attempts, doubling from min up to max (seconds). Defaults DEFAULT_RETRY's. */
   minBackoffSeconds?: number;
   maxBackoffSeconds?: number;
+}
+
+/**
+ * Retries sized for a real outage (a store, the job API or a downstream service down for an hour): 1 s doubling to
+ * 5 min, 25 deliveries, so an event is dead-lettered only after about 84 minutes of failures (retryWindowSeconds).
+ * Pub/Sub allows at most 100 delivery attempts and a 600 s backoff, so these fit there too.
+ */
+export const DEFAULT_RETRY = { maxAttempts: 25, minBackoffSeconds: 1, maxBackoffSeconds: 300 } as const satisfies Required<SubscribeOptions>;
+
+/** Seconds from the first delivery to the last one before the event is dead-lettered (handler time not counted). */
+export function retryWindowSeconds(options: SubscribeOptions = {}): number {
+  const attempts = options.maxAttempts ?? DEFAULT_RETRY.maxAttempts;
+  let total = 0;
+  for (let attempt = 1; attempt < attempts; attempt++) total += backoffSeconds(attempt, options);
+  return total;
 }
 
 /** A message that could not be handled: the raw body as received, and why. */
@@ -20,6 +35,25 @@ export interface DeadLetter {
   eventId?: string;
   eventType?: string;
   time: string;
+}
+
+/** A dead letter kept by the bus until it is replayed; `id` names it for a replay. */
+export interface StoredDeadLetter extends DeadLetter {
+  id: string;
+}
+
+/** Which dead letters: all (no field), or those matching every field given. */
+export interface DeadLetterSelector {
+  eventIds?: readonly string[];
+  subscription?: string;
+  limit?: number;
+}
+
+export interface ReplayReport {
+  /** Put back on the queue with their body (and so their event id) unchanged; `to` says who receives them again. */
+  replayed: { id: string; eventId: string; eventType: string; subscription: string; to: string }[];
+  /** Kept as dead letters: their body is not a valid event (replaying could only fail again). */
+  kept: { id: string; subscription: string; reason: string }[];
 }
 
 export interface Subscription {
@@ -49,11 +83,18 @@ export interface EventBus {
   deadLetter(subscription: string, body: string, reason: string, attempts?: number): Promise<void>;
   /** Consumes the dead letters of every subscription. */
   subscribeDeadLetters(name: string, handler: (letter: DeadLetter) => Promise<void>): Promise<Subscription>;
+  /** The dead letters kept for inspection and replay, oldest first (the bus keeps them until replayed). */
+  listDeadLetters(selector?: DeadLetterSelector): Promise<StoredDeadLetter[]>;
+  /**
+   * Publishes the selected dead letters again, unchanged (same event id: consumers are idempotent on it), and stops
+   * keeping them; says what it replayed and what it kept.
+   */
+  replayDeadLetters(selector?: DeadLetterSelector): Promise<ReplayReport>;
   close(): Promise<void>;
 }
 
 export function backoffSeconds(attempt: number, options: SubscribeOptions): number {
-  const min = options.minBackoffSeconds ?? 1;
-  const max = options.maxBackoffSeconds ?? 60;
+  const min = options.minBackoffSeconds ?? DEFAULT_RETRY.minBackoffSeconds;
+  const max = options.maxBackoffSeconds ?? DEFAULT_RETRY.maxBackoffSeconds;
   return Math.min(max, min * 2 ** Math.max(0, attempt - 1));
 }

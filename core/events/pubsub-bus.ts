@@ -5,11 +5,22 @@ import {
   type Subscription as PubSubSubscription,
   SubscriptionCloseBehaviors,
   type Topic,
+  v1,
 } from "@google-cloud/pubsub";
 import type { AnyCloudEvent } from "./envelope.ts";
 import { decodeEvent, parseEvent, peekEventIds, topicFor } from "./envelope.ts";
 import { grpcCode } from "../util/grpc.ts";
-import type { DeadLetter, EventBus, Handler, SubscribeOptions, Subscription } from "./event-bus.ts";
+import {
+  DEFAULT_RETRY,
+  type DeadLetter,
+  type DeadLetterSelector,
+  type EventBus,
+  type Handler,
+  type ReplayReport,
+  type StoredDeadLetter,
+  type SubscribeOptions,
+  type Subscription,
+} from "./event-bus.ts";
 import type { EventType } from "./schemas.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 
@@ -25,6 +36,15 @@ export interface PubSubBusOptions {
 
 /** Topic (without prefix) that receives the dead letters of every subscription. */
 export const DEAD_LETTER_TOPIC = "sightline-dead-letter";
+
+/**
+ * Subscription (without prefix) on the dead-letter topic that keeps every dead letter until it is replayed
+ * (`listDeadLetters`, `replayDeadLetters`); terraform/pubsub.tf provisions it with the same name.
+ */
+export const DEAD_LETTER_STORE = "dead-letters";
+const STORE_RETENTION_SECONDS = 7 * 24 * 3600;
+/** How long a listing or replay holds the letters it pulled (they are released or acknowledged at the end). */
+const STORE_LEASE_SECONDS = 120;
 
 /** Attributes of a dead letter published by a consumer. */
 const DL = {
@@ -180,7 +200,7 @@ export class PubSubBus implements EventBus {
     this.#assertOpen();
     const ids = await this.#ensureSubscriptions(name, types, options);
     const subscriptions = ids.map((id) => this.#stream(id));
-    const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
+    const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_RETRY.maxAttempts);
     const listeners = this.#listen(name, subscriptions);
     for (const subscription of subscriptions) {
       subscription.on("message", (message: Message) => {
@@ -201,7 +221,7 @@ export class PubSubBus implements EventBus {
       listeners.track(
         (async () => {
           try {
-            await handler(this.#toDeadLetter(message));
+            await handler(this.#toDeadLetter({ attributes: message.attributes, data: message.data, publishTime: new Date(message.publishTime.getTime()) }));
             message.ack();
           } catch (err) {
             this.#log.error("dead-letter handler failed", { subscription: name, messageId: message.id, error: errorMessage(err) });
@@ -211,6 +231,111 @@ export class PubSubBus implements EventBus {
       );
     });
     return listeners;
+  }
+
+  get deadLetterStoreName(): string {
+    return this.subscriptionName(DEAD_LETTER_STORE, this.deadLetterTopicName);
+  }
+
+  async listDeadLetters(selector: DeadLetterSelector = {}): Promise<StoredDeadLetter[]> {
+    this.#assertOpen();
+    return this.#withStore(selector, async (letters) => letters.map((l) => l.letter));
+  }
+
+  /**
+   * Publishes each selected letter's body again to its event type's topic (so every subscription of that type gets
+   * it again, the one that dead-lettered it included; the others ignore it by event id), then acknowledges it on the
+   * dead-letter store. A letter is acknowledged only after its publish succeeded.
+   */
+  async replayDeadLetters(selector: DeadLetterSelector = {}): Promise<ReplayReport> {
+    this.#assertOpen();
+    return this.#withStore(selector, async (letters, done) => {
+      const report: ReplayReport = { replayed: [], kept: [] };
+      for (const { ackId, letter } of letters) {
+        let event: AnyCloudEvent;
+        try {
+          event = decodeEvent(letter.body);
+        } catch (err) {
+          report.kept.push({ id: letter.id, subscription: letter.subscription, reason: errorMessage(err) });
+          continue;
+        }
+        const topic = await this.#ensureTopic(this.topicName(event.type));
+        await topic.publishMessage({
+          data: Buffer.from(letter.body),
+          attributes: { "ce-type": event.type, "ce-id": event.id, "content-type": "application/cloudevents+json", "replayed-from": letter.subscription },
+        });
+        done.push(ackId);
+        const replayed = { id: letter.id, eventId: event.id, eventType: event.type, subscription: letter.subscription, to: `topic ${topic.name.split("/").at(-1) ?? topic.name}` };
+        report.replayed.push(replayed);
+        this.#log.info("dead letter replayed", { ...replayed });
+      }
+      return report;
+    });
+  }
+
+  /**
+   * Pulls every letter the store holds (leased, so each is seen once), hands the selected ones to `use`, then
+   * acknowledges those `use` put in `done` and releases the rest at once (so a listing changes nothing).
+   */
+  async #withStore<R>(
+    selector: DeadLetterSelector,
+    use: (letters: { ackId: string; letter: StoredDeadLetter }[], done: string[]) => Promise<R>,
+  ): Promise<R> {
+    await this.#ensureStore(await this.#ensureTopic(this.deadLetterTopicName));
+    // The plain client's own settings (emulator endpoint and insecure channel included), for synchronous pull.
+    const client = new v1.SubscriberClient((await this.#client.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0]);
+    const subscription = this.#client.subscription(this.deadLetterStoreName).name;
+    const pulled: { ackId: string; letter: StoredDeadLetter }[] = [];
+    const release = async (ackIds: string[]): Promise<void> => {
+      for (let i = 0; i < ackIds.length; i += 1000) await client.modifyAckDeadline({ subscription, ackIds: ackIds.slice(i, i + 1000), ackDeadlineSeconds: 0 });
+    };
+    try {
+      // A pull may come back empty while letters remain (Pub/Sub answers from some servers only): stop after a few.
+      for (let empty = 0; empty < 3; ) {
+        const [response] = await client.pull({ subscription, maxMessages: 1000, returnImmediately: true });
+        const received = response.receivedMessages ?? [];
+        if (received.length === 0) empty++;
+        for (const r of received) {
+          if (!r.ackId || !r.message) continue;
+          const m = r.message;
+          const seconds = Number(m.publishTime?.seconds ?? 0);
+          const letter = this.#toDeadLetter({
+            attributes: Object.fromEntries(Object.entries(m.attributes ?? {})),
+            data: Buffer.from(m.data ?? ""),
+            publishTime: new Date(seconds * 1000 + Math.floor((m.publishTime?.nanos ?? 0) / 1e6)),
+          });
+          pulled.push({ ackId: r.ackId, letter: { id: m.messageId ?? r.ackId, ...letter } });
+        }
+      }
+      pulled.sort((a, b) => (a.letter.time < b.letter.time ? -1 : a.letter.time > b.letter.time ? 1 : 0));
+      const matches = pulled.filter(
+        ({ letter }) =>
+          (selector.subscription === undefined || letter.subscription === selector.subscription) &&
+          (selector.eventIds === undefined || (letter.eventId !== undefined && selector.eventIds.includes(letter.eventId))),
+      );
+      const selected = selector.limit === undefined ? matches : matches.slice(0, selector.limit);
+      // What `use` has finished with, even if it throws midway: acknowledged, so it is not replayed twice.
+      const done: string[] = [];
+      try {
+        return await use(selected, done);
+      } finally {
+        if (done.length > 0) {
+          for (let i = 0; i < done.length; i += 1000) await client.acknowledge({ subscription, ackIds: done.slice(i, i + 1000) });
+        }
+        const acked = new Set(done);
+        await release(pulled.map((p) => p.ackId).filter((id) => !acked.has(id)));
+      }
+    } finally {
+      await client.close();
+    }
+  }
+
+  #ensureStore(deadLetters: Topic): Promise<void> {
+    return this.#ensureSubscription(this.deadLetterStoreName, deadLetters, undefined, {
+      ackDeadlineSeconds: STORE_LEASE_SECONDS,
+      messageRetentionDuration: STORE_RETENTION_SECONDS,
+      expirationPolicy: { ttl: null },
+    });
   }
 
   async close(): Promise<void> {
@@ -311,7 +436,7 @@ export class PubSubBus implements EventBus {
     message.ack();
   }
 
-  #toDeadLetter(message: Message): DeadLetter {
+  #toDeadLetter(message: { attributes: Record<string, string>; data: Buffer; publishTime: Date }): DeadLetter {
     const a = message.attributes;
     const body = message.data.toString("utf8");
     const found = peekEventIds(body);
@@ -329,7 +454,7 @@ export class PubSubBus implements EventBus {
       body,
       ...(eventId === undefined ? {} : { eventId }),
       ...(eventType === undefined ? {} : { eventType }),
-      time: a[DL.time] ?? new Date(message.publishTime.getTime()).toISOString(),
+      time: a[DL.time] ?? message.publishTime.toISOString(),
     };
   }
 
@@ -348,9 +473,11 @@ export class PubSubBus implements EventBus {
   ): Promise<string[]> {
     if (types.length === 0) throw new Error(`subscription ${name} needs at least one event type`);
     const deadLetters = await this.#ensureTopic(this.deadLetterTopicName);
-    const maxAttempts = Math.max(1, options.maxAttempts ?? 5);
-    const min = options.minBackoffSeconds ?? 1;
-    const max = Math.max(min, options.maxBackoffSeconds ?? 60);
+    // Before any subscription can dead-letter: a topic keeps nothing for a subscription created later.
+    await this.#ensureStore(deadLetters);
+    const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_RETRY.maxAttempts);
+    const min = options.minBackoffSeconds ?? DEFAULT_RETRY.minBackoffSeconds;
+    const max = Math.max(min, options.maxBackoffSeconds ?? DEFAULT_RETRY.maxBackoffSeconds);
     const policies: Policies = {
       retryPolicy: { minimumBackoff: duration(min), maximumBackoff: duration(max) },
       deadLetterPolicy: {
@@ -389,12 +516,12 @@ export class PubSubBus implements EventBus {
   }
 
   /** Creates the Pub/Sub subscription `id` on `topic` once per bus (idempotent across processes). */
-  #ensureSubscription(id: string, topic: Topic, policies: Policies | undefined): Promise<void> {
+  #ensureSubscription(id: string, topic: Topic, policies: Policies | undefined, create: Record<string, unknown> = {}): Promise<void> {
     let ensured = this.#ensured.get(id);
     if (ensured === undefined) {
       ensured = (async () => {
         try {
-          await topic.createSubscription(id, policies ?? {});
+          await topic.createSubscription(id, { ...create, ...policies });
           return;
         } catch (err) {
           const code = grpcCode(err);

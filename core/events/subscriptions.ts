@@ -7,7 +7,8 @@ export const LINEAGE_SUBSCRIPTION = "lineage";
 export const FUNCTION_SUBSCRIPTIONS = {
   recordLineage: { subscription: LINEAGE_SUBSCRIPTION, types: EVENT_TYPES },
   detectDrift: { subscription: "drift", types: ["sightline.predictions.logged"] },
-  triggerRetrain: { subscription: "retrain", types: ["sightline.drift.reported"] },
+  // training.failed releases the retrain episode of the failed job (with a backoff).
+  triggerRetrain: { subscription: "retrain", types: ["sightline.drift.reported", "sightline.training.failed"] },
   gateModel: { subscription: "gate", types: ["sightline.training.completed"] },
 } as const satisfies Record<string, { subscription: string; types: readonly EventType[] }>;
 

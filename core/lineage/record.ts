@@ -1,7 +1,10 @@
 import type { AnyCloudEvent } from "../events/envelope.ts";
-import type { JsonObject, MetadataStore, Transaction } from "../meta/metadata-store.ts";
+import { EXPIRES_AT, expiresAfter, type JsonObject, type MetadataStore, type Transaction } from "../meta/metadata-store.ts";
 import type { AliasMoveNode, DatasetNode, DriftNode, ModelNode, PredictionEntry, RequestNode, RunNode, WindowNode } from "./nodes.ts";
 import { docKey, EDGES, edgeKey, EVENTS, modelNodeId, nodeId, NODES, PREDICTIONS, type Edge } from "./store.ts";
+
+/** A prediction's lineage entry is kept this long after the prediction, then deleted (one document per request). */
+export const PREDICTION_LINEAGE_DAYS = 90;
 
 /** Firestore allows 500 writes per transaction; larger prediction windows are written in chunks first. */
 const MAX_WRITES_PER_TX = 400;
@@ -197,7 +200,7 @@ export function writesFor(event: AnyCloudEvent): Write[] {
       const predictions = d.records.map((r): Write => {
         // Only what lineage needs: features and embeddings stay with drift.
         const entry: PredictionEntry = { requestId: r.requestId, model: d.model, version: d.version, window: event.id, time: r.time, label: r.label, confidence: r.confidence };
-        return { collection: PREDICTIONS, id: docKey(r.requestId), data: entry };
+        return { collection: PREDICTIONS, id: docKey(r.requestId), data: { ...entry, [EXPIRES_AT]: expiresAfter(r.time, PREDICTION_LINEAGE_DAYS) } };
       });
       return [node(window, data), edge(window, "served_by", modelNodeId(d.model, d.version)), ...predictions];
     }

@@ -6,12 +6,13 @@ import {
   type CollectionReference,
   type DocumentReference,
   type Query,
-  type Timestamp,
+  Timestamp,
   type WriteBatch,
 } from "@google-cloud/firestore";
 import {
   ConflictError,
   checkKey,
+  EXPIRES_AT,
   type Doc,
   type Json,
   type JsonObject,
@@ -62,6 +63,25 @@ function checkStorable(collection: string, id: string, value: Json, path: string
       checkStorable(collection, id, item, path === "" ? key : `${path}.${key}`, false);
     }
   }
+}
+
+/**
+ * The document as stored: `EXPIRES_AT` as a real Timestamp (a TTL policy ignores a string field). The JSON the
+ * port speaks has no timestamps, so `fromStored` turns it back into the ISO string.
+ */
+function toStored(collection: string, id: string, data: JsonObject): Record<string, unknown> {
+  const expires = data[EXPIRES_AT];
+  if (expires === undefined || expires === null) return data;
+  const ms = typeof expires === "string" ? Date.parse(expires) : Number.NaN;
+  if (!Number.isFinite(ms)) throw new Error(`${collection}/${id}: ${EXPIRES_AT} must be an ISO time, not ${JSON.stringify(expires)}`);
+  return { ...data, [EXPIRES_AT]: Timestamp.fromMillis(ms) };
+}
+
+function fromStored(data: Record<string, unknown> | undefined): JsonObject | undefined {
+  if (data === undefined) return undefined;
+  const expires = data[EXPIRES_AT];
+  if (!(expires instanceof Timestamp)) return data as JsonObject;
+  return { ...data, [EXPIRES_AT]: expires.toDate().toISOString() } as JsonObject;
 }
 
 /** A document as the transaction first read it: `updateTime` undefined = it did not exist. */
@@ -148,16 +168,16 @@ export class FirestoreStore implements MetadataStore {
 
   async get(collection: string, id: string): Promise<Doc | undefined> {
     const snap = await this.ref(collection, id).get();
-    return snap.exists ? { id, data: snap.data() as JsonObject } : undefined;
+    return snap.exists ? { id, data: fromStored(snap.data())! } : undefined;
   }
 
   async put(collection: string, id: string, data: JsonObject): Promise<void> {
-    await this.writable(collection, id, data).set(data);
+    await this.writable(collection, id, data).set(toStored(collection, id, data));
   }
 
   async create(collection: string, id: string, data: JsonObject): Promise<boolean> {
     try {
-      await this.writable(collection, id, data).create(data);
+      await this.writable(collection, id, data).create(toStored(collection, id, data));
       return true;
     } catch (err) {
       if (grpcCode(err) === ALREADY_EXISTS) return false;
@@ -176,7 +196,7 @@ export class FirestoreStore implements MetadataStore {
     if (options.orderBy) q = q.orderBy(options.orderBy.field, options.orderBy.direction ?? "asc");
     if (options.limit !== undefined) q = q.limit(options.limit);
     const snap = await q.get();
-    return snap.docs.map((d) => ({ id: d.id, data: d.data() as JsonObject }));
+    return snap.docs.map((d) => ({ id: d.id, data: fromStored(d.data())! }));
   }
 
   async transaction<R>(fn: (tx: Transaction) => Promise<R>): Promise<R> {
@@ -195,11 +215,11 @@ export class FirestoreStore implements MetadataStore {
               const k = `${collection}/${id}`;
               const snap = await ro.get(ref);
               if (!reads.has(k)) {
-                reads.set(k, { ref, updateTime: snap.exists ? snap.updateTime : undefined, data: snap.data() as JsonObject | undefined });
+                reads.set(k, { ref, updateTime: snap.exists ? snap.updateTime : undefined, data: fromStored(snap.data()) });
               }
               const own = writes.get(k);
               if (own) return own.data === undefined ? undefined : { id, data: structuredClone(own.data) };
-              return snap.exists ? { id, data: snap.data() as JsonObject } : undefined;
+              return snap.exists ? { id, data: fromStored(snap.data())! } : undefined;
             },
             set: (collection, id, data) => {
               const ref = this.writable(collection, id, data);
@@ -236,12 +256,13 @@ export class FirestoreStore implements MetadataStore {
     const batch = this.db.batch();
     for (const [k, write] of writes) {
       const read = reads.get(k);
+      const stored = write.data && toStored(write.ref.parent.id, write.ref.id, write.data);
       if (read === undefined) {
-        if (write.data === undefined) batch.delete(write.ref);
-        else batch.set(write.ref, write.data);
+        if (stored === undefined) batch.delete(write.ref);
+        else batch.set(write.ref, stored);
       } else if (read.updateTime === undefined) {
-        if (write.data === undefined) batch.delete(write.ref, { exists: false });
-        else batch.create(write.ref, write.data);
+        if (stored === undefined) batch.delete(write.ref, { exists: false });
+        else batch.create(write.ref, stored);
       } else if (write.data === undefined) {
         batch.delete(write.ref, { lastUpdateTime: read.updateTime });
       } else {
@@ -249,7 +270,7 @@ export class FirestoreStore implements MetadataStore {
         // top-level field is set whole, every old one that is gone is deleted.
         const old = read.data ?? {};
         const pairs: unknown[] = [];
-        for (const [field, value] of Object.entries(write.data)) pairs.push(new FieldPath(field), value);
+        for (const [field, value] of Object.entries(stored ?? write.data)) pairs.push(new FieldPath(field), value);
         for (const field of Object.keys(old)) if (!(field in write.data)) pairs.push(new FieldPath(field), FieldValue.delete());
         if (pairs.length === 0) pairs.push(new FieldPath(absentField(old)), FieldValue.delete());
         updateWithPrecondition(batch, write.ref, pairs, read.updateTime);

@@ -2,6 +2,21 @@
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
+/**
+ * A top-level field holding an ISO time after which the document may be deleted (bounded growth for documents
+ * written per prediction): Firestore stores it as a Timestamp, which its TTL policy (terraform/firestore.tf) acts
+ * on, within a day or so; the SQLite store deletes expired documents itself. Readers may still see a document
+ * for a while after it expired.
+ */
+export const EXPIRES_AT = "expireAt";
+
+/** The `EXPIRES_AT` value `days` after `from`. */
+export function expiresAfter(from: string | Date, days: number): string {
+  const start = typeof from === "string" ? Date.parse(from) : from.getTime();
+  if (!Number.isFinite(start)) throw new Error(`expiresAfter: ${JSON.stringify(from)} is not a time`);
+  return new Date(start + days * 86_400_000).toISOString();
+}
+
 export interface Doc<T extends JsonObject = JsonObject> {
   id: string;
   data: T;

@@ -3,6 +3,7 @@ import { immediate, openSqlite } from "../util/sqlite.ts";
 import {
   checkKey,
   ConflictError,
+  EXPIRES_AT,
   type Doc,
   type JsonObject,
   type MetadataStore,
@@ -12,6 +13,8 @@ import {
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 const MAX_ATTEMPTS = 200;
+/** Expired documents are deleted from the write path at most this often per store. */
+const PRUNE_EVERY_MS = 10 * 60_000;
 
 type Row = { id: string; data: string; version: number | bigint };
 
@@ -22,15 +25,31 @@ type Row = { id: string; data: string; version: number | bigint };
  */
 export class SqliteStore implements MetadataStore {
   private readonly db: DatabaseSync;
+  private nextPruneAt = 0;
 
   constructor(path: string) {
     this.db = openSqlite(path);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS docs (
-        collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, version INTEGER NOT NULL,
+        collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, version INTEGER NOT NULL, expire_at TEXT,
         PRIMARY KEY (collection, id)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS doc_seq (one INTEGER PRIMARY KEY CHECK (one = 1), n INTEGER NOT NULL);
       INSERT OR IGNORE INTO doc_seq (one, n) VALUES (1, 0);`);
+    // Files written before documents could expire: add the column (its index below needs it).
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('docs')").all() as { name: string }[];
+    if (!columns.some((c) => c.name === "expire_at")) this.db.exec("ALTER TABLE docs ADD COLUMN expire_at TEXT");
+    this.db.exec("CREATE INDEX IF NOT EXISTS docs_expire_at ON docs (expire_at) WHERE expire_at IS NOT NULL");
+  }
+
+  /** Deletes documents whose `EXPIRES_AT` time has passed; returns how many. Runs by itself from writes too. */
+  async pruneExpired(now: Date = new Date()): Promise<number> {
+    this.nextPruneAt = now.getTime() + PRUNE_EVERY_MS;
+    const { changes } = immediate(this.db, () => this.db.prepare("DELETE FROM docs WHERE expire_at IS NOT NULL AND expire_at < ?").run(now.toISOString()));
+    return Number(changes);
+  }
+
+  private async maybePrune(): Promise<void> {
+    if (Date.now() >= this.nextPruneAt) await this.pruneExpired();
   }
 
   async get(collection: string, id: string): Promise<Doc | undefined> {
@@ -42,6 +61,7 @@ export class SqliteStore implements MetadataStore {
   async put(collection: string, id: string, data: JsonObject): Promise<void> {
     checkKey(collection, id);
     immediate(this.db, () => this.write(collection, id, data));
+    await this.maybePrune();
   }
 
   async create(collection: string, id: string, data: JsonObject): Promise<boolean> {
@@ -115,7 +135,10 @@ export class SqliteStore implements MetadataStore {
         }
         return true;
       });
-      if (committed) return result;
+      if (committed) {
+        if (writes.size > 0) await this.maybePrune();
+        return result;
+      }
       // Jittered backoff that grows with contention keeps 8 processes from retrying in lockstep.
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
     }
@@ -135,12 +158,13 @@ export class SqliteStore implements MetadataStore {
   /** Call inside immediate(): takes the next version number and upserts. */
   private write(collection: string, id: string, data: JsonObject): void {
     const { n } = this.db.prepare("UPDATE doc_seq SET n = n + 1 WHERE one = 1 RETURNING n").get() as { n: number };
+    const expires = data[EXPIRES_AT];
     this.db
       .prepare(
-        "INSERT INTO docs (collection, id, data, version) VALUES (?, ?, ?, ?) " +
-          "ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data, version = excluded.version",
+        "INSERT INTO docs (collection, id, data, version, expire_at) VALUES (?, ?, ?, ?, ?) " +
+          "ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data, version = excluded.version, expire_at = excluded.expire_at",
       )
-      .run(collection, id, JSON.stringify(data), n);
+      .run(collection, id, JSON.stringify(data), n, typeof expires === "string" ? new Date(expires).toISOString() : null);
   }
 }
 

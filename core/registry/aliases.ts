@@ -46,6 +46,8 @@ export interface AliasMove {
   decisionId?: string;
   /** Also point these aliases at the version `alias` had (e.g. `previous` on a promotion). */
   alsoSetToOld?: string[];
+  /** More writes committed with the move (or not at all), e.g. the decision that made it; may throw to abort it. */
+  within?: (tx: Transaction) => Promise<void>;
 }
 
 export type MoveResult = { ok: true; from: number | null; audit: AuditRecord } | { ok: false; current: number | null; audit: AuditRecord };
@@ -67,6 +69,7 @@ export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<M
     set(move.alias, move.to);
     if (current !== null) for (const other of move.alsoSetToOld ?? []) set(other, current);
     const audit = writeAuditIn(tx, { ...common, outcome: "applied", from: current });
+    await move.within?.(tx);
     return { ok: true as const, from: current, audit };
   });
   if (outcome.ok) return outcome;

@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { DATASETS, type DatasetRecord } from "../datasets/version.ts";
 import { makeEvent, type CloudEvent } from "../events/envelope.ts";
 import type { EventBus } from "../events/event-bus.ts";
-import type { MetadataStore } from "../meta/metadata-store.ts";
+import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 import { getAlias, moveAlias, PREVIOUS, PRODUCTION } from "./aliases.ts";
-import { writeAudit } from "./audit.ts";
+import { writeAuditIn, type AuditInput } from "./audit.ts";
 import { evaluateRules, type RuleOutcome } from "./decision.ts";
 import { getVersion, recordEvaluation, type Metrics, type ModelVersion } from "./model-version.ts";
 import type { PromotionPolicy } from "./policy.ts";
@@ -34,6 +34,10 @@ export type Decision = {
   approval: "auto" | "approved" | "none";
   actor: string;
   reason: string;
+  /** On a claim: which delivery holds it. */
+  claim?: string;
+  /** On a promotion: whether `model.promoted` was published (a redelivery publishes it while false). */
+  published?: boolean;
 };
 
 export interface PromoteInput {
@@ -54,24 +58,56 @@ export interface PromoteInput {
 
 type Runtime = { meta: MetadataStore; bus: EventBus };
 
+/** Another delivery holds the claim on this decision and has not finished: the caller should come back later. */
+export class DecisionInProgressError extends Error {
+  constructor(decisionId: string, since: string) {
+    super(`decision ${decisionId} is being taken by another delivery (claimed ${since}); retry later`);
+    this.name = "DecisionInProgressError";
+  }
+}
+
+/** Our claim went stale and another delivery took the decision over: our outcome must not overwrite its. */
+class ClaimLostError extends Error {
+  constructor(decisionId: string) {
+    super(`decision ${decisionId}: the claim was taken over by another delivery before this one finished`);
+    this.name = "ClaimLostError";
+  }
+}
+
 /**
  * Decides whether `name:version` becomes production and, if so, moves the alias by compare-and-set (production's
  * old version becomes `previous`) and publishes `sightline.model.promoted`. Every rule is evaluated and kept in a
  * decision record; every outcome, including a lost race, leaves an audit record.
+ *
+ * The decision is claimed first, so concurrent deliveries of one event cannot both decide; a claimant that fails
+ * gives the claim back (a crashed one's claim goes stale), so a redelivery decides again. The alias move and the
+ * `promoted` decision commit together; the event is published after, and a redelivery publishes it again while
+ * the decision says it was not (same event id: consumers are idempotent on it).
  */
 export async function promote(rt: Runtime, input: PromoteInput): Promise<Decision> {
   const decisionId = input.decisionId ?? `promote-${input.name}-${input.version}-${randomUUID()}`;
-  // Claim the decision first, so concurrent deliveries of one event cannot both decide (and one overwrite the
-  // other's outcome); a redelivery gets the decision taken, or in progress.
+  const token = randomUUID();
   const taken = await rt.meta.transaction(async (tx) => {
     const doc = await tx.get(DECISIONS, decisionId);
     const found = doc?.data as Decision | undefined;
     if (found && !(found.outcome === "deciding" && Date.now() - Date.parse(found.time) > STALE_CLAIM_MS)) return found;
-    tx.set(DECISIONS, decisionId, { ...claim(decisionId, input), outcome: "deciding" });
+    tx.set(DECISIONS, decisionId, { ...claim(decisionId, input), claim: token });
     return undefined;
   });
-  if (taken) return taken;
+  if (taken) {
+    if (taken.outcome === "promoted" && taken.published === false) return announce(rt, taken);
+    return taken;
+  }
+  try {
+    return await decide(rt, input, decisionId, token);
+  } catch (err) {
+    // Give the claim back so a redelivery decides; if that fails too, the claim goes stale and is taken over.
+    await releaseClaim(rt.meta, decisionId, token).catch(() => undefined);
+    throw err;
+  }
+}
 
+async function decide(rt: Runtime, input: PromoteInput, decisionId: string, token: string): Promise<Decision> {
   const candidate = await getVersion(rt.meta, input.name, input.version);
   const productionAlias = await getAlias(rt.meta, input.name, PRODUCTION);
   const expected = productionAlias?.version ?? null;
@@ -99,7 +135,7 @@ export async function promote(rt: Runtime, input: PromoteInput): Promise<Decisio
 
   const failed = rules.filter((r) => !r.passed);
   if (failed.length > 0) {
-    await record(rt, decision, { ...audit, outcome: "blocked", detail: failed.map((r) => `${r.rule}: ${r.detail}`).join("; ") });
+    await record(rt, decision, token, { ...audit, outcome: "blocked", detail: failed.map((r) => `${r.rule}: ${r.detail}`).join("; ") });
     return decision;
   }
   if (input.policy.approval === "auto") decision.approval = "auto";
@@ -107,16 +143,17 @@ export async function promote(rt: Runtime, input: PromoteInput): Promise<Decisio
   else if (input.askApproval) {
     if (!(await input.askApproval(decision))) {
       decision.outcome = "rejected";
-      await record(rt, decision, { ...audit, outcome: "rejected", detail: "declined by the approver" });
+      await record(rt, decision, token, { ...audit, outcome: "rejected", detail: "declined by the approver" });
       return decision;
     }
     decision.approval = "approved";
   } else {
     decision.outcome = "pending_approval";
-    await record(rt, decision, { ...audit, outcome: "pending_approval", detail: "every rule passed; the policy wants a person to approve" });
+    await record(rt, decision, token, { ...audit, outcome: "pending_approval", detail: "every rule passed; the policy wants a person to approve" });
     return decision;
   }
 
+  const promoted: Decision = { ...decision, outcome: "promoted", published: false };
   const moved = await moveAlias(rt.meta, {
     name: input.name,
     alias: PRODUCTION,
@@ -127,40 +164,68 @@ export async function promote(rt: Runtime, input: PromoteInput): Promise<Decisio
     action: "promotion",
     decisionId,
     alsoSetToOld: [PREVIOUS],
+    within: async (tx) => {
+      await assertClaim(tx, decisionId, token);
+      tx.set(DECISIONS, decisionId, promoted);
+    },
   });
-  decision.outcome = moved.ok ? "promoted" : "conflict";
-  await rt.meta.put(DECISIONS, decisionId, decision);
-  if (moved.ok) {
-    await rt.bus.publish(
-      makeEvent(
-        "sightline.model.promoted",
-        {
-          model: input.name,
-          version: input.version,
-          alias: PRODUCTION,
-          ...(expected === null ? {} : { previousVersion: expected }),
-          actor: input.actor,
-          reason: input.reason,
-          decisionId,
-        },
-        { id: `model.promoted:${decisionId}`, subject: `${input.name}:${input.version}` },
-      ),
-    );
+  if (!moved.ok) {
+    decision.outcome = "conflict";
+    await record(rt, decision, token);
+    return decision;
   }
-  return decision;
+  return announce(rt, promoted);
+}
+
+/** Publishes `model.promoted` for a promoted decision and notes that it was published. */
+async function announce(rt: Runtime, decision: Decision): Promise<Decision> {
+  await rt.bus.publish(
+    makeEvent(
+      "sightline.model.promoted",
+      {
+        model: decision.model,
+        version: decision.version,
+        alias: PRODUCTION,
+        ...(decision.productionVersion === null ? {} : { previousVersion: decision.productionVersion }),
+        actor: decision.actor,
+        reason: decision.reason,
+        decisionId: decision.id,
+      },
+      { id: `model.promoted:${decision.id}`, subject: `${decision.model}:${decision.version}` },
+    ),
+  );
+  const done: Decision = { ...decision, published: true };
+  await rt.meta.transaction(async (tx) => {
+    const current = (await tx.get(DECISIONS, decision.id))?.data as Decision | undefined;
+    if (current?.outcome === "promoted") tx.set(DECISIONS, decision.id, done);
+  });
+  return done;
+}
+
+async function assertClaim(tx: Transaction, decisionId: string, token: string): Promise<void> {
+  const current = (await tx.get(DECISIONS, decisionId))?.data as Decision | undefined;
+  if (current?.outcome !== "deciding" || current.claim !== token) throw new ClaimLostError(decisionId);
+}
+
+/** Deletes our claim if it is still ours and undecided. */
+async function releaseClaim(meta: MetadataStore, decisionId: string, token: string): Promise<void> {
+  await meta.transaction(async (tx) => {
+    const current = (await tx.get(DECISIONS, decisionId))?.data as Decision | undefined;
+    if (current?.outcome === "deciding" && current.claim === token) tx.delete(DECISIONS, decisionId);
+  });
 }
 
 /**
  * The gate for `sightline.training.completed`: the same decision as `promote`, headless (only an `auto` policy
  * promotes; `manual` leaves it pending approval). Idempotent by event id: a redelivered event returns the decision
- * already taken.
+ * already taken; while another delivery is still deciding it throws DecisionInProgressError (so it is retried).
  */
 export async function gate(
   rt: Runtime,
   event: CloudEvent<"sightline.training.completed">,
   options: { policy: PromotionPolicy; digest: string; evaluator?: Evaluator },
 ): Promise<Decision> {
-  return promote(rt, {
+  const decision = await promote(rt, {
     name: event.data.model,
     version: event.data.version,
     actor: "gate",
@@ -170,6 +235,9 @@ export async function gate(
     decisionId: `gate-${event.id}`,
     ...(options.evaluator ? { evaluator: options.evaluator } : {}),
   });
+  // Acknowledging now would lose the decision if the claimant fails: the bus delivers again later instead.
+  if (decision.outcome === "deciding") throw new DecisionInProgressError(decision.id, decision.time);
+  return decision;
 }
 
 function claim(id: string, input: PromoteInput): Decision {
@@ -189,9 +257,13 @@ function claim(id: string, input: PromoteInput): Decision {
   };
 }
 
-async function record(rt: Runtime, decision: Decision, audit: Parameters<typeof writeAudit>[1]): Promise<void> {
-  await rt.meta.put(DECISIONS, decision.id, decision);
-  await writeAudit(rt.meta, audit);
+/** Writes the final decision (and its audit record) in one transaction, if the claim is still ours. */
+async function record(rt: Runtime, decision: Decision, token: string, audit?: AuditInput): Promise<void> {
+  await rt.meta.transaction(async (tx) => {
+    await assertClaim(tx, decision.id, token);
+    tx.set(DECISIONS, decision.id, decision);
+    if (audit) writeAuditIn(tx, audit);
+  });
 }
 
 /**

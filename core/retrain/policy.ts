@@ -9,10 +9,14 @@ const TrainerChoice = z.object({
   mode: z.enum(["scratch", "fine-tune"]).optional(),
 });
 
+/** Per model: its own retrain budget over the policy's. */
+const ModelChoice = TrainerChoice.extend({ maxRetrainsPerDay: z.number().int().min(0).optional() });
+
 /**
  * When a drift report starts a retraining: severe enough, over enough predictions, not within the cooldown of the
- * model's last retraining, not beyond the concurrency limit, and once per drift episode (consecutive drifting
- * reports of one model version; a report without drift, or a new version, ends it).
+ * model's last retraining, within the model's budget of retrainings per rolling day, not beyond the concurrency
+ * limit, not while backing off after failed ones, and once per drift episode (consecutive drifting reports of one
+ * model version; a report without drift, or a new version, ends it).
  */
 export const RetrainPolicySchema = z
   .object({
@@ -20,13 +24,19 @@ export const RetrainPolicySchema = z
     minWindowSize: z.number().int().min(1).default(200),
     cooldownMinutes: z.number().min(0).default(60),
     maxConcurrentJobs: z.number().int().min(1).default(1),
+    /** Retrainings one model may start in any 24 hours (0: never); drift from anonymous traffic cannot exceed it. */
+    maxRetrainsPerDay: z.number().int().min(0).default(3),
+    /** After a retraining that could not be submitted or failed: wait this long, doubling per consecutive failure … */
+    failureBackoffMinutes: z.number().min(0).default(15),
+    /** … up to this. */
+    maxFailureBackoffMinutes: z.number().min(0).default(240),
     dataset: z.union([z.literal("latest"), z.literal("production"), z.string().regex(/^[0-9a-f]{64}$/, "latest, production or a 64-hex dataset id")]).default("latest"),
     /** Training config for the job (a path the trainer can read); the reference CNN by default. */
     config: z.string().optional(),
     epochs: z.number().int().positive().optional(),
     ...TrainerChoice.shape,
     /** Per model name: which trainer and mode retrains it (over the defaults above). */
-    models: z.record(z.string(), TrainerChoice.strict()).default({}),
+    models: z.record(z.string(), ModelChoice.strict()).default({}),
   })
   .strict();
 

@@ -3,7 +3,7 @@ import { DATASETS, type DatasetRecord } from "../datasets/version.ts";
 import { makeEvent, type CloudEvent } from "../events/envelope.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import type { BlobStore } from "../blobs/blob-store.ts";
-import type { JobRunner } from "../jobs/job-runner.ts";
+import { jobNameFor, type JobRunner, type SubmitResult } from "../jobs/job-runner.ts";
 import { loadTrainers, type TrainerDefinition } from "../jobs/trainers.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { getAlias, PRODUCTION } from "../registry/aliases.ts";
@@ -28,17 +28,25 @@ export interface RetrainDeps {
   now?: () => Date;
 }
 
-/** Per model: the open drift episode (if any) and when a retraining last started. */
+/** Per model: the open drift episode (if any), when retrainings started, and the backoff after failed ones. */
 type RetrainState = {
   model: string;
   /** `priorRequestedAt`: lastRequestedAt before this episode claimed it (restored if the claim is given back). */
   episode: { version: number; reportId: string; requestId: string; startedAt: string; priorRequestedAt: string | null } | null;
   lastRequestedAt: string | null;
+  /** Retrainings started within the last day (the budget counts them; older ones are dropped). */
+  starts?: { at: string; requestId: string }[];
+  /** Consecutive retrainings that could not be submitted or failed, and when the next may start. */
+  failures?: number;
+  retryAfter?: string | null;
 };
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export type RetrainOutcome =
   | { action: "started"; requestId: string; jobName: string; datasetId: string; created: boolean }
   | { action: "skipped"; reason: string }
+  | { action: "failed"; reason: string; retryAfter: string }
   | { action: "episode-ended" };
 
 /**
@@ -52,11 +60,13 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
   const now = (deps.now ?? (() => new Date()))();
   const stateId = report.model;
   if (!report.drift) {
+    // No drift also ends the backoff: whatever made retrainings fail is for the next episode to find out anew.
     const ended = await deps.meta.transaction(async (tx) => {
       const state = (await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined;
-      if (state?.episode?.version !== report.version) return false;
-      tx.set(RETRAIN_STATE, stateId, { ...state, episode: null });
-      return true;
+      if (!state) return false;
+      const ends = state.episode?.version === report.version;
+      if (ends || (state.failures ?? 0) > 0) tx.set(RETRAIN_STATE, stateId, { ...state, ...(ends ? { episode: null } : {}), failures: 0, retryAfter: null });
+      return ends;
     });
     return ended ? { action: "episode-ended" } : { action: "skipped", reason: "no drift" };
   }
@@ -69,31 +79,61 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
   if (report.window.count < deps.policy.minWindowSize) return skip(`window of ${report.window.count} predictions is below ${deps.policy.minWindowSize}`);
 
   const requestId = `retrain-${createHash("sha256").update(report.reportId).digest("hex").slice(0, 16)}`;
+  await releaseIfJobFailed(deps, stateId, report.reportId, now);
   const claim = await deps.meta.transaction(async (tx): Promise<{ ok: true } | { ok: false; reason: string }> => {
     const state = ((await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined) ?? { model: report.model, episode: null, lastRequestedAt: null };
     // This report's own claim: a redelivery after a crash resumes it (the submission is idempotent).
     if (state.episode?.reportId === report.reportId) return { ok: true };
     if (state.episode?.version === report.version) return { ok: false, reason: `drift episode of ${report.model}:${report.version} already retraining (${state.episode.requestId})` };
+    if (state.retryAfter && Date.parse(state.retryAfter) > now.getTime()) {
+      return { ok: false, reason: `backing off after ${state.failures ?? 0} failed retraining(s) of ${report.model}: next attempt after ${state.retryAfter}` };
+    }
     if (state.lastRequestedAt !== null) {
       const minutes = (now.getTime() - Date.parse(state.lastRequestedAt)) / 60_000;
       if (minutes < deps.policy.cooldownMinutes) return { ok: false, reason: `cooldown: last retraining of ${report.model} started ${minutes.toFixed(1)} min ago (policy: ${deps.policy.cooldownMinutes})` };
     }
-    const next: RetrainState = { model: report.model, episode: { version: report.version, reportId: report.reportId, requestId, startedAt: now.toISOString(), priorRequestedAt: state.lastRequestedAt }, lastRequestedAt: now.toISOString() };
+    const starts = (state.starts ?? []).filter((s) => now.getTime() - Date.parse(s.at) < DAY_MS);
+    const budget = deps.policy.models[report.model]?.maxRetrainsPerDay ?? deps.policy.maxRetrainsPerDay;
+    if (starts.length >= budget) {
+      const oldest = starts.map((s) => s.at).sort()[0];
+      const until = oldest ? `; the next is allowed after ${new Date(Date.parse(oldest) + DAY_MS).toISOString()}` : "";
+      return { ok: false, reason: `retrain budget: ${starts.length} retraining(s) of ${report.model} started in the last 24 h (policy: maxRetrainsPerDay ${budget})${until}` };
+    }
+    const next: RetrainState = {
+      ...state,
+      model: report.model,
+      episode: { version: report.version, reportId: report.reportId, requestId, startedAt: now.toISOString(), priorRequestedAt: state.lastRequestedAt },
+      lastRequestedAt: now.toISOString(),
+      starts: [...starts, { at: now.toISOString(), requestId }],
+    };
     tx.set(RETRAIN_STATE, stateId, next);
     return { ok: true };
   });
   if (!claim.ok) return skip(claim.reason);
 
-  // Checked after the claim so a duplicate never counts its own job; across models the limit is best-effort.
-  const active = (await deps.jobs.active()).filter((j) => j.requestId !== requestId);
-  if (active.length >= deps.policy.maxConcurrentJobs) {
-    await release(deps.meta, stateId, report.reportId);
-    return skip(`${active.length} training job(s) running; the policy allows ${deps.policy.maxConcurrentJobs}`);
-  }
-  const datasetId = await chooseDataset(deps, report.model, report.version);
   const reason = `drift report ${report.reportId}: severity ${report.severity.toFixed(2)}, drifted ${report.driftedFeatures.join(", ") || "—"}`;
-  const trainer = await retrainJob({ ...deps, trainers: deps.trainers ?? (await loadTrainers(undefined)) }, report.model, datasetId);
-  const submitted = await deps.jobs.submit({ requestId, model: report.model, datasetId, reason, ...trainer });
+  let datasetId: string;
+  let submitted: SubmitResult;
+  try {
+    // Checked after the claim so a duplicate never counts its own job; across models the limit is best-effort.
+    const active = (await deps.jobs.active()).filter((j) => j.requestId !== requestId);
+    if (active.length >= deps.policy.maxConcurrentJobs) {
+      await release(deps.meta, stateId, report.reportId);
+      return skip(`${active.length} training job(s) running; the policy allows ${deps.policy.maxConcurrentJobs}`);
+    }
+    datasetId = await chooseDataset(deps, report.model, report.version);
+    const trainer = await retrainJob({ ...deps, trainers: deps.trainers ?? (await loadTrainers(undefined)) }, report.model, datasetId);
+    submitted = await deps.jobs.submit({ requestId, model: report.model, datasetId, reason, ...trainer });
+  } catch (err) {
+    // Nothing runs for this claim: give it back with a backoff, so the next drift report tries again later
+    // instead of finding the episode "already retraining" until the drift goes away.
+    const why = `submitting the retraining failed: ${err instanceof Error ? err.message : String(err)}`;
+    // null: the claim was no longer ours (released meanwhile), so nothing holds the next report back.
+    const retryAfter = (await releaseFailed(deps, stateId, (s) => s.episode?.reportId === report.reportId, now, { dropStart: requestId })) ?? now.toISOString();
+    await deps.meta.put(RETRAIN_DECISIONS, report.reportId, { reportId: report.reportId, model: report.model, outcome: "failed", reason: why, requestId, retryAfter, time: now.toISOString() });
+    deps.log.error("retraining could not be submitted", { reportId: report.reportId, requestId, retryAfter, reason: why });
+    return { action: "failed", reason: why, retryAfter };
+  }
   await deps.bus.publish(
     makeEvent(
       "sightline.training.requested",
@@ -114,11 +154,72 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
   return { action: "started", requestId, jobName: submitted.name, datasetId, created: submitted.created };
 }
 
+/**
+ * The retrain function's work for one `training.failed` event: when the failed job is the open episode's, the
+ * episode is released with a backoff (doubling per consecutive failure), so a later drift report retrains again.
+ * The failed run still counts against the day's budget. Idempotent: a redelivery finds the episode gone.
+ */
+export async function onTrainingFailed(deps: Pick<RetrainDeps, "meta" | "log" | "policy" | "now">, event: CloudEvent<"sightline.training.failed">): Promise<{ released: boolean; retryAfter?: string }> {
+  const now = (deps.now ?? (() => new Date()))();
+  const { requestId, model, reason } = event.data;
+  const retryAfter = await releaseFailed(deps, model, (s) => s.episode?.requestId === requestId, now, {});
+  if (retryAfter === null) return { released: false };
+  deps.log.warn("retraining failed; episode released with backoff", { model, requestId, retryAfter, reason });
+  return { released: true, retryAfter };
+}
+
+/**
+ * A job can fail without publishing `training.failed` (its pod killed before the trainer could say so): when the
+ * runner reports the open episode's job failed, the episode is released with a backoff as if it had. A runner that
+ * cannot be asked changes nothing here (the submission path handles it).
+ */
+async function releaseIfJobFailed(deps: RetrainDeps, stateId: string, reportId: string, now: Date): Promise<void> {
+  const episode = ((await deps.meta.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined)?.episode;
+  if (!episode || episode.reportId === reportId) return;
+  const status = await deps.jobs.status(jobNameFor(episode.requestId)).catch(() => undefined);
+  if (status?.state !== "failed") return;
+  const retryAfter = await releaseFailed(deps, stateId, (s) => s.episode?.requestId === episode.requestId, now, {});
+  if (retryAfter) deps.log.warn("retraining job failed; episode released with backoff", { model: stateId, requestId: episode.requestId, job: status.name, retryAfter, reason: status.message ?? "failed" });
+}
+
+/**
+ * Ends the episode `owns` recognises, counts a failure and sets when the next retraining may start. Returns that
+ * time, or null when the episode was not (or no longer) the one.
+ */
+async function releaseFailed(
+  deps: Pick<RetrainDeps, "meta" | "policy">,
+  stateId: string,
+  owns: (state: RetrainState) => boolean,
+  now: Date,
+  options: { dropStart?: string },
+): Promise<string | null> {
+  return deps.meta.transaction(async (tx) => {
+    const state = (await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined;
+    if (!state?.episode || !owns(state)) return null;
+    const failures = (state.failures ?? 0) + 1;
+    const minutes = Math.min(deps.policy.maxFailureBackoffMinutes, deps.policy.failureBackoffMinutes * 2 ** (failures - 1));
+    const retryAfter = new Date(now.getTime() + minutes * 60_000).toISOString();
+    const drop = options.dropStart;
+    tx.set(RETRAIN_STATE, stateId, {
+      ...state,
+      episode: null,
+      // A job that never ran neither counts against the budget nor starts a cooldown.
+      ...(drop ? { lastRequestedAt: state.episode.priorRequestedAt, starts: (state.starts ?? []).filter((s) => s.requestId !== drop) } : {}),
+      failures,
+      retryAfter,
+    });
+    return retryAfter;
+  });
+}
+
 /** Gives back a claim that could not be acted on, so a later report can try again. */
 async function release(meta: MetadataStore, stateId: string, reportId: string): Promise<void> {
   await meta.transaction(async (tx) => {
     const state = (await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined;
-    if (state?.episode?.reportId === reportId) tx.set(RETRAIN_STATE, stateId, { ...state, episode: null, lastRequestedAt: state.episode.priorRequestedAt });
+    if (state?.episode?.reportId === reportId) {
+      const requestId = state.episode.requestId;
+      tx.set(RETRAIN_STATE, stateId, { ...state, episode: null, lastRequestedAt: state.episode.priorRequestedAt, starts: (state.starts ?? []).filter((s) => s.requestId !== requestId) });
+    }
   });
 }
 

@@ -165,6 +165,50 @@ export function eventBusContract(name: string, harness: () => EventBusHarness): 
       expect(notJson?.attempts).toBe(1);
       const badData = mine.find((l) => l.eventId === wrongData.id);
       expect(badData?.reason).toMatch(/datasetId/);
+      // Invalid bodies could only fail again: a replay keeps them, saying why.
+      const report = await bus.replayDeadLetters({ subscription: name });
+      expect(report.replayed).toEqual([]);
+      expect(report.kept.map((k) => k.subscription)).toEqual([name, name]);
+      expect(await bus.listDeadLetters({ subscription: name })).toHaveLength(2);
+    });
+
+    it("keeps dead letters until replayed; a replay delivers them again with their event id", async () => {
+      const name = sub("replay");
+      let broken = true;
+      const handled: string[] = [];
+      open.push(
+        await bus.subscribe(
+          name,
+          ["sightline.dataset.versioned"],
+          async (e) => {
+            if (broken) throw new Error("the downstream service is down");
+            handled.push(e.id);
+          },
+          FAST,
+        ),
+      );
+      const event = datasetEvent("replayed");
+      const other = datasetEvent("left-alone");
+      await bus.publish(event);
+      await bus.publish(other);
+      const ids = [event.id, other.id];
+      await waitFor(async () => (await bus.listDeadLetters({ eventIds: ids })).length === 2, "both events dead-lettered", 30_000);
+      const [letter] = await bus.listDeadLetters({ eventIds: [event.id] });
+      expect(letter).toMatchObject({ subscription: name, eventId: event.id, eventType: "sightline.dataset.versioned", attempts: ATTEMPTS });
+      expect(letter?.reason).toContain("the downstream service is down");
+      // Listing takes nothing away.
+      expect(await bus.listDeadLetters({ eventIds: ids })).toHaveLength(2);
+
+      broken = false;
+      const report = await bus.replayDeadLetters({ eventIds: [event.id] });
+      expect(report.kept).toEqual([]);
+      expect(report.replayed).toEqual([{ id: letter?.id, eventId: event.id, eventType: "sightline.dataset.versioned", subscription: name, to: expect.any(String) }]);
+      await waitFor(() => handled.includes(event.id), "the replayed event handled");
+      expect(await bus.listDeadLetters({ eventIds: [event.id] })).toEqual([]);
+      expect(await bus.listDeadLetters({ eventIds: [other.id] })).toHaveLength(1);
+      expect(handled).not.toContain(other.id);
+      // Replaying what is no longer there replays nothing.
+      expect((await bus.replayDeadLetters({ eventIds: [event.id] })).replayed).toEqual([]);
     });
 
     it("refuses to publish an invalid event", async () => {

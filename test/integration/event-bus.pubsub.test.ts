@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { PubSub } from "@google-cloud/pubsub";
-import { afterAll, describe, inject } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { retryWindowSeconds } from "../../core/events/event-bus.ts";
 import { PubSubBus } from "../../core/events/pubsub-bus.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { eventBusContract } from "../contract/event-bus.contract.ts";
@@ -26,4 +27,23 @@ if (host === undefined) {
       await raw.topic((bus as PubSubBus).topicName(type)).publishMessage({ data: Buffer.from(body) });
     },
   }));
+
+  describe("PubSubBus subscriptions by default", () => {
+    it("retry for more than an hour before the dead-letter policy forwards, and the dead-letter store exists", async () => {
+      const bus = new PubSubBus({ projectId, apiEndpoint: host, prefix, logger: createLogger({}, { level: "CRITICAL" }) });
+      try {
+        const name = `defaults-${randomUUID().slice(0, 8)}`;
+        await bus.ensureSubscription(name, ["sightline.training.failed"]);
+        const [meta] = await raw.subscription(bus.subscriptionName(name, bus.topicName("sightline.training.failed"))).getMetadata();
+        const seconds = (d: { seconds?: unknown } | null | undefined): number => Number(d?.seconds ?? 0);
+        const attempts = Number(meta.deadLetterPolicy?.maxDeliveryAttempts);
+        const window = retryWindowSeconds({ maxAttempts: attempts - 1, minBackoffSeconds: seconds(meta.retryPolicy?.minimumBackoff), maxBackoffSeconds: seconds(meta.retryPolicy?.maximumBackoff) });
+        expect(window).toBeGreaterThan(3600);
+        const [exists] = await raw.subscription(bus.deadLetterStoreName).exists();
+        expect(exists).toBe(true);
+      } finally {
+        await bus.close();
+      }
+    });
+  });
 }

@@ -148,7 +148,7 @@ describe("events: every event type has its topic, subscriptions and dead-letter 
     expect(topic.dead_letter![0]).toMatchObject({ name: "${local.dead_letter_topic}" });
     const sub = tf.resource.google_pubsub_subscription!.functions![0]!;
     expect(sub).toMatchObject({ for_each: "${local.function_subscriptions}", name: "${each.key}", topic: "${google_pubsub_topic.events[each.value.type].id}" });
-    expect(sub.dead_letter_policy).toEqual([{ dead_letter_topic: "${google_pubsub_topic.dead_letter.id}", max_delivery_attempts: 6 }]);
+    expect(sub.dead_letter_policy).toEqual([{ dead_letter_topic: "${google_pubsub_topic.dead_letter.id}", max_delivery_attempts: 20 }]);
 
     // What those expressions expand to, next to what the code's bus uses.
     const bus = new PubSubBus({ projectId: "my-project" });

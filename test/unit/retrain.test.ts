@@ -5,12 +5,14 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { catchUp } from "../../core/events/catch-up.ts";
 import { makeEvent, type AnyCloudEvent, type CloudEvent } from "../../core/events/envelope.ts";
 import { versionDataset } from "../../core/datasets/version.ts";
+import { GkeJobRunner } from "../../core/jobs/gke-runner.ts";
 import { LocalJobRunner } from "../../core/jobs/local-runner.ts";
 import { RetrainPolicySchema } from "../../core/retrain/policy.ts";
-import { onDriftReported, RETRAIN_DECISIONS, type RetrainDeps } from "../../core/retrain/trigger.ts";
+import { onDriftReported, onTrainingFailed, RETRAIN_DECISIONS, type RetrainDeps } from "../../core/retrain/trigger.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { smallDataset } from "../support/datasets.ts";
 import { driftWorld } from "../support/drift-world.ts";
+import { startFakeKubeApi } from "../support/fake-kube-api.ts";
 import { waitFor } from "../support/wait.ts";
 
 const FAKE_TRAINER = fileURLToPath(new URL("../support/fake-trainer.ts", import.meta.url));
@@ -107,6 +109,91 @@ describe("retrain trigger", () => {
     // The refused claim was given back: the same report can start a job now.
     expect((await onDriftReported(deps, report("shoes:1:3"))).action).toBe("started");
     expect(slow.created).toBe(true);
+    await settle();
+  });
+  it("starts at most maxRetrainsPerDay retrainings of a model in any 24 hours, and records the skip", async () => {
+    deps = { ...deps, policy: RetrainPolicySchema.parse({ cooldownMinutes: 0, maxRetrainsPerDay: 2, models: { other: { maxRetrainsPerDay: 0 } } }) };
+    const started: string[] = [];
+    const episode = async (n: number): Promise<string> => {
+      // Each report opens a new episode (the previous one ended without drift), as anonymous traffic can make happen.
+      const outcome = await onDriftReported(deps, report(`shoes:1:${n}`));
+      await settle();
+      await onDriftReported(deps, report(`shoes:1:${n}-calm`, { drift: false, severity: 0 }));
+      clock = new Date(clock.getTime() + 60_000);
+      if (outcome.action === "started") started.push(outcome.requestId);
+      return outcome.action === "skipped" ? outcome.reason : outcome.action;
+    };
+    expect(await episode(1)).toBe("started");
+    expect(await episode(2)).toBe("started");
+    expect(await episode(3)).toMatch(/retrain budget: 2 retraining\(s\) of shoes started in the last 24 h \(policy: maxRetrainsPerDay 2\)/);
+    expect((await world.rt.meta.get(RETRAIN_DECISIONS, "shoes:1:3"))?.data).toMatchObject({ outcome: "skipped", reason: expect.stringMatching(/retrain budget/) });
+    expect(await world.rt.meta.query("jobs")).toHaveLength(2);
+    // A day after the first start, one slot is free again (and only one: the second start is a minute younger).
+    const dayLater = new Date(Date.parse("2026-11-24T01:00:00Z") + 24 * 60 * 60_000 + 1);
+    clock = dayLater;
+    expect(await episode(4)).toBe("started");
+    clock = dayLater;
+    expect(await episode(5)).toMatch(/retrain budget/);
+    expect(started).toHaveLength(3);
+    // Per model: a budget of 0 never retrains.
+    expect(await onDriftReported(deps, report("other:1:1", { model: "other" }))).toMatchObject({ action: "skipped", reason: expect.stringMatching(/maxRetrainsPerDay 0/) });
+  });
+
+  it("when the job API is down, gives the episode back with a backoff instead of wedging it", async () => {
+    const down = await startFakeKubeApi();
+    const kubeConfig = down.kubeConfig();
+    await down.close();
+    const image = `europe-docker.pkg.dev/p/sightline/trainer@sha256:${"0".repeat(64)}`;
+    const stores = { blobs: { kind: "gcs", bucket: "b", prefix: "s" }, meta: { kind: "firestore", project: "p", database: "(default)" }, bus: { kind: "pubsub", project: "p" } } as const;
+    const gke = new GkeJobRunner({ namespace: "sightline", image, stores, kubeConfig, log: quiet });
+    deps = { ...deps, jobs: gke, policy: RetrainPolicySchema.parse({ cooldownMinutes: 0, failureBackoffMinutes: 10, maxFailureBackoffMinutes: 30 }) };
+    const failed = await onDriftReported(deps, report("shoes:1:1"));
+    expect(failed).toMatchObject({ action: "failed", reason: expect.stringMatching(/submitting the retraining failed/), retryAfter: "2026-11-24T01:10:00.000Z" });
+    expect((await world.rt.meta.get(RETRAIN_DECISIONS, "shoes:1:1"))?.data).toMatchObject({ outcome: "failed" });
+    // The same episode is not "already retraining": it waits out the backoff, which doubles per failure.
+    expect(await onDriftReported(deps, report("shoes:1:2"))).toMatchObject({ action: "skipped", reason: expect.stringMatching(/backing off after 1 failed/) });
+    clock = new Date(clock.getTime() + 11 * 60_000);
+    expect(await onDriftReported(deps, report("shoes:1:3"))).toMatchObject({ action: "failed", retryAfter: new Date(clock.getTime() + 20 * 60_000).toISOString() });
+    // The API is back: after the backoff, the next report of the same drifting version retrains.
+    const up = await startFakeKubeApi();
+    try {
+      deps = { ...deps, jobs: new GkeJobRunner({ namespace: "sightline", image, stores, kubeConfig: up.kubeConfig(), log: quiet }) };
+      clock = new Date(clock.getTime() + 21 * 60_000);
+      expect(await onDriftReported(deps, report("shoes:1:4"))).toMatchObject({ action: "started", created: true });
+      expect(up.jobs.size).toBe(1);
+    } finally {
+      await deps.jobs.close();
+      await gke.close();
+      await up.close();
+    }
+  });
+
+  it("releases the episode with a backoff when its job publishes training.failed", async () => {
+    deps = { ...deps, policy: RetrainPolicySchema.parse({ cooldownMinutes: 0, failureBackoffMinutes: 15 }) };
+    const started = await onDriftReported(deps, report("shoes:1:1"));
+    if (started.action !== "started") throw new Error(`expected a start, got ${JSON.stringify(started)}`);
+    await settle();
+    expect(await onDriftReported(deps, report("shoes:1:2"))).toMatchObject({ action: "skipped", reason: expect.stringMatching(/already retraining/) });
+    const failure = makeEvent("sightline.training.failed", { requestId: started.requestId, runId: "run-1", model: "shoes", datasetId, reason: "OOMKilled" });
+    // Another job's failure changes nothing; this one's releases the episode, once.
+    expect(await onTrainingFailed(deps, makeEvent("sightline.training.failed", { ...failure.data, requestId: "retrain-other" }))).toEqual({ released: false });
+    expect(await onTrainingFailed(deps, failure)).toEqual({ released: true, retryAfter: "2026-11-24T01:15:00.000Z" });
+    expect(await onTrainingFailed(deps, failure)).toEqual({ released: false });
+    expect(await onDriftReported(deps, report("shoes:1:3"))).toMatchObject({ action: "skipped", reason: expect.stringMatching(/backing off/) });
+    clock = new Date(clock.getTime() + 16 * 60_000);
+    expect((await onDriftReported(deps, report("shoes:1:4"))).action).toBe("started");
+    await settle();
+  });
+
+  it("releases the episode with a backoff when its job failed without publishing training.failed", async () => {
+    deps = { ...deps, policy: RetrainPolicySchema.parse({ cooldownMinutes: 0, failureBackoffMinutes: 15 }) };
+    // The fake trainer exits 1 for model "broken" and publishes nothing, like a pod killed mid-run.
+    const broken = (id: string) => report(id, { model: "broken" });
+    expect((await onDriftReported(deps, broken("broken:1:1"))).action).toBe("started");
+    await settle();
+    expect(await onDriftReported(deps, broken("broken:1:2"))).toMatchObject({ action: "skipped", reason: expect.stringMatching(/backing off after 1 failed/) });
+    clock = new Date(clock.getTime() + 16 * 60_000);
+    expect((await onDriftReported(deps, broken("broken:1:3"))).action).toBe("started");
     await settle();
   });
 });
