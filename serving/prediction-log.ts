@@ -4,6 +4,9 @@ import type { EventData } from "../core/events/schemas.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import type { ServingMetrics } from "./metrics.ts";
 
+/** Longest the last flush at shutdown may take before the remaining records are given up. */
+export const PREDICTION_LOG_CLOSE_MS = 5_000;
+
 export type PredictionRecord = EventData<"sightline.predictions.logged">["records"][number];
 
 export interface PredictionLogOptions {
@@ -70,7 +73,7 @@ export class PredictionLog {
   }
 
   /** Stops the timer and publishes what is left (bounded by `timeoutMs`). */
-  async close(timeoutMs = 5_000): Promise<void> {
+  async close(timeoutMs = PREDICTION_LOG_CLOSE_MS): Promise<void> {
     clearInterval(this.timer);
     await this.flushing;
     let timeout: NodeJS.Timeout | undefined;
