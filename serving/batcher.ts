@@ -68,7 +68,10 @@ export class MicroBatcher<I, O> {
 
   submit(item: I): Promise<O> {
     const signal = this.options.signal?.();
-    if (signal?.aborted) return Promise.reject(new AbandonedError());
+    if (signal?.aborted) {
+      this.options.onDrop?.("abandoned", 1);
+      return Promise.reject(new AbandonedError());
+    }
     const max = this.options.maxQueue;
     if (max !== undefined && this.queue.length >= max) {
       this.options.onDrop?.("full", 1);
