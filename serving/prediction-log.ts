@@ -3,6 +3,7 @@ import { makeEvent } from "../core/events/envelope.ts";
 import type { EventData } from "../core/events/schemas.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import type { ServingMetrics } from "./metrics.ts";
+import { currentRequest } from "./request-scope.ts";
 
 /** Longest the last flush at shutdown may take before the remaining records are given up. */
 export const PREDICTION_LOG_CLOSE_MS = 5_000;
@@ -54,6 +55,7 @@ export class PredictionLog {
   }
 
   append(model: string, version: number, record: PredictionRecord): void {
+    record = withPredictionId(record);
     if (this.size >= this.options.bufferSize) {
       this.dropped++;
       this.metrics.logRecords.inc({ outcome: "dropped" });
@@ -108,4 +110,17 @@ export class PredictionLog {
       }
     }
   }
+}
+
+/**
+ * A record whose request id the caller chose gets serving's own id beside it (keeping any per-image suffix,
+ * `…/3`), so lineage never files one caller's prediction over another's.
+ */
+function withPredictionId(record: PredictionRecord): PredictionRecord {
+  const scope = currentRequest();
+  if (!scope?.clientRequestId || record.predictionId !== undefined) return record;
+  const { requestId } = scope;
+  if (record.requestId === requestId) return { ...record, predictionId: scope.predictionId };
+  if (record.requestId.startsWith(`${requestId}/`)) return { ...record, predictionId: scope.predictionId + record.requestId.slice(requestId.length) };
+  return record;
 }

@@ -4,6 +4,8 @@ import type { RequestHandler } from "express";
 
 /** What the data plane knows of the HTTP request it is working for, wherever it runs in the request's async flow. */
 export interface RequestScope {
+  /** The request id echoed in `x-request-id`: the caller's when it sent a sane one, else ours. */
+  requestId: string;
   /** Fires once the request is answered (a timeout's 503 included) or its client has gone: its queued work is moot. */
   signal: AbortSignal;
   /** Our id for this request's predictions: lineage is keyed by it, so no caller can choose or overwrite a record. */
@@ -32,6 +34,6 @@ export function requestScope(): RequestHandler {
     const predictionId = clientRequestId === undefined ? requestId : randomUUID();
     // The caller's id stays the trace id it sees; this one names exactly its predictions in lineage.
     if (clientRequestId !== undefined) res.setHeader("x-prediction-id", predictionId);
-    storage.run({ signal: controller.signal, predictionId, clientRequestId }, next);
+    storage.run({ signal: controller.signal, requestId, predictionId, clientRequestId }, next);
   };
 }
