@@ -5,6 +5,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../core/telemetry/logger.ts";
+import { loadServingConfig } from "../../serving/config.ts";
+import { startServer } from "../../serving/server.ts";
 import { greyPng, tinyWorld, TINY_MODEL, type TinyWorld } from "../support/tiny-served-model.ts";
 
 const MAIN = fileURLToPath(new URL("../../serving/main.ts", import.meta.url));
@@ -121,5 +124,26 @@ describe("serving cluster: internal port for /metrics and /admin, scrapes surviv
     });
     expect(gauge(after, "missing")).toBe(0);
     expect(stderr).not.toMatch(/"severity":"ERROR"/);
+  });
+});
+
+describe("single-process server: internal port", () => {
+  it("serves /metrics and /admin on the internal port and neither on the public one", async () => {
+    const world = await tinyWorld();
+    const config = loadServingConfig({}, { host: "127.0.0.1", port: 0, internalPort: 0, workers: 1, adminToken: ADMIN_TOKEN, model: { name: TINY_MODEL, alias: "production" } });
+    const server = await startServer(world.rt, config, createLogger({}, { level: "CRITICAL" }), { defaultMetrics: false });
+    try {
+      expect(server.internalUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(server.internalUrl).not.toBe(server.url);
+      expect((await fetch(`${server.url}/predict`, { method: "POST", headers: { "content-type": "image/png" }, body: await greyPng(5) })).status).toBe(200);
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
+      expect((await fetch(`${server.url}/admin/reload`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(404);
+      expect(await (await fetch(`${server.internalUrl}/metrics`)).text()).toMatch(/sightline_predictions_total\{model="tiny",version="1",label="dark"\} 1/);
+      expect((await fetch(`${server.internalUrl}/admin/reload`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
+      expect((await fetch(`${server.internalUrl}/predict`, { method: "POST" })).status).toBe(404);
+    } finally {
+      await server.shutdown();
+      await world.close();
+    }
   });
 });
