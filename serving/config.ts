@@ -142,13 +142,19 @@ export function loadServingConfig(env: Record<string, string | undefined> = proc
     corsOrigins: (v.SIGHTLINE_CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     drainSeconds: v.SIGHTLINE_DRAIN_SECONDS ?? 0,
     // --- exposure, load shedding and authentication of the public port
-    internalPort: v.SIGHTLINE_INTERNAL_PORT,
+    internalPort: internalPort(v),
     // Eight full batches: enough to keep the runner busy, little enough that a queued image still answers in time.
     maxQueuedImages: v.SIGHTLINE_BATCH_MAX_QUEUE ?? 256,
     metricsWorkerTimeoutMs: v.SIGHTLINE_METRICS_WORKER_TIMEOUT_MS ?? 2_000,
     auth: serveAuth(v),
     ...overrides,
   };
+}
+
+function internalPort(v: Variables): number | undefined {
+  const port = v.SIGHTLINE_INTERNAL_PORT;
+  if (port !== undefined && port !== 0 && port === (v.PORT ?? 8080)) throw new ConfigError(`SIGHTLINE_INTERNAL_PORT=${port} is PORT too: the internal port must differ from the public one`);
+  return port;
 }
 
 function serveAuth(v: Variables): ServeAuth {
