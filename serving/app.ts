@@ -1,28 +1,74 @@
 import cors from "cors";
-import express, { type ErrorRequestHandler } from "express";
+import express, { type ErrorRequestHandler, type RequestHandler } from "express";
+import type { Logger } from "../core/telemetry/logger.ts";
+import { authenticate } from "./auth.ts";
+import { AbandonedError, QueueFullError } from "./batcher.ts";
 import type { ServingContext } from "./context.ts";
 import { ApiError, ERROR_STATUS, errorBody, type ErrorCode } from "./errors.ts";
 import { requestContext } from "./http-log.ts";
+import { requestScope } from "./request-scope.ts";
 import { adminRoutes } from "./routes/admin.ts";
-import { healthRoutes } from "./routes/health.ts";
+import { healthRoutes, metricsRoutes } from "./routes/health.ts";
 import { oipRoutes } from "./routes/oip.ts";
 import { predictRoutes } from "./routes/predict.ts";
 
-/** The inference API (ARCHITECTURE.md, Serving contract) as an Express app. */
+/** Seconds a shed request is told to wait: a full queue drains in well under that. */
+export const RETRY_AFTER_SECONDS = 1;
+
+const INFERENCE_ROUTES = ["/predict", "/v2/models/:model/infer"];
+
+/**
+ * The inference API (ARCHITECTURE.md, Serving contract) as an Express app: the public port. /metrics and /admin/*
+ * are here only when no internal port is configured (a single local process).
+ */
 export function createApp(ctx: ServingContext): express.Express {
+  const app = baseApp(ctx);
+  app.use(requestScope());
+  if (ctx.config.corsOrigins.length > 0) app.use(cors({ origin: ctx.config.corsOrigins, exposedHeaders: ["x-request-id", "x-prediction-id"] }));
+  const auth = authenticate(ctx.config.auth);
+  if (auth) app.use(auth);
+  app.use(healthRoutes(ctx));
+  // Shed before reading the body: a full queue means this request would only wait and time out.
+  app.post(INFERENCE_ROUTES, shedWhenFull(ctx));
+  app.use(predictRoutes(ctx));
+  app.use(oipRoutes(ctx));
+  if (ctx.config.internalPort === undefined) app.use(internalRoutes(ctx));
+  return finish(app, ctx.log);
+}
+
+/** The internal port (not exposed by the Service): /metrics for the scraper and /admin/* for operators. */
+export function createInternalApp(ctx: ServingContext): express.Express {
+  return finish(baseApp(ctx).use(internalRoutes(ctx)), ctx.log);
+}
+
+function internalRoutes(ctx: ServingContext): express.Router {
+  const router = express.Router();
+  router.use(metricsRoutes(ctx));
+  if (ctx.config.adminToken !== undefined) router.use(adminRoutes(ctx, ctx.config.adminToken));
+  return router;
+}
+
+function baseApp(ctx: ServingContext): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
   app.set("trust proxy", true);
   app.use(requestContext(ctx.metrics, ctx.log, process.env.GOOGLE_CLOUD_PROJECT));
-  if (ctx.config.corsOrigins.length > 0) app.use(cors({ origin: ctx.config.corsOrigins, exposedHeaders: ["x-request-id"] }));
-  app.use(healthRoutes(ctx));
-  app.use(predictRoutes(ctx));
-  app.use(oipRoutes(ctx));
-  if (ctx.config.adminToken !== undefined) app.use(adminRoutes(ctx, ctx.config.adminToken));
-  app.use((req, _res, next) => next(new ApiError("not_found", `no route ${req.method} ${req.path}`)));
-  app.use(errorHandler(ctx));
   return app;
+}
+
+/** The 404 for anything else, then the JSON error handler. */
+export function finish(app: express.Express, log: Logger): express.Express {
+  app.use((req, _res, next) => next(new ApiError("not_found", `no route ${req.method} ${req.path}`)));
+  app.use(errorHandler(log));
+  return app;
+}
+
+function shedWhenFull(ctx: ServingContext): RequestHandler {
+  return (_req, _res, next) => {
+    const queued = ctx.queuedImages();
+    next(queued >= ctx.config.maxQueuedImages ? new QueueFullError(queued) : undefined);
+  };
 }
 
 // body-parser's error types → our codes; its messages are safe to show.
@@ -38,11 +84,20 @@ const BODY_ERRORS: Record<string, ErrorCode> = {
   "parameters.too.many": "bad_request",
 };
 
-function errorHandler(ctx: ServingContext): ErrorRequestHandler {
+function errorHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
+    if (err instanceof QueueFullError) {
+      if (res.headersSent) return void res.end();
+      res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
+      return void res.status(503).json({ error: { code: "overloaded", message: err.message } });
+    }
     let code: ErrorCode;
     let message: string;
-    if (err instanceof ApiError) {
+    if (err instanceof AbandonedError) {
+      // Only reaches a response whose client is gone: nothing is listening, but it is not a server fault.
+      code = "timeout";
+      message = err.message;
+    } else if (err instanceof ApiError) {
       code = err.code;
       message = err.message;
     } else if (err instanceof Error && "type" in err && typeof err.type === "string" && err.type in BODY_ERRORS) {
@@ -53,7 +108,7 @@ function errorHandler(ctx: ServingContext): ErrorRequestHandler {
       message = "internal error; the request id is in the x-request-id header";
     }
     const status = ERROR_STATUS[code];
-    if (status >= 500 && code !== "not_ready" && code !== "timeout") ctx.log.error("unhandled error", { requestId: res.locals.requestId, route: req.path, err });
+    if (status >= 500 && code !== "not_ready" && code !== "timeout") log.error("unhandled error", { requestId: res.locals.requestId, route: req.path, err });
     if (res.headersSent) return void res.end();
     // A refused upload may still be streaming in; closing after the answer spares reading the rest of it.
     if (status === 413) res.setHeader("connection", "close");

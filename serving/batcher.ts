@@ -7,12 +7,43 @@ export interface BatcherOptions {
    */
   maxDelayMs: number;
   onBatch?: (size: number) => void;
+  /** Items that may wait for a run; one more is refused with `QueueFullError`. Unbounded when unset. */
+  maxQueue?: number;
+  /**
+   * The abort signal of the work submitting an item, read at `submit`: an item whose signal fires while it waits
+   * (its request timed out, was answered or its client left) is dropped before it runs.
+   */
+  signal?: () => AbortSignal | undefined;
+  /** Items refused because the queue was full, or dropped because their work was abandoned. */
+  onDrop?: (reason: "full" | "abandoned", count: number) => void;
+  /** Change in the number of waiting items (a process-wide count of them is kept from these). */
+  onQueueChange?: (delta: number) => void;
+}
+
+/** The batch queue is full: the caller should shed the request (503, Retry-After). */
+export class QueueFullError extends Error {
+  readonly queued: number;
+  constructor(queued: number) {
+    super(`the inference queue is full (${queued} images waiting); try again shortly`);
+    this.name = "QueueFullError";
+    this.queued = queued;
+  }
+}
+
+/** An item dropped before it ran because the work that submitted it was abandoned. */
+export class AbandonedError extends Error {
+  constructor() {
+    super("dropped before it ran: its request was already answered or abandoned");
+    this.name = "AbandonedError";
+  }
 }
 
 interface Pending<I, O> {
   item: I;
   resolve: (out: O) => void;
   reject: (err: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 /**
@@ -36,10 +67,31 @@ export class MicroBatcher<I, O> {
   }
 
   submit(item: I): Promise<O> {
+    const signal = this.options.signal?.();
+    if (signal?.aborted) {
+      this.options.onDrop?.("abandoned", 1);
+      return Promise.reject(new AbandonedError());
+    }
+    const max = this.options.maxQueue;
+    if (max !== undefined && this.queue.length >= max) {
+      this.options.onDrop?.("full", 1);
+      return Promise.reject(new QueueFullError(this.queue.length));
+    }
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      const pending: Pending<I, O> = { item, resolve, reject, signal, onAbort: undefined };
+      if (signal) {
+        pending.onAbort = () => this.abandon(pending);
+        signal.addEventListener("abort", pending.onAbort, { once: true });
+      }
+      this.queue.push(pending);
+      this.options.onQueueChange?.(1);
       this.schedule();
     });
+  }
+
+  /** Items waiting for a run (not counting the one running). */
+  get queued(): number {
+    return this.queue.length;
   }
 
   /** Items queued or running. */
@@ -70,6 +122,8 @@ export class MicroBatcher<I, O> {
     this.scheduled = false;
     if (this.running || this.queue.length === 0) return this.notifyIdle();
     const batch = this.queue.splice(0, this.options.maxSize);
+    this.options.onQueueChange?.(-batch.length);
+    for (const p of batch) if (p.onAbort) p.signal?.removeEventListener("abort", p.onAbort);
     this.running = true;
     this.lastBatchSize = batch.length;
     this.options.onBatch?.(batch.length);
@@ -88,6 +142,16 @@ export class MicroBatcher<I, O> {
         if (this.queue.length > 0) this.flush();
         else this.notifyIdle();
       });
+  }
+
+  private abandon(pending: Pending<I, O>): void {
+    const at = this.queue.indexOf(pending);
+    if (at < 0) return;
+    this.queue.splice(at, 1);
+    this.options.onQueueChange?.(-1);
+    this.options.onDrop?.("abandoned", 1);
+    pending.reject(new AbandonedError());
+    if (this.queue.length === 0) this.notifyIdle();
   }
 
   private notifyIdle(): void {

@@ -40,7 +40,23 @@ export interface ServingConfig {
   maxRequestPixels: number;
   /** Image decodes in flight per worker process, and images waiting for one; beyond that, 503 + Retry-After. */
   decodes: { maxActive: number; maxQueued: number };
+  // --- exposure, load shedding and authentication of the public port
+  /** Port of the internal listener (/metrics, /admin/*), which the Service does not expose; unset: both on `port`. */
+  internalPort: number | undefined;
+  /** Images waiting for a batch run (per worker) beyond which inference requests get 503 and Retry-After. */
+  maxQueuedImages: number;
+  /** How long the cluster primary waits for each worker's metrics before answering a scrape without them. */
+  metricsWorkerTimeoutMs: number;
+  auth: ServeAuth;
 }
+
+/** How the inference routes authenticate callers (the probes stay open). */
+export type ServeAuth =
+  | { mode: "none" }
+  | { mode: "api-key"; keyHashes: string[] }
+  | { mode: "google-id-token"; audience: string; jwksUrl: string };
+
+export const GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const rate = z.coerce.number().min(0).max(1);
@@ -69,6 +85,17 @@ const VARIABLES = {
   SIGHTLINE_MAX_REQUEST_PIXELS: int(1, 2 ** 40),
   SIGHTLINE_MAX_DECODES: int(1, 1024),
   SIGHTLINE_DECODE_QUEUE: int(0, 1_000_000),
+  // --- exposure, load shedding and authentication of the public port
+  SIGHTLINE_INTERNAL_PORT: int(0, 65535),
+  SIGHTLINE_BATCH_MAX_QUEUE: int(1, 1_000_000),
+  SIGHTLINE_METRICS_WORKER_TIMEOUT_MS: int(10, 60_000),
+  SIGHTLINE_SERVE_AUTH: z.enum(["none", "api-key", "google-id-token"]),
+  SIGHTLINE_SERVE_API_KEY_HASHES: z
+    .string()
+    .transform((s) => s.split(/[\s,]+/).filter(Boolean).map((h) => h.replace(/^sha256:/, "").toLowerCase()))
+    .pipe(z.array(z.string().regex(/^[0-9a-f]{64}$/, "each entry must be a SHA-256 hash (64 hex digits), not a key")).min(1, "no hash given")),
+  SIGHTLINE_SERVE_AUDIENCE: z.string().min(1),
+  SIGHTLINE_GOOGLE_JWKS_URL: z.url({ protocol: /^https?$/ }),
 } as const;
 
 type Variables = { [K in keyof typeof VARIABLES]?: z.infer<(typeof VARIABLES)[K]> };
@@ -80,7 +107,7 @@ function readVariables(env: Record<string, string | undefined>): Variables {
     if (raw === undefined || raw === "") continue;
     const parsed = schema.safeParse(raw);
     // A secret's value stays out of error messages and logs.
-    const shown = name.endsWith("_TOKEN") ? "(hidden)" : JSON.stringify(raw);
+    const shown = name.endsWith("_TOKEN") || name.endsWith("_HASHES") ? "(hidden)" : JSON.stringify(raw);
     if (!parsed.success) throw new ConfigError(`${name}=${shown}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
     out[name] = parsed.data;
   }
@@ -127,6 +154,12 @@ export function loadServingConfig(env: Record<string, string | undefined> = proc
     corsOrigins: (v.SIGHTLINE_CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     drainSeconds: v.SIGHTLINE_DRAIN_SECONDS ?? 0,
     ...hostileInputBounds(v),
+    // --- exposure, load shedding and authentication of the public port
+    internalPort: internalPort(v),
+    // Eight full batches: enough to keep the runner busy, little enough that a queued image still answers in time.
+    maxQueuedImages: v.SIGHTLINE_BATCH_MAX_QUEUE ?? 256,
+    metricsWorkerTimeoutMs: v.SIGHTLINE_METRICS_WORKER_TIMEOUT_MS ?? 2_000,
+    auth: serveAuth(v),
     ...overrides,
   };
 }
@@ -146,6 +179,25 @@ function hostileInputBounds(v: Variables): Pick<ServingConfig, "imageFormats" | 
     // sharp runs each decode on one of libuv's 4 pool threads; more in flight only add memory, not throughput.
     decodes: { maxActive: v.SIGHTLINE_MAX_DECODES ?? 4, maxQueued: v.SIGHTLINE_DECODE_QUEUE ?? 256 },
   };
+}
+
+function internalPort(v: Variables): number | undefined {
+  const port = v.SIGHTLINE_INTERNAL_PORT;
+  if (port !== undefined && port !== 0 && port === (v.PORT ?? 8080)) throw new ConfigError(`SIGHTLINE_INTERNAL_PORT=${port} is PORT too: the internal port must differ from the public one`);
+  return port;
+}
+
+function serveAuth(v: Variables): ServeAuth {
+  const mode = v.SIGHTLINE_SERVE_AUTH ?? "none";
+  if (mode === "api-key") {
+    if (!v.SIGHTLINE_SERVE_API_KEY_HASHES) throw new ConfigError("SIGHTLINE_SERVE_AUTH=api-key needs SIGHTLINE_SERVE_API_KEY_HASHES (SHA-256 hashes of the keys, from a Secret)");
+    return { mode, keyHashes: v.SIGHTLINE_SERVE_API_KEY_HASHES };
+  }
+  if (mode === "google-id-token") {
+    if (!v.SIGHTLINE_SERVE_AUDIENCE) throw new ConfigError("SIGHTLINE_SERVE_AUTH=google-id-token needs SIGHTLINE_SERVE_AUDIENCE (the audience callers request their ID token for)");
+    return { mode, audience: v.SIGHTLINE_SERVE_AUDIENCE, jwksUrl: v.SIGHTLINE_GOOGLE_JWKS_URL ?? GOOGLE_JWKS_URL };
+  }
+  return { mode };
 }
 
 export const refText = (ref: ServedRef): string => ("version" in ref ? `${ref.name}:${ref.version}` : `${ref.name}@${ref.alias}`);

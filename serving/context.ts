@@ -15,6 +15,8 @@ export interface ServingContext {
   log: Logger;
   /** The Prometheus text for GET /metrics (this process's registry, or every cluster worker's). */
   metricsText(): Promise<{ contentType: string; body: string }>;
+  /** Images waiting in this process's batch queues (every loaded version's): the load-shedding signal. */
+  queuedImages(): number;
   /** Set on SIGTERM: /ready answers 503 so load balancers stop sending, while requests in flight finish. */
   draining: boolean;
 }

@@ -56,12 +56,29 @@ export class ServingMetrics {
     registers: [this.registry],
   });
 
+  readonly batchDropped = new client.Counter({
+    name: "sightline_batch_dropped_total",
+    help: "Images refused by a full batch queue (full) or dropped before running because their request was already answered or abandoned (abandoned)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  /** Images waiting for a batch run; kept by the server, read at scrape time. */
+  queuedImages = 0;
+  readonly batchQueue: client.Gauge = new client.Gauge({
+    name: "sightline_batch_queue_images",
+    help: "Images waiting for a batch run",
+    registers: [this.registry],
+    collect: (): void => this.batchQueue.set(this.queuedImages),
+  });
+
   constructor(options: { defaults?: boolean } = {}) {
     if (options.defaults ?? true) client.collectDefaultMetrics({ register: this.registry });
     this.reloads.inc({ result: "loaded" }, 0);
     this.reloads.inc({ result: "failed" }, 0);
     this.logRecords.inc({ outcome: "published" }, 0);
     this.logRecords.inc({ outcome: "dropped" }, 0);
+    this.batchDropped.inc({ reason: "full" }, 0);
+    this.batchDropped.inc({ reason: "abandoned" }, 0);
   }
 
   servingVersion(model: string, version: number | undefined): void {

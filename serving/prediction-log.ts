@@ -3,6 +3,10 @@ import { makeEvent } from "../core/events/envelope.ts";
 import type { EventData } from "../core/events/schemas.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import type { ServingMetrics } from "./metrics.ts";
+import { currentRequest } from "./request-scope.ts";
+
+/** Longest the last flush at shutdown may take before the remaining records are given up. */
+export const PREDICTION_LOG_CLOSE_MS = 5_000;
 
 export type PredictionRecord = EventData<"sightline.predictions.logged">["records"][number];
 
@@ -51,6 +55,7 @@ export class PredictionLog {
   }
 
   append(model: string, version: number, record: PredictionRecord): void {
+    record = withPredictionId(record);
     if (this.size >= this.options.bufferSize) {
       this.dropped++;
       this.metrics.logRecords.inc({ outcome: "dropped" });
@@ -70,7 +75,7 @@ export class PredictionLog {
   }
 
   /** Stops the timer and publishes what is left (bounded by `timeoutMs`). */
-  async close(timeoutMs = 5_000): Promise<void> {
+  async close(timeoutMs = PREDICTION_LOG_CLOSE_MS): Promise<void> {
     clearInterval(this.timer);
     await this.flushing;
     let timeout: NodeJS.Timeout | undefined;
@@ -105,4 +110,17 @@ export class PredictionLog {
       }
     }
   }
+}
+
+/**
+ * A record whose request id the caller chose gets serving's own id beside it (keeping any per-image suffix,
+ * `…/3`), so lineage never files one caller's prediction over another's.
+ */
+function withPredictionId(record: PredictionRecord): PredictionRecord {
+  const scope = currentRequest();
+  if (!scope?.clientRequestId || record.predictionId !== undefined) return record;
+  const { requestId } = scope;
+  if (record.requestId === requestId) return { ...record, predictionId: scope.predictionId };
+  if (record.requestId.startsWith(`${requestId}/`)) return { ...record, predictionId: scope.predictionId + record.requestId.slice(requestId.length) };
+  return record;
 }

@@ -7,6 +7,8 @@ import { startServer } from "./server.ts";
 
 export interface Serving {
   url: string;
+  /** The internal listener (/metrics, /admin/*), when configured. */
+  internalUrl: string | undefined;
   workers: number;
   /** Graceful: drains, finishes requests in flight, flushes the prediction log, closes the adapters. */
   stop(): Promise<void>;
@@ -16,13 +18,14 @@ export interface Serving {
 export async function runServing(runtime: Config, serving: ServingConfig, log: Logger): Promise<Serving> {
   if (serving.workers > 1) {
     const handle = await startCluster({ runtime, serving }, log);
-    return { url: handle.url, workers: handle.workers, stop: handle.shutdown };
+    return { url: handle.url, internalUrl: handle.internalUrl, workers: handle.workers, stop: handle.shutdown };
   }
   const rt = await openRuntime(runtime, log);
   try {
     const server = await startServer(rt, serving, log);
     return {
       url: server.url,
+      internalUrl: server.internalUrl,
       workers: 1,
       stop: async () => {
         await server.shutdown();

@@ -73,7 +73,13 @@ export const ModelRolledBack = z.object({
 });
 
 export const PredictionRecord = z.object({
+  /** The request id the caller saw (its own `x-request-id` when it sent one): an attribute, not a key. */
   requestId: z.string().min(1),
+  /**
+   * Serving's own id for this prediction, when the request id came from the caller: what lineage keys it by, so
+   * two requests sending the same id keep two records. Absent when the request id is serving's own already.
+   */
+  predictionId: z.string().min(1).max(200).optional(),
   time: z.iso.datetime({ offset: true }),
   label: z.string(),
   index: z.number().int().nonnegative(),

@@ -106,6 +106,9 @@ export type DriftNode = {
 };
 
 export type PredictionEntry = {
+  /** The key of this record: serving's own id (the request id when serving chose it). */
+  predictionId: string;
+  /** The request id the caller saw, possibly its own and shared by several predictions. */
   requestId: string;
   model: string;
   version: number;

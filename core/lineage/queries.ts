@@ -9,6 +9,18 @@ export class LineageNotFoundError extends Error {
   }
 }
 
+/** A request id several predictions share (callers choose their own): the caller picks one by its prediction id. */
+export class AmbiguousPredictionError extends LineageNotFoundError {
+  readonly candidates: PredictionEntry[];
+  constructor(requestId: string, candidates: PredictionEntry[]) {
+    super(`prediction request ${requestId}`);
+    this.name = "AmbiguousPredictionError";
+    this.candidates = candidates;
+    const list = candidates.map((c) => `${c.predictionId} (${c.time}, ${c.model}:${c.version}, ${c.label})`).join(", ");
+    this.message = `request id ${requestId} was sent with ${candidates.length} predictions; name one by its prediction id (x-prediction-id): ${list}`;
+  }
+}
+
 /** A dataset as lineage knows it; `record` is null when only its id is known (its versioned event not seen). */
 export type DatasetRef = { datasetId: string; manifestDigest: string | null; record: DatasetNode | null };
 
@@ -72,16 +84,27 @@ export async function modelLineage(meta: MetadataStore, name: string, version: n
   return { model, dataset, request, run, aliasMoves: moves.sort(byTime), driftReports: drift.sort(byTime), windows: windows.sort(byTime) };
 }
 
-/** Prediction `requestId` → the model version that answered it → its run → its dataset. */
-export async function predictionLineage(meta: MetadataStore, requestId: string): Promise<PredictionLineage> {
-  const doc = await meta.get(PREDICTIONS, docKey(requestId));
-  if (!doc) throw new LineageNotFoundError(`prediction request ${requestId}`);
-  const prediction = doc.data as PredictionEntry;
+/**
+ * A prediction id, or the request id a caller sent → the model version that answered it → its run → its dataset.
+ * Our own id names one record; a caller's id may name several, and then the error lists them.
+ */
+export async function predictionLineage(meta: MetadataStore, id: string): Promise<PredictionLineage> {
+  const prediction = await findPrediction(meta, id);
   const [window, lineage] = await Promise.all([
     getNode<WindowNode>(meta, nodeId("window", prediction.window)),
     modelLineage(meta, prediction.model, prediction.version),
   ]);
   return { prediction, window, lineage };
+}
+
+async function findPrediction(meta: MetadataStore, id: string): Promise<PredictionEntry> {
+  const doc = await meta.get(PREDICTIONS, docKey(id));
+  // Records written before predictions had their own id carry none: their key is their request id.
+  if (doc) return { ...(doc.data as PredictionEntry), predictionId: String(doc.data.predictionId ?? doc.data.requestId) };
+  const shared = (await meta.query(PREDICTIONS, { where: [{ field: "requestId", op: "==", value: id }] })).map((d) => d.data as PredictionEntry).sort(byTime);
+  if (shared.length === 0) throw new LineageNotFoundError(`prediction request ${id}`);
+  if (shared.length > 1) throw new AmbiguousPredictionError(id, shared);
+  return shared[0]!;
 }
 
 /** Dataset `id` → every training request, run and model version trained on it. */

@@ -198,9 +198,11 @@ export function writesFor(event: AnyCloudEvent): Write[] {
         time,
       };
       const predictions = d.records.map((r): Write => {
-        // Only what lineage needs: features and embeddings stay with drift.
-        const entry: PredictionEntry = { requestId: r.requestId, model: d.model, version: d.version, window: event.id, time: r.time, label: r.label, confidence: r.confidence };
-        return { collection: PREDICTIONS, id: docKey(r.requestId), data: { ...entry, [EXPIRES_AT]: expiresAfter(r.time, PREDICTION_LINEAGE_DAYS) } };
+        // Keyed by serving's own id, never by one a caller chose: the caller's id is an attribute, and two requests
+        // sending the same one keep two records. Only what lineage needs: features and embeddings stay with drift.
+        const predictionId = r.predictionId ?? r.requestId;
+        const entry: PredictionEntry = { predictionId, requestId: r.requestId, model: d.model, version: d.version, window: event.id, time: r.time, label: r.label, confidence: r.confidence };
+        return { collection: PREDICTIONS, id: docKey(predictionId), data: { ...entry, [EXPIRES_AT]: expiresAfter(r.time, PREDICTION_LINEAGE_DAYS) } };
       });
       return [node(window, data), edge(window, "served_by", modelNodeId(d.model, d.version)), ...predictions];
     }

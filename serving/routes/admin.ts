@@ -13,7 +13,8 @@ export function adminRoutes(ctx: ServingContext, token: string): Router {
   return router;
 }
 
-function bearer(token: string): RequestHandler {
+/** Checks `Authorization: Bearer <token>` in constant time. */
+export function bearer(token: string): RequestHandler {
   const expected = Buffer.from(token);
   return (req, _res, next) => {
     const given = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "");

@@ -1,7 +1,7 @@
 import { Router } from "express";
 import type { ServingContext } from "../context.ts";
 
-/** Liveness (the process answers), readiness (a model is loaded and we are not draining) and /metrics. */
+/** Liveness (the process answers) and readiness (a model is loaded and we are not draining). */
 export function healthRoutes(ctx: ServingContext): Router {
   const router = Router();
   router.get("/health", (_req, res) => void res.json({ status: "ok" }));
@@ -11,6 +11,12 @@ export function healthRoutes(ctx: ServingContext): Router {
     if (!model) return void res.status(503).json({ status: "loading", model: null });
     res.json({ status: "ready", model: { name: model.name, version: model.version, loadedAt: model.loadedAt.toISOString() } });
   });
+  return router;
+}
+
+/** GET /metrics (Prometheus text): on the internal port when there is one. */
+export function metricsRoutes(ctx: ServingContext): Router {
+  const router = Router();
   router.get("/metrics", async (_req, res) => {
     const { contentType, body } = await ctx.metricsText();
     res.type(contentType).send(body);

@@ -18,6 +18,8 @@ import { ConfigMap, Namespace, Service, ServiceAccount } from "kubernetes-models
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { DEFAULT_TEMPLATE } from "../../core/jobs/gke-runner.ts";
+import { loadServingConfig } from "../../serving/config.ts";
+import { shutdownSeconds } from "../../serving/server.ts";
 import { kustomize, OVERLAYS, ROOT, tool, yamlFile, type K8sObject } from "../fixtures/deploy/support.ts";
 
 interface Validatable {
@@ -73,6 +75,11 @@ export function k8sProblems(obj: K8sObject): string[] {
 const kubectl = tool("kubectl");
 const built: Record<string, K8sObject[]> = {};
 
+/** The container's environment as the process would see it; a Secret's value stands in as a valid SHA-256 hash. */
+function servingEnv(env: { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } }[] | undefined): Record<string, string | undefined> {
+  return Object.fromEntries((env ?? []).map((e) => [e.name, e.valueFrom?.secretKeyRef ? "0".repeat(64) : e.value]));
+}
+
 describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
   beforeAll(() => {
     for (const overlay of OVERLAYS) built[overlay] = kustomize(`k8s/overlays/${overlay}`);
@@ -105,13 +112,15 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
     expect(container?.volumeMounts).toContainEqual({ name: "tmp", mountPath: "/tmp" });
     expect(pod.volumes?.find((v) => v.name === "tmp")?.emptyDir).toBeDefined();
     expect(pod.topologySpreadConstraints?.map((t) => t.topologyKey)).toEqual(["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
-    // preStop + the in-process drain fit in the grace period.
+    // preStop + the whole in-process shutdown (drain, hard stop, last flush), as the serving code computes it from
+    // the manifest's own settings, fit in the grace period.
     const preStop = container?.lifecycle?.preStop?.sleep?.seconds ?? 0;
     const drain = Number(container?.env?.find((e) => e.name === "SIGHTLINE_DRAIN_SECONDS")?.value);
-    const timeout = Number(container?.env?.find((e) => e.name === "SIGHTLINE_REQUEST_TIMEOUT_MS")?.value) / 1000;
     expect(preStop).toBeGreaterThan(0);
     expect(drain).toBeGreaterThan(0);
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(preStop + drain + timeout);
+    const config = loadServingConfig(servingEnv(container?.env));
+    expect(config.drainSeconds).toBe(drain);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStop + shutdownSeconds(config));
     expect(pod.serviceAccountName).toBe("sightline-serving");
     // The image is the placeholder the CD workflow replaces with the digest it pushed.
     expect(container?.image).toBe("sightline-serving");
@@ -129,6 +138,18 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
     expect(matches(service.spec?.selector)).toBe(true);
     expect(service.spec?.ports?.[0]?.targetPort).toBe("http");
 
+    // /metrics and /admin/* listen on the internal port, which PodMonitoring scrapes and the Service never exposes.
+    const container = deployment.spec!.template.spec!.containers[0]!;
+    const internalPort = loadServingConfig(servingEnv(container.env)).internalPort;
+    const ports = container.ports ?? [];
+    const internal = ports.find((p) => p.name === "internal");
+    expect(internal?.containerPort).toBe(internalPort);
+    expect(internalPort).not.toBe(ports.find((p) => p.name === "http")?.containerPort);
+    const exposed = (service.spec?.ports ?? []).map((p) => p.targetPort);
+    expect(exposed).not.toContain("internal");
+    expect(exposed).not.toContain(internalPort);
+    expect(exposed).toEqual(["http"]);
+
     const hpa = one<HorizontalPodAutoscaler>("HorizontalPodAutoscaler");
     expect(hpa.spec?.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: "sightline-serving" });
     expect(hpa.spec?.minReplicas).toBeGreaterThanOrEqual(2);
@@ -137,9 +158,16 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
 
     expect(matches(one<PodDisruptionBudget>("PodDisruptionBudget").spec?.selector?.matchLabels)).toBe(true);
 
-    const monitor = one<{ spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } }>("PodMonitoring");
+    const monitor = one<{ spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string; timeout: string }[] } }>("PodMonitoring");
     expect(matches(monitor.spec.selector.matchLabels)).toBe(true);
-    expect(monitor.spec.endpoints).toMatchObject([{ port: "http", path: "/metrics" }]);
+    expect(monitor.spec.endpoints).toMatchObject([{ port: "internal", path: "/metrics" }]);
+    // A scrape with a blocked worker still answers before the scraper gives up.
+    expect(loadServingConfig(servingEnv(container.env)).metricsWorkerTimeoutMs).toBeLessThan(Number.parseFloat(monitor.spec.endpoints[0]!.timeout) * 1000);
+    // The internal port admits the Managed Prometheus collectors only; the public one anyone (through the LB).
+    const servingPolicy = one<NetworkPolicy>("NetworkPolicy");
+    const internalRules = (servingPolicy.spec?.ingress ?? []).filter((r) => r.ports?.some((p) => p.port === internalPort));
+    expect(internalRules).toHaveLength(1);
+    expect(internalRules[0]!.from).toEqual([{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "gmp-system" } } }]);
 
     for (const name of ["sightline-serving", "sightline-trainer"]) {
       const sa = one<ServiceAccount>("ServiceAccount", name);
@@ -153,6 +181,27 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
     const configMap = objects.find((o) => o.kind === "ConfigMap")!;
     expect(deployment.spec!.template.spec!.containers[0]!.envFrom?.[0]?.configMapRef?.name).toBe(configMap.metadata.name);
     expect(Object.values((configMap as unknown as ConfigMap).data ?? {}).join("\n")).not.toMatch(/PROJECT_ID/);
+  });
+});
+
+describe.skipIf(kubectl.skip)("k8s: authenticated inference in production", () => {
+  it("prod requires API keys from the Secret; the serving config accepts what it sets", () => {
+    const objects = built.prod ?? kustomize("k8s/overlays/prod");
+    const container = (objects.find((o) => o.kind === "Deployment") as unknown as Deployment).spec!.template.spec!.containers[0]!;
+    const env = container.env ?? [];
+    expect(env.filter((e) => e.name === "SIGHTLINE_SERVE_AUTH").map((e) => e.value)).toEqual(["api-key"]);
+    const hashes = env.find((e) => e.name === "SIGHTLINE_SERVE_API_KEY_HASHES");
+    expect(hashes?.valueFrom?.secretKeyRef).toEqual({ name: "sightline-serving-api-keys", key: "sha256", optional: false });
+    expect(loadServingConfig(servingEnv(env)).auth.mode).toBe("api-key");
+    // Without the Secret's value the configuration refuses to start rather than serving openly.
+    expect(() => loadServingConfig({ ...servingEnv(env), SIGHTLINE_SERVE_API_KEY_HASHES: undefined })).toThrow(/SIGHTLINE_SERVE_API_KEY_HASHES/);
+  });
+
+  it("dev stays open, with the Secret optional", () => {
+    const objects = built.dev ?? kustomize("k8s/overlays/dev");
+    const env = (objects.find((o) => o.kind === "Deployment") as unknown as Deployment).spec!.template.spec!.containers[0]!.env ?? [];
+    expect(env.find((e) => e.name === "SIGHTLINE_SERVE_AUTH")?.value).toBe("none");
+    expect(env.find((e) => e.name === "SIGHTLINE_SERVE_API_KEY_HASHES")?.valueFrom?.secretKeyRef?.optional).toBe(true);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MicroBatcher } from "../../serving/batcher.ts";
+import { AbandonedError, MicroBatcher, QueueFullError } from "../../serving/batcher.ts";
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -73,5 +73,64 @@ describe("micro-batcher", () => {
     await item;
     await waiting;
     expect(idle).toBe(true);
+  });
+
+  it("refuses an item beyond maxQueue waiting items, and takes items again once the queue drains", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const drops: string[] = [];
+    const depth: number[] = [];
+    let queued = 0;
+    const b = new MicroBatcher<number, number>(async (xs) => (await gate, xs), {
+      maxSize: 1,
+      maxDelayMs: 0,
+      maxQueue: 2,
+      onDrop: (reason, n) => drops.push(`${reason}:${n}`),
+      onQueueChange: (d) => depth.push((queued += d)),
+    });
+    const running = b.submit(0);
+    await tick();
+    const waiting = [b.submit(1), b.submit(2)];
+    const refused = b.submit(3);
+    await expect(refused).rejects.toBeInstanceOf(QueueFullError);
+    await expect(refused).rejects.toThrow(/queue is full \(2 images waiting\)/);
+    expect(drops).toEqual(["full:1"]);
+    release();
+    expect(await Promise.all([running, ...waiting])).toEqual([0, 1, 2]);
+    expect(await b.submit(4)).toBe(4);
+    expect(queued).toBe(0);
+    expect(Math.max(...depth)).toBe(2);
+  });
+
+  it("drops a waiting item whose work is abandoned before it runs, and refuses one already abandoned", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const ran: number[][] = [];
+    let current: AbortSignal | undefined;
+    const drops: string[] = [];
+    const b = new MicroBatcher<number, number>(async (xs) => (ran.push(xs), await gate, xs), {
+      maxSize: 8,
+      maxDelayMs: 0,
+      signal: () => current,
+      onDrop: (reason, n) => drops.push(`${reason}:${n}`),
+    });
+    const first = b.submit(1);
+    await tick();
+    const timedOut = new AbortController();
+    current = timedOut.signal;
+    const doomed = [b.submit(2), b.submit(3)];
+    current = undefined;
+    const kept = b.submit(4);
+    // The request behind items 2 and 3 times out while they wait: they free their places at once.
+    timedOut.abort();
+    for (const d of doomed) await expect(d).rejects.toBeInstanceOf(AbandonedError);
+    expect(b.queued).toBe(1);
+    release();
+    expect(await Promise.all([first, kept])).toEqual([1, 4]);
+    expect(ran).toEqual([[1], [4]]);
+    current = timedOut.signal;
+    await expect(b.submit(5)).rejects.toBeInstanceOf(AbandonedError);
+    expect(ran).toEqual([[1], [4]]);
+    expect(drops).toEqual(["abandoned:1", "abandoned:1", "abandoned:1"]);
   });
 });

@@ -30,6 +30,8 @@ describe("serving configuration", () => {
       [{ SIGHTLINE_PREDICTION_LOG_RATE: "2" }, /^SIGHTLINE_PREDICTION_LOG_RATE=/],
       [{ SIGHTLINE_ADMIN_TOKEN: "short" }, /^SIGHTLINE_ADMIN_TOKEN=\(hidden\): .*16 characters/],
       [{ SIGHTLINE_SERVE_WORKERS: "0" }, /^SIGHTLINE_SERVE_WORKERS=/],
+      [{ SIGHTLINE_INTERNAL_PORT: "8080" }, /^SIGHTLINE_INTERNAL_PORT=8080 is PORT too/],
+      [{ PORT: "9000", SIGHTLINE_INTERNAL_PORT: "9000" }, /^SIGHTLINE_INTERNAL_PORT=9000 is PORT too/],
     ];
     for (const [env, message] of cases) {
       expect(() => loadServingConfig(env)).toThrow(ConfigError);
