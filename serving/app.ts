@@ -86,20 +86,21 @@ const BODY_ERRORS: Record<string, ErrorCode> = {
 
 function errorHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
-    if (err instanceof QueueFullError) {
-      if (res.headersSent) return void res.end();
-      res.setHeader("retry-after", String(RETRY_AFTER_SECONDS));
-      return void res.status(503).json({ error: { code: "overloaded", message: err.message } });
-    }
     let code: ErrorCode;
     let message: string;
-    if (err instanceof AbandonedError) {
+    let headers: Record<string, string> = {};
+    if (err instanceof QueueFullError) {
+      code = "overloaded";
+      message = err.message;
+      headers = { "retry-after": String(RETRY_AFTER_SECONDS) };
+    } else if (err instanceof AbandonedError) {
       // Only reaches a response whose client is gone: nothing is listening, but it is not a server fault.
       code = "timeout";
       message = err.message;
     } else if (err instanceof ApiError) {
       code = err.code;
       message = err.message;
+      headers = err.headers;
     } else if (err instanceof Error && "type" in err && typeof err.type === "string" && err.type in BODY_ERRORS) {
       code = BODY_ERRORS[err.type]!;
       message = code === "internal" ? "internal error" : err.message;
@@ -110,6 +111,7 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     const status = ERROR_STATUS[code];
     if (status >= 500 && code !== "not_ready" && code !== "timeout") log.error("unhandled error", { requestId: res.locals.requestId, route: req.path, err });
     if (res.headersSent) return void res.end();
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     // A refused upload may still be streaming in; closing after the answer spares reading the rest of it.
     if (status === 413) res.setHeader("connection", "close");
     res.status(status).json(errorBody(code, message));

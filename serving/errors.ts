@@ -1,4 +1,3 @@
-import type { Response } from "express";
 import type { z } from "zod";
 
 /** The API's error codes (ARCHITECTURE.md, Serving contract) with their HTTP status. */
@@ -55,12 +54,3 @@ export function briefIssues(error: z.ZodError, max = 3): string {
   return capMessage(`${shown.join("; ")}${more > 0 ? ` (and ${more} more issues)` : ""}`, 512);
 }
 
-/** Sets an ApiError's headers on the response before the error handler answers, then rethrows. */
-export async function withErrorHeaders<T>(res: Response, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (err instanceof ApiError && !res.headersSent) for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
-    throw err;
-  }
-}

@@ -1,6 +1,7 @@
 // The CD workflow's smoke test through the LoadBalancer: GET /health, then POST /predict with a PNG generated here
 // (28×28 grey, the Fashion-MNIST shape), expecting a well-formed answer from the expected model.
 //   node .github/scripts/smoke-test.ts http://IP [--model fmnist] [--attempts 20]
+// With SIGHTLINE_SMOKE_API_KEY set (production requires API keys), /predict is called with it as a bearer token.
 // Exit 0 when both pass, 1 otherwise (the workflow then rolls back).
 import { parseArgs } from "node:util";
 import sharp from "sharp";
@@ -31,12 +32,12 @@ export function checkPrediction(body: unknown, model: string | undefined): strin
   return undefined;
 }
 
-async function attempt(base: string, model: string | undefined): Promise<string | undefined> {
+async function attempt(base: string, model: string | undefined, apiKey: string | undefined): Promise<string | undefined> {
   const health = await fetch(new URL("/health", base), { signal: AbortSignal.timeout(5000) });
   if (!health.ok) return `/health answered ${health.status}`;
   const res = await fetch(new URL("/predict", base), {
     method: "POST",
-    headers: { "content-type": "image/png" },
+    headers: { "content-type": "image/png", ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
     body: await smokeImage(),
     signal: AbortSignal.timeout(10_000),
   });
@@ -62,13 +63,13 @@ async function main(): Promise<number> {
   let problem: string | undefined = "not tried";
   for (let i = 1; i <= Number(values.attempts); i++) {
     try {
-      problem = await attempt(base, values.model);
+      problem = await attempt(base, values.model, process.env.SIGHTLINE_SMOKE_API_KEY || undefined);
     } catch (err) {
       problem = (err as Error).message;
     }
     if (problem === undefined) return 0;
     console.error(`attempt ${i}: ${problem}`);
-    await new Promise((r) => setTimeout(r, 6000));
+    if (i < Number(values.attempts)) await new Promise((r) => setTimeout(r, 6000));
   }
   console.error(`smoke test failed: ${problem}`);
   return 1;

@@ -1,7 +1,7 @@
 import express, { Router, type Request } from "express";
 import { z } from "zod";
 import { withModel, type ServingContext } from "../context.ts";
-import { ApiError, briefIssues, withErrorHeaders } from "../errors.ts";
+import { ApiError, briefIssues } from "../errors.ts";
 import type { LoadedModel, ModelOutput } from "../loaded-model.ts";
 import { withTimeout } from "../timeout.ts";
 
@@ -66,7 +66,7 @@ export function oipRoutes(ctx: ServingContext): Router {
     const parsed = InferRequestSchema.safeParse(req.body);
     if (!parsed.success) throw new ApiError("bad_request", `not an inference request: ${briefIssues(parsed.error)}`);
     const request = parsed.data;
-    const answer = await withErrorHeaders(res, () => withModel(ctx, async (model) => {
+    const answer = await withModel(ctx, async (model) => {
       const inputs = toImages(request.inputs, model, config.maxImagesPerRequest);
       const outputs = await withTimeout(model.infer(inputs), config.requestTimeoutMs, "inference");
       const names = oipOutputs(model);
@@ -84,7 +84,7 @@ export function oipRoutes(ctx: ServingContext): Router {
           return { name, datatype: "FP32", shape: [n, out.width], data: outputs.flatMap((o) => Array.from(out.pick(o))) };
         }),
       };
-    }));
+    });
     res.json(answer);
   });
   return router;

@@ -3,7 +3,6 @@ import { classifyImages } from "../classify.ts";
 import { withModel, type ServingContext } from "../context.ts";
 import { allowImageFormats } from "../../core/imaging/formats.ts";
 import { DecodeSlots } from "../decode-slots.ts";
-import { withErrorHeaders } from "../errors.ts";
 import { readImages } from "../inputs.ts";
 import { withTimeout } from "../timeout.ts";
 
@@ -23,26 +22,24 @@ export function predictRoutes(ctx: ServingContext): Router {
     async (req, res) => {
       const requestId = String(res.locals.requestId);
       const images = await readImages(req, { maxBodyBytes: limit, maxImages: config.maxImagesPerRequest });
-      const answer = await withErrorHeaders(res, () =>
-        withModel(ctx, async (model) => {
-          const signal = AbortSignal.timeout(config.requestTimeoutMs);
-          const predictions = await withTimeout(
-            classifyImages(images, {
-              model,
-              requestId,
-              maxPixels: config.maxPixels,
-              maxRequestPixels: config.maxRequestPixels,
-              decodeSlots,
-              signal,
-              metrics: ctx.metrics,
-              predictionLog: ctx.predictionLog,
-            }),
-            config.requestTimeoutMs,
-            "classification",
-          );
-          return { request_id: requestId, model: { name: model.name, version: model.version }, predictions };
-        }),
-      );
+      const answer = await withModel(ctx, async (model) => {
+        const signal = AbortSignal.timeout(config.requestTimeoutMs);
+        const predictions = await withTimeout(
+          classifyImages(images, {
+            model,
+            requestId,
+            maxPixels: config.maxPixels,
+            maxRequestPixels: config.maxRequestPixels,
+            decodeSlots,
+            signal,
+            metrics: ctx.metrics,
+            predictionLog: ctx.predictionLog,
+          }),
+          config.requestTimeoutMs,
+          "classification",
+        );
+        return { request_id: requestId, model: { name: model.name, version: model.version }, predictions };
+      });
       res.json(answer);
     },
   );

@@ -80,11 +80,6 @@ const SERVING_UNSET: Record<string, string> = {
   SIGHTLINE_CONFIG: "no YAML file in the image: the environment carries every setting",
   SIGHTLINE_JOBS: "serving submits no training jobs",
   KUBERNETES_SERVICE_HOST: "set by the kubelet",
-  // Hostile-input bounds: the code's defaults hold until the serving ConfigMap sets them (k8s/ is owned elsewhere).
-  SIGHTLINE_IMAGE_FORMATS: "default png,jpeg,webp (core/imaging/formats.ts)",
-  SIGHTLINE_MAX_REQUEST_PIXELS: "default 4 × SIGHTLINE_MAX_PIXELS (serving/config.ts)",
-  SIGHTLINE_MAX_DECODES: "default 4 (serving/config.ts)",
-  SIGHTLINE_DECODE_QUEUE: "default 256 (serving/config.ts)",
 };
 const TRAINER_UNSET: Record<string, string> = {
   SIGHTLINE_CONFIG: "no YAML file in the image: the environment carries every setting",
@@ -95,7 +90,7 @@ const TRAINER_UNSET: Record<string, string> = {
   SIGHTLINE_CONTRACT_JOB: "set per job, for a contract trainer only (its containers are pinned by test/unit/jobs-gke.test.ts)",
   SIGHTLINE_FINE_TUNE: "set per job when the retrain policy fine-tunes",
   SIGHTLINE_RUN_ROOT: "a contract Job's shared volume, set in its stage and ingest containers (default /sightline)",
-  SIGHTLINE_IMAGE_FORMATS: "default png,jpeg,webp (core/imaging/formats.ts), as serving's until the manifests set it",
+  SIGHTLINE_IMAGE_FORMATS: "the default png,jpeg,webp (core/imaging/formats.ts), which the serving Deployment sets too",
 };
 
 /** Names the code reads that neither the manifest provides nor the allow-list explains. */

@@ -287,6 +287,15 @@ describe("RBAC: namespaced roles for the identities that reach the cluster", () 
     expect(yamlFile<{ resources: string[] }>("k8s/base/kustomization.yaml").resources).toContain("rbac.yaml");
   });
 
+  it("each overlay binds its own project's service accounts (a PROJECT_ID left in a subject grants nothing)", () => {
+    for (const overlay of ["dev", "prod"]) {
+      const domain = (kustomize(`k8s/overlays/${overlay}`).find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("sightline-gcp")) as K8sObject & { data: { GSA_DOMAIN: string } }).data.GSA_DOMAIN;
+      const subjects = kustomize(`k8s/overlays/${overlay}`).flatMap((o) => (o.kind === "RoleBinding" ? (o as Binding).subjects : []));
+      expect(subjects.length, overlay).toBe(2);
+      for (const s of subjects) expect(s.name.split("@")[1], `${overlay}: ${s.name}`).toBe(domain);
+    }
+  });
+
   it("no Role reaches Secrets, Pods, exec, RBAC itself, or uses a wildcard", () => {
     for (const role of rbacObjects().filter((o): o is Role => o.kind === "Role")) {
       for (const r of role.rules) {

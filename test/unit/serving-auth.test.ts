@@ -1,8 +1,10 @@
 // Authenticated inference on a real server (loopback, real ONNX model): API keys checked against SHA-256 hashes,
 // and Google ID tokens verified against a JWKS served on loopback the way Google serves its own.
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { promisify } from "node:util";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../core/config/config.ts";
@@ -65,6 +67,15 @@ describe("serving auth: api-key", () => {
   });
 
   it("keeps the probes open", () => expectOpenProbes(server));
+
+  it("CD's smoke test passes with SIGHTLINE_SMOKE_API_KEY and fails without it", async () => {
+    const smoke = (key: string | undefined) =>
+      promisify(execFile)(process.execPath, [".github/scripts/smoke-test.ts", server.url, "--model", TINY_MODEL, "--attempts", "1"], {
+        env: { ...process.env, SIGHTLINE_SMOKE_API_KEY: key ?? "" },
+      });
+    await expect(smoke("first-key-0123456789")).resolves.toMatchObject({ stdout: expect.stringContaining("smoke test passed") });
+    await expect(smoke(undefined)).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining("/predict answered 401") });
+  });
 });
 
 describe("serving auth: google-id-token", () => {
