@@ -4,6 +4,7 @@ import type { Logger } from "../core/telemetry/logger.ts";
 import { authenticate } from "./auth.ts";
 import { AbandonedError, QueueFullError } from "./batcher.ts";
 import type { ServingContext } from "./context.ts";
+import { DataPlane } from "./data-plane.ts";
 import { ApiError, ERROR_STATUS, errorBody, type ErrorCode } from "./errors.ts";
 import { requestContext } from "./http-log.ts";
 import { requestScope } from "./request-scope.ts";
@@ -30,8 +31,9 @@ export function createApp(ctx: ServingContext): express.Express {
   app.use(healthRoutes(ctx));
   // Shed before reading the body: a full queue means this request would only wait and time out.
   app.post(INFERENCE_ROUTES, shedWhenFull(ctx));
-  app.use(predictRoutes(ctx));
-  app.use(oipRoutes(ctx));
+  const plane = new DataPlane(ctx);
+  app.use(predictRoutes(ctx, plane));
+  app.use(oipRoutes(ctx, plane));
   if (ctx.config.internalPort === undefined) app.use(internalRoutes(ctx));
   return finish(app, ctx.log);
 }

@@ -126,7 +126,7 @@ export class LoadedModel {
   }
 
   private async runBatch(inputs: Float32Array[], metrics: ServingMetrics): Promise<ModelOutput[]> {
-    const stop = metrics.inferenceDuration.startTimer();
+    const stop = metrics.inferenceDuration.startTimer({ model: this.name, version: String(this.version) });
     try {
       return await this.runOnce(inputs);
     } finally {

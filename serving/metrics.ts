@@ -23,6 +23,12 @@ export class ServingMetrics {
     buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1],
     registers: [this.registry],
   });
+  readonly inferenceRequests = new client.Counter({
+    name: "sightline_inference_requests_total",
+    help: "Requests answered by the data plane, by protocol (predict, oip, vertex) and model version",
+    labelNames: ["protocol", "model", "version"] as const,
+    registers: [this.registry],
+  });
   readonly batchSize = new client.Histogram({
     name: "sightline_batch_size",
     help: "Images per ONNX Runtime run (dynamic micro-batching)",
@@ -31,7 +37,8 @@ export class ServingMetrics {
   });
   readonly inferenceDuration = new client.Histogram({
     name: "sightline_inference_duration_seconds",
-    help: "Time of one ONNX Runtime run, whole batch",
+    help: "Time of one ONNX Runtime run, whole batch, by model version",
+    labelNames: ["model", "version"] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [this.registry],
   });

@@ -81,6 +81,8 @@ export const PredictionRecord = z.object({
    */
   predictionId: z.string().min(1).max(200).optional(),
   time: z.iso.datetime({ offset: true }),
+  /** The protocol the request came in by (every one goes through the same data plane). */
+  protocol: z.enum(["predict", "oip", "vertex"]).optional(),
   label: z.string(),
   index: z.number().int().nonnegative(),
   confidence: z.number().min(0).max(1),

@@ -116,6 +116,26 @@ function normalise(pixels: Uint8Array, spec: PreprocessSpec): Float32Array {
   return out;
 }
 
+/**
+ * Drift features of a model input that arrived already preprocessed (an OIP FP32 tensor): the normalisation is
+ * undone back to 8-bit pixels, so a tensor and the image it was made from give the same features (up to rounding),
+ * except the stored size, which a tensor no longer has (the model's own size stands in).
+ */
+export function tensorFeatures(input: Float32Array, spec: PreprocessSpec): ImageFeatures {
+  const c = spec.channels;
+  const plane = spec.width * spec.height;
+  const planar = spec.layout === "NCHW" && c > 1;
+  const pixels = new Uint8Array(plane * c);
+  for (let i = 0; i < pixels.length; i++) {
+    const ch = i % c;
+    const mean = spec.mean[spec.mean.length === 1 ? 0 : ch] ?? 0;
+    const std = spec.std[spec.std.length === 1 ? 0 : ch] ?? 1;
+    const x = input[planar ? ch * plane + (i - ch) / c : i] ?? 0;
+    pixels[i] = Math.min(255, Math.max(0, Math.round((x * std + mean) / spec.scale)));
+  }
+  return rawFeatures({ pixels, width: spec.width, height: spec.height, channels: c });
+}
+
 /** The shape of one preprocessed image, without the batch axis: [H, W, C] (NHWC) or [C, H, W] (NCHW). */
 export function inputShape(spec: Pick<PreprocessSpec, "width" | "height" | "channels" | "layout">): [number, number, number] {
   return spec.layout === "NCHW" ? [spec.channels, spec.height, spec.width] : [spec.height, spec.width, spec.channels];

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { withModel, type ServingContext } from "../context.ts";
 import { ApiError, briefIssues } from "../errors.ts";
 import type { LoadedModel, ModelOutput } from "../loaded-model.ts";
-import { withTimeout } from "../timeout.ts";
+import type { DataPlane } from "../data-plane.ts";
 
 // Open Inference Protocol v2 (KServe), REST binding: https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
 // Larger than any tensor an image model takes; checked before zod walks the arrays.
@@ -41,7 +41,7 @@ function checkCounts(body: unknown): void {
   if (Array.isArray(outputs) && outputs.length > MAX_OUTPUTS) throw new ApiError("bad_request", `${outputs.length} outputs requested; at most ${MAX_OUTPUTS}`);
 }
 
-export function oipRoutes(ctx: ServingContext): Router {
+export function oipRoutes(ctx: ServingContext, plane: DataPlane): Router {
   const { config } = ctx;
   const router = Router();
   const ready = (): boolean => !ctx.draining && ctx.host.current !== undefined;
@@ -66,25 +66,22 @@ export function oipRoutes(ctx: ServingContext): Router {
     const parsed = InferRequestSchema.safeParse(req.body);
     if (!parsed.success) throw new ApiError("bad_request", `not an inference request: ${briefIssues(parsed.error)}`);
     const request = parsed.data;
-    const answer = await withModel(ctx, async (model) => {
-      const inputs = toImages(request.inputs, model, config.maxImagesPerRequest);
-      const outputs = await withTimeout(model.infer(inputs), config.requestTimeoutMs, "inference");
-      const names = oipOutputs(model);
-      const wanted = request.outputs?.map((o) => o.name) ?? names.map((o) => o.name);
-      for (const name of wanted) {
-        if (!names.some((o) => o.name === name)) throw new ApiError("bad_request", `unknown output ${JSON.stringify(name)}; outputs are ${names.map((o) => o.name).join(" and ")}`);
-      }
-      const n = outputs.length;
-      return {
-        model_name: model.name,
-        model_version: String(model.version),
-        id: request.id ?? String(res.locals.requestId),
-        outputs: wanted.map((name) => {
-          const out = names.find((o) => o.name === name)!;
-          return { name, datatype: "FP32", shape: [n, out.width], data: outputs.flatMap((o) => Array.from(out.pick(o))) };
-        }),
-      };
-    });
+    const { model, outputs } = await plane.infer("oip", (m) => ({ kind: "tensors", tensors: toImages(request.inputs, m, config.maxImagesPerRequest) }));
+    const names = oipOutputs(model);
+    const wanted = request.outputs?.map((o) => o.name) ?? names.map((o) => o.name);
+    for (const name of wanted) {
+      if (!names.some((o) => o.name === name)) throw new ApiError("bad_request", `unknown output ${JSON.stringify(name)}; outputs are ${names.map((o) => o.name).join(" and ")}`);
+    }
+    const n = outputs.length;
+    const answer = {
+      model_name: model.name,
+      model_version: String(model.version),
+      id: request.id ?? String(res.locals.requestId),
+      outputs: wanted.map((name) => {
+        const out = names.find((o) => o.name === name)!;
+        return { name, datatype: "FP32", shape: [n, out.width], data: outputs.flatMap((o) => Array.from(out.pick(o))) };
+      }),
+    };
     res.json(answer);
   });
   return router;
