@@ -10,13 +10,14 @@ import { requestContext } from "./http-log.ts";
 import { requestScope } from "./request-scope.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { healthRoutes, metricsRoutes } from "./routes/health.ts";
+import { isOipPath, oipErrorBody } from "./oip/errors.ts";
 import { oipRoutes } from "./routes/oip.ts";
 import { predictRoutes } from "./routes/predict.ts";
 
 /** Seconds a shed request is told to wait: a full queue drains in well under that. */
 export const RETRY_AFTER_SECONDS = 1;
 
-const INFERENCE_ROUTES = ["/predict", "/v2/models/:model/infer"];
+const INFERENCE_ROUTES = ["/predict", "/v2/models/:model/infer", "/v2/models/:model/versions/:version/infer"];
 
 /**
  * The inference API (ARCHITECTURE.md, Serving contract) as an Express app: the public port. /metrics and /admin/*
@@ -116,6 +117,6 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     // A refused upload may still be streaming in; closing after the answer spares reading the rest of it.
     if (status === 413) res.setHeader("connection", "close");
-    res.status(status).json(errorBody(code, message));
+    res.status(status).json(isOipPath(req.path) ? oipErrorBody(message) : errorBody(code, message));
   };
 }

@@ -1,4 +1,5 @@
 import busboy from "busboy";
+import type { IncomingMessage } from "node:http";
 import type { Request } from "express";
 import { z } from "zod";
 import { ApiError, briefIssues } from "./errors.ts";
@@ -18,7 +19,7 @@ const INSTANCES_SHAPE = 'JSON body must be {"instances":[{"b64":"…"}]}';
 const MAX_FIELD_BYTES = 16 * 1024;
 const MAX_FIELDS = 16;
 
-export const mediaType = (req: Request): string => (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+export const mediaType = (req: Pick<IncomingMessage, "headers">): string => (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
 
 /**
  * The images of a POST /predict request, in order: a raw image body, the `file` parts of a multipart form, or
@@ -45,14 +46,16 @@ function readInstances(body: unknown, limits: InputLimits): Uint8Array[] {
   if (list.length > limits.maxImages) throw new ApiError("payload_too_large", `${list.length} instances; at most ${limits.maxImages} per request`);
   const parsed = z.array(InstanceSchema).safeParse(list);
   if (!parsed.success) throw new ApiError("bad_request", `${INSTANCES_SHAPE}: ${briefIssues(parsed.error)}`);
-  return parsed.data.map(({ b64 }, i) => {
-    // Buffer.from(…, "base64") skips invalid characters silently; a typo must be an error, not a different image.
-    const clean = b64.replace(/\s+/g, "");
-    if (clean.length % 4 === 1 || !BASE64.test(clean.replace(/-/g, "+").replace(/_/g, "/"))) throw new ApiError("bad_request", `instances[${i}].b64 is not valid base64`);
-    const bytes = Buffer.from(clean, "base64");
-    if (bytes.length === 0) throw new ApiError("bad_request", `instances[${i}].b64 decodes to nothing`);
-    return bytes;
-  });
+  return parsed.data.map(({ b64 }, i) => decodeBase64(b64, `instances[${i}].b64`));
+}
+
+/** Standard or URL-safe base64, checked: Buffer.from(…, "base64") skips invalid characters silently, and a typo must be an error, not a different image. */
+export function decodeBase64(text: string, where: string): Buffer {
+  const clean = text.replace(/\s+/g, "");
+  if (clean.length % 4 === 1 || !BASE64.test(clean.replace(/-/g, "+").replace(/_/g, "/"))) throw new ApiError("bad_request", `${where} is not valid base64`);
+  const bytes = Buffer.from(clean, "base64");
+  if (bytes.length === 0) throw new ApiError("bad_request", `${where} decodes to nothing`);
+  return bytes;
 }
 
 function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]> {
