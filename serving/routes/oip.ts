@@ -22,7 +22,11 @@ const MAX_BINARY_HEADER_BYTES = 1024 * 1024;
 export function oipRoutes(ctx: ServingContext, plane: DataPlane): Router {
   const { config } = ctx;
   const router = Router();
-  const ready = (): boolean => !ctx.draining && ctx.host.current !== undefined;
+  const whenReady = (): true => {
+    if (ctx.draining) throw new ApiError("not_ready", "the server is shutting down");
+    if (ctx.host.current === undefined) throw new ApiError("not_ready", "no model is loaded yet; try again shortly");
+    return true;
+  };
   // Each FP32 value is at most ~25 characters of JSON; the body limit follows the image limit.
   const jsonLimit = config.maxBodyBytes * 4;
   const limits = { maxImages: config.maxImagesPerRequest, maxImageBytes: config.maxBodyBytes };
@@ -33,7 +37,8 @@ export function oipRoutes(ctx: ServingContext, plane: DataPlane): Router {
   ];
 
   router.get("/v2/health/live", (_req, res) => void res.json({ live: true }));
-  router.get("/v2/health/ready", (_req, res) => void res.status(ready() ? 200 : 503).json({ ready: ready() }));
+  // Not ready is a 503 with the spec's error body, as KServe answers it.
+  router.get("/v2/health/ready", (_req, res) => void res.json({ ready: whenReady() }));
   router.get("/v2", (_req, res) => void res.json(serverMetadata()));
 
   // The version is optional in every model path; only the served version answers.
@@ -42,7 +47,7 @@ export function oipRoutes(ctx: ServingContext, plane: DataPlane): Router {
       servedName(ctx, req);
       const model = ctx.host.current;
       if (model) servedVersion(model, req);
-      res.status(ready() ? 200 : 503).json({ name: req.params.model, ready: ready() });
+      res.json({ name: req.params.model, ready: whenReady() });
     });
     router.get(base, async (req, res) => {
       servedName(ctx, req);
