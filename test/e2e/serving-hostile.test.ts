@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadServingConfig, type ServingConfig } from "../../serving/config.ts";
 import { startServer, type RunningServer } from "../../serving/server.ts";
+import { schemaErrors } from "../support/oip-spec.ts";
 import { heldOutImages, MODEL, trainedWorld, type ServedWorld } from "../support/served-model.ts";
 
 const quiet = createLogger({}, { level: "CRITICAL" });
@@ -56,6 +57,14 @@ describe("serving under hostile input, on loopback with a real trained model", {
     expect(text.length).toBeLessThan(4096);
     return { ...body, size: text.length };
   };
+  /** OIP routes answer the spec's `{"error": "<message>"}`; resolves to the message. */
+  const expectOipError = async (res: Response, status: number): Promise<string> => {
+    const text = await res.text();
+    const body: unknown = JSON.parse(text);
+    expect({ status: res.status, schema: schemaErrors("inference_error_response", body) }).toEqual({ status, schema: [] });
+    expect(text.length).toBeLessThan(4096);
+    return (body as { error: string }).error;
+  };
   const stillServes = async (): Promise<void> => expect((await fetch(`${url}/predict`, raw(png))).status).toBe(200);
 
   it("refuses SVG, GIF and TIFF sent as image/png, in every body form, with 415 before decoding", async () => {
@@ -84,15 +93,15 @@ describe("serving under hostile input, on loopback with a real trained model", {
     const infer = `${url}/v2/models/${MODEL}/infer`;
     const tensor = (over: object): string => JSON.stringify({ inputs: [{ name: "input", datatype: "FP32", shape: [1, 28, 28, 1], data: new Array(784).fill(0), ...over }] });
     const many = `{"inputs":[${new Array(200_000).fill('{"name":1}').join(",")}]}`;
-    await expectError(await fetch(infer, json(many)), 422, "invalid_tensor");
-    await expectError(await fetch(infer, json(tensor({ shape: new Array(500_000).fill(1) }))), 422, "invalid_tensor");
-    await expectError(await fetch(infer, json(tensor({ data: new Array(500_000).fill(0.5) }))), 422, "invalid_tensor");
-    await expectError(await fetch(infer, json(tensor({ data: new Array(784).fill("x".repeat(100)) }))), 422, "invalid_tensor");
+    await expectOipError(await fetch(infer, json(many)), 422);
+    await expectOipError(await fetch(infer, json(tensor({ shape: new Array(500_000).fill(1) }))), 422);
+    await expectOipError(await fetch(infer, json(tensor({ data: new Array(500_000).fill(0.5) }))), 422);
+    await expectOipError(await fetch(infer, json(tensor({ data: new Array(784).fill("x".repeat(100)) }))), 422);
     const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
-    const nested = await expectError(await fetch(infer, json(tensor({ data: ["DEEP", ...new Array<number>(783).fill(0)] }).replace('"DEEP"', deep))), 400, "bad_request");
-    expect(nested.error.message).toMatch(/nests deeper than the shape's 4 dimensions/);
-    const bad = await expectError(await fetch(infer, json(JSON.stringify({ inputs: [{ name: 1, shape: "x", datatype: [], data: 3 }], outputs: 7 }))), 400, "bad_request");
-    expect(bad.error.message).toMatch(/\(and \d+ more issues\)$/);
+    const nested = await expectOipError(await fetch(infer, json(tensor({ data: ["DEEP", ...new Array<number>(783).fill(0)] }).replace('"DEEP"', deep))), 400);
+    expect(nested).toMatch(/nests deeper than the shape's 4 dimensions/);
+    const bad = await expectOipError(await fetch(infer, json(JSON.stringify({ inputs: [{ name: 1, shape: "x", datatype: [], data: 3 }], outputs: 7 }))), 400);
+    expect(bad).toMatch(/\(and \d+ more issues\)$/);
     await stillServes();
   });
 

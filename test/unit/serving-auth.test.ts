@@ -11,6 +11,7 @@ import { ConfigError } from "../../core/config/config.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadServingConfig, type ServeAuth } from "../../serving/config.ts";
 import { startServer, type RunningServer } from "../../serving/server.ts";
+import { schemaErrors } from "../support/oip-spec.ts";
 import { greyPng, tinyWorld, TINY_MODEL, type TinyWorld } from "../support/tiny-served-model.ts";
 
 const quiet = createLogger({}, { level: "CRITICAL" });
@@ -49,8 +50,12 @@ describe("serving auth: api-key", () => {
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="sightline"/);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
-    expect((await fetch(`${server.url}/v2/models/${TINY_MODEL}`)).status).toBe(401);
-    expect((await fetch(`${server.url}/v2/models/${TINY_MODEL}/infer`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(401);
+    // OIP routes refuse the same way, with the spec's error body.
+    for (const res of [await fetch(`${server.url}/v2/models/${TINY_MODEL}`), await fetch(`${server.url}/v2/models/${TINY_MODEL}/infer`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })]) {
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="sightline"/);
+      expect(schemaErrors("inference_error_response", await res.json())).toEqual([]);
+    }
   });
 
   it("refuses a wrong key and a stored hash presented as the key", async () => {

@@ -7,14 +7,25 @@ import type { AnyCloudEvent } from "../../core/events/envelope.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadServingConfig } from "../../serving/config.ts";
 import { startServer, type RunningServer } from "../../serving/server.ts";
+import { binaryRequest } from "../support/oip-binary-client.ts";
 import { greyPng, tinyWorld, TINY_MODEL, type TinyWorld } from "../support/tiny-served-model.ts";
 
 const SUB = "data-plane-test";
 
 type Protocol = "predict" | "oip";
 
-/** One request of `n` grey images by each protocol; resolves to the top label of each image. */
-const PROTOCOLS: Record<Protocol, (url: string, levels: number[]) => Promise<string[]>> = {
+/** The protocol each way of sending is counted under. */
+const PROTOCOL_OF = { predict: "predict", oip: "oip", "oip BYTES": "oip", "oip binary BYTES": "oip" } as const satisfies Record<string, Protocol>;
+type Way = keyof typeof PROTOCOL_OF;
+
+const oipLabels = async (res: Response, n: number): Promise<string[]> => {
+  expect(res.status).toBe(200);
+  const out = ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data;
+  return Array.from({ length: n }, (_, i) => (out[i * 2 + 1]! > out[i * 2]! ? "light" : "dark"));
+};
+
+/** One request of `n` grey images by each way; resolves to the top label of each image. */
+const PROTOCOLS: Record<Way, (url: string, levels: number[]) => Promise<string[]>> = {
   predict: async (url, levels) => {
     const form = new FormData();
     for (const level of levels) form.append("file", new Blob([new Uint8Array(await greyPng(level))], { type: "image/png" }), "x.png");
@@ -27,9 +38,20 @@ const PROTOCOLS: Record<Protocol, (url: string, levels: number[]) => Promise<str
     const data = levels.flatMap((level) => Array.from({ length: 28 * 28 }, () => level / 255));
     const body = { inputs: [{ name: "input", shape: [levels.length, 28, 28, 1], datatype: "FP32", data }] };
     const res = await fetch(`${url}/v2/models/${TINY_MODEL}/infer`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    expect(res.status).toBe(200);
-    const out = ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data;
-    return levels.map((_, i) => (out[i * 2 + 1]! > out[i * 2]! ? "light" : "dark"));
+    return oipLabels(res, levels.length);
+  },
+  "oip BYTES": async (url, levels) => {
+    // Encoded images, one BYTES element each: decoded and preprocessed by the data plane, as for /predict.
+    const data = await Promise.all(levels.map(async (level) => (await greyPng(level)).toString("base64")));
+    const body = { inputs: [{ name: "input", shape: [levels.length], datatype: "BYTES", data }] };
+    const res = await fetch(`${url}/v2/models/${TINY_MODEL}/infer`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    return oipLabels(res, levels.length);
+  },
+  "oip binary BYTES": async (url, levels) => {
+    const elements = await Promise.all(levels.map((level) => greyPng(level)));
+    const { body, headers } = binaryRequest({ inputs: [{ name: "input", shape: [levels.length], datatype: "BYTES", elements }] });
+    const res = await fetch(`${url}/v2/models/${TINY_MODEL}/infer`, { method: "POST", headers, body: new Uint8Array(body) });
+    return oipLabels(res, levels.length);
   },
 };
 
@@ -66,8 +88,9 @@ describe("one data plane behind every protocol", { timeout: 60_000 }, () => {
     return events.flatMap((e) => (e.type === "sightline.predictions.logged" ? e.data.records : []));
   };
 
-  for (const protocol of Object.keys(PROTOCOLS) as Protocol[]) {
-    it(`${protocol}: N images raise predictions_total by N, count the request and appear in the prediction log`, async () => {
+  for (const way of Object.keys(PROTOCOLS) as Way[]) {
+    const protocol = PROTOCOL_OF[way];
+    it(`${way}: N images raise predictions_total by N, count the request and appear in the prediction log`, async () => {
       const version = { model: TINY_MODEL, version: String(world.version.version) };
       const before = {
         predictions: await sample("sightline_predictions_total", version),
@@ -76,7 +99,7 @@ describe("one data plane behind every protocol", { timeout: 60_000 }, () => {
         inference: await sample("sightline_inference_duration_seconds_count", version),
       };
       await logged();
-      const labels = await PROTOCOLS[protocol](server.url, [10, 245, 250]);
+      const labels = await PROTOCOLS[way](server.url, [10, 245, 250]);
       expect(labels).toEqual(["dark", "light", "light"]);
       expect((await sample("sightline_predictions_total", version)) - before.predictions).toBe(3);
       expect((await sample("sightline_inference_requests_total", { ...version, protocol })) - before.requests).toBe(1);
