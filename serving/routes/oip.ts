@@ -55,6 +55,9 @@ export function oipRoutes(ctx: ServingContext, plane: DataPlane): Router {
     });
     router.post(`${base}/infer`, ...bodies, async (req: Request, res) => {
       servedName(ctx, req);
+      // An unknown version is a 404 before the body is looked at; checked again on the leased version below.
+      const current = ctx.host.current;
+      if (current) servedVersion(current, req);
       const { request, binary } = readRequest(req);
       let plans: OutputPlan[] = [];
       const inference = await plane.infer("oip", (model) => {

@@ -132,6 +132,7 @@ describe("Open Inference Protocol v2, to the spec", { timeout: 60_000 }, () => {
     const noId = (await oipFetch(url, `/v2/models/${TINY_MODEL}/infer`, json({ inputs: request.inputs }))).json as InferBody;
     expect(noId.id).toBeUndefined();
     await expectError(oipFetch(url, `/v2/models/${TINY_MODEL}/versions/${world.version.version + 1}/infer`, json(request)), 404, /no version/);
+    await expectError(oipFetch(url, `/v2/models/${TINY_MODEL}/versions/${world.version.version + 1}/infer`, json({})), 404, /no version/);
   });
 
   it("infers BYTES images sent as base64 strings in JSON, shape [N] or [N, 1], with the scores /predict gives", async () => {
