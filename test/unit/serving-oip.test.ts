@@ -238,6 +238,16 @@ describe("Open Inference Protocol v2, to the spec", { timeout: 60_000 }, () => {
     expect(tooBig.status).toBe(413);
     const huge = pngs[0]!.toString("base64").padEnd(MAX_BODY * 2, "A");
     await expectError(oipFetch(url, infer, json({ inputs: [{ name: "input", datatype: "BYTES", shape: [1], data: [huge] }] })), 413, /at most 65536/);
+    // A full batch queue: 503 with Retry-After, as on /predict, and the spec's body.
+    const tight = await startServer(world.rt, loadServingConfig({}, { host: "127.0.0.1", port: 0, workers: 1, maxQueuedImages: 8, batch: { maxSize: 1, maxDelayMs: 0 }, model: { name: TINY_MODEL, alias: "production" } }), createLogger({}, { level: "CRITICAL" }), { defaultMetrics: false });
+    try {
+      const many = binaryRequest({ inputs: [{ name: "input", datatype: "BYTES", shape: [64], elements: new Array<Buffer>(64).fill(pngs[0]!) }] });
+      const shed = await oipFetch(tight.url, infer, { method: "POST", headers: many.headers, body: new Uint8Array(many.body) });
+      expect([shed.status, shed.headers.get("retry-after")]).toEqual([503, "1"]);
+      expect((shed.json as { error: string }).error).toMatch(/queue is full/);
+    } finally {
+      await tight.shutdown();
+    }
     // Sightline's own routes keep their shape.
     const own = (await (await fetch(`${url}/nope`)).json()) as { error: { code: string } };
     expect(own.error.code).toBe("not_found");
