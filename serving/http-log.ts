@@ -13,8 +13,6 @@ export interface RequestLogOptions {
   /** Google Cloud project of the trace ids (`logging.googleapis.com/trace` names it). */
   project: string | undefined;
   requestLog: ServingConfig["requestLog"];
-  /** Sampling draw in [0, 1); tests make it deterministic. */
-  random?: () => number;
 }
 
 /** Fields every log line about this request carries: its id and its trace. Set by `requestContext`. */
@@ -28,7 +26,6 @@ export const requestLogFields = (res: Response): LogFields => (res.locals.logFie
  */
 export function requestContext(options: RequestLogOptions): RequestHandler {
   const { metrics, log, project, requestLog } = options;
-  const random = options.random ?? Math.random;
   return (req, res, next) => {
     const incoming = req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && SAFE_ID.test(incoming) ? incoming : randomUUID();
@@ -43,7 +40,7 @@ export function requestContext(options: RequestLogOptions): RequestHandler {
       const status = res.statusCode;
       metrics.httpDuration.observe({ method: req.method, route, status: String(status) }, seconds);
       const slow = seconds * 1000 > requestLog.slowMs;
-      if (status < 400 && !slow && !(random() < requestLog.sampleRate)) return;
+      if (status < 400 && !slow && !(Math.random() < requestLog.sampleRate)) return;
       const fields = { ...logFields, httpRequest: httpRequest(req, res, seconds) };
       if (status >= 500) log.error("request failed", fields);
       else if (status >= 400) log.info("request refused", fields);
