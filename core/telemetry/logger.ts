@@ -47,10 +47,12 @@ let contextFields: () => LogFields | undefined = () => undefined;
 
 /**
  * Fields every line written in the current async context carries, whichever logger writes it: serving passes the
- * request's trace this way (its AsyncLocalStorage), since core cannot import serving.
+ * request's trace this way (its AsyncLocalStorage), since core cannot import serving. Returns the previous provider.
  */
-export function setLogContext(provider: () => LogFields | undefined): void {
+export function setLogContext(provider: () => LogFields | undefined): () => LogFields | undefined {
+  const previous = contextFields;
   contextFields = provider;
+  return previous;
 }
 
 // One destination per kind per process: every logger shares stderr, and the exit hook flushes the async one.

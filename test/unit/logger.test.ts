@@ -105,13 +105,13 @@ describe("structured logger", () => {
   it("adds the current context's fields (a request's trace) to every line, under the call's own", () => {
     const { log, entries } = capture();
     let context: LogFields | undefined = { "logging.googleapis.com/spanId": "00f067aa0ba902b7", requestId: "ctx" };
-    setLogContext(() => context);
+    const previous = setLogContext(() => context);
     try {
       log.info("inside", { requestId: "mine" });
       context = undefined;
       log.info("outside");
     } finally {
-      setLogContext(() => undefined);
+      setLogContext(previous);
     }
     const [inside, outside] = entries();
     expect(inside).toMatchObject({ "logging.googleapis.com/spanId": "00f067aa0ba902b7", requestId: "mine" });
