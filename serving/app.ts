@@ -6,7 +6,7 @@ import { AbandonedError, QueueFullError } from "./batcher.ts";
 import type { ServingContext } from "./context.ts";
 import { DataPlane } from "./data-plane.ts";
 import { ApiError, ERROR_STATUS, errorBody, type ErrorCode } from "./errors.ts";
-import { requestContext } from "./http-log.ts";
+import { requestContext, requestLogFields } from "./http-log.ts";
 import { requestScope } from "./request-scope.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { healthRoutes, metricsRoutes } from "./routes/health.ts";
@@ -54,8 +54,9 @@ function baseApp(ctx: ServingContext): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  app.set("trust proxy", true);
-  app.use(requestContext(ctx.metrics, ctx.log, process.env.GOOGLE_CLOUD_PROJECT));
+  // A hop count, never `true`: trusting every X-Forwarded-For entry would let any client choose its remoteIp.
+  app.set("trust proxy", ctx.config.trustedProxyHops);
+  app.use(requestContext({ metrics: ctx.metrics, log: ctx.log, project: process.env.GOOGLE_CLOUD_PROJECT, requestLog: ctx.config.requestLog }));
   return app;
 }
 
@@ -111,7 +112,11 @@ function errorHandler(log: Logger): ErrorRequestHandler {
       message = "internal error; the request id is in the x-request-id header";
     }
     const status = ERROR_STATUS[code];
-    if (status >= 500 && code !== "not_ready" && code !== "timeout") log.error("unhandled error", { requestId: res.locals.requestId, route: req.path, err });
+    if (status >= 500 && code !== "not_ready" && code !== "timeout") {
+      // Error Reporting shows `context.httpRequest` beside the stack (ReportedErrorEvent's ErrorContext).
+      const context = { httpRequest: { method: req.method, url: req.originalUrl, responseStatusCode: status, userAgent: req.headers["user-agent"] ?? "", remoteIp: req.ip ?? "" } };
+      log.error("unhandled error", { ...requestLogFields(res), route: req.path, context, err });
+    }
     if (res.headersSent) return void res.end();
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     // A refused upload may still be streaming in; closing after the answer spares reading the rest of it.

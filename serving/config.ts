@@ -48,6 +48,11 @@ export interface ServingConfig {
   /** How long the cluster primary waits for each worker's metrics before answering a scrape without them. */
   metricsWorkerTimeoutMs: number;
   auth: ServeAuth;
+  // --- request logs and client addresses
+  /** Request logs: 2xx/3xx sampled at `sampleRate`; errors (≥ 400) and requests slower than `slowMs` always. */
+  requestLog: { sampleRate: number; slowMs: number };
+  /** Proxies in front of us that append to X-Forwarded-For (Express `trust proxy`): `remoteIp` is the client they saw. */
+  trustedProxyHops: number;
 }
 
 /** How the inference routes authenticate callers (the probes stay open). */
@@ -96,6 +101,10 @@ const VARIABLES = {
     .pipe(z.array(z.string().regex(/^[0-9a-f]{64}$/, "each entry must be a SHA-256 hash (64 hex digits), not a key")).min(1, "no hash given")),
   SIGHTLINE_SERVE_AUDIENCE: z.string().min(1),
   SIGHTLINE_GOOGLE_JWKS_URL: z.url({ protocol: /^https?$/ }),
+  // --- request logs and client addresses
+  SIGHTLINE_REQUEST_LOG_RATE: rate,
+  SIGHTLINE_SLOW_REQUEST_MS: int(1, 3_600_000),
+  SIGHTLINE_TRUSTED_PROXY_HOPS: int(0, 16),
 } as const;
 
 type Variables = { [K in keyof typeof VARIABLES]?: z.infer<(typeof VARIABLES)[K]> };
@@ -160,6 +169,10 @@ export function loadServingConfig(env: Record<string, string | undefined> = proc
     maxQueuedImages: v.SIGHTLINE_BATCH_MAX_QUEUE ?? 256,
     metricsWorkerTimeoutMs: v.SIGHTLINE_METRICS_WORKER_TIMEOUT_MS ?? 2_000,
     auth: serveAuth(v),
+    // --- request logs and client addresses
+    requestLog: { sampleRate: v.SIGHTLINE_REQUEST_LOG_RATE ?? 1, slowMs: v.SIGHTLINE_SLOW_REQUEST_MS ?? 1_000 },
+    // None by default: X-Forwarded-For is whatever the client wrote unless a proxy we trust appended to it.
+    trustedProxyHops: v.SIGHTLINE_TRUSTED_PROXY_HOPS ?? 0,
     ...overrides,
   };
 }

@@ -75,11 +75,19 @@ const servingReads = (): string[] =>
 const trainerReads = (): string[] =>
   [...new Set([...readsFromEnv((env) => loadConfig(env, mkdtempSync(join(tmpdir(), "cfg-")))), ...trainerEnvSchema(), ...processEnvReads(["trainer/main.ts"])])].sort();
 
+/** What core/telemetry/logger.ts reads for Error Reporting's serviceContext and no manifest needs to set. */
+const LOGGER_UNSET: Record<string, string> = {
+  K_SERVICE: "set by Cloud Run and Cloud Functions, not on GKE",
+  K_REVISION: "set by Cloud Run and Cloud Functions, not on GKE",
+  SIGHTLINE_SERVICE_VERSION: "Error Reporting's version defaults to package.json's",
+};
+
 /** Read by the code, deliberately not set by the manifests: each with the reason. */
 const SERVING_UNSET: Record<string, string> = {
   SIGHTLINE_CONFIG: "no YAML file in the image: the environment carries every setting",
   SIGHTLINE_JOBS: "serving submits no training jobs",
   KUBERNETES_SERVICE_HOST: "set by the kubelet",
+  ...LOGGER_UNSET,
 };
 const TRAINER_UNSET: Record<string, string> = {
   SIGHTLINE_CONFIG: "no YAML file in the image: the environment carries every setting",
@@ -91,6 +99,8 @@ const TRAINER_UNSET: Record<string, string> = {
   SIGHTLINE_FINE_TUNE: "set per job when the retrain policy fine-tunes",
   SIGHTLINE_RUN_ROOT: "a contract Job's shared volume, set in its stage and ingest containers (default /sightline)",
   SIGHTLINE_IMAGE_FORMATS: "the default png,jpeg,webp (core/imaging/formats.ts), which the serving Deployment sets too",
+  SIGHTLINE_SERVICE: "Error Reporting's service defaults to sightline-<component> (sightline-trainer)",
+  ...LOGGER_UNSET,
 };
 
 /** Names the code reads that neither the manifest provides nor the allow-list explains. */
