@@ -5,13 +5,14 @@ import { authenticate } from "./auth.ts";
 import { AbandonedError, QueueFullError } from "./batcher.ts";
 import type { ServingContext } from "./context.ts";
 import { DataPlane } from "./data-plane.ts";
-import { ApiError, ERROR_STATUS, errorBody, type ErrorCode } from "./errors.ts";
+import { ApiError, ERROR_STATUS, errorBody, type ErrorBodyShape, type ErrorCode } from "./errors.ts";
 import { requestContext, requestLogFields } from "./http-log.ts";
 import { requestScope } from "./request-scope.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { healthRoutes, metricsRoutes } from "./routes/health.ts";
 import { oipRoutes } from "./routes/oip.ts";
 import { predictRoutes } from "./routes/predict.ts";
+import { vertexRoutes } from "./routes/vertex.ts";
 
 /** Seconds a shed request is told to wait: a full queue drains in well under that. */
 export const RETRY_AFTER_SECONDS = 1;
@@ -24,16 +25,21 @@ const INFERENCE_ROUTES = ["/predict", "/v2/models/:model/infer"];
  */
 export function createApp(ctx: ServingContext): express.Express {
   const app = baseApp(ctx);
+  const plane = new DataPlane(ctx);
+  const vertex = vertexRoutes(ctx, plane);
   app.use(requestScope());
+  app.use(vertex.errorShape);
   if (ctx.config.corsOrigins.length > 0) app.use(cors({ origin: ctx.config.corsOrigins, exposedHeaders: ["x-request-id", "x-prediction-id"] }));
+  // Vertex AI's health checks carry no credential, like the other probes.
+  app.use(vertex.health);
   const auth = authenticate(ctx.config.auth);
   if (auth) app.use(auth);
   app.use(healthRoutes(ctx));
   // Shed before reading the body: a full queue means this request would only wait and time out.
-  app.post(INFERENCE_ROUTES, shedWhenFull(ctx));
-  const plane = new DataPlane(ctx);
+  app.post([...INFERENCE_ROUTES, ...vertex.paths], shedWhenFull(ctx));
   app.use(predictRoutes(ctx, plane));
   app.use(oipRoutes(ctx, plane));
+  app.use(vertex.predict);
   if (ctx.config.internalPort === undefined) app.use(internalRoutes(ctx));
   return finish(app, ctx.log);
 }
@@ -121,6 +127,7 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     // A refused upload may still be streaming in; closing after the answer spares reading the rest of it.
     if (status === 413) res.setHeader("connection", "close");
-    res.status(status).json(errorBody(code, message));
+    const shape = (res.locals.errorBody as ErrorBodyShape | undefined) ?? errorBody;
+    res.status(status).json(shape(code, message));
   };
 }
