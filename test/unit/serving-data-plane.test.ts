@@ -11,7 +11,7 @@ import { greyPng, tinyWorld, TINY_MODEL, type TinyWorld } from "../support/tiny-
 
 const SUB = "data-plane-test";
 
-type Protocol = "predict" | "oip";
+type Protocol = "predict" | "oip" | "vertex";
 
 /** One request of `n` grey images by each protocol; resolves to the top label of each image. */
 const PROTOCOLS: Record<Protocol, (url: string, levels: number[]) => Promise<string[]>> = {
@@ -30,6 +30,12 @@ const PROTOCOLS: Record<Protocol, (url: string, levels: number[]) => Promise<str
     expect(res.status).toBe(200);
     const out = ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data;
     return levels.map((_, i) => (out[i * 2 + 1]! > out[i * 2]! ? "light" : "dark"));
+  },
+  vertex: async (url, levels) => {
+    const instances = await Promise.all(levels.map(async (level) => ({ content: (await greyPng(level)).toString("base64"), mimeType: "image/png" })));
+    const res = await fetch(`${url}/vertex/predict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ instances }) });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { predictions: { displayNames: string[] }[] }).predictions.map((p) => p.displayNames[0]!);
   },
 };
 
