@@ -1,5 +1,6 @@
 // The serving image as a Vertex AI custom container: a real server on loopback started from the AIP_* environment
 // Vertex sets (through loadServingConfig, as serving/main.ts does), a real ONNX model, real PNG and JPEG images.
+import { createHash } from "node:crypto";
 import { createServer } from "node:net";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -146,5 +147,39 @@ describe("the serving image as a Vertex AI custom container", { timeout: 60_000 
     expect((await post(PREDICT_ROUTE.replace(":predict", ":explain"), { instances: [{ b64: b64(light) }] })).status).toBe(404);
     const own = await post("/predict", { instances: [{ b64: "no base64!" }] });
     expect([own.status, await own.json()]).toEqual([400, { error: { code: "bad_request", message: "instances[0].b64 is not valid base64" } }]);
+  });
+});
+
+describe("the Vertex routes with authentication on", { timeout: 60_000 }, () => {
+  const KEY = "vertex-test-key-0123456789";
+  let world: TinyWorld;
+  let server: RunningServer;
+
+  beforeAll(async () => {
+    world = await tinyWorld();
+    const env = {
+      AIP_HTTP_PORT: String(await freePort()),
+      AIP_PREDICT_ROUTE: PREDICT_ROUTE,
+      AIP_HEALTH_ROUTE: HEALTH_ROUTE,
+      SIGHTLINE_SERVE_AUTH: "api-key",
+      SIGHTLINE_SERVE_API_KEY_HASHES: createHash("sha256").update(KEY).digest("hex"),
+    };
+    const config = loadServingConfig(env, { host: "127.0.0.1", workers: 1, model: { name: TINY_MODEL, alias: "production" }, predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 60_000, maxRecordsPerEvent: 1 } });
+    server = await startServer(world.rt, config, createLogger({}, { level: "CRITICAL" }), { defaultMetrics: false });
+  });
+  afterAll(async () => {
+    await server?.shutdown();
+    await world?.close();
+  });
+
+  it("leaves the health route open, and refuses a request without a key in Vertex's error shape", async () => {
+    expect((await fetch(`${server.url}${HEALTH_ROUTE}`)).status).toBe(200);
+    const body = JSON.stringify({ instances: [{ b64: (await greyPng(10)).toString("base64") }] });
+    const refused = await fetch(`${server.url}${PREDICT_ROUTE}`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toEqual({ error: "an API key is required (Authorization: Bearer KEY, or x-api-key)" });
+    const ok = await fetch(`${server.url}${PREDICT_ROUTE}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` }, body });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as VertexAnswer).predictions[0]!.displayNames[0]).toBe("dark");
   });
 });
