@@ -235,7 +235,7 @@ const OWN_PATHS = new Set(["/predict", "/health", "/ready", "/metrics", "/v2"]);
 const isOwnPath = (path: string): boolean => OWN_PATHS.has(pathKey(path)) || /^\/(v2|admin)\//.test(pathKey(path));
 const LIVENESS_PATHS = new Set(["/health", "/v2/health/live"]);
 /** Readiness checks already served by healthRoutes / oipRoutes: nothing more to mount for them. */
-export const READINESS_PATHS: ReadonlySet<string> = new Set(["/ready", "/v2/health/ready"]);
+const READINESS_PATHS: ReadonlySet<string> = new Set(["/ready", "/v2/health/ready"]);
 
 function vertexSettings(v: Variables): VertexSettings {
   const predict = v.AIP_PREDICT_ROUTE;
