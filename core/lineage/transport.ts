@@ -26,12 +26,15 @@ export function lineageEndpoint(baseUrl: string, endpoint: string = DEFAULT_OPEN
   return `${url.href.replace(/\/+$/, "")}/${endpoint.replace(/^\/+/, "")}`;
 }
 
-/** An access token from Application Default Credentials (the function's service account on Google Cloud). */
-export function googleAccessToken(): TokenSource {
+/**
+ * An access token from Application Default Credentials (the function's service account on Google Cloud). The
+ * project, when known (Dataplex's path names it), spares the library looking it up, which may run the gcloud CLI.
+ */
+export function googleAccessToken(projectId?: string): TokenSource {
   let auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | undefined;
   return async () => {
     // Loaded on first use: only a Dataplex sink needs it.
-    auth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] }));
+    auth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"], ...(projectId ? { projectId } : {}) }));
     const token = await (await auth).getAccessToken();
     if (!token) throw new Error("Application Default Credentials gave no access token");
     return token;
@@ -56,7 +59,8 @@ export class OpenLineageHttpTransport {
     this.endpoint = lineageEndpoint(settings.url, settings.endpoint);
     this.#settings = settings;
     const apiKey = settings.apiKey;
-    this.#token = options.token ?? (settings.auth === "google" ? googleAccessToken() : apiKey ? async () => apiKey : undefined);
+    const project = /(?:^|\/)projects\/([^/]+)\//.exec(settings.endpoint)?.[1];
+    this.#token = options.token ?? (settings.auth === "google" ? googleAccessToken(project) : apiKey ? async () => apiKey : undefined);
     this.#minTimeoutMs = options.minTimeoutMs ?? 250;
   }
 
