@@ -86,8 +86,9 @@ async function main(): Promise<number> {
 /** The commit the Job trains from and its repository (the OpenLineage SourceCodeLocation), from GitHub Actions' own variables. */
 export function gitEnv(env: Record<string, string | undefined>): Record<string, string> {
   if (!env.GITHUB_SHA) return {};
-  const repo = env.GITHUB_REPOSITORY ? { SIGHTLINE_GIT_REPO_URL: `${env.GITHUB_SERVER_URL || "https://github.com"}/${env.GITHUB_REPOSITORY}` } : {};
-  return { SIGHTLINE_GIT_COMMIT: env.GITHUB_SHA, ...repo };
+  const out: Record<string, string> = { SIGHTLINE_GIT_COMMIT: env.GITHUB_SHA };
+  if (env.GITHUB_REPOSITORY) out.SIGHTLINE_GIT_REPO_URL = `${env.GITHUB_SERVER_URL || "https://github.com"}/${env.GITHUB_REPOSITORY}`;
+  return out;
 }
 
 if (import.meta.main) process.exitCode = await main();
