@@ -15,8 +15,6 @@ export const OPENLINEAGE_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLin
  */
 export const PRODUCER_REPOSITORY = "https://github.com/sightline-mlops/sightline";
 export const PRODUCER = `${PRODUCER_REPOSITORY}/tree/v${pkg.version}`;
-/** Jobs' default namespace (SIGHTLINE_OPENLINEAGE_NAMESPACE). */
-export const NAMESPACE = "sightline";
 
 /** The facets' published schemas, by the `$id` of the copies vendored in test/fixtures/openlineage/facets/. */
 export const FACET_SCHEMAS = {
