@@ -99,6 +99,7 @@ const TRAINER_UNSET: Record<string, string> = {
   SIGHTLINE_JOBS: "the trainer submits no jobs",
   SIGHTLINE_LOG_LEVEL: "the logger's default (info); the template's env is pinned by test/unit/jobs-gke.test.ts",
   SIGHTLINE_GIT_COMMIT: "passed per runner through GkeJobRunnerOptions.env (the CD workflow sets GITHUB_SHA)",
+  SIGHTLINE_GIT_REPO_URL: "passed with SIGHTLINE_GIT_COMMIT through GkeJobRunnerOptions.env (train-job.ts: GITHUB_SERVER_URL/GITHUB_REPOSITORY)",
   KUBERNETES_SERVICE_HOST: "set by the kubelet",
   SIGHTLINE_CONTRACT_JOB: "set per job, for a contract trainer only (its containers are pinned by test/unit/jobs-gke.test.ts)",
   SIGHTLINE_FINE_TUNE: "set per job when the retrain policy fine-tunes",
