@@ -3,6 +3,7 @@ import { openJobRunner, openRuntime, type Runtime } from "../core/config/runtime
 import { DEFAULT_DRIFT_POLICY, loadDriftPolicy, type DriftPolicy } from "../core/drift/drift-policy.ts";
 import type { JobRunner } from "../core/jobs/job-runner.ts";
 import { loadTrainers, type TrainerDefinition } from "../core/jobs/trainers.ts";
+import { lineageEmitterFrom, type LineageEmitter } from "../core/lineage/emit.ts";
 import { DEFAULT_POLICY_FILE, loadPolicy, type PromotionPolicy } from "../core/registry/policy.ts";
 import type { Evaluator } from "../core/registry/promote.ts";
 import { DEFAULT_RETRAIN_POLICY, loadRetrainPolicy, type RetrainPolicy } from "../core/retrain/policy.ts";
@@ -22,6 +23,8 @@ export interface FunctionContext {
   promotion: { policy: PromotionPolicy; digest: string };
   metrics: DriftMetricsSink;
   evaluator: Evaluator;
+  /** Sends OpenLineage RunEvents as lineage is recorded (SIGHTLINE_OPENLINEAGE_URL); undefined when not configured. */
+  lineage: LineageEmitter | undefined;
   log: Logger;
   close(): Promise<void>;
 }
@@ -41,8 +44,8 @@ export interface ContextOptions {
 /**
  * Opens the stores, the job runner, the policies and the metrics sink from the environment: SIGHTLINE_* as for
  * every component, plus SIGHTLINE_DRIFT_POLICY, SIGHTLINE_RETRAIN_POLICY, SIGHTLINE_PROMOTION_POLICY (files; the
- * checked-in ones by default), SIGHTLINE_TRAINERS (the trainers a retraining may use), SIGHTLINE_TRAINER_IMAGE (for k8s://) and SIGHTLINE_DRIFT_METRICS (`log`, the
- * default, or `monitoring://PROJECT` for Cloud Monitoring custom metrics).
+ * checked-in ones by default), SIGHTLINE_TRAINERS (the trainers a retraining may use), SIGHTLINE_TRAINER_IMAGE (for k8s://), SIGHTLINE_DRIFT_METRICS (`log`, the
+ * default, or `monitoring://PROJECT` for Cloud Monitoring custom metrics) and SIGHTLINE_OPENLINEAGE_* (core/config/openlineage.ts).
  */
 export async function openFunctionContext(options: ContextOptions = {}): Promise<FunctionContext> {
   const env = options.env ?? process.env;
@@ -54,6 +57,7 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
     loadPolicy(env.SIGHTLINE_PROMOTION_POLICY || DEFAULT_POLICY_FILE),
     loadTrainers(env.SIGHTLINE_TRAINERS || undefined),
   ]);
+  const lineage = lineageEmitterFrom(config, env, log);
   const metrics = options.metrics ?? (await openMetricsSink(env.SIGHTLINE_DRIFT_METRICS ?? "log", log));
   const rt = await openRuntime(config, log);
   try {
@@ -74,6 +78,7 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
       promotion: { policy: promotion.policy, digest: promotion.digest },
       metrics,
       evaluator: new OnnxEvaluator(rt),
+      lineage,
       log,
       close: async () => {
         await Promise.allSettled([jobs.close(), metrics.close()]);

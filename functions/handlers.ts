@@ -1,7 +1,7 @@
 import { onPredictionsLogged } from "../core/drift/detect.ts";
 import { InvalidEventError, type AnyCloudEvent } from "../core/events/envelope.ts";
 import { FUNCTION_SUBSCRIPTIONS, type FunctionName } from "../core/events/subscriptions.ts";
-import { recordLineage } from "../core/lineage/record.ts";
+import { recordAndEmit } from "../core/lineage/emit.ts";
 import { gate } from "../core/registry/promote.ts";
 import { onDriftReported, onTrainingFailed } from "../core/retrain/trigger.ts";
 import type { FunctionContext } from "./context.ts";
@@ -26,7 +26,7 @@ export function functionHandlers(ctx: FunctionContext): Record<FunctionName, Fun
   const driftDeps = { blobs: rt.blobs, meta: rt.meta, bus: rt.bus, log: ctx.log.child({ function: "detectDrift" }), policy: ctx.driftPolicy, metrics: ctx.metrics };
   const retrainDeps = { meta: rt.meta, blobs: rt.blobs, bus: rt.bus, jobs: ctx.jobs, log: ctx.log.child({ function: "triggerRetrain" }), policy: ctx.retrainPolicy, trainers: ctx.trainers };
   return {
-    recordLineage: async (event) => void (await recordLineage(rt.meta, event)),
+    recordLineage: async (event) => void (await recordAndEmit(rt.meta, event, ctx.lineage)),
     detectDrift: only("detectDrift", "sightline.predictions.logged", async (event) => void (await onPredictionsLogged(driftDeps, event))),
     triggerRetrain: async (event) => {
       if (event.type === "sightline.drift.reported") await onDriftReported(retrainDeps, event);

@@ -5,14 +5,15 @@ import { authenticate } from "./auth.ts";
 import { AbandonedError, QueueFullError } from "./batcher.ts";
 import type { ServingContext } from "./context.ts";
 import { DataPlane } from "./data-plane.ts";
-import { ApiError, ERROR_STATUS, errorBody, type ErrorCode } from "./errors.ts";
-import { requestContext } from "./http-log.ts";
+import { ApiError, ERROR_STATUS, errorBody, type ErrorBodyShape, type ErrorCode } from "./errors.ts";
+import { requestContext, requestLogFields } from "./http-log.ts";
 import { requestScope } from "./request-scope.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { healthRoutes, metricsRoutes } from "./routes/health.ts";
 import { isOipPath, oipErrorBody } from "./oip/errors.ts";
 import { oipRoutes } from "./routes/oip.ts";
 import { predictRoutes } from "./routes/predict.ts";
+import { vertexRoutes } from "./routes/vertex.ts";
 
 /** Seconds a shed request is told to wait: a full queue drains in well under that. */
 export const RETRY_AFTER_SECONDS = 1;
@@ -25,16 +26,21 @@ const INFERENCE_ROUTES = ["/predict", "/v2/models/:model/infer", "/v2/models/:mo
  */
 export function createApp(ctx: ServingContext): express.Express {
   const app = baseApp(ctx);
+  const plane = new DataPlane(ctx);
+  const vertex = vertexRoutes(ctx, plane);
   app.use(requestScope());
+  app.use(vertex.errorShape);
   if (ctx.config.corsOrigins.length > 0) app.use(cors({ origin: ctx.config.corsOrigins, exposedHeaders: ["x-request-id", "x-prediction-id"] }));
+  // Vertex AI's health checks carry no credential, like the other probes.
+  app.use(vertex.health);
   const auth = authenticate(ctx.config.auth);
   if (auth) app.use(auth);
   app.use(healthRoutes(ctx));
   // Shed before reading the body: a full queue means this request would only wait and time out.
-  app.post(INFERENCE_ROUTES, shedWhenFull(ctx));
-  const plane = new DataPlane(ctx);
+  app.post([...INFERENCE_ROUTES, ...vertex.paths], shedWhenFull(ctx));
   app.use(predictRoutes(ctx, plane));
   app.use(oipRoutes(ctx, plane));
+  app.use(vertex.predict);
   if (ctx.config.internalPort === undefined) app.use(internalRoutes(ctx));
   return finish(app, ctx.log);
 }
@@ -55,8 +61,9 @@ function baseApp(ctx: ServingContext): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  app.set("trust proxy", true);
-  app.use(requestContext(ctx.metrics, ctx.log, process.env.GOOGLE_CLOUD_PROJECT));
+  // A hop count, never `true`: trusting every X-Forwarded-For entry would let any client choose its remoteIp.
+  app.set("trust proxy", ctx.config.trustedProxyHops);
+  app.use(requestContext({ metrics: ctx.metrics, log: ctx.log, project: process.env.GOOGLE_CLOUD_PROJECT, requestLog: ctx.config.requestLog }));
   return app;
 }
 
@@ -112,11 +119,17 @@ function errorHandler(log: Logger): ErrorRequestHandler {
       message = "internal error; the request id is in the x-request-id header";
     }
     const status = ERROR_STATUS[code];
-    if (status >= 500 && code !== "not_ready" && code !== "timeout") log.error("unhandled error", { requestId: res.locals.requestId, route: req.path, err });
+    if (status >= 500 && code !== "not_ready" && code !== "timeout") {
+      // Error Reporting shows `context.httpRequest` beside the stack (ReportedErrorEvent's ErrorContext).
+      const context = { httpRequest: { method: req.method, url: req.originalUrl, responseStatusCode: status, userAgent: req.headers["user-agent"] ?? "", remoteIp: req.ip ?? "" } };
+      log.error("unhandled error", { ...requestLogFields(res), route: req.path, context, err });
+    }
     if (res.headersSent) return void res.end();
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     // A refused upload may still be streaming in; closing after the answer spares reading the rest of it.
     if (status === 413) res.setHeader("connection", "close");
-    res.status(status).json(isOipPath(req.path) ? oipErrorBody(message) : errorBody(code, message));
+    // A route may set its protocol's shape; every /v2 path (unknown ones and refusals before routing included) is OIP's.
+    const shape = (res.locals.errorBody as ErrorBodyShape | undefined) ?? (isOipPath(req.path) ? oipErrorBody : errorBody);
+    res.status(status).json(shape(code, message));
   };
 }

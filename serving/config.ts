@@ -8,7 +8,7 @@ export const DEFAULT_MODEL = "fmnist@production";
 
 export type ServedRef = { name: string; alias: string } | { name: string; version: number };
 
-/** What the inference API needs beyond the ports: every value from SIGHTLINE_SERVE_* / PORT, validated here. */
+/** What the inference API needs beyond the ports: every value from SIGHTLINE_SERVE_* / PORT / AIP_*, validated here. */
 export interface ServingConfig {
   host: string;
   port: number;
@@ -48,7 +48,29 @@ export interface ServingConfig {
   /** How long the cluster primary waits for each worker's metrics before answering a scrape without them. */
   metricsWorkerTimeoutMs: number;
   auth: ServeAuth;
+  // --- request logs and client addresses
+  /** Request logs: 2xx/3xx sampled at `sampleRate`; errors (≥ 400) and requests slower than `slowMs` always. */
+  requestLog: { sampleRate: number; slowMs: number };
+  /** Proxies in front of us that append to X-Forwarded-For (Express `trust proxy`): `remoteIp` is the client they saw. */
+  trustedProxyHops: number;
+  vertex: VertexSettings;
 }
+
+/**
+ * Vertex AI's custom-container contract (docs/deploy-vertex.md): Vertex sets these AIP_* variables in the
+ * container it runs; none is ever set by us.
+ */
+export interface VertexSettings {
+  /** Paths answered by the Vertex predict handler: VERTEX_PREDICT_ROUTE always, plus AIP_PREDICT_ROUTE when set. */
+  predictRoutes: string[];
+  /** AIP_HEALTH_ROUTE: answered by the readiness check (503 until a model is loaded), like /ready. */
+  healthRoute: string | undefined;
+  /** AIP_DEPLOYED_MODEL_ID, echoed as `deployedModelId`; empty outside Vertex. */
+  deployedModelId: string;
+}
+
+/** Where the Vertex predict handler answers even without AIP_PREDICT_ROUTE (local use, and the documented route). */
+export const VERTEX_PREDICT_ROUTE = "/vertex/predict";
 
 /** How the inference routes authenticate callers (the probes stay open). */
 export type ServeAuth =
@@ -60,6 +82,8 @@ export const GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const rate = z.coerce.number().min(0).max(1);
+// A literal path: Express's own syntax (":param", "*") is escaped when it is mounted.
+const route = z.string().max(1024).regex(/^\/[^\s?#]*$/, "must be a URL path starting with / (no query, no spaces)");
 
 const VARIABLES = {
   SIGHTLINE_SERVE_HOST: z.string().min(1),
@@ -96,6 +120,15 @@ const VARIABLES = {
     .pipe(z.array(z.string().regex(/^[0-9a-f]{64}$/, "each entry must be a SHA-256 hash (64 hex digits), not a key")).min(1, "no hash given")),
   SIGHTLINE_SERVE_AUDIENCE: z.string().min(1),
   SIGHTLINE_GOOGLE_JWKS_URL: z.url({ protocol: /^https?$/ }),
+  // --- request logs and client addresses
+  SIGHTLINE_REQUEST_LOG_RATE: rate,
+  SIGHTLINE_SLOW_REQUEST_MS: int(1, 3_600_000),
+  SIGHTLINE_TRUSTED_PROXY_HOPS: int(0, 16),
+  // --- Vertex AI custom container (set by Vertex)
+  AIP_HTTP_PORT: int(1, 65535),
+  AIP_PREDICT_ROUTE: route,
+  AIP_HEALTH_ROUTE: route,
+  AIP_DEPLOYED_MODEL_ID: z.string().max(256),
 } as const;
 
 type Variables = { [K in keyof typeof VARIABLES]?: z.infer<(typeof VARIABLES)[K]> };
@@ -130,7 +163,7 @@ export function loadServingConfig(env: Record<string, string | undefined> = proc
   }
   return {
     host: v.SIGHTLINE_SERVE_HOST ?? "0.0.0.0",
-    port: v.PORT ?? 8080,
+    port: publicPort(v),
     model,
     workers: v.SIGHTLINE_SERVE_WORKERS ?? availableParallelism(),
     ortThreads: v.SIGHTLINE_ORT_THREADS ?? 1,
@@ -160,6 +193,11 @@ export function loadServingConfig(env: Record<string, string | undefined> = proc
     maxQueuedImages: v.SIGHTLINE_BATCH_MAX_QUEUE ?? 256,
     metricsWorkerTimeoutMs: v.SIGHTLINE_METRICS_WORKER_TIMEOUT_MS ?? 2_000,
     auth: serveAuth(v),
+    // --- request logs and client addresses
+    requestLog: { sampleRate: v.SIGHTLINE_REQUEST_LOG_RATE ?? 1, slowMs: v.SIGHTLINE_SLOW_REQUEST_MS ?? 1_000 },
+    // None by default: X-Forwarded-For is whatever the client wrote unless a proxy we trust appended to it.
+    trustedProxyHops: v.SIGHTLINE_TRUSTED_PROXY_HOPS ?? 0,
+    vertex: vertexSettings(v),
     ...overrides,
   };
 }
@@ -181,10 +219,37 @@ function hostileInputBounds(v: Variables): Pick<ServingConfig, "imageFormats" | 
   };
 }
 
+// Vertex AI sends every request to AIP_HTTP_PORT and expects it honoured, so it wins over PORT (which the image sets).
+const publicPort = (v: Variables): number => v.AIP_HTTP_PORT ?? v.PORT ?? 8080;
+
 function internalPort(v: Variables): number | undefined {
   const port = v.SIGHTLINE_INTERNAL_PORT;
-  if (port !== undefined && port !== 0 && port === (v.PORT ?? 8080)) throw new ConfigError(`SIGHTLINE_INTERNAL_PORT=${port} is PORT too: the internal port must differ from the public one`);
+  const name = v.AIP_HTTP_PORT !== undefined ? "AIP_HTTP_PORT" : "PORT";
+  if (port !== undefined && port !== 0 && port === publicPort(v)) throw new ConfigError(`SIGHTLINE_INTERNAL_PORT=${port} is ${name} too: the internal port must differ from the public one`);
   return port;
+}
+
+// Compared as Express matches paths: case-insensitively, a trailing slash ignored.
+const pathKey = (path: string): string => path.toLowerCase().replace(/\/+$/, "") || "/";
+const OWN_PATHS = new Set(["/predict", "/health", "/ready", "/metrics", "/v2"]);
+const isOwnPath = (path: string): boolean => OWN_PATHS.has(pathKey(path)) || /^\/(v2|admin)\//.test(pathKey(path));
+const LIVENESS_PATHS = new Set(["/health", "/v2/health/live"]);
+/** Readiness checks already served by healthRoutes / oipRoutes: nothing more to mount for them. */
+const READINESS_PATHS: ReadonlySet<string> = new Set(["/ready", "/v2/health/ready"]);
+
+function vertexSettings(v: Variables): VertexSettings {
+  const predict = v.AIP_PREDICT_ROUTE;
+  if (predict !== undefined && isOwnPath(predict)) {
+    throw new ConfigError(`AIP_PREDICT_ROUTE=${JSON.stringify(predict)} is one of Sightline's own routes, which answer another shape; upload the model with --container-predict-route=${VERTEX_PREDICT_ROUTE}`);
+  }
+  let health = v.AIP_HEALTH_ROUTE;
+  if (health !== undefined && LIVENESS_PATHS.has(pathKey(health))) {
+    throw new ConfigError(`AIP_HEALTH_ROUTE=${JSON.stringify(health)} is the liveness check, which answers 200 before a model is loaded; upload the model with --container-health-route=/ready`);
+  }
+  if (health !== undefined && READINESS_PATHS.has(pathKey(health))) health = undefined;
+  else if (health !== undefined && isOwnPath(health)) throw new ConfigError(`AIP_HEALTH_ROUTE=${JSON.stringify(health)} is one of Sightline's own routes; upload the model with --container-health-route=/ready`);
+  const predictRoutes = predict === undefined || pathKey(predict) === VERTEX_PREDICT_ROUTE ? [VERTEX_PREDICT_ROUTE] : [VERTEX_PREDICT_ROUTE, predict];
+  return { predictRoutes, healthRoute: health, deployedModelId: v.AIP_DEPLOYED_MODEL_ID ?? "" };
 }
 
 function serveAuth(v: Variables): ServeAuth {

@@ -39,6 +39,9 @@ export class ApiError extends Error {
 
 export const errorBody = (code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } => ({ error: { code, message } });
 
+/** How a protocol shapes its error bodies; a route sets its own in `res.locals.errorBody` (default: errorBody). */
+export type ErrorBodyShape = (code: ErrorCode, message: string) => unknown;
+
 export function capMessage(message: string, max = MAX_MESSAGE_CHARS): string {
   if (message.length <= max) return message;
   return `${message.slice(0, max)}… (${message.length - max} more characters)`;

@@ -1,47 +1,69 @@
 import { randomUUID } from "node:crypto";
-import type { RequestHandler } from "express";
-import type { Logger } from "../core/telemetry/logger.ts";
+import type { Request, RequestHandler, Response } from "express";
+import type { LogFields, Logger } from "../core/telemetry/logger.ts";
+import { traceFromHeaders, traceLogFields } from "../core/telemetry/trace-context.ts";
+import type { ServingConfig } from "./config.ts";
 import type { ServingMetrics } from "./metrics.ts";
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const TRACE = /^([0-9a-f]{32})(?:\/(\d+))?/i;
+
+export interface RequestLogOptions {
+  metrics: ServingMetrics;
+  log: Logger;
+  /** Google Cloud project of the trace ids (`logging.googleapis.com/trace` names it). */
+  project: string | undefined;
+  requestLog: ServingConfig["requestLog"];
+}
+
+/** Fields every log line about this request carries: its id and its trace. Set by `requestContext`. */
+export const requestLogFields = (res: Response): LogFields => (res.locals.logFields as LogFields | undefined) ?? {};
 
 /**
  * Gives every request an id (the caller's `x-request-id` when it is sane, else a new UUID) echoed in
- * `x-request-id`, times it into the latency histogram by route, and logs it in Cloud Logging's `httpRequest`
- * shape, tied to the Cloud Trace id when the load balancer sent one. Successes log at DEBUG: at thousands of
- * requests a second an access line each would cost more than the inference.
+ * `x-request-id`, reads its trace (`traceparent` or `X-Cloud-Trace-Context`), times it into the latency histogram
+ * by route, and writes a request log in Cloud Logging's `httpRequest` shape. Successes are sampled at
+ * `requestLog.sampleRate`; errors and slow requests are always logged.
  */
-export function requestContext(metrics: ServingMetrics, log: Logger, project: string | undefined): RequestHandler {
+export function requestContext(options: RequestLogOptions): RequestHandler {
+  const { metrics, log, project, requestLog } = options;
   return (req, res, next) => {
     const incoming = req.headers["x-request-id"];
     const requestId = typeof incoming === "string" && SAFE_ID.test(incoming) ? incoming : randomUUID();
     res.locals.requestId = requestId;
+    const logFields: LogFields = { requestId, ...traceLogFields(traceFromHeaders(req.headers), project) };
+    res.locals.logFields = logFields;
     res.setHeader("x-request-id", requestId);
     const started = process.hrtime.bigint();
     res.on("finish", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : "unmatched";
-      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
-      const trace = TRACE.exec(String(req.headers["x-cloud-trace-context"] ?? ""))?.[1];
-      const fields = {
-        requestId,
-        httpRequest: {
-          requestMethod: req.method,
-          requestUrl: req.originalUrl,
-          status: res.statusCode,
-          requestSize: req.headers["content-length"] ?? "0",
-          responseSize: String(res.getHeader("content-length") ?? ""),
-          userAgent: req.headers["user-agent"] ?? "",
-          remoteIp: req.socket.remoteAddress ?? "",
-          latency: `${seconds.toFixed(6)}s`,
-        },
-        ...(trace && project ? { "logging.googleapis.com/trace": `projects/${project}/traces/${trace}` } : {}),
-      };
-      if (res.statusCode >= 500) log.error("request failed", fields);
-      else if (res.statusCode >= 400) log.info("request refused", fields);
-      else log.debug("request", fields);
+      const status = res.statusCode;
+      metrics.httpDuration.observe({ method: req.method, route, status: String(status) }, seconds);
+      const slow = seconds * 1000 > requestLog.slowMs;
+      if (status < 400 && !slow && !(Math.random() < requestLog.sampleRate)) return;
+      const fields = { ...logFields, httpRequest: httpRequest(req, res, seconds) };
+      if (status >= 500) log.error("request failed", fields);
+      else if (status >= 400) log.info("request refused", fields);
+      else if (slow) log.warn("slow request", fields);
+      else log.info("request", fields);
     });
     next();
+  };
+}
+
+/** Cloud Logging's HttpRequest (https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry#HttpRequest). */
+function httpRequest(req: Request, res: Response, seconds: number): LogFields {
+  const responseSize = res.getHeader("content-length");
+  return {
+    requestMethod: req.method,
+    requestUrl: req.originalUrl,
+    status: res.statusCode,
+    requestSize: req.headers["content-length"] ?? "0",
+    ...(responseSize !== undefined ? { responseSize: String(responseSize) } : {}),
+    userAgent: req.headers["user-agent"] ?? "",
+    // The client as the trusted proxies saw it (`trust proxy` = SIGHTLINE_TRUSTED_PROXY_HOPS), else the socket's peer.
+    remoteIp: req.ip ?? req.socket.remoteAddress ?? "",
+    protocol: `HTTP/${req.httpVersion}`,
+    latency: `${seconds.toFixed(6)}s`,
   };
 }

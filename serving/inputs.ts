@@ -38,23 +38,31 @@ export async function readImages(req: Request, limits: InputLimits): Promise<Uin
 }
 
 function readInstances(body: unknown, limits: InputLimits): Uint8Array[] {
-  // The count is checked before any element: validating a million bad elements costs seconds of event loop and an
-  // error listing each of them.
-  const list = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).instances : undefined;
-  if (!Array.isArray(list)) throw new ApiError("bad_request", `${INSTANCES_SHAPE}: instances must be an array`);
-  if (list.length === 0) throw new ApiError("bad_request", `${INSTANCES_SHAPE}: instances is empty`);
-  if (list.length > limits.maxImages) throw new ApiError("payload_too_large", `${list.length} instances; at most ${limits.maxImages} per request`);
+  const list = instanceList(body, limits.maxImages, INSTANCES_SHAPE);
   const parsed = z.array(InstanceSchema).safeParse(list);
   if (!parsed.success) throw new ApiError("bad_request", `${INSTANCES_SHAPE}: ${briefIssues(parsed.error)}`);
   return parsed.data.map(({ b64 }, i) => decodeBase64(b64, `instances[${i}].b64`));
 }
 
-/** Standard or URL-safe base64, checked: Buffer.from(…, "base64") skips invalid characters silently, and a typo must be an error, not a different image. */
-export function decodeBase64(text: string, where: string): Buffer {
+/**
+ * The `instances` array of a JSON body, its count checked before any element: validating a million bad elements
+ * costs seconds of event loop and an error listing each of them. `shape` opens the error messages.
+ */
+export function instanceList(body: unknown, maxImages: number, shape: string): unknown[] {
+  const list = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).instances : undefined;
+  if (!Array.isArray(list)) throw new ApiError("bad_request", `${shape}: instances must be an array`);
+  if (list.length === 0) throw new ApiError("bad_request", `${shape}: instances is empty`);
+  if (list.length > maxImages) throw new ApiError("payload_too_large", `${list.length} instances; at most ${maxImages} per request`);
+  return list;
+}
+
+/** Strict base64 (standard or URL-safe alphabet, whitespace ignored) to bytes; `field` names it in the error. */
+export function decodeBase64(text: string, field: string): Buffer {
+  // Buffer.from(…, "base64") skips invalid characters silently; a typo must be an error, not a different image.
   const clean = text.replace(/\s+/g, "");
-  if (clean.length % 4 === 1 || !BASE64.test(clean.replace(/-/g, "+").replace(/_/g, "/"))) throw new ApiError("bad_request", `${where} is not valid base64`);
+  if (clean.length % 4 === 1 || !BASE64.test(clean.replace(/-/g, "+").replace(/_/g, "/"))) throw new ApiError("bad_request", `${field} is not valid base64`);
   const bytes = Buffer.from(clean, "base64");
-  if (bytes.length === 0) throw new ApiError("bad_request", `${where} decodes to nothing`);
+  if (bytes.length === 0) throw new ApiError("bad_request", `${field} decodes to nothing`);
   return bytes;
 }
 

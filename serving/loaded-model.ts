@@ -1,4 +1,3 @@
-import * as ort from "onnxruntime-node";
 import type { BlobStore } from "../core/blobs/blob-store.ts";
 import type { MetadataStore } from "../core/meta/metadata-store.ts";
 import { inputShape } from "../core/imaging/preprocess.ts";
@@ -6,6 +5,7 @@ import { parseModelCard, type ModelCard } from "../core/registry/model-card.ts";
 import { toProbabilities } from "../core/registry/scores.ts";
 import { getVersion, type ModelVersion } from "../core/registry/model-version.ts";
 import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
+import { OrtSession } from "./ort-session.ts";
 import type { ServingMetrics } from "./metrics.ts";
 
 export interface ModelOutput {
@@ -29,13 +29,13 @@ export class LoadedModel {
   readonly record: ModelVersion;
   readonly card: ModelCard;
   readonly loadedAt = new Date();
-  private readonly session: ort.InferenceSession;
+  private readonly session: OrtSession;
   private readonly batcher: MicroBatcher<Float32Array, ModelOutput>;
   private leases = 0;
   private released: Promise<void> | undefined;
   private onLeasesDone: (() => void) | undefined;
 
-  private constructor(record: ModelVersion, card: ModelCard, session: ort.InferenceSession, options: LoadOptions) {
+  private constructor(record: ModelVersion, card: ModelCard, session: OrtSession, options: LoadOptions) {
     this.record = record;
     this.card = card;
     this.session = session;
@@ -50,7 +50,7 @@ export class LoadedModel {
   static async load(rt: { blobs: BlobStore; meta: MetadataStore }, name: string, version: number, options: LoadOptions): Promise<LoadedModel> {
     const record = await getVersion(rt.meta, name, version);
     const card = parseModelCard(await rt.blobs.get(record.cardDigest), `${name}:${version}`);
-    const session = await ort.InferenceSession.create(await rt.blobs.get(record.modelDigest), {
+    const session = await OrtSession.create(await rt.blobs.get(record.modelDigest), {
       intraOpNumThreads: options.ortThreads,
       interOpNumThreads: 1,
       executionMode: "sequential",
@@ -144,16 +144,16 @@ export class LoadedModel {
     });
     const { input, outputs } = this.card.onnx;
     const names = outputs.embedding === undefined ? [outputs.scores] : [outputs.scores, outputs.embedding];
-    const result = await this.session.run({ [input]: new ort.Tensor("float32", data, [n, ...this.inputShape]) }, names);
-    const scores = result[outputs.scores]?.data;
-    const embedding = outputs.embedding === undefined ? undefined : result[outputs.embedding]?.data;
-    if (!(scores instanceof Float32Array) || (outputs.embedding !== undefined && !(embedding instanceof Float32Array))) throw new Error("ONNX Runtime returned non-float32 outputs");
+    const result = await this.session.run(input, data, [n, ...this.inputShape], names);
+    const scores = result[outputs.scores];
+    const embedding = outputs.embedding === undefined ? undefined : result[outputs.embedding];
+    if (!scores || (outputs.embedding !== undefined && !embedding)) throw new Error("ONNX Runtime returned no scores or no embedding");
     const k = scores.length / n;
     const probabilities = toProbabilities(scores, k, outputs.kind);
     const d = embedding ? embedding.length / n : 0;
     return inputs.map((_, i) => ({
       probabilities: probabilities.subarray(i * k, (i + 1) * k),
-      ...(embedding instanceof Float32Array ? { embedding: embedding.subarray(i * d, (i + 1) * d) } : {}),
+      ...(embedding ? { embedding: embedding.subarray(i * d, (i + 1) * d) } : {}),
     }));
   }
 }

@@ -1,6 +1,8 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import type { RequestHandler } from "express";
+import { setLogContext, type LogFields } from "../core/telemetry/logger.ts";
+import { requestLogFields } from "./http-log.ts";
 
 /** What the data plane knows of the HTTP request it is working for, wherever it runs in the request's async flow. */
 export interface RequestScope {
@@ -12,9 +14,13 @@ export interface RequestScope {
   predictionId: string;
   /** The caller's `x-request-id`, when it sent one (echoed back, and kept with the prediction as an attribute). */
   clientRequestId: string | undefined;
+  /** The request id and trace fields (`logging.googleapis.com/trace`, spanId, trace_sampled) of its log lines. */
+  logFields: LogFields;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();
+// Whatever logs during a request (model host, prediction log, error handler) carries its id and trace.
+setLogContext(() => storage.getStore()?.logFields);
 // abort() without a reason builds a DOMException with a stack for every request: a measurable cost under load.
 const ANSWERED = "the request was answered or its client left";
 
@@ -36,6 +42,6 @@ export function requestScope(): RequestHandler {
     const predictionId = clientRequestId === undefined ? requestId : randomUUID();
     // The caller's id stays the trace id it sees; this one names exactly its predictions in lineage.
     if (clientRequestId !== undefined) res.setHeader("x-prediction-id", predictionId);
-    storage.run({ signal: controller.signal, requestId, predictionId, clientRequestId }, next);
+    storage.run({ signal: controller.signal, requestId, predictionId, clientRequestId, logFields: requestLogFields(res) }, next);
   };
 }

@@ -1,6 +1,6 @@
 // A cluster worker of the inference API (see cluster.ts): opens the adapters and serves on the shared port.
 import { openRuntime } from "../core/config/runtime.ts";
-import { createLogger } from "../core/telemetry/logger.ts";
+import { createLogger, flushLogs } from "../core/telemetry/logger.ts";
 import { WORKER_ENV, type WorkerSetup } from "./cluster.ts";
 import type { FromWorker, ToWorker } from "./cluster-metrics.ts";
 import { startServer } from "./server.ts";
@@ -9,7 +9,7 @@ const setup = JSON.parse(process.env[WORKER_ENV] ?? "null") as WorkerSetup | nul
 if (!setup || !process.send) throw new Error(`serving/worker.ts runs as a cluster worker with ${WORKER_ENV} set`);
 const send = (msg: FromWorker): void => void process.send?.(msg);
 
-const log = createLogger({ component: "serving", worker: process.pid });
+const log = createLogger({ component: "serving", worker: process.pid }, { async: true });
 const rt = await openRuntime(setup.runtime, log);
 
 // /metrics on the public port (no internal port) asks the primary, which collects every worker's registry.
@@ -40,6 +40,7 @@ send({ sightline: "listening", url: server.url });
 const stop = async (): Promise<void> => {
   await server.shutdown();
   await rt.close();
+  await flushLogs();
   process.exit(0);
 };
 process.once("SIGTERM", () => void stop());

@@ -7,6 +7,7 @@ locals {
     "cloudscheduler.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
+    "datalineage.googleapis.com",
     "dns.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",

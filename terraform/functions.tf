@@ -30,7 +30,13 @@ locals {
   # What only one function uses. The others leave SIGHTLINE_JOBS at its default (local://): they open a job runner
   # they never call, which needs neither a cluster nor a trainer image.
   function_env_extra = {
-    recordLineage = {}
+    # The lineage function sends each training run to Dataplex as it records it (core/config/openlineage.ts).
+    recordLineage = {
+      SIGHTLINE_OPENLINEAGE_URL      = "https://datalineage.googleapis.com"
+      SIGHTLINE_OPENLINEAGE_ENDPOINT = "v1/projects/${var.project_id}/locations/${var.region}:processOpenLineageRunEvent"
+      SIGHTLINE_OPENLINEAGE_AUTH     = "google"
+      SIGHTLINE_GIT_REPO_URL         = "https://github.com/${var.github_repository}"
+    }
     detectDrift = {
       SIGHTLINE_DRIFT_METRICS = "monitoring://${var.project_id}"
     }

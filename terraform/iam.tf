@@ -34,13 +34,16 @@ locals {
     gateModel      = "fn-gate"
   }
 
-  # Project-level roles: Firestore and Cloud Monitoring have no finer IAM resource. Serving only reads the
+  # Project-level roles: Firestore, Cloud Monitoring and Dataplex lineage have no finer IAM resource. Serving only reads the
   # registry (aliases, versions); every function writes its own records (lineage, drift windows, retrain state,
   # decisions), so they keep datastore.user.
   project_roles = [
     { sa = "serving", role = "roles/datastore.viewer" },
     { sa = "trainer", role = "roles/datastore.user" },
     { sa = "fn-lineage", role = "roles/datastore.user" },
+    # Dataplex lineage has no finer resource: the lineage function sends its OpenLineage RunEvents there
+    # (processOpenLineageRunEvent; core/lineage/transport.ts).
+    { sa = "fn-lineage", role = "roles/datalineage.producer" },
     { sa = "fn-drift", role = "roles/datastore.user" },
     { sa = "fn-drift", role = "roles/monitoring.metricWriter" },
     { sa = "fn-retrain", role = "roles/datastore.user" },

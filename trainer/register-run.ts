@@ -95,6 +95,7 @@ export async function registerRun(
         profileDigest: profileRef.digest,
         configHash,
         ...(gitCommit ? { gitCommit } : {}),
+        ...(gitCommit && process.env.SIGHTLINE_GIT_REPO_URL ? { gitRepo: process.env.SIGHTLINE_GIT_REPO_URL } : {}),
         ...(image ? { image } : {}),
         metrics,
         ...(card.parentVersion !== undefined ? { parentVersion: card.parentVersion } : {}),

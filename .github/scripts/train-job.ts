@@ -57,7 +57,7 @@ async function main(): Promise<number> {
     namespace: config.jobs.namespace,
     image: args.image,
     stores: config,
-    env: process.env.GITHUB_SHA ? { SIGHTLINE_GIT_COMMIT: process.env.GITHUB_SHA } : {},
+    env: gitEnv(process.env),
   });
   try {
     const { name, created } = await runner.submit(args.spec);
@@ -81,6 +81,14 @@ async function main(): Promise<number> {
   } finally {
     await runner.close();
   }
+}
+
+/** The commit the Job trains from and its repository (the OpenLineage SourceCodeLocation), from GitHub Actions' own variables. */
+export function gitEnv(env: Record<string, string | undefined>): Record<string, string> {
+  if (!env.GITHUB_SHA) return {};
+  const out: Record<string, string> = { SIGHTLINE_GIT_COMMIT: env.GITHUB_SHA };
+  if (env.GITHUB_REPOSITORY) out.SIGHTLINE_GIT_REPO_URL = `${env.GITHUB_SERVER_URL || "https://github.com"}/${env.GITHUB_REPOSITORY}`;
+  return out;
 }
 
 if (import.meta.main) process.exitCode = await main();

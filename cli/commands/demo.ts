@@ -4,7 +4,7 @@ import { DatasetInvalidError, versionDataset, type VersionResult } from "../../c
 import { catchUp } from "../../core/events/catch-up.ts";
 import { EVENT_TYPES } from "../../core/events/schemas.ts";
 import { LINEAGE_SUBSCRIPTION } from "../../core/events/subscriptions.ts";
-import { recordLineage } from "../../core/lineage/record.ts";
+import { lineageEmitterFrom, recordAndEmit } from "../../core/lineage/emit.ts";
 import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
 import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
 import { loadPolicy } from "../../core/registry/policy.ts";
@@ -85,7 +85,8 @@ export function registerDemo(program: Command, ctx: CliContext): void {
           ctx.out(`${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`);
         }
 
-        await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordLineage(rt.meta, e).then(() => undefined), { idleMs: 200 });
+        const emitter = lineageEmitterFrom(rt.config, ctx.env, rt.log);
+        await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined), { idleMs: 200 });
         if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined) ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
 
         await runLifecycle(

@@ -3,10 +3,13 @@ import type { Runtime } from "../../core/config/runtime.ts";
 import { catchUp } from "../../core/events/catch-up.ts";
 import { EVENT_TYPES } from "../../core/events/schemas.ts";
 import { LINEAGE_SUBSCRIPTION } from "../../core/events/subscriptions.ts";
-import { exportRunEvents, lineageEndpoint, OpenLineageExportError } from "../../core/lineage/export.ts";
+import { ConfigError } from "../../core/config/config.ts";
+import { loadOpenLineageSettings } from "../../core/config/openlineage.ts";
+import { lineageEmitterFrom, namingFrom, recordAndEmit } from "../../core/lineage/emit.ts";
+import { exportRunEvents, OpenLineageExportError } from "../../core/lineage/export.ts";
 import { runEventsFor, type RunEvent } from "../../core/lineage/openlineage.ts";
 import { datasetLineage, LineageNotFoundError, modelLineage, predictionLineage } from "../../core/lineage/queries.ts";
-import { recordLineage } from "../../core/lineage/record.ts";
+import { OpenLineageHttpTransport } from "../../core/lineage/transport.ts";
 import { verifyModelLineage, VerifyTargetNotFoundError } from "../../core/lineage/verify.ts";
 import { resolveAlias } from "../../core/registry/aliases.ts";
 import { ModelNotFoundError, parseModelRef } from "../../core/registry/model-version.ts";
@@ -17,9 +20,13 @@ import { renderTree, type Tree } from "../tree.ts";
 type Format = "text" | "json" | "openlineage";
 type ViewOptions = { json?: boolean; format: Format; export?: boolean };
 
-/** Records what waits on the `lineage` subscription, so the answer includes every event published so far. */
-async function bringUpToDate(rt: Runtime): Promise<void> {
-  await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordLineage(rt.meta, e).then(() => undefined), { idleMs: 200 });
+/**
+ * Records what waits on the `lineage` subscription, so the answer includes every event published so far: the CLI is
+ * the lineage consumer here, so what it records for the first time goes to SIGHTLINE_OPENLINEAGE_URL as well.
+ */
+async function bringUpToDate(ctx: CliContext, rt: Runtime): Promise<void> {
+  const emitter = lineageEmitterFrom(rt.config, ctx.env, rt.log);
+  await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined), { idleMs: 200 });
 }
 
 /** `NAME:VERSION` or `NAME@ALIAS` → name and version. */
@@ -40,8 +47,9 @@ async function orFail<R>(ctx: CliContext, fn: () => Promise<R>): Promise<R> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof LineageNotFoundError || err instanceof VerifyTargetNotFoundError || err instanceof ModelNotFoundError || err instanceof OpenLineageExportError) {
-      return ctx.fail(err.message);
+    const known = [LineageNotFoundError, VerifyTargetNotFoundError, ModelNotFoundError, OpenLineageExportError, ConfigError];
+    if (known.some((k) => err instanceof k)) {
+      return ctx.fail((err as Error).message);
     }
     throw err;
   }
@@ -53,12 +61,13 @@ async function show(ctx: CliContext, rt: Runtime, opts: ViewOptions, answer: { j
   if (opts.export && format !== "openlineage") ctx.fail("--export needs --format openlineage");
   if (format === "json") return ctx.out(JSON.stringify(answer.json, null, 2));
   if (format === "text") return renderTree(answer.tree).forEach((line) => ctx.out(line));
-  const events: RunEvent[] = await runEventsFor(rt.meta, answer.requestIds);
+  const settings = loadOpenLineageSettings(ctx.env);
+  const events: RunEvent[] = await runEventsFor(rt.meta, answer.requestIds, namingFrom(rt.config, settings));
   if (!opts.export) return ctx.out(JSON.stringify(events, null, 2));
-  const url = ctx.env.SIGHTLINE_OPENLINEAGE_URL;
-  if (!url) return ctx.fail("--export needs SIGHTLINE_OPENLINEAGE_URL (the OpenLineage server's base URL, e.g. Marquez at http://localhost:5000)");
-  const sent = await exportRunEvents(url, events);
-  ctx.out(`exported ${sent} RunEvents to ${lineageEndpoint(url)}`);
+  if (!settings.url) return ctx.fail("--export needs SIGHTLINE_OPENLINEAGE_URL (the OpenLineage server's base URL, e.g. Marquez at http://localhost:5000)");
+  const transport = new OpenLineageHttpTransport({ ...settings, url: settings.url });
+  const sent = await exportRunEvents(transport, events);
+  ctx.out(`exported ${sent} RunEvents to ${transport.endpoint}`);
 }
 
 function viewOptions(cmd: Command): Command {
@@ -77,7 +86,7 @@ export function registerLineage(program: Command, ctx: CliContext): void {
       withRuntime(ctx, async (rt) =>
         orFail(ctx, async () => {
           const { name, version } = await resolveRef(ctx, rt, text);
-          await bringUpToDate(rt);
+          await bringUpToDate(ctx, rt);
           const l = await modelLineage(rt.meta, name, version);
           await show(ctx, rt, opts, { json: l, tree: modelTree(l), requestIds: [l.model.requestId] });
         }),
@@ -89,7 +98,7 @@ export function registerLineage(program: Command, ctx: CliContext): void {
     .action(async (requestId: string, opts: ViewOptions) =>
       withRuntime(ctx, async (rt) =>
         orFail(ctx, async () => {
-          await bringUpToDate(rt);
+          await bringUpToDate(ctx, rt);
           const p = await predictionLineage(rt.meta, requestId);
           await show(ctx, rt, opts, { json: p, tree: predictionTree(p), requestIds: [p.lineage.model.requestId] });
         }),
@@ -102,7 +111,7 @@ export function registerLineage(program: Command, ctx: CliContext): void {
       withRuntime(ctx, async (rt) =>
         orFail(ctx, async () => {
           if (!/^[0-9a-f]{64}$/.test(id)) ctx.fail(`${id} is not a dataset id (64 hex characters)`);
-          await bringUpToDate(rt);
+          await bringUpToDate(ctx, rt);
           const d = await datasetLineage(rt.meta, id);
           const requestIds = [...d.requests.map((r) => r.requestId), ...d.runs.map((r) => r.requestId)];
           await show(ctx, rt, opts, { json: d, tree: datasetLineageTree(d), requestIds });
@@ -119,7 +128,7 @@ export function registerLineage(program: Command, ctx: CliContext): void {
       withRuntime(ctx, async (rt) =>
         orFail(ctx, async () => {
           const { name, version } = await resolveRef(ctx, rt, text);
-          await bringUpToDate(rt);
+          await bringUpToDate(ctx, rt);
           const result = await verifyModelLineage(rt, name, version);
           if (opts.json) ctx.out(JSON.stringify(result, null, 2));
           else verifyLines(result).forEach((line) => ctx.out(line));

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { loadConfig } from "../../core/config/config.ts";
-import { createLogger } from "../../core/telemetry/logger.ts";
+import { createLogger, flushLogs } from "../../core/telemetry/logger.ts";
 import { DEFAULT_MODEL, loadServingConfig, refText } from "../../serving/config.ts";
 import { runServing } from "../../serving/run.ts";
 import type { CliContext } from "../context.ts";
@@ -24,12 +24,12 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .action(async (opts: { model: string; port: number; host: string; workers?: number }) => {
       const env = { ...ctx.env, SIGHTLINE_MODEL: opts.model };
       const serving = loadServingConfig(env, { port: opts.port, host: opts.host, ...(opts.workers ? { workers: opts.workers } : {}) });
-      const log = createLogger({ component: "serving" });
+      const log = createLogger({ component: "serving" }, { async: true });
       const running = await runServing(loadConfig(ctx.env, ctx.cwd), serving, log);
       ctx.out(`Serving ${refText(serving.model)} at ${running.url} with ${running.workers} worker(s). Ctrl-C stops.`);
       ctx.out(`  curl -F file=@image.png ${running.url}/predict`);
       await new Promise<void>((resolve) => {
-        const stop = (): void => void running.stop().then(resolve);
+        const stop = (): void => void running.stop().then(() => flushLogs()).then(resolve);
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
       });

@@ -39,6 +39,8 @@ export const TrainingCompleted = z.object({
   profileDigest: digest.optional(),
   configHash: z.string(),
   gitCommit: z.string().optional(),
+  /** The repository of that commit (SIGHTLINE_GIT_REPO_URL of the trainer), for OpenLineage's SourceCodeLocation. */
+  gitRepo: z.string().optional(),
   image: z.string().optional(),
   metrics,
   /** The version whose weights the run started from (fine-tuning). */

@@ -37,6 +37,8 @@ export type RunNode = {
   version: number | null;
   configHash: string | null;
   gitCommit: string | null;
+  /** The repository the run's code came from, when the run recorded one. */
+  gitRepo?: string;
   image: string | null;
   metrics: Metrics;
   modelDigest: string | null;

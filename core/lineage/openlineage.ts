@@ -1,20 +1,37 @@
 import { createHash } from "node:crypto";
+import pkg from "../../package.json" with { type: "json" };
 import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import { datasetName, modelName, type LineageNaming } from "./naming.ts";
 import type { RequestNode, RunNode } from "./nodes.ts";
-import { getNode, datasetRef } from "./queries.ts";
+import { getNode, datasetRef, type DatasetRef } from "./queries.ts";
 import { EDGES, type Edge, nodeId } from "./store.ts";
 
 /** OpenLineage core spec 2-0-2: https://openlineage.io/spec/2-0-2/OpenLineage.json */
 export const OPENLINEAGE_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
-/** Who produced the events: a URN, because Sightline has no canonical URL of its own. */
-export const PRODUCER = "urn:sightline:lineage";
-export const NAMESPACE = "sightline";
+/**
+ * Who produced the events: OpenLineage wants a URI naming the producing code at its version, like
+ * `https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/airflow`. This is the source tree of this
+ * package's version (package.json), tagged `v<version>`.
+ */
+export const PRODUCER_REPOSITORY = "https://github.com/sightline-mlops/sightline";
+export const PRODUCER = `${PRODUCER_REPOSITORY}/tree/v${pkg.version}`;
 
-const DATASET_VERSION_FACET = "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet";
-const ERROR_MESSAGE_FACET = "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet";
+/** The facets' published schemas, by the `$id` of the copies vendored in test/fixtures/openlineage/facets/. */
+export const FACET_SCHEMAS = {
+  datasetVersion: "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet",
+  errorMessage: "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
+  jobType: "https://openlineage.io/spec/facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
+  sourceCodeLocation: "https://openlineage.io/spec/facets/1-1-0/SourceCodeLocationJobFacet.json#/$defs/SourceCodeLocationJobFacet",
+} as const;
 /** Our own facets are named by URN: they are identifiers, not documents anyone can fetch. */
 const REQUEST_FACET = "urn:sightline:facets:TrainingRequestRunFacet:1";
 const TRAINING_FACET = "urn:sightline:facets:TrainingRunFacet:1";
+const DATASET_FACET = "urn:sightline:facets:DatasetDatasetFacet:1";
+const MODEL_FACET = "urn:sightline:facets:ModelDatasetFacet:1";
+
+/** What the JobType facet says of every Sightline job: the integration's name and the kind of job. */
+export const INTEGRATION = "SIGHTLINE";
+export const TRAINING_JOB_TYPE = "TRAINING";
 
 export type OpenLineageDataset = { namespace: string; name: string; facets?: Record<string, JsonObject> };
 
@@ -24,7 +41,7 @@ export type RunEvent = {
   producer: string;
   schemaURL: string;
   run: { runId: string; facets: Record<string, JsonObject> };
-  job: { namespace: string; name: string };
+  job: { namespace: string; name: string; facets: Record<string, JsonObject> };
   inputs: OpenLineageDataset[];
   outputs: OpenLineageDataset[];
 };
@@ -56,15 +73,47 @@ export const openLineageRunId = (requestId: string): string => uuidV5(`urn:sight
 const facet = (schemaURL: string, body: JsonObject): JsonObject => ({ _producer: PRODUCER, _schemaURL: schemaURL, ...body });
 const jobName = (model: string): string => `train.${model}`;
 
-function input(datasetId: string, manifestDigest: string | null): OpenLineageDataset {
-  return {
-    namespace: NAMESPACE,
-    name: datasetId,
-    ...(manifestDigest ? { facets: { version: facet(DATASET_VERSION_FACET, { datasetVersion: manifestDigest }) } } : {}),
-  };
+/** A web page of the source at a commit where the host has one (GitHub, GitLab, Gitea: `/tree/<sha>`), else the repository. */
+function sourceUrl(repo: string, commit: string | null): string {
+  const web = /^https?:\/\//.test(repo) ? repo.replace(/\.git$/, "").replace(/\/+$/, "") : null;
+  return web && commit ? `${web}/tree/${commit}` : repo;
 }
 
-export function startEvent(request: RequestNode, manifestDigest: string | null): RunEvent {
+function job(naming: LineageNaming, model: string, repo: string | null, commit: string | null): RunEvent["job"] {
+  const facets: Record<string, JsonObject> = {
+    jobType: facet(FACET_SCHEMAS.jobType, { processingType: "BATCH", integration: INTEGRATION, jobType: TRAINING_JOB_TYPE }),
+  };
+  // The run's own repository first; one that is not a URL (the facet's url must be a URI) gives way to the setting.
+  const repoUrl = [repo, naming.gitRepoUrl].find((r): r is string => typeof r === "string" && URL.canParse(r));
+  if (repoUrl) {
+    facets.sourceCodeLocation = facet(FACET_SCHEMAS.sourceCodeLocation, { type: "git", url: sourceUrl(repoUrl, commit), repoUrl, ...(commit ? { version: commit } : {}) });
+  }
+  return { namespace: naming.jobNamespace, name: jobName(model), facets };
+}
+
+/** The dataset as one OpenLineage dataset across its versions; the version facet says which content this run read. */
+function input(naming: LineageNaming, dataset: DatasetRef): OpenLineageDataset {
+  const facets: Record<string, JsonObject> = { sightline_dataset: facet(DATASET_FACET, { datasetId: dataset.datasetId }) };
+  if (dataset.manifestDigest) facets.version = facet(FACET_SCHEMAS.datasetVersion, { datasetVersion: dataset.manifestDigest });
+  return { namespace: naming.datasetNamespace, name: datasetName(naming, dataset.datasetId, dataset.record), facets };
+}
+
+/** The model as one OpenLineage dataset across its versions: the version is the registry's, the ONNX digest beside it. */
+function output(naming: LineageNaming, run: RunNode): OpenLineageDataset[] {
+  if (run.status !== "completed" || run.version === null) return [];
+  return [
+    {
+      namespace: naming.datasetNamespace,
+      name: modelName(naming, run.model),
+      facets: {
+        version: facet(FACET_SCHEMAS.datasetVersion, { datasetVersion: String(run.version) }),
+        sightline_model: facet(MODEL_FACET, { model: run.model, version: run.version, modelDigest: run.modelDigest, cardDigest: run.cardDigest }),
+      },
+    },
+  ];
+}
+
+export function startEvent(request: RequestNode, dataset: DatasetRef, naming: LineageNaming): RunEvent {
   return {
     eventType: "START",
     eventTime: request.time,
@@ -82,13 +131,13 @@ export function startEvent(request: RequestNode, manifestDigest: string | null):
         }),
       },
     },
-    job: { namespace: NAMESPACE, name: jobName(request.model) },
-    inputs: [input(request.datasetId, manifestDigest)],
+    job: job(naming, request.model, null, null),
+    inputs: [input(naming, dataset)],
     outputs: [],
   };
 }
 
-export function endEvent(run: RunNode, manifestDigest: string | null): RunEvent {
+export function endEvent(run: RunNode, dataset: DatasetRef, naming: LineageNaming): RunEvent {
   const completed = run.status === "completed";
   const training = facet(TRAINING_FACET, {
     runId: run.runId,
@@ -107,40 +156,36 @@ export function endEvent(run: RunNode, manifestDigest: string | null): RunEvent 
       runId: openLineageRunId(run.requestId),
       facets: completed
         ? { sightline_training: training }
-        : { sightline_training: training, errorMessage: facet(ERROR_MESSAGE_FACET, { message: run.reason ?? "failed", programmingLanguage: "TypeScript" }) },
+        : { sightline_training: training, errorMessage: facet(FACET_SCHEMAS.errorMessage, { message: run.reason ?? "failed", programmingLanguage: "TypeScript" }) },
     },
-    job: { namespace: NAMESPACE, name: jobName(run.model) },
-    inputs: [input(run.datasetId, manifestDigest)],
-    outputs:
-      completed && run.version !== null
-        ? [
-            {
-              namespace: NAMESPACE,
-              name: `${run.model}:${run.version}`,
-              ...(run.modelDigest ? { facets: { version: facet(DATASET_VERSION_FACET, { datasetVersion: run.modelDigest }) } } : {}),
-            },
-          ]
-        : [],
+    job: job(naming, run.model, run.gitRepo ?? null, run.gitCommit),
+    inputs: [input(naming, dataset)],
+    outputs: output(naming, run),
+  };
+}
+
+/** Reads datasets once each, for a batch of events that mostly share one. */
+export function datasetReader(meta: MetadataStore): (datasetId: string) => Promise<DatasetRef> {
+  const cache = new Map<string, Promise<DatasetRef>>();
+  return (datasetId) => {
+    let ref = cache.get(datasetId);
+    if (!ref) cache.set(datasetId, (ref = datasetRef(meta, datasetId)));
+    return ref;
   };
 }
 
 /** The RunEvents of the given training requests: START from each request, COMPLETE or FAIL from each of its runs. */
-export async function runEventsFor(meta: MetadataStore, requestIds: readonly string[]): Promise<RunEvent[]> {
+export async function runEventsFor(meta: MetadataStore, requestIds: readonly string[], naming: LineageNaming): Promise<RunEvent[]> {
   const events: RunEvent[] = [];
-  const digests = new Map<string, string | null>();
-  const manifestOf = async (datasetId: string): Promise<string | null> => {
-    if (!digests.has(datasetId)) digests.set(datasetId, (await datasetRef(meta, datasetId)).manifestDigest);
-    return digests.get(datasetId) ?? null;
-  };
+  const datasetOf = datasetReader(meta);
   for (const requestId of [...new Set(requestIds)].sort()) {
     const request = await getNode<RequestNode>(meta, nodeId("request", requestId));
-    if (request) events.push(startEvent(request, await manifestOf(request.datasetId)));
+    if (request) events.push(startEvent(request, await datasetOf(request.datasetId), naming));
     const edges = await meta.query(EDGES, { where: [{ field: "to", op: "==", value: nodeId("request", requestId) }, { field: "rel", op: "==", value: "for_request" }] });
     const runs = await Promise.all(edges.map((d) => getNode<RunNode>(meta, (d.data as Edge).from)));
     for (const run of runs.filter((r): r is RunNode => r !== null).sort((a, b) => (a.time < b.time ? -1 : 1))) {
-      events.push(endEvent(run, await manifestOf(run.datasetId)));
+      events.push(endEvent(run, await datasetOf(run.datasetId), naming));
     }
   }
   return events;
 }
-

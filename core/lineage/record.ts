@@ -100,6 +100,7 @@ export function writesFor(event: AnyCloudEvent): Write[] {
         version: d.version,
         configHash: d.configHash,
         gitCommit: d.gitCommit ?? null,
+        ...(d.gitRepo ? { gitRepo: d.gitRepo } : {}),
         image: d.image ?? null,
         metrics: d.metrics,
         modelDigest: d.modelDigest,

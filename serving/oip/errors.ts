@@ -1,3 +1,5 @@
+import type { ErrorBodyShape } from "../errors.ts";
+
 /**
  * Open Inference Protocol errors: every /v2 route answers the spec's `inference_error_response`, a bare message,
  * because tritonclient and KServe's REST client read `error` as a string. Sightline's own routes keep
@@ -5,4 +7,4 @@
  */
 export const isOipPath = (path: string): boolean => path === "/v2" || path.startsWith("/v2/");
 
-export const oipErrorBody = (message: string): { error: string } => ({ error: message });
+export const oipErrorBody: ErrorBodyShape = (_code, message) => ({ error: message });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDataset } from "../../core/datasets/load.ts";
 import type { RunEvent } from "../../core/lineage/openlineage.ts";
 import { runCli } from "../support/cli.ts";
+import { startOpenLineageSink } from "../support/openlineage-sink.ts";
 import { lineageWorld, MODEL, type LineageWorld } from "../support/lineage-world.ts";
 import { openLineageValidator } from "../support/openlineage-schema.ts";
 
@@ -22,9 +23,15 @@ describe("sightline lineage (the real command)", () => {
   afterAll(async () => w.close());
 
   it("prints a model's lineage as a tree after catching up on the published events", async () => {
-    const run = await cli("model", `${MODEL}:1`);
+    // Catching up, the command is the lineage consumer: what it records first goes to the OpenLineage server too.
+    const sink = await startOpenLineageSink();
+    const run = await runCli(["lineage", "model", `${MODEL}:1`], { cwd: w.home, env: { ...env, SIGHTLINE_OPENLINEAGE_URL: sink.url } });
+    await sink.close();
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
+    // Deliveries are handled concurrently, so the sink sees each run's events, not a global order.
+    const sent = sink.requests.map((r) => r.body as RunEvent).map((e) => `${e.eventType} ${e.run.facets.sightline_request?.requestId ?? e.run.facets.sightline_training?.requestId}`);
+    expect(sent.sort()).toEqual(["COMPLETE req-1", "COMPLETE req-3", "FAIL req-2", "START req-1", "START req-2", "START req-3"]);
     const out = run.stdout;
     expect(out).toMatch(/^model fashion:1\n/);
     expect(out).toContain(`dataset ${w.dataset.id}`);

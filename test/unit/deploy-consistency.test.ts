@@ -75,22 +75,38 @@ const servingReads = (): string[] =>
 const trainerReads = (): string[] =>
   [...new Set([...readsFromEnv((env) => loadConfig(env, mkdtempSync(join(tmpdir(), "cfg-")))), ...trainerEnvSchema(), ...processEnvReads(["trainer/main.ts"])])].sort();
 
+/** What core/telemetry/logger.ts reads for Error Reporting's serviceContext and no manifest needs to set. */
+const LOGGER_UNSET: Record<string, string> = {
+  K_SERVICE: "set by Cloud Run and Cloud Functions, not on GKE",
+  K_REVISION: "set by Cloud Run and Cloud Functions, not on GKE",
+  SIGHTLINE_SERVICE_VERSION: "Error Reporting's version defaults to package.json's",
+};
+
 /** Read by the code, deliberately not set by the manifests: each with the reason. */
 const SERVING_UNSET: Record<string, string> = {
   SIGHTLINE_CONFIG: "no YAML file in the image: the environment carries every setting",
   SIGHTLINE_JOBS: "serving submits no training jobs",
   KUBERNETES_SERVICE_HOST: "set by the kubelet",
+  ...LOGGER_UNSET,
+  // Vertex AI's custom-container variables: Vertex sets them on its endpoints (docs/deploy-vertex.md), GKE never.
+  AIP_HTTP_PORT: "set by Vertex AI only",
+  AIP_PREDICT_ROUTE: "set by Vertex AI only",
+  AIP_HEALTH_ROUTE: "set by Vertex AI only",
+  AIP_DEPLOYED_MODEL_ID: "set by Vertex AI only",
 };
 const TRAINER_UNSET: Record<string, string> = {
   SIGHTLINE_CONFIG: "no YAML file in the image: the environment carries every setting",
   SIGHTLINE_JOBS: "the trainer submits no jobs",
   SIGHTLINE_LOG_LEVEL: "the logger's default (info); the template's env is pinned by test/unit/jobs-gke.test.ts",
   SIGHTLINE_GIT_COMMIT: "passed per runner through GkeJobRunnerOptions.env (the CD workflow sets GITHUB_SHA)",
+  SIGHTLINE_GIT_REPO_URL: "passed with SIGHTLINE_GIT_COMMIT through GkeJobRunnerOptions.env (train-job.ts: GITHUB_SERVER_URL/GITHUB_REPOSITORY)",
   KUBERNETES_SERVICE_HOST: "set by the kubelet",
   SIGHTLINE_CONTRACT_JOB: "set per job, for a contract trainer only (its containers are pinned by test/unit/jobs-gke.test.ts)",
   SIGHTLINE_FINE_TUNE: "set per job when the retrain policy fine-tunes",
   SIGHTLINE_RUN_ROOT: "a contract Job's shared volume, set in its stage and ingest containers (default /sightline)",
   SIGHTLINE_IMAGE_FORMATS: "the default png,jpeg,webp (core/imaging/formats.ts), which the serving Deployment sets too",
+  SIGHTLINE_SERVICE: "Error Reporting's service defaults to sightline-<component> (sightline-trainer)",
+  ...LOGGER_UNSET,
 };
 
 /** Names the code reads that neither the manifest provides nor the allow-list explains. */
@@ -271,7 +287,7 @@ describe("IAM: no primitive role anywhere; one service account per component", (
     for (const file of terraformFiles()) {
       for (const [path, value] of strings(await parseHcl(file, read(`terraform/${file}`)))) if (PRIMITIVE.test(value)) found.push(`terraform/${file} ${path}: ${value}`);
     }
-    for (const file of [".github/workflows/ci.yml", ".github/workflows/cd.yml", "docs/deploy-gcp.md"]) if (existsSync(join(ROOT, file)) && PRIMITIVE.test(read(file).replace(/no (owner|editor)[^\n]*/gi, ""))) found.push(file);
+    for (const file of [".github/workflows/ci.yml", ".github/workflows/cd.yml", "docs/deploy-gcp.md", "docs/deploy-vertex.md"]) if (existsSync(join(ROOT, file)) && PRIMITIVE.test(read(file).replace(/no (owner|editor)[^\n]*/gi, ""))) found.push(file);
     expect(found).toEqual([]);
     // The scan does see a primitive role where one is written.
     expect([...strings(await parseHcl("x.tf", 'resource "google_project_iam_member" "x" {\n  role = "roles/editor"\n}\n'))].some(([, v]) => PRIMITIVE.test(v))).toBe(true);

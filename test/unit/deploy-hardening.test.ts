@@ -137,8 +137,8 @@ describe("IAM: each identity gets what its code uses", () => {
     expect(of("fn-gate")).toEqual(["roles/storage.objectViewer"]);
     expect(of("fn-drift")).toEqual(["roles/storage.objectCreator", "roles/storage.objectViewer"]);
     expect(of("serving")).toEqual(["roles/storage.objectViewer"]);
-    // recordLineage(meta, event): the lineage function touches no blob.
-    expect(read("functions/handlers.ts")).toMatch(/recordLineage: async \(event\) => void \(await recordLineage\(rt\.meta, event\)\)/);
+    // recordAndEmit(meta, event, emitter): the lineage function touches no blob (it sends to OpenLineage over HTTP).
+    expect(read("functions/handlers.ts")).toMatch(/recordLineage: async \(event\) => void \(await recordAndEmit\(rt\.meta, event, ctx\.lineage\)\)/);
     expect(of("fn-lineage")).toEqual([]);
   });
 

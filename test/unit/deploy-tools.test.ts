@@ -174,6 +174,16 @@ describe("CD scripts (.github/scripts)", () => {
     expect(args.timeoutMinutes).toBe(240);
   });
 
+  it("train-job.ts gives the trainer the commit and its repository from GitHub Actions' variables", async () => {
+    const { gitEnv } = await import("../../.github/scripts/train-job.ts");
+    expect(gitEnv({ GITHUB_SHA: "abc123", GITHUB_SERVER_URL: "https://github.com", GITHUB_REPOSITORY: "org/sightline" })).toEqual({
+      SIGHTLINE_GIT_COMMIT: "abc123",
+      SIGHTLINE_GIT_REPO_URL: "https://github.com/org/sightline",
+    });
+    expect(gitEnv({ GITHUB_SHA: "abc123" })).toEqual({ SIGHTLINE_GIT_COMMIT: "abc123" });
+    expect(gitEnv({ GITHUB_REPOSITORY: "org/sightline" })).toEqual({});
+  });
+
   it("smoke-test.ts sends a real 28×28 PNG and checks the serving contract", async () => {
     const { smokeImage, checkPrediction } = await import("../../.github/scripts/smoke-test.ts");
     const { default: sharp } = await import("sharp");

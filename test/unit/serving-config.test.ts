@@ -23,6 +23,12 @@ describe("serving configuration", () => {
     expect(c.predictionLog.sampleRate).toBe(0.1);
   });
 
+  it("reads the request log's sampling, the slow threshold and the trusted proxy hops, all logged and none trusted by default", () => {
+    expect(loadServingConfig({})).toMatchObject({ requestLog: { sampleRate: 1, slowMs: 1000 }, trustedProxyHops: 0 });
+    const c = loadServingConfig({ SIGHTLINE_REQUEST_LOG_RATE: "0.05", SIGHTLINE_SLOW_REQUEST_MS: "250", SIGHTLINE_TRUSTED_PROXY_HOPS: "2" });
+    expect(c).toMatchObject({ requestLog: { sampleRate: 0.05, slowMs: 250 }, trustedProxyHops: 2 });
+  });
+
   it("names the variable that is wrong", () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ PORT: "http" }, /^PORT="http"/],
@@ -32,6 +38,12 @@ describe("serving configuration", () => {
       [{ SIGHTLINE_SERVE_WORKERS: "0" }, /^SIGHTLINE_SERVE_WORKERS=/],
       [{ SIGHTLINE_INTERNAL_PORT: "8080" }, /^SIGHTLINE_INTERNAL_PORT=8080 is PORT too/],
       [{ PORT: "9000", SIGHTLINE_INTERNAL_PORT: "9000" }, /^SIGHTLINE_INTERNAL_PORT=9000 is PORT too/],
+      [{ SIGHTLINE_REQUEST_LOG_RATE: "1.5" }, /^SIGHTLINE_REQUEST_LOG_RATE="1.5"/],
+      [{ SIGHTLINE_REQUEST_LOG_RATE: "some" }, /^SIGHTLINE_REQUEST_LOG_RATE="some"/],
+      [{ SIGHTLINE_SLOW_REQUEST_MS: "0" }, /^SIGHTLINE_SLOW_REQUEST_MS=/],
+      // A count, never "true": trusting every hop would let clients write their own address.
+      [{ SIGHTLINE_TRUSTED_PROXY_HOPS: "true" }, /^SIGHTLINE_TRUSTED_PROXY_HOPS="true"/],
+      [{ SIGHTLINE_TRUSTED_PROXY_HOPS: "-1" }, /^SIGHTLINE_TRUSTED_PROXY_HOPS=/],
     ];
     for (const [env, message] of cases) {
       expect(() => loadServingConfig(env)).toThrow(ConfigError);

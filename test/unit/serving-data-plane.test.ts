@@ -12,10 +12,10 @@ import { greyPng, tinyWorld, TINY_MODEL, type TinyWorld } from "../support/tiny-
 
 const SUB = "data-plane-test";
 
-type Protocol = "predict" | "oip";
+type Protocol = "predict" | "oip" | "vertex";
 
 /** The protocol each way of sending is counted under. */
-const PROTOCOL_OF = { predict: "predict", oip: "oip", "oip BYTES": "oip", "oip binary BYTES": "oip" } as const satisfies Record<string, Protocol>;
+const PROTOCOL_OF = { predict: "predict", oip: "oip", "oip BYTES": "oip", "oip binary BYTES": "oip", vertex: "vertex" } as const satisfies Record<string, Protocol>;
 type Way = keyof typeof PROTOCOL_OF;
 
 const oipLabels = async (res: Response, n: number): Promise<string[]> => {
@@ -52,6 +52,12 @@ const PROTOCOLS: Record<Way, (url: string, levels: number[]) => Promise<string[]
     const { body, headers } = binaryRequest({ inputs: [{ name: "input", shape: [levels.length], datatype: "BYTES", elements }] });
     const res = await fetch(`${url}/v2/models/${TINY_MODEL}/infer`, { method: "POST", headers, body: new Uint8Array(body) });
     return oipLabels(res, levels.length);
+  },
+  vertex: async (url, levels) => {
+    const instances = await Promise.all(levels.map(async (level) => ({ content: (await greyPng(level)).toString("base64"), mimeType: "image/png" })));
+    const res = await fetch(`${url}/vertex/predict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ instances }) });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { predictions: { displayNames: string[] }[] }).predictions.map((p) => p.displayNames[0]!);
   },
 };
 
