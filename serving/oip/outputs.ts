@@ -40,7 +40,8 @@ export interface OutputPlan {
 export function planOutputs(request: InferRequest, model: LoadedModel): OutputPlan[] {
   const tensors = modelOutputs(model);
   const allBinary = booleanParameter(request.parameters, "binary_data_output", "request") ?? false;
-  const requested: { name: string; parameters?: Parameters }[] = request.outputs ?? tensors.map((t) => ({ name: t.name }));
+  // An empty list asks for nothing in particular, as an absent one does (Triton reads them alike).
+  const requested: { name: string; parameters?: Parameters }[] = request.outputs?.length ? request.outputs : tensors.map((t) => ({ name: t.name }));
   const seen = new Set<string>();
   return requested.map((out, i) => {
     const where = `outputs[${i}]`;

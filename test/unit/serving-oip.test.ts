@@ -221,6 +221,8 @@ describe("Open Inference Protocol v2, to the spec", { timeout: 60_000 }, () => {
     await expectError(infer({ inputs: [{ ...input, parameters: { list: [1] } }] }), 400, /must be a string, number or boolean/);
     await expectError(infer({ inputs: [input], parameters: { binary_data_output: "yes" } }), 400, /binary_data_output must be a boolean/);
     await expectError(infer({ inputs: [input], outputs: [{ name: "probabilities", parameters: { binary_data: 1 } }] }), 400, /binary_data must be a boolean/);
+    const none = (await infer({ inputs: [input], outputs: [] })).json as InferBody;
+    expect(none.outputs.map((o) => o.name)).toEqual(["probabilities"]);
     // Parameters the server does not know are the client's own: accepted and ignored.
     expect((await infer({ inputs: [input], parameters: { priority: 3, tag: "x", fast: true } })).status).toBe(200);
   });
