@@ -68,7 +68,8 @@ export async function resnet18Assets(cache: string, perClass: number, python: st
   await mkdir(cache, { recursive: true });
   const modelDir = join(cache, `resnet18-seed${SEED}`);
   const infoFile = join(modelDir, "export.json");
-  if (!existsSync(infoFile)) {
+  const complete = ["export.json", "resnet18.onnx", "resnet18.pt"].every((f) => existsSync(join(modelDir, f)));
+  if (!complete) {
     await intoPlace(modelDir, async (tmp) => {
       const run = spawnSync(python, [EXPORT_SCRIPT, tmp, String(SEED), String(CLASSES.length)], { encoding: "utf8" });
       if (run.status !== 0) throw new Error(`${EXPORT_SCRIPT} failed (${run.status ?? run.signal}): ${(run.stderr || run.error?.message || "").trim().split("\n").slice(-3).join(" | ")}`);

@@ -50,11 +50,15 @@ process.env.SIGHTLINE_LOG_LEVEL ??= "WARNING";
 const log = createLogger({ component: "bench" }, { level: "WARNING" });
 
 const both = options.model === "both";
-if (options.model === "fmnist" || both) {
-  if (both) console.log("==== fmnist: 28×28 grayscale CNN, PNG requests ====");
-  await benchFmnist(common, log);
+/** Runs one model's bench; a failure (a missing Python package, a server that would not start) fails the run but not the other model's bench. */
+async function run(name: string, title: string, bench: () => Promise<void>): Promise<void> {
+  if (both) console.log(`${name === "fmnist" ? "" : "\n"}==== ${name}: ${title} ====`);
+  try {
+    await bench();
+  } catch (err) {
+    console.error(`${name.padEnd(12)} FAILED: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
 }
-if (options.model === "resnet18" || both) {
-  if (both) console.log("\n==== resnet18: 224×224 RGB ResNet-18, JPEG requests ====");
-  await benchResnet18(common, log);
-}
+if (options.model === "fmnist" || both) await run("fmnist", "28×28 grayscale CNN, PNG requests", () => benchFmnist(common, log));
+if (options.model === "resnet18" || both) await run("resnet18", "224×224 RGB ResNet-18, JPEG requests", () => benchResnet18(common, log));
