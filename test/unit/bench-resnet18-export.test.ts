@@ -15,7 +15,8 @@ describe("the ResNet-18 export's summary line", () => {
 
   it("rejects a summary with missing or mistyped fields", () => {
     expect(() => parseExportInfo(JSON.stringify({ ...summary, classes: "ten" }), "export")).toThrow(/unexpected export summary[\s\S]*classes/);
-    const { input: _input, ...partial } = summary;
+    const partial: Partial<typeof summary> = { ...summary };
+    delete partial.input;
     expect(() => parseExportInfo(JSON.stringify(partial), "export")).toThrow(/input/);
   });
 });
