@@ -2,7 +2,7 @@
 // load with CPU meters, the raw in-process pipeline on one process per core, and small process helpers.
 import { spawnSync, fork, type ChildProcess } from "node:child_process";
 import cluster from "node:cluster";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,18 +21,36 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 // /proc reports CPU time in clock ticks.
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout?.trim()) || 100;
 
-// Children (raw pipeline processes, peers, serving workers) never outlive this process.
+// Children (raw pipeline processes, peers, serving workers) never outlive this process; nor do the process groups
+// of children started `detached` (a peer's supervisor and its worker processes).
 const children = new Set<ChildProcess>();
+const groups = new Set<number>();
 
 export function trackChild<T extends ChildProcess>(child: T): T {
   children.add(child);
   return child;
 }
 
+/** Tracks a child spawned with `detached: true`, which leads a process group of its own, as that whole group. */
+export function trackGroup<T extends ChildProcess>(child: T): T {
+  if (child.pid !== undefined) groups.add(child.pid);
+  return trackChild(child);
+}
+
+const signalGroup = (pgid: number, signal: NodeJS.Signals | 0): boolean => {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false; // the group is gone
+  }
+};
+
 /** Kills whatever is still running when the bench exits, however it exits. */
 export function installChildCleanup(): void {
   process.on("exit", () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    for (const pgid of groups) signalGroup(pgid, "SIGKILL");
     for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill("SIGTERM");
   });
   process.once("SIGINT", () => process.exit(130));
@@ -180,6 +198,42 @@ export async function waitHealthy(url: string, child: ChildProcess, timeoutMs: n
     await sleep(200);
   }
   return false;
+}
+
+/**
+ * Stops a group tracked by trackGroup: SIGTERM to all of it, then SIGKILL to whatever is left of it 5 s after,
+ * or once its leader has exited (a supervisor killed first would orphan its workers).
+ */
+export async function stopGroup(child: ChildProcess): Promise<void> {
+  const pgid = child.pid;
+  if (pgid === undefined || !groups.has(pgid)) return stopChild(child);
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    signalGroup(pgid, "SIGTERM");
+    await Promise.race([exited, sleep(5_000)]);
+  }
+  // Members that outlived the leader (or a leader that ignored SIGTERM) go now; then wait until none is left.
+  signalGroup(pgid, "SIGKILL");
+  for (let i = 0; i < 50 && signalGroup(pgid, 0); i++) await sleep(100);
+  groups.delete(pgid);
+  children.delete(child);
+}
+
+/** The PIDs of a process and of all its descendants, from /proc (the processes a supervisor runs the work in). */
+export function processTree(pid: number): number[] {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    const parent = tree[i]!;
+    try {
+      for (const task of readdirSync(`/proc/${parent}/task`)) {
+        const kids = readFileSync(`/proc/${parent}/task/${task}/children`, "utf8").trim();
+        if (kids) tree.push(...kids.split(/\s+/).map(Number));
+      }
+    } catch {
+      // exited meanwhile, or no /proc
+    }
+  }
+  return tree;
 }
 
 /** SIGTERM, then SIGKILL after 5 s; resolves once the child is gone. */

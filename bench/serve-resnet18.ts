@@ -3,10 +3,12 @@
 // (autocannon, the same connections as fmnist). Measured in the same run:
 //   raw        decode + preprocess + ONNX Runtime in process, batch 1, one process per core (bench/serve-raw.ts);
 //   Sightline  runServing on 127.0.0.1, one worker per core, the prediction log at its default rate;
-//   peer       FastAPI + PyTorch eager on the same weights (bench/peers/fastapi_resnet18.py), when installed.
+//   peer       FastAPI + PyTorch eager on the same weights (bench/peers/fastapi_resnet18.py), one uvicorn worker
+//              of one torch thread per core, when its Debian packages are installed.
 // Targets: Sightline ≥ 0.9× the raw pipeline's rate and ≥ 1.6× the peer's. Ends with one JSON summary line.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { get } from "node:http";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -20,8 +22,8 @@ import { loadServingConfig } from "../serving/config.ts";
 import { runServing, type Serving } from "../serving/run.ts";
 import { multipartRequests } from "./load.ts";
 import { benchCacheDir, registerResnet18, resnet18Assets, RESNET18 } from "./resnet18-model.ts";
-import { describe, fmt, freePort, measure, runRaw, stopChild, trackChild, waitHealthy, workerPids, type Measured, type Timing } from "./serve-kit.ts";
-import { ratioLine } from "./targets.ts";
+import { describe, fmt, freePort, measure, processTree, runRaw, sleep, stopGroup, trackGroup, waitHealthy, workerPids, type Measured, type Timing } from "./serve-kit.ts";
+import { meets, ratioLine } from "./targets.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PEER = join(HERE, "peers/fastapi_resnet18.py");
@@ -97,19 +99,27 @@ export async function benchResnet18(options: Resnet18Options, log: Logger): Prom
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       let stderr = "";
-      peer = trackChild(spawn(PYTHON, [PEER, String(port), info.state_dict], { stdio: ["ignore", "ignore", "pipe"] }));
+      // Its own process group: the uvicorn supervisor and its workers stop together.
+      peer = trackGroup(spawn(PYTHON, [PEER, String(port), info.state_dict, String(options.cores)], { stdio: ["ignore", "ignore", "pipe"], detached: true }));
       peer.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-      if (await waitHealthy(`${url}/health`, peer, 60_000)) {
+      // Each worker imports torch and loads the weights: slow on a busy machine.
+      if ((await waitHealthy(`${url}/health`, peer, 120_000)) && (await allWorkersUp(url, options.cores, 120_000))) {
         const peerTops = await topClasses(url, images, peerTop);
         agreement = peerTops.filter((top, i) => top === sightlineTops[i]).length;
-        peerResult = await measure(url, requests, peer.pid ? [peer.pid] : [], options);
-        console.log(`peer         FastAPI + PyTorch eager (fastapi_resnet18.py, 1 uvicorn worker, ${options.cores} torch threads, the same weights): ${describe(peerResult)}`);
-        console.log(`  cpu        ${fmt(peerResult.serverCpuMs, 1)} ms CPU per request in the peer; load generator ${fmt(peerResult.loadCpuMs, 2)} ms; other processes kept ${fmt(peerResult.otherCores, 2)} cores busy`);
+        const pids = peer.pid ? processTree(peer.pid) : [];
+        const measured = await measure(url, requests, pids, options);
+        console.log(`peer         FastAPI + PyTorch eager (fastapi_resnet18.py, ${options.cores} uvicorn workers of 1 torch thread, the same weights): ${describe(measured)}`);
+        if (measured.completed > 0) {
+          peerResult = measured;
+          console.log(`  cpu        ${fmt(measured.serverCpuMs, 1)} ms CPU per request in the peer's ${pids.length} processes; load generator ${fmt(measured.loadCpuMs, 2)} ms; other processes kept ${fmt(measured.otherCores, 2)} cores busy`);
+        } else {
+          peerSkipped = `it answered no request in ${options.seconds} s (${measured.errors} errors, ${measured.timeouts} timeouts): no ratio`;
+        }
         console.log(`  agreement  ${agreement}/${images.length} images get the same top class from the peer as from Sightline (same weights; PIL and libvips decode JPEG slightly differently)`);
       } else {
         peerSkipped = `it did not become healthy: ${stderr.trim().split("\n").at(-1) ?? "no output"}`;
       }
-      await stopChild(peer);
+      await stopGroup(peer);
       peer = undefined;
     }
     if (peerSkipped) console.log(`peer         skipped: ${peerSkipped}`);
@@ -139,15 +149,47 @@ export async function benchResnet18(options: Resnet18Options, log: Logger): Prom
         peer: peerResult ? { ...round(peerResult), top_class_agreement: agreement } : { skipped: peerSkipped },
         ratios: { vs_raw: +vsRaw.toFixed(2), vs_peer: peerResult ? +vsPeer.toFixed(2) : null },
         targets: { vs_raw: RESNET18_TARGET.raw, vs_peer: RESNET18_TARGET.peer },
-        met: { vs_raw: vsRaw >= RESNET18_TARGET.raw, vs_peer: peerResult ? vsPeer >= RESNET18_TARGET.peer : null, no_errors: clean },
+        met: { vs_raw: meets(vsRaw, RESNET18_TARGET.raw), vs_peer: peerResult ? meets(vsPeer, RESNET18_TARGET.peer) : null, no_errors: clean },
       }),
     );
     if (!clean) process.exitCode = 1;
   } finally {
-    if (peer) await stopChild(peer);
+    if (peer) await stopGroup(peer);
     await serving?.stop();
     await rm(home, { recursive: true, force: true });
   }
+}
+
+/**
+ * Whether `workers` distinct peer processes answer /health within the time: uvicorn answers as soon as its first
+ * worker is up, while the others may still be loading torch. Each probe is a new connection (no keep-alive), so
+ * the kernel hands it to any worker that is accepting.
+ */
+async function allWorkersUp(url: string, workers: number, timeoutMs: number): Promise<boolean> {
+  const seen = new Set<number>();
+  const deadline = performance.now() + timeoutMs;
+  const probe = (): Promise<number | undefined> =>
+    new Promise((resolve) => {
+      const req = get(`${url}/health`, { agent: false }, (res) => {
+        let body = "";
+        res.on("data", (d: Buffer) => (body += d.toString()));
+        res.on("end", () => {
+          try {
+            resolve(z.object({ pid: z.number() }).safeParse(JSON.parse(body)).data?.pid);
+          } catch {
+            resolve(undefined); // not JSON: not one of the peer's workers answering
+          }
+        });
+      });
+      req.on("error", () => resolve(undefined));
+    });
+  while (performance.now() < deadline) {
+    const pid = await probe();
+    if (pid !== undefined) seen.add(pid);
+    if (seen.size >= workers) return true;
+    await sleep(50);
+  }
+  return false;
 }
 
 /** Each image's top class as `url`'s POST /predict answers it, one request at a time (and the server answers). */
