@@ -131,6 +131,10 @@ export async function benchResnet18(options: Resnet18Options, log: Logger): Prom
     const vsPeer = peerResult ? sightline.rps / peerResult.rps : Number.NaN;
     console.log(ratioLine(vsRaw, RESNET18_TARGET.raw, "the raw pipeline's img/s"));
     if (peerResult) console.log(ratioLine(vsPeer, RESNET18_TARGET.peer, "the peer's req/s"));
+    // CPU time per request moves less than rates when other processes take the cores: the steadier comparison here.
+    const cpuOverRaw = sightline.serverCpuMs / raw.cpuMs;
+    const cpuOverPeer = peerResult ? sightline.serverCpuMs / peerResult.serverCpuMs : Number.NaN;
+    console.log(`cpu ratio    per request, Sightline needs ${fmt(cpuOverRaw, 2)}× the raw pipeline's CPU per image${peerResult ? ` and ${fmt(cpuOverPeer, 2)}× the peer's CPU per request` : ""} (reported, not targets)`);
     const clean = sightline.non2xx + sightline.errors + sightline.timeouts === 0;
     console.log(`errors       Sightline non-2xx ${sightline.non2xx}, connection errors ${sightline.errors}, timeouts ${sightline.timeouts} (must be 0): ${clean ? "ok" : "FAILED"}`);
     const round = (r: Measured): Record<string, number> => ({ rps: +r.rps.toFixed(1), p50_ms: +r.p50.toFixed(1), p99_ms: +r.p99.toFixed(1), cpu_ms_per_request: +r.serverCpuMs.toFixed(1), non2xx: r.non2xx, errors: r.errors });
@@ -147,7 +151,7 @@ export async function benchResnet18(options: Resnet18Options, log: Logger): Prom
         other_cores: { raw: +raw.otherCores.toFixed(2), sightline: +sightline.otherCores.toFixed(2), peer: peerResult ? +peerResult.otherCores.toFixed(2) : null },
         sightline: round(sightline),
         peer: peerResult ? { ...round(peerResult), top_class_agreement: agreement } : { skipped: peerSkipped },
-        ratios: { vs_raw: +vsRaw.toFixed(2), vs_peer: peerResult ? +vsPeer.toFixed(2) : null },
+        ratios: { vs_raw: +vsRaw.toFixed(2), vs_peer: peerResult ? +vsPeer.toFixed(2) : null, cpu_over_raw: +cpuOverRaw.toFixed(2), cpu_over_peer: peerResult ? +cpuOverPeer.toFixed(2) : null },
         targets: { vs_raw: RESNET18_TARGET.raw, vs_peer: RESNET18_TARGET.peer },
         met: { vs_raw: meets(vsRaw, RESNET18_TARGET.raw), vs_peer: peerResult ? meets(vsPeer, RESNET18_TARGET.peer) : null, no_errors: clean },
       }),
