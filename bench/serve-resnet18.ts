@@ -3,8 +3,8 @@
 // (autocannon, the same connections as fmnist). Measured in the same run:
 //   raw        decode + preprocess + ONNX Runtime in process, batch 1, one process per core (bench/serve-raw.ts);
 //   Sightline  runServing on 127.0.0.1, one worker per core, the prediction log at its default rate;
-//   peer       FastAPI + PyTorch eager on the same weights (bench/peers/fastapi_resnet18.py), one uvicorn worker
-//              of one torch thread per core, when its Debian packages are installed.
+//   peer       FastAPI + PyTorch eager on the same weights (bench/peers/fastapi_resnet18.py), one uvicorn process
+//              of one torch thread per core, each on its own SO_REUSEPORT socket, when its Debian packages are installed.
 // Targets: Sightline ≥ 0.9× the raw pipeline's rate and ≥ 1.6× the peer's. Ends with one JSON summary line.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -99,7 +99,7 @@ export async function benchResnet18(options: Resnet18Options, log: Logger): Prom
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       let stderr = "";
-      // Its own process group: the uvicorn supervisor and its workers stop together.
+      // Its own process group: the supervisor and its workers stop together.
       peer = trackGroup(spawn(PYTHON, [PEER, String(port), info.state_dict, String(options.cores)], { stdio: ["ignore", "ignore", "pipe"], detached: true }));
       peer.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
       // Each worker imports torch and loads the weights: slow on a busy machine.
@@ -108,7 +108,7 @@ export async function benchResnet18(options: Resnet18Options, log: Logger): Prom
         agreement = peerTops.filter((top, i) => top === sightlineTops[i]).length;
         const pids = peer.pid ? processTree(peer.pid) : [];
         const measured = await measure(url, requests, pids, options);
-        console.log(`peer         FastAPI + PyTorch eager (fastapi_resnet18.py, ${options.cores} uvicorn workers of 1 torch thread, the same weights): ${describe(measured)}`);
+        console.log(`peer         FastAPI + PyTorch eager (fastapi_resnet18.py, ${options.cores} uvicorn processes of 1 torch thread on SO_REUSEPORT sockets, the same weights): ${describe(measured)}`);
         if (measured.completed > 0) {
           peerResult = measured;
           console.log(`  cpu        ${fmt(measured.serverCpuMs, 1)} ms CPU per request in the peer's ${pids.length} processes; load generator ${fmt(measured.loadCpuMs, 2)} ms; other processes kept ${fmt(measured.otherCores, 2)} cores busy`);
@@ -165,9 +165,9 @@ export async function benchResnet18(options: Resnet18Options, log: Logger): Prom
 }
 
 /**
- * Whether `workers` distinct peer processes answer /health within the time: uvicorn answers as soon as its first
+ * Whether `workers` distinct peer processes answer /health within the time: the port answers as soon as its first
  * worker is up, while the others may still be loading torch. Each probe is a new connection (no keep-alive), so
- * the kernel hands it to any worker that is accepting.
+ * the kernel hands it to any worker that is listening.
  */
 async function allWorkersUp(url: string, workers: number, timeoutMs: number): Promise<boolean> {
   const seen = new Set<number>();
