@@ -20,3 +20,12 @@ export function meets(ratio: number, target: number): boolean {
 export function ratioLine(ratio: number, target: number, what: string): string {
   return `ratio        ${formatRatio(ratio, target)}× ${what}   target ≥ ${target}×   ${meets(ratio, target) ? "met" : "MISSED"}`;
 }
+
+/**
+ * What the raw pipeline's own ratio to the peer says about a target against the peer: a server running that
+ * pipeline cannot go faster than the pipeline alone, so raw ÷ peer caps Sightline ÷ peer.
+ */
+export function ceilingLine(rawOverPeer: number, target: number): string {
+  const reach = !Number.isFinite(rawOverPeer) ? "unknown" : meets(rawOverPeer, target) ? `the ${target}× target is within reach` : `no server running it can reach ${target}× here`;
+  return `  ceiling    the raw pipeline alone is ${formatRatio(rawOverPeer, target)}× the peer's rate: ${reach}`;
+}
