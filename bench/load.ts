@@ -41,11 +41,14 @@ type AutocannonInstance = EventEmitter & PromiseLike<AutocannonResult>;
 
 const autocannon = createRequire(import.meta.url)("autocannon") as (options: AutocannonOptions) => AutocannonInstance;
 
-/** One `POST /predict` with a single `file` part per image: what a browser form or `curl -F file=@x.png` sends. */
-export function multipartRequests(images: { path: string; bytes: Uint8Array }[]): AutocannonRequest[] {
-  return images.map(({ path, bytes }, i) => {
+/**
+ * One `POST /predict` with a single `file` part per image: what a browser form or `curl -F file=@x.png` sends.
+ * `type` is the part's Content-Type (default image/png).
+ */
+export function multipartRequests(images: { path: string; bytes: Uint8Array; type?: string }[]): AutocannonRequest[] {
+  return images.map(({ path, bytes, type = "image/png" }, i) => {
     const boundary = `----sightline-bench-${i.toString().padStart(4, "0")}`;
-    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${basename(path)}"\r\nContent-Type: image/png\r\n\r\n`;
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${basename(path)}"\r\nContent-Type: ${type}\r\n\r\n`;
     const body = Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
     return { method: "POST", path: "/predict", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body };
   });

@@ -3,7 +3,7 @@
 // the images. No HTTP, no batching, no prediction log: the floor the server is compared with.
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
-import { preprocess, type PreprocessSpec } from "../core/imaging/preprocess.ts";
+import { inputShape, preprocess, type PreprocessSpec } from "../core/imaging/preprocess.ts";
 
 export interface RawSetup {
   model: string;
@@ -21,11 +21,11 @@ let state: { session: ort.InferenceSession; setup: RawSetup; images: Uint8Array[
 async function loop(until: number): Promise<number> {
   if (!state) throw new Error("no setup");
   const { session, setup, images } = state;
-  const { height, width, channels } = setup.spec;
+  const shape = [1, ...inputShape(setup.spec)];
   let n = 0;
   while (performance.now() < until) {
     const x = await preprocess(images[n % images.length]!, setup.spec);
-    await session.run({ [setup.input]: new ort.Tensor("float32", x, [1, height, width, channels]) }, setup.outputs);
+    await session.run({ [setup.input]: new ort.Tensor("float32", x, shape) }, setup.outputs);
     n++;
   }
   return n;
