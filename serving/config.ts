@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ConfigError } from "../core/config/config.ts";
 import { parseImageFormats, type ImageFormat } from "../core/imaging/formats.ts";
 import { parseModelRef } from "../core/registry/model-version.ts";
+import type { OrtPlacement } from "./ort-session.ts";
 
 export const DEFAULT_MODEL = "fmnist@production";
 
@@ -18,6 +19,8 @@ export interface ServingConfig {
   workers: number;
   /** ONNX Runtime intra-op threads per worker. */
   ortThreads: number;
+  /** Where each model's ONNX Runtime session runs: its own thread, the event loop, or `auto` (by its run time). */
+  ortPlacement: OrtPlacement;
   maxBodyBytes: number;
   /** Decoded pixels per image (width × height), checked from the header before decoding. */
   maxPixels: number;
@@ -91,6 +94,7 @@ const VARIABLES = {
   SIGHTLINE_MODEL: z.string().min(1),
   SIGHTLINE_SERVE_WORKERS: int(1, 64),
   SIGHTLINE_ORT_THREADS: int(1, 64),
+  SIGHTLINE_ORT_PLACEMENT: z.enum(["auto", "thread", "inline"]),
   SIGHTLINE_MAX_BODY_BYTES: int(1, 1 << 30),
   SIGHTLINE_MAX_PIXELS: int(1, 1 << 30),
   SIGHTLINE_MAX_IMAGES_PER_REQUEST: int(1, 1024),
@@ -167,6 +171,7 @@ export function loadServingConfig(env: Record<string, string | undefined> = proc
     model,
     workers: v.SIGHTLINE_SERVE_WORKERS ?? availableParallelism(),
     ortThreads: v.SIGHTLINE_ORT_THREADS ?? 1,
+    ortPlacement: v.SIGHTLINE_ORT_PLACEMENT ?? "auto",
     maxBodyBytes: v.SIGHTLINE_MAX_BODY_BYTES ?? 10 * 1024 * 1024,
     maxPixels: v.SIGHTLINE_MAX_PIXELS ?? 4096 * 4096,
     maxImagesPerRequest: v.SIGHTLINE_MAX_IMAGES_PER_REQUEST ?? 64,

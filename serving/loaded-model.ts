@@ -5,7 +5,7 @@ import { parseModelCard, type ModelCard } from "../core/registry/model-card.ts";
 import { toProbabilities } from "../core/registry/scores.ts";
 import { getVersion, type ModelVersion } from "../core/registry/model-version.ts";
 import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
-import { OrtSession } from "./ort-session.ts";
+import { InlineSession, THREAD_MIN_RUN_MS, ThreadedSession, type ModelSession, type OrtPlacement } from "./ort-session.ts";
 import type { ServingMetrics } from "./metrics.ts";
 
 export interface ModelOutput {
@@ -17,6 +17,8 @@ export interface ModelOutput {
 
 export interface LoadOptions {
   ortThreads: number;
+  /** Where the session runs (see OrtPlacement); `auto` unless set. */
+  ortPlacement?: OrtPlacement;
   batch: Omit<BatcherOptions, "onBatch">;
   metrics: ServingMetrics;
 }
@@ -29,13 +31,13 @@ export class LoadedModel {
   readonly record: ModelVersion;
   readonly card: ModelCard;
   readonly loadedAt = new Date();
-  private readonly session: OrtSession;
+  private readonly session: ModelSession;
   private readonly batcher: MicroBatcher<Float32Array, ModelOutput>;
   private leases = 0;
   private released: Promise<void> | undefined;
   private onLeasesDone: (() => void) | undefined;
 
-  private constructor(record: ModelVersion, card: ModelCard, session: OrtSession, options: LoadOptions) {
+  private constructor(record: ModelVersion, card: ModelCard, session: ModelSession, options: LoadOptions) {
     this.record = record;
     this.card = card;
     this.session = session;
@@ -50,20 +52,31 @@ export class LoadedModel {
   static async load(rt: { blobs: BlobStore; meta: MetadataStore }, name: string, version: number, options: LoadOptions): Promise<LoadedModel> {
     const record = await getVersion(rt.meta, name, version);
     const card = parseModelCard(await rt.blobs.get(record.cardDigest), `${name}:${version}`);
-    const session = await OrtSession.create(await rt.blobs.get(record.modelDigest), {
-      intraOpNumThreads: options.ortThreads,
-      interOpNumThreads: 1,
-      executionMode: "sequential",
-      graphOptimizationLevel: "all",
-    });
+    const bytes = await rt.blobs.get(record.modelDigest);
+    const sessionOptions = { intraOpNumThreads: options.ortThreads, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all" } as const;
+    const open = (where: "thread" | "inline"): Promise<ModelSession> => (where === "thread" ? ThreadedSession.create(bytes, sessionOptions) : InlineSession.create(bytes, sessionOptions));
+    const placement = options.ortPlacement ?? "auto";
+    let session = await open(placement === "thread" ? "thread" : "inline");
     try {
-      const model = new LoadedModel(record, card, session, options);
+      let model = new LoadedModel(record, card, session, options);
       await model.warmUp();
+      // A model whose one-image run is long would stall the event loop for it; a tiny one is cheaper run in place.
+      if (placement === "auto" && (await model.oneRunMs()) >= THREAD_MIN_RUN_MS) {
+        await session.release();
+        session = await open("thread");
+        model = new LoadedModel(record, card, session, options);
+        await model.warmUp();
+      }
       return model;
     } catch (err) {
       await session.release();
       throw err;
     }
+  }
+
+  /** Where this version's session runs. */
+  get runsOn(): "thread" | "inline" {
+    return this.session instanceof ThreadedSession ? "thread" : "inline";
   }
 
   get name(): string {
@@ -83,7 +96,7 @@ export class LoadedModel {
     return this.inputShape.reduce((a, b) => a * b, 1);
   }
 
-  /** Classifies preprocessed images (each `inputSize` floats, in the card's layout), batched with other requests' images. */
+  /** Classifies preprocessed images (each `inputSize` floats, in the card's layout), batched with other requests' images. The inputs are handed over: do not read them afterwards. */
   infer(inputs: Float32Array[]): Promise<ModelOutput[]> {
     return Promise.all(inputs.map((x) => this.batcher.submit(x)));
   }
@@ -108,6 +121,17 @@ export class LoadedModel {
       await this.session.release();
     })();
     return this.released;
+  }
+
+  /** The shortest of three one-image runs, in milliseconds (the first run of a session pays one-time costs). */
+  private async oneRunMs(): Promise<number> {
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      await this.runOnce([new Float32Array(this.inputSize)]);
+      best = Math.min(best, performance.now() - started);
+    }
+    return best;
   }
 
   private async warmUp(): Promise<void> {
@@ -137,11 +161,14 @@ export class LoadedModel {
   private async runOnce(inputs: Float32Array[]): Promise<ModelOutput[]> {
     const n = inputs.length;
     const size = this.inputSize;
-    const data = new Float32Array(n * size);
     inputs.forEach((x, i) => {
       if (x.length !== size) throw new Error(`input ${i} has ${x.length} values, model wants ${size}`);
-      data.set(x, i * size);
     });
+    // The batch goes to the ONNX Runtime thread by transfer. A lone image that owns its buffer goes as it is (its
+    // caller is done with it), sparing an allocation as large as the model's input; otherwise the batch is one copy.
+    const only = inputs[0]!;
+    const data = n === 1 && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength && only.buffer instanceof ArrayBuffer ? only : new Float32Array(n * size);
+    if (data !== only) inputs.forEach((x, i) => data.set(x, i * size));
     const { input, outputs } = this.card.onnx;
     const names = outputs.embedding === undefined ? [outputs.scores] : [outputs.scores, outputs.embedding];
     const result = await this.session.run(input, data, [n, ...this.inputShape], names);

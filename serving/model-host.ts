@@ -117,6 +117,7 @@ export class ModelHost {
       model: `${ref.name}:${version}`,
       previous: previous?.version ?? null,
       reason,
+      runsOn: next.runsOn,
       loadMs: Math.round(performance.now() - started),
     });
     if (previous) void previous.retire().catch((err: unknown) => this.log.error("retiring the previous model failed", { model: `${ref.name}:${previous.version}`, err }));

@@ -1,5 +1,56 @@
 import { Worker } from "node:worker_threads";
+import * as ort from "onnxruntime-node";
 import type { InferenceSession } from "onnxruntime-node";
+
+/** What serving needs of an ONNX Runtime session, wherever it runs. */
+export interface ModelSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Runs one batch; `data` is handed over (unusable by the caller afterwards). */
+  run(input: string, data: Float32Array, dims: number[], outputs: string[]): Promise<Record<string, Float32Array>>;
+  release(): Promise<void>;
+}
+
+/**
+ * Where a model's session runs: `thread` (its own worker thread), `inline` (the event loop: onnxruntime-node runs
+ * synchronously there), or `auto`: inline when a one-image run is shorter than a thread hop is worth, else a thread.
+ */
+export type OrtPlacement = "auto" | "thread" | "inline";
+
+/** A one-image run at least this long goes to a thread under `auto`: below it, the hop costs more than it frees. */
+export const THREAD_MIN_RUN_MS = 1;
+
+/** onnxruntime-node's own session, run on the calling thread. */
+export class InlineSession implements ModelSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  private readonly session: ort.InferenceSession;
+
+  private constructor(session: ort.InferenceSession) {
+    this.session = session;
+    this.inputNames = session.inputNames;
+    this.outputNames = session.outputNames;
+  }
+
+  static async create(model: Uint8Array, options: InferenceSession.SessionOptions): Promise<InlineSession> {
+    return new InlineSession(await ort.InferenceSession.create(model, options));
+  }
+
+  async run(input: string, data: Float32Array, dims: number[], outputs: string[]): Promise<Record<string, Float32Array>> {
+    const result = await this.session.run({ [input]: new ort.Tensor("float32", data, dims) }, outputs);
+    const out: Record<string, Float32Array> = {};
+    for (const name of outputs) {
+      const values = result[name]?.data;
+      if (!(values instanceof Float32Array)) throw new Error(`ONNX Runtime: output ${name} is not float32`);
+      out[name] = values;
+    }
+    return out;
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
 
 export interface OrtWorkerData {
   model: Uint8Array;
@@ -18,7 +69,7 @@ export type OrtReply =
  * An ONNX Runtime session run in a worker thread (see ort-worker.ts): the event loop hands over a batch and goes on
  * parsing, decoding and answering while the model runs. Inputs and outputs move between threads without copies.
  */
-export class OrtSession {
+export class ThreadedSession implements ModelSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   private readonly worker: Worker;
@@ -47,7 +98,7 @@ export class OrtSession {
   }
 
   /** Starts the thread and loads the model in it; rejects with ONNX Runtime's message when it does not load. */
-  static create(model: Uint8Array, options: InferenceSession.SessionOptions): Promise<OrtSession> {
+  static create(model: Uint8Array, options: InferenceSession.SessionOptions): Promise<ThreadedSession> {
     const worker = new Worker(new URL("./ort-worker.ts", import.meta.url), { workerData: { model, options } satisfies OrtWorkerData });
     return new Promise((resolve, reject) => {
       const onExit = (code: number): void => reject(new Error(`the ONNX Runtime thread exited (code ${code}) before the model loaded`));
@@ -56,7 +107,7 @@ export class OrtSession {
       worker.once("message", (reply: OrtReply) => {
         worker.off("error", reject);
         worker.off("exit", onExit);
-        if (reply.kind === "ready") return resolve(new OrtSession(worker, reply));
+        if (reply.kind === "ready") return resolve(new ThreadedSession(worker, reply));
         void worker.terminate();
         reject(new Error(reply.kind === "failed" ? reply.message : `unexpected first message ${reply.kind} from the ONNX Runtime thread`));
       });

@@ -55,7 +55,7 @@ export async function startServer(rt: Runtime, config: ServingConfig, log: Logge
   };
   const host = new ModelHost(
     rt,
-    { ref: config.model, reloadPollMs: config.reloadPollMs, ortThreads: config.ortThreads, batch, ...(options.subscription ? { subscription: options.subscription } : {}) },
+    { ref: config.model, reloadPollMs: config.reloadPollMs, ortThreads: config.ortThreads, ortPlacement: config.ortPlacement, batch, ...(options.subscription ? { subscription: options.subscription } : {}) },
     metrics,
     log.child({ component: "model-host" }),
   );

@@ -101,17 +101,26 @@ async function sharpPixels(input: Sharp, spec: PreprocessSpec): Promise<Uint8Arr
   return pixels;
 }
 
-/** Interleaved 8-bit pixels (HWC) → normalised floats in the spec's layout. */
+/**
+ * Interleaved 8-bit pixels (HWC) → normalised floats in the spec's layout. Each channel maps its 256 possible values
+ * through a table computed with the same expression, so the result is bit-identical to evaluating it per pixel, at
+ * a fraction of the cost (this runs on the server's event loop for every image).
+ */
 function normalise(pixels: Uint8Array, spec: PreprocessSpec): Float32Array {
   const out = new Float32Array(pixels.length);
   const c = spec.channels;
   const plane = pixels.length / c;
   const planar = spec.layout === "NCHW" && c > 1;
-  for (let i = 0; i < pixels.length; i++) {
-    const ch = i % c;
+  const table = new Float32Array(256);
+  for (let ch = 0; ch < c; ch++) {
     const mean = spec.mean[spec.mean.length === 1 ? 0 : ch] ?? 0;
     const std = spec.std[spec.std.length === 1 ? 0 : ch] ?? 1;
-    out[planar ? ch * plane + (i - ch) / c : i] = ((pixels[i] ?? 0) * spec.scale - mean) / std;
+    for (let v = 0; v < 256; v++) table[v] = (v * spec.scale - mean) / std;
+    if (planar) {
+      for (let i = 0, j = ch, o = ch * plane; i < plane; i++, j += c, o++) out[o] = table[pixels[j]!]!;
+    } else {
+      for (let j = ch; j < pixels.length; j += c) out[j] = table[pixels[j]!]!;
+    }
   }
   return out;
 }

@@ -1,10 +1,13 @@
-// The model runs in its own thread: a real ONNX model heavy enough to take milliseconds per batch, run by
+// A heavy model runs in its own thread: a real ONNX model heavy enough to take milliseconds per batch, run by
 // onnxruntime, while the event loop is watched turning. Run on the loop itself (onnxruntime-node's own session),
 // the loop stands still for the whole run.
 import onnxProto from "onnx-proto";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrtSession } from "../../serving/ort-session.ts";
+import { LoadedModel } from "../../serving/loaded-model.ts";
+import { ServingMetrics } from "../../serving/metrics.ts";
+import { ThreadedSession, type OrtPlacement } from "../../serving/ort-session.ts";
+import { tinyWorld, TINY_MODEL, type TinyWorld } from "../support/tiny-served-model.ts";
 
 const { onnx } = onnxProto;
 const WIDTH = 512;
@@ -41,9 +44,9 @@ async function loopTurnsDuring(work: () => Promise<unknown>): Promise<number> {
 
 describe("ONNX Runtime in a worker thread", () => {
   const model = heavyOnnx();
-  let threaded: OrtSession;
+  let threaded: ThreadedSession;
   beforeAll(async () => {
-    threaded = await OrtSession.create(model, OPTIONS);
+    threaded = await ThreadedSession.create(model, OPTIONS);
   });
   afterAll(async () => {
     await threaded?.release();
@@ -81,7 +84,7 @@ describe("ONNX Runtime in a worker thread", () => {
   });
 
   it("refuses a model that does not load with ONNX Runtime's reason, and a run with a wrong input name", async () => {
-    await expect(OrtSession.create(new Uint8Array([1, 2, 3, 4]), OPTIONS)).rejects.toThrow(/protobuf|parse|load|model/i);
+    await expect(ThreadedSession.create(new Uint8Array([1, 2, 3, 4]), OPTIONS)).rejects.toThrow(/protobuf|parse|load|model/i);
     const session = threaded;
     await expect(session.run("nope", new Float32Array(WIDTH), [1, WIDTH], ["y"])).rejects.toThrow(/ONNX Runtime: .*missing/i);
     // The thread survives a failed run.
@@ -89,8 +92,34 @@ describe("ONNX Runtime in a worker thread", () => {
   });
 
   it("fails runs after the thread is gone instead of waiting forever", async () => {
-    const session = await OrtSession.create(model, OPTIONS);
+    const session = await ThreadedSession.create(model, OPTIONS);
     await session.release();
     await expect(session.run("x", new Float32Array(WIDTH), [1, WIDTH], ["y"])).rejects.toThrow(/thread exited/);
+  });
+});
+
+describe("where a served version's session runs", { timeout: 60_000 }, () => {
+  let world: TinyWorld;
+  beforeAll(async () => {
+    world = await tinyWorld();
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+  const load = (ortPlacement: OrtPlacement): Promise<LoadedModel> =>
+    LoadedModel.load(world.rt, TINY_MODEL, world.version.version, { ortThreads: 1, ortPlacement, batch: { maxSize: 8, maxDelayMs: 0 }, metrics: new ServingMetrics({ defaults: false }) });
+
+  it("answers the same in a thread and inline, and `auto` keeps a model of microseconds on the event loop", async () => {
+    const inputs = (): Float32Array[] => [0.1, 0.9].map((v) => new Float32Array(28 * 28).fill(v));
+    const answers: Record<string, number[][]> = {};
+    for (const placement of ["thread", "inline", "auto"] as const) {
+      const model = await load(placement);
+      answers[placement] = (await model.infer(inputs())).map((o) => Array.from(o.probabilities));
+      expect(model.runsOn).toBe(placement === "thread" ? "thread" : "inline");
+      await model.retire();
+    }
+    expect(answers.thread).toEqual(answers.inline);
+    expect(answers.auto).toEqual(answers.inline);
+    expect(answers.inline![1]![1]).toBeGreaterThan(0.5);
   });
 });
