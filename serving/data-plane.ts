@@ -106,16 +106,16 @@ export class DataPlane {
         if (size.width * size.height > config.maxPixels) {
           throw new ApiError("too_many_pixels", `${where(i)} declares ${size.width}×${size.height} pixels; at most ${config.maxPixels} are decoded`);
         }
-        return size.width * size.height;
+        return size;
       }),
     );
-    const total = sizes.reduce((a, b) => a + b, 0);
+    const total = sizes.reduce((a, b) => a + b.width * b.height, 0);
     if (config.maxRequestPixels !== undefined && total > config.maxRequestPixels) {
       throw new ApiError("too_many_pixels", `the ${images.length} images declare ${total} pixels together; at most ${config.maxRequestPixels} per request`);
     }
     const decode = async (i: number): Promise<PreparedImage> => {
       try {
-        return await prepareImage(images[i]!, model.card.preprocessing, { features: samples[i]!.log });
+        return await prepareImage(images[i]!, model.card.preprocessing, { features: samples[i]!.log, storedSize: sizes[i]! });
       } catch (err) {
         throw new ApiError("undecodable_image", `${where(i)} does not decode: ${(err as Error).message}`, { cause: err });
       }

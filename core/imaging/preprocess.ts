@@ -45,12 +45,13 @@ export interface PreparedImage {
  * channels is decoded in-process (see decodePlainPng); everything else goes through sharp. Throws
  * UnsupportedImageFormatError for bytes that are not an allowed format (see formats.ts).
  */
-export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): Promise<PreparedImage> {
+export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean; storedSize?: { width: number; height: number } } = {}): Promise<PreparedImage> {
   const plain = preparePlainPng(data, spec, options);
   if (plain) return plain;
   const image = sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" });
-  // The stored size is a feature; the header gives it without decoding.
-  const stored = options.features ? (readPngHeader(data) ?? (await image.metadata())) : undefined;
+  // The stored size is a feature; the header gives it without decoding (a caller that read it already passes it:
+  // another sharp call costs about as much as the features themselves).
+  const stored = options.features ? (options.storedSize ?? readPngHeader(data) ?? (await image.metadata())) : undefined;
   const pixels = await sharpPixels(image, spec);
   const input = normalise(pixels, spec);
   if (!stored) return { input };

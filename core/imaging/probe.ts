@@ -1,5 +1,6 @@
 import sharp from "sharp";
 import { checkImageFormat } from "./formats.ts";
+import { readJpegHeader } from "./jpeg.ts";
 import { checkPngImageData, readPngHeader } from "./png.ts";
 
 /** Images larger than this are refused before their pixels are decoded (decompression bombs). */
@@ -31,14 +32,16 @@ export async function probeImage(data: Uint8Array): Promise<ImageShape> {
 }
 
 /**
- * The declared size of an image, read from its header without decoding pixels (PNG parsed directly, other formats
- * by sharp's header reader), so a decompression bomb can be refused before it costs memory. Throws
+ * The declared size of an image, read from its header without decoding pixels (PNG and JPEG parsed directly, other
+ * formats by sharp's header reader), so a decompression bomb can be refused before it costs memory. Throws
  * UnsupportedImageFormatError first for bytes that are not an allowed format.
  */
 export async function readImageSize(data: Uint8Array): Promise<{ format: string; width: number; height: number }> {
   checkImageFormat(data);
   const png = readPngHeader(data);
   if (png) return { format: "png", width: png.width, height: png.height };
+  const jpeg = readJpegHeader(data);
+  if (jpeg) return { format: "jpeg", ...jpeg };
   const { format, width, height } = await sharp(data, { limitInputPixels: false }).metadata();
   return { format, width, height };
 }
