@@ -22,7 +22,7 @@ export const requestLogFields = (res: Response): LogFields => (res.locals.logFie
  * Gives every request an id (the caller's `x-request-id` when it is sane, else a new UUID) echoed in
  * `x-request-id`, reads its trace (`traceparent` or `X-Cloud-Trace-Context`), times it into the latency histogram
  * by route, and writes a request log in Cloud Logging's `httpRequest` shape. Successes are sampled at
- * `requestLog.sampleRate`; errors and slow requests are always logged.
+ * `requestLog.sampleRate`; errors and slow requests are always logged (5xx at ERROR, but 503 at WARNING).
  */
 export function requestContext(options: RequestLogOptions): RequestHandler {
   const { metrics, log, project, requestLog } = options;
@@ -42,7 +42,10 @@ export function requestContext(options: RequestLogOptions): RequestHandler {
       const slow = seconds * 1000 > requestLog.slowMs;
       if (status < 400 && !slow && !(Math.random() < requestLog.sampleRate)) return;
       const fields = { ...logFields, httpRequest: httpRequest(req, res, seconds) };
-      if (status >= 500) log.error("request failed", fields);
+      // A 503 is this server saying "not now" (not ready yet, draining, shedding load): expected while a model
+      // loads or a pod stops, so it must not flood Error Reporting the way a fault should.
+      if (status === 503) log.warn("request refused: unavailable", fields);
+      else if (status >= 500) log.error("request failed", fields);
       else if (status >= 400) log.info("request refused", fields);
       else if (slow) log.warn("slow request", fields);
       else log.info("request", fields);

@@ -62,6 +62,15 @@ describe("serving logs: errors and traces", () => {
 
   it("a 500 writes what Error Reporting needs (stack_trace, @type, serviceContext), with the request's trace", async () => {
     const ctx = served.server.context;
+    // Not ready (here: draining) is a 503 at WARNING: a probe answered "not now" is no fault for Error Reporting.
+    ctx.draining = true;
+    try {
+      const unready = await fetch(`${served.server.url}/ready`);
+      expect(unready.status).toBe(503);
+      expect(await requestLog(served, unready)).toMatchObject({ severity: "WARNING", message: "request refused: unavailable", httpRequest: { status: 503 } });
+    } finally {
+      ctx.draining = false;
+    }
     const original = ctx.metricsText;
     ctx.metricsText = async () => {
       // Logged inside the request's async flow: carries the trace without being handed it.
@@ -145,6 +154,15 @@ describe("serving logs: sampling", () => {
     expect(refused.status).toBe(404);
     expect(await requestLog(served, refused)).toMatchObject({ severity: "INFO", message: "request refused", httpRequest: { status: 404 } });
     const ctx = served.server.context;
+    // Not ready (here: draining) is a 503 at WARNING: a probe answered "not now" is no fault for Error Reporting.
+    ctx.draining = true;
+    try {
+      const unready = await fetch(`${served.server.url}/ready`);
+      expect(unready.status).toBe(503);
+      expect(await requestLog(served, unready)).toMatchObject({ severity: "WARNING", message: "request refused: unavailable", httpRequest: { status: 503 } });
+    } finally {
+      ctx.draining = false;
+    }
     const original = ctx.metricsText;
     ctx.metricsText = async () => {
       await new Promise((r) => setTimeout(r, 250));
@@ -159,7 +177,7 @@ describe("serving logs: sampling", () => {
     }
     // Finished before the 404 was answered, so its log would be there by now.
     expect(served.linesOf(ok.headers.get("x-request-id"))).toEqual([]);
-    expect(served.entries.filter((e) => e.httpRequest).map((e) => e.httpRequest!.status)).toEqual([404, 200]);
+    expect(served.entries.filter((e) => e.httpRequest).map((e) => e.httpRequest!.status)).toEqual([404, 503, 200]);
   });
 });
 
