@@ -63,7 +63,7 @@ export class DataPlane {
     const { config } = this.ctx;
     return withModel(this.ctx, async (model) => {
       const request = typeof input === "function" ? input(model) : input;
-      const count = request.kind === "images" ? request.images.length : request.tensors.length;
+      const count = inputCount(request);
       if (count === 0) throw new ApiError("bad_request", "the request has no inputs");
       if (count > config.maxImagesPerRequest) throw new ApiError("payload_too_large", `${count} inputs; at most ${config.maxImagesPerRequest} per request`);
       return withTimeout(this.run(protocol, model, request), config.requestTimeoutMs, "inference");
@@ -71,7 +71,7 @@ export class DataPlane {
   }
 
   private async run(protocol: Protocol, model: LoadedModel, input: ModelInput): Promise<Inference> {
-    const samples = Array.from({ length: input.kind === "images" ? input.images.length : input.tensors.length }, () => this.ctx.predictionLog?.sample() ?? { log: false, embedding: false });
+    const samples = Array.from({ length: inputCount(input) }, () => this.ctx.predictionLog?.sample() ?? { log: false, embedding: false });
     let prepared: PreparedImage[];
     if (input.kind === "images") {
       prepared = await this.decode(model, input.images, samples);
@@ -151,6 +151,8 @@ export class DataPlane {
     });
   }
 }
+
+const inputCount = (input: ModelInput): number => (input.kind === "images" ? input.images.length : input.tensors.length);
 
 /** The predicted class by the same argmax the trainer's evaluation uses, so the two cannot disagree on a label. */
 export function toPrediction(out: ModelOutput, classes: readonly string[]): Prediction {

@@ -42,6 +42,9 @@ export const errorBody = (code: ErrorCode, message: string): { error: { code: Er
 /** How a protocol shapes its error bodies; a route sets its own in `res.locals.errorBody` (default: errorBody). */
 export type ErrorBodyShape = (code: ErrorCode, message: string) => unknown;
 
+/** `{"error": "<message>"}`: the bare-message shape of OIP's spec and of Vertex AI's prebuilt containers. */
+export const messageErrorBody: ErrorBodyShape = (_code, message) => ({ error: message });
+
 export function capMessage(message: string, max = MAX_MESSAGE_CHARS): string {
   if (message.length <= max) return message;
   return `${message.slice(0, max)}… (${message.length - max} more characters)`;

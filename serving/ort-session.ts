@@ -20,6 +20,17 @@ export type OrtPlacement = "auto" | "thread" | "inline";
 /** A one-image run at least this long goes to a thread under `auto`: below it, the hop costs more than it frees. */
 export const THREAD_MIN_RUN_MS = 1;
 
+/** The named outputs of a run as float32 arrays (copies when `copy`, e.g. to transfer them); throws for any other type. */
+export function float32Outputs(result: InferenceSession.OnnxValueMapType, names: readonly string[], copy = false): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const name of names) {
+    const values = result[name]?.data;
+    if (!(values instanceof Float32Array)) throw new Error(`output ${name} is not float32`);
+    out[name] = copy ? values.slice() : values;
+  }
+  return out;
+}
+
 /** onnxruntime-node's own session, run on the calling thread. */
 export class InlineSession implements ModelSession {
   readonly inputNames: readonly string[];
@@ -37,14 +48,7 @@ export class InlineSession implements ModelSession {
   }
 
   async run(input: string, data: Float32Array, dims: number[], outputs: string[]): Promise<Record<string, Float32Array>> {
-    const result = await this.session.run({ [input]: new ort.Tensor("float32", data, dims) }, outputs);
-    const out: Record<string, Float32Array> = {};
-    for (const name of outputs) {
-      const values = result[name]?.data;
-      if (!(values instanceof Float32Array)) throw new Error(`ONNX Runtime: output ${name} is not float32`);
-      out[name] = values;
-    }
-    return out;
+    return float32Outputs(await this.session.run({ [input]: new ort.Tensor("float32", data, dims) }, outputs), outputs);
   }
 
   release(): Promise<void> {

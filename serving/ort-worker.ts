@@ -2,7 +2,7 @@
 // on the thread that calls it, so on the server's event loop a 50 ms batch would stall every request behind it.
 import { parentPort, workerData } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
-import type { OrtReply, OrtRequest, OrtWorkerData } from "./ort-session.ts";
+import { float32Outputs, type OrtReply, type OrtRequest, type OrtWorkerData } from "./ort-session.ts";
 
 const { model, options } = workerData as OrtWorkerData;
 const port = parentPort!;
@@ -14,13 +14,8 @@ try {
     void (async () => {
       try {
         const result = await session.run({ [request.input]: new ort.Tensor("float32", request.data, request.dims) }, request.outputs);
-        const outputs: Record<string, Float32Array> = {};
-        for (const name of request.outputs) {
-          const data = result[name]?.data;
-          if (!(data instanceof Float32Array)) throw new Error(`output ${name} is not float32`);
-          // A view into ORT's own buffer cannot be transferred; a copy can, and is small beside the run.
-          outputs[name] = data.slice();
-        }
+        // A view into ORT's own buffer cannot be transferred; a copy can, and is small beside the run.
+        const outputs = float32Outputs(result, request.outputs, true);
         port.postMessage({ kind: "result", id: request.id, outputs } satisfies OrtReply, Object.values(outputs).map((o) => o.buffer as ArrayBuffer));
       } catch (err) {
         port.postMessage({ kind: "error", id: request.id, message: (err as Error).message } satisfies OrtReply);

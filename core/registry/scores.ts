@@ -20,3 +20,8 @@ export function topClass(scores: ArrayLike<number>, k: number, row = 0): number 
   for (let c = 1; c < k; c++) if (scores[row * k + c]! > scores[row * k + best]!) best = c;
   return best;
 }
+
+/** Class indices from the most to the least probable (ties: the lower index first, as topClass picks). */
+export function rankClasses(scores: ArrayLike<number>): number[] {
+  return Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
+}

@@ -1,4 +1,4 @@
-import type { ErrorBodyShape } from "../errors.ts";
+import { messageErrorBody } from "../errors.ts";
 
 /**
  * Open Inference Protocol errors: every /v2 route answers the spec's `inference_error_response`, a bare message,
@@ -7,4 +7,4 @@ import type { ErrorBodyShape } from "../errors.ts";
  */
 export const isOipPath = (path: string): boolean => path === "/v2" || path.startsWith("/v2/");
 
-export const oipErrorBody: ErrorBodyShape = (_code, message) => ({ error: message });
+export const oipErrorBody = messageErrorBody;

@@ -1,3 +1,4 @@
+import { rankClasses } from "../../core/registry/scores.ts";
 import type { Inference } from "../data-plane.ts";
 import { ApiError } from "../errors.ts";
 import type { LoadedModel, ModelOutput } from "../loaded-model.ts";
@@ -92,6 +93,6 @@ export function answerOutputs(plans: OutputPlan[], inference: Inference): { outp
 
 /** Triton's classification format: "score:index:label", best first (ties by index). */
 function topK(scores: Float32Array, classes: readonly string[], k: number): string[] {
-  const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
-  return order.slice(0, k).map((i) => `${scores[i]}:${i}:${classes[i]}`);
+  return rankClasses(scores)
+    .slice(0, k).map((i) => `${scores[i]}:${i}:${classes[i]}`);
 }

@@ -1,7 +1,8 @@
 import express, { Router, type RequestHandler } from "express";
+import { rankClasses } from "../../core/registry/scores.ts";
 import type { ServingContext } from "../context.ts";
 import type { DataPlane, Prediction } from "../data-plane.ts";
-import { ApiError, type ErrorBodyShape } from "../errors.ts";
+import { ApiError, messageErrorBody } from "../errors.ts";
 import { mediaType } from "../inputs.ts";
 import { readVertexRequest, type VertexParameters } from "../vertex-request.ts";
 import { readiness } from "./health.ts";
@@ -18,7 +19,7 @@ export interface VertexPrediction {
  * Errors on the Vertex route are `{"error": "<message>"}` with our status, as Vertex's prebuilt (TF Serving)
  * containers answer: rawPredict passes status and body through, and predict puts the body in its error's message.
  */
-export const vertexErrorBody: ErrorBodyShape = (_code, message) => ({ error: message });
+export const vertexErrorBody = messageErrorBody;
 
 /** Vertex AI's paths as literal Express paths: its default predict route ends in ":predict", no parameter. */
 export const literalPath = (path: string): string => path.replace(/[{}()[\]+?!:*\\]/g, "\\$&");
@@ -58,10 +59,9 @@ export function vertexRoutes(ctx: ServingContext, plane: DataPlane): { paths: st
 
 /** The classes at or above the threshold, most confident first (ties by index), at most maxPredictions of them. */
 export function vertexPrediction(prediction: Prediction, classes: readonly string[], parameters: VertexParameters): VertexPrediction {
-  const ranked = prediction.scores
-    .map((confidence, index) => ({ confidence, index }))
+  const ranked = rankClasses(prediction.scores)
+    .map((index) => ({ confidence: prediction.scores[index]!, index }))
     .filter((c) => c.confidence >= parameters.confidenceThreshold)
-    .sort((a, b) => b.confidence - a.confidence || a.index - b.index)
     .slice(0, parameters.maxPredictions);
   return { ids: ranked.map((c) => String(c.index)), displayNames: ranked.map((c) => classes[c.index]!), confidences: ranked.map((c) => c.confidence) };
 }
