@@ -14,14 +14,12 @@
 //
 //   node bench/serve.ts --model fmnist [--seconds 10] [--warmup 2] [--connections 8] [--images 60] [--no-peer]
 import { spawn, spawnSync, fork, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../core/config/config.ts";
 import { openRuntime } from "../core/config/runtime.ts";
-import { getAlias, PRODUCTION } from "../core/registry/aliases.ts";
 import { parseModelCard } from "../core/registry/model-card.ts";
 import { getVersion } from "../core/registry/model-version.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
@@ -30,14 +28,13 @@ import { runServing, type Serving } from "../serving/run.ts";
 import type { BareCommand, BareReply } from "./bare-server.ts";
 import { multipartRequests, percentile, type AutocannonRequest, type LoadResult } from "./load.ts";
 import type { PacedCommand, PacedReply } from "./paced.ts";
-import { describe, firstMessage, fmt, freePort, measure, runRaw, stopChild, trackChild, verdict, waitHealthy, workerPids, type Measured, type Timing } from "./serve-kit.ts";
+import { describe, firstMessage, fmt, freePort, measure, peerSkipReason, productionVersion, PYTHON, runRaw, stopChild, trackChild, verdict, waitHealthy, workerPids, type Measured, type Timing } from "./serve-kit.ts";
 
 const MODEL = "fmnist";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "..");
 const SAMPLE = join(ROOT, "data/sample/test");
 const PEER = resolve(ROOT, "../shared/peers/fastapi_serve.py");
-const PYTHON = "/usr/bin/python3";
 // The trained demo model is kept between runs; each run serves a copy (the prediction log writes into the home).
 const CACHE = process.env.SIGHTLINE_BENCH_HOME ?? join(tmpdir(), "sightline-bench-serve-home");
 const TARGET = { peer: 3, raw: 0.8, tail: 3 };
@@ -47,22 +44,13 @@ export interface FmnistOptions extends Timing {
   noPeer: boolean;
 }
 
-async function productionVersion(home: string, log: Logger): Promise<number | undefined> {
-  if (!existsSync(join(home, "meta.db"))) return undefined;
-  const rt = await openRuntime(loadConfig({ SIGHTLINE_HOME: home }, home), log);
-  try {
-    return (await getAlias(rt.meta, MODEL, PRODUCTION))?.version;
-  } finally {
-    await rt.close();
-  }
-}
 
 /** The fmnist bench: raw pipeline, HTTP floor, Sightline peak and paced tail, the control, the peer; one JSON line. */
 export async function benchFmnist(options: FmnistOptions, log: Logger): Promise<void> {
   const { seconds: SECONDS, warmup: WARMUP, connections: CONNECTIONS, cores: CORES, images: IMAGES } = options;
   const timing: Timing = options;
   // ---- the model: the demo's fmnist@production in a cached home ------------------------------------------------
-  let cachedVersion = await productionVersion(CACHE, log);
+  let cachedVersion = await productionVersion(CACHE, MODEL, log);
   if (cachedVersion === undefined) {
     console.log(`model        training the demo model into ${CACHE} (once; later runs reuse it) …`);
     const started = performance.now();
@@ -71,7 +59,7 @@ export async function benchFmnist(options: FmnistOptions, log: Logger): Promise<
       env: { ...process.env, SIGHTLINE_HOME: CACHE },
       encoding: "utf8",
     });
-    cachedVersion = await productionVersion(CACHE, log);
+    cachedVersion = await productionVersion(CACHE, MODEL, log);
     if (demo.status !== 0 || cachedVersion === undefined) {
       console.error(demo.stdout, demo.stderr);
       console.error(`the demo did not register ${MODEL}@production in ${CACHE}`);
@@ -150,13 +138,8 @@ export async function benchFmnist(options: FmnistOptions, log: Logger): Promise<
 
     // ---- (b) the FastAPI + PyTorch peer under the same load -------------------------------------------------------
     let peerResult: Measured | undefined;
-    let peerSkipped: string | undefined;
-    const deps = spawnSync(PYTHON, ["-c", "import fastapi, uvicorn, multipart, torch, PIL, numpy"], { encoding: "utf8" });
-    if (options.noPeer) peerSkipped = "--no-peer";
-    else if (!existsSync(PEER)) peerSkipped = `${PEER} not found`;
-    else if (deps.status !== 0) {
-      peerSkipped = `its Python packages are missing (${deps.stderr.trim().split("\n").at(-1) ?? "import failed"}): apt-get install python3-fastapi python3-uvicorn python3-multipart python3-torch python3-pil`;
-    } else {
+    let peerSkipped = peerSkipReason(options.noPeer, PEER, ["fastapi", "uvicorn", "multipart", "torch", "PIL", "numpy"], ["python3-fastapi", "python3-uvicorn", "python3-multipart", "python3-torch", "python3-pil"]);
+    if (peerSkipped === undefined) {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       let stderr = "";

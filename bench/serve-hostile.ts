@@ -7,17 +7,15 @@
 //
 //   node bench/serve-hostile.ts [--seconds 4] [--svg-side 4000] [--only SUBSTRING-OF-A-NAME]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import { loadConfig } from "../core/config/config.ts";
-import { openRuntime } from "../core/config/runtime.ts";
-import { getAlias, PRODUCTION } from "../core/registry/aliases.ts";
 import { createLogger } from "../core/telemetry/logger.ts";
+import { productionVersion } from "./serve-kit.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "4" }, "svg-side": { type: "string", default: "4000" }, only: { type: "string" } } });
 const SECONDS = Number(values.seconds);
@@ -29,20 +27,11 @@ const log = createLogger({ component: "bench" }, { level: "WARNING" });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 
-async function productionVersion(home: string): Promise<number | undefined> {
-  if (!existsSync(join(home, "meta.db"))) return undefined;
-  const rt = await openRuntime(loadConfig({ SIGHTLINE_HOME: home }, home), log);
-  try {
-    return (await getAlias(rt.meta, MODEL, PRODUCTION))?.version;
-  } finally {
-    await rt.close();
-  }
-}
 
-if ((await productionVersion(CACHE)) === undefined) {
+if ((await productionVersion(CACHE, MODEL, log)) === undefined) {
   console.log(`model        training the demo model into ${CACHE} (once; later runs reuse it) …`);
   const demo = spawnSync(process.execPath, [...process.execArgv, join(ROOT, "cli/sightline.ts"), "demo"], { cwd: ROOT, env: { ...process.env, SIGHTLINE_HOME: CACHE }, encoding: "utf8" });
-  if (demo.status !== 0 || (await productionVersion(CACHE)) === undefined) {
+  if (demo.status !== 0 || (await productionVersion(CACHE, MODEL, log)) === undefined) {
     console.error(demo.stdout, demo.stderr);
     process.exit(1);
   }

@@ -2,10 +2,14 @@
 // load with CPU meters, the raw in-process pipeline on one process per core, and small process helpers.
 import { spawnSync, fork, type ChildProcess } from "node:child_process";
 import cluster from "node:cluster";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadConfig } from "../core/config/config.ts";
+import { openRuntime } from "../core/config/runtime.ts";
+import { getAlias, PRODUCTION } from "../core/registry/aliases.ts";
+import type { Logger } from "../core/telemetry/logger.ts";
 import { runLoad, type AutocannonRequest, type LoadResult } from "./load.ts";
 import type { RawCommand, RawReply, RawSetup } from "./serve-raw.ts";
 
@@ -246,4 +250,30 @@ export async function stopChild(child: ChildProcess): Promise<void> {
     clearTimeout(timer);
   }
   children.delete(child);
+}
+
+/** Debian's Python, where the peers' packages (python3-torch, python3-fastapi, …) are installed. */
+export const PYTHON = "/usr/bin/python3";
+
+/**
+ * Why a Python peer cannot run here, or undefined when it can: `--no-peer`, its script missing, or one of its
+ * modules not importable (the message names the Debian packages that provide them).
+ */
+export function peerSkipReason(noPeer: boolean, script: string, modules: string[], debianPackages: string[]): string | undefined {
+  if (noPeer) return "--no-peer";
+  if (!existsSync(script)) return `${script} not found`;
+  const deps = spawnSync(PYTHON, ["-c", `import ${modules.join(", ")}`], { encoding: "utf8" });
+  if (deps.status === 0) return undefined;
+  return `its Python packages are missing (${deps.stderr.trim().split("\n").at(-1) ?? "import failed"}): apt-get install ${debianPackages.join(" ")}`;
+}
+
+/** The version `model@production` names in a cached bench home, or undefined when the home has none yet. */
+export async function productionVersion(home: string, model: string, log: Logger): Promise<number | undefined> {
+  if (!existsSync(join(home, "meta.db"))) return undefined;
+  const rt = await openRuntime(loadConfig({ SIGHTLINE_HOME: home }, home), log);
+  try {
+    return (await getAlias(rt.meta, model, PRODUCTION))?.version;
+  } finally {
+    await rt.close();
+  }
 }

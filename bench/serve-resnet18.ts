@@ -6,8 +6,7 @@
 //   peer       FastAPI + PyTorch eager on the same weights (bench/peers/fastapi_resnet18.py), one uvicorn process
 //              of one torch thread per core, each on its own SO_REUSEPORT socket, when its Debian packages are installed.
 // Targets: Sightline ≥ 0.9× the raw pipeline's rate and ≥ 1.6× the peer's. Ends with one JSON summary line.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
 import { get } from "node:http";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,12 +21,11 @@ import { loadServingConfig } from "../serving/config.ts";
 import { runServing, type Serving } from "../serving/run.ts";
 import { multipartRequests } from "./load.ts";
 import { benchCacheDir, registerResnet18, resnet18Assets, RESNET18 } from "./resnet18-model.ts";
-import { describe, fmt, freePort, measure, processTree, runRaw, sleep, stopGroup, trackGroup, waitHealthy, workerPids, type Measured, type Timing } from "./serve-kit.ts";
+import { describe, fmt, freePort, measure, peerSkipReason, processTree, PYTHON, runRaw, sleep, stopGroup, trackGroup, waitHealthy, workerPids, type Measured, type Timing } from "./serve-kit.ts";
 import { ceilingLine, meets, ratioLine } from "./targets.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PEER = join(HERE, "peers/fastapi_resnet18.py");
-const PYTHON = "/usr/bin/python3";
 export const RESNET18_TARGET = { raw: 0.9, peer: 1.6 };
 
 export interface Resnet18Options extends Timing {
@@ -88,14 +86,9 @@ export async function benchResnet18(options: Resnet18Options, log: Logger): Prom
 
     // ---- the FastAPI + PyTorch peer on the same weights -------------------------------------------------------------
     let peerResult: Measured | undefined;
-    let peerSkipped: string | undefined;
+    let peerSkipped = peerSkipReason(options.noPeer, PEER, ["fastapi", "uvicorn", "multipart", "torch", "torchvision", "PIL", "numpy"], ["python3-fastapi", "python3-uvicorn", "python3-multipart", "python3-torch", "python3-torchvision", "python3-pil"]);
     let agreement: number | undefined;
-    const deps = spawnSync(PYTHON, ["-c", "import fastapi, uvicorn, multipart, torch, torchvision, PIL, numpy"], { encoding: "utf8" });
-    if (options.noPeer) peerSkipped = "--no-peer";
-    else if (!existsSync(PEER)) peerSkipped = `${PEER} not found`;
-    else if (deps.status !== 0) {
-      peerSkipped = `its Python packages are missing (${deps.stderr.trim().split("\n").at(-1) ?? "import failed"}): apt-get install python3-fastapi python3-uvicorn python3-multipart python3-torch python3-torchvision python3-pil`;
-    } else {
+    if (peerSkipped === undefined) {
       const port = await freePort();
       const url = `http://127.0.0.1:${port}`;
       let stderr = "";
