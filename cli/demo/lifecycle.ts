@@ -4,7 +4,7 @@ import type { Runtime } from "../../core/config/runtime.ts";
 import { listReports, readReport, type DriftReportRecord } from "../../core/drift/detect.ts";
 import { DriftPolicySchema } from "../../core/drift/drift-policy.ts";
 import { parseProfile } from "../../core/drift/profile.ts";
-import type { PredictionRecord } from "../../core/drift/report.ts";
+import type { PredictionRecord } from "../../core/drift/verdict.ts";
 import { SEGMENTS, type Segment } from "../../core/drift/windows.ts";
 import { versionDataset } from "../../core/datasets/version.ts";
 import { predictionLineage, type PredictionLineage } from "../../core/lineage/queries.ts";

@@ -1,6 +1,6 @@
 import type { DriftReport } from "../../core/drift/detect.ts";
 import type { ReferenceProfile } from "../../core/drift/profile.ts";
-import type { PredictionRecord } from "../../core/drift/report.ts";
+import type { PredictionRecord } from "../../core/drift/verdict.ts";
 import type { PredictionLineage } from "../../core/lineage/queries.ts";
 import type { AuditRecord } from "../../core/registry/audit.ts";
 import type { ModelVersion } from "../../core/registry/model-version.ts";

@@ -9,7 +9,7 @@ import type { DriftMetricsSink } from "../telemetry/drift-metrics.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { DriftPolicy } from "./drift-policy.ts";
 import { parseProfile } from "./profile.ts";
-import { judgeWindow, type DriftVerdict, type PredictionRecord } from "./report.ts";
+import { judgeWindow, type DriftVerdict, type PredictionRecord } from "./verdict.ts";
 import { addSegment, closedWindows, closeDueWindows, markReported, SEGMENTS, type Segment, type Window } from "./windows.ts";
 
 export const REPORTS = "drift_reports";

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { readYamlFile } from "../util/yaml-file.ts";
-import { DetectionOptionsSchema } from "./report.ts";
+import { DetectionOptionsSchema } from "./verdict.ts";
 
 export const DriftPolicySchema = z
   .object({

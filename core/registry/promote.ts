@@ -5,7 +5,7 @@ import type { EventBus } from "../events/event-bus.ts";
 import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 import { getAlias, moveAlias, PREVIOUS, PRODUCTION } from "./aliases.ts";
 import { writeAuditIn, type AuditInput } from "./audit.ts";
-import { evaluateRules, type RuleOutcome } from "./decision.ts";
+import { evaluateRules, type RuleOutcome } from "./rules.ts";
 import { getVersion, recordEvaluation, type Metrics, type ModelVersion } from "./model-version.ts";
 import type { PromotionPolicy } from "./policy.ts";
 

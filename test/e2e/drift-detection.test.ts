@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readIdx } from "../../core/datasets/idx.ts";
 import { parseProfile, type ReferenceProfile } from "../../core/drift/profile.ts";
 import { seededRandom } from "../../core/drift/random.ts";
-import { judgeWindow, type PredictionRecord } from "../../core/drift/report.ts";
+import { judgeWindow, type PredictionRecord } from "../../core/drift/verdict.ts";
 import { rawFeatures } from "../../core/imaging/features.ts";
 import { parseModelCard, type ModelCard } from "../../core/registry/model-card.ts";
 import { trainedWorld, type ServedWorld } from "../support/served-model.ts";

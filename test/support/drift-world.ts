@@ -5,7 +5,7 @@ import { loadConfig, type Config } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { buildProfile, serializeProfile } from "../../core/drift/profile.ts";
 import { seededRandom } from "../../core/drift/random.ts";
-import type { PredictionRecord } from "../../core/drift/report.ts";
+import type { PredictionRecord } from "../../core/drift/verdict.ts";
 import { makeEvent, type CloudEvent } from "../../core/events/envelope.ts";
 import { registerVersion, type ModelVersion } from "../../core/registry/model-version.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";

@@ -16,7 +16,7 @@ import { loadConfig } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { stageDataset } from "../../core/datasets/stage.ts";
 import { parseProfile } from "../../core/drift/profile.ts";
-import { judgeWindow, type PredictionRecord } from "../../core/drift/report.ts";
+import { judgeWindow, type PredictionRecord } from "../../core/drift/verdict.ts";
 import { versionDataset, type DatasetRecord } from "../../core/datasets/version.ts";
 import { catchUp } from "../../core/events/catch-up.ts";
 import type { AnyCloudEvent } from "../../core/events/envelope.ts";
