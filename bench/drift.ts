@@ -6,10 +6,10 @@
 // The data are seeded, with some features, the class mix and the embeddings shifted, so every verdict is printed too.
 //
 //   node bench/drift.ts [--rows 5000] [--reps 3] [--features 1024] [--permutations 100]
-import { compareClassCounts } from "../core/drift/chi2.ts";
+import { compareClassCounts } from "../core/drift/stats/chi2.ts";
 import { compareFeatures } from "../core/drift/compare.ts";
-import { mmdTest, type MmdOptions } from "../core/drift/mmd.ts";
-import { seededRandom } from "../core/drift/random.ts";
+import { mmdTest, type MmdOptions } from "../core/drift/stats/mmd.ts";
+import { seededRandom } from "../core/util/random.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number): number => {

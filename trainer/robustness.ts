@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import pLimit, { type LimitFunction } from "p-limit";
 import type { BlobStore } from "../core/blobs/blob-store.ts";
-import { seededRandom, shuffle } from "../core/drift/random.ts";
+import { seededRandom, shuffle } from "../core/util/random.ts";
 import { perturbBatch, PERTURBATIONS, type Perturbation } from "../core/imaging/perturb.ts";
 import { preprocess, type PreprocessSpec } from "../core/imaging/preprocess.ts";
 import type { Robustness } from "../core/registry/robustness.ts";

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { seededRandom, shuffle } from "../core/drift/random.ts";
+import { seededRandom, shuffle } from "../core/util/random.ts";
 import type { TrainConfig } from "./config.ts";
 import type { SplitData, TrainingData } from "./data.ts";
 import { fusedAdam } from "./kernels/adam.ts";

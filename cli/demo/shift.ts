@@ -1,5 +1,5 @@
 import sharp from "sharp";
-import { seededRandom } from "../../core/drift/random.ts";
+import { seededRandom } from "../../core/util/random.ts";
 
 /**
  * The demo's shifted traffic, as a new camera might produce it: 30 % brighter with Gaussian sensor noise

@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { chi2Contingency } from "./chi2.ts";
-import { jensenShannonDistance, jensenShannonSamples } from "./jensen-shannon.ts";
-import { ks2samp } from "./ks.ts";
-import { psi } from "./psi.ts";
-import { normalisedWasserstein } from "./wasserstein.ts";
+import { chi2Contingency } from "./stats/chi2.ts";
+import { jensenShannonDistance, jensenShannonSamples } from "./stats/jensen-shannon.ts";
+import { ks2samp } from "./stats/ks-2samp.ts";
+import { psi } from "./stats/psi.ts";
+import { normalisedWasserstein } from "./stats/wasserstein.ts";
 
 export const FEATURE_TESTS = ["ks", "wasserstein", "psi", "jensenshannon", "chi2"] as const;
 export type FeatureTest = (typeof FEATURE_TESTS)[number];

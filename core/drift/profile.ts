@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { seededRandom, shuffle } from "./random.ts";
-import { quantileSorted } from "./sorted.ts";
+import { seededRandom, shuffle } from "../util/random.ts";
+import { quantileSorted } from "./stats/sorted.ts";
 
 /**
  * The reference profile stored with each model version: what the model's inputs and outputs looked like on its
@@ -254,7 +254,7 @@ export function referenceSamples(profile: ReferenceProfile): Record<string, numb
   return Object.fromEntries(Object.entries(profile.features).map(([name, s]) => [name, s.sample]));
 }
 
-/** Predicted-class counts by class name, as `compareClassCounts` (core/drift/chi2.ts) takes them. */
+/** Predicted-class counts by class name, as `compareClassCounts` (core/drift/stats/chi2.ts) takes them. */
 export function classCounts(profile: ReferenceProfile): Record<string, number> {
   return Object.fromEntries(profile.predictions.classes.map((c, i) => [c, profile.predictions.counts[i]!]));
 }

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { EventData } from "../events/schemas.ts";
-import { compareClassCounts } from "./chi2.ts";
+import { compareClassCounts } from "./stats/chi2.ts";
 import { CompareOptionsSchema, compareFeatures, type FeatureDrift } from "./compare.ts";
-import { mmdTest } from "./mmd.ts";
+import { mmdTest } from "./stats/mmd.ts";
 import type { ReferenceProfile } from "./profile.ts";
 
 export type PredictionRecord = EventData<"sightline.predictions.logged">["records"][number];

@@ -1,5 +1,5 @@
 import sharp from "sharp";
-import { gaussianSource, seededRandom } from "../drift/random.ts";
+import { gaussianSource, seededRandom } from "../util/random.ts";
 import { decodePlainPng, encodePlainPng, readPngHeader } from "./png.ts";
 import { MAX_INPUT_PIXELS } from "./probe.ts";
 

@@ -14,7 +14,7 @@ import sharp from "sharp";
 import { readIdx } from "../../core/datasets/idx.ts";
 import { SPEC_FILE } from "../../core/datasets/spec.ts";
 import type { Split } from "../../core/datasets/split.ts";
-import { gaussianSource, seededRandom } from "../../core/drift/random.ts";
+import { gaussianSource, seededRandom } from "../../core/util/random.ts";
 
 /** Where Debian's dataset-fashion-mnist puts the IDX files (override with FMNIST_DIR or `idxDir`). */
 export const FASHION_MNIST_DIR = process.env.FMNIST_DIR ?? "/usr/share/datasets/fashion-mnist";

@@ -3,7 +3,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readIdx } from "../../core/datasets/idx.ts";
 import { parseProfile, type ReferenceProfile } from "../../core/drift/profile.ts";
-import { seededRandom } from "../../core/drift/random.ts";
+import { seededRandom } from "../../core/util/random.ts";
 import { judgeWindow, type PredictionRecord } from "../../core/drift/verdict.ts";
 import { rawFeatures } from "../../core/imaging/features.ts";
 import { parseModelCard, type ModelCard } from "../../core/registry/model-card.ts";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { loadConfig, type Config } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { buildProfile, serializeProfile } from "../../core/drift/profile.ts";
-import { seededRandom } from "../../core/drift/random.ts";
+import { seededRandom } from "../../core/util/random.ts";
 import type { PredictionRecord } from "../../core/drift/verdict.ts";
 import { makeEvent, type CloudEvent } from "../../core/events/envelope.ts";
 import { registerVersion, type ModelVersion } from "../../core/registry/model-version.ts";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compareFeatures, DriftInputError, type DriftComparison } from "../../core/drift/compare.ts";
 import { parseFeatureCsv } from "../../core/drift/features-csv.ts";
-import { seededRandom } from "../../core/drift/random.ts";
+import { seededRandom } from "../../core/util/random.ts";
 import { runCli } from "../support/cli.ts";
 
 function normal(n: number, shift: number, seed: number): number[] {

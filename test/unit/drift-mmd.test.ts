@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { median, sampledMedianBandwidth } from "../../core/drift/bandwidth.ts";
-import { multiplyTransposed } from "../../core/drift/matmul.ts";
-import { mmdTest, type MmdOptions } from "../../core/drift/mmd.ts";
-import { seededRandom } from "../../core/drift/random.ts";
+import { median, sampledMedianBandwidth } from "../../core/drift/stats/bandwidth.ts";
+import { multiplyTransposed } from "../../core/drift/stats/matmul.ts";
+import { mmdTest, type MmdOptions } from "../../core/drift/stats/mmd.ts";
+import { seededRandom } from "../../core/util/random.ts";
 
 /** n standard normal vectors, each coordinate passed through `f(z, k)` (k = coordinate index). */
 function vectors(n: number, dim: number, seed: number, f: (z: number, k: number) => number = (z) => z): number[][] {

@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { compareClassCounts } from "../../core/drift/chi2.ts";
+import { compareClassCounts } from "../../core/drift/stats/chi2.ts";
 import { compareFeatures } from "../../core/drift/compare.ts";
-import { mmdTest } from "../../core/drift/mmd.ts";
+import { mmdTest } from "../../core/drift/stats/mmd.ts";
 import { buildProfile, classCounts, MAX_EMBEDDING_SAMPLE, MAX_SAMPLE, parseProfile, PROFILE_QUANTILES, ProfileInputError, referenceSamples, ReferenceProfileSchema, serializeProfile } from "../../core/drift/profile.ts";
 import type { BuildProfileInput } from "../../core/drift/profile.ts";
-import { seededRandom } from "../../core/drift/random.ts";
+import { seededRandom } from "../../core/util/random.ts";
 import { FEATURE_NAMES, imageFeatures } from "../../core/imaging/features.ts";
 
 const CLASSES = ["a", "b", "c", "d"];

@@ -1,14 +1,14 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { chi2Contingency, compareClassCounts } from "../../core/drift/chi2.ts";
-import { chi2Sf } from "../../core/drift/gamma.ts";
-import { jensenShannonDistance } from "../../core/drift/jensen-shannon.ts";
-import { kolmogornSf } from "../../core/drift/kolmogorov.ts";
-import { ks2samp } from "../../core/drift/ks.ts";
-import { mmdTest } from "../../core/drift/mmd.ts";
-import { psi, PSI_EPSILON } from "../../core/drift/psi.ts";
-import { seededRandom } from "../../core/drift/random.ts";
-import { normalisedWasserstein, wassersteinDistance } from "../../core/drift/wasserstein.ts";
+import { chi2Contingency, compareClassCounts } from "../../core/drift/stats/chi2.ts";
+import { chi2Sf } from "../../core/drift/stats/gamma.ts";
+import { jensenShannonDistance } from "../../core/drift/stats/jensen-shannon.ts";
+import { kolmogornSf } from "../../core/drift/stats/kolmogorov-distribution.ts";
+import { ks2samp } from "../../core/drift/stats/ks-2samp.ts";
+import { mmdTest } from "../../core/drift/stats/mmd.ts";
+import { psi, PSI_EPSILON } from "../../core/drift/stats/psi.ts";
+import { seededRandom } from "../../core/util/random.ts";
+import { normalisedWasserstein, wassersteinDistance } from "../../core/drift/stats/wasserstein.ts";
 
 // Written by test/fixtures/drift/make_fixtures.py (SciPy); see that script for how each case is built.
 interface SampleRef {

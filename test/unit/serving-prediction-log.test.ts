@@ -6,7 +6,7 @@ import { catchUp } from "../../core/events/catch-up.ts";
 import type { AnyCloudEvent } from "../../core/events/envelope.ts";
 import type { EventBus } from "../../core/events/event-bus.ts";
 import { LocalBus } from "../../core/events/local-bus.ts";
-import { seededRandom } from "../../core/drift/random.ts";
+import { seededRandom } from "../../core/util/random.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { ServingMetrics } from "../../serving/metrics.ts";
 import { PredictionLog, type PredictionLogOptions, type PredictionRecord } from "../../serving/prediction-log.ts";

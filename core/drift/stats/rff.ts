@@ -1,5 +1,5 @@
 import { multiplyTransposed } from "./matmul.ts";
-import { shuffle } from "./random.ts";
+import { shuffle } from "../../util/random.ts";
 
 /**
  * Random Fourier features of the Gaussian kernel k(a, b) = exp(−‖a − b‖² / (2σ²)) (Rahimi & Recht 2007), in the

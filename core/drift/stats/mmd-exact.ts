@@ -1,6 +1,6 @@
 import { median } from "./bandwidth.ts";
 import { multiplyTransposed } from "./matmul.ts";
-import { shuffle } from "./random.ts";
+import { shuffle } from "../../util/random.ts";
 
 export interface KernelTest {
   statistic: number;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { sampledMedianBandwidth } from "./bandwidth.ts";
 import { exactMmdTest } from "./mmd-exact.ts";
-import { seededRandom } from "./random.ts";
+import { seededRandom } from "../../util/random.ts";
 import { randomFourierFeatures, rffPermutationTest } from "./rff.ts";
 
 /**

@@ -1,4 +1,4 @@
-import { kolmogornSf } from "./kolmogorov.ts";
+import { kolmogornSf } from "./kolmogorov-distribution.ts";
 import { ascending, upperBound } from "./sorted.ts";
 
 export interface KsResult {
