@@ -1,12 +1,13 @@
 import { z } from "zod";
 import { chi2Contingency } from "./stats/chi2.ts";
+import { FEATURE_TESTS, type FeatureTest } from "./stats/index.ts";
 import { jensenShannonDistance, jensenShannonSamples } from "./stats/jensen-shannon.ts";
 import { ks2samp } from "./stats/ks-2samp.ts";
 import { psi } from "./stats/psi.ts";
 import { normalisedWasserstein } from "./stats/wasserstein.ts";
 
-export const FEATURE_TESTS = ["ks", "wasserstein", "psi", "jensenshannon", "chi2"] as const;
-export type FeatureTest = (typeof FEATURE_TESTS)[number];
+// The test names live with the statistics; re-exported because policies and callers know them from here.
+export { FEATURE_TESTS, type FeatureTest };
 
 /**
  * Thresholds and test choice. Defaults follow Evidently's data-drift preset: a feature with ≤ 1,000 reference
