@@ -10,7 +10,7 @@ import { DEFAULT_RETRAIN_POLICY, loadRetrainPolicy, type RetrainPolicy } from ".
 import { ConfigError } from "../core/config/config.ts";
 import { LogDriftMetrics, type DriftMetricsSink } from "../core/telemetry/drift-metrics.ts";
 import { createLogger, type Logger } from "../core/telemetry/logger.ts";
-import { OnnxEvaluator } from "../trainer/evaluator.ts";
+import { OnnxEvaluator } from "../evaluation/onnx-evaluator.ts";
 
 /** Everything the four functions use, opened once per instance (a Cloud Functions instance serves many events). */
 export interface FunctionContext {

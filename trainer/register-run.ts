@@ -9,7 +9,7 @@ import type { ModelCard } from "../core/registry/model-card.ts";
 import { registerVersion, type ModelVersion } from "../core/registry/model-version.ts";
 import { topClass } from "../core/registry/scores.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
-import type { SplitData } from "./data.ts";
+import type { SplitData } from "../core/datasets/training-data.ts";
 
 export { newRunId } from "../core/jobs/run-record.ts";
 

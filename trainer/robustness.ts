@@ -6,7 +6,7 @@ import { perturbBatch, PERTURBATIONS, type Perturbation } from "../core/imaging/
 import { preprocess, type PreprocessSpec } from "../core/imaging/preprocess.ts";
 import type { Robustness } from "../core/registry/robustness.ts";
 import { topClass } from "../core/registry/scores.ts";
-import type { SplitData } from "./data.ts";
+import type { SplitData } from "../core/datasets/training-data.ts";
 
 export const DEFAULT_ROBUSTNESS_IMAGES = 1000;
 /**

@@ -5,8 +5,8 @@ import { getVersion, type ModelVersion } from "../core/registry/model-version.ts
 import { robustnessMetrics } from "../core/registry/robustness.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { configHash, type TrainConfig } from "./config.ts";
-import { loadTrainingData } from "./data.ts";
-import { evaluateClassifier, flatMetrics } from "./evaluate.ts";
+import { loadTrainingData } from "../core/datasets/training-data.ts";
+import { evaluateClassifier, flatMetrics } from "../core/evaluation/metrics.ts";
 import { useWasmBackend } from "./kernels/register.ts";
 import { buildModel } from "./model.ts";
 import { importOnnxWeights } from "./onnx/import-weights.ts";

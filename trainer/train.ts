@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { seededRandom, shuffle } from "../core/util/random.ts";
 import type { TrainConfig } from "./config.ts";
-import type { SplitData, TrainingData } from "./data.ts";
+import type { SplitData, TrainingData } from "../core/datasets/training-data.ts";
 import { fusedAdam } from "./kernels/adam.ts";
 import { EMBEDDING_LAYER } from "./model.ts";
 

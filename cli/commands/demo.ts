@@ -10,7 +10,7 @@ import { listVersions, type ModelVersion } from "../../core/registry/model-versi
 import { loadPolicy } from "../../core/registry/policy.ts";
 import { promote } from "../../core/registry/promote.ts";
 import { configHash, loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
-import { OnnxEvaluator } from "../../trainer/evaluator.ts";
+import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";

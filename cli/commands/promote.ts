@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { DEFAULT_POLICY_FILE, loadPolicy } from "../../core/registry/policy.ts";
 import { promote, type Decision, type DecisionOutcome } from "../../core/registry/promote.ts";
 import { rollback } from "../../core/registry/rollback.ts";
-import { OnnxEvaluator } from "../../trainer/evaluator.ts";
+import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { confirm, withRuntime, type CliContext } from "../context.ts";
 import { positiveInt } from "../options.ts";
 

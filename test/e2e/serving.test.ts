@@ -11,7 +11,7 @@ import { registerVersion } from "../../core/registry/model-version.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadServingConfig, type ServingConfig } from "../../serving/config.ts";
 import { startServer, type RunningServer } from "../../serving/server.ts";
-import { OnnxEvaluator } from "../../trainer/evaluator.ts";
+import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { grey100k } from "../support/images.ts";
 import { schemaErrors } from "../support/oip-spec.ts";
 import { heldOutImages, MODEL, setProduction, trainedWorld, type ServedWorld } from "../support/served-model.ts";

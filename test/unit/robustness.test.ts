@@ -18,7 +18,7 @@ import { robustnessMetrics, RobustnessSchema, type Robustness } from "../../core
 import { topClass } from "../../core/registry/scores.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { digestOf } from "../../core/util/digest.ts";
-import type { SplitData } from "../../trainer/data.ts";
+import type { SplitData } from "../../core/datasets/training-data.ts";
 import { robustnessReport } from "../../trainer/robustness.ts";
 import { runCli } from "../support/cli.ts";
 import { SAMPLE } from "../support/datasets.ts";

@@ -18,7 +18,7 @@ import { parseModelCard } from "../../core/registry/model-card.ts";
 import { listVersions } from "../../core/registry/model-version.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadTrainConfig } from "../../trainer/config.ts";
-import { OnnxEvaluator } from "../../trainer/evaluator.ts";
+import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { runCli } from "../support/cli.ts";
 import { SAMPLE } from "../support/datasets.ts";

@@ -10,9 +10,9 @@ import type { ModelCard, TrainerIdentity } from "../../core/registry/model-card.
 import type { ModelVersion } from "../../core/registry/model-version.ts";
 import { robustnessMetrics } from "../../core/registry/robustness.ts";
 import { sha256Hex } from "../../core/util/digest.ts";
-import { loadTrainingData } from "../data.ts";
-import { evaluateClassifier, flatMetrics } from "../evaluate.ts";
-import { classifySplit } from "../onnx-classifier.ts";
+import { loadTrainingData } from "../../core/datasets/training-data.ts";
+import { evaluateClassifier, flatMetrics } from "../../core/evaluation/metrics.ts";
+import { classifySplit } from "../../evaluation/onnx-classifier.ts";
 import { registerRun, testProfile, type RunRequest, type Runtime } from "../register-run.ts";
 import { classifyWith, robustnessReport } from "../robustness.ts";
 

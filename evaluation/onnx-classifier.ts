@@ -2,7 +2,7 @@ import * as ort from "onnxruntime-node";
 import { inputShape, type PreprocessSpec } from "../core/imaging/preprocess.ts";
 import type { ModelCard } from "../core/registry/model-card.ts";
 import { toProbabilities } from "../core/registry/scores.ts";
-import type { SplitData } from "./data.ts";
+import type { SplitData } from "../core/datasets/training-data.ts";
 
 const BATCH = 256;
 

@@ -1,12 +1,12 @@
-import type { BlobStore } from "../core/blobs/blob-store.ts";
-import { loadDataset } from "../core/datasets/load.ts";
-import type { ManifestFile } from "../core/datasets/manifest.ts";
-import type { Split as SplitName } from "../core/datasets/split.ts";
-import type { DatasetRecord } from "../core/datasets/version.ts";
-import { FEATURE_NAMES } from "../core/imaging/features.ts";
-import { forEachBatch, ImagePool } from "../core/imaging/image-pool.ts";
-import { preparePlainPng, type PreparedImage, type PreprocessSpec } from "../core/imaging/preprocess.ts";
-import type { MetadataStore } from "../core/meta/metadata-store.ts";
+import type { BlobStore } from "../blobs/blob-store.ts";
+import { loadDataset } from "./load.ts";
+import type { ManifestFile } from "./manifest.ts";
+import type { Split as SplitName } from "./split.ts";
+import type { DatasetRecord } from "./version.ts";
+import { FEATURE_NAMES } from "../imaging/features.ts";
+import { forEachBatch, ImagePool } from "../imaging/image-pool.ts";
+import { preparePlainPng, type PreparedImage, type PreprocessSpec } from "../imaging/preprocess.ts";
+import type { MetadataStore } from "../meta/metadata-store.ts";
 
 /** One split as model input: `n` images of `pixels` floats each (NHWC), their label indices and source files. */
 export interface SplitData {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ECE_BINS, evaluateClassifier, flatMetrics } from "../../trainer/evaluate.ts";
+import { ECE_BINS, evaluateClassifier, flatMetrics } from "../../core/evaluation/metrics.ts";
 
 // Written by test/fixtures/evaluation/make_fixtures.py (scikit-learn + NumPy); see that script for each case.
 interface Case {

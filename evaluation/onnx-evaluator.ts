@@ -4,8 +4,8 @@ import type { MetadataStore } from "../core/meta/metadata-store.ts";
 import { parseModelCard } from "../core/registry/model-card.ts";
 import type { Metrics, ModelVersion } from "../core/registry/model-version.ts";
 import type { Evaluator } from "../core/registry/promote.ts";
-import { loadTrainingData } from "./data.ts";
-import { evaluateClassifier, flatMetrics } from "./evaluate.ts";
+import { loadTrainingData } from "../core/datasets/training-data.ts";
+import { evaluateClassifier, flatMetrics } from "../core/evaluation/metrics.ts";
 import { classifySplit } from "./onnx-classifier.ts";
 
 /**
