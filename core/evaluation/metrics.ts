@@ -1,7 +1,7 @@
 /**
  * Held-out evaluation of a classifier from its predicted probabilities.
  *
- * Conventions (checked against scikit-learn by test/unit/trainer-evaluate.test.ts on fixtures written by
+ * Conventions (checked against scikit-learn by test/unit/evaluation-metrics.test.ts on fixtures written by
  * test/fixtures/evaluation/make_fixtures.py):
  * - The predicted class of a row is its arg-max; ties go to the lowest index (numpy's `argmax`).
  * - Per-class precision, recall and F1 are `precision_recall_fscore_support(labels=range(K), zero_division=0)`:
@@ -16,6 +16,7 @@
  *   probability of a row, correct = its arg-max equals the label; rows fall into 15 equal-width bins
  *   (lower, upper] of [0, 1]; ECE = Σ_b (n_b / N) · |accuracy_b − mean confidence_b|. Not renormalised.
  */
+import { topClass } from "../registry/scores.ts";
 
 export const ECE_BINS = 15;
 
@@ -88,18 +89,15 @@ export function evaluateClassifier(input: EvaluateInput): Evaluation {
     const label = labels[i]!;
     if (!Number.isInteger(label) || label < 0 || label >= k) throw new RangeError(`evaluateClassifier: label ${label} of sample ${i} is not a class index in [0, ${k})`);
     const row = i * k;
-    let best = 0;
-    let top = -Infinity;
     let clippedSum = 0;
     for (let c = 0; c < k; c++) {
       const p = probabilities[row + c]!;
       if (!Number.isFinite(p)) throw new RangeError(`evaluateClassifier: probability [${i}, ${c}] is not finite`);
-      if (p > top) {
-        top = p;
-        best = c;
-      }
       clippedSum += clip(p);
     }
+    // The label serving would answer: one arg-max for training, the gate and serving.
+    const best = topClass(probabilities, k, i);
+    const top = probabilities[row + best]!;
     confusion[label]![best]! += 1;
     const hit = best === label;
     if (hit) correct++;
