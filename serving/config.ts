@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { ConfigError } from "../core/config/config.ts";
 import { parseImageFormats, type ImageFormat } from "../core/imaging/formats.ts";
+import { SHA256_HEX } from "../core/ids.ts";
 import { parseModelRef } from "../core/registry/model-version.ts";
 import type { OrtPlacement } from "./ort-session.ts";
 
@@ -121,7 +122,7 @@ const VARIABLES = {
   SIGHTLINE_SERVE_API_KEY_HASHES: z
     .string()
     .transform((s) => s.split(/[\s,]+/).filter(Boolean).map((h) => h.replace(/^sha256:/, "").toLowerCase()))
-    .pipe(z.array(z.string().regex(/^[0-9a-f]{64}$/, "each entry must be a SHA-256 hash (64 hex digits), not a key")).min(1, "no hash given")),
+    .pipe(z.array(z.string().regex(SHA256_HEX, "each entry must be a SHA-256 hash (64 hex digits), not a key")).min(1, "no hash given")),
   SIGHTLINE_SERVE_AUDIENCE: z.string().min(1),
   SIGHTLINE_GOOGLE_JWKS_URL: z.url({ protocol: /^https?$/ }),
   // --- request logs and client addresses

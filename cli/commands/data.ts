@@ -5,6 +5,7 @@ import { importIdx } from "../../core/datasets/import-idx.ts";
 import { loadDataset } from "../../core/datasets/load.ts";
 import { validateDataset, type ValidationReport } from "../../core/datasets/validate.ts";
 import { buildManifest, DATASETS, DatasetInvalidError, versionDataset } from "../../core/datasets/version.ts";
+import { isDatasetId } from "../../core/ids.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { phaseProgress } from "../progress.ts";
 import { isDirectory, positiveInt } from "../options.ts";
@@ -78,7 +79,7 @@ export function registerData(program: Command, ctx: CliContext): void {
             onProgress: (d, t) => progress.update("validate", d, t),
           });
         } else {
-          if (!/^[0-9a-f]{64}$/.test(target)) ctx.fail(`${target} is neither a folder nor a dataset id`);
+          if (!isDatasetId(target)) ctx.fail(`${target} is neither a folder nor a dataset id`);
           const { manifest } = await loadDataset(rt, target);
           report = await validateDataset({
             classes: manifest.classes,

@@ -2,6 +2,7 @@ import { Option, type Command } from "commander";
 import type { Runtime } from "../../core/config/runtime.ts";
 import { catchUp } from "../../core/events/catch-up.ts";
 import { EVENT_TYPES } from "../../core/events/schemas.ts";
+import { isDatasetId } from "../../core/ids.ts";
 import { LINEAGE_SUBSCRIPTION } from "../../core/events/subscriptions.ts";
 import { ConfigError } from "../../core/config/config.ts";
 import { loadOpenLineageSettings } from "../../core/config/openlineage.ts";
@@ -110,7 +111,7 @@ export function registerLineage(program: Command, ctx: CliContext): void {
     .action(async (id: string, opts: ViewOptions) =>
       withRuntime(ctx, async (rt) =>
         orFail(ctx, async () => {
-          if (!/^[0-9a-f]{64}$/.test(id)) ctx.fail(`${id} is not a dataset id (64 hex characters)`);
+          if (!isDatasetId(id)) ctx.fail(`${id} is not a dataset id (64 hex characters)`);
           await bringUpToDate(ctx, rt);
           const d = await datasetLineage(rt.meta, id);
           const requestIds = [...d.requests.map((r) => r.requestId), ...d.runs.map((r) => r.requestId)];

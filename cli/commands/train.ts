@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { openJobRunner, type Runtime } from "../../core/config/runtime.ts";
 import { DATASETS, versionDataset, type DatasetRecord } from "../../core/datasets/version.ts";
+import { isDatasetId } from "../../core/ids.ts";
 import { newRunId } from "../../core/jobs/run-record.ts";
 import { TrainerArgValue, type TrainerArgs } from "../../core/jobs/trainer-contract.ts";
 import { adHocTrainer, BUILTIN_TRAINER, loadTrainers, trainerNamed, type TrainerDefinition } from "../../core/jobs/trainers.ts";
@@ -70,7 +71,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
     .action(async (opts: TrainOptions) =>
       withRuntime(ctx, async (rt) => {
         const trainer = await pickTrainer(ctx, opts);
-        const datasetId = /^[0-9a-f]{64}$/.test(opts.dataset) ? opts.dataset : (await isDirectory(opts.dataset)) ? (await versionDataset(rt, opts.dataset)).record.id : ctx.fail(`${opts.dataset} is neither a dataset id nor a folder`);
+        const datasetId = isDatasetId(opts.dataset) ? opts.dataset : (await isDirectory(opts.dataset)) ? (await versionDataset(rt, opts.dataset)).record.id : ctx.fail(`${opts.dataset} is neither a dataset id nor a folder`);
         const progress = trainingProgress();
         try {
           let result: { version: ModelVersion; card: ModelCard };

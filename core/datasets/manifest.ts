@@ -1,5 +1,6 @@
 import canonicalize from "canonicalize";
 import { z } from "zod";
+import { Sha256Hex } from "../ids.ts";
 import { sha256Hex } from "../util/digest.ts";
 import { DatasetSpecSchema } from "./spec.ts";
 import { SPLITS } from "./split.ts";
@@ -9,7 +10,7 @@ export const ManifestFileSchema = z
     path: z.string().min(1),
     label: z.string().min(1),
     split: z.enum(SPLITS),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sha256: Sha256Hex,
     size: z.number().int().nonnegative(),
   })
   .strict();

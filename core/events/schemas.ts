@@ -1,8 +1,6 @@
 import { z } from "zod";
+import { DatasetId as datasetId, Digest as digest, ModelName as modelName } from "../ids.ts";
 
-const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, "expected sha256:<64 hex>");
-const datasetId = z.string().regex(/^[0-9a-f]{64}$/, "expected a 64-hex dataset id");
-const modelName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lower-case letters, digits and dashes");
 const version = z.number().int().positive();
 const metrics = z.record(z.string(), z.number());
 

@@ -1,8 +1,7 @@
 import { z } from "zod";
+import { DatasetId, Digest as digest } from "../ids.ts";
 import { PreprocessSpecSchema } from "../imaging/preprocess.ts";
 import { RobustnessSchema } from "./robustness.ts";
-
-const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 
 /** Cards written before models could answer logits name their scores output `probabilities`. */
 function upgradeOutputs(o: unknown): unknown {
@@ -35,7 +34,7 @@ export const ModelCardSchema = z.object({
   name: z.string(),
   runId: z.string(),
   requestId: z.string(),
-  datasetId: z.string().regex(/^[0-9a-f]{64}$/),
+  datasetId: DatasetId,
   manifestDigest: digest,
   classes: z.array(z.string()).min(2),
   preprocessing: PreprocessSpecSchema,

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { MODEL_NAME, ModelRefText } from "../ids.ts";
 import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 
 export const MODELS = "models";
@@ -29,7 +29,7 @@ export type ModelVersion = {
 
 export type NewModelVersion = Omit<ModelVersion, "version" | "createdAt" | "evaluations"> & { evaluations?: Record<string, Metrics> };
 
-export const MODEL_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export { MODEL_NAME };
 
 export const versionId = (name: string, version: number): string => `${name}:${version}`;
 
@@ -92,10 +92,8 @@ export async function recordEvaluation(meta: MetadataStore, name: string, versio
 /** `NAME`, `NAME@ALIAS` or `NAME:VERSION`, as people write them. */
 export type ModelRef = { name: string; alias?: string; version?: number };
 
-const REF = z.string().regex(/^([a-z0-9][a-z0-9-]{0,62})(?:@([a-z][a-z0-9_-]{0,62})|:([1-9][0-9]*))?$/);
-
 export function parseModelRef(text: string): ModelRef {
-  if (!REF.safeParse(text).success) throw new Error(`${JSON.stringify(text)} is not NAME, NAME@ALIAS or NAME:VERSION`);
+  if (!ModelRefText.safeParse(text).success) throw new Error(`${JSON.stringify(text)} is not NAME, NAME@ALIAS or NAME:VERSION`);
   const [, name = "", alias, version] = /^([^@:]+)(?:@(.+)|:(.+))?$/.exec(text) ?? [];
   return { name, ...(alias ? { alias } : {}), ...(version ? { version: Number(version) } : {}) };
 }

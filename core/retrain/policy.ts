@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { DatasetId } from "../ids.ts";
 import { readYamlFile } from "../util/yaml-file.ts";
 
 const TrainerChoice = z.object({
@@ -30,7 +31,7 @@ export const RetrainPolicySchema = z
     failureBackoffMinutes: z.number().min(0).default(15),
     /** … up to this. */
     maxFailureBackoffMinutes: z.number().min(0).default(240),
-    dataset: z.union([z.literal("latest"), z.literal("production"), z.string().regex(/^[0-9a-f]{64}$/, "latest, production or a 64-hex dataset id")]).default("latest"),
+    dataset: z.union([z.literal("latest"), z.literal("production"), DatasetId]).default("latest"),
     /** Training config for the job (a path the trainer can read); the reference CNN by default. */
     config: z.string().optional(),
     epochs: z.number().int().positive().optional(),

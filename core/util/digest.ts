@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-
-const DIGEST = /^sha256:([0-9a-f]{64})$/;
+import { DIGEST } from "../ids.ts";
 
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash("sha256").update(data).digest("hex");
