@@ -42,6 +42,14 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
+      // One private-member style: TypeScript's `private` (most of the code used it already), not `#name`.
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: ":matches(PropertyDefinition, MethodDefinition, AccessorProperty) > PrivateIdentifier.key",
+          message: "Declare private members with TypeScript's `private`, not `#name`: one style across the code.",
+        },
+      ],
     },
   },
   core,
