@@ -1,6 +1,38 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+// The dependency direction (see ARCHITECTURE.md): apps depend on core, never the other way, and serving and the
+// trainer share only what lives in core. A relative import that climbs out to one of these top-level folders breaks it.
+const upTo = (dirs) => `^(\\.\\./)+(${dirs.join("|")})(/|$)`;
+
+const core = {
+  files: ["core/**"],
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      {
+        patterns: [
+          {
+            regex: upTo(["cli", "serving", "trainer", "functions", "bench", "console"]),
+            message: "core/ is the domain every app builds on: it may not import an app (cli, serving, trainer, functions, bench).",
+          },
+          {
+            regex: "^(express|@tensorflow/.*|onnxruntime-node)(/|$)",
+            message: "core/ stays free of Express, tfjs and onnxruntime so every app (and the Functions zip) can load it; put that code in serving/ or trainer/.",
+          },
+        ],
+      },
+    ],
+  },
+};
+
+const app = (dir, forbidden, why) => ({
+  files: [`${dir}/**`],
+  rules: {
+    "no-restricted-imports": ["error", { patterns: [{ regex: upTo(forbidden), message: why }] }],
+  },
+});
+
 export default tseslint.config(
   { ignores: ["node_modules/", ".sightline/", "coverage/", "data/"] },
   js.configs.recommended,
@@ -10,6 +42,37 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
+      // One private-member style: TypeScript's `private` (most of the code used it already), not `#name`.
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: ":matches(PropertyDefinition, MethodDefinition, AccessorProperty) > PrivateIdentifier.key",
+          message: "Declare private members with TypeScript's `private`, not `#name`: one style across the code.",
+        },
+      ],
     },
   },
+  // A function longer than a screenful usually does several jobs; warn so it gets split along its phases.
+  {
+    files: ["**/*.ts"],
+    ignores: ["test/**", "bench/**"],
+    rules: { "max-lines-per-function": ["warn", { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true }] },
+  },
+  core,
+  app(
+    "serving",
+    ["trainer", "cli", "functions", "bench"],
+    "serving/ may import only core/: what it shares with the trainer (preprocessing, labels, evaluation) belongs in core/.",
+  ),
+  app(
+    "trainer",
+    ["serving", "cli", "functions", "bench"],
+    "trainer/ may import only core/: what it shares with serving (preprocessing, labels, evaluation) belongs in core/.",
+  ),
+  // functions/ should import only core/; it still reaches into trainer/ for the ONNX evaluator until that moves.
+  app(
+    "functions",
+    ["serving", "cli", "bench"],
+    "functions/ is thin (parse the event, call core/): it may not import serving/, cli/ or bench/.",
+  ),
 );

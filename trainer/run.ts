@@ -55,12 +55,38 @@ export async function runTraining(rt: Runtime, request: TrainingRequest, hooks: 
 }
 
 async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: TrainingHooks, log: Logger): Promise<{ version: ModelVersion; card: ModelCard }> {
+  const backend = await useWasmBackend(request.config.threads);
+  const data = await load(rt, request, hooks, log);
+  const trained = await train(rt, request, data, backend, hooks, log);
+  const evaluated = await evaluate(rt, request.config, data, trained.model, hooks);
+  const exported = exportModel(request, runId, data, trained.model, hooks);
+  hooks.onPhase?.("register");
+  const { version, card } = await registerRun(rt, request, {
+    runId,
+    onnx: exported.onnx,
+    profile: evaluated.profile,
+    card: (digests) => modelCard({ request, runId, data, backend, trained, evaluated, exported }, digests),
+  });
+  log.info("training completed", { version: version.version, accuracy: evaluated.metrics.accuracy, imagesPerSecond: trained.imagesPerSecond });
+  return { version, card };
+}
+
+type TrainingData = Awaited<ReturnType<typeof loadTrainingData>>;
+type Backend = Awaited<ReturnType<typeof useWasmBackend>>;
+type Trained = Awaited<ReturnType<typeof train>>;
+type Evaluated = Awaited<ReturnType<typeof evaluate>>;
+type Exported = ReturnType<typeof exportModel>;
+
+async function load(rt: Runtime, request: TrainingRequest, hooks: TrainingHooks, log: Logger): Promise<TrainingData> {
   const { config } = request;
-  const backend = await useWasmBackend(config.threads);
   hooks.onPhase?.("load");
   const data = await loadTrainingData(rt, request.datasetId, config.preprocessing, { limit: config.limit, testFeatures: true, ...(hooks.onLoad ? { onProgress: hooks.onLoad } : {}) });
   log.info("data loaded", { train: data.train.n, validation: data.validation.n, test: data.test.n, classes: data.classes.length });
+  return data;
+}
 
+async function train(rt: Runtime, request: TrainingRequest, data: TrainingData, backend: Backend, hooks: TrainingHooks, log: Logger) {
+  const { config } = request;
   const model = buildModel({
     architecture: config.architecture,
     height: config.preprocessing.height,
@@ -75,7 +101,10 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
   const history = await trainModel(model, data, config, hooks);
   const trainingSeconds = (performance.now() - started) / 1000;
   const imagesPerSecond = (data.train.n * config.epochs) / trainingSeconds;
+  return { model, parentVersion, history, trainingSeconds, imagesPerSecond };
+}
 
+async function evaluate(rt: Runtime, config: TrainConfig, data: TrainingData, model: tfl.LayersModel, hooks: TrainingHooks) {
   hooks.onPhase?.("evaluate");
   const { probabilities, embeddings, embeddingDim } = await predictSplit(model, data.test);
   const evaluation = evaluateClassifier({ probabilities, labels: data.test.y, classes: data.classes });
@@ -83,7 +112,11 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
   const robustness = await robustnessReport({ blobs: rt.blobs, test: data.test, spec: config.preprocessing, cleanAccuracy: evaluation.accuracy, classify, classes: data.classes.length, seed: config.seed });
   const metrics = { ...flatMetrics(evaluation), ...robustnessMetrics(robustness) };
   const profile = testProfile(data.test, { probabilities, embeddings, embeddingDim }, data.classes, config.seed);
+  return { evaluation, robustness, metrics, profile, embeddingDim };
+}
 
+function exportModel(request: TrainingRequest, runId: string, data: TrainingData, model: tfl.LayersModel, hooks: TrainingHooks) {
+  const { config } = request;
   hooks.onPhase?.("export");
   const hash = configHash(config);
   // Given by the job, or read from the checkout this runs in (with whether it has uncommitted changes).
@@ -102,41 +135,44 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
       "sightline.preprocessing": JSON.stringify(config.preprocessing),
     },
   });
-  hooks.onPhase?.("register");
-  const { version, card } = await registerRun(rt, request, {
+  return { onnx, hash, git, gitCommit, image };
+}
+
+function modelCard(
+  run: { request: TrainingRequest; runId: string; data: TrainingData; backend: Backend; trained: Trained; evaluated: Evaluated; exported: Exported },
+  { modelDigest, profileDigest }: { modelDigest: string; profileDigest: string },
+): ModelCard {
+  const { request, runId, data, backend, trained, evaluated, exported } = run;
+  const { config } = request;
+  const { git, gitCommit, image } = exported;
+  const { parentVersion } = trained;
+  return {
+    schema: "sightline.model-card/v1",
+    name: request.model,
     runId,
-    onnx,
-    profile,
-    card: ({ modelDigest, profileDigest }): ModelCard => ({
-      schema: "sightline.model-card/v1",
-      name: request.model,
-      runId,
-      requestId: request.requestId,
-      datasetId: request.datasetId,
-      manifestDigest: data.record.manifestDigest,
-      classes: data.classes,
-      preprocessing: config.preprocessing,
-      onnx: { modelDigest, opset: ONNX_OPSET, input: ONNX_INPUT, outputs: { scores: ONNX_PROBABILITIES, kind: "probabilities", embedding: ONNX_EMBEDDING }, embeddingDim },
-      profileDigest,
-      architecture: config.architecture,
-      config: config as unknown as Record<string, unknown>,
-      configHash: hash,
-      gitCommit,
-      image,
-      metrics,
-      evaluation: evaluation as unknown as Record<string, unknown>,
-      robustness,
-      history: history as unknown as Record<string, unknown>[],
-      trainedAt: new Date().toISOString(),
-      trainingSeconds,
-      imagesPerSecond,
-      backend: `${backend.backend} (${backend.threads} thread${backend.threads === 1 ? "" : "s"})`,
-      trainer: { kind: "builtin", args: {}, ...(git ? { dirty: git.dirty } : {}) },
-      ...(parentVersion !== undefined ? { parentVersion } : {}),
-    }),
-  });
-  log.info("training completed", { version: version.version, accuracy: metrics.accuracy, imagesPerSecond });
-  return { version, card };
+    requestId: request.requestId,
+    datasetId: request.datasetId,
+    manifestDigest: data.record.manifestDigest,
+    classes: data.classes,
+    preprocessing: config.preprocessing,
+    onnx: { modelDigest, opset: ONNX_OPSET, input: ONNX_INPUT, outputs: { scores: ONNX_PROBABILITIES, kind: "probabilities", embedding: ONNX_EMBEDDING }, embeddingDim: evaluated.embeddingDim },
+    profileDigest,
+    architecture: config.architecture,
+    config: config as unknown as Record<string, unknown>,
+    configHash: exported.hash,
+    gitCommit,
+    image,
+    metrics: evaluated.metrics,
+    evaluation: evaluated.evaluation as unknown as Record<string, unknown>,
+    robustness: evaluated.robustness,
+    history: trained.history as unknown as Record<string, unknown>[],
+    trainedAt: new Date().toISOString(),
+    trainingSeconds: trained.trainingSeconds,
+    imagesPerSecond: trained.imagesPerSecond,
+    backend: `${backend.backend} (${backend.threads} thread${backend.threads === 1 ? "" : "s"})`,
+    trainer: { kind: "builtin", args: {}, ...(git ? { dirty: git.dirty } : {}) },
+    ...(parentVersion !== undefined ? { parentVersion } : {}),
+  };
 }
 
 /** Sets the new model's weights to production's; returns production's version. */

@@ -42,7 +42,7 @@ const CONTENT_TYPE = "application/octet-stream";
 export class GcsBlobStore implements BlobStore {
   readonly bucketName: string;
   readonly prefix: string;
-  readonly #storage: Storage;
+  private readonly storage: Storage;
 
   constructor(options: GcsBlobStoreOptions) {
     if (!options.bucket || options.bucket.includes("/")) {
@@ -50,7 +50,7 @@ export class GcsBlobStore implements BlobStore {
     }
     this.bucketName = options.bucket;
     this.prefix = (options.prefix ?? "").replace(/^\/+|\/+$/g, "");
-    this.#storage =
+    this.storage =
       options.storage ??
       new Storage({
         ...(options.apiEndpoint !== undefined ? { apiEndpoint: options.apiEndpoint } : {}),
@@ -77,22 +77,22 @@ export class GcsBlobStore implements BlobStore {
 
   async put(data: Uint8Array): Promise<BlobRef> {
     const ref: BlobRef = { digest: digestOf(data), size: data.byteLength };
-    const file = this.#file(ref.digest);
-    if (await this.#exists(file)) return ref;
+    const file = this.file(ref.digest);
+    if (await this.exists(file)) return ref;
     const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     try {
-      await file.save(body, this.#writeOptions(ref.digest, false));
+      await file.save(body, this.writeOptions(ref.digest, false));
     } catch (err) {
       if (statusOf(err) === 412) return ref; // created meanwhile by another writer: same bytes
-      throw this.#error("upload", file, err);
+      throw this.error("upload", file, err);
     }
     return ref;
   }
 
   async putFile(path: string): Promise<BlobRef> {
     const ref = await digestOfFile(path);
-    const file = this.#file(ref.digest);
-    if (await this.#exists(file)) return ref;
+    const file = this.file(ref.digest);
+    if (await this.exists(file)) return ref;
     // Hash the bytes again as they are sent: if the file changed since it was hashed, the object would not match
     // its name, so it is removed and the put fails.
     const hash = createHash("sha256");
@@ -108,11 +108,11 @@ export class GcsBlobStore implements BlobStore {
       await pipeline(
         createReadStream(path),
         tap,
-        file.createWriteStream(this.#writeOptions(ref.digest, ref.size >= RESUMABLE_FROM_BYTES)),
+        file.createWriteStream(this.writeOptions(ref.digest, ref.size >= RESUMABLE_FROM_BYTES)),
       );
     } catch (err) {
       if (statusOf(err) === 412) return ref;
-      throw this.#error(`upload of ${path}`, file, err);
+      throw this.error(`upload of ${path}`, file, err);
     }
     const sent = `sha256:${hash.digest("hex")}`;
     if (sent !== ref.digest || size !== ref.size) {
@@ -125,16 +125,16 @@ export class GcsBlobStore implements BlobStore {
   }
 
   async get(digest: string): Promise<Buffer> {
-    const file = this.#file(digest);
+    const file = this.file(digest);
     let bytes: Buffer;
     try {
       [bytes] = await file.download();
     } catch (err) {
-      if (statusOf(err) === 404) throw new BlobNotFoundError(digest, this.#where(file));
-      throw this.#error("download", file, err);
+      if (statusOf(err) === 404) throw new BlobNotFoundError(digest, this.where(file));
+      throw this.error("download", file, err);
     }
     const actual = `sha256:${sha256Hex(bytes)}`;
-    if (actual !== digest) throw new BlobCorruptError(digest, actual, this.#where(file));
+    if (actual !== digest) throw new BlobCorruptError(digest, actual, this.where(file));
     return bytes;
   }
 
@@ -143,7 +143,7 @@ export class GcsBlobStore implements BlobStore {
   }
 
   async has(digest: string): Promise<boolean> {
-    return this.#exists(this.#file(digest));
+    return this.exists(this.file(digest));
   }
 
   /** The client holds no sockets or timers that need releasing; nothing to do. */
@@ -151,20 +151,20 @@ export class GcsBlobStore implements BlobStore {
     return Promise.resolve();
   }
 
-  #file(digest: string): File {
-    return this.#storage.bucket(this.bucketName).file(this.objectName(digest));
+  private file(digest: string): File {
+    return this.storage.bucket(this.bucketName).file(this.objectName(digest));
   }
 
-  async #exists(file: File): Promise<boolean> {
+  private async exists(file: File): Promise<boolean> {
     try {
       const [exists] = await file.exists();
       return exists;
     } catch (err) {
-      throw this.#error("existence check", file, err);
+      throw this.error("existence check", file, err);
     }
   }
 
-  #writeOptions(digest: string, resumable: boolean): CreateWriteStreamOptions {
+  private writeOptions(digest: string, resumable: boolean): CreateWriteStreamOptions {
     return {
       resumable,
       contentType: CONTENT_TYPE,
@@ -175,15 +175,15 @@ export class GcsBlobStore implements BlobStore {
     };
   }
 
-  #where(file: File): string {
+  private where(file: File): string {
     return `gs://${this.bucketName}/${file.name}`;
   }
 
-  #error(what: string, file: File, err: unknown): Error {
+  private error(what: string, file: File, err: unknown): Error {
     const status = statusOf(err);
     const message = err instanceof Error ? err.message : String(err);
     return new Error(
-      `Cloud Storage ${what} failed for ${this.#where(file)}${status !== undefined ? ` (HTTP ${status})` : ""}: ${message}`,
+      `Cloud Storage ${what} failed for ${this.where(file)}${status !== undefined ? ` (HTTP ${status})` : ""}: ${message}`,
       { cause: err },
     );
   }

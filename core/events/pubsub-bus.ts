@@ -95,35 +95,35 @@ interface Policies {
 /** A set of streaming-pull listeners that close together and wait for their handlers. */
 class Listeners implements Subscription {
   readonly name: string;
-  readonly #subscriptions: PubSubSubscription[];
-  readonly #inFlight = new Set<Promise<void>>();
-  readonly #onClose: () => void;
-  #closing: Promise<void> | undefined;
+  private readonly subscriptions: PubSubSubscription[];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly onClose: () => void;
+  private closing: Promise<void> | undefined;
 
   constructor(name: string, subscriptions: PubSubSubscription[], onClose: () => void) {
     this.name = name;
-    this.#subscriptions = subscriptions;
-    this.#onClose = onClose;
+    this.subscriptions = subscriptions;
+    this.onClose = onClose;
   }
 
   get closed(): boolean {
-    return this.#closing !== undefined;
+    return this.closing !== undefined;
   }
 
   track(work: Promise<void>): void {
-    this.#inFlight.add(work);
-    void work.finally(() => this.#inFlight.delete(work));
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
   }
 
   close(): Promise<void> {
-    this.#closing ??= (async () => {
+    this.closing ??= (async () => {
       // Stops the streams at once; WaitForProcessing keeps leases until our handlers ack or nack.
-      await Promise.allSettled(this.#subscriptions.map((s) => s.close()));
-      await Promise.allSettled([...this.#inFlight]);
-      for (const s of this.#subscriptions) s.removeAllListeners("message");
-      this.#onClose();
+      await Promise.allSettled(this.subscriptions.map((s) => s.close()));
+      await Promise.allSettled([...this.inFlight]);
+      for (const s of this.subscriptions) s.removeAllListeners("message");
+      this.onClose();
     })();
-    return this.#closing;
+    return this.closing;
   }
 }
 
@@ -138,48 +138,48 @@ class Listeners implements Subscription {
  * within Pub/Sub's 5..100) only catches messages whose consumers never came to a verdict (e.g. crashed each time).
  */
 export class PubSubBus implements EventBus {
-  readonly #client: PubSub;
-  readonly #prefix: string;
-  readonly #topics = new Map<string, Promise<Topic>>();
-  readonly #ensured = new Map<string, Promise<void>>();
-  readonly #open = new Set<Listeners>();
+  private readonly client: PubSub;
+  private readonly prefix: string;
+  private readonly topics = new Map<string, Promise<Topic>>();
+  private readonly ensured = new Map<string, Promise<void>>();
+  private readonly open = new Set<Listeners>();
   /** Fallback attempt counts, only used when Pub/Sub does not report `deliveryAttempt`. */
-  readonly #localAttempts = new Map<string, number>();
-  readonly #log: Logger;
-  #closed = false;
+  private readonly localAttempts = new Map<string, number>();
+  private readonly log: Logger;
+  private closed = false;
 
   constructor(options: PubSubBusOptions) {
-    this.#client = new PubSub({
+    this.client = new PubSub({
       projectId: options.projectId,
       ...(options.apiEndpoint === undefined ? {} : { apiEndpoint: options.apiEndpoint }),
     });
-    this.#prefix = options.prefix ?? "";
-    this.#log = options.logger ?? createLogger({ component: "pubsub-bus" });
+    this.prefix = options.prefix ?? "";
+    this.log = options.logger ?? createLogger({ component: "pubsub-bus" });
   }
 
   /** Full topic id (prefix included) of an event type. */
   topicName(type: EventType): string {
-    return `${this.#prefix}${topicFor(type)}`;
+    return `${this.prefix}${topicFor(type)}`;
   }
 
   get deadLetterTopicName(): string {
-    return `${this.#prefix}${DEAD_LETTER_TOPIC}`;
+    return `${this.prefix}${DEAD_LETTER_TOPIC}`;
   }
 
   /** Pub/Sub subscription id for a subscription name on a topic id. */
   subscriptionName(name: string, topic: string): string {
-    return `${this.#prefix}${name}--${topic.slice(this.#prefix.length)}`;
+    return `${this.prefix}${name}--${topic.slice(this.prefix.length)}`;
   }
 
   /** Ensures the topic of `type` exists and returns it (the plain client's Topic, e.g. for tests). */
   topic(type: EventType): Promise<Topic> {
-    return this.#ensureTopic(this.topicName(type));
+    return this.ensureTopic(this.topicName(type));
   }
 
   async publish(event: AnyCloudEvent): Promise<void> {
-    this.#assertOpen();
+    this.assertOpen();
     const valid = parseEvent(event);
-    const topic = await this.#ensureTopic(this.topicName(valid.type));
+    const topic = await this.ensureTopic(this.topicName(valid.type));
     await topic.publishMessage({
       data: Buffer.from(JSON.stringify(valid)),
       attributes: { "ce-type": valid.type, "ce-id": valid.id, "content-type": "application/cloudevents+json" },
@@ -187,8 +187,8 @@ export class PubSubBus implements EventBus {
   }
 
   async ensureSubscription(name: string, types: readonly EventType[], options: SubscribeOptions = {}): Promise<void> {
-    this.#assertOpen();
-    await this.#ensureSubscriptions(name, types, options);
+    this.assertOpen();
+    await this.ensureSubscriptions(name, types, options);
   }
 
   async subscribe(
@@ -197,34 +197,34 @@ export class PubSubBus implements EventBus {
     handler: Handler,
     options: SubscribeOptions = {},
   ): Promise<Subscription> {
-    this.#assertOpen();
-    const ids = await this.#ensureSubscriptions(name, types, options);
-    const subscriptions = ids.map((id) => this.#stream(id));
+    this.assertOpen();
+    const ids = await this.ensureSubscriptions(name, types, options);
+    const subscriptions = ids.map((id) => this.stream(id));
     const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_RETRY.maxAttempts);
-    const listeners = this.#listen(name, subscriptions);
+    const listeners = this.listen(name, subscriptions);
     for (const subscription of subscriptions) {
       subscription.on("message", (message: Message) => {
-        listeners.track(this.#consume(name, message, handler, maxAttempts));
+        listeners.track(this.consume(name, message, handler, maxAttempts));
       });
     }
     return listeners;
   }
 
   async subscribeDeadLetters(name: string, handler: (letter: DeadLetter) => Promise<void>): Promise<Subscription> {
-    this.#assertOpen();
-    const topic = await this.#ensureTopic(this.deadLetterTopicName);
+    this.assertOpen();
+    const topic = await this.ensureTopic(this.deadLetterTopicName);
     const id = this.subscriptionName(name, this.deadLetterTopicName);
-    await this.#ensureSubscription(id, topic, undefined);
-    const subscription = this.#stream(id);
-    const listeners = this.#listen(name, [subscription]);
+    await this.ensureOneSubscription(id, topic, undefined);
+    const subscription = this.stream(id);
+    const listeners = this.listen(name, [subscription]);
     subscription.on("message", (message: Message) => {
       listeners.track(
         (async () => {
           try {
-            await handler(this.#toDeadLetter({ attributes: message.attributes, data: message.data, publishTime: new Date(message.publishTime.getTime()) }));
+            await handler(this.toDeadLetter({ attributes: message.attributes, data: message.data, publishTime: new Date(message.publishTime.getTime()) }));
             message.ack();
           } catch (err) {
-            this.#log.error("dead-letter handler failed", { subscription: name, messageId: message.id, error: errorMessage(err) });
+            this.log.error("dead-letter handler failed", { subscription: name, messageId: message.id, error: errorMessage(err) });
             message.nack();
           }
         })(),
@@ -238,8 +238,8 @@ export class PubSubBus implements EventBus {
   }
 
   async listDeadLetters(selector: DeadLetterSelector = {}): Promise<StoredDeadLetter[]> {
-    this.#assertOpen();
-    return this.#withStore(selector, async (letters) => letters.map((l) => l.letter));
+    this.assertOpen();
+    return this.withStore(selector, async (letters) => letters.map((l) => l.letter));
   }
 
   /**
@@ -248,8 +248,8 @@ export class PubSubBus implements EventBus {
    * dead-letter store. A letter is acknowledged only after its publish succeeded.
    */
   async replayDeadLetters(selector: DeadLetterSelector = {}): Promise<ReplayReport> {
-    this.#assertOpen();
-    return this.#withStore(selector, async (letters, done) => {
+    this.assertOpen();
+    return this.withStore(selector, async (letters, done) => {
       const report: ReplayReport = { replayed: [], kept: [] };
       for (const { ackId, letter } of letters) {
         let event: AnyCloudEvent;
@@ -259,7 +259,7 @@ export class PubSubBus implements EventBus {
           report.kept.push({ id: letter.id, subscription: letter.subscription, reason: errorMessage(err) });
           continue;
         }
-        const topic = await this.#ensureTopic(this.topicName(event.type));
+        const topic = await this.ensureTopic(this.topicName(event.type));
         await topic.publishMessage({
           data: Buffer.from(letter.body),
           attributes: { "ce-type": event.type, "ce-id": event.id, "content-type": "application/cloudevents+json", "replayed-from": letter.subscription },
@@ -267,7 +267,7 @@ export class PubSubBus implements EventBus {
         done.push(ackId);
         const replayed = { id: letter.id, eventId: event.id, eventType: event.type, subscription: letter.subscription, to: `topic ${topic.name.split("/").at(-1) ?? topic.name}` };
         report.replayed.push(replayed);
-        this.#log.info("dead letter replayed", { ...replayed });
+        this.log.info("dead letter replayed", { ...replayed });
       }
       return report;
     });
@@ -277,14 +277,14 @@ export class PubSubBus implements EventBus {
    * Pulls every letter the store holds (leased, so each is seen once), hands the selected ones to `use`, then
    * acknowledges those `use` put in `done` and releases the rest at once (so a listing changes nothing).
    */
-  async #withStore<R>(
+  private async withStore<R>(
     selector: DeadLetterSelector,
     use: (letters: { ackId: string; letter: StoredDeadLetter }[], done: string[]) => Promise<R>,
   ): Promise<R> {
-    await this.#ensureStore(await this.#ensureTopic(this.deadLetterTopicName));
+    await this.ensureStore(await this.ensureTopic(this.deadLetterTopicName));
     // The plain client's own settings (emulator endpoint and insecure channel included), for synchronous pull.
-    const client = new v1.SubscriberClient((await this.#client.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0]);
-    const subscription = this.#client.subscription(this.deadLetterStoreName).name;
+    const client = new v1.SubscriberClient((await this.client.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0]);
+    const subscription = this.client.subscription(this.deadLetterStoreName).name;
     const pulled: { ackId: string; letter: StoredDeadLetter }[] = [];
     const release = async (ackIds: string[]): Promise<void> => {
       for (let i = 0; i < ackIds.length; i += 1000) await client.modifyAckDeadline({ subscription, ackIds: ackIds.slice(i, i + 1000), ackDeadlineSeconds: 0 });
@@ -299,7 +299,7 @@ export class PubSubBus implements EventBus {
           if (!r.ackId || !r.message) continue;
           const m = r.message;
           const seconds = Number(m.publishTime?.seconds ?? 0);
-          const letter = this.#toDeadLetter({
+          const letter = this.toDeadLetter({
             attributes: Object.fromEntries(Object.entries(m.attributes ?? {})),
             data: Buffer.from(m.data ?? ""),
             publishTime: new Date(seconds * 1000 + Math.floor((m.publishTime?.nanos ?? 0) / 1e6)),
@@ -330,8 +330,8 @@ export class PubSubBus implements EventBus {
     }
   }
 
-  #ensureStore(deadLetters: Topic): Promise<void> {
-    return this.#ensureSubscription(this.deadLetterStoreName, deadLetters, undefined, {
+  private ensureStore(deadLetters: Topic): Promise<void> {
+    return this.ensureOneSubscription(this.deadLetterStoreName, deadLetters, undefined, {
       ackDeadlineSeconds: STORE_LEASE_SECONDS,
       messageRetentionDuration: STORE_RETENTION_SECONDS,
       expirationPolicy: { ttl: null },
@@ -339,53 +339,53 @@ export class PubSubBus implements EventBus {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#open].map((l) => l.close()));
-    const topics = await Promise.allSettled([...this.#topics.values()]);
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.open].map((l) => l.close()));
+    const topics = await Promise.allSettled([...this.topics.values()]);
     await Promise.allSettled(topics.flatMap((t) => (t.status === "fulfilled" ? [t.value.flush()] : [])));
-    await this.#client.close();
+    await this.client.close();
   }
 
-  #assertOpen(): void {
-    if (this.#closed) throw new Error("PubSubBus is closed");
+  private assertOpen(): void {
+    if (this.closed) throw new Error("PubSubBus is closed");
   }
 
-  #listen(name: string, subscriptions: PubSubSubscription[]): Listeners {
-    const listeners = new Listeners(name, subscriptions, () => this.#open.delete(listeners));
-    this.#open.add(listeners);
+  private listen(name: string, subscriptions: PubSubSubscription[]): Listeners {
+    const listeners = new Listeners(name, subscriptions, () => this.open.delete(listeners));
+    this.open.add(listeners);
     for (const subscription of subscriptions) {
       // Without an error listener a stream error would be thrown as an uncaught EventEmitter error.
       subscription.on("error", (err: unknown) => {
-        this.#log.error("subscription stream error", { subscription: subscription.name, error: errorMessage(err) });
+        this.log.error("subscription stream error", { subscription: subscription.name, error: errorMessage(err) });
       });
     }
     return listeners;
   }
 
   /** Handles one delivery; never throws (a throw here would escape the EventEmitter). */
-  async #consume(name: string, message: Message, handler: Handler, maxAttempts: number): Promise<void> {
+  private async consume(name: string, message: Message, handler: Handler, maxAttempts: number): Promise<void> {
     try {
       const body = message.data.toString("utf8");
       let event: AnyCloudEvent;
       try {
         event = decodeEvent(message.data);
       } catch (err) {
-        await this.#deadLetter(name, message, body, 1, errorMessage(err));
+        await this.deadLetterMessage(name, message, body, 1, errorMessage(err));
         return;
       }
-      const attempts = this.#attempt(message);
+      const attempts = this.attempt(message);
       try {
         await handler(event);
-        this.#localAttempts.delete(message.id);
+        this.localAttempts.delete(message.id);
         message.ack();
       } catch (err) {
         const reason = `handler failed: ${errorMessage(err)}`;
         if (attempts >= maxAttempts) {
-          this.#localAttempts.delete(message.id);
-          await this.#deadLetter(name, message, body, attempts, reason);
+          this.localAttempts.delete(message.id);
+          await this.deadLetterMessage(name, message, body, attempts, reason);
         } else {
-          this.#log.warn("handler failed; will retry", {
+          this.log.warn("handler failed; will retry", {
             subscription: name,
             eventId: event.id,
             eventType: event.type,
@@ -398,7 +398,7 @@ export class PubSubBus implements EventBus {
       }
     } catch (err) {
       // Publishing the dead letter failed (or something unexpected): let Pub/Sub deliver it again.
-      this.#log.error("message handling failed; nacking", { subscription: name, messageId: message.id, error: errorMessage(err) });
+      this.log.error("message handling failed; nacking", { subscription: name, messageId: message.id, error: errorMessage(err) });
       try {
         message.nack();
       } catch {
@@ -407,17 +407,17 @@ export class PubSubBus implements EventBus {
     }
   }
 
-  #attempt(message: Message): number {
+  private attempt(message: Message): number {
     if (message.deliveryAttempt > 0) return message.deliveryAttempt;
-    const n = (this.#localAttempts.get(message.id) ?? 0) + 1;
-    this.#localAttempts.set(message.id, n);
+    const n = (this.localAttempts.get(message.id) ?? 0) + 1;
+    this.localAttempts.set(message.id, n);
     return n;
   }
 
   async deadLetter(subscription: string, body: string, reason: string, attempts = 1): Promise<void> {
     const { eventId, eventType } = peekEventIds(body);
-    this.#log.error("dead-lettering message", { subscription, eventId, eventType, attempts, reason });
-    const topic = await this.#ensureTopic(this.deadLetterTopicName);
+    this.log.error("dead-lettering message", { subscription, eventId, eventType, attempts, reason });
+    const topic = await this.ensureTopic(this.deadLetterTopicName);
     await topic.publishMessage({
       data: Buffer.from(body),
       attributes: {
@@ -431,12 +431,12 @@ export class PubSubBus implements EventBus {
     });
   }
 
-  async #deadLetter(name: string, message: Message, body: string, attempts: number, reason: string): Promise<void> {
+  private async deadLetterMessage(name: string, message: Message, body: string, attempts: number, reason: string): Promise<void> {
     await this.deadLetter(name, body, reason, attempts);
     message.ack();
   }
 
-  #toDeadLetter(message: { attributes: Record<string, string>; data: Buffer; publishTime: Date }): DeadLetter {
+  private toDeadLetter(message: { attributes: Record<string, string>; data: Buffer; publishTime: Date }): DeadLetter {
     const a = message.attributes;
     const body = message.data.toString("utf8");
     const found = peekEventIds(body);
@@ -446,7 +446,7 @@ export class PubSubBus implements EventBus {
     const eventType = a[DL.eventType] ?? found.eventType;
     const attempts = Number(forwarded ? a[PUBSUB_DL_COUNT] : a[DL.attempts]);
     return {
-      subscription: forwarded ? this.#ourSubscriptionName(a[PUBSUB_DL_SUBSCRIPTION] ?? "") : (a[DL.subscription] ?? ""),
+      subscription: forwarded ? this.ourSubscriptionName(a[PUBSUB_DL_SUBSCRIPTION] ?? "") : (a[DL.subscription] ?? ""),
       reason: forwarded
         ? "delivery attempts exhausted without a verdict from a consumer (forwarded by the Pub/Sub dead-letter policy)"
         : (a[DL.reason] ?? "unknown (no reason attribute)"),
@@ -459,22 +459,22 @@ export class PubSubBus implements EventBus {
   }
 
   /** `<prefix><name>--<topic>` → `<name>`. */
-  #ourSubscriptionName(pubsubName: string): string {
+  private ourSubscriptionName(pubsubName: string): string {
     const id = pubsubName.split("/").at(-1) ?? pubsubName;
-    const unprefixed = id.startsWith(this.#prefix) ? id.slice(this.#prefix.length) : id;
+    const unprefixed = id.startsWith(this.prefix) ? id.slice(this.prefix.length) : id;
     const cut = unprefixed.lastIndexOf("--");
     return cut > 0 ? unprefixed.slice(0, cut) : unprefixed;
   }
 
-  async #ensureSubscriptions(
+  private async ensureSubscriptions(
     name: string,
     types: readonly EventType[],
     options: SubscribeOptions,
   ): Promise<string[]> {
     if (types.length === 0) throw new Error(`subscription ${name} needs at least one event type`);
-    const deadLetters = await this.#ensureTopic(this.deadLetterTopicName);
+    const deadLetters = await this.ensureTopic(this.deadLetterTopicName);
     // Before any subscription can dead-letter: a topic keeps nothing for a subscription created later.
-    await this.#ensureStore(deadLetters);
+    await this.ensureStore(deadLetters);
     const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_RETRY.maxAttempts);
     const min = options.minBackoffSeconds ?? DEFAULT_RETRY.minBackoffSeconds;
     const max = Math.max(min, options.maxBackoffSeconds ?? DEFAULT_RETRY.maxBackoffSeconds);
@@ -487,19 +487,19 @@ export class PubSubBus implements EventBus {
     };
     return Promise.all(
       [...new Set(types)].map(async (type) => {
-        const topic = await this.#ensureTopic(this.topicName(type));
+        const topic = await this.ensureTopic(this.topicName(type));
         const id = this.subscriptionName(name, this.topicName(type));
-        await this.#ensureSubscription(id, topic, policies);
+        await this.ensureOneSubscription(id, topic, policies);
         return id;
       }),
     );
   }
 
-  #ensureTopic(id: string): Promise<Topic> {
-    let ensured = this.#topics.get(id);
+  private ensureTopic(id: string): Promise<Topic> {
+    let ensured = this.topics.get(id);
     if (ensured === undefined) {
       ensured = (async () => {
-        const topic = this.#client.topic(id);
+        const topic = this.client.topic(id);
         try {
           await topic.create();
         } catch (err) {
@@ -509,15 +509,15 @@ export class PubSubBus implements EventBus {
         }
         return topic;
       })();
-      this.#topics.set(id, ensured);
-      ensured.catch(() => this.#topics.delete(id));
+      this.topics.set(id, ensured);
+      ensured.catch(() => this.topics.delete(id));
     }
     return ensured;
   }
 
   /** Creates the Pub/Sub subscription `id` on `topic` once per bus (idempotent across processes). */
-  #ensureSubscription(id: string, topic: Topic, policies: Policies | undefined, create: Record<string, unknown> = {}): Promise<void> {
-    let ensured = this.#ensured.get(id);
+  private ensureOneSubscription(id: string, topic: Topic, policies: Policies | undefined, create: Record<string, unknown> = {}): Promise<void> {
+    let ensured = this.ensured.get(id);
     if (ensured === undefined) {
       ensured = (async () => {
         try {
@@ -530,20 +530,20 @@ export class PubSubBus implements EventBus {
         if (policies === undefined) return;
         // It exists (another consumer, an earlier run): bring its policies up to date with these options.
         try {
-          await this.#client.subscription(id).setMetadata(policies);
+          await this.client.subscription(id).setMetadata(policies);
         } catch (err) {
-          this.#log.warn("could not update subscription policies", { subscription: id, error: errorMessage(err) });
+          this.log.warn("could not update subscription policies", { subscription: id, error: errorMessage(err) });
         }
       })();
-      this.#ensured.set(id, ensured);
-      ensured.catch(() => this.#ensured.delete(id));
+      this.ensured.set(id, ensured);
+      ensured.catch(() => this.ensured.delete(id));
     }
     return ensured;
   }
 
   /** A fresh streaming-pull client for subscription `id` (one per consumer, never shared). */
-  #stream(id: string): PubSubSubscription {
-    return this.#client.subscription(id, {
+  private stream(id: string): PubSubSubscription {
+    return this.client.subscription(id, {
       closeOptions: { behavior: SubscriptionCloseBehaviors.WaitForProcessing, timeout: CLOSE_TIMEOUT },
     });
   }

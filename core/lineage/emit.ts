@@ -24,12 +24,12 @@ export class LineageEmitter {
   readonly transport: OpenLineageHttpTransport;
   readonly naming: LineageNaming;
   readonly stats: EmitterStats = { sent: 0, failed: 0 };
-  readonly #log: Logger;
+  private readonly log: Logger;
 
   constructor(transport: OpenLineageHttpTransport, naming: LineageNaming, log: Logger) {
     this.transport = transport;
     this.naming = naming;
-    this.#log = log;
+    this.log = log;
   }
 
   /** The RunEvent a recorded event stands for, read back from the lineage graph; null for other event types. */
@@ -57,7 +57,7 @@ export class LineageEmitter {
       return true;
     } catch (err) {
       this.stats.failed++;
-      this.#log.warn("OpenLineage event not delivered; replay it with `sightline lineage … --format openlineage --export`", {
+      this.log.warn("OpenLineage event not delivered; replay it with `sightline lineage … --format openlineage --export`", {
         err,
         eventId: event.id,
         eventType: event.type,

@@ -51,17 +51,17 @@ const retryable = (status: number): boolean => status === 408 || status === 429 
  */
 export class OpenLineageHttpTransport {
   readonly endpoint: string;
-  readonly #settings: TransportSettings;
-  readonly #token: TokenSource | undefined;
-  readonly #minTimeoutMs: number;
+  private readonly settings: TransportSettings;
+  private readonly token: TokenSource | undefined;
+  private readonly minTimeoutMs: number;
 
   constructor(settings: TransportSettings, options: { token?: TokenSource; minTimeoutMs?: number } = {}) {
     this.endpoint = lineageEndpoint(settings.url, settings.endpoint);
-    this.#settings = settings;
+    this.settings = settings;
     const apiKey = settings.apiKey;
     const project = /(?:^|\/)projects\/([^/]+)\//.exec(settings.endpoint)?.[1];
-    this.#token = options.token ?? (settings.auth === "google" ? googleAccessToken(project) : apiKey ? async () => apiKey : undefined);
-    this.#minTimeoutMs = options.minTimeoutMs ?? 250;
+    this.token = options.token ?? (settings.auth === "google" ? googleAccessToken(project) : apiKey ? async () => apiKey : undefined);
+    this.minTimeoutMs = options.minTimeoutMs ?? 250;
   }
 
   /** Sends one event; resolves once the server accepted it (2xx), throws OpenLineageExportError otherwise. */
@@ -73,8 +73,8 @@ export class OpenLineageHttpTransport {
         const headers: Record<string, string> = { "content-type": "application/json" };
         let res: Response;
         try {
-          if (this.#token) headers.authorization = `Bearer ${await this.#token()}`;
-          res = await fetch(this.endpoint, { method: "POST", headers, body, signal: AbortSignal.timeout(this.#settings.timeoutMs) });
+          if (this.token) headers.authorization = `Bearer ${await this.token()}`;
+          res = await fetch(this.endpoint, { method: "POST", headers, body, signal: AbortSignal.timeout(this.settings.timeoutMs) });
         } catch (err) {
           const reason = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
           throw new OpenLineageExportError(`POST ${this.endpoint} (${what}) failed: ${reason}`, { cause: err });
@@ -85,7 +85,7 @@ export class OpenLineageHttpTransport {
         if (!retryable(res.status)) return bail(refused);
         throw refused;
       },
-      { retries: this.#settings.retries, minTimeout: this.#minTimeoutMs, maxTimeout: 5_000, factor: 2 },
+      { retries: this.settings.retries, minTimeout: this.minTimeoutMs, maxTimeout: 5_000, factor: 2 },
     );
   }
 }

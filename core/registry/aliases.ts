@@ -50,7 +50,8 @@ export interface AliasMove {
   within?: (tx: Transaction) => Promise<void>;
 }
 
-export type MoveResult = { ok: true; from: number | null; audit: AuditRecord } | { ok: false; current: number | null; audit: AuditRecord };
+/** `audit` is null for a move to where the alias already points: nothing changed, so nothing is recorded. */
+export type MoveResult = { ok: true; from: number | null; audit: AuditRecord | null } | { ok: false; current: number | null; audit: AuditRecord };
 
 /**
  * Moves an alias by compare-and-set: only if it still points at `expected`. The audit record of a move is written
@@ -63,6 +64,12 @@ export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<M
     const doc = await tx.get(ALIASES, aliasId(move.name, move.alias));
     const current = doc ? Number(doc.data.version) : null;
     if (current !== move.expected) return { ok: false as const, current };
+    // Idempotent, like MLflow's set_registered_model_alias: re-pointing an alias where it is changes no alias
+    // (nor `previous`) and adds no `n → n` record to the audit trail; the caller's own writes still commit.
+    if (current === move.to) {
+      await move.within?.(tx);
+      return { ok: true as const, from: current, audit: null };
+    }
     const now = new Date().toISOString();
     const set = (alias: string, version: number): void =>
       tx.set(ALIASES, aliasId(move.name, alias), { name: move.name, alias, version, updatedAt: now, actor: move.actor, reason: move.reason });

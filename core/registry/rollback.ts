@@ -32,7 +32,8 @@ export async function rollback(
   const common = { actor: input.actor, action: "rollback" as const, model: input.name, alias: PRODUCTION, from: production.version, to, reason: input.reason };
   await writeAudit(rt.meta, { ...common, outcome: "intent" });
   const moved = await moveAlias(rt.meta, { ...common, name: input.name, expected: production.version, alsoSetToOld: [PREVIOUS] });
-  if (moved.ok) {
+  // Never a no-op move (`to` differs from production, checked above), so an applied move has its record.
+  if (moved.ok && moved.audit) {
     await rt.bus.publish(
       makeEvent(
         "sightline.model.rolled_back",

@@ -79,26 +79,26 @@ export const DRIFT_METRIC_DESCRIPTORS: readonly MetricDescriptor[] = [
  * descriptions), e.g. before alert policies that reference the metrics are deployed.
  */
 export class CloudMonitoringSink implements DriftMetricsSink {
-  readonly #projectId: string;
-  readonly #client: MetricServiceClient;
-  #closed: Promise<void> | undefined;
+  private readonly projectId: string;
+  private readonly client: MetricServiceClient;
+  private closed: Promise<void> | undefined;
 
   constructor(projectId: string, clientOptions: MetricServiceClientOptions = {}) {
     if (projectId.length === 0) throw new DriftMetricsError("CloudMonitoringSink needs a project id");
-    this.#projectId = projectId;
-    this.#client = new MetricServiceClient({ projectId, ...clientOptions });
+    this.projectId = projectId;
+    this.client = new MetricServiceClient({ projectId, ...clientOptions });
   }
 
   async write(point: DriftMetricPoint): Promise<void> {
-    if (this.#closed !== undefined) throw new DriftMetricsError("CloudMonitoringSink is closed");
+    if (this.closed !== undefined) throw new DriftMetricsError("CloudMonitoringSink is closed");
     validateDriftMetricPoint(point);
-    const series = driftTimeSeries(this.#projectId, point);
-    const name = this.#client.projectPath(this.#projectId);
+    const series = driftTimeSeries(this.projectId, point);
+    const name = this.client.projectPath(this.projectId);
     const batches = Math.ceil(series.length / MAX_SERIES_PER_REQUEST);
     for (let b = 0; b < batches; b++) {
       const timeSeries = series.slice(b * MAX_SERIES_PER_REQUEST, (b + 1) * MAX_SERIES_PER_REQUEST);
       try {
-        await this.#client.createTimeSeries({ name, timeSeries });
+        await this.client.createTimeSeries({ name, timeSeries });
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         const written = b * MAX_SERIES_PER_REQUEST;
@@ -117,10 +117,10 @@ export class CloudMonitoringSink implements DriftMetricsSink {
    * run on every deploy. Not needed for writing; see the class comment.
    */
   async createDescriptors(): Promise<void> {
-    const name = this.#client.projectPath(this.#projectId);
+    const name = this.client.projectPath(this.projectId);
     for (const metricDescriptor of DRIFT_METRIC_DESCRIPTORS) {
       try {
-        await this.#client.createMetricDescriptor({ name, metricDescriptor });
+        await this.client.createMetricDescriptor({ name, metricDescriptor });
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         throw new DriftMetricsError(`Cloud Monitoring createMetricDescriptor ${metricDescriptor.type} failed for ${name}: ${reason}`, {
@@ -132,8 +132,8 @@ export class CloudMonitoringSink implements DriftMetricsSink {
   }
 
   close(): Promise<void> {
-    this.#closed ??= this.#client.close();
-    return this.#closed;
+    this.closed ??= this.client.close();
+    return this.closed;
   }
 }
 

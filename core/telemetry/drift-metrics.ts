@@ -66,15 +66,15 @@ export function validateDriftMetricPoint(point: DriftMetricPoint): void {
 
 /** The embedded default: one structured log line per report (Cloud Logging JSON on stderr). */
 export class LogDriftMetrics implements DriftMetricsSink {
-  readonly #logger: Logger;
+  private readonly logger: Logger;
 
   constructor(logger: Logger = createLogger({ component: "drift-metrics" })) {
-    this.#logger = logger;
+    this.logger = logger;
   }
 
   async write(point: DriftMetricPoint): Promise<void> {
     validateDriftMetricPoint(point);
-    this.#logger.info("drift metrics", {
+    this.logger.info("drift metrics", {
       model: point.model,
       version: point.version,
       endTime: point.endTime.toISOString(),

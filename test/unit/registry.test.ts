@@ -72,6 +72,21 @@ describe("model registry, promotion and rollback", () => {
     await expect(moveAlias(meta, { ...move, to: 9, expected: 1 })).rejects.toThrow(/fmnist:9 is not registered/);
   });
 
+  it("re-promoting the production version moves nothing and adds no n → n audit record", async () => {
+    await registerTestVersion(meta, "fmnist", D1, GOOD);
+    await registerTestVersion(meta, "fmnist", D1, GOOD);
+    expect((await promoteAuto(1)).outcome).toBe("promoted");
+    expect((await promoteAuto(2)).outcome).toBe("promoted");
+    const before = await listAudit(meta, "fmnist");
+    const again = await promoteAuto(2);
+    expect(again.outcome).toBe("promoted");
+    expect(await listAudit(meta, "fmnist")).toEqual(before);
+    expect((await listAliases(meta, "fmnist")).map((a) => [a.alias, a.version])).toEqual([["previous", 1], ["production", 2]]);
+    const move = { name: "fmnist", alias: "production", actor: "bob", reason: "same", action: "alias.set" as const };
+    expect(await moveAlias(meta, { ...move, to: 2, expected: 2 })).toEqual({ ok: true, from: 2, audit: null });
+    expect(await listAudit(meta, "fmnist")).toEqual(before);
+  });
+
   it("promotes a first version that meets the policy and publishes the event", async () => {
     await registerTestVersion(meta, "fmnist", D1, GOOD);
     const decision = await promoteAuto(1);
