@@ -17,7 +17,7 @@ export function expiresAfter(from: string | Date, days: number): string {
   return new Date(start + days * 86_400_000).toISOString();
 }
 
-export interface Doc<T extends JsonObject = JsonObject> {
+export interface Doc<T = JsonObject> {
   id: string;
   data: T;
 }

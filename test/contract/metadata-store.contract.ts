@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { CorruptRecordError, defineCollection } from "../../core/meta/collection.ts";
 import { compareAndSet, type MetadataStore } from "../../core/meta/metadata-store.ts";
 import type { RaceResult, RaceTask } from "../support/meta-race.ts";
 
@@ -35,6 +37,18 @@ export function metadataStoreContract(name: string, harness: () => MetadataStore
       expect((await store.get(c, "one"))?.data).toEqual({ replaced: 1 });
       await store.delete(c, "one");
       expect(await store.get(c, "one")).toBeUndefined();
+    });
+
+    it("raises CorruptRecordError, naming the collection and id, for a malformed document", async () => {
+      const things = defineCollection({ name: col("typed"), schema: z.object({ name: z.string(), n: z.number() }) });
+      await store.put(things.name, "good", { name: "a", n: 1 });
+      await store.put(things.name, "bad", { name: "b", n: "one" });
+      expect(await things.get(store, "good")).toEqual({ name: "a", n: 1 });
+      const err = await things.get(store, "bad").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CorruptRecordError);
+      expect(err).toMatchObject({ kind: "corrupt", code: "corrupt_record", collection: things.name, id: "bad" });
+      await expect(things.query(store)).rejects.toBeInstanceOf(CorruptRecordError);
+      await expect(store.transaction((tx) => things.in(tx).get("bad"))).rejects.toBeInstanceOf(CorruptRecordError);
     });
 
     it("creates only when absent", async () => {
