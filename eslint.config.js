@@ -13,8 +13,8 @@ const core = {
       {
         patterns: [
           {
-            regex: upTo(["cli", "serving", "trainer", "functions", "bench", "console"]),
-            message: "core/ is the domain every app builds on: it may not import an app (cli, serving, trainer, functions, bench).",
+            regex: upTo(["cli", "serving", "trainer", "functions", "evaluation", "bench", "console"]),
+            message: "core/ is the domain every app builds on: it may not import an app (cli, serving, trainer, functions, evaluation, bench).",
           },
           {
             regex: "^(express|@tensorflow/.*|onnxruntime-node)(/|$)",
@@ -69,10 +69,14 @@ export default tseslint.config(
     ["serving", "cli", "functions", "bench"],
     "trainer/ may import only core/: what it shares with serving (preprocessing, labels, evaluation) belongs in core/.",
   ),
-  // functions/ should import only core/; it still reaches into trainer/ for the ONNX evaluator until that moves.
   app(
     "functions",
-    ["serving", "cli", "bench"],
-    "functions/ is thin (parse the event, call core/): it may not import serving/, cli/ or bench/.",
+    ["serving", "trainer", "cli", "bench"],
+    "functions/ is thin (parse the event, call core/ and the gate's evaluator in evaluation/): it may not import serving/, trainer/, cli/ or bench/ (the Functions zip ships none of them).",
+  ),
+  app(
+    "evaluation",
+    ["serving", "trainer", "functions", "cli", "bench"],
+    "evaluation/ is the ONNX-bound evaluator shared by the trainer and the functions: it may import only core/.",
   ),
 );
