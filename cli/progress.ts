@@ -1,7 +1,10 @@
 import cliProgress from "cli-progress";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Logger } from "../core/telemetry/logger.ts";
 import type { ContractHooks } from "../trainer/contract/run.ts";
 import type { TrainingHooks } from "../trainer/run.ts";
+import type { EpochStats } from "../trainer/train.ts";
 
 /**
  * One progress bar per phase on a terminal (phases may run at the same time); elsewhere one structured log line
@@ -32,17 +35,43 @@ export function phaseProgress(log: Logger): { update: (phase: string, done: numb
   };
 }
 
-/** A bar with loss, accuracy, img/s and ETA on a terminal; one JSON log line per phase and epoch otherwise. */
-export function trainingProgress(): { hooks: TrainingHooks; contractHooks: ContractHooks; stop: () => void } {
+export interface TrainingProgressOptions {
+  /** Where the structured lines go (appended); without it they go to stderr, as a job's would. */
+  logFile?: string;
+  /** Also write the structured lines to stderr when they go to `logFile`. */
+  verbose?: boolean;
+  /** Off a terminal, each finished epoch, for a line a person reads in place of the bar. */
+  onEpoch?: (e: EpochStats) => void;
+}
+
+/**
+ * A bar with loss, accuracy, img/s and ETA on a terminal; otherwise one JSON log line per phase and epoch, kept in
+ * `logFile` when one is given so that a person reading the command's output sees only its human lines.
+ */
+export function trainingProgress(options: TrainingProgressOptions = {}): { hooks: TrainingHooks; contractHooks: ContractHooks; stop: () => void } {
   const tty = barsOnTerminal();
   let bar: cliProgress.SingleBar | undefined;
-  const stop = (): void => {
+  let file: number | undefined;
+  const stopBar = (): void => {
     bar?.stop();
     bar = undefined;
   };
+  const stop = (): void => {
+    stopBar();
+    if (file !== undefined) closeSync(file);
+    file = undefined;
+  };
   const info = (message: string, fields: Record<string, unknown>): void => {
     if (tty) return;
-    process.stderr.write(`${JSON.stringify({ severity: "INFO", message, time: new Date().toISOString(), component: "train", ...fields })}\n`);
+    const line = `${JSON.stringify({ severity: "INFO", message, time: new Date().toISOString(), component: "train", ...fields })}\n`;
+    if (options.logFile) {
+      if (file === undefined) {
+        mkdirSync(dirname(options.logFile), { recursive: true });
+        file = openSync(options.logFile, "a");
+      }
+      writeSync(file, line);
+    }
+    if (!options.logFile || options.verbose) process.stderr.write(line);
   };
   return {
     stop,
@@ -59,7 +88,7 @@ export function trainingProgress(): { hooks: TrainingHooks; contractHooks: Contr
     },
     hooks: {
       onPhase: (phase, detail) => {
-        stop();
+        stopBar();
         if (tty) process.stderr.write(`${phase}…\n`);
         info(`phase ${phase}`, { phase, ...detail });
       },
@@ -77,9 +106,10 @@ export function trainingProgress(): { hooks: TrainingHooks; contractHooks: Contr
       },
       onEpoch: (e) => {
         if (tty) {
-          stop();
+          stopBar();
           process.stderr.write(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.valAccuracy?.toFixed(4) ?? "—"} (${e.imagesPerSecond.toFixed(0)} img/s)\n`);
         }
+        if (!tty) options.onEpoch?.(e);
         info("epoch done", { ...e });
       },
     },

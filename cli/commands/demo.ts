@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DatasetInvalidError, versionDataset, type VersionResult } from "../../core/datasets/version.ts";
 import { catchUp } from "../../core/events/catch-up.ts";
@@ -9,7 +10,8 @@ import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
 import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
 import { loadPolicy } from "../../core/registry/policy.ts";
 import { promote } from "../../core/registry/promote.ts";
-import { configHash, loadTrainConfig, REFERENCE_CONFIG } from "../../trainer/config.ts";
+import type { Runtime } from "../../core/config/runtime.ts";
+import { configHash, loadTrainConfig, REFERENCE_CONFIG, type TrainConfig } from "../../trainer/config.ts";
 import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
@@ -37,7 +39,8 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .option("--epochs <n>", "training epochs (the first model and the retraining)", "3")
     .option("--port <n>", "port of the inference API (0 picks a free one)", "0")
     .option("--keep-serving", "leave the API and the functions running at the end, until Ctrl-C")
-    .action(async (opts: { data: string; epochs: string; port: string; keepServing?: boolean }) =>
+    .option("--verbose", "also print the training runs' structured log lines (always kept in their logs)")
+    .action(async (opts: { data: string; epochs: string; port: string; keepServing?: boolean; verbose?: boolean }) =>
       withRuntime(ctx, async (rt) => {
         ctx.out(`Sightline demo — state in ${rt.config.home}`);
 
@@ -59,20 +62,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
 
         ctx.out(`\n[2/${STEPS}] train the reference CNN on it (${opts.epochs} epochs, TensorFlow.js on wasm), gate it, promote it`);
         const config = await loadTrainConfig(REFERENCE_CONFIG, { epochs: Number(opts.epochs) });
-        const hash = configHash(config);
-        let version: ModelVersion | undefined = (await listVersions(rt.meta, MODEL)).find((v) => v.datasetId === record.id && v.configHash === hash);
-        if (version) {
-          ctx.out(`Reused ${MODEL}:${version.version}, trained earlier on this dataset with this config`);
-        } else {
-          const bars = trainingProgress();
-          try {
-            const requestId = await requestTraining(rt.bus, { model: MODEL, datasetId: record.id, config, trigger: "demo", reason: "sightline demo" });
-            version = (await runTraining(rt, { requestId, model: MODEL, datasetId: record.id, config, actor: ctx.actor }, bars.hooks)).version;
-          } finally {
-            bars.stop();
-          }
-          ctx.out(`Registered ${MODEL}:${version.version} as ${MODEL}@candidate`);
-        }
+        const version = await trainFirstModel(rt, ctx, record.id, config, opts.verbose === true);
         ctx.out(`  test accuracy ${version.metrics.accuracy?.toFixed(4)}, macro-F1 ${version.metrics.macro_f1?.toFixed(4)} (chance: ${(1 / record.classes.length).toFixed(2)})`);
 
         const production = await getAlias(rt.meta, MODEL, PRODUCTION);
@@ -110,4 +100,29 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         ctx.out(`  npx sightline rollback ${MODEL} --reason "…"        docs/deploy-gcp.md to run it on Google Cloud`);
       }),
     );
+}
+
+/** The demo's first model: reused when this dataset and config trained one before, else trained here. */
+async function trainFirstModel(rt: Runtime, ctx: CliContext, datasetId: string, config: TrainConfig, verbose: boolean): Promise<ModelVersion> {
+  const hash = configHash(config);
+  const existing = (await listVersions(rt.meta, MODEL)).find((v) => v.datasetId === datasetId && v.configHash === hash);
+  if (existing) {
+    ctx.out(`Reused ${MODEL}:${existing.version}, trained earlier on this dataset with this config`);
+    return existing;
+  }
+  const requestId = await requestTraining(rt.bus, { model: MODEL, datasetId, config, trigger: "demo", reason: "sightline demo" });
+  // The run's structured lines go to a log beside the jobs' logs; the demo prints one line per epoch.
+  const logFile = join(rt.config.home, "jobs", `demo-${requestId}.log`);
+  const bars = trainingProgress({
+    logFile,
+    verbose,
+    onEpoch: (e) => ctx.out(`  epoch ${e.epoch}/${config.epochs}: loss ${e.loss.toFixed(4)}, accuracy ${e.accuracy.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4) ?? "—"}`),
+  });
+  try {
+    const { version } = await runTraining(rt, { requestId, model: MODEL, datasetId, config, actor: ctx.actor }, bars.hooks);
+    ctx.out(`Registered ${MODEL}:${version.version} as ${MODEL}@candidate (training log: ${logFile})`);
+    return version;
+  } finally {
+    bars.stop();
+  }
 }

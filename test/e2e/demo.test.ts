@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -25,6 +25,11 @@ describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
     expect(first.stdout).toMatch(/Drift report fmnist:1:\d+: DRIFT/);
     expect(first.stdout).toMatch(/Promoted fmnist:2 and hot-swapped serving: \d+ requests during the change, 0 failed/);
     expect(first.stdout).toMatch(/Verified: fmnist:2/);
+    // Training's structured lines stay in its log; the output shows one human line per epoch, for both trainings.
+    expect(first.stderr).not.toMatch(/"component":"train"/);
+    expect(first.stdout.match(/^ {2}epoch 1\/3: loss \d/gm)).toHaveLength(2);
+    const trainingLog = /training log: (\S+)\)/.exec(first.stdout)?.[1];
+    expect(trainingLog && readFileSync(trainingLog, "utf8")).toMatch(/"message":"epoch done"/);
 
     const rt = await openRuntime(loadConfig(env, cwd), createLogger({}, { level: "CRITICAL" }));
     try {
