@@ -46,8 +46,9 @@ describe("a corrupt stored record read through the domain", () => {
     const v = await registerTestVersion(meta, "fmnist", D1, GOOD);
     await moveAlias(meta, { name: "fmnist", alias: PRODUCTION, to: v.version, expected: null, actor: "t", reason: "r", action: "alias.set" });
     const alias = await meta.get("aliases", "fmnist@production");
-    const { version: _dropped, ...rest } = alias!.data;
-    await meta.put("aliases", "fmnist@production", rest);
+    const broken = { ...alias!.data };
+    delete broken.version;
+    await meta.put("aliases", "fmnist@production", broken);
 
     await expect(getAlias(meta, "fmnist", PRODUCTION)).rejects.toMatchObject({ collection: "aliases", id: "fmnist@production" });
     const moved = moveAlias(meta, { name: "fmnist", alias: PRODUCTION, to: v.version, expected: v.version, actor: "t", reason: "r", action: "alias.set" });
