@@ -26,6 +26,23 @@ const core = {
   },
 };
 
+// One private-member style: TypeScript's `private` (most of the code used it already), not `#name`.
+const privateMembers = {
+  selector: ":matches(PropertyDefinition, MethodDefinition, AccessorProperty) > PrivateIdentifier.key",
+  message: "Declare private members with TypeScript's `private`, not `#name`: one style across the code.",
+};
+
+// A stored document is read through its collection (core/meta/collection.ts), which parses it with the record's
+// schema; `doc.data as T` would trust whatever bytes are there. `x?.data` is a ChainExpression around the member.
+const assertion = ":matches(TSAsExpression, TSTypeAssertion)";
+const dataMember = "MemberExpression.expression[property.name='data']";
+const dataMessage =
+  "Do not assert the type of `.data`: read stored records through their collection (defineCollection), which checks them; parse anything else with its zod schema.";
+const dataAssertions = [
+  { selector: `${assertion} > ${dataMember}`, message: dataMessage },
+  { selector: `${assertion} > ChainExpression.expression > ${dataMember}`, message: dataMessage },
+];
+
 const app = (dir, forbidden, why) => ({
   files: [`${dir}/**`],
   rules: {
@@ -42,15 +59,13 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
-      // One private-member style: TypeScript's `private` (most of the code used it already), not `#name`.
-      "no-restricted-syntax": [
-        "error",
-        {
-          selector: ":matches(PropertyDefinition, MethodDefinition, AccessorProperty) > PrivateIdentifier.key",
-          message: "Declare private members with TypeScript's `private`, not `#name`: one style across the code.",
-        },
-      ],
+      "no-restricted-syntax": ["error", privateMembers],
     },
+  },
+  // The same rule's options replace, not extend, the ones above: both selectors are listed again.
+  {
+    files: ["{core,cli,serving,functions,trainer,evaluation}/**/*.ts"],
+    rules: { "no-restricted-syntax": ["error", privateMembers, ...dataAssertions] },
   },
   // A function longer than a screenful usually does several jobs; warn so it gets split along its phases.
   {

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { importIdx } from "../../core/datasets/import-idx.ts";
 import { loadDataset } from "../../core/datasets/load.ts";
 import { validateDataset, type ValidationReport } from "../../core/datasets/validate.ts";
-import { buildManifest, DATASETS, DatasetInvalidError, versionDataset } from "../../core/datasets/version.ts";
+import { buildManifest, DatasetInvalidError, Datasets, versionDataset } from "../../core/datasets/version.ts";
 import { isDatasetId } from "../../core/ids.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { phaseProgress } from "../progress.ts";
@@ -91,8 +91,9 @@ export function registerData(program: Command, ctx: CliContext): void {
           // A registered dataset keeps its latest verdict: the promotion gate requires "passed".
           const reportRef = await rt.blobs.put(Buffer.from(JSON.stringify(report)));
           await rt.meta.transaction(async (tx) => {
-            const doc = await tx.get(DATASETS, target);
-            if (doc) tx.set(DATASETS, target, { ...doc.data, validation: report.ok ? "passed" : "failed", validationReportDigest: reportRef.digest });
+            const datasets = Datasets.in(tx);
+            const current = await datasets.get(target);
+            if (current) datasets.set(target, { ...current, validation: report.ok ? "passed" : "failed", validationReportDigest: reportRef.digest });
           });
         }
         progress.stop();

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import { openJobRunner, type Runtime } from "../../core/config/runtime.ts";
-import { DATASETS, versionDataset, type DatasetRecord } from "../../core/datasets/version.ts";
+import { Datasets, versionDataset } from "../../core/datasets/version.ts";
 import { isDatasetId } from "../../core/ids.ts";
 import { newRunId } from "../../core/jobs/run-record.ts";
 import { TrainerArgValue, type TrainerArgs } from "../../core/jobs/trainer-contract.ts";
@@ -128,13 +128,13 @@ function contractArgs(definition: TrainerDefinition, opts: TrainOptions): Traine
  */
 async function submitImageJob(ctx: CliContext, rt: Runtime, opts: TrainOptions, trainer: { definition: TrainerDefinition; name?: string }, datasetId: string): Promise<void> {
   if (rt.config.jobs.kind !== "k8s") ctx.fail("an image trainer runs as a GKE Job: set SIGHTLINE_JOBS=k8s://NAMESPACE (and SIGHTLINE_TRAINER_IMAGE), or give --command to run it here", 64);
-  const dataset = await rt.meta.get(DATASETS, datasetId);
+  const dataset = await Datasets.get(rt.meta, datasetId);
   if (!dataset) ctx.fail(`dataset ${datasetId} is not registered`);
   const args = contractArgs(trainer.definition, opts);
   const jobs = await openJobRunner(rt.config.jobs, { config: rt.config, meta: rt.meta, log: ctx.log, ...(ctx.env.SIGHTLINE_TRAINER_IMAGE ? { trainerImage: ctx.env.SIGHTLINE_TRAINER_IMAGE } : {}) });
   try {
     const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config: { trainer: trainer.definition, args }, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
-    const contract = { ...(trainer.name ? { trainerName: trainer.name } : {}), trainer: trainer.definition, args, seed: opts.seed ?? 0, fineTune: opts.fineTune === true, classes: (dataset.data as DatasetRecord).classes, runId: newRunId() };
+    const contract = { ...(trainer.name ? { trainerName: trainer.name } : {}), trainer: trainer.definition, args, seed: opts.seed ?? 0, fineTune: opts.fineTune === true, classes: dataset.classes, runId: newRunId() };
     const { name } = await jobs.submit({ requestId, model: opts.model, datasetId, reason: `sightline train by ${ctx.actor}`, contract });
     if (opts.json) return ctx.out(JSON.stringify({ job: name, requestId, runId: contract.runId }, null, 2));
     ctx.out(`submitted Job ${name} (request ${requestId}, run ${contract.runId}): ${trainer.definition.image}`);

@@ -5,17 +5,18 @@ import { listReports, readReport, type DriftReportRecord } from "../../core/drif
 import { DriftPolicySchema } from "../../core/drift/drift-policy.ts";
 import { parseProfile } from "../../core/drift/profile.ts";
 import type { PredictionRecord } from "../../core/drift/verdict.ts";
-import { SEGMENTS, type Segment } from "../../core/drift/windows.ts";
-import { versionDataset } from "../../core/datasets/version.ts";
+import { Segments } from "../../core/drift/windows.ts";
+import { Datasets, versionDataset } from "../../core/datasets/version.ts";
+import { Jobs } from "../../core/jobs/local-runner.ts";
 import { predictionLineage, type PredictionLineage } from "../../core/lineage/queries.ts";
-import { PREDICTIONS, docKey } from "../../core/lineage/store.ts";
+import { docKey, Predictions } from "../../core/lineage/store.ts";
 import { verifyModelLineage } from "../../core/lineage/verify.ts";
 import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
 import { listAudit } from "../../core/registry/audit.ts";
 import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
-import { DECISIONS, type Decision } from "../../core/registry/promote.ts";
+import { Decisions } from "../../core/registry/promote.ts";
 import { RetrainPolicySchema } from "../../core/retrain/policy.ts";
-import { RETRAIN_DECISIONS } from "../../core/retrain/trigger.ts";
+import { RetrainDecisions } from "../../core/retrain/trigger.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { openFunctionContext, type FunctionContext } from "../../functions/context.ts";
 import { startEmbeddedFunctions, type EmbeddedFunctions } from "../../functions/embedded.ts";
@@ -83,6 +84,29 @@ async function newReport(rt: Runtime, model: string, version: number, after: str
   return (await listReports(rt.meta, model, version)).find((r) => r.createdAt > after && (drift === undefined || r.drift === drift));
 }
 
+/** What the demo's steps share: where they run, and the traffic they sent so far. */
+interface Run {
+  rt: Runtime;
+  ctx: CliContext;
+  opts: LifecycleOptions;
+  live: Live;
+  model: string;
+  /** Production's version when the demo started. */
+  v1: number;
+  traffic: DemoReportData["traffic"];
+  failedRequests: number;
+  /** The request id of the last prediction served: the one whose lineage is shown. */
+  lastServed: string;
+}
+
+/** Adds one phase's traffic to the report, per version that answered it. */
+function recordTraffic(run: Run, name: string, stats: TrafficStats): void {
+  const byVersion = new Map<number, typeof stats.served>();
+  for (const s of stats.served) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
+  for (const [version, served] of byVersion) run.traffic.push({ phase: name, version: `${run.model}:${version}`, requests: served.length, failed: 0, accuracy: accuracy(served) });
+  if (stats.failed > 0) run.traffic.push({ phase: name, version: "—", requests: stats.failed, failed: stats.failed, accuracy: 0 });
+}
+
 /**
  * Steps 3–6 of the demo: serve production, send clean then shifted held-out images, watch drift start a
  * retraining on the newly labelled shifted data, the gate promote it and serving swap to it with no failed request;
@@ -92,121 +116,152 @@ export async function runLifecycle(rt: Runtime, ctx: CliContext, opts: Lifecycle
   const { model } = opts;
   const v1 = (await getAlias(rt.meta, model, PRODUCTION))!.version;
   const live = await startLive(rt, ctx, opts);
-  const traffic: DemoReportData["traffic"] = [];
-  const phase = (name: string, stats: TrafficStats): void => {
-    const byVersion = new Map<number, typeof stats.served>();
-    for (const s of stats.served) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
-    for (const [version, served] of byVersion) traffic.push({ phase: name, version: `${model}:${version}`, requests: served.length, failed: 0, accuracy: accuracy(served) });
-    if (stats.failed > 0) traffic.push({ phase: name, version: "—", requests: stats.failed, failed: stats.failed, accuracy: 0 });
-  };
-  let failedRequests = 0;
-  let lastServed = "";
+  const run: Run = { rt, ctx, opts, live, model, v1, traffic: [], failedRequests: 0, lastServed: "" };
   try {
-    const { url } = live.server;
-    step(3, `serve ${model}@production at ${url} and send it held-out images`);
+    step(3, `serve ${model}@production at ${live.server.url} and send it held-out images`);
     const retrained = (await listVersions(rt.meta, model)).find((v) => v.requestId.startsWith("retrain-"));
     const clean = await splitImages(join(opts.sample, "test"));
     if (retrained) {
-      ctx.out(`Reused: ${model}:${retrained.version} was retrained on drifted data in an earlier run (request ${retrained.requestId}).`);
-      const stats = await sendAll(url, clean.slice(0, 50));
-      failedRequests += stats.failed;
-      lastServed = stats.served.at(-1)?.requestId ?? "";
-      phase("held-out images (rerun)", stats);
+      await resendClean(run, clean, retrained);
     } else {
-      const started = new Date().toISOString();
-      const stats = await sendAll(url, clean.slice(0, 500));
-      failedRequests += stats.failed;
-      phase("clean held-out images", stats);
-      ctx.out(`Sent ${stats.sent} clean images: ${stats.failed} failed, accuracy ${(accuracy(stats.served) * 100).toFixed(1)} % (${model}:${v1})`);
-      await live.server.context.predictionLog?.flush();
-      const calm = await poll("the drift report of the clean window", () => newReport(rt, model, v1, started), 60_000);
-      ctx.out(`Drift report ${calm.reportId}: ${calm.drift ? "DRIFT" : "no drift"} (severity ${(calm.severity * 100).toFixed(0)} %, ${calm.window.count} predictions)`);
-
+      await sendClean(run, clean);
       step(4, "shift the traffic (30 % brighter, sensor noise): drift → retraining → gate → hot swap");
-      const shiftedDir = join(rt.config.home, "demo", "fashion-mnist-shifted");
-      const shiftedSet = await buildShiftedDataset(opts.sample, shiftedDir);
-      const shiftedVersion = await versionDataset(rt, shiftedDir);
-      ctx.out(`Labelling team delivered ${shiftedSet.added.train + shiftedSet.added.test} shifted images: dataset ${shiftedVersion.record.id.slice(0, 12)}… (${shiftedVersion.record.files} files, validation ${shiftedVersion.record.validation})`);
-      const shifted = await splitImages(join(shiftedDir, "test"), (f) => f.startsWith("shifted-"));
-      const before = new Date().toISOString();
-      // Shifted traffic keeps coming, from now until after the swap: no request may fail on the way.
-      const load = steadyLoad(url, shifted, 60);
-      try {
-        const report = await poll("a drift report with drift", () => newReport(rt, model, v1, before, true), 90_000);
-        ctx.out(`Drift report ${report.reportId}: DRIFT, severity ${(report.severity * 100).toFixed(0)} % — ${report.driftedTests.join(", ")}`);
-        const decision = await poll("the retrain decision", async () => (await rt.meta.get(RETRAIN_DECISIONS, report.reportId))?.data as Record<string, string> | undefined, 30_000);
-        if (decision.outcome !== "started") throw new Error(`the retrain policy did not start a job: ${decision.reason}`);
-        ctx.out(`Retrain policy: started job ${decision.job} (request ${decision.requestId}) on dataset ${String(decision.datasetId).slice(0, 12)}…`);
-        const job = await poll("the job record", async () => (await rt.meta.get("jobs", decision.job!))?.data as { log: string } | undefined, 30_000);
-        const follow = followEpochs(job.log, (e) => ctx.out(`  epoch ${e.epoch}/${opts.epochs}: loss ${e.loss?.toFixed(4)}, accuracy ${e.accuracy?.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4)}`));
-        let v2: ModelVersion;
-        try {
-          v2 = await poll(
-            "the retrained model (see the job log)",
-            async () => {
-              const status = await live.fctx.jobs.status(decision.job!);
-              if (status?.state === "failed") throw new Error(`training job ${decision.job} failed: ${status.message ?? "see its log"} (${job.log})`);
-              return (await listVersions(rt.meta, model)).find((v) => v.requestId === decision.requestId);
-            },
-            15 * 60_000,
-            500,
-          );
-        } finally {
-          follow.stop();
-        }
-        ctx.out(`Registered ${model}:${v2.version}: test accuracy ${v2.metrics.accuracy?.toFixed(4)} on the clean + shifted held-out images`);
-        const gate = await poll(
-          "the gate's decision",
-          async () => (await rt.meta.query(DECISIONS, { where: [{ field: "model", op: "==", value: model }] })).map((d) => d.data as Decision).find((d) => d.version === v2.version && d.outcome !== "deciding"),
-          120_000,
-        );
-        // The headline rules, then any that failed (every rule is in the decision record and the report).
-        const headline = gate.rules.filter((r) => /^relative:accuracy/.test(r.rule) || !r.passed);
-        for (const r of headline) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(34)} ${r.detail}`);
-        ctx.out(`  gate: ${gate.rules.filter((r) => r.passed).length} of ${gate.rules.length} rules passed, on the new held-out data and on production's`);
-        if (gate.outcome !== "promoted") throw new Error(`the gate did not promote ${model}:${v2.version}: ${gate.outcome}`);
-        await poll(`serving to swap to ${model}:${v2.version}`, async () => (live.server.context.host.current?.version === v2.version ? true : undefined), 30_000);
-        // A little traffic on the new version, then stop.
-        const swappedAt = load.stats.sent;
-        await poll("requests on the new version", async () => (load.stats.sent > swappedAt + 300 ? true : undefined), 60_000);
-        ctx.out(`Promoted ${model}:${v2.version} and hot-swapped serving: ${load.stats.sent} requests during the change, ${load.stats.failed} failed`);
-      } finally {
-        await load.stop();
-      }
-      failedRequests += load.stats.failed;
-      phase("shifted images (during drift, retraining and swap)", load.stats);
-      lastServed = load.stats.served.at(-1)?.requestId ?? "";
+      await shiftAndRetrain(run);
     }
-    if (failedRequests > 0) throw new Error(`${failedRequests} request(s) failed`);
+    if (run.failedRequests > 0) throw new Error(`${run.failedRequests} request(s) failed`);
 
     step(5, "the lineage of one served prediction, verified from the stored bytes");
-    await live.server.context.predictionLog?.flush();
-    await poll("the lineage function to record the prediction", async () => ((await rt.meta.get(PREDICTIONS, docKey(lastServed))) ? true : undefined), 30_000);
-    const lineage = await predictionLineage(rt.meta, lastServed);
-    for (const line of renderTree(predictionTree(lineage))) ctx.out(line);
-    const verification = await verifyModelLineage(rt, model, lineage.lineage.model.version);
-    ctx.out(`${verification.ok ? "Verified" : "FAILED"}: ${model}:${lineage.lineage.model.version} (${verification.checks.length} checks)`);
-    if (!verification.ok) throw new Error("lineage verification failed");
+    const { lineage, verification } = await verifiedLineage(run);
 
     step(6, "write the report");
-    const path = await writeReport(rt, model, traffic, lineage, { ok: verification.ok, checks: verification.checks.length });
+    const path = await writeReport(rt, model, run.traffic, lineage, { ok: verification.ok, checks: verification.checks.length });
     ctx.out(`Report: ${path}\n  open it in a browser: file://${path}`);
-    if (opts.keepServing) {
-      ctx.out(`\nServing stays up at ${url} with the functions running (--keep-serving). Ctrl-C stops.`);
-      await new Promise<void>((resolve) => {
-        process.once("SIGINT", resolve);
-        process.once("SIGTERM", resolve);
-      });
-    }
+    if (opts.keepServing) await keepServing(run);
   } finally {
     await stopLive(live);
   }
 }
 
+type Images = Awaited<ReturnType<typeof splitImages>>;
+
+/** Step 3 on a rerun: the retraining happened in an earlier run, so a little clean traffic is enough. */
+async function resendClean(run: Run, clean: Images, retrained: ModelVersion): Promise<void> {
+  run.ctx.out(`Reused: ${run.model}:${retrained.version} was retrained on drifted data in an earlier run (request ${retrained.requestId}).`);
+  const stats = await sendAll(run.live.server.url, clean.slice(0, 50));
+  run.failedRequests += stats.failed;
+  run.lastServed = stats.served.at(-1)?.requestId ?? "";
+  recordTraffic(run, "held-out images (rerun)", stats);
+}
+
+/** Step 3: clean held-out images, and the drift report that finds no drift in them. */
+async function sendClean(run: Run, clean: Images): Promise<void> {
+  const { rt, ctx, model, v1 } = run;
+  const started = new Date().toISOString();
+  const stats = await sendAll(run.live.server.url, clean.slice(0, 500));
+  run.failedRequests += stats.failed;
+  recordTraffic(run, "clean held-out images", stats);
+  ctx.out(`Sent ${stats.sent} clean images: ${stats.failed} failed, accuracy ${(accuracy(stats.served) * 100).toFixed(1)} % (${model}:${v1})`);
+  await run.live.server.context.predictionLog?.flush();
+  const calm = await poll("the drift report of the clean window", () => newReport(rt, model, v1, started), 60_000);
+  ctx.out(`Drift report ${calm.reportId}: ${calm.drift ? "DRIFT" : "no drift"} (severity ${(calm.severity * 100).toFixed(0)} %, ${calm.window.count} predictions)`);
+}
+
+/** Step 4: shifted traffic until after the swap (no request may fail on the way): drift → retraining → gate → swap. */
+async function shiftAndRetrain(run: Run): Promise<void> {
+  const { rt, ctx, opts, model, v1 } = run;
+  const shiftedDir = join(rt.config.home, "demo", "fashion-mnist-shifted");
+  const shiftedSet = await buildShiftedDataset(opts.sample, shiftedDir);
+  const shiftedVersion = await versionDataset(rt, shiftedDir);
+  ctx.out(`Labelling team delivered ${shiftedSet.added.train + shiftedSet.added.test} shifted images: dataset ${shiftedVersion.record.id.slice(0, 12)}… (${shiftedVersion.record.files} files, validation ${shiftedVersion.record.validation})`);
+  const shifted = await splitImages(join(shiftedDir, "test"), (f) => f.startsWith("shifted-"));
+  const before = new Date().toISOString();
+  const load = steadyLoad(run.live.server.url, shifted, 60);
+  try {
+    const report = await poll("a drift report with drift", () => newReport(rt, model, v1, before, true), 90_000);
+    ctx.out(`Drift report ${report.reportId}: DRIFT, severity ${(report.severity * 100).toFixed(0)} % — ${report.driftedTests.join(", ")}`);
+    const v2 = await awaitRetraining(run, report.reportId);
+    await awaitGate(run, v2);
+    await poll(`serving to swap to ${model}:${v2.version}`, async () => (run.live.server.context.host.current?.version === v2.version ? true : undefined), 30_000);
+    // A little traffic on the new version, then stop.
+    const swappedAt = load.stats.sent;
+    await poll("requests on the new version", async () => (load.stats.sent > swappedAt + 300 ? true : undefined), 60_000);
+    ctx.out(`Promoted ${model}:${v2.version} and hot-swapped serving: ${load.stats.sent} requests during the change, ${load.stats.failed} failed`);
+  } finally {
+    await load.stop();
+  }
+  run.failedRequests += load.stats.failed;
+  recordTraffic(run, "shifted images (during drift, retraining and swap)", load.stats);
+  run.lastServed = load.stats.served.at(-1)?.requestId ?? "";
+}
+
+/** The retrain function's decision on the drift report, its training job followed epoch by epoch, the new version. */
+async function awaitRetraining(run: Run, reportId: string): Promise<ModelVersion> {
+  const { rt, ctx, opts, model } = run;
+  const decision = await poll("the retrain decision", () => RetrainDecisions.get(rt.meta, reportId), 30_000);
+  if (decision.outcome !== "started") throw new Error(`the retrain policy did not start a job: ${decision.reason}`);
+  ctx.out(`Retrain policy: started job ${decision.job} (request ${decision.requestId}) on dataset ${String(decision.datasetId).slice(0, 12)}…`);
+  const job = await poll("the job record", () => Jobs.get(rt.meta, decision.job!), 30_000);
+  const follow = followEpochs(job.log, (e) => ctx.out(`  epoch ${e.epoch}/${opts.epochs}: loss ${e.loss?.toFixed(4)}, accuracy ${e.accuracy?.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4)}`));
+  let v2: ModelVersion;
+  try {
+    v2 = await poll(
+      "the retrained model (see the job log)",
+      async () => {
+        const status = await run.live.fctx.jobs.status(decision.job!);
+        if (status?.state === "failed") throw new Error(`training job ${decision.job} failed: ${status.message ?? "see its log"} (${job.log})`);
+        return (await listVersions(rt.meta, model)).find((v) => v.requestId === decision.requestId);
+      },
+      15 * 60_000,
+      500,
+    );
+  } finally {
+    follow.stop();
+  }
+  ctx.out(`Registered ${model}:${v2.version}: test accuracy ${v2.metrics.accuracy?.toFixed(4)} on the clean + shifted held-out images`);
+  return v2;
+}
+
+/** The gate's decision on the retrained version, its headline rules printed; anything but a promotion stops the demo. */
+async function awaitGate(run: Run, v2: ModelVersion): Promise<void> {
+  const { rt, ctx, model } = run;
+  const gate = await poll(
+    "the gate's decision",
+    async () => (await Decisions.query(rt.meta, { where: [{ field: "model", op: "==", value: model }] })).map((d) => d.data).find((d) => d.version === v2.version && d.outcome !== "deciding"),
+    120_000,
+  );
+  // The headline rules, then any that failed (every rule is in the decision record and the report).
+  const headline = gate.rules.filter((r) => /^relative:accuracy/.test(r.rule) || !r.passed);
+  for (const r of headline) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(34)} ${r.detail}`);
+  ctx.out(`  gate: ${gate.rules.filter((r) => r.passed).length} of ${gate.rules.length} rules passed, on the new held-out data and on production's`);
+  if (gate.outcome !== "promoted") throw new Error(`the gate did not promote ${model}:${v2.version}: ${gate.outcome}`);
+}
+
+/** Step 5: the last served prediction's lineage, once the lineage function recorded it, and its verification. */
+async function verifiedLineage(run: Run): Promise<{ lineage: PredictionLineage; verification: Awaited<ReturnType<typeof verifyModelLineage>> }> {
+  const { rt, ctx, model, lastServed } = run;
+  await run.live.server.context.predictionLog?.flush();
+  await poll("the lineage function to record the prediction", async () => ((await Predictions.get(rt.meta, docKey(lastServed))) ? true : undefined), 30_000);
+  const lineage = await predictionLineage(rt.meta, lastServed);
+  for (const line of renderTree(predictionTree(lineage))) ctx.out(line);
+  const verification = await verifyModelLineage(rt, model, lineage.lineage.model.version);
+  ctx.out(`${verification.ok ? "Verified" : "FAILED"}: ${model}:${lineage.lineage.model.version} (${verification.checks.length} checks)`);
+  if (!verification.ok) throw new Error("lineage verification failed");
+  return { lineage, verification };
+}
+
+/** `--keep-serving`: everything stays up until Ctrl-C. */
+async function keepServing(run: Run): Promise<void> {
+  run.ctx.out(`\nServing stays up at ${run.live.server.url} with the functions running (--keep-serving). Ctrl-C stops.`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+}
+
 async function writeReport(rt: Runtime, model: string, traffic: DemoReportData["traffic"], lineage: PredictionLineage, verified: { ok: boolean; checks: number }): Promise<string> {
   const versions = await listVersions(rt.meta, model);
   const datasetIds = [...new Set(versions.map((v) => v.datasetId))];
-  const datasets = await Promise.all(datasetIds.map(async (id) => ({ id, name: String((await rt.meta.get("datasets", id))?.data.name ?? id.slice(0, 12)) })));
+  const datasets = await Promise.all(datasetIds.map(async (id) => ({ id, name: String((await Datasets.get(rt.meta, id))?.name ?? id.slice(0, 12)) })));
   // Per version: its first report, and its first drifting one (the one that started a retraining).
   const all = (await listReports(rt.meta, model)).reverse();
   const reports = all.filter((r, i) => all.findIndex((o) => o.version === r.version) === i || all.findIndex((o) => o.version === r.version && o.drift) === i);
@@ -216,7 +271,7 @@ async function writeReport(rt: Runtime, model: string, traffic: DemoReportData["
       const profile = parseProfile(await rt.blobs.get(report.profileDigest));
       const records: PredictionRecord[] = [];
       for (const id of report.window.segments) {
-        const segment = (await rt.meta.get(SEGMENTS, id))?.data as Segment | undefined;
+        const segment = await Segments.get(rt.meta, id);
         if (segment) records.push(...(JSON.parse((await rt.blobs.get(segment.digest)).toString("utf8")) as { records: PredictionRecord[] }).records);
       }
       return { report, profile, records };

@@ -1,7 +1,7 @@
 import type { BlobStore } from "../blobs/blob-store.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { datasetIdOf, ManifestSchema, type Manifest } from "./manifest.ts";
-import { DATASETS, type DatasetRecord } from "./version.ts";
+import { Datasets, type DatasetRecord } from "./version.ts";
 
 export class DatasetNotFoundError extends Error {
   constructor(id: string) {
@@ -15,9 +15,8 @@ export async function loadDataset(
   rt: { blobs: BlobStore; meta: MetadataStore },
   id: string,
 ): Promise<{ record: DatasetRecord; manifest: Manifest }> {
-  const doc = await rt.meta.get(DATASETS, id);
-  if (!doc) throw new DatasetNotFoundError(id);
-  const record = doc.data as DatasetRecord;
+  const record = await Datasets.get(rt.meta, id);
+  if (!record) throw new DatasetNotFoundError(id);
   const parsed = ManifestSchema.safeParse(JSON.parse((await rt.blobs.get(record.manifestDigest)).toString("utf8")));
   if (!parsed.success) throw new Error(`manifest ${record.manifestDigest} of dataset ${id} is malformed: ${parsed.error.message}`);
   const actual = datasetIdOf(parsed.data);

@@ -4,7 +4,9 @@ import type { BlobStore } from "../blobs/blob-store.ts";
 import { makeEvent } from "../events/envelope.ts";
 import { forEachBatch, ImagePool, type ProbeResult } from "../imaging/image-pool.ts";
 import type { EventBus } from "../events/event-bus.ts";
-import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import { z } from "zod";
+import { defineCollection } from "../meta/collection.ts";
+import type { MetadataStore } from "../meta/metadata-store.ts";
 import { sha256Hex } from "../util/digest.ts";
 import { canonicalManifest, datasetIdOf, type Manifest, type ManifestFile } from "./manifest.ts";
 import { scanDataset } from "./scan.ts";
@@ -14,7 +16,7 @@ import { evaluateRules, type ValidationReport } from "./validate.ts";
 
 export const DATASETS = "datasets";
 
-export interface DatasetRecord extends JsonObject {
+export type DatasetRecord = {
   id: string;
   name: string | null;
   manifestDigest: string;
@@ -26,7 +28,24 @@ export interface DatasetRecord extends JsonObject {
   createdAt: string;
   validation: "passed" | "failed" | "skipped";
   validationReportDigest: string | null;
-}
+};
+
+const DatasetRecordSchema: z.ZodType<DatasetRecord> = z.looseObject({
+  id: z.string(),
+  name: z.string().nullable(),
+  manifestDigest: z.string(),
+  classes: z.array(z.string()),
+  files: z.number().int(),
+  bytes: z.number(),
+  splits: z.record(z.string(), z.number()),
+  source: z.string(),
+  createdAt: z.string(),
+  validation: z.enum(["passed", "failed", "skipped"]),
+  validationReportDigest: z.string().nullable(),
+});
+
+/** Registered dataset versions, keyed by dataset id. */
+export const Datasets = defineCollection({ name: DATASETS, schema: DatasetRecordSchema });
 
 export interface VersionResult {
   record: DatasetRecord;
@@ -149,8 +168,8 @@ export async function versionDataset(
     validation: report ? "passed" : "skipped",
     validationReportDigest: reportRef?.digest ?? null,
   };
-  const created = await rt.meta.create(DATASETS, id, record);
-  const current = created ? record : (((await rt.meta.get(DATASETS, id))?.data as DatasetRecord | undefined) ?? record);
+  const created = await Datasets.create(rt.meta, id, record);
+  const current = created ? record : ((await Datasets.get(rt.meta, id)) ?? record);
 
   await rt.bus.publish(
     makeEvent(

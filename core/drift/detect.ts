@@ -3,6 +3,7 @@ import type { BlobStore } from "../blobs/blob-store.ts";
 import { makeEvent, type CloudEvent } from "../events/envelope.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import { PredictionRecord as PredictionRecordSchema } from "../events/schemas.ts";
+import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { getVersion } from "../registry/model-version.ts";
 import type { DriftMetricsSink } from "../telemetry/drift-metrics.ts";
@@ -10,7 +11,7 @@ import type { Logger } from "../telemetry/logger.ts";
 import type { DriftPolicy } from "./drift-policy.ts";
 import { parseProfile } from "./profile.ts";
 import { judgeWindow, type DriftVerdict, type PredictionRecord } from "./verdict.ts";
-import { addSegment, closedWindows, closeDueWindows, markReported, SEGMENTS, type Segment, type Window } from "./windows.ts";
+import { addSegment, closedWindows, closeDueWindows, markReported, Segments, type Segment, type Window } from "./windows.ts";
 
 export const REPORTS = "drift_reports";
 export const REPORT_SCHEMA = "sightline.drift-report/v1";
@@ -41,6 +42,24 @@ export type DriftReportRecord = {
   profileDigest: string;
   createdAt: string;
 };
+
+const DriftReportRecordSchema: z.ZodType<DriftReportRecord> = z.looseObject({
+  reportId: z.string(),
+  model: z.string(),
+  version: z.number().int(),
+  seq: z.number().int(),
+  drift: z.boolean(),
+  severity: z.number(),
+  reason: z.enum(["share", "bonferroni"]).nullable(),
+  driftedTests: z.array(z.string()),
+  window: z.looseObject({ from: z.string(), to: z.string(), count: z.number().int() }),
+  digest: z.string(),
+  profileDigest: z.string(),
+  createdAt: z.string(),
+});
+
+/** Report summaries keyed `model:version:seq`, like their windows. */
+export const Reports = defineCollection({ name: REPORTS, schema: DriftReportRecordSchema });
 
 /** The stored report: everything a person or a dashboard needs to see why a window drifted or did not. */
 export interface DriftReport {
@@ -101,7 +120,7 @@ export async function reportDueWindows(deps: DriftDeps): Promise<DueWindows> {
 
 export async function reportWindow(deps: DriftDeps, w: Window): Promise<DriftReportRecord | undefined> {
   const reportId = `${w.model}:${w.version}:${w.seq}`;
-  let record = (await deps.meta.get(REPORTS, reportId))?.data as DriftReportRecord | undefined;
+  let record = await Reports.get(deps.meta, reportId);
   if (!record) {
     const version = await getVersion(deps.meta, w.model, w.version);
     if (!version.profileDigest) {
@@ -133,11 +152,11 @@ export async function reportWindow(deps: DriftDeps, w: Window): Promise<DriftRep
       createdAt,
     };
     // Two deliveries judging the same window at once: the first report stored is the report.
-    if (await deps.meta.create(REPORTS, reportId, candidate)) {
+    if (await Reports.create(deps.meta, reportId, candidate)) {
       record = candidate;
       await writeMetrics(deps, verdict, candidate);
     } else {
-      record = (await deps.meta.get(REPORTS, reportId))!.data as DriftReportRecord;
+      record = (await Reports.get(deps.meta, reportId))!;
     }
   }
   await deps.bus.publish(
@@ -164,7 +183,7 @@ export async function reportWindow(deps: DriftDeps, w: Window): Promise<DriftRep
 async function windowRecords(deps: DriftDeps, w: Window): Promise<PredictionRecord[]> {
   const records: PredictionRecord[] = [];
   for (const id of w.segments) {
-    const segment = (await deps.meta.get(SEGMENTS, id))?.data as Segment | undefined;
+    const segment = await Segments.get(deps.meta, id);
     if (!segment) throw new Error(`drift window ${w.model}:${w.version}:${w.seq} names segment ${id}, which is not recorded`);
     const parsed = SegmentBlob.safeParse(JSON.parse((await deps.blobs.get(segment.digest)).toString("utf8")));
     if (!parsed.success) throw new Error(`segment ${id} (${segment.digest}) is not a list of prediction records: ${z.prettifyError(parsed.error)}`);
@@ -195,9 +214,9 @@ async function writeMetrics(deps: DriftDeps, verdict: DriftVerdict, record: Drif
 
 /** Reports of a model (optionally one version), newest first. */
 export async function listReports(meta: MetadataStore, model: string, version?: number): Promise<DriftReportRecord[]> {
-  const docs = await meta.query(REPORTS, { where: [{ field: "model", op: "==", value: model }] });
+  const docs = await Reports.query(meta, { where: [{ field: "model", op: "==", value: model }] });
   return docs
-    .map((d) => d.data as DriftReportRecord)
+    .map((d) => d.data)
     .filter((r) => version === undefined || r.version === version)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.seq - a.seq);
 }

@@ -1,3 +1,5 @@
+import { z } from "zod";
+import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 
 export const SEGMENTS = "drift_segments";
@@ -33,6 +35,40 @@ export type Window = {
   reportId: string | null;
 };
 
+const SegmentSchema: z.ZodType<Segment> = z.looseObject({
+  eventId: z.string(),
+  model: z.string(),
+  version: z.number().int(),
+  count: z.number().int(),
+  from: z.string(),
+  to: z.string(),
+  digest: z.string(),
+  seq: z.number().int(),
+});
+
+const WindowSchema: z.ZodType<Window> = z.looseObject({
+  model: z.string(),
+  version: z.number().int(),
+  seq: z.number().int(),
+  state: z.enum(["open", "closed", "reported"]),
+  segments: z.array(z.string()),
+  count: z.number().int(),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  closedAt: z.string().nullable(),
+  reportId: z.string().nullable(),
+});
+
+type Cursor = { seq: number };
+const CursorSchema: z.ZodType<Cursor> = z.looseObject({ seq: z.number().int() });
+
+/** Segments by event id. */
+export const Segments = defineCollection({ name: SEGMENTS, schema: SegmentSchema });
+/** Windows keyed `model:version:seq` (see `windowId`). */
+export const Windows = defineCollection({ name: WINDOWS, schema: WindowSchema });
+/** Cursors keyed `model:version` (see `windowKey`). */
+export const Cursors = defineCollection({ name: CURSORS, schema: CursorSchema });
+
 export interface WindowRule {
   size: number;
   minSize: number;
@@ -56,14 +92,15 @@ export function isDue(w: Pick<Window, "count" | "from">, rule: WindowRule, now: 
 export async function addSegment(meta: MetadataStore, segment: Omit<Segment, "seq">, rule: WindowRule, now: Date): Promise<Window | undefined> {
   const { model, version } = segment;
   return meta.transaction(async (tx) => {
-    const known = (await tx.get(SEGMENTS, segment.eventId))?.data as Segment | undefined;
+    const [segments, windows, cursors] = [Segments.in(tx), Windows.in(tx), Cursors.in(tx)];
+    const known = await segments.get(segment.eventId);
     if (known) {
-      const joined = (await tx.get(WINDOWS, windowId(model, version, known.seq)))?.data as Window | undefined;
+      const joined = await windows.get(windowId(model, version, known.seq));
       return joined?.state === "closed" ? joined : undefined;
     }
-    const pointer = (await tx.get(CURSORS, windowKey(model, version)))?.data as { seq: number } | undefined;
+    const pointer = await cursors.get(windowKey(model, version));
     const seq = pointer?.seq ?? 1;
-    const open = ((await tx.get(WINDOWS, windowId(model, version, seq)))?.data as Window | undefined) ?? emptyWindow(model, version, seq);
+    const open = (await windows.get(windowId(model, version, seq))) ?? emptyWindow(model, version, seq);
     const window: Window = {
       ...open,
       segments: [...open.segments, segment.eventId],
@@ -71,30 +108,31 @@ export async function addSegment(meta: MetadataStore, segment: Omit<Segment, "se
       from: open.from === null || segment.from < open.from ? segment.from : open.from,
       to: open.to === null || segment.to > open.to ? segment.to : open.to,
     };
-    tx.set(SEGMENTS, segment.eventId, { ...segment, seq });
+    segments.set(segment.eventId, { ...segment, seq });
     if (!isDue(window, rule, now)) {
-      tx.set(WINDOWS, windowId(model, version, seq), window);
-      if (!pointer) tx.set(CURSORS, windowKey(model, version), { seq });
+      windows.set(windowId(model, version, seq), window);
+      if (!pointer) cursors.set(windowKey(model, version), { seq });
       return undefined;
     }
     const closed: Window = { ...window, state: "closed", closedAt: now.toISOString() };
-    tx.set(WINDOWS, windowId(model, version, seq), closed);
-    tx.set(CURSORS, windowKey(model, version), { seq: seq + 1 });
+    windows.set(windowId(model, version, seq), closed);
+    cursors.set(windowKey(model, version), { seq: seq + 1 });
     return closed;
   });
 }
 
 /** Closes every open window that is due by age (a quiet model's last records still get judged). */
 export async function closeDueWindows(meta: MetadataStore, rule: WindowRule, now: Date): Promise<Window[]> {
-  const open = (await meta.query(WINDOWS, { where: [{ field: "state", op: "==", value: "open" }] })).map((d) => d.data as Window);
+  const open = (await Windows.query(meta, { where: [{ field: "state", op: "==", value: "open" }] })).map((d) => d.data);
   const closed: Window[] = [];
   for (const w of open.filter((w) => isDue(w, rule, now))) {
     const done = await meta.transaction(async (tx) => {
-      const current = (await tx.get(WINDOWS, windowId(w.model, w.version, w.seq)))?.data as Window | undefined;
+      const windows = Windows.in(tx);
+      const current = await windows.get(windowId(w.model, w.version, w.seq));
       if (current?.state !== "open" || !isDue(current, rule, now)) return undefined;
       const c: Window = { ...current, state: "closed", closedAt: now.toISOString() };
-      tx.set(WINDOWS, windowId(w.model, w.version, w.seq), c);
-      tx.set(CURSORS, windowKey(w.model, w.version), { seq: w.seq + 1 });
+      windows.set(windowId(w.model, w.version, w.seq), c);
+      Cursors.in(tx).set(windowKey(w.model, w.version), { seq: w.seq + 1 });
       return c;
     });
     if (done) closed.push(done);
@@ -104,11 +142,11 @@ export async function closeDueWindows(meta: MetadataStore, rule: WindowRule, now
 
 /** Closed windows without a report yet (a crash between closing and reporting leaves one). */
 export async function closedWindows(meta: MetadataStore): Promise<Window[]> {
-  return (await meta.query(WINDOWS, { where: [{ field: "state", op: "==", value: "closed" }] })).map((d) => d.data as Window);
+  return (await Windows.query(meta, { where: [{ field: "state", op: "==", value: "closed" }] })).map((d) => d.data);
 }
 
 export async function markReported(meta: MetadataStore, w: Window, reportId: string): Promise<void> {
-  await meta.put(WINDOWS, windowId(w.model, w.version, w.seq), { ...w, state: "reported", reportId });
+  await Windows.put(meta, windowId(w.model, w.version, w.seq), { ...w, state: "reported", reportId });
 }
 
 function emptyWindow(model: string, version: number, seq: number): Window {

@@ -5,13 +5,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import type { Config } from "../config/config.ts";
-import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import { defineCollection } from "../meta/collection.ts";
+import type { MetadataStore } from "../meta/metadata-store.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { jobNameFor, type JobRunner, type JobStatus, type SubmitResult, type TrainingJobSpec } from "./job-runner.ts";
 import { lastLine } from "./log-tail.ts";
 import { SPEC_ENV_NAMES, specEnv, storesEnv } from "./trainer-env.ts";
 
-const COLLECTION = "jobs";
 const DEFAULT_ENTRY = fileURLToPath(new URL("../../trainer/main.ts", import.meta.url));
 
 export interface LocalJobRunnerOptions {
@@ -44,7 +44,11 @@ const JobRecordSchema = z.object({
   exitCode: z.number().int().nullable().optional(),
   message: z.string().optional(),
 });
-type JobRecord = z.infer<typeof JobRecordSchema>;
+/** A local training job as its runner records it. */
+export type JobRecord = z.infer<typeof JobRecordSchema>;
+
+/** Local training jobs keyed by job name. */
+export const Jobs = defineCollection({ name: "jobs", schema: JobRecordSchema });
 
 /**
  * Runs each training job as a child process of this one (`node trainer/main.ts`) and keeps its record in the
@@ -78,7 +82,7 @@ export class LocalJobRunner implements JobRunner {
       log: join(this.options.config.home, "jobs", `${name}.log`),
       createdAt: new Date().toISOString(),
     };
-    if (!(await this.options.meta.create(COLLECTION, name, toJson(record)))) {
+    if (!(await Jobs.create(this.options.meta, name, toJson(record)))) {
       this.log.info("training job already submitted", { job: name, requestId: spec.requestId });
       return { name, created: false };
     }
@@ -87,17 +91,17 @@ export class LocalJobRunner implements JobRunner {
   }
 
   async status(name: string): Promise<JobStatus | undefined> {
-    const doc = await this.options.meta.get(COLLECTION, name);
-    return doc && view(parseRecord(doc.id, doc.data));
+    const record = await Jobs.get(this.options.meta, name);
+    return record && view(record);
   }
 
   async active(): Promise<JobStatus[]> {
     const docs = (
       await Promise.all(
-        (["pending", "running"] as const).map((state) => this.options.meta.query(COLLECTION, { where: [{ field: "state", op: "==", value: state }] })),
+        (["pending", "running"] as const).map((state) => Jobs.query(this.options.meta, { where: [{ field: "state", op: "==", value: state }] })),
       )
     ).flat();
-    return docs.map((d) => view(parseRecord(d.id, d.data))).filter((s) => s.state === "pending" || s.state === "running");
+    return docs.map((d) => view(d.data)).filter((s) => s.state === "pending" || s.state === "running");
   }
 
   /** Waits for pending record writes. Running trainers are left alone; their end is then recorded by nobody. */
@@ -157,7 +161,7 @@ export class LocalJobRunner implements JobRunner {
     Object.assign(record, patch);
     const data = toJson(record);
     this.writes = this.writes
-      .then(() => this.options.meta.put(COLLECTION, record.name, data))
+      .then(() => Jobs.put(this.options.meta, record.name, data))
       .catch((err: unknown) => this.log.error("cannot record the training job's state", { job: record.name, state: record.state, err }));
   }
 
@@ -168,12 +172,6 @@ export class LocalJobRunner implements JobRunner {
     const { config } = this.options;
     return { ...env, SIGHTLINE_HOME: config.home, ...storesEnv(config), ...this.options.env, ...specEnv(spec) };
   }
-}
-
-function parseRecord(id: string, data: JsonObject): JobRecord {
-  const parsed = JobRecordSchema.safeParse(data);
-  if (!parsed.success) throw new Error(`job record ${id} in ${COLLECTION} is invalid: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
 }
 
 /** The record as a status; an unfinished job whose processes are all gone is reported failed, with why. */
@@ -204,6 +202,6 @@ function alive(pid: number): boolean {
 }
 
 /** Optional fields that are unset are left out: stores refuse `undefined` (Firestore) or drop it (SQLite). */
-function toJson(record: JobRecord): JsonObject {
-  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as JsonObject;
+function toJson(record: JobRecord): JobRecord {
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as JobRecord;
 }

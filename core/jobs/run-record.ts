@@ -1,5 +1,6 @@
 import { z } from "zod";
-import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import { defineCollection } from "../meta/collection.ts";
+import type { MetadataStore } from "../meta/metadata-store.ts";
 import { TrainerIdentitySchema } from "../registry/model-card.ts";
 import { MetricsLineSchema } from "./trainer-contract.ts";
 
@@ -33,15 +34,15 @@ export const RunRecordSchema = z.object({
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
 
+/** Training runs keyed by run id. */
+export const Runs = defineCollection({ name: RUNS, schema: RunRecordSchema });
+
 export async function putRun(meta: MetadataStore, run: RunRecord): Promise<void> {
   const kept = run.metrics.length > MAX_METRIC_LINES ? { ...run, metrics: run.metrics.slice(-MAX_METRIC_LINES) } : run;
-  await meta.put(RUNS, run.runId, JSON.parse(JSON.stringify(kept)) as JsonObject);
+  // Through JSON: no `undefined` members reach the adapter (JSON has none, and adapters would differ).
+  await Runs.put(meta, run.runId, JSON.parse(JSON.stringify(kept)) as RunRecord);
 }
 
 export async function getRun(meta: MetadataStore, runId: string): Promise<RunRecord | undefined> {
-  const doc = await meta.get(RUNS, runId);
-  if (!doc) return undefined;
-  const parsed = RunRecordSchema.safeParse(doc.data);
-  if (!parsed.success) throw new Error(`run record ${runId} in ${RUNS} is invalid: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  return Runs.get(meta, runId);
 }

@@ -18,7 +18,7 @@ const jsonString = <T extends z.ZodType>(schema: T) =>
   z.string().transform((s, ctx) => {
     try {
       const parsed = schema.safeParse(JSON.parse(s));
-      if (parsed.success) return parsed.data as z.output<T>;
+      if (parsed.success) return parsed.data;
       ctx.addIssue({ code: "custom", message: z.prettifyError(parsed.error) });
     } catch (err) {
       ctx.addIssue({ code: "custom", message: `not JSON: ${(err as Error).message}` });

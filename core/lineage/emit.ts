@@ -4,7 +4,6 @@ import type { AnyCloudEvent } from "../events/envelope.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { lineageNaming, type LineageNaming } from "./naming.ts";
-import type { RequestNode, RunNode } from "./nodes.ts";
 import { datasetReader, endEvent, startEvent, type RunEvent } from "./openlineage.ts";
 import { getNode } from "./queries.ts";
 import { recordLineage } from "./record.ts";
@@ -36,11 +35,11 @@ export class LineageEmitter {
   async runEventOf(meta: MetadataStore, event: AnyCloudEvent): Promise<RunEvent | null> {
     const datasetOf = datasetReader(meta);
     if (event.type === "sightline.training.requested") {
-      const request = await getNode<RequestNode>(meta, nodeId("request", event.data.requestId));
+      const request = await getNode(meta, nodeId("request", event.data.requestId), "request");
       return request && startEvent(request, await datasetOf(request.datasetId), this.naming);
     }
     if (event.type === "sightline.training.completed" || event.type === "sightline.training.failed") {
-      const run = await getNode<RunNode>(meta, nodeId("run", event.data.runId));
+      const run = await getNode(meta, nodeId("run", event.data.runId), "run");
       return run && endEvent(run, await datasetOf(run.datasetId), this.naming);
     }
     return null;

@@ -1,4 +1,6 @@
-/** The node and record shapes of the lineage graph (type aliases, so they are JSON documents). */
+import { z } from "zod";
+
+/** The node and record shapes of the lineage graph (type aliases, so they are JSON documents), and their schemas. */
 export type Metrics = Record<string, number>;
 
 export type DatasetNode = {
@@ -122,3 +124,135 @@ export type PredictionEntry = {
 };
 
 export type LineageNode = DatasetNode | RequestNode | RunNode | ModelNode | AliasMoveNode | WindowNode | DriftNode;
+
+// The stored forms, checked against the types above. Loose objects: a field this code does not know (written by a
+// newer release) is kept, so equal graphs stay byte-equal.
+const str = z.string();
+const int = z.number().int();
+const MetricsSchema = z.record(z.string(), z.number());
+
+const DatasetNodeSchema = z.looseObject({
+  kind: z.literal("dataset"),
+  datasetId: str,
+  manifestDigest: str,
+  name: str.nullable(),
+  source: str,
+  classes: z.array(str),
+  files: int,
+  bytes: z.number(),
+  splits: z.record(z.string(), z.number()),
+  validation: str,
+  time: str,
+});
+
+const RequestNodeSchema = z.looseObject({
+  kind: z.literal("request"),
+  requestId: str,
+  model: str,
+  datasetId: str,
+  trigger: str,
+  reason: str.nullable(),
+  configDigest: str.nullable(),
+  driftReportId: str.nullable(),
+  time: str,
+});
+
+const RunNodeSchema = z.looseObject({
+  kind: z.literal("run"),
+  runId: str,
+  requestId: str,
+  model: str,
+  datasetId: str,
+  status: z.enum(["completed", "failed"]),
+  version: int.nullable(),
+  configHash: str.nullable(),
+  gitCommit: str.nullable(),
+  gitRepo: str.optional(),
+  image: str.nullable(),
+  metrics: MetricsSchema,
+  modelDigest: str.nullable(),
+  cardDigest: str.nullable(),
+  reason: str.nullable(),
+  time: str,
+});
+
+const ModelNodeSchema = z.looseObject({
+  kind: z.literal("model"),
+  name: str,
+  version: int,
+  runId: str,
+  requestId: str,
+  datasetId: str,
+  modelDigest: str,
+  cardDigest: str,
+  profileDigest: str.nullable(),
+  configHash: str,
+  gitCommit: str.nullable(),
+  image: str.nullable(),
+  metrics: MetricsSchema,
+  parentVersion: int.optional(),
+  time: str,
+});
+
+const AliasMoveNodeSchema = z.looseObject({
+  kind: z.literal("alias_move"),
+  eventId: str,
+  action: z.enum(["promoted", "rolled_back"]),
+  model: str,
+  alias: str,
+  from: int.nullable(),
+  to: int,
+  actor: str,
+  reason: str,
+  decisionId: str.nullable(),
+  time: str,
+});
+
+const WindowNodeSchema = z.looseObject({
+  kind: z.literal("window"),
+  eventId: str,
+  model: str,
+  version: int,
+  count: int,
+  dropped: int,
+  from: str,
+  to: str,
+  time: str,
+});
+
+const DriftNodeSchema = z.looseObject({
+  kind: z.literal("drift"),
+  reportId: str,
+  model: str,
+  version: int,
+  reportDigest: str,
+  drift: z.boolean(),
+  severity: z.number(),
+  driftedFeatures: z.array(str),
+  windowFrom: str,
+  windowTo: str,
+  windowCount: int,
+  time: str,
+});
+
+/** A node as stored: its data and its node id (`kind:key`). */
+export type StoredNode = LineageNode & { id: string };
+
+export const StoredNodeSchema: z.ZodType<StoredNode> = z
+  .discriminatedUnion("kind", [DatasetNodeSchema, RequestNodeSchema, RunNodeSchema, ModelNodeSchema, AliasMoveNodeSchema, WindowNodeSchema, DriftNodeSchema])
+  .and(z.looseObject({ id: str }));
+
+/** A prediction as stored: records written before predictions had their own id carry none (their key is the request id). */
+export type StoredPrediction = Omit<PredictionEntry, "predictionId"> & { predictionId?: string; expireAt?: string };
+
+export const StoredPredictionSchema: z.ZodType<StoredPrediction> = z.looseObject({
+  predictionId: str.optional(),
+  requestId: str,
+  model: str,
+  version: int,
+  window: str,
+  time: str,
+  label: str,
+  confidence: z.number(),
+  expireAt: str.optional(),
+});

@@ -4,7 +4,7 @@ import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
 import { datasetName, modelName, type LineageNaming } from "./naming.ts";
 import type { RequestNode, RunNode } from "./nodes.ts";
 import { getNode, datasetRef, type DatasetRef } from "./queries.ts";
-import { EDGES, type Edge, nodeId } from "./store.ts";
+import { Edges, nodeId } from "./store.ts";
 
 /** OpenLineage core spec 2-0-2: https://openlineage.io/spec/2-0-2/OpenLineage.json */
 export const OPENLINEAGE_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
@@ -179,10 +179,10 @@ export async function runEventsFor(meta: MetadataStore, requestIds: readonly str
   const events: RunEvent[] = [];
   const datasetOf = datasetReader(meta);
   for (const requestId of [...new Set(requestIds)].sort()) {
-    const request = await getNode<RequestNode>(meta, nodeId("request", requestId));
+    const request = await getNode(meta, nodeId("request", requestId), "request");
     if (request) events.push(startEvent(request, await datasetOf(request.datasetId), naming));
-    const edges = await meta.query(EDGES, { where: [{ field: "to", op: "==", value: nodeId("request", requestId) }, { field: "rel", op: "==", value: "for_request" }] });
-    const runs = await Promise.all(edges.map((d) => getNode<RunNode>(meta, (d.data as Edge).from)));
+    const edges = await Edges.query(meta, { where: [{ field: "to", op: "==", value: nodeId("request", requestId) }, { field: "rel", op: "==", value: "for_request" }] });
+    const runs = await Promise.all(edges.map((d) => getNode(meta, d.data.from, "run")));
     for (const run of runs.filter((r): r is RunNode => r !== null).sort((a, b) => (a.time < b.time ? -1 : 1))) {
       events.push(endEvent(run, await datasetOf(run.datasetId), naming));
     }

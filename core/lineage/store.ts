@@ -1,5 +1,8 @@
 import { createHash } from "node:crypto";
+import { z } from "zod";
+import { defineCollection } from "../meta/collection.ts";
 import type { Json, JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import { StoredNodeSchema, StoredPredictionSchema } from "./nodes.ts";
 
 /**
  * Storage layout of the lineage graph in the MetadataStore. Every document is small (one node, one edge, one
@@ -24,6 +27,25 @@ export const modelNodeId = (name: string, version: number): string => nodeId("mo
 export type EdgeRel = "trained_on" | "for_request" | "produced_by" | "triggered_by" | "moved_to" | "moved_from" | "served_by" | "about" | "fine_tuned_from";
 
 export type Edge = { from: string; rel: EdgeRel; to: string };
+
+const EdgeSchema: z.ZodType<Edge> = z.looseObject({
+  from: z.string(),
+  rel: z.enum(["trained_on", "for_request", "produced_by", "triggered_by", "moved_to", "moved_from", "served_by", "about", "fine_tuned_from"]),
+  to: z.string(),
+});
+
+export type EventMarker = { eventId: string; type: string; time: string };
+
+const EventMarkerSchema: z.ZodType<EventMarker> = z.looseObject({ eventId: z.string(), type: z.string(), time: z.string() });
+
+/** Nodes keyed `docKey(node id)`. */
+export const Nodes = defineCollection({ name: NODES, schema: StoredNodeSchema });
+/** Edges keyed `edgeKey(edge)`. */
+export const Edges = defineCollection({ name: EDGES, schema: EdgeSchema });
+/** Event markers keyed `docKey(event id)`. */
+export const EventMarkers = defineCollection({ name: EVENTS, schema: EventMarkerSchema });
+/** Predictions keyed `docKey(prediction id)`. */
+export const Predictions = defineCollection({ name: PREDICTIONS, schema: StoredPredictionSchema });
 
 /**
  * A document id from free text (event ids, request ids are chosen by producers): readable when it is safe

@@ -1,10 +1,9 @@
 import pLimit from "p-limit";
 import { BlobCorruptError, BlobNotFoundError, type BlobStore } from "../blobs/blob-store.ts";
 import { datasetIdOf, ManifestSchema, type Manifest } from "../datasets/manifest.ts";
-import { DATASETS, type DatasetRecord } from "../datasets/version.ts";
+import { Datasets } from "../datasets/version.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
-import { VERSIONS, versionId, type ModelVersion } from "../registry/model-version.ts";
-import type { ModelNode } from "./nodes.ts";
+import { versionId, Versions, type ModelVersion } from "../registry/model-version.ts";
 import { getNode } from "./queries.ts";
 import { modelNodeId } from "./store.ts";
 
@@ -42,8 +41,8 @@ async function fetchBlob(blobs: BlobStore, digest: string): Promise<{ data?: Buf
  */
 export async function verifyModelLineage(rt: { blobs: BlobStore; meta: MetadataStore }, name: string, version: number): Promise<VerifyResult> {
   const label = `${name}:${version}`;
-  const registered = (await rt.meta.get(VERSIONS, versionId(name, version)))?.data as ModelVersion | undefined;
-  const node = await getNode<ModelNode>(rt.meta, modelNodeId(name, version));
+  const registered = await Versions.get(rt.meta, versionId(name, version));
+  const node = await getNode(rt.meta, modelNodeId(name, version), "model");
   const claim: Claim | undefined = registered ?? node ?? undefined;
   if (!claim) throw new VerifyTargetNotFoundError(`model ${label}`);
   const checks: Check[] = [];
@@ -65,7 +64,7 @@ export async function verifyModelLineage(rt: { blobs: BlobStore; meta: MetadataS
 }
 
 async function verifyDataset(rt: { blobs: BlobStore; meta: MetadataStore }, datasetId: string): Promise<Check[]> {
-  const record = (await rt.meta.get(DATASETS, datasetId))?.data as DatasetRecord | undefined;
+  const record = await Datasets.get(rt.meta, datasetId);
   if (!record) return [{ check: "dataset record", subject: `dataset ${datasetId}`, expected: "registered", actual: "missing", ok: false }];
   const checks: Check[] = [];
   const blob = await fetchBlob(rt.blobs, record.manifestDigest);

@@ -60,8 +60,13 @@ export function defineCollection<S extends z.ZodType>(spec: { name: string; sche
       const doc = await store.get(name, id);
       return doc ? parse(id, doc.data) : undefined;
     },
-    put: (store, id, record) => store.put(name, id, checked(id, record)),
-    create: (store, id, record) => store.create(name, id, checked(id, record)),
+    // Async, so a refused write is a rejected promise like any other store failure, never a synchronous throw.
+    async put(store, id, record) {
+      await store.put(name, id, checked(id, record));
+    },
+    async create(store, id, record) {
+      return store.create(name, id, checked(id, record));
+    },
     delete: (store, id) => store.delete(name, id),
     async query(store, options) {
       return (await store.query(name, options)).map((d) => ({ id: d.id, data: parse(d.id, d.data) }));

@@ -1,3 +1,5 @@
+import { z } from "zod";
+import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 import { writeAudit, writeAuditIn, type AuditAction, type AuditRecord } from "./audit.ts";
 import { getVersion, ModelNotFoundError } from "./model-version.ts";
@@ -16,15 +18,27 @@ export type Alias = {
   reason: string;
 };
 
+const AliasSchema: z.ZodType<Alias> = z.looseObject({
+  name: z.string(),
+  alias: z.string(),
+  version: z.number().int(),
+  updatedAt: z.string(),
+  actor: z.string(),
+  reason: z.string(),
+});
+
+/** One document per alias, keyed `name@alias`. */
+export const Aliases = defineCollection({ name: ALIASES, schema: AliasSchema });
+
 const aliasId = (name: string, alias: string): string => `${name}@${alias}`;
 
 export async function getAlias(meta: MetadataStore, name: string, alias: string): Promise<Alias | undefined> {
-  return (await meta.get(ALIASES, aliasId(name, alias)))?.data as Alias | undefined;
+  return Aliases.get(meta, aliasId(name, alias));
 }
 
 export async function listAliases(meta: MetadataStore, name: string): Promise<Alias[]> {
-  const docs = await meta.query(ALIASES, { where: [{ field: "name", op: "==", value: name }] });
-  return docs.map((d) => d.data as Alias).sort((a, b) => a.alias.localeCompare(b.alias));
+  const docs = await Aliases.query(meta, { where: [{ field: "name", op: "==", value: name }] });
+  return docs.map((d) => d.data).sort((a, b) => a.alias.localeCompare(b.alias));
 }
 
 /** Resolves `name@alias` to its version number, or throws. */
@@ -61,8 +75,8 @@ export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<M
   await getVersion(meta, move.name, move.to);
   const common = { actor: move.actor, action: move.action, model: move.name, alias: move.alias, to: move.to, reason: move.reason, decisionId: move.decisionId ?? null };
   const outcome = await meta.transaction(async (tx) => {
-    const doc = await tx.get(ALIASES, aliasId(move.name, move.alias));
-    const current = doc ? Number(doc.data.version) : null;
+    const aliases = Aliases.in(tx);
+    const current = (await aliases.get(aliasId(move.name, move.alias)))?.version ?? null;
     if (current !== move.expected) return { ok: false as const, current };
     // Idempotent, like MLflow's set_registered_model_alias: re-pointing an alias where it is changes no alias
     // (nor `previous`) and adds no `n → n` record to the audit trail; the caller's own writes still commit.
@@ -72,7 +86,7 @@ export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<M
     }
     const now = new Date().toISOString();
     const set = (alias: string, version: number): void =>
-      tx.set(ALIASES, aliasId(move.name, alias), { name: move.name, alias, version, updatedAt: now, actor: move.actor, reason: move.reason });
+      aliases.set(aliasId(move.name, alias), { name: move.name, alias, version, updatedAt: now, actor: move.actor, reason: move.reason });
     set(move.alias, move.to);
     if (current !== null) for (const other of move.alsoSetToOld ?? []) set(other, current);
     const audit = writeAuditIn(tx, { ...common, outcome: "applied", from: current });
@@ -95,8 +109,8 @@ export async function setAliasIn(
   tx: Transaction,
   move: { name: string; alias: string; to: number; actor: string; reason: string },
 ): Promise<void> {
-  const doc = await tx.get(ALIASES, aliasId(move.name, move.alias));
-  const from = doc ? Number(doc.data.version) : null;
-  tx.set(ALIASES, aliasId(move.name, move.alias), { name: move.name, alias: move.alias, version: move.to, updatedAt: new Date().toISOString(), actor: move.actor, reason: move.reason });
+  const aliases = Aliases.in(tx);
+  const from = (await aliases.get(aliasId(move.name, move.alias)))?.version ?? null;
+  aliases.set(aliasId(move.name, move.alias), { name: move.name, alias: move.alias, version: move.to, updatedAt: new Date().toISOString(), actor: move.actor, reason: move.reason });
   writeAuditIn(tx, { actor: move.actor, action: "alias.set", outcome: "applied", model: move.name, alias: move.alias, from, to: move.to, reason: move.reason });
 }

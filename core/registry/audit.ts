@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 
 export const AUDIT = "audit";
@@ -22,6 +24,24 @@ export type AuditRecord = {
   detail: string | null;
 };
 
+const AuditRecordSchema: z.ZodType<AuditRecord> = z.looseObject({
+  id: z.string(),
+  time: z.string(),
+  actor: z.string(),
+  action: z.enum(["alias.set", "promotion", "rollback"]),
+  outcome: z.enum(["intent", "applied", "conflict", "blocked", "pending_approval", "rejected", "failed"]),
+  model: z.string(),
+  alias: z.string().nullable(),
+  from: z.number().int().nullable(),
+  to: z.number().int().nullable(),
+  reason: z.string(),
+  decisionId: z.string().nullable(),
+  detail: z.string().nullable(),
+});
+
+/** The audit trail, one document per record (keyed by its id). */
+export const Audit = defineCollection({ name: AUDIT, schema: AuditRecordSchema });
+
 export type AuditInput = Omit<AuditRecord, "id" | "time" | "alias" | "from" | "to" | "decisionId" | "detail"> &
   Partial<Pick<AuditRecord, "alias" | "from" | "to" | "decisionId" | "detail">>;
 
@@ -44,17 +64,17 @@ export function auditRecord(input: AuditInput): AuditRecord {
 
 export async function writeAudit(meta: MetadataStore, input: AuditInput): Promise<AuditRecord> {
   const record = auditRecord(input);
-  await meta.put(AUDIT, record.id, record);
+  await Audit.put(meta, record.id, record);
   return record;
 }
 
 export function writeAuditIn(tx: Transaction, input: AuditInput): AuditRecord {
   const record = auditRecord(input);
-  tx.set(AUDIT, record.id, record);
+  Audit.in(tx).set(record.id, record);
   return record;
 }
 
 export async function listAudit(meta: MetadataStore, model: string): Promise<AuditRecord[]> {
-  const docs = await meta.query(AUDIT, { where: [{ field: "model", op: "==", value: model }] });
-  return docs.map((d) => d.data as AuditRecord).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const docs = await Audit.query(meta, { where: [{ field: "model", op: "==", value: model }] });
+  return docs.map((d) => d.data).sort((a, b) => (a.id < b.id ? -1 : 1));
 }

@@ -1,4 +1,6 @@
+import { z } from "zod";
 import { MODEL_NAME, ModelRefText } from "../ids.ts";
+import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 
 export const MODELS = "models";
@@ -27,6 +29,42 @@ export type ModelVersion = {
   evaluations: Record<string, Metrics>;
 };
 
+const MetricsSchema = z.record(z.string(), z.number());
+
+// Loose objects: a field this code does not know (written by a newer release) is kept, not dropped on rewrite.
+const ModelVersionSchema: z.ZodType<ModelVersion> = z.looseObject({
+  name: z.string(),
+  version: z.number().int(),
+  createdAt: z.string(),
+  datasetId: z.string(),
+  requestId: z.string(),
+  runId: z.string(),
+  modelDigest: z.string(),
+  cardDigest: z.string(),
+  profileDigest: z.string().nullable(),
+  configHash: z.string(),
+  gitCommit: z.string().nullable(),
+  image: z.string().nullable(),
+  metrics: MetricsSchema,
+  evaluations: z.record(z.string(), MetricsSchema),
+});
+
+/** One document per version, keyed `name:version` (see `versionId`). */
+export const Versions = defineCollection({ name: VERSIONS, schema: ModelVersionSchema });
+
+/** A registered model: its version counter. */
+export type ModelEntry = { name: string; latestVersion: number; createdAt: string; updatedAt: string };
+
+const ModelEntrySchema: z.ZodType<ModelEntry> = z.looseObject({
+  name: z.string(),
+  latestVersion: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** One document per model name. */
+export const Models = defineCollection({ name: MODELS, schema: ModelEntrySchema });
+
 export type NewModelVersion = Omit<ModelVersion, "version" | "createdAt" | "evaluations"> & { evaluations?: Record<string, Metrics> };
 
 export { MODEL_NAME };
@@ -52,40 +90,40 @@ export async function registerVersion(
 ): Promise<ModelVersion> {
   if (!MODEL_NAME.test(input.name)) throw new Error(`invalid model name ${JSON.stringify(input.name)} (lower-case letters, digits, dashes)`);
   return meta.transaction(async (tx) => {
-    const model = await tx.get(MODELS, input.name);
-    const version = Number(model?.data.latestVersion ?? 0) + 1;
+    const model = await Models.in(tx).get(input.name);
+    const version = (model?.latestVersion ?? 0) + 1;
     const now = new Date().toISOString();
     const record: ModelVersion = { ...input, version, createdAt: now, evaluations: input.evaluations ?? { [input.datasetId]: input.metrics } };
-    tx.set(MODELS, input.name, { name: input.name, latestVersion: version, createdAt: String(model?.data.createdAt ?? now), updatedAt: now });
-    tx.set(VERSIONS, versionId(input.name, version), record);
+    Models.in(tx).set(input.name, { name: input.name, latestVersion: version, createdAt: model?.createdAt ?? now, updatedAt: now });
+    Versions.in(tx).set(versionId(input.name, version), record);
     await also?.(tx, record);
     return record;
   });
 }
 
 export async function getVersion(meta: MetadataStore, name: string, version: number): Promise<ModelVersion> {
-  const doc = await meta.get(VERSIONS, versionId(name, version));
-  if (!doc) throw new ModelNotFoundError(`${name}:${version}`);
-  return doc.data as ModelVersion;
+  const found = await Versions.get(meta, versionId(name, version));
+  if (!found) throw new ModelNotFoundError(`${name}:${version}`);
+  return found;
 }
 
 export async function listVersions(meta: MetadataStore, name: string): Promise<ModelVersion[]> {
-  const docs = await meta.query(VERSIONS, { where: [{ field: "name", op: "==", value: name }] });
-  return docs.map((d) => d.data as ModelVersion).sort((a, b) => a.version - b.version);
+  const docs = await Versions.query(meta, { where: [{ field: "name", op: "==", value: name }] });
+  return docs.map((d) => d.data).sort((a, b) => a.version - b.version);
 }
 
 export async function listModels(meta: MetadataStore): Promise<{ name: string; latestVersion: number; updatedAt: string }[]> {
-  const docs = await meta.query(MODELS);
-  return docs.map((d) => ({ name: String(d.data.name), latestVersion: Number(d.data.latestVersion), updatedAt: String(d.data.updatedAt) }));
+  const docs = await Models.query(meta);
+  return docs.map((d) => ({ name: d.data.name, latestVersion: d.data.latestVersion, updatedAt: d.data.updatedAt }));
 }
 
 /** Records metrics of a version on another evaluation dataset (e.g. production re-evaluated on a new test split). */
 export async function recordEvaluation(meta: MetadataStore, name: string, version: number, datasetId: string, metrics: Metrics): Promise<void> {
   await meta.transaction(async (tx) => {
-    const doc = await tx.get(VERSIONS, versionId(name, version));
-    if (!doc) throw new ModelNotFoundError(`${name}:${version}`);
-    const current = doc.data as ModelVersion;
-    tx.set(VERSIONS, versionId(name, version), { ...current, evaluations: { ...current.evaluations, [datasetId]: metrics } });
+    const versions = Versions.in(tx);
+    const current = await versions.get(versionId(name, version));
+    if (!current) throw new ModelNotFoundError(`${name}:${version}`);
+    versions.set(versionId(name, version), { ...current, evaluations: { ...current.evaluations, [datasetId]: metrics } });
   });
 }
 

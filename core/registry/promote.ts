@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { DATASETS, type DatasetRecord } from "../datasets/version.ts";
+import { z } from "zod";
+import { Datasets } from "../datasets/version.ts";
 import { makeEvent, type CloudEvent } from "../events/envelope.ts";
 import type { EventBus } from "../events/event-bus.ts";
+import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
 import { getAlias, moveAlias, PREVIOUS, PRODUCTION } from "./aliases.ts";
 import { writeAuditIn, type AuditInput } from "./audit.ts";
@@ -39,6 +41,34 @@ export type Decision = {
   /** On a promotion: whether `model.promoted` was published (a redelivery publishes it while false). */
   published?: boolean;
 };
+
+const RuleOutcomeSchema: z.ZodType<RuleOutcome> = z.looseObject({
+  rule: z.string(),
+  value: z.union([z.number(), z.string()]).nullable(),
+  threshold: z.union([z.number(), z.string()]),
+  passed: z.boolean(),
+  detail: z.string(),
+});
+
+const DecisionSchema: z.ZodType<Decision> = z.looseObject({
+  id: z.string(),
+  time: z.string(),
+  model: z.string(),
+  version: z.number().int(),
+  productionVersion: z.number().int().nullable(),
+  evaluationDatasetId: z.string(),
+  policyDigest: z.string(),
+  rules: z.array(RuleOutcomeSchema),
+  outcome: z.enum(["deciding", "promoted", "blocked", "pending_approval", "rejected", "conflict"]),
+  approval: z.enum(["auto", "approved", "none"]),
+  actor: z.string(),
+  reason: z.string(),
+  claim: z.string().optional(),
+  published: z.boolean().optional(),
+});
+
+/** Promotion decisions, one document per decision id (a claim while `deciding`). */
+export const Decisions = defineCollection({ name: DECISIONS, schema: DecisionSchema });
 
 export interface PromoteInput {
   name: string;
@@ -88,10 +118,10 @@ export async function promote(rt: Runtime, input: PromoteInput): Promise<Decisio
   const decisionId = input.decisionId ?? `promote-${input.name}-${input.version}-${randomUUID()}`;
   const token = randomUUID();
   const taken = await rt.meta.transaction(async (tx) => {
-    const doc = await tx.get(DECISIONS, decisionId);
-    const found = doc?.data as Decision | undefined;
+    const decisions = Decisions.in(tx);
+    const found = await decisions.get(decisionId);
     if (found && !(found.outcome === "deciding" && Date.now() - Date.parse(found.time) > STALE_CLAIM_MS)) return found;
-    tx.set(DECISIONS, decisionId, { ...claim(decisionId, input), claim: token });
+    decisions.set(decisionId, { ...claim(decisionId, input), claim: token });
     return undefined;
   });
   if (taken) {
@@ -113,7 +143,7 @@ async function decide(rt: Runtime, input: PromoteInput, decisionId: string, toke
   const expected = productionAlias?.version ?? null;
   const evaluationDatasetId = candidate.datasetId;
   const production = expected === null || expected === candidate.version ? undefined : await productionMetrics(rt, expected, evaluationDatasetId, input.evaluator, input.name);
-  const dataset = (await rt.meta.get(DATASETS, candidate.datasetId))?.data as DatasetRecord | undefined;
+  const dataset = await Datasets.get(rt.meta, candidate.datasetId);
   const rules = evaluateRules({ policy: input.policy, candidate, dataset, production });
   if (expected !== null && expected !== candidate.version) rules.push(...(await regressionRules(rt, input, candidate, expected)));
 
@@ -166,7 +196,7 @@ async function decide(rt: Runtime, input: PromoteInput, decisionId: string, toke
     alsoSetToOld: [PREVIOUS],
     within: async (tx) => {
       await assertClaim(tx, decisionId, token);
-      tx.set(DECISIONS, decisionId, promoted);
+      Decisions.in(tx).set(decisionId, promoted);
     },
   });
   if (!moved.ok) {
@@ -196,22 +226,24 @@ async function announce(rt: Runtime, decision: Decision): Promise<Decision> {
   );
   const done: Decision = { ...decision, published: true };
   await rt.meta.transaction(async (tx) => {
-    const current = (await tx.get(DECISIONS, decision.id))?.data as Decision | undefined;
-    if (current?.outcome === "promoted") tx.set(DECISIONS, decision.id, done);
+    const decisions = Decisions.in(tx);
+    const current = await decisions.get(decision.id);
+    if (current?.outcome === "promoted") decisions.set(decision.id, done);
   });
   return done;
 }
 
 async function assertClaim(tx: Transaction, decisionId: string, token: string): Promise<void> {
-  const current = (await tx.get(DECISIONS, decisionId))?.data as Decision | undefined;
+  const current = await Decisions.in(tx).get(decisionId);
   if (current?.outcome !== "deciding" || current.claim !== token) throw new ClaimLostError(decisionId);
 }
 
 /** Deletes our claim if it is still ours and undecided. */
 async function releaseClaim(meta: MetadataStore, decisionId: string, token: string): Promise<void> {
   await meta.transaction(async (tx) => {
-    const current = (await tx.get(DECISIONS, decisionId))?.data as Decision | undefined;
-    if (current?.outcome === "deciding" && current.claim === token) tx.delete(DECISIONS, decisionId);
+    const decisions = Decisions.in(tx);
+    const current = await decisions.get(decisionId);
+    if (current?.outcome === "deciding" && current.claim === token) decisions.delete(decisionId);
   });
 }
 
@@ -261,7 +293,7 @@ function claim(id: string, input: PromoteInput): Decision {
 async function record(rt: Runtime, decision: Decision, token: string, audit?: AuditInput): Promise<void> {
   await rt.meta.transaction(async (tx) => {
     await assertClaim(tx, decision.id, token);
-    tx.set(DECISIONS, decision.id, decision);
+    Decisions.in(tx).set(decision.id, decision);
     if (audit) writeAuditIn(tx, audit);
   });
 }
@@ -319,5 +351,5 @@ async function productionMetrics(
 }
 
 export async function getDecision(meta: MetadataStore, id: string): Promise<Decision | undefined> {
-  return (await meta.get(DECISIONS, id))?.data as Decision | undefined;
+  return Decisions.get(meta, id);
 }

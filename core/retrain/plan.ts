@@ -1,5 +1,5 @@
 import type { BlobStore } from "../blobs/blob-store.ts";
-import { DATASETS, type DatasetRecord } from "../datasets/version.ts";
+import { Datasets } from "../datasets/version.ts";
 import type { TrainingJobSpec } from "../jobs/job-runner.ts";
 import { newRunId } from "../jobs/run-record.ts";
 import { BUILTIN_TRAINER, TrainerDefinitionSchema, type TrainerDefinition } from "../jobs/trainers.ts";
@@ -27,7 +27,7 @@ export async function retrainJob(deps: PlanDeps, model: string, datasetId: strin
     const configPath = deps.policy.config ?? definition.config;
     return { ...(configPath ? { configPath } : {}), ...(deps.policy.epochs ? { epochs: deps.policy.epochs } : {}), ...(mode === "fine-tune" ? { fineTune: true } : {}) };
   }
-  const dataset = await deps.meta.get(DATASETS, datasetId);
+  const dataset = await Datasets.get(deps.meta, datasetId);
   if (!dataset) throw new Error(`dataset ${datasetId} is not registered`);
   const args = { ...definition.args, ...(deps.policy.epochs ? { epochs: deps.policy.epochs } : {}) };
   return {
@@ -37,7 +37,7 @@ export async function retrainJob(deps: PlanDeps, model: string, datasetId: strin
       args,
       seed: 0,
       fineTune: mode === "fine-tune",
-      classes: (dataset.data as DatasetRecord).classes,
+      classes: dataset.classes,
       runId: newRunId(),
     },
   };

@@ -1,10 +1,12 @@
 import { createHash } from "node:crypto";
-import { DATASETS, type DatasetRecord } from "../datasets/version.ts";
+import { z } from "zod";
+import { Datasets } from "../datasets/version.ts";
 import { makeEvent, type CloudEvent } from "../events/envelope.ts";
 import type { EventBus } from "../events/event-bus.ts";
 import type { BlobStore } from "../blobs/blob-store.ts";
 import { jobNameFor, type JobRunner, type SubmitResult } from "../jobs/job-runner.ts";
 import { loadTrainers, type TrainerDefinition } from "../jobs/trainers.ts";
+import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { getAlias, PRODUCTION } from "../registry/aliases.ts";
 import { getVersion } from "../registry/model-version.ts";
@@ -41,6 +43,53 @@ type RetrainState = {
   retryAfter?: string | null;
 };
 
+const RetrainStateSchema: z.ZodType<RetrainState> = z.looseObject({
+  model: z.string(),
+  episode: z
+    .looseObject({
+      version: z.number().int(),
+      reportId: z.string(),
+      requestId: z.string(),
+      startedAt: z.string(),
+      priorRequestedAt: z.string().nullable(),
+    })
+    .nullable(),
+  lastRequestedAt: z.string().nullable(),
+  starts: z.array(z.looseObject({ at: z.string(), requestId: z.string() })).optional(),
+  failures: z.number().int().optional(),
+  retryAfter: z.string().nullable().optional(),
+});
+
+/** Retrain state, one document per model name. */
+export const RetrainStates = defineCollection({ name: RETRAIN_STATE, schema: RetrainStateSchema });
+
+/** What the retrain function did with one drift report (its id is the document's). */
+export type RetrainDecision = {
+  reportId: string;
+  model: string;
+  outcome: "skipped" | "failed" | "started";
+  reason?: string;
+  requestId?: string;
+  job?: string;
+  datasetId?: string;
+  retryAfter?: string;
+  time: string;
+};
+
+const RetrainDecisionSchema: z.ZodType<RetrainDecision> = z.looseObject({
+  reportId: z.string(),
+  model: z.string(),
+  outcome: z.enum(["skipped", "failed", "started"]),
+  reason: z.string().optional(),
+  requestId: z.string().optional(),
+  job: z.string().optional(),
+  datasetId: z.string().optional(),
+  retryAfter: z.string().optional(),
+  time: z.string(),
+});
+
+export const RetrainDecisions = defineCollection({ name: RETRAIN_DECISIONS, schema: RetrainDecisionSchema });
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export type RetrainOutcome =
@@ -62,16 +111,16 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
   if (!report.drift) {
     // No drift also ends the backoff: whatever made retrainings fail is for the next episode to find out anew.
     const ended = await deps.meta.transaction(async (tx) => {
-      const state = (await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined;
+      const state = await RetrainStates.in(tx).get(stateId);
       if (!state) return false;
       const ends = state.episode?.version === report.version;
-      if (ends || (state.failures ?? 0) > 0) tx.set(RETRAIN_STATE, stateId, { ...state, ...(ends ? { episode: null } : {}), failures: 0, retryAfter: null });
+      if (ends || (state.failures ?? 0) > 0) RetrainStates.in(tx).set(stateId, { ...state, ...(ends ? { episode: null } : {}), failures: 0, retryAfter: null });
       return ends;
     });
     return ended ? { action: "episode-ended" } : { action: "skipped", reason: "no drift" };
   }
   const skip = async (reason: string): Promise<RetrainOutcome> => {
-    await deps.meta.put(RETRAIN_DECISIONS, report.reportId, { reportId: report.reportId, model: report.model, outcome: "skipped", reason, time: now.toISOString() });
+    await RetrainDecisions.put(deps.meta, report.reportId, { reportId: report.reportId, model: report.model, outcome: "skipped", reason, time: now.toISOString() });
     deps.log.info("retraining not started", { reportId: report.reportId, reason });
     return { action: "skipped", reason };
   };
@@ -81,7 +130,7 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
   const requestId = `retrain-${createHash("sha256").update(report.reportId).digest("hex").slice(0, 16)}`;
   await releaseIfJobFailed(deps, stateId, report.reportId, now);
   const claim = await deps.meta.transaction(async (tx): Promise<{ ok: true } | { ok: false; reason: string }> => {
-    const state = ((await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined) ?? { model: report.model, episode: null, lastRequestedAt: null };
+    const state = (await RetrainStates.in(tx).get(stateId)) ?? { model: report.model, episode: null, lastRequestedAt: null };
     // This report's own claim: a redelivery after a crash resumes it (the submission is idempotent).
     if (state.episode?.reportId === report.reportId) return { ok: true };
     if (state.episode?.version === report.version) return { ok: false, reason: `drift episode of ${report.model}:${report.version} already retraining (${state.episode.requestId})` };
@@ -106,7 +155,7 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
       lastRequestedAt: now.toISOString(),
       starts: [...starts, { at: now.toISOString(), requestId }],
     };
-    tx.set(RETRAIN_STATE, stateId, next);
+    RetrainStates.in(tx).set(stateId, next);
     return { ok: true };
   });
   if (!claim.ok) return skip(claim.reason);
@@ -130,7 +179,7 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
     const why = `submitting the retraining failed: ${err instanceof Error ? err.message : String(err)}`;
     // null: the claim was no longer ours (released meanwhile), so nothing holds the next report back.
     const retryAfter = (await releaseFailed(deps, stateId, (s) => s.episode?.reportId === report.reportId, now, { dropStart: requestId })) ?? now.toISOString();
-    await deps.meta.put(RETRAIN_DECISIONS, report.reportId, { reportId: report.reportId, model: report.model, outcome: "failed", reason: why, requestId, retryAfter, time: now.toISOString() });
+    await RetrainDecisions.put(deps.meta, report.reportId, { reportId: report.reportId, model: report.model, outcome: "failed", reason: why, requestId, retryAfter, time: now.toISOString() });
     deps.log.error("retraining could not be submitted", { reportId: report.reportId, requestId, retryAfter, reason: why });
     return { action: "failed", reason: why, retryAfter };
   }
@@ -141,7 +190,7 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
       { id: `training.requested:${requestId}`, subject: report.model },
     ),
   );
-  await deps.meta.put(RETRAIN_DECISIONS, report.reportId, {
+  await RetrainDecisions.put(deps.meta, report.reportId, {
     reportId: report.reportId,
     model: report.model,
     outcome: "started",
@@ -174,7 +223,7 @@ export async function onTrainingFailed(deps: Pick<RetrainDeps, "meta" | "log" | 
  * cannot be asked changes nothing here (the submission path handles it).
  */
 async function releaseIfJobFailed(deps: RetrainDeps, stateId: string, reportId: string, now: Date): Promise<void> {
-  const episode = ((await deps.meta.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined)?.episode;
+  const episode = (await RetrainStates.get(deps.meta, stateId))?.episode;
   if (!episode || episode.reportId === reportId) return;
   const status = await deps.jobs.status(jobNameFor(episode.requestId)).catch(() => undefined);
   if (status?.state !== "failed") return;
@@ -194,13 +243,13 @@ async function releaseFailed(
   options: { dropStart?: string },
 ): Promise<string | null> {
   return deps.meta.transaction(async (tx) => {
-    const state = (await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined;
+    const state = await RetrainStates.in(tx).get(stateId);
     if (!state?.episode || !owns(state)) return null;
     const failures = (state.failures ?? 0) + 1;
     const minutes = Math.min(deps.policy.maxFailureBackoffMinutes, deps.policy.failureBackoffMinutes * 2 ** (failures - 1));
     const retryAfter = new Date(now.getTime() + minutes * 60_000).toISOString();
     const drop = options.dropStart;
-    tx.set(RETRAIN_STATE, stateId, {
+    RetrainStates.in(tx).set(stateId, {
       ...state,
       episode: null,
       // A job that never ran neither counts against the budget nor starts a cooldown.
@@ -215,10 +264,10 @@ async function releaseFailed(
 /** Gives back a claim that could not be acted on, so a later report can try again. */
 async function release(meta: MetadataStore, stateId: string, reportId: string): Promise<void> {
   await meta.transaction(async (tx) => {
-    const state = (await tx.get(RETRAIN_STATE, stateId))?.data as RetrainState | undefined;
+    const state = await RetrainStates.in(tx).get(stateId);
     if (state?.episode?.reportId === reportId) {
       const requestId = state.episode.requestId;
-      tx.set(RETRAIN_STATE, stateId, { ...state, episode: null, lastRequestedAt: state.episode.priorRequestedAt, starts: (state.starts ?? []).filter((s) => s.requestId !== requestId) });
+      RetrainStates.in(tx).set(stateId, { ...state, episode: null, lastRequestedAt: state.episode.priorRequestedAt, starts: (state.starts ?? []).filter((s) => s.requestId !== requestId) });
     }
   });
 }
@@ -230,8 +279,8 @@ async function chooseDataset(deps: RetrainDeps, model: string, version: number):
     return (await getVersion(deps.meta, model, production?.version ?? version)).datasetId;
   }
   if (choice !== "latest") return choice;
-  const recent = await deps.meta.query(DATASETS, { orderBy: { field: "createdAt", direction: "desc" }, limit: 50 });
-  const newest = recent.map((d) => d.data as DatasetRecord).find((d) => d.validation !== "failed");
+  const recent = await Datasets.query(deps.meta, { orderBy: { field: "createdAt", direction: "desc" }, limit: 50 });
+  const newest = recent.map((d) => d.data).find((d) => d.validation !== "failed");
   if (!newest) throw new Error("retrain policy says dataset: latest, but no dataset version is registered");
   return newest.id;
 }
