@@ -89,6 +89,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
             epochs: Number(opts.epochs),
             port: Number(opts.port),
             keepServing: opts.keepServing === true,
+            verbose: opts.verbose === true,
             promotionPolicy: ctx.env.SIGHTLINE_PROMOTION_POLICY || DEMO_POLICY,
           },
           (n, title) => ctx.out(`\n[${n}/${STEPS}] ${title}`),

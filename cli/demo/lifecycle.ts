@@ -38,6 +38,8 @@ export interface LifecycleOptions {
   epochs: number;
   port: number;
   keepServing: boolean;
+  /** Echo the retraining job's structured log lines to stderr (they are always in its log). */
+  verbose?: boolean;
   /** The gate's policy file (the gate function reads it as SIGHTLINE_PROMOTION_POLICY). */
   promotionPolicy: string;
 }
@@ -201,7 +203,11 @@ async function awaitRetraining(run: Run, reportId: string): Promise<ModelVersion
   if (decision.outcome !== "started") throw new Error(`the retrain policy did not start a job: ${decision.reason}`);
   ctx.out(`Retrain policy: started job ${decision.job} (request ${decision.requestId}) on dataset ${String(decision.datasetId).slice(0, 12)}…`);
   const job = await poll("the job record", () => Jobs.get(rt.meta, decision.job!), 30_000);
-  const follow = followEpochs(job.log, (e) => ctx.out(`  epoch ${e.epoch}/${opts.epochs}: loss ${e.loss?.toFixed(4)}, accuracy ${e.accuracy?.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4)}`));
+  const follow = followEpochs(
+    job.log,
+    (e) => ctx.out(`  epoch ${e.epoch}/${opts.epochs}: loss ${e.loss?.toFixed(4)}, accuracy ${e.accuracy?.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4)}`),
+    opts.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
+  );
   let v2: ModelVersion;
   try {
     v2 = await poll(
@@ -217,7 +223,7 @@ async function awaitRetraining(run: Run, reportId: string): Promise<ModelVersion
   } finally {
     follow.stop();
   }
-  ctx.out(`Registered ${model}:${v2.version}: test accuracy ${v2.metrics.accuracy?.toFixed(4)} on the clean + shifted held-out images`);
+  ctx.out(`Registered ${model}:${v2.version}: test accuracy ${v2.metrics.accuracy?.toFixed(4)} on the clean + shifted held-out images (training log: ${job.log})`);
   return v2;
 }
 

@@ -11,18 +11,27 @@ export async function poll<T>(what: string, probe: () => Promise<T | undefined>,
   }
 }
 
-/** Reports each new "epoch done" line of a training job's log (the trainer's structured JSON logs). */
-export function followEpochs(logPath: string, onEpoch: (e: { epoch: number; epochs?: number; loss?: number; accuracy?: number; valAccuracy?: number }) => void): { stop: () => void } {
-  let seen = 0;
+/**
+ * Reports each new "epoch done" line of a training job's log (the trainer's structured JSON logs), and hands every
+ * new complete line to `onLine` when given (the demo's --verbose).
+ */
+export function followEpochs(
+  logPath: string,
+  onEpoch: (e: { epoch: number; epochs?: number; loss?: number; accuracy?: number; valAccuracy?: number }) => void,
+  onLine?: (line: string) => void,
+): { stop: () => void } {
+  let seenEpochs = 0;
+  let seenLines = 0;
   const timer = setInterval(() => {
     void readFile(logPath, "utf8")
       .then((text) => {
-        const epochs = text
-          .split("\n")
-          .filter((l) => l.includes('"epoch done"'))
-          .map((l) => JSON.parse(l) as Record<string, number>);
-        for (const e of epochs.slice(seen)) onEpoch({ epoch: e.epoch ?? seen + 1, epochs: e.epochs, loss: e.loss, accuracy: e.accuracy, valAccuracy: e.valAccuracy });
-        seen = Math.max(seen, epochs.length);
+        // The last piece may be a line still being written: only complete lines count.
+        const lines = text.split("\n").slice(0, -1);
+        for (const line of lines.slice(seenLines)) onLine?.(line);
+        seenLines = lines.length;
+        const epochs = lines.filter((l) => l.includes('"epoch done"')).map((l) => JSON.parse(l) as Record<string, number>);
+        for (const e of epochs.slice(seenEpochs)) onEpoch({ epoch: e.epoch ?? seenEpochs + 1, epochs: e.epochs, loss: e.loss, accuracy: e.accuracy, valAccuracy: e.valAccuracy });
+        seenEpochs = Math.max(seenEpochs, epochs.length);
       })
       .catch(() => undefined);
   }, 1000);
