@@ -2,11 +2,13 @@ import type { BlobStore } from "../blobs/blob-store.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { datasetIdOf, ManifestSchema, type Manifest } from "./manifest.ts";
 import { DATASETS, type DatasetRecord } from "./version.ts";
+import { SightlineError } from "../errors.ts";
 
-export class DatasetNotFoundError extends Error {
+export class DatasetNotFoundError extends SightlineError {
+  readonly datasetId: string;
   constructor(id: string) {
-    super(`dataset ${id} is not registered (run \`sightline data version DIR\` first)`);
-    this.name = "DatasetNotFoundError";
+    super("not_found", "dataset_not_found", `dataset ${id} is not registered (run \`sightline data version DIR\` first)`);
+    this.datasetId = id;
   }
 }
 

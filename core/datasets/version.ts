@@ -11,6 +11,7 @@ import { scanDataset } from "./scan.ts";
 import { readSpec } from "./spec.ts";
 import { assignSplit, type Split } from "./split.ts";
 import { evaluateRules, type ValidationReport } from "./validate.ts";
+import { SightlineError } from "../errors.ts";
 
 export const DATASETS = "datasets";
 
@@ -37,12 +38,13 @@ export interface VersionResult {
 
 export type Progress = (phase: "hash" | "version", done: number, total: number) => void;
 
-export class DatasetInvalidError extends Error {
+export class DatasetInvalidError extends SightlineError {
+  readonly dir: string;
   readonly report: ValidationReport;
   constructor(dir: string, report: ValidationReport) {
     const failed = report.rules.filter((r) => !r.ok).map((r) => `${r.rule} (${r.violations.length})`);
-    super(`dataset ${dir} failed validation: ${failed.join(", ")}`);
-    this.name = "DatasetInvalidError";
+    super("invalid", "dataset_invalid", `dataset ${dir} failed validation: ${failed.join(", ")}`);
+    this.dir = dir;
     this.report = report;
   }
 }

@@ -1,3 +1,5 @@
+import { SightlineError, type SightlineErrorOptions } from "../errors.ts";
+
 /** JSON documents in named collections, with queries by field and optimistic transactions. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -60,10 +62,10 @@ export interface MetadataStore {
   close(): Promise<void>;
 }
 
-export class ConflictError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConflictError";
+/** A write lost to a concurrent one (or found its document already there): re-read and retry. */
+export class ConflictError extends SightlineError {
+  constructor(message: string, options?: SightlineErrorOptions) {
+    super("conflict", "conflict", message, options);
   }
 }
 

@@ -1,5 +1,6 @@
 import { MODEL_NAME, ModelRefText } from "../ids.ts";
 import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
+import { SightlineError } from "../errors.ts";
 
 export const MODELS = "models";
 export const VERSIONS = "model_versions";
@@ -33,10 +34,12 @@ export { MODEL_NAME };
 
 export const versionId = (name: string, version: number): string => `${name}:${version}`;
 
-export class ModelNotFoundError extends Error {
+export class ModelNotFoundError extends SightlineError {
+  /** The reference that is not registered: `name`, `name:version` or `name@alias`. */
+  readonly ref: string;
   constructor(what: string) {
-    super(`${what} is not registered (see \`sightline models list\`)`);
-    this.name = "ModelNotFoundError";
+    super("not_found", "model_not_found", `${what} is not registered (see \`sightline models list\`)`);
+    this.ref = what;
   }
 }
 
