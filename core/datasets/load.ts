@@ -21,8 +21,8 @@ export async function loadDataset(
   if (!doc) throw new DatasetNotFoundError(id);
   const record = doc.data as DatasetRecord;
   const parsed = ManifestSchema.safeParse(JSON.parse((await rt.blobs.get(record.manifestDigest)).toString("utf8")));
-  if (!parsed.success) throw new Error(`manifest ${record.manifestDigest} of dataset ${id} is malformed: ${parsed.error.message}`);
+  if (!parsed.success) throw new SightlineError("corrupt", "manifest_corrupt", `manifest ${record.manifestDigest} of dataset ${id} is malformed: ${parsed.error.message}`);
   const actual = datasetIdOf(parsed.data);
-  if (actual !== id) throw new Error(`manifest of dataset ${id} hashes to ${actual}: the record no longer matches its data`);
+  if (actual !== id) throw new SightlineError("corrupt", "manifest_corrupt", `manifest of dataset ${id} hashes to ${actual}: the record no longer matches its data`);
   return { record, manifest: parsed.data };
 }

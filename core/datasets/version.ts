@@ -68,7 +68,7 @@ async function readDataset(
   const root = resolve(dir);
   const spec = await readSpec(root);
   const { files: scanned } = await scanDataset(root);
-  if (scanned.length === 0) throw new Error(`${root} holds no images (expected CLASS/IMAGE or SPLIT/CLASS/IMAGE with .png, .jpg or .webp)`);
+  if (scanned.length === 0) throw new SightlineError("invalid", "dataset_empty", `${root} holds no images (expected CLASS/IMAGE or SPLIT/CLASS/IMAGE with .png, .jpg or .webp)`);
   const files: ManifestFile[] = new Array<ManifestFile>(scanned.length);
   let done = 0;
   let bytes = 0;

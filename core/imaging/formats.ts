@@ -32,7 +32,7 @@ export function parseImageFormats(raw: string | undefined): ImageFormat[] {
   if (raw === undefined || raw.trim() === "") return [...DEFAULT_IMAGE_FORMATS];
   const parsed = FormatsSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new Error(`SIGHTLINE_IMAGE_FORMATS=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")} (known: ${IMAGE_FORMATS.join(", ")})`);
+    throw new SightlineError("config", "image_formats_invalid", `SIGHTLINE_IMAGE_FORMATS=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")} (known: ${IMAGE_FORMATS.join(", ")})`);
   }
   return [...new Set(parsed.data)];
 }

@@ -37,7 +37,7 @@ export function googleAccessToken(projectId?: string): TokenSource {
     // Loaded on first use: only a Dataplex sink needs it.
     auth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"], ...(projectId ? { projectId } : {}) }));
     const token = await (await auth).getAccessToken();
-    if (!token) throw new Error("Application Default Credentials gave no access token");
+    if (!token) throw new SightlineError("config", "credentials_missing", "Application Default Credentials gave no access token");
     return token;
   };
 }

@@ -53,7 +53,7 @@ export async function registerVersion(
   /** More writes that must commit with the version or not at all (e.g. pointing `candidate` at it). */
   also?: (tx: Transaction, version: ModelVersion) => Promise<void>,
 ): Promise<ModelVersion> {
-  if (!MODEL_NAME.test(input.name)) throw new Error(`invalid model name ${JSON.stringify(input.name)} (lower-case letters, digits, dashes)`);
+  if (!MODEL_NAME.test(input.name)) throw new SightlineError("invalid", "model_name_invalid", `invalid model name ${JSON.stringify(input.name)} (lower-case letters, digits, dashes)`);
   return meta.transaction(async (tx) => {
     const model = await tx.get(MODELS, input.name);
     const version = Number(model?.data.latestVersion ?? 0) + 1;
@@ -96,7 +96,7 @@ export async function recordEvaluation(meta: MetadataStore, name: string, versio
 export type ModelRef = { name: string; alias?: string; version?: number };
 
 export function parseModelRef(text: string): ModelRef {
-  if (!ModelRefText.safeParse(text).success) throw new Error(`${JSON.stringify(text)} is not NAME, NAME@ALIAS or NAME:VERSION`);
+  if (!ModelRefText.safeParse(text).success) throw new SightlineError("invalid", "model_ref_invalid", `${JSON.stringify(text)} is not NAME, NAME@ALIAS or NAME:VERSION`);
   const [, name = "", alias, version] = /^([^@:]+)(?:@(.+)|:(.+))?$/.exec(text) ?? [];
   return { name, ...(alias ? { alias } : {}), ...(version ? { version: Number(version) } : {}) };
 }
