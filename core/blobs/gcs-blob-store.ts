@@ -118,7 +118,7 @@ export class GcsBlobStore implements BlobStore {
     const sent = `sha256:${hash.digest("hex")}`;
     if (sent !== ref.digest || size !== ref.size) {
       await file.delete({ ignoreNotFound: true }).catch(() => undefined);
-      throw new Error(
+      throw new SightlineError("conflict", "blob_source_changed",
         `${path} changed while it was stored in ${this.uri(ref.digest)} (hashed ${ref.digest}, sent ${sent}); removed it`,
       );
     }
