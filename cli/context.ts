@@ -3,16 +3,10 @@ import { createInterface } from "node:readline/promises";
 import { loadConfig } from "../core/config/config.ts";
 import { openRuntime, type Runtime } from "../core/config/runtime.ts";
 import { createLogger, type Logger } from "../core/telemetry/logger.ts";
+import { CliExit } from "./exit-codes.ts";
 
-/** Ends the command with a message and an exit code, without a stack trace. */
-export class CliExit extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.name = "CliExit";
-    this.exitCode = exitCode;
-  }
-}
+
+export { CliExit } from "./exit-codes.ts";
 
 export interface CliContext {
   log: Logger;

@@ -13,6 +13,7 @@ import { runContractTraining } from "../../trainer/contract/run.ts";
 import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
+import { CliExit, EXIT } from "../exit-codes.ts";
 import { isDirectory, positiveInt } from "../options.ts";
 import { trainingProgress } from "../progress.ts";
 
@@ -81,7 +82,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
             result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor, fineTune: opts.fineTune === true }, progress.hooks);
           } else {
-            if (opts.config || opts.limit !== undefined) ctx.fail("--config and --limit are the built-in trainer's; pass your trainer's own settings with --arg key=value", 64);
+            if (opts.config || opts.limit !== undefined) ctx.fail("--config and --limit are the built-in trainer's; pass your trainer's own settings with --arg key=value", EXIT.usage);
             const args = contractArgs(trainer.definition, opts);
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config: { trainer: trainer.definition, args }, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
             result = await runContractTraining(
@@ -127,7 +128,7 @@ function contractArgs(definition: TrainerDefinition, opts: TrainOptions): Traine
  * the Job's ingest container when it ends (`sightline models show` then lists it).
  */
 async function submitImageJob(ctx: CliContext, rt: Runtime, opts: TrainOptions, trainer: { definition: TrainerDefinition; name?: string }, datasetId: string): Promise<void> {
-  if (rt.config.jobs.kind !== "k8s") ctx.fail("an image trainer runs as a GKE Job: set SIGHTLINE_JOBS=k8s://NAMESPACE (and SIGHTLINE_TRAINER_IMAGE), or give --command to run it here", 64);
+  if (rt.config.jobs.kind !== "k8s") ctx.fail("an image trainer runs as a GKE Job: set SIGHTLINE_JOBS=k8s://NAMESPACE (and SIGHTLINE_TRAINER_IMAGE), or give --command to run it here", EXIT.usage);
   const dataset = await Datasets.get(rt.meta, datasetId);
   if (!dataset) ctx.fail(`dataset ${datasetId} is not registered`);
   const args = contractArgs(trainer.definition, opts);
@@ -146,7 +147,7 @@ async function submitImageJob(ctx: CliContext, rt: Runtime, opts: TrainOptions, 
 
 /** --command, --image or --trainer NAME; the built-in trainer when none is given. */
 async function pickTrainer(ctx: CliContext, opts: TrainOptions): Promise<{ definition: TrainerDefinition; name?: string }> {
-  if (opts.trainer && (opts.command || opts.image)) ctx.fail("give --trainer NAME, or --command/--image, not both", 64);
+  if (opts.trainer && (opts.command || opts.image)) ctx.fail("give --trainer NAME, or --command/--image, not both", EXIT.usage);
   try {
     if (opts.command || opts.image) {
       return { definition: adHocTrainer({ command: opts.command, image: opts.image, timeout: opts.timeout }) };
@@ -156,7 +157,7 @@ async function pickTrainer(ctx: CliContext, opts: TrainOptions): Promise<{ defin
     const definition = trainerNamed(trainers, name);
     return { definition: opts.timeout ? { ...definition, timeout: opts.timeout } : definition, name };
   } catch (err) {
-    if (err instanceof Error && err.name === "CliExit") throw err;
-    return ctx.fail((err as Error).message, 78);
+    if (err instanceof CliExit) throw err;
+    return ctx.fail((err as Error).message, EXIT.config);
   }
 }

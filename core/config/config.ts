@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { SightlineError, type SightlineErrorOptions } from "../errors.ts";
 
 /** Where each port's adapter points; the scheme of the URI picks the adapter (ARCHITECTURE.md, Configuration). */
 export type BlobsTarget = { kind: "file"; dir: string } | { kind: "gcs"; bucket: string; prefix: string };
@@ -19,10 +20,10 @@ export interface Config {
   file?: string;
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
+/** A wrong setting (environment, config or policy file): the CLI exits 78, a server refuses to start. */
+export class ConfigError extends SightlineError {
+  constructor(message: string, options?: SightlineErrorOptions) {
+    super("config", "config_invalid", message, options);
   }
 }
 

@@ -9,6 +9,7 @@ import { jobStatus, REQUEST_ID } from "./k8s-status.ts";
 import { argvOf, contractEnv, runLayout } from "./trainer-contract.ts";
 import { specEnv, storesEnv, type StoreTargets } from "./trainer-env.ts";
 import { PINNED_IMAGE, type ContractJob } from "./trainers.ts";
+import { SightlineError } from "../errors.ts";
 
 export const DEFAULT_TEMPLATE = fileURLToPath(new URL("../../k8s/base/trainer-job.yaml", import.meta.url));
 const APP_LABEL = "app.kubernetes.io/name";
@@ -69,7 +70,7 @@ export class GkeJobRunner implements JobRunner {
 
   constructor(options: GkeJobRunnerOptions) {
     if (!PINNED_IMAGE.test(options.image)) {
-      throw new Error(`trainer image ${JSON.stringify(options.image)} is not pinned by digest: use REPOSITORY@sha256:<64 hex> (a tag can move, and the model's lineage must name the image that trained it)`);
+      throw new SightlineError("config", "trainer_image_unpinned", `trainer image ${JSON.stringify(options.image)} is not pinned by digest: use REPOSITORY@sha256:<64 hex> (a tag can move, and the model's lineage must name the image that trained it)`);
     }
     this.options = options;
     this.template = loadTemplate(options.templatePath ?? DEFAULT_TEMPLATE);
@@ -175,7 +176,7 @@ const RUN_VOLUME = "run";
  */
 function contractPod(job: Template, contract: ContractJob, sightlineEnv: Record<string, string>): void {
   const { trainer } = contract;
-  if (!trainer.image) throw new Error(`trainer ${contract.trainerName ?? ""} has no image to run on GKE (it has ${trainer.command ? "only a command" : "nothing to run"})`);
+  if (!trainer.image) throw new SightlineError("invalid", "trainer_needs_image", `trainer ${contract.trainerName ?? ""} has no image to run on GKE (it has ${trainer.command ? "only a command" : "nothing to run"})`);
   const pod = job.spec.template.spec;
   const base = pod.containers.find((c) => c.name === CONTAINER)!;
   const mount = { name: RUN_VOLUME, mountPath: RUN_ROOT };
@@ -209,10 +210,10 @@ function loadTemplate(path: string): Template {
   try {
     raw = parseYaml(readFileSync(path, "utf8"));
   } catch (err) {
-    throw new Error(`cannot read the trainer Job template ${path}: ${(err as Error).message}`, { cause: err });
+    throw new SightlineError("config", "job_template_unreadable", `cannot read the trainer Job template ${path}: ${(err as Error).message}`, { cause: err });
   }
   const parsed = TemplateSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`trainer Job template ${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new SightlineError("config", "job_template_invalid", `trainer Job template ${path} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 
