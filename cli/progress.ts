@@ -2,6 +2,7 @@ import cliProgress from "cli-progress";
 import type { Logger } from "../core/telemetry/logger.ts";
 import type { ContractHooks } from "../trainer/contract/run.ts";
 import type { TrainingHooks } from "../trainer/run.ts";
+import { CI } from "../core/config/settings/platform.ts";
 
 /**
  * One progress bar per phase on a terminal (phases may run at the same time); elsewhere one structured log line
@@ -88,5 +89,5 @@ export function trainingProgress(): { hooks: TrainingHooks; contractHooks: Contr
 
 /** Bars only on a person's terminal: CI logs and pipes get structured lines instead. */
 function barsOnTerminal(): boolean {
-  return process.stderr.isTTY === true && process.env.CI !== "true";
+  return process.stderr.isTTY === true && CI.read(process.env) !== "true";
 }

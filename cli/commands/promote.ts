@@ -5,6 +5,7 @@ import { rollback } from "../../core/registry/rollback.ts";
 import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { confirm, withRuntime, type CliContext } from "../context.ts";
 import { positiveInt } from "../options.ts";
+import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
 
 /** Exit codes a pipeline can act on. */
 export const PROMOTE_EXIT: Record<DecisionOutcome, number> = { promoted: 0, blocked: 2, pending_approval: 3, rejected: 4, conflict: 5, deciding: 6 };
@@ -17,7 +18,7 @@ export function registerPromotion(program: Command, ctx: CliContext): void {
     .argument("<version>", "version number", positiveInt)
     .option("--reason <text>", "why (kept in the audit trail)", "manual promotion")
     .option("--approve", "approve now when the policy wants a person to")
-    .option("--policy <file>", "promotion policy (YAML)", process.env.SIGHTLINE_PROMOTION_POLICY ?? DEFAULT_POLICY_FILE)
+    .option("--policy <file>", "promotion policy (YAML)", SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEFAULT_POLICY_FILE)
     .option("--json", "print the decision record as JSON")
     .addHelpText("after", "\nExit codes: 0 promoted, 2 blocked by a rule, 3 pending approval, 4 rejected, 5 lost a race (production moved meanwhile).")
     .action(async (name: string, version: number, opts: { reason: string; approve?: boolean; policy: string; json?: boolean }) =>
