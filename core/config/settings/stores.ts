@@ -3,7 +3,7 @@ import { defineEnv } from "../env.ts";
 
 // Where state lives. The values are URIs whose scheme picks the adapter; core/config/config.ts parses them (and
 // the same keys, lower case, from the YAML file), so here they stay strings.
-const every = ["cli", "serving", "trainer", "functions", "jobs"] as const;
+const every = ["cli", "serving", "trainer", "functions"] as const;
 
 export const SIGHTLINE_CONFIG = defineEnv({
   name: "SIGHTLINE_CONFIG",
