@@ -21,8 +21,8 @@ export interface Config {
 }
 
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "ConfigError";
   }
 }
@@ -82,6 +82,9 @@ function readConfigFile(path: string): z.infer<typeof FileSchema> {
   if (!parsed.success) throw new ConfigError(`SIGHTLINE_CONFIG: ${path} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
+
+/** For readYamlFile: a policy or trainers file an operator names is configuration, so its errors exit 78. */
+export const configFileError = (message: string, options?: ErrorOptions): ConfigError => new ConfigError(message, options);
 
 type Setting = { value: string | undefined; name: string };
 
