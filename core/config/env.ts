@@ -2,7 +2,7 @@ import type { z } from "zod";
 import { ConfigError } from "./config.ts";
 
 /** Who reads a variable (`contract`: a contract trainer's program, which Sightline hands it); the README table lists it. */
-export type EnvComponent = "cli" | "serving" | "trainer" | "functions" | "jobs" | "bench" | "contract";
+export type EnvComponent = "cli" | "serving" | "trainer" | "functions" | "jobs" | "bench" | "ci" | "contract";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

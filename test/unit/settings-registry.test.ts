@@ -9,7 +9,7 @@ import { ALL_SETTINGS, SETTINGS_BY_NAME } from "../../core/config/settings/index
 import { settingsTable, TABLE_END, TABLE_START, withSettingsTable } from "../../core/config/settings/table.ts";
 import { ROOT } from "../fixtures/deploy/support.ts";
 
-const SOURCE_DIRS = ["core", "cli", "serving", "functions", "trainer", "evaluation"];
+const SOURCE_DIRS = ["core", "cli", "serving", "functions", "trainer", "evaluation", "bench", "scripts", ".github/scripts"];
 /** The registry itself, which alone may name process.env's variables. */
 const REGISTRY = (path: string): boolean => path === "core/config/env.ts" || path.startsWith("core/config/settings/");
 

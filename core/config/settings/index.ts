@@ -5,6 +5,7 @@ import { LINEAGE_SETTINGS } from "./lineage.ts";
 import { PLATFORM_SETTINGS } from "./platform.ts";
 import { SERVING_SETTINGS, SIGHTLINE_SERVE_WORKER } from "./serving.ts";
 import { STORE_SETTINGS } from "./stores.ts";
+import { TOOL_SETTINGS } from "./tools.ts";
 import { TRAINER_JOB_SETTINGS } from "./trainer-job.ts";
 
 /** Every environment variable Sightline reads or hands a trainer, grouped as the README's table shows them. */
@@ -16,6 +17,7 @@ export const SETTINGS_GROUPS: readonly { title: string; settings: readonly EnvVa
   { title: "Functions and policies", settings: FUNCTION_SETTINGS },
   { title: "Lineage", settings: LINEAGE_SETTINGS },
   { title: "Logging and platform", settings: PLATFORM_SETTINGS },
+  { title: "Benchmarks and CI", settings: TOOL_SETTINGS },
 ];
 
 export const ALL_SETTINGS: readonly EnvVar<unknown>[] = SETTINGS_GROUPS.flatMap((g) => g.settings);
