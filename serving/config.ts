@@ -10,7 +10,7 @@ export const DEFAULT_MODEL = SIGHTLINE_SERVE_MODEL.default!;
 
 export type ServedRef = { name: string; alias: string } | { name: string; version: number };
 
-/** What the inference API needs beyond the ports: every value from SIGHTLINE_SERVE_* / PORT / AIP_*, validated here. */
+/** What the inference API needs beyond the ports: every value from the serving settings (core/config/settings/serving.ts). */
 export interface ServingConfig {
   host: string;
   port: number;
