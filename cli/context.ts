@@ -4,6 +4,7 @@ import { loadConfig } from "../core/config/config.ts";
 import { openRuntime, type Runtime } from "../core/config/runtime.ts";
 import { createLogger, type Logger } from "../core/telemetry/logger.ts";
 import { CliExit } from "./exit-codes.ts";
+import { CI, SIGHTLINE_ACTOR } from "../core/config/settings/platform.ts";
 
 
 export { CliExit } from "./exit-codes.ts";
@@ -23,8 +24,8 @@ export interface CliContext {
 export function createCliContext(): CliContext {
   return {
     log: createLogger({ component: "cli" }, { level: "WARNING" }),
-    actor: process.env.SIGHTLINE_ACTOR || `${userInfo().username}@${hostname()}`,
-    interactive: process.stdin.isTTY === true && process.stderr.isTTY === true && process.env.CI !== "true",
+    actor: SIGHTLINE_ACTOR.read(process.env) ?? `${userInfo().username}@${hostname()}`,
+    interactive: process.stdin.isTTY === true && process.stderr.isTTY === true && CI.read(process.env) !== "true",
     env: process.env,
     cwd: process.cwd(),
     out: (line) => process.stdout.write(`${line}\n`),

@@ -1,5 +1,6 @@
 import cors from "cors";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
+import { GOOGLE_CLOUD_PROJECT } from "../core/config/settings/platform.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { authenticate } from "./auth.ts";
 import { AbandonedError, QueueFullError } from "./batcher.ts";
@@ -63,7 +64,7 @@ function baseApp(ctx: ServingContext): express.Express {
   app.disable("etag");
   // A hop count, never `true`: trusting every X-Forwarded-For entry would let any client choose its remoteIp.
   app.set("trust proxy", ctx.config.trustedProxyHops);
-  app.use(requestContext({ metrics: ctx.metrics, log: ctx.log, project: process.env.GOOGLE_CLOUD_PROJECT, requestLog: ctx.config.requestLog }));
+  app.use(requestContext({ metrics: ctx.metrics, log: ctx.log, project: GOOGLE_CLOUD_PROJECT.read(), requestLog: ctx.config.requestLog }));
   return app;
 }
 

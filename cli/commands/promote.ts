@@ -6,6 +6,7 @@ import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { confirm, withRuntime, type CliContext } from "../context.ts";
 import { EXIT, PROMOTE_EXIT } from "../exit-codes.ts";
 import { positiveInt } from "../options.ts";
+import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
 
 export { PROMOTE_EXIT } from "../exit-codes.ts";
 
@@ -17,7 +18,7 @@ export function registerPromotion(program: Command, ctx: CliContext): void {
     .argument("<version>", "version number", positiveInt)
     .option("--reason <text>", "why (kept in the audit trail)", "manual promotion")
     .option("--approve", "approve now when the policy wants a person to")
-    .option("--policy <file>", "promotion policy (YAML)", process.env.SIGHTLINE_PROMOTION_POLICY ?? DEFAULT_POLICY_FILE)
+    .option("--policy <file>", "promotion policy (YAML)", SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEFAULT_POLICY_FILE)
     .option("--json", "print the decision record as JSON")
     .addHelpText("after", "\nExit codes: 0 promoted, 2 blocked by a rule, 3 pending approval, 4 rejected, 5 lost a race (production moved meanwhile), 6 being decided by another process; 64 a usage error (unknown flag, bad argument).")
     .action(async (name: string, version: number, opts: { reason: string; approve?: boolean; policy: string; json?: boolean }) =>

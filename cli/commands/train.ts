@@ -16,6 +16,8 @@ import { withRuntime, type CliContext } from "../context.ts";
 import { CliExit, EXIT } from "../exit-codes.ts";
 import { isDirectory, positiveInt } from "../options.ts";
 import { trainingProgress } from "../progress.ts";
+import { SIGHTLINE_TRAINER_IMAGE, SIGHTLINE_TRAINERS } from "../../core/config/settings/functions.ts";
+import { SIGHTLINE_GIT_COMMIT } from "../../core/config/settings/trainer-job.ts";
 
 const nonNegativeInt = (v: string): number => (v === "0" ? 0 : positiveInt(v));
 
@@ -98,7 +100,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
                 seed: opts.seed ?? 0,
                 fineTune: opts.fineTune === true,
                 home: rt.config.home,
-                ...(ctx.env.SIGHTLINE_GIT_COMMIT ? { gitCommit: ctx.env.SIGHTLINE_GIT_COMMIT } : {}),
+                ...(SIGHTLINE_GIT_COMMIT.read(ctx.env) ? { gitCommit: SIGHTLINE_GIT_COMMIT.read(ctx.env) } : {}),
               },
               progress.contractHooks,
             );
@@ -132,7 +134,8 @@ async function submitImageJob(ctx: CliContext, rt: Runtime, opts: TrainOptions, 
   const dataset = await Datasets.get(rt.meta, datasetId);
   if (!dataset) ctx.fail(`dataset ${datasetId} is not registered`);
   const args = contractArgs(trainer.definition, opts);
-  const jobs = await openJobRunner(rt.config.jobs, { config: rt.config, meta: rt.meta, log: ctx.log, ...(ctx.env.SIGHTLINE_TRAINER_IMAGE ? { trainerImage: ctx.env.SIGHTLINE_TRAINER_IMAGE } : {}) });
+  const trainerImage = SIGHTLINE_TRAINER_IMAGE.read(ctx.env);
+  const jobs = await openJobRunner(rt.config.jobs, { config: rt.config, meta: rt.meta, log: ctx.log, ...(trainerImage ? { trainerImage } : {}) });
   try {
     const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config: { trainer: trainer.definition, args }, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
     const contract = { ...(trainer.name ? { trainerName: trainer.name } : {}), trainer: trainer.definition, args, seed: opts.seed ?? 0, fineTune: opts.fineTune === true, classes: dataset.classes, runId: newRunId() };
@@ -152,7 +155,7 @@ async function pickTrainer(ctx: CliContext, opts: TrainOptions): Promise<{ defin
     if (opts.command || opts.image) {
       return { definition: adHocTrainer({ command: opts.command, image: opts.image, timeout: opts.timeout }) };
     }
-    const trainers = await loadTrainers(opts.trainers ?? ctx.env.SIGHTLINE_TRAINERS);
+    const trainers = await loadTrainers(opts.trainers ?? SIGHTLINE_TRAINERS.read(ctx.env));
     const name = opts.trainer ?? BUILTIN_TRAINER;
     const definition = trainerNamed(trainers, name);
     return { definition: opts.timeout ? { ...definition, timeout: opts.timeout } : definition, name };

@@ -1,6 +1,7 @@
 import sharp from "sharp";
 import { z } from "zod";
 import { SightlineError } from "../errors.ts";
+import { SIGHTLINE_IMAGE_FORMATS } from "../config/settings/serving.ts";
 
 /**
  * The image formats Sightline decodes, by what the bytes are (magic numbers), never by what a Content-Type or a
@@ -90,7 +91,7 @@ let allowed: ImageFormat[] | undefined;
  * Sets the formats this process decodes and blocks every other libvips loader (process-wide, and in the image
  * pool's children, which read the same environment). Called with no argument, applies SIGHTLINE_IMAGE_FORMATS.
  */
-export function allowImageFormats(formats: readonly ImageFormat[] = parseImageFormats(process.env.SIGHTLINE_IMAGE_FORMATS)): ImageFormat[] {
+export function allowImageFormats(formats: readonly ImageFormat[] = parseImageFormats(SIGHTLINE_IMAGE_FORMATS.read())): ImageFormat[] {
   sharp.block({ operation: ["VipsForeignLoad"] });
   sharp.unblock({ operation: formats.flatMap((f) => LOADERS[f]) });
   allowed = [...formats];

@@ -10,6 +10,8 @@ import { argvOf, contractEnv, runLayout } from "./trainer-contract.ts";
 import { specEnv, storesEnv, type StoreTargets } from "./trainer-env.ts";
 import { PINNED_IMAGE, type ContractJob } from "./trainers.ts";
 import { SightlineError } from "../errors.ts";
+import { KUBERNETES_SERVICE_HOST } from "../config/settings/platform.ts";
+import { SIGHTLINE_RUN_ROOT, SIGHTLINE_TRAIN_JOB_IMAGE } from "../config/settings/trainer-job.ts";
 
 export const DEFAULT_TEMPLATE = fileURLToPath(new URL("../../k8s/base/trainer-job.yaml", import.meta.url));
 const APP_LABEL = "app.kubernetes.io/name";
@@ -102,7 +104,7 @@ export class GkeJobRunner implements JobRunner {
       ...storesEnv(this.options.stores),
       ...this.options.env,
       ...specEnv(spec),
-      SIGHTLINE_IMAGE: this.options.image,
+      [SIGHTLINE_TRAIN_JOB_IMAGE.name]: this.options.image,
     };
     for (const container of pod.spec.containers) {
       if (container.name !== CONTAINER) continue;
@@ -181,7 +183,7 @@ function contractPod(job: Template, contract: ContractJob, sightlineEnv: Record<
   const base = pod.containers.find((c) => c.name === CONTAINER)!;
   const mount = { name: RUN_VOLUME, mountPath: RUN_ROOT };
   const mounts = (c: Container): unknown[] => [...((c.volumeMounts as unknown[] | undefined) ?? []), mount];
-  const env = { ...sightlineEnv, SIGHTLINE_RUN_ROOT: RUN_ROOT };
+  const env = { ...sightlineEnv, [SIGHTLINE_RUN_ROOT.name]: RUN_ROOT };
   const sightline = (name: string, mode: string): Container => ({ ...structuredClone(base), name, args: ["trainer/main.ts", mode], env: withEnv(base.env, env), volumeMounts: mounts(base) });
   const layout = runLayout(RUN_ROOT);
   const contractVars = contractEnv({ layout, classes: contract.classes, seed: contract.seed, args: contract.args, runId: contract.runId, fineTune: contract.fineTune });
@@ -219,7 +221,7 @@ function loadTemplate(path: string): Template {
 
 function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  if (KUBERNETES_SERVICE_HOST.read()) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
 }

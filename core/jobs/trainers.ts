@@ -1,5 +1,6 @@
 import { parse as parseShell } from "shell-quote";
 import { z } from "zod";
+import { configFileError } from "../config/config.ts";
 import { readYamlFile } from "../util/yaml-file.ts";
 import { TrainerArgsSchema } from "./trainer-contract.ts";
 import { SightlineError } from "../errors.ts";
@@ -63,7 +64,7 @@ export const BUILTIN_TRAINER = "builtin";
 
 /** The trainers file (SIGHTLINE_TRAINERS or `--trainers`); `builtin` is always defined. */
 export async function loadTrainers(path: string | undefined): Promise<Record<string, TrainerDefinition>> {
-  const defined = path === undefined ? {} : (await readYamlFile(path, TrainersFileSchema, "trainers file")).value.trainers;
+  const defined = path === undefined ? {} : (await readYamlFile(path, TrainersFileSchema, "trainers file", configFileError)).value.trainers;
   return { [BUILTIN_TRAINER]: TrainerDefinitionSchema.parse({ builtin: true }), ...defined };
 }
 
