@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { TrainingJobSpec } from "../../jobs/job-runner.ts";
 import { ContractJobSchema } from "../../jobs/trainers.ts";
 import { defineEnv, type Env, type EnvVar, type ReadOptions } from "../env.ts";
 
@@ -43,17 +44,8 @@ export interface JobSpecVariable {
   encode: (spec: JobSpecFields) => string | undefined;
 }
 
-/** The TrainingJobSpec fields the environment carries (core/jobs/job-runner.ts owns the type). */
-export interface JobSpecFields {
-  requestId: string;
-  model: string;
-  datasetId: string;
-  configPath?: string;
-  epochs?: number;
-  limit?: number;
-  fineTune?: boolean;
-  contract?: unknown;
-}
+/** What of a training job the environment carries (its `reason` goes to logs and labels only). */
+export type JobSpecFields = Omit<TrainingJobSpec, "reason">;
 
 /** The per-job variables, written by both runners and read by trainer/main.ts: the one definition of them. */
 export const JOB_SPEC_VARIABLES: readonly JobSpecVariable[] = [
