@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { stageDataset } from "../../core/datasets/stage.ts";
 import { lastLine } from "../../core/jobs/log-tail.ts";
-import { putRun, type RunRecord } from "../../core/jobs/run-record.ts";
+import { flattenParams, putRun, versionArtefacts, type RunRecord } from "../../core/jobs/run-record.ts";
 import { argvOf, contractEnv, METRICS_FILE, runLayout, TRAINER_ENV_NAMES, type MetricsLine, type TrainerArgs } from "../../core/jobs/trainer-contract.ts";
 import type { TrainerDefinition } from "../../core/jobs/trainers.ts";
 import { PRODUCTION, resolveAlias } from "../../core/registry/aliases.ts";
@@ -27,6 +27,8 @@ export interface ContractRunRequest extends RunRequest {
   gitCommit?: string | null;
   /** Chosen by whoever submitted the job; a new one otherwise. */
   runId?: string;
+  /** Recorded on the run (experiment tracking), e.g. `trigger`. */
+  tags?: Record<string, string>;
 }
 
 export interface ContractHooks {
@@ -73,6 +75,14 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
     metrics: [],
     invalidMetricLines: 0,
     log: logPath,
+    params: flattenParams(request.args),
+    tags: {
+      trainer: request.trainerName ?? "command",
+      ...((request.gitCommit ?? git?.commit) ? { git_commit: (request.gitCommit ?? git?.commit)! } : {}),
+      ...(git ? { git_dirty: String(git.dirty) } : {}),
+      ...(request.fineTune ? { fine_tune: "true" } : {}),
+      ...request.tags,
+    },
   };
   try {
     await mkdir(layout.root, { recursive: true });
@@ -127,7 +137,15 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
       ...(parentVersion !== undefined ? { parentVersion } : {}),
     });
     await record$;
-    await putRun(rt.meta, { ...record, status: "succeeded", finishedAt: new Date().toISOString(), version: version.version });
+    await putRun(rt.meta, {
+      ...record,
+      status: "succeeded",
+      finishedAt: new Date().toISOString(),
+      version: version.version,
+      imagesPerSecond: card.imagesPerSecond,
+      heldOut: version.metrics,
+      artefacts: versionArtefacts(version),
+    });
     log.info("training completed", { version: version.version, accuracy: version.metrics.accuracy, seconds: exit.seconds });
     return { version, card, runId };
   } catch (err) {
