@@ -79,7 +79,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
           if (trainer.definition.builtin) {
             const config = await loadTrainConfig(opts.config ?? trainer.definition.config ?? REFERENCE_CONFIG, { epochs: opts.epochs, limit: opts.limit, seed: opts.seed });
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
-            result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor, fineTune: opts.fineTune === true }, progress.hooks);
+            result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor, fineTune: opts.fineTune === true, tags: { trigger: "cli" } }, progress.hooks);
           } else {
             if (opts.config || opts.limit !== undefined) ctx.fail("--config and --limit are the built-in trainer's; pass your trainer's own settings with --arg key=value", 64);
             const args = contractArgs(trainer.definition, opts);
@@ -97,6 +97,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
                 seed: opts.seed ?? 0,
                 fineTune: opts.fineTune === true,
                 home: rt.config.home,
+                tags: { trigger: "cli" },
                 ...(ctx.env.SIGHTLINE_GIT_COMMIT ? { gitCommit: ctx.env.SIGHTLINE_GIT_COMMIT } : {}),
               },
               progress.contractHooks,
