@@ -76,13 +76,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
     invalidMetricLines: 0,
     log: logPath,
     params: flattenParams(request.args),
-    tags: {
-      trainer: request.trainerName ?? "command",
-      ...((request.gitCommit ?? git?.commit) ? { git_commit: (request.gitCommit ?? git?.commit)! } : {}),
-      ...(git ? { git_dirty: String(git.dirty) } : {}),
-      ...(request.fineTune ? { fine_tune: "true" } : {}),
-      ...request.tags,
-    },
+    tags: runTags(request, git),
   };
   try {
     await mkdir(layout.root, { recursive: true });
@@ -137,15 +131,8 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
       ...(parentVersion !== undefined ? { parentVersion } : {}),
     });
     await record$;
-    await putRun(rt.meta, {
-      ...record,
-      status: "succeeded",
-      finishedAt: new Date().toISOString(),
-      version: version.version,
-      imagesPerSecond: card.imagesPerSecond,
-      heldOut: version.metrics,
-      artefacts: versionArtefacts(version),
-    });
+    const registered = { version: version.version, imagesPerSecond: card.imagesPerSecond, heldOut: version.metrics, artefacts: versionArtefacts(version) };
+    await putRun(rt.meta, { ...record, status: "succeeded", finishedAt: new Date().toISOString(), ...registered });
     log.info("training completed", { version: version.version, accuracy: version.metrics.accuracy, seconds: exit.seconds });
     return { version, card, runId };
   } catch (err) {
@@ -156,6 +143,19 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
     await publishFailed(rt, request, runId, err, log);
     throw err;
   }
+}
+
+/** The run record's tags: what is known of where the run came from. */
+function runTags(request: ContractRunRequest, git: { commit: string; dirty: boolean } | undefined): Record<string, string> {
+  const commit = request.gitCommit ?? git?.commit;
+  return {
+    trainer: request.trainerName ?? "command",
+    actor: request.actor,
+    ...(commit ? { git_commit: commit } : {}),
+    ...(git ? { git_dirty: String(git.dirty) } : {}),
+    ...(request.fineTune ? { fine_tune: "true" } : {}),
+    ...request.tags,
+  };
 }
 
 /** Writes production's ONNX file where the trainer finds it; returns production's version number. */
