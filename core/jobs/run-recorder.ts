@@ -6,6 +6,31 @@ import type { MetricsLine } from "./trainer-contract.ts";
 /** How often a running record takes in the metric lines that arrived (each write is one document). */
 export const RECORD_EVERY_MS = 2000;
 
+/** Seconds per phase: each `enter` closes the phase before it. */
+export class PhaseClock {
+  private readonly seconds: Record<string, number> = {};
+  private current: { name: string; started: number } | undefined;
+
+  enter(name: string): void {
+    this.close();
+    this.current = { name, started: performance.now() };
+  }
+
+  /** The phases so far, the current one up to now (it stays open). */
+  read(): Record<string, number> {
+    const out = { ...this.seconds };
+    if (this.current) out[this.current.name] = (out[this.current.name] ?? 0) + (performance.now() - this.current.started) / 1000;
+    return out;
+  }
+
+  /** Closes the current phase and returns every phase's seconds. */
+  close(): Record<string, number> {
+    Object.assign(this.seconds, this.read());
+    this.current = undefined;
+    return { ...this.seconds };
+  }
+}
+
 /**
  * Keeps one run's record up to date while it runs: the first write awaited (a run nobody can see is not tracked),
  * metric lines and phase timings throttled and fire-and-forget (a store hiccup must not fail the training), the
@@ -18,7 +43,7 @@ export class RunRecorder {
   private readonly everyMs: number;
   private pending: Promise<void> = Promise.resolve();
   private lastWrite = 0;
-  private phase: { name: string; started: number } | undefined;
+  private readonly clock = new PhaseClock();
 
   constructor(meta: MetadataStore, record: Omit<RunRecord, "status" | "startedAt" | "metrics" | "invalidMetricLines">, log: Logger, options: { everyMs?: number } = {}) {
     this.meta = meta;
@@ -34,8 +59,8 @@ export class RunRecorder {
 
   /** Closes the current phase (its seconds go to `phases`) and opens the next. */
   enterPhase(name: string): void {
-    this.closePhase();
-    this.phase = { name, started: performance.now() };
+    this.clock.enter(name);
+    this.record.phases = this.clock.read();
     this.flush();
   }
 
@@ -71,9 +96,6 @@ export class RunRecorder {
   }
 
   private closePhase(): void {
-    if (!this.phase) return;
-    const seconds = (performance.now() - this.phase.started) / 1000;
-    this.record.phases = { ...this.record.phases, [this.phase.name]: (this.record.phases?.[this.phase.name] ?? 0) + seconds };
-    this.phase = undefined;
+    this.record.phases = this.clock.close();
   }
 }

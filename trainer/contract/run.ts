@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { stageDataset } from "../../core/datasets/stage.ts";
 import { lastLine } from "../../core/jobs/log-tail.ts";
+import { PhaseClock } from "../../core/jobs/run-recorder.ts";
 import { flattenParams, putRun, versionArtefacts, type RunRecord } from "../../core/jobs/run-record.ts";
 import { argvOf, contractEnv, METRICS_FILE, runLayout, TRAINER_ENV_NAMES, type MetricsLine, type TrainerArgs } from "../../core/jobs/trainer-contract.ts";
 import type { TrainerDefinition } from "../../core/jobs/trainers.ts";
@@ -64,6 +65,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
   const logPath = join(layout.root, "trainer.log");
   // Record writes in order: an update still in flight must never land after the final one (async stores).
   let record$: Promise<void> = Promise.resolve();
+  const clock = new PhaseClock();
   const record: RunRecord = {
     runId,
     requestId: request.requestId,
@@ -81,6 +83,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
   try {
     await mkdir(layout.root, { recursive: true });
     await putRun(rt.meta, record);
+    clock.enter("stage");
     hooks.onPhase?.("stage");
     const staged = await stageDataset(rt, request.datasetId, layout);
     log.info("dataset staged", { dataDir: layout.dataDir, reused: !staged.written, ...staged.counts });
@@ -90,6 +93,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
 
     const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...contractEnv({ layout, classes: staged.classes, seed: request.seed, args: request.args, runId, fineTune: request.fineTune }) };
     const argv = [...trainer.command, ...argvOf(request.args)];
+    clock.enter("train");
     hooks.onPhase?.("train", { argv, cwd, log: logPath });
     let lastRecorded = 0;
     const exit = await runTrainerProcess({
@@ -116,6 +120,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
       const last = await lastLine(logPath).catch(() => undefined);
       throw new Error(`the trainer ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${last ? `: ${last}` : ""} (log: ${logPath})`);
     }
+    clock.enter("evaluate");
     hooks.onPhase?.("evaluate");
     const { version, card } = await ingestModel(rt, {
       request,
@@ -131,7 +136,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
       ...(parentVersion !== undefined ? { parentVersion } : {}),
     });
     await record$;
-    const registered = { version: version.version, imagesPerSecond: card.imagesPerSecond, heldOut: version.metrics, artefacts: versionArtefacts(version) };
+    const registered = { phases: clock.close(), version: version.version, imagesPerSecond: card.imagesPerSecond, heldOut: version.metrics, artefacts: versionArtefacts(version) };
     await putRun(rt.meta, { ...record, status: "succeeded", finishedAt: new Date().toISOString(), ...registered });
     log.info("training completed", { version: version.version, accuracy: version.metrics.accuracy, seconds: exit.seconds });
     return { version, card, runId };
@@ -139,7 +144,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
     log.error("training failed", { err });
     const reason = err instanceof Error ? err.message : String(err);
     await record$;
-    await putRun(rt.meta, { ...record, status: "failed", finishedAt: new Date().toISOString(), reason: reason.slice(0, 2000) }).catch((e: unknown) => log.warn("cannot record the failed run", { err: e }));
+    await putRun(rt.meta, { ...record, phases: clock.close(), status: "failed", finishedAt: new Date().toISOString(), reason: reason.slice(0, 2000) }).catch((e: unknown) => log.warn("cannot record the failed run", { err: e }));
     await publishFailed(rt, request, runId, err, log);
     throw err;
   }
