@@ -1,6 +1,7 @@
 import { SightlineError } from "../errors.ts";
 import { Runs, type ParamValue, type RunRecord } from "../jobs/run-record.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
+import { getVersion } from "../registry/model-version.ts";
 import { matchesFilter, parseRunFilter, type FilterSubject, type RunFilter } from "./filter.ts";
 
 /*
@@ -113,7 +114,7 @@ export async function listRuns(meta: MetadataStore, options: ListRunsOptions = {
   const filter = typeof options.filter === "string" ? parseRunFilter(options.filter) : options.filter;
   const after = options.cursor !== undefined ? decodeCursor(options.cursor) : undefined;
   const docs = await Runs.query(meta, options.model ? { where: [{ field: "model", op: "==", value: options.model }] } : {});
-  const ordered = docs.map((d) => d.data).sort(newestFirst);
+  const ordered = (await withHeldOut(meta, docs.map((d) => d.data))).sort(newestFirst);
   const runs: RunSummary[] = [];
   let nextCursor: string | undefined;
   for (const run of ordered) {
@@ -128,6 +129,22 @@ export async function listRuns(meta: MetadataStore, options: ListRunsOptions = {
     runs.push(s);
   }
   return { runs, ...(nextCursor ? { nextCursor } : {}) };
+}
+
+/**
+ * Runs recorded before records held their version's metrics: read from the registered version (a version that is
+ * gone leaves the run without held-out metrics rather than failing the listing).
+ */
+async function withHeldOut(meta: MetadataStore, runs: RunRecord[]): Promise<RunRecord[]> {
+  const missing = runs.filter((r) => r.version !== undefined && r.heldOut === undefined);
+  if (missing.length === 0) return runs;
+  const found = new Map<string, Record<string, number>>();
+  for (const r of missing) {
+    const key = `${r.model}:${r.version}`;
+    if (found.has(key)) continue;
+    found.set(key, await getVersion(meta, r.model, r.version!).then((v) => v.metrics, () => ({})));
+  }
+  return runs.map((r) => (r.version !== undefined && r.heldOut === undefined ? { ...r, heldOut: found.get(`${r.model}:${r.version}`)! } : r));
 }
 
 type Position = Pick<RunRecord, "startedAt" | "runId">;
@@ -153,8 +170,9 @@ function decodeCursor(cursor: string): Position {
 
 /** One run in full; not_found when no run has this id. */
 export async function getRun(meta: MetadataStore, runId: string): Promise<RunDetail> {
-  const run = await Runs.get(meta, runId);
-  if (!run) throw new SightlineError("not_found", "run_not_found", `no run ${runId} (see \`sightline runs list\`)`);
+  const stored = await Runs.get(meta, runId);
+  if (!stored) throw new SightlineError("not_found", "run_not_found", `no run ${runId} (see \`sightline runs list\`)`);
+  const run = (await withHeldOut(meta, [stored]))[0]!;
   const seconds = secondsOf(run);
   return { ...run, final: finalMetrics(run), ...(seconds !== undefined ? { seconds } : {}) };
 }

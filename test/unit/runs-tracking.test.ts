@@ -11,6 +11,7 @@ import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadTrainConfig } from "../../trainer/config.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { smallDataset } from "../support/datasets.ts";
+import { GOOD, registerTestVersion } from "../support/registry.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -161,5 +162,16 @@ describe("runs read model: pages and comparisons", () => {
     const run = await getRun(rt.meta, "run-020");
     expect(run.params).toBeUndefined();
     expect((await listRuns(rt.meta, { model: "legacy" })).runs[0]).toMatchObject({ params: {}, tags: {} });
+  });
+
+  it("reads an old record's held-out metrics from its registered version", async () => {
+    const version = await registerTestVersion(rt.meta, "older", "d".repeat(64), GOOD);
+    const { heldOut: _h, ...old } = record(21, { model: "older", version: version.version });
+    await putRun(rt.meta, old);
+    expect((await getRun(rt.meta, "run-021")).final.test_accuracy).toBe(GOOD.accuracy);
+    expect((await listRuns(rt.meta, { filter: `metrics.test_accuracy = ${GOOD.accuracy}` })).runs.map((r) => r.runId)).toEqual(["run-021"]);
+    // A version that is gone costs the held-out metrics, not the listing.
+    await putRun(rt.meta, { ...old, runId: "run-022", version: 99 });
+    expect((await getRun(rt.meta, "run-022")).final.test_accuracy).toBeUndefined();
   });
 });
