@@ -106,30 +106,53 @@ export const MAX_RUNS_LIMIT = 1000;
 /**
  * Runs newest first (by start time, then run id), filtered, one page at a time. The cursor is the position after
  * the page's last row, not an offset, so runs that start while someone pages do not shift the pages they read.
- * The filter runs here, not in the store: metrics are a stream inside each record, which neither store can index.
+ * The store is read newest first in growing batches and each batch filtered here: metrics are a stream inside each
+ * record, which neither store can index, and the model is matched here too, so the store needs no composite index
+ * (one ordered field, one range on it). A first page reads one batch; a selective filter reads further.
  */
-export async function listRuns(meta: MetadataStore, options: ListRunsOptions = {}): Promise<RunsPage> {
+export async function listRuns(meta: MetadataStore, options: ListRunsOptions = {}, tuning: { batch?: number } = {}): Promise<RunsPage> {
   const limit = options.limit ?? DEFAULT_RUNS_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RUNS_LIMIT) throw new SightlineError("invalid", "invalid_limit", `limit must be a whole number from 1 to ${MAX_RUNS_LIMIT}, not ${limit}`);
   const filter = typeof options.filter === "string" ? parseRunFilter(options.filter) : options.filter;
   const after = options.cursor !== undefined ? decodeCursor(options.cursor) : undefined;
-  const docs = await Runs.query(meta, options.model ? { where: [{ field: "model", op: "==", value: options.model }] } : {});
-  const ordered = (await withHeldOut(meta, docs.map((d) => d.data))).sort(newestFirst);
   const runs: RunSummary[] = [];
-  let nextCursor: string | undefined;
-  for (const run of ordered) {
-    if (after && newestFirst(run, after) <= 0) continue;
+  for await (const run of newestFirstFrom(meta, after, tuning.batch ?? Math.max(100, 2 * limit))) {
+    if (options.model !== undefined && run.model !== options.model) continue;
     const s = summarize(run);
     if (filter && !matchesFilter(filter, subject(s))) continue;
-    if (runs.length === limit) {
-      const last = runs.at(-1)!;
-      nextCursor = encodeCursor(last);
-      break;
-    }
+    // One row past the page says there is a next page.
+    if (runs.length === limit) return { runs, nextCursor: encodeCursor(runs.at(-1)!) };
     runs.push(s);
   }
-  return { runs, ...(nextCursor ? { nextCursor } : {}) };
+  return { runs };
 }
+
+/** Every run after `after` (all when undefined), newest first, read from the store in batches of growing size. */
+async function* newestFirstFrom(meta: MetadataStore, after: Position | undefined, firstBatch: number): AsyncGenerator<RunRecord> {
+  let bound = after?.startedAt;
+  let size = firstBatch;
+  for (;;) {
+    const docs = await Runs.query(meta, {
+      ...(bound !== undefined ? { where: [{ field: "startedAt", op: "<=", value: bound }] } : {}),
+      orderBy: { field: "startedAt", direction: "desc" },
+      limit: size,
+    });
+    const batch = await withHeldOut(meta, docs.map((d) => d.data));
+    const last = batch.length === size;
+    // A full batch may end inside a group of runs that started at the same instant: that group is read whole by
+    // the next batch (at or before its start), so the tie order (run id) holds across batches.
+    const edge = last ? batch.at(-1)!.startedAt : undefined;
+    const rows = edge === undefined ? batch : batch.filter((r) => r.startedAt !== edge);
+    for (const r of rows.sort(newestFirst)) if (!after || newestFirst(r, after) > 0) yield r;
+    if (!last) return;
+    if (rows.length > 0) bound = edge;
+    size = Math.min(size * 2, MAX_BATCH);
+    if (rows.length === 0 && size === MAX_BATCH && batch.length === MAX_BATCH) throw new SightlineError("unavailable", "runs_tie_too_large", `more than ${MAX_BATCH} runs started at ${edge}`);
+  }
+}
+
+/** The largest batch read at once (the record holds its metric stream, so a batch is not small). */
+const MAX_BATCH = 2000;
 
 /**
  * Runs recorded before records held their version's metrics: read from the registered version (a version that is

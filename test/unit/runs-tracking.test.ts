@@ -137,6 +137,34 @@ describe("runs read model: pages and comparisons", () => {
     await expect(listRuns(rt.meta, { filter: "accuracy > 1" })).rejects.toMatchObject({ kind: "invalid", code: "invalid_filter" });
   });
 
+  it("reads the store in batches without losing or repeating runs, also when runs started at the same instant", async () => {
+    const cwd2 = mkdtempSync(join(tmpdir(), "sightline-runs-ties-"));
+    const rt2 = await openRuntime(loadConfig({ SIGHTLINE_HOME: join(cwd2, "home") }, cwd2), createLogger({}, { level: "CRITICAL" }));
+    try {
+      // Starts: 5 runs at one instant (more than a batch), then pairs, then singles.
+      const minutes = [1, 1, 1, 1, 1, 2, 2, 3, 4, 4, 5, 6];
+      for (const [i, m] of minutes.entries()) await putRun(rt2.meta, record(100 + i, { startedAt: new Date(Date.UTC(2026, 0, 1, 0, m)).toISOString() }));
+      const expected = minutes
+        .map((m, i) => ({ runId: `run-${100 + i}`, startedAt: m }))
+        .sort((a, b) => b.startedAt - a.startedAt || (a.runId < b.runId ? 1 : -1))
+        .map((r) => r.runId);
+      for (const [limit, batch] of [[1, 2], [2, 2], [3, 4], [5, 3], [50, 2]] as const) {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await listRuns(rt2.meta, { limit, ...(cursor ? { cursor } : {}) }, { batch });
+          seen.push(...page.runs.map((r) => r.runId));
+          cursor = page.nextCursor;
+        } while (cursor);
+        expect(seen, `limit ${limit}, batch ${batch}`).toEqual(expected);
+      }
+      const odd = await listRuns(rt2.meta, { model: "odd", filter: "metrics.accuracy >= 1.05", limit: 2 }, { batch: 2 });
+      expect(odd.runs.map((r) => r.runId)).toEqual(["run-111", "run-109"]);
+    } finally {
+      await rt2.close();
+    }
+  });
+
   it("compares runs: only the params that differ, every final metric side by side", async () => {
     const c = await compareRuns(rt.meta, ["run-003", "run-004", "run-005"]);
     expect(c.runs.map((r) => r.runId)).toEqual(["run-003", "run-004", "run-005"]);
