@@ -20,6 +20,7 @@ function registerList(runs: Command, ctx: CliContext): void {
     .option("--model <name>", "only this model's runs")
     .option("--filter <expr>", 'e.g. \'metrics.test_accuracy > 0.9 and params.epochs = 3 and tags.trigger = "cli" and status = "succeeded"\'')
     .option("--limit <n>", `rows per page (default ${DEFAULT_RUNS_LIMIT})`, positiveInt)
+    .option("--sort <order>", "e.g. 'metrics.test_accuracy desc' (default: newest first); runs without the key come last")
     .option("--cursor <cursor>", "the next page, as printed after the previous one")
     .option("--json", "print JSON ({ runs, nextCursor })")
     .addHelpText(
@@ -31,13 +32,14 @@ function registerList(runs: Command, ctx: CliContext): void {
         "A run's metrics are the last value of each key of its stream, and test_KEY for its registered version's held-out metrics.",
       ].join("\n"),
     )
-    .action(async (opts: { model?: string; filter?: string; limit?: number; cursor?: string; json?: boolean }) =>
+    .action(async (opts: { model?: string; filter?: string; sort?: string; limit?: number; cursor?: string; json?: boolean }) =>
       withRuntime(ctx, async (rt) => {
         const page = await listRuns(rt.meta, {
           ...(opts.model ? { model: opts.model } : {}),
           ...(opts.filter !== undefined ? { filter: opts.filter } : {}),
           ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
           ...(opts.cursor !== undefined ? { cursor: opts.cursor } : {}),
+          ...(opts.sort !== undefined ? { orderBy: opts.sort } : {}),
         });
         if (opts.json) return ctx.out(JSON.stringify(page, null, 2));
         if (page.runs.length === 0) return ctx.out(opts.filter || opts.cursor ? "no runs match" : "no runs recorded yet");

@@ -126,6 +126,27 @@ export function parseRunFilter(text: string): RunFilter {
   return { and };
 }
 
+/** A sort order: `metrics.test_accuracy desc`, `params.epochs`, `status asc` (ascending unless `desc`). */
+export interface RunOrder {
+  field: FilterField;
+  direction: "asc" | "desc";
+}
+
+/** Parses a sort order; throws FilterError (kind `invalid`) on anything else. */
+export function parseRunOrder(text: string): RunOrder {
+  const tokens = tokenize(text);
+  let i = 0;
+  const first = tokens[i++];
+  if (!first) throw new FilterError("give a field to sort by (e.g. metrics.test_accuracy desc)", 1);
+  const field = parseField(first, tokens, () => i++, text.length + 1);
+  const dir = tokens[i++];
+  const direction = dir === undefined ? "asc" : dir.t === "word" ? dir.text.toLowerCase() : "";
+  if (direction !== "asc" && direction !== "desc") throw new FilterError(`expected asc or desc after the field, found ${describe(dir!)}`, dir!.at);
+  const extra = tokens[i];
+  if (extra) throw new FilterError(`unexpected ${describe(extra)} after the sort order`, extra.at);
+  return { field, direction };
+}
+
 function parseField(token: Token, tokens: Token[], advance: () => void, end: number): FilterField {
   if (token.t !== "word") throw new FilterError(`expected a field (metrics.KEY, params.KEY, tags.KEY, ${RUN_ATTRIBUTES.join(", ")}), found ${describe(token)}`, token.at);
   const dot = token.text.indexOf(".");
@@ -171,7 +192,7 @@ export interface FilterSubject {
  */
 export function matchesFilter(filter: RunFilter, run: FilterSubject): boolean {
   return filter.and.every((c) => {
-    const actual = read(run, c.field);
+    const actual = readField(run, c.field);
     if (actual === undefined || actual === null) return false;
     if (typeof c.value === "number") {
       const n = typeof actual === "number" ? actual : typeof actual === "string" && NUMBER.test(actual.trim()) ? Number(actual) : undefined;
@@ -181,7 +202,8 @@ export function matchesFilter(filter: RunFilter, run: FilterSubject): boolean {
   });
 }
 
-function read(run: FilterSubject, field: FilterField): string | number | boolean | null | undefined {
+/** The value a field names in a run (undefined when the run has no such key). */
+export function readField(run: FilterSubject, field: FilterField): string | number | boolean | null | undefined {
   switch (field.scope) {
     case "metrics":
       return run.metrics[field.key];

@@ -2,7 +2,7 @@ import { SightlineError } from "../errors.ts";
 import { Runs, type ParamValue, type RunRecord } from "../jobs/run-record.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { getVersion } from "../registry/model-version.ts";
-import { matchesFilter, parseRunFilter, type FilterSubject, type RunFilter } from "./filter.ts";
+import { matchesFilter, parseRunFilter, parseRunOrder, readField, type FilterSubject, type RunFilter, type RunOrder } from "./filter.ts";
 
 /*
  * The runs read model (experiment tracking), shared by the CLI and the console: one place decides what a run's
@@ -92,6 +92,8 @@ export interface ListRunsOptions {
   limit?: number;
   /** `nextCursor` of the previous page. */
   cursor?: string;
+  /** Sort by a field (`metrics.test_accuracy desc`) instead of newest first; runs without it come last. */
+  orderBy?: string | RunOrder;
 }
 
 export interface RunsPage {
@@ -114,6 +116,7 @@ export async function listRuns(meta: MetadataStore, options: ListRunsOptions = {
   const limit = options.limit ?? DEFAULT_RUNS_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RUNS_LIMIT) throw new SightlineError("invalid", "invalid_limit", `limit must be a whole number from 1 to ${MAX_RUNS_LIMIT}, not ${limit}`);
   const filter = typeof options.filter === "string" ? parseRunFilter(options.filter) : options.filter;
+  if (options.orderBy !== undefined) return sortedPage(meta, options, limit, filter);
   const after = options.cursor !== undefined ? decodeCursor(options.cursor) : undefined;
   const runs: RunSummary[] = [];
   for await (const run of newestFirstFrom(meta, after, tuning.batch ?? Math.max(100, 2 * limit))) {
@@ -125,6 +128,48 @@ export async function listRuns(meta: MetadataStore, options: ListRunsOptions = {
     runs.push(s);
   }
   return { runs };
+}
+
+/**
+ * A page in another order than newest first: every matching run is read and sorted (no store can order by a key
+ * inside the metric stream), ties newest first; the cursor is an offset into that order.
+ */
+async function sortedPage(meta: MetadataStore, options: ListRunsOptions, limit: number, filter: RunFilter | undefined): Promise<RunsPage> {
+  const order = typeof options.orderBy === "string" ? parseRunOrder(options.orderBy) : options.orderBy!;
+  const offset = options.cursor !== undefined ? decodeOffset(options.cursor) : 0;
+  const all: { s: RunSummary; v: string | number | boolean | null | undefined }[] = [];
+  for await (const run of newestFirstFrom(meta, undefined, MAX_BATCH)) {
+    if (options.model !== undefined && run.model !== options.model) continue;
+    const s = summarize(run);
+    if (!filter || matchesFilter(filter, subject(s))) all.push({ s, v: readField(subject(s), order.field) });
+  }
+  const sign = order.direction === "desc" ? -1 : 1;
+  // Array.prototype.sort is stable: equal values keep the newest-first order they were read in.
+  all.sort((a, b) => {
+    const missingA = a.v === undefined || a.v === null;
+    const missingB = b.v === undefined || b.v === null;
+    if (missingA || missingB) return missingA === missingB ? 0 : missingA ? 1 : -1;
+    if (typeof a.v === "number" && typeof b.v === "number") return sign * (a.v - b.v);
+    const x = String(a.v);
+    const y = String(b.v);
+    return x === y ? 0 : sign * (x < y ? -1 : 1);
+  });
+  const runs = all.slice(offset, offset + limit).map((r) => r.s);
+  return { runs, ...(offset + limit < all.length ? { nextCursor: encodeOffset(offset + limit) } : {}) };
+}
+
+function encodeOffset(offset: number): string {
+  return Buffer.from(JSON.stringify({ offset })).toString("base64url");
+}
+
+function decodeOffset(cursor: string): number {
+  try {
+    const { offset } = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as { offset?: unknown };
+    if (typeof offset === "number" && Number.isInteger(offset) && offset >= 0) return offset;
+  } catch {
+    // Reported below.
+  }
+  throw new SightlineError("invalid", "invalid_cursor", `${JSON.stringify(cursor)} is not a cursor from a previous page of this order`);
 }
 
 /** Every run after `after` (all when undefined), newest first, read from the store in batches of growing size. */

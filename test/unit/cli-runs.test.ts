@@ -65,6 +65,9 @@ describe("sightline runs list / show / compare (the real command)", () => {
     const rest = JSON.parse((await cli("runs", "list", "--limit", "2", "--cursor", cursor, "--json")).stdout) as RunsPage;
     expect(rest).toEqual({ runs: [expect.objectContaining({ runId: "run-a" })] });
 
+    const sorted = JSON.parse((await cli("runs", "list", "--sort", "metrics.test_accuracy desc", "--json")).stdout) as RunsPage;
+    expect(sorted.runs.map((r) => r.runId)).toEqual(["run-b", "run-a", "run-c"]);
+
     const none = await cli("runs", "list", "--filter", 'status = "running"');
     expect(none.stdout.trim()).toBe("no runs match");
   });

@@ -165,6 +165,23 @@ describe("runs read model: pages and comparisons", () => {
     }
   });
 
+  it("sorts by any field, runs without it last, paging by offset", async () => {
+    await putRun(rt.meta, record(9, { metrics: [] }));
+    const byAccuracy = await listRuns(rt.meta, { orderBy: "metrics.accuracy desc", limit: 4 });
+    expect(byAccuracy.runs.map((r) => r.runId)).toEqual(["run-008", "run-007", "run-006", "run-005"]);
+    const rest = await listRuns(rt.meta, { orderBy: "metrics.accuracy desc", limit: 10, cursor: byAccuracy.nextCursor! });
+    expect(rest.runs.map((r) => r.runId)).toEqual(["run-004", "run-003", "run-002", "run-001", "run-009"]);
+    expect(rest.nextCursor).toBeUndefined();
+    // Ties keep newest first; ascending by default.
+    expect((await listRuns(rt.meta, { orderBy: "params.learningRate", model: "odd" })).runs.map((r) => r.runId)).toEqual(["run-007", "run-005", "run-001", "run-009", "run-003"]);
+    expect((await listRuns(rt.meta, { orderBy: "tags.trigger desc", filter: "metrics.accuracy > 0.55", limit: 2 })).runs.map((r) => r.runId)).toEqual(["run-008", "run-007"]);
+    await expect(listRuns(rt.meta, { orderBy: "metrics.accuracy sideways" })).rejects.toMatchObject({ kind: "invalid", message: expect.stringMatching(/expected asc or desc/) });
+    await expect(listRuns(rt.meta, { orderBy: "speed" })).rejects.toMatchObject({ kind: "invalid", message: expect.stringMatching(/unknown field "speed"/) });
+    const newestFirstCursor = (await listRuns(rt.meta, { limit: 1 })).nextCursor!;
+    await expect(listRuns(rt.meta, { orderBy: "status", cursor: newestFirstCursor })).rejects.toMatchObject({ code: "invalid_cursor" });
+    await expect(listRuns(rt.meta, { cursor: byAccuracy.nextCursor! })).rejects.toMatchObject({ code: "invalid_cursor" });
+  });
+
   it("compares runs: only the params that differ, every final metric side by side", async () => {
     const c = await compareRuns(rt.meta, ["run-003", "run-004", "run-005"]);
     expect(c.runs.map((r) => r.runId)).toEqual(["run-003", "run-004", "run-005"]);
