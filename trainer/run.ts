@@ -102,6 +102,10 @@ function recordedHooks(hooks: TrainingHooks, recorder: RunRecorder): TrainingHoo
       recorder.flush(true);
       hooks.onPhase?.(phase, detail);
     },
+    onBatch: (p) => {
+      recorder.progress({ epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, ...(Number.isFinite(p.etaSeconds) && p.etaSeconds >= 0 ? { etaSeconds: p.etaSeconds } : {}) });
+      hooks.onBatch?.(p);
+    },
     onEpoch: (e) => {
       recorder.metrics(epochLine(e));
       hooks.onEpoch?.(e);

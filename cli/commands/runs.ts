@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
 import type { ParamValue } from "../../core/jobs/run-record.ts";
-import { compareRuns, DEFAULT_RUNS_LIMIT, getRun, listRuns, type ComparedKey, type RunSummary } from "../../core/runs/queries.ts";
+import { compareRuns, DEFAULT_RUNS_LIMIT, getRun, listRuns, type ComparedKey, type RunDetail, type RunSummary } from "../../core/runs/queries.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 
 /** Metrics a table shows when a run has them, in this order: held-out first (the platform's), then the stream's last. */
@@ -69,6 +69,8 @@ function registerShow(runs: Command, ctx: CliContext): void {
           ["trainer", run.trainer.kind === "builtin" ? "builtin" : `${run.trainer.name ?? run.trainer.kind} (${run.trainer.kind})`],
           ["started", run.startedAt],
           ["finished", run.finishedAt ?? "—"],
+          ...(run.status === "running" ? ([["heard", run.updatedAt ?? "—"]] as [string, string][]) : []),
+          ...(run.status === "running" && run.progress ? ([["progress", progressText(run.progress)]] as [string, string][]) : []),
           ["seconds", run.seconds?.toFixed(1) ?? "—"],
           ["images/s", run.imagesPerSecond?.toFixed(1) ?? "—"],
           ...(run.parentVersion !== undefined ? ([["fine-tuned from", `${run.model}:${run.parentVersion}`]] as [string, string][]) : []),
@@ -114,6 +116,10 @@ function registerCompare(runs: Command, ctx: CliContext): void {
         grid("final metrics", c.metrics, fmt);
       }),
     );
+}
+
+function progressText(p: NonNullable<RunDetail["progress"]>): string {
+  return `epoch ${p.epoch}/${p.epochs}, batch ${p.batch}/${p.batches}${p.etaSeconds !== undefined ? `, about ${Math.round(p.etaSeconds)} s left` : ""}`;
 }
 
 function positiveInt(value: string): number {

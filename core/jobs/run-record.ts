@@ -53,6 +53,12 @@ export const RunRecordSchema = z.object({
   phases: z.record(z.string(), z.number().nonnegative()).optional(),
   /** What the run produced, by digest: the ONNX model, the card, the drift profile and the confusion matrix (in the card). */
   artefacts: z.array(RunArtefactSchema).optional(),
+  /** When the record was last written: a `running` run not heard from for long has likely died unrecorded. */
+  updatedAt: z.string().optional(),
+  /** Where a running trainer is, when it says (the built-in trainer does, every few seconds). */
+  progress: z
+    .object({ epoch: z.number().int(), epochs: z.number().int(), batch: z.number().int(), batches: z.number().int(), etaSeconds: z.number().nonnegative().optional() })
+    .optional(),
   /** The registered version's held-out metrics (the platform's own evaluation), when the run registered one. */
   heldOut: z.record(z.string(), z.number()).optional(),
 });
@@ -62,7 +68,8 @@ export type RunRecord = z.infer<typeof RunRecordSchema>;
 export const Runs = defineCollection({ name: RUNS, schema: RunRecordSchema });
 
 export async function putRun(meta: MetadataStore, run: RunRecord): Promise<void> {
-  const kept = run.metrics.length > MAX_METRIC_LINES ? { ...run, metrics: run.metrics.slice(-MAX_METRIC_LINES) } : run;
+  const stamped = { ...run, updatedAt: new Date().toISOString() };
+  const kept = stamped.metrics.length > MAX_METRIC_LINES ? { ...stamped, metrics: stamped.metrics.slice(-MAX_METRIC_LINES) } : stamped;
   // Through JSON: no `undefined` members reach the adapter (JSON has none, and adapters would differ).
   await Runs.put(meta, run.runId, JSON.parse(JSON.stringify(kept)) as RunRecord);
 }

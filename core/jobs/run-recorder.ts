@@ -5,6 +5,8 @@ import type { MetricsLine } from "./trainer-contract.ts";
 
 /** How often a running record takes in the metric lines that arrived (each write is one document). */
 export const RECORD_EVERY_MS = 2000;
+/** How often progress alone (no new metric line) is written: enough to show a run is alive. */
+export const PROGRESS_EVERY_MS = 10_000;
 
 /** Seconds per phase: each `enter` closes the phase before it. */
 export class PhaseClock {
@@ -62,6 +64,12 @@ export class RunRecorder {
     this.clock.enter(name);
     this.record.phases = this.clock.read();
     this.flush();
+  }
+
+  /** Where the trainer is; written at most every PROGRESS_EVERY_MS unless something else is written first. */
+  progress(p: NonNullable<RunRecord["progress"]>): void {
+    this.record.progress = p;
+    if (Date.now() - this.lastWrite >= PROGRESS_EVERY_MS) this.flush(true);
   }
 
   metrics(line: MetricsLine): void {

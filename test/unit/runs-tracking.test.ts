@@ -66,6 +66,8 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
     for (const m of run.metrics) expect(Object.keys(m)).toEqual(expect.arrayContaining(["loss", "accuracy", "seconds", "images_per_second"]));
     expect(Object.keys(run.phases ?? {}).sort()).toEqual(["evaluate", "export", "load", "register", "train"]);
     expect(run.imagesPerSecond).toBeGreaterThan(0);
+    expect(run.progress).toMatchObject({ epoch: 3, epochs: 3, batch: run.progress?.batches });
+    expect(Date.parse(run.updatedAt!)).toBeGreaterThanOrEqual(Date.parse(run.finishedAt!));
     expect(run.heldOut).toEqual(version.metrics);
     expect(run.artefacts).toEqual([
       { kind: "onnx", digest: version.modelDigest },
