@@ -27,7 +27,7 @@ function registerList(runs: Command, ctx: CliContext): void {
       "after",
       [
         "",
-        "Filter: comparisons joined by `and`; fields metrics.KEY, params.KEY, tags.KEY, status, model, dataset, trainer;",
+        "Filter: comparisons joined by `and`; fields metrics.KEY, params.KEY, tags.KEY, status, model, dataset, trainer, request;",
         'operators = != < <= > >=; values are numbers or "quoted strings"; keys with other characters in `backticks`.',
         "A run's metrics are the last value of each key of its stream, and test_KEY for its registered version's held-out metrics.",
       ].join("\n"),

@@ -8,7 +8,7 @@ import { SightlineError } from "../errors.ts";
  *
  *   filter     := comparison ("and" comparison)*
  *   comparison := field op value
- *   field      := ("metrics" | "params" | "tags") "." key | "status" | "model" | "dataset" | "trainer"
+ *   field      := ("metrics" | "params" | "tags") "." key | "status" | "model" | "dataset" | "trainer" | "request"
  *   key        := [A-Za-z0-9_./-]+ | `anything but a backtick`
  *   op         := "=" | "!=" | "<" | "<=" | ">" | ">="
  *   value      := number | "string" | 'string'
@@ -16,7 +16,7 @@ import { SightlineError } from "../errors.ts";
 
 export const FILTER_OPS = ["=", "!=", "<", "<=", ">", ">="] as const;
 export type FilterOp = (typeof FILTER_OPS)[number];
-export const RUN_ATTRIBUTES = ["status", "model", "dataset", "trainer"] as const;
+export const RUN_ATTRIBUTES = ["status", "model", "dataset", "trainer", "request"] as const;
 export type RunAttribute = (typeof RUN_ATTRIBUTES)[number];
 
 export type FilterField = { scope: "metrics" | "params" | "tags"; key: string } | { scope: "attribute"; key: RunAttribute };
@@ -180,6 +180,7 @@ export interface FilterSubject {
   status: string;
   model: string;
   datasetId: string;
+  requestId: string;
   trainer: string;
   metrics: Record<string, number>;
   params: Record<string, string | number | boolean | null>;
@@ -212,7 +213,7 @@ export function readField(run: FilterSubject, field: FilterField): string | numb
     case "tags":
       return run.tags[field.key];
     case "attribute":
-      return field.key === "dataset" ? run.datasetId : run[field.key];
+      return field.key === "dataset" ? run.datasetId : field.key === "request" ? run.requestId : run[field.key];
   }
 }
 

@@ -245,6 +245,12 @@ export async function getRun(meta: MetadataStore, runId: string): Promise<RunDet
   return { ...run, final: finalMetrics(run), ...(seconds !== undefined ? { seconds } : {}) };
 }
 
+/** The runs that answered one training request, newest first (a retried Job can run twice); read by the store's index. */
+export async function runsForRequest(meta: MetadataStore, requestId: string): Promise<RunSummary[]> {
+  const docs = await Runs.query(meta, { where: [{ field: "requestId", op: "==", value: requestId }] });
+  return (await withHeldOut(meta, docs.map((d) => d.data))).sort(newestFirst).map(summarize);
+}
+
 /** One key across the compared runs: each run's value by run id (null where the run has none). */
 export interface ComparedKey<V> {
   key: string;

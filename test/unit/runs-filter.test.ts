@@ -6,6 +6,7 @@ const run: FilterSubject = {
   status: "succeeded",
   model: "fmnist",
   datasetId: "a".repeat(64),
+  requestId: "req-1",
   trainer: "builtin",
   metrics: { accuracy: 0.93, "recall/bag": 0.8, epoch: 3 },
   params: { epochs: 3, "preprocessing.width": 28, schedule: "cosine", "augmentation.flipHorizontal": false, lr: "0.001" },
@@ -53,7 +54,7 @@ describe("runs filter", () => {
     // A param stored as numeric text still compares as a number.
     expect(matches("params.lr < 0.01")).toBe(true);
     expect(matches('params.epochs = "3"')).toBe(true);
-    expect(matches('model = "fmnist" and trainer = "builtin" and dataset >= "a"')).toBe(true);
+    expect(matches('model = "fmnist" and trainer = "builtin" and dataset >= "a" and request = "req-1"')).toBe(true);
     expect(matches("metrics.val_accuracy < 2")).toBe(false);
     expect(matches('tags.absent != "x"')).toBe(false);
     expect(matches('tags.trigger != "drift"')).toBe(false);

@@ -6,7 +6,7 @@ import { loadConfig } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { versionDataset } from "../../core/datasets/version.ts";
 import { putRun, Runs, type RunRecord } from "../../core/jobs/run-record.ts";
-import { compareRuns, finalMetrics, getRun, listRuns } from "../../core/runs/queries.ts";
+import { compareRuns, finalMetrics, getRun, listRuns, runsForRequest } from "../../core/runs/queries.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadTrainConfig } from "../../trainer/config.ts";
 import { runTraining } from "../../trainer/run.ts";
@@ -90,6 +90,7 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ status: "failed", requestId: "req-bad", reason: expect.stringMatching(/f{12}/), finishedAt: expect.any(String) });
     expect(runs[0]!.version).toBeUndefined();
+    expect((await runsForRequest(rt.meta, "req-bad")).map((r) => r.runId)).toEqual([runs[0]!.runId]);
     expect((await listRuns(rt.meta, { filter: 'status = "failed"' })).runs.map((r) => r.model)).toEqual(["broken"]);
     expect((await listRuns(rt.meta, { filter: 'metrics.test_accuracy >= 0 and tags.trigger = "cli"' })).runs.map((r) => r.model)).toEqual(["tracked"]);
   });
