@@ -91,6 +91,11 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
     expect(runs[0]).toMatchObject({ status: "failed", requestId: "req-bad", reason: expect.stringMatching(/f{12}/), finishedAt: expect.any(String) });
     expect(runs[0]!.version).toBeUndefined();
     expect((await runsForRequest(rt.meta, "req-bad")).map((r) => r.runId)).toEqual([runs[0]!.runId]);
+    const failed = await getRun(rt.meta, runs[0]!.runId);
+    // It failed loading: that phase is timed, no later one started; what it was given is still recorded.
+    expect(Object.keys(failed.phases ?? {})).toEqual(["load"]);
+    expect(failed.params).toMatchObject({ epochs: 1 });
+    expect(failed.metrics).toEqual([]);
     expect((await listRuns(rt.meta, { filter: 'status = "failed"' })).runs.map((r) => r.model)).toEqual(["broken"]);
     expect((await listRuns(rt.meta, { filter: 'metrics.test_accuracy >= 0 and tags.trigger = "cli"' })).runs.map((r) => r.model)).toEqual(["tracked"]);
   });
