@@ -6,6 +6,7 @@ import { loadConfig } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { versionDataset } from "../../core/datasets/version.ts";
 import { putRun, Runs, type RunRecord } from "../../core/jobs/run-record.ts";
+import { runConfusion } from "../../core/runs/artefacts.ts";
 import { compareRuns, finalMetrics, getRun, listRuns, runsForRequest } from "../../core/runs/queries.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { loadTrainConfig } from "../../trainer/config.ts";
@@ -19,10 +20,13 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
   const cwd = mkdtempSync(join(tmpdir(), "sightline-runs-"));
   let rt: Runtime;
   let datasetId: string;
+  let testImages: number;
 
   beforeAll(async () => {
     rt = await openRuntime(loadConfig({ SIGHTLINE_HOME: join(cwd, "home") }, cwd), createLogger({}, { level: "CRITICAL" }));
-    datasetId = (await versionDataset(rt, await smallDataset({ perClass: 10, splits: true }))).record.id;
+    const { record } = await versionDataset(rt, await smallDataset({ perClass: 10, splits: true }));
+    datasetId = record.id;
+    testImages = record.splits.test!;
   });
   afterAll(async () => {
     await rt?.close();
@@ -75,8 +79,12 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
       { kind: "profile", digest: version.profileDigest },
       { kind: "confusion_matrix", digest: version.cardDigest, pointer: "/evaluation/confusion" },
     ]);
-    const card = JSON.parse((await rt.blobs.get(version.cardDigest)).toString()) as { evaluation: { confusion: number[][] } };
-    expect(card.evaluation.confusion).toHaveLength(3);
+    const confusion = await runConfusion(rt.blobs, run);
+    expect(confusion?.classes).toEqual(["bag", "sneaker", "trouser"]);
+    // Every test image is counted once.
+    expect(confusion?.matrix.flat().reduce((a, b) => a + b, 0)).toBe(testImages);
+    expect(confusion?.matrix).toHaveLength(3);
+    expect(await runConfusion(rt.blobs, { runId: "none" })).toBeUndefined();
 
     const detail = await getRun(rt.meta, run.runId);
     expect(detail.final).toMatchObject({ epoch: 3, loss: run.metrics[2]!.loss, test_accuracy: version.metrics.accuracy });
