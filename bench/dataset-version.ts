@@ -10,8 +10,9 @@ import { importIdx } from "../core/datasets/import-idx.ts";
 import { buildManifest, versionDataset } from "../core/datasets/version.ts";
 import { LocalBus } from "../core/events/local-bus.ts";
 import { SqliteStore } from "../core/meta/sqlite-store.ts";
+import { FMNIST_DIR } from "../core/config/settings/tools.ts";
 
-const FMNIST = process.env.FMNIST_DIR ?? "/usr/share/datasets/fashion-mnist";
+const FMNIST = FMNIST_DIR.read()!;
 const NAMES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"];
 const DATA = join(tmpdir(), "sightline-bench-fmnist");
 

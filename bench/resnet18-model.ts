@@ -16,6 +16,7 @@ import { PRODUCTION, setAliasIn } from "../core/registry/aliases.ts";
 import { ModelCardSchema, type ModelCard } from "../core/registry/model-card.ts";
 import { registerVersion, type ModelVersion } from "../core/registry/model-version.ts";
 import { CLASSES, makeRgbFashion } from "../examples/rgb-fashion/make-dataset.ts";
+import { SIGHTLINE_BENCH_CACHE } from "../core/config/settings/tools.ts";
 
 export const RESNET18 = "resnet18";
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -59,7 +60,7 @@ export interface Resnet18Assets {
 }
 
 export function benchCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.SIGHTLINE_BENCH_CACHE ?? join(tmpdir(), "sightline-bench-cache");
+  return SIGHTLINE_BENCH_CACHE.read(env) ?? join(tmpdir(), "sightline-bench-cache");
 }
 
 /** The exported model and the JPEGs, from the cache or built into it (atomically: a folder renamed into place). */

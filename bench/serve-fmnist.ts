@@ -29,6 +29,7 @@ import type { BareCommand, BareReply } from "./bare-server.ts";
 import { multipartRequests, percentile, type AutocannonRequest, type LoadResult } from "./load.ts";
 import type { PacedCommand, PacedReply } from "./paced.ts";
 import { describe, firstMessage, fmt, freePort, measure, peerSkipReason, productionVersion, PYTHON, runRaw, stopChild, trackChild, verdict, waitHealthy, workerPids, type Measured, type Timing } from "./serve-kit.ts";
+import { SIGHTLINE_BENCH_HOME } from "../core/config/settings/tools.ts";
 
 const MODEL = "fmnist";
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -36,7 +37,7 @@ const ROOT = resolve(HERE, "..");
 const SAMPLE = join(ROOT, "data/sample/test");
 const PEER = resolve(ROOT, "../shared/peers/fastapi_serve.py");
 // The trained demo model is kept between runs; each run serves a copy (the prediction log writes into the home).
-const CACHE = process.env.SIGHTLINE_BENCH_HOME ?? join(tmpdir(), "sightline-bench-serve-home");
+const CACHE = SIGHTLINE_BENCH_HOME.read() ?? join(tmpdir(), "sightline-bench-serve-home");
 const TARGET = { peer: 3, raw: 0.8, tail: 3 };
 
 export interface FmnistOptions extends Timing {

@@ -16,13 +16,14 @@ import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { createLogger } from "../core/telemetry/logger.ts";
 import { productionVersion } from "./serve-kit.ts";
+import { SIGHTLINE_BENCH_HOME } from "../core/config/settings/tools.ts";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "4" }, "svg-side": { type: "string", default: "4000" }, only: { type: "string" } } });
 const SECONDS = Number(values.seconds);
 const SVG_SIDE = Number(values["svg-side"]);
 const MODEL = "fmnist";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const CACHE = process.env.SIGHTLINE_BENCH_HOME ?? join(tmpdir(), "sightline-bench-serve-home");
+const CACHE = SIGHTLINE_BENCH_HOME.read() ?? join(tmpdir(), "sightline-bench-serve-home");
 const log = createLogger({ component: "bench" }, { level: "WARNING" });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");

@@ -15,6 +15,7 @@ import { createLogger } from "../core/telemetry/logger.ts";
 import { benchFmnist } from "./serve-fmnist.ts";
 import { benchResnet18 } from "./serve-resnet18.ts";
 import { installChildCleanup } from "./serve-kit.ts";
+import { SIGHTLINE_LOG_LEVEL } from "../core/config/settings/platform.ts";
 
 const positive = (name: string) => z.coerce.number({ error: `--${name} must be a number` }).positive(`--${name} must be positive`);
 const OptionsSchema = z.object({
@@ -46,7 +47,7 @@ const common = { seconds: options.seconds, warmup: options.warmup, connections: 
 
 installChildCleanup();
 // Serving workers inherit the environment: keep their INFO lines (startup, model loads) off the results.
-process.env.SIGHTLINE_LOG_LEVEL ??= "WARNING";
+process.env[SIGHTLINE_LOG_LEVEL.name] ??= "WARNING";
 const log = createLogger({ component: "bench" }, { level: "WARNING" });
 
 const both = options.model === "both";

@@ -21,6 +21,7 @@ import {
   useWasmBackend,
 } from "../trainer/kernels/register.ts";
 import { fusedAdam } from "../trainer/kernels/adam.ts";
+import { FMNIST_DIR } from "../core/config/settings/tools.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string): boolean => args.includes(`--${name}`);
@@ -34,7 +35,7 @@ const THREADS = option("threads", 2);
 const BASELINE_N = option("baseline-n", 512);
 const BATCH = 64;
 
-const FMNIST = process.env.FMNIST_DIR ?? "/usr/share/datasets/fashion-mnist";
+const FMNIST = FMNIST_DIR.read()!;
 const here = dirname(fileURLToPath(import.meta.url));
 const PEER = resolve(here, "../../shared/peers/torch_train.py");
 

@@ -21,6 +21,7 @@ import { createLogger } from "../core/telemetry/logger.ts";
 import { loadTrainConfig, REFERENCE_CONFIG } from "../trainer/config.ts";
 import { runTraining } from "../trainer/run.ts";
 import { benchByo } from "./train-byo.ts";
+import { FMNIST_DIR } from "../core/config/settings/tools.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +32,7 @@ const { values } = parseArgs({
     byo: { type: "boolean", default: false },
   },
 });
-const FMNIST = process.env.FMNIST_DIR ?? "/usr/share/datasets/fashion-mnist";
+const FMNIST = FMNIST_DIR.read()!;
 const NAMES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"];
 const DATA = join(tmpdir(), "sightline-bench-fmnist");
 const PEER = resolve(dirname(fileURLToPath(import.meta.url)), "../../shared/peers/torch_train.py");
@@ -76,7 +77,7 @@ try {
   if (values["no-peer"] || torch.status !== 0 || !existsSync(PEER)) {
     console.log("peer         skipped (PyTorch not installed: apt-get install python3-torch, or --no-peer)");
   } else {
-    const peer = spawnSync("/usr/bin/python3", [PEER, values["peer-epochs"], "60000", "2"], { encoding: "utf8", env: { ...process.env, FMNIST_DIR: FMNIST }, cwd: dirname(PEER) });
+    const peer = spawnSync("/usr/bin/python3", [PEER, values["peer-epochs"], "60000", "2"], { encoding: "utf8", env: { ...process.env, [FMNIST_DIR.name]: FMNIST }, cwd: dirname(PEER) });
     const ips = Number(/img_per_s=(\d+)/.exec(peer.stdout)?.[1]);
     const acc = /test_acc=([\d.]+)/.exec(peer.stdout)?.[1];
     console.log(`peer         ${peer.stdout.trim() || peer.stderr.trim()}`);

@@ -3,16 +3,11 @@ import { createInterface } from "node:readline/promises";
 import { loadConfig } from "../core/config/config.ts";
 import { openRuntime, type Runtime } from "../core/config/runtime.ts";
 import { createLogger, type Logger } from "../core/telemetry/logger.ts";
+import { CliExit } from "./exit-codes.ts";
+import { CI, SIGHTLINE_ACTOR } from "../core/config/settings/platform.ts";
 
-/** Ends the command with a message and an exit code, without a stack trace. */
-export class CliExit extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.name = "CliExit";
-    this.exitCode = exitCode;
-  }
-}
+
+export { CliExit } from "./exit-codes.ts";
 
 export interface CliContext {
   log: Logger;
@@ -29,8 +24,8 @@ export interface CliContext {
 export function createCliContext(): CliContext {
   return {
     log: createLogger({ component: "cli" }, { level: "WARNING" }),
-    actor: process.env.SIGHTLINE_ACTOR || `${userInfo().username}@${hostname()}`,
-    interactive: process.stdin.isTTY === true && process.stderr.isTTY === true && process.env.CI !== "true",
+    actor: SIGHTLINE_ACTOR.read(process.env) ?? `${userInfo().username}@${hostname()}`,
+    interactive: process.stdin.isTTY === true && process.stderr.isTTY === true && CI.read(process.env) !== "true",
     env: process.env,
     cwd: process.cwd(),
     out: (line) => process.stdout.write(`${line}\n`),

@@ -5,6 +5,7 @@ import type { Logger } from "../core/telemetry/logger.ts";
 import type { ContractHooks } from "../trainer/contract/run.ts";
 import type { TrainingHooks } from "../trainer/run.ts";
 import type { EpochStats } from "../trainer/train.ts";
+import { CI } from "../core/config/settings/platform.ts";
 
 /**
  * One progress bar per phase on a terminal (phases may run at the same time); elsewhere one structured log line
@@ -118,5 +119,5 @@ export function trainingProgress(options: TrainingProgressOptions = {}): { hooks
 
 /** Bars only on a person's terminal: CI logs and pipes get structured lines instead. */
 function barsOnTerminal(): boolean {
-  return process.stderr.isTTY === true && process.env.CI !== "true";
+  return process.stderr.isTTY === true && CI.read(process.env) !== "true";
 }

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { ConfigError } from "../core/config/config.ts";
 import { registerData } from "./commands/data.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerDrift } from "./commands/drift.ts";
@@ -12,7 +11,8 @@ import { registerPromotion } from "./commands/promote.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerTrain } from "./commands/train.ts";
-import { CliExit, createCliContext } from "./context.ts";
+import { createCliContext } from "./context.ts";
+import { CliExit, exitCodeFor } from "./exit-codes.ts";
 
 // `sightline … | head` closes our stdout early: that is the reader's choice, not an error.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -40,15 +40,10 @@ registerDemo(program, ctx);
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) {
-    // Help and version are not failures; usage errors were already printed by commander.
-    process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof CliExit || err instanceof ConfigError) {
-    process.stderr.write(`sightline: ${err.message}\n`);
-    process.exitCode = err instanceof CliExit ? err.exitCode : 78;
-  } else {
+  // Commander has already printed its usage errors (and help and version are not failures).
+  if (!(err instanceof CommanderError)) {
     process.stderr.write(`sightline: ${err instanceof Error ? err.message : String(err)}\n`);
-    ctx.log.debug("command failed", { err });
-    process.exitCode = 1;
+    if (!(err instanceof CliExit)) ctx.log.debug("command failed", { err });
   }
+  process.exitCode = exitCodeFor(err);
 }

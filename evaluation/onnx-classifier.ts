@@ -3,6 +3,7 @@ import { inputShape, type PreprocessSpec } from "../core/imaging/preprocess.ts";
 import type { ModelCard } from "../core/registry/model-card.ts";
 import { toProbabilities } from "../core/registry/scores.ts";
 import type { SplitData } from "../core/datasets/training-data.ts";
+import { SightlineError } from "../core/errors.ts";
 
 const BATCH = 256;
 
@@ -34,7 +35,7 @@ export async function classifySplit(session: ort.InferenceSession, model: Classi
     const input = new ort.Tensor("float32", split.x.subarray(start * split.pixels, end * split.pixels), [end - start, ...shape]);
     const out = await session.run({ [model.onnx.input]: input }, embedding ? [scores, embedding] : [scores]);
     const s = floatOutput(out, scores, end - start);
-    if (s.width !== k) throw new Error(`output ${scores} has ${s.width} values per image; the dataset has ${k} classes`);
+    if (s.width !== k) throw new SightlineError("invalid", "model_output_invalid", `output ${scores} has ${s.width} values per image; the dataset has ${k} classes`);
     probabilities.set(toProbabilities(s.data, k, kind), start * k);
     if (embedding) {
       const e = floatOutput(out, embedding, end - start);
@@ -42,7 +43,7 @@ export async function classifySplit(session: ort.InferenceSession, model: Classi
       embeddingParts.push(e.data);
     }
   }
-  if (!probabilities.every(Number.isFinite)) throw new Error(`output ${scores} holds values that are not finite numbers (NaN or ±Inf)`);
+  if (!probabilities.every(Number.isFinite)) throw new SightlineError("invalid", "model_output_invalid", `output ${scores} holds values that are not finite numbers (NaN or ±Inf)`);
   if (!embedding || embeddingDim === undefined) return { probabilities };
   const embeddings = new Float32Array(split.n * embeddingDim);
   let offset = 0;
@@ -50,15 +51,15 @@ export async function classifySplit(session: ort.InferenceSession, model: Classi
     embeddings.set(part, offset);
     offset += part.length;
   }
-  if (!embeddings.every(Number.isFinite)) throw new Error(`embedding output ${embedding} holds values that are not finite numbers`);
+  if (!embeddings.every(Number.isFinite)) throw new SightlineError("invalid", "model_output_invalid", `embedding output ${embedding} holds values that are not finite numbers`);
   return { probabilities, embeddings, embeddingDim };
 }
 
 /** A float32 output of n rows, copied out of ONNX Runtime's buffer. */
 function floatOutput(out: ort.InferenceSession.OnnxValueMapType, name: string, n: number): { data: Float32Array; width: number } {
   const tensor = out[name];
-  if (!tensor) throw new Error(`the model returned no output ${name}`);
-  if (!(tensor.data instanceof Float32Array)) throw new Error(`output ${name} is ${tensor.type}, not float32`);
-  if (tensor.dims.length !== 2 || tensor.dims[0] !== n) throw new Error(`output ${name} has shape [${tensor.dims.join(", ")}]; expected [${n}, D]`);
+  if (!tensor) throw new SightlineError("invalid", "model_output_invalid", `the model returned no output ${name}`);
+  if (!(tensor.data instanceof Float32Array)) throw new SightlineError("invalid", "model_output_invalid", `output ${name} is ${tensor.type}, not float32`);
+  if (tensor.dims.length !== 2 || tensor.dims[0] !== n) throw new SightlineError("invalid", "model_output_invalid", `output ${name} has shape [${tensor.dims.join(", ")}]; expected [${n}, D]`);
   return { data: Float32Array.from(tensor.data), width: tensor.dims[1]! };
 }

@@ -7,6 +7,7 @@ import type { Evaluator } from "../core/registry/promote.ts";
 import { loadTrainingData } from "../core/datasets/training-data.ts";
 import { evaluateClassifier, flatMetrics } from "../core/evaluation/metrics.ts";
 import { classifySplit } from "./onnx-classifier.ts";
+import { SightlineError } from "../core/errors.ts";
 
 /**
  * Evaluates a registered model version on another dataset's test split, the way it is served: its stored ONNX
@@ -24,7 +25,7 @@ export class OnnxEvaluator implements Evaluator {
     const card = parseModelCard(await this.rt.blobs.get(model.cardDigest), `${model.name}:${model.version}`);
     const data = await loadTrainingData(this.rt, datasetId, card.preprocessing, { splits: ["test"] });
     if (data.classes.join("\u0000") !== card.classes.join("\u0000")) {
-      throw new Error(`${model.name}:${model.version} knows classes ${card.classes.join(", ")}; dataset ${datasetId} has ${data.classes.join(", ")}`);
+      throw new SightlineError("invalid", "classes_mismatch", `${model.name}:${model.version} knows classes ${card.classes.join(", ")}; dataset ${datasetId} has ${data.classes.join(", ")}`);
     }
     const session = await ort.InferenceSession.create(await this.rt.blobs.get(model.modelDigest));
     let probabilities: Float32Array;

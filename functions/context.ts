@@ -11,6 +11,7 @@ import { ConfigError } from "../core/config/config.ts";
 import { LogDriftMetrics, type DriftMetricsSink } from "../core/telemetry/drift-metrics.ts";
 import { createLogger, type Logger } from "../core/telemetry/logger.ts";
 import { OnnxEvaluator } from "../evaluation/onnx-evaluator.ts";
+import { SIGHTLINE_DRIFT_METRICS, SIGHTLINE_DRIFT_POLICY, SIGHTLINE_PROMOTION_POLICY, SIGHTLINE_RETRAIN_POLICY, SIGHTLINE_TRAINER_IMAGE, SIGHTLINE_TRAINERS } from "../core/config/settings/functions.ts";
 
 /** Everything the four functions use, opened once per instance (a Cloud Functions instance serves many events). */
 export interface FunctionContext {
@@ -52,13 +53,14 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
   const log = options.log ?? createLogger({ component: "functions" });
   const config = options.config ?? loadConfig(env);
   const [driftPolicy, retrainPolicy, promotion, trainers] = await Promise.all([
-    options.driftPolicy ?? loadDriftPolicy(env.SIGHTLINE_DRIFT_POLICY || DEFAULT_DRIFT_POLICY).then((d) => d.policy),
-    options.retrainPolicy ?? loadRetrainPolicy(env.SIGHTLINE_RETRAIN_POLICY || DEFAULT_RETRAIN_POLICY),
-    loadPolicy(env.SIGHTLINE_PROMOTION_POLICY || DEFAULT_POLICY_FILE),
-    loadTrainers(env.SIGHTLINE_TRAINERS || undefined),
+    options.driftPolicy ?? loadDriftPolicy(SIGHTLINE_DRIFT_POLICY.read(env) ?? DEFAULT_DRIFT_POLICY).then((d) => d.policy),
+    options.retrainPolicy ?? loadRetrainPolicy(SIGHTLINE_RETRAIN_POLICY.read(env) ?? DEFAULT_RETRAIN_POLICY),
+    loadPolicy(SIGHTLINE_PROMOTION_POLICY.read(env) ?? DEFAULT_POLICY_FILE),
+    loadTrainers(SIGHTLINE_TRAINERS.read(env)),
   ]);
   const lineage = lineageEmitterFrom(config, env, log);
-  const metrics = options.metrics ?? (await openMetricsSink(env.SIGHTLINE_DRIFT_METRICS ?? "log", log));
+  const metrics = options.metrics ?? (await openMetricsSink(SIGHTLINE_DRIFT_METRICS.read(env)!, log));
+  const trainerImage = SIGHTLINE_TRAINER_IMAGE.read(env);
   const rt = await openRuntime(config, log);
   try {
     const jobs =
@@ -67,7 +69,7 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
         config,
         meta: rt.meta,
         log,
-        ...(env.SIGHTLINE_TRAINER_IMAGE ? { trainerImage: env.SIGHTLINE_TRAINER_IMAGE } : {}),
+        ...(trainerImage ? { trainerImage } : {}),
       }));
     return {
       rt,

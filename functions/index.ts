@@ -2,6 +2,7 @@
 // types (Terraform, issue 7). Deploy with `--entry-point=detectDrift` etc. and the environment of functions/context.ts.
 import { cloudEvent, type CloudEvent } from "@google-cloud/functions-framework";
 import { z } from "zod";
+import { errorKind } from "../core/errors.ts";
 import { decodeEvent, InvalidEventError } from "../core/events/envelope.ts";
 import { FUNCTION_SUBSCRIPTIONS, type FunctionName } from "../core/events/subscriptions.ts";
 import { openFunctionContext, type ContextOptions, type FunctionContext } from "./context.ts";
@@ -48,8 +49,10 @@ export async function deliver(name: FunctionName, raw: unknown): Promise<void> {
     const types: readonly string[] = FUNCTION_SUBSCRIPTIONS[name].types;
     if (!types.includes(event.type)) throw new InvalidEventError(`${name} takes ${types.join(", ")}, not ${event.type}`);
   } catch (err) {
-    if (!(err instanceof InvalidEventError)) throw err;
-    await ctx.rt.bus.deadLetter(subscription, body, err.message);
+    // Only the message itself is judged here: invalid is final (dead-letter and acknowledge), anything else is thrown
+    // so Pub/Sub delivers again.
+    if (errorKind(err) !== "invalid") throw err;
+    await ctx.rt.bus.deadLetter(subscription, body, (err as Error).message);
     return;
   }
   await handlers[name](event);

@@ -1,11 +1,12 @@
 import cors from "cors";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
+import { GOOGLE_CLOUD_PROJECT } from "../core/config/settings/platform.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { authenticate } from "./auth.ts";
 import { AbandonedError, QueueFullError } from "./batcher.ts";
 import type { ServingContext } from "./context.ts";
 import { DataPlane } from "./data-plane.ts";
-import { ApiError, ERROR_STATUS, errorBody, type ErrorBodyShape, type ErrorCode } from "./errors.ts";
+import { answerFor, ApiError, ERROR_STATUS, errorBody, type ErrorAnswer, type ErrorBodyShape, type ErrorCode } from "./errors.ts";
 import { requestContext, requestLogFields } from "./http-log.ts";
 import { requestScope } from "./request-scope.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -63,7 +64,7 @@ function baseApp(ctx: ServingContext): express.Express {
   app.disable("etag");
   // A hop count, never `true`: trusting every X-Forwarded-For entry would let any client choose its remoteIp.
   app.set("trust proxy", ctx.config.trustedProxyHops);
-  app.use(requestContext({ metrics: ctx.metrics, log: ctx.log, project: process.env.GOOGLE_CLOUD_PROJECT, requestLog: ctx.config.requestLog }));
+  app.use(requestContext({ metrics: ctx.metrics, log: ctx.log, project: GOOGLE_CLOUD_PROJECT.read(), requestLog: ctx.config.requestLog }));
   return app;
 }
 
@@ -96,29 +97,19 @@ const BODY_ERRORS: Record<string, ErrorCode> = {
 
 function errorHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
-    let code: ErrorCode;
-    let message: string;
-    let headers: Record<string, string> = {};
+    let answer: ErrorAnswer;
     if (err instanceof QueueFullError) {
-      code = "overloaded";
-      message = err.message;
-      headers = { "retry-after": String(RETRY_AFTER_SECONDS) };
+      answer = { code: "overloaded", status: ERROR_STATUS.overloaded, message: err.message, headers: { "retry-after": String(RETRY_AFTER_SECONDS) } };
     } else if (err instanceof AbandonedError) {
       // Only reaches a response whose client is gone: nothing is listening, but it is not a server fault.
-      code = "timeout";
-      message = err.message;
-    } else if (err instanceof ApiError) {
-      code = err.code;
-      message = err.message;
-      headers = err.headers;
+      answer = { code: "timeout", status: ERROR_STATUS.timeout, message: err.message, headers: {} };
     } else if (err instanceof Error && "type" in err && typeof err.type === "string" && err.type in BODY_ERRORS) {
-      code = BODY_ERRORS[err.type]!;
-      message = code === "internal" ? "internal error" : err.message;
+      const code = BODY_ERRORS[err.type]!;
+      answer = { code, status: ERROR_STATUS[code], message: code === "internal" ? "internal error" : err.message, headers: {} };
     } else {
-      code = "internal";
-      message = "internal error; the request id is in the x-request-id header";
+      answer = answerFor(err);
     }
-    const status = ERROR_STATUS[code];
+    const { code, status, message, headers } = answer;
     if (status >= 500 && code !== "not_ready" && code !== "timeout") {
       // Error Reporting shows `context.httpRequest` beside the stack (ReportedErrorEvent's ErrorContext).
       const context = { httpRequest: { method: req.method, url: req.originalUrl, responseStatusCode: status, userAgent: req.headers["user-agent"] ?? "", remoteIp: req.ip ?? "" } };

@@ -1,3 +1,5 @@
+import { SightlineError } from "../core/errors.ts";
+
 export interface BatcherOptions {
   /** Largest batch handed to `run`. */
   maxSize: number;
@@ -21,20 +23,18 @@ export interface BatcherOptions {
 }
 
 /** The batch queue is full: the caller should shed the request (503, Retry-After). */
-export class QueueFullError extends Error {
+export class QueueFullError extends SightlineError {
   readonly queued: number;
   constructor(queued: number) {
-    super(`the inference queue is full (${queued} images waiting); try again shortly`);
-    this.name = "QueueFullError";
+    super("unavailable", "overloaded", `the inference queue is full (${queued} images waiting); try again shortly`);
     this.queued = queued;
   }
 }
 
 /** An item dropped before it ran because the work that submitted it was abandoned. */
-export class AbandonedError extends Error {
+export class AbandonedError extends SightlineError {
   constructor() {
-    super("dropped before it ran: its request was already answered or abandoned");
-    this.name = "AbandonedError";
+    super("unavailable", "abandoned", "dropped before it ran: its request was already answered or abandoned");
   }
 }
 

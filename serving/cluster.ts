@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import express from "express";
 import type { Config } from "../core/config/config.ts";
+import { SIGHTLINE_SERVE_WORKER } from "../core/config/settings/serving.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import { finish } from "./app.ts";
 import { askWorkers, clusterMetricsText, type FromWorker, type ToWorker } from "./cluster-metrics.ts";
@@ -11,7 +12,7 @@ import type { ServingConfig } from "./config.ts";
 import { bearer } from "./routes/admin.ts";
 
 /** How the primary hands its configuration to workers (they re-open the adapters themselves). */
-export const WORKER_ENV = "SIGHTLINE_SERVE_WORKER";
+export const WORKER_ENV = SIGHTLINE_SERVE_WORKER.name;
 export interface WorkerSetup {
   runtime: Config;
   serving: ServingConfig;

@@ -1,16 +1,16 @@
 import { availableParallelism } from "node:os";
-import { z } from "zod";
 import { ConfigError } from "../core/config/config.ts";
+import type { Env, EnvVar } from "../core/config/env.ts";
+import { SERVING_SETTINGS, SIGHTLINE_SERVE_MODEL } from "../core/config/settings/serving.ts";
 import { parseImageFormats, type ImageFormat } from "../core/imaging/formats.ts";
-import { SHA256_HEX } from "../core/ids.ts";
 import { parseModelRef } from "../core/registry/model-version.ts";
 import type { OrtPlacement } from "./ort-session.ts";
 
-export const DEFAULT_MODEL = "fmnist@production";
+export const DEFAULT_MODEL = SIGHTLINE_SERVE_MODEL.default!;
 
 export type ServedRef = { name: string; alias: string } | { name: string; version: number };
 
-/** What the inference API needs beyond the ports: every value from SIGHTLINE_SERVE_* / PORT / AIP_*, validated here. */
+/** What the inference API needs beyond the ports: every value from the serving settings (core/config/settings/serving.ts). */
 export interface ServingConfig {
   host: string;
   port: number;
@@ -82,73 +82,13 @@ export type ServeAuth =
   | { mode: "api-key"; keyHashes: string[] }
   | { mode: "google-id-token"; audience: string; jwksUrl: string };
 
-export const GOOGLE_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs";
+export { GOOGLE_JWKS_URL } from "../core/config/settings/serving.ts";
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const rate = z.coerce.number().min(0).max(1);
-// A literal path: Express's own syntax (":param", "*") is escaped when it is mounted.
-const route = z.string().max(1024).regex(/^\/[^\s?#]*$/, "must be a URL path starting with / (no query, no spaces)");
+type Variables = { [K in (typeof SERVING_SETTINGS)[number] as K["name"]]?: K extends EnvVar<infer T> ? T : never };
 
-const VARIABLES = {
-  SIGHTLINE_SERVE_HOST: z.string().min(1),
-  PORT: int(0, 65535),
-  SIGHTLINE_MODEL: z.string().min(1),
-  SIGHTLINE_SERVE_WORKERS: int(1, 64),
-  SIGHTLINE_ORT_THREADS: int(1, 64),
-  SIGHTLINE_ORT_PLACEMENT: z.enum(["auto", "thread", "inline"]),
-  SIGHTLINE_MAX_BODY_BYTES: int(1, 1 << 30),
-  SIGHTLINE_MAX_PIXELS: int(1, 1 << 30),
-  SIGHTLINE_MAX_IMAGES_PER_REQUEST: int(1, 1024),
-  SIGHTLINE_REQUEST_TIMEOUT_MS: int(1, 600_000),
-  SIGHTLINE_BATCH_MAX_SIZE: int(1, 1024),
-  SIGHTLINE_BATCH_MAX_DELAY_MS: int(0, 1000),
-  SIGHTLINE_RELOAD_POLL_MS: int(100, 3_600_000),
-  SIGHTLINE_PREDICTION_LOG_RATE: rate,
-  SIGHTLINE_PREDICTION_LOG_EMBEDDING_RATE: rate,
-  SIGHTLINE_PREDICTION_LOG_BUFFER: int(1, 10_000_000),
-  SIGHTLINE_PREDICTION_LOG_FLUSH_MS: int(10, 600_000),
-  SIGHTLINE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters"),
-  SIGHTLINE_CORS_ORIGINS: z.string(),
-  SIGHTLINE_DRAIN_SECONDS: z.coerce.number().min(0).max(600),
-  SIGHTLINE_IMAGE_FORMATS: z.string(),
-  SIGHTLINE_MAX_REQUEST_PIXELS: int(1, 2 ** 40),
-  SIGHTLINE_MAX_DECODES: int(1, 1024),
-  SIGHTLINE_DECODE_QUEUE: int(0, 1_000_000),
-  // --- exposure, load shedding and authentication of the public port
-  SIGHTLINE_INTERNAL_PORT: int(0, 65535),
-  SIGHTLINE_BATCH_MAX_QUEUE: int(1, 1_000_000),
-  SIGHTLINE_METRICS_WORKER_TIMEOUT_MS: int(10, 60_000),
-  SIGHTLINE_SERVE_AUTH: z.enum(["none", "api-key", "google-id-token"]),
-  SIGHTLINE_SERVE_API_KEY_HASHES: z
-    .string()
-    .transform((s) => s.split(/[\s,]+/).filter(Boolean).map((h) => h.replace(/^sha256:/, "").toLowerCase()))
-    .pipe(z.array(z.string().regex(SHA256_HEX, "each entry must be a SHA-256 hash (64 hex digits), not a key")).min(1, "no hash given")),
-  SIGHTLINE_SERVE_AUDIENCE: z.string().min(1),
-  SIGHTLINE_GOOGLE_JWKS_URL: z.url({ protocol: /^https?$/ }),
-  // --- request logs and client addresses
-  SIGHTLINE_REQUEST_LOG_RATE: rate,
-  SIGHTLINE_SLOW_REQUEST_MS: int(1, 3_600_000),
-  SIGHTLINE_TRUSTED_PROXY_HOPS: int(0, 16),
-  // --- Vertex AI custom container (set by Vertex)
-  AIP_HTTP_PORT: int(1, 65535),
-  AIP_PREDICT_ROUTE: route,
-  AIP_HEALTH_ROUTE: route,
-  AIP_DEPLOYED_MODEL_ID: z.string().max(256),
-} as const;
-
-type Variables = { [K in keyof typeof VARIABLES]?: z.infer<(typeof VARIABLES)[K]> };
-
-function readVariables(env: Record<string, string | undefined>): Variables {
+function readVariables(env: Env): Variables {
   const out: Record<string, unknown> = {};
-  for (const [name, schema] of Object.entries(VARIABLES)) {
-    const raw = env[name];
-    if (raw === undefined || raw === "") continue;
-    const parsed = schema.safeParse(raw);
-    // A secret's value stays out of error messages and logs.
-    const shown = name.endsWith("_TOKEN") || name.endsWith("_HASHES") ? "(hidden)" : JSON.stringify(raw);
-    if (!parsed.success) throw new ConfigError(`${name}=${shown}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
-    out[name] = parsed.data;
-  }
+  for (const v of SERVING_SETTINGS) out[v.name] = (v as EnvVar<unknown>).read(env);
   return out as Variables;
 }
 
@@ -157,52 +97,53 @@ function readVariables(env: Record<string, string | undefined>): Variables {
  * one worker per core, one ONNX thread each, a 10 MB body, no batching delay, every prediction logged with
  * features and one in ten with its embedding.
  */
-export function loadServingConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<ServingConfig> = {}): ServingConfig {
+export function loadServingConfig(env: Env = process.env, overrides: Partial<ServingConfig> = {}): ServingConfig {
   const v = readVariables(env);
   let model: ServingConfig["model"];
   try {
-    const ref = parseModelRef(v.SIGHTLINE_MODEL ?? DEFAULT_MODEL);
+    const ref = parseModelRef(v.SIGHTLINE_SERVE_MODEL!);
     model = ref.version !== undefined ? { name: ref.name, version: ref.version } : { name: ref.name, alias: ref.alias ?? "production" };
   } catch (err) {
-    throw new ConfigError(`SIGHTLINE_MODEL: ${(err as Error).message}`);
+    // Named as it was set: an old name still in a manifest is the one to fix.
+    throw new ConfigError(`${SIGHTLINE_SERVE_MODEL.lookup(env, { onDeprecated: () => {} }).from ?? SIGHTLINE_SERVE_MODEL.name}: ${(err as Error).message}`);
   }
   return {
     host: v.SIGHTLINE_SERVE_HOST ?? "0.0.0.0",
     port: publicPort(v),
     model,
     workers: v.SIGHTLINE_SERVE_WORKERS ?? availableParallelism(),
-    ortThreads: v.SIGHTLINE_ORT_THREADS ?? 1,
-    ortPlacement: v.SIGHTLINE_ORT_PLACEMENT ?? "auto",
-    maxBodyBytes: v.SIGHTLINE_MAX_BODY_BYTES ?? 10 * 1024 * 1024,
-    maxPixels: v.SIGHTLINE_MAX_PIXELS ?? 4096 * 4096,
-    maxImagesPerRequest: v.SIGHTLINE_MAX_IMAGES_PER_REQUEST ?? 64,
-    requestTimeoutMs: v.SIGHTLINE_REQUEST_TIMEOUT_MS ?? 10_000,
+    ortThreads: v.SIGHTLINE_ORT_THREADS!,
+    ortPlacement: v.SIGHTLINE_ORT_PLACEMENT!,
+    maxBodyBytes: v.SIGHTLINE_MAX_BODY_BYTES!,
+    maxPixels: v.SIGHTLINE_MAX_PIXELS!,
+    maxImagesPerRequest: v.SIGHTLINE_MAX_IMAGES_PER_REQUEST!,
+    requestTimeoutMs: v.SIGHTLINE_REQUEST_TIMEOUT_MS!,
     // No added delay by default: images that arrive while a batch runs form the next one anyway, and waiting for
     // company measurably idled the workers at 8 concurrent clients (bench:serve).
-    batch: { maxSize: v.SIGHTLINE_BATCH_MAX_SIZE ?? 32, maxDelayMs: v.SIGHTLINE_BATCH_MAX_DELAY_MS ?? 0 },
-    reloadPollMs: v.SIGHTLINE_RELOAD_POLL_MS ?? 2_000,
+    batch: { maxSize: v.SIGHTLINE_BATCH_MAX_SIZE!, maxDelayMs: v.SIGHTLINE_BATCH_MAX_DELAY_MS! },
+    reloadPollMs: v.SIGHTLINE_RELOAD_POLL_MS!,
     predictionLog: {
-      sampleRate: v.SIGHTLINE_PREDICTION_LOG_RATE ?? 1,
-      embeddingRate: v.SIGHTLINE_PREDICTION_LOG_EMBEDDING_RATE ?? 0.1,
-      bufferSize: v.SIGHTLINE_PREDICTION_LOG_BUFFER ?? 10_000,
-      flushMs: v.SIGHTLINE_PREDICTION_LOG_FLUSH_MS ?? 500,
+      sampleRate: v.SIGHTLINE_PREDICTION_LOG_RATE!,
+      embeddingRate: v.SIGHTLINE_PREDICTION_LOG_EMBEDDING_RATE!,
+      bufferSize: v.SIGHTLINE_PREDICTION_LOG_BUFFER!,
+      flushMs: v.SIGHTLINE_PREDICTION_LOG_FLUSH_MS!,
       // Validating and writing an event is synchronous work on the event loop: small events keep each pause short.
       maxRecordsPerEvent: 100,
     },
     adminToken: v.SIGHTLINE_ADMIN_TOKEN,
     corsOrigins: (v.SIGHTLINE_CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
-    drainSeconds: v.SIGHTLINE_DRAIN_SECONDS ?? 0,
+    drainSeconds: v.SIGHTLINE_DRAIN_SECONDS!,
     ...hostileInputBounds(v),
     // --- exposure, load shedding and authentication of the public port
     internalPort: internalPort(v),
     // Eight full batches: enough to keep the runner busy, little enough that a queued image still answers in time.
-    maxQueuedImages: v.SIGHTLINE_BATCH_MAX_QUEUE ?? 256,
-    metricsWorkerTimeoutMs: v.SIGHTLINE_METRICS_WORKER_TIMEOUT_MS ?? 2_000,
+    maxQueuedImages: v.SIGHTLINE_BATCH_MAX_QUEUE!,
+    metricsWorkerTimeoutMs: v.SIGHTLINE_METRICS_WORKER_TIMEOUT_MS!,
     auth: serveAuth(v),
     // --- request logs and client addresses
-    requestLog: { sampleRate: v.SIGHTLINE_REQUEST_LOG_RATE ?? 1, slowMs: v.SIGHTLINE_SLOW_REQUEST_MS ?? 1_000 },
+    requestLog: { sampleRate: v.SIGHTLINE_REQUEST_LOG_RATE!, slowMs: v.SIGHTLINE_SLOW_REQUEST_MS! },
     // None by default: X-Forwarded-For is whatever the client wrote unless a proxy we trust appended to it.
-    trustedProxyHops: v.SIGHTLINE_TRUSTED_PROXY_HOPS ?? 0,
+    trustedProxyHops: v.SIGHTLINE_TRUSTED_PROXY_HOPS!,
     vertex: vertexSettings(v),
     ...overrides,
   };
@@ -215,18 +156,18 @@ function hostileInputBounds(v: Variables): Pick<ServingConfig, "imageFormats" | 
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const maxPixels = v.SIGHTLINE_MAX_PIXELS ?? 4096 * 4096;
+  const maxPixels = v.SIGHTLINE_MAX_PIXELS!;
   return {
     imageFormats,
     // Four maximal images: on a 2 Gi pod, a request's decodes then stay in the hundreds of MB.
     maxRequestPixels: v.SIGHTLINE_MAX_REQUEST_PIXELS ?? 4 * maxPixels,
     // sharp runs each decode on one of libuv's 4 pool threads; more in flight only add memory, not throughput.
-    decodes: { maxActive: v.SIGHTLINE_MAX_DECODES ?? 4, maxQueued: v.SIGHTLINE_DECODE_QUEUE ?? 256 },
+    decodes: { maxActive: v.SIGHTLINE_MAX_DECODES!, maxQueued: v.SIGHTLINE_DECODE_QUEUE! },
   };
 }
 
 // Vertex AI sends every request to AIP_HTTP_PORT and expects it honoured, so it wins over PORT (which the image sets).
-const publicPort = (v: Variables): number => v.AIP_HTTP_PORT ?? v.PORT ?? 8080;
+const publicPort = (v: Variables): number => v.AIP_HTTP_PORT ?? v.PORT!;
 
 function internalPort(v: Variables): number | undefined {
   const port = v.SIGHTLINE_INTERNAL_PORT;
@@ -259,14 +200,14 @@ function vertexSettings(v: Variables): VertexSettings {
 }
 
 function serveAuth(v: Variables): ServeAuth {
-  const mode = v.SIGHTLINE_SERVE_AUTH ?? "none";
+  const mode = v.SIGHTLINE_SERVE_AUTH!;
   if (mode === "api-key") {
     if (!v.SIGHTLINE_SERVE_API_KEY_HASHES) throw new ConfigError("SIGHTLINE_SERVE_AUTH=api-key needs SIGHTLINE_SERVE_API_KEY_HASHES (SHA-256 hashes of the keys, from a Secret)");
     return { mode, keyHashes: v.SIGHTLINE_SERVE_API_KEY_HASHES };
   }
   if (mode === "google-id-token") {
     if (!v.SIGHTLINE_SERVE_AUDIENCE) throw new ConfigError("SIGHTLINE_SERVE_AUTH=google-id-token needs SIGHTLINE_SERVE_AUDIENCE (the audience callers request their ID token for)");
-    return { mode, audience: v.SIGHTLINE_SERVE_AUDIENCE, jwksUrl: v.SIGHTLINE_GOOGLE_JWKS_URL ?? GOOGLE_JWKS_URL };
+    return { mode, audience: v.SIGHTLINE_SERVE_AUDIENCE, jwksUrl: v.SIGHTLINE_GOOGLE_JWKS_URL! };
   }
   return { mode };
 }

@@ -1,4 +1,20 @@
 import type { z } from "zod";
+import { errorKind, SightlineError, type ErrorKind } from "../core/errors.ts";
+
+/**
+ * Each error kind's HTTP status: what any Sightline error answers unless it is an ApiError, whose code is more
+ * precise (413, 415, 401, 422 are all kind `invalid`). Corrupt stored data and wrong settings are the server's
+ * fault, not the client's.
+ */
+export const KIND_STATUS: Record<ErrorKind | "internal", number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  corrupt: 500,
+  config: 500,
+  internal: 500,
+};
 
 /** The API's error codes (ARCHITECTURE.md, Serving contract) with their HTTP status. */
 export const ERROR_STATUS = {
@@ -6,6 +22,7 @@ export const ERROR_STATUS = {
   undecodable_image: 400,
   unauthorized: 401,
   not_found: 404,
+  conflict: 409,
   timeout: 503,
   payload_too_large: 413,
   too_many_pixels: 413,
@@ -14,27 +31,82 @@ export const ERROR_STATUS = {
   internal: 500,
   not_ready: 503,
   overloaded: 503,
+  unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** An API code that says what the client can do; `internal` is only ever the handler's answer to a bug. */
+export type ClientErrorCode = Exclude<ErrorCode, "internal">;
+
+/** The kind of each API code a client can act on: the status above refines the kind's (a 413 is a kind of 400). */
+export const API_ERROR_KIND: Record<ClientErrorCode, ErrorKind> = {
+  bad_request: "invalid",
+  undecodable_image: "invalid",
+  unauthorized: "invalid",
+  not_found: "not_found",
+  conflict: "conflict",
+  timeout: "unavailable",
+  payload_too_large: "invalid",
+  too_many_pixels: "invalid",
+  unsupported_media_type: "invalid",
+  invalid_tensor: "invalid",
+  not_ready: "unavailable",
+  overloaded: "unavailable",
+  unavailable: "unavailable",
+};
+
+/** The API code a Sightline error of each kind answers with when it is not an ApiError. */
+const KIND_API_CODE: Record<ErrorKind | "internal", ErrorCode> = {
+  invalid: "bad_request",
+  not_found: "not_found",
+  conflict: "conflict",
+  unavailable: "unavailable",
+  corrupt: "internal",
+  config: "internal",
+  internal: "internal",
+};
 
 /** Longest message an error body carries: a hostile request must not be able to make the answer larger than itself. */
 export const MAX_MESSAGE_CHARS = 2048;
 
 /** An error meant for the client: its message is safe to show, and says what to change. */
-export class ApiError extends Error {
-  readonly code: ErrorCode;
+export class ApiError extends SightlineError {
+  declare readonly code: ClientErrorCode;
   readonly status: number;
   /** Response headers that go with the error (e.g. Retry-After on 503 overloaded). */
   readonly headers: Record<string, string>;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
-    super(capMessage(message), options);
-    this.name = "ApiError";
-    this.code = code;
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
+    super(API_ERROR_KIND[code], code, capMessage(message), options);
     this.status = ERROR_STATUS[code];
     this.headers = options?.headers ?? {};
   }
+}
+
+export const INTERNAL_MESSAGE = "internal error; the request id is in the x-request-id header";
+const UNAVAILABLE_MESSAGE = "temporarily unavailable; try again shortly";
+
+/** How the error handler answers an error: its API code, status, message (safe to show) and headers. */
+export interface ErrorAnswer {
+  code: ErrorCode;
+  status: number;
+  message: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * An ApiError answers its own code; any other Sightline error its kind's (KIND_STATUS), with its message when the
+ * status is the client's (4xx) and a generic one when it is the server's (a message from the server's own
+ * dependencies may name buckets or paths); anything else is a bug: 500.
+ */
+export function answerFor(err: unknown): ErrorAnswer {
+  if (err instanceof ApiError) return { code: err.code, status: err.status, message: err.message, headers: err.headers };
+  const kind = errorKind(err);
+  const code = KIND_API_CODE[kind];
+  const status = KIND_STATUS[kind];
+  const message = status < 500 ? capMessage((err as Error).message) : kind === "unavailable" ? UNAVAILABLE_MESSAGE : INTERNAL_MESSAGE;
+  return { code, status, message, headers: {} };
 }
 
 export const errorBody = (code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } => ({ error: { code, message } });

@@ -7,6 +7,7 @@ import { getVersion, type ModelVersion } from "../core/registry/model-version.ts
 import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
 import { InlineSession, THREAD_MIN_RUN_MS, ThreadedSession, type ModelSession, type OrtPlacement } from "./ort-session.ts";
 import type { ServingMetrics } from "./metrics.ts";
+import { SightlineError } from "../core/errors.ts";
 
 export interface ModelOutput {
   /** Class probabilities, in the card's class order. */
@@ -136,17 +137,17 @@ export class LoadedModel {
 
   private async warmUp(): Promise<void> {
     const { input, outputs } = this.card.onnx;
-    if (!this.session.inputNames.includes(input)) throw new Error(`ONNX model has inputs ${this.session.inputNames.join(", ")}, card says ${input}`);
+    if (!this.session.inputNames.includes(input)) throw new SightlineError("corrupt", "model_card_mismatch", `ONNX model has inputs ${this.session.inputNames.join(", ")}, card says ${input}`);
     for (const out of [outputs.scores, outputs.embedding]) {
-      if (out !== undefined && !this.session.outputNames.includes(out)) throw new Error(`ONNX model has outputs ${this.session.outputNames.join(", ")}, card says ${out}`);
+      if (out !== undefined && !this.session.outputNames.includes(out)) throw new SightlineError("corrupt", "model_card_mismatch", `ONNX model has outputs ${this.session.outputNames.join(", ")}, card says ${out}`);
     }
     const [out] = await this.runOnce([new Float32Array(this.inputSize)]);
     const k = this.card.classes.length;
-    if (out?.probabilities.length !== k) throw new Error(`warm-up gave ${out?.probabilities.length} scores for ${k} classes`);
+    if (out?.probabilities.length !== k) throw new SightlineError("corrupt", "model_card_mismatch", `warm-up gave ${out?.probabilities.length} scores for ${k} classes`);
     const { embeddingDim } = this.card.onnx;
-    if (out.embedding && embeddingDim !== undefined && out.embedding.length !== embeddingDim) throw new Error(`warm-up gave a ${out.embedding.length}-d embedding, card says ${embeddingDim}`);
+    if (out.embedding && embeddingDim !== undefined && out.embedding.length !== embeddingDim) throw new SightlineError("corrupt", "model_card_mismatch", `warm-up gave a ${out.embedding.length}-d embedding, card says ${embeddingDim}`);
     const sum = out.probabilities.reduce((a, b) => a + b, 0);
-    if (!(Math.abs(sum - 1) < 1e-3)) throw new Error(`warm-up probabilities sum to ${sum}, not 1`);
+    if (!(Math.abs(sum - 1) < 1e-3)) throw new SightlineError("corrupt", "model_card_mismatch", `warm-up probabilities sum to ${sum}, not 1`);
   }
 
   private async runBatch(inputs: Float32Array[], metrics: ServingMetrics): Promise<ModelOutput[]> {

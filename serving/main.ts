@@ -1,6 +1,7 @@
 // The serving container's command: configuration from the environment (ARCHITECTURE.md, Configuration), then
 // serve until SIGTERM. Exit 78 on a configuration error, 1 on any other failure to start.
-import { ConfigError, loadConfig } from "../core/config/config.ts";
+import { loadConfig } from "../core/config/config.ts";
+import { errorKind } from "../core/errors.ts";
 import { createLogger, flushLogs } from "../core/telemetry/logger.ts";
 import { loadServingConfig } from "./config.ts";
 import { runServing } from "./run.ts";
@@ -20,5 +21,6 @@ try {
   process.once("SIGINT", () => stop("SIGINT"));
 } catch (err) {
   log.error("serving failed to start", { err });
-  process.exit(err instanceof ConfigError ? 78 : 1);
+  // A wrong setting exits 78 (EX_CONFIG), as the CLI does: restarting will not help.
+  process.exit(errorKind(err) === "config" ? 78 : 1);
 }

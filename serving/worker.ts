@@ -1,11 +1,12 @@
 // A cluster worker of the inference API (see cluster.ts): opens the adapters and serves on the shared port.
 import { openRuntime } from "../core/config/runtime.ts";
+import { SIGHTLINE_SERVE_WORKER } from "../core/config/settings/serving.ts";
 import { createLogger, flushLogs } from "../core/telemetry/logger.ts";
 import { WORKER_ENV, type WorkerSetup } from "./cluster.ts";
 import type { FromWorker, ToWorker } from "./cluster-metrics.ts";
 import { startServer } from "./server.ts";
 
-const setup = JSON.parse(process.env[WORKER_ENV] ?? "null") as WorkerSetup | null;
+const setup = JSON.parse(SIGHTLINE_SERVE_WORKER.read() ?? "null") as WorkerSetup | null;
 if (!setup || !process.send) throw new Error(`serving/worker.ts runs as a cluster worker with ${WORKER_ENV} set`);
 const send = (msg: FromWorker): void => void process.send?.(msg);
 

@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { PreprocessSpecSchema } from "../core/imaging/preprocess.ts";
 import { sha256Hex } from "../core/util/digest.ts";
+import { SightlineError } from "../core/errors.ts";
 
 /** A training run's configuration (YAML, validated here); its hash is part of every model's lineage. */
 export const TrainConfigSchema = z
@@ -46,12 +47,12 @@ export async function loadTrainConfig(path: string | undefined, overrides: Parti
     try {
       raw = parseYaml(await readFile(path, "utf8")) ?? {};
     } catch (err) {
-      throw new Error(`cannot read training config ${path}: ${(err as Error).message}`, { cause: err });
+      throw new SightlineError("invalid", "train_config_invalid", `cannot read training config ${path}: ${(err as Error).message}`, { cause: err });
     }
   }
   const merged = { ...(raw as object), ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
   const parsed = TrainConfigSchema.safeParse(merged);
-  if (!parsed.success) throw new Error(`training config ${path ?? "(defaults)"} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new SightlineError("invalid", "train_config_invalid", `training config ${path ?? "(defaults)"} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 

@@ -10,6 +10,7 @@ import { registerVersion, type ModelVersion } from "../core/registry/model-versi
 import { topClass } from "../core/registry/scores.ts";
 import type { Logger } from "../core/telemetry/logger.ts";
 import type { SplitData } from "../core/datasets/training-data.ts";
+import { SIGHTLINE_GIT_REPO_URL } from "../core/config/settings/lineage.ts";
 
 export { newRunId } from "../core/jobs/run-record.ts";
 
@@ -64,6 +65,7 @@ export async function registerRun(
   const cardRef = await rt.blobs.put(Buffer.from(JSON.stringify(card, null, 2)));
   const { runId } = run;
   const { metrics, configHash, gitCommit, image } = card;
+  const repoUrl = SIGHTLINE_GIT_REPO_URL.lookup().raw;
   const version = await registerVersion(
     rt.meta,
     {
@@ -95,7 +97,8 @@ export async function registerRun(
         profileDigest: profileRef.digest,
         configHash,
         ...(gitCommit ? { gitCommit } : {}),
-        ...(gitCommit && process.env.SIGHTLINE_GIT_REPO_URL ? { gitRepo: process.env.SIGHTLINE_GIT_REPO_URL } : {}),
+        // As set, unchecked: a bad URL fails the lineage consumer's settings, not the training run.
+        ...(gitCommit && repoUrl ? { gitRepo: repoUrl } : {}),
         ...(image ? { image } : {}),
         metrics,
         ...(card.parentVersion !== undefined ? { parentVersion: card.parentVersion } : {}),

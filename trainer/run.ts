@@ -17,6 +17,7 @@ import { exportOnnx, ONNX_EMBEDDING, ONNX_INPUT, ONNX_OPSET, ONNX_PROBABILITIES 
 import { gitState, newRunId, publishFailed, registerRun, testProfile, type Runtime } from "./register-run.ts";
 import { classifyWith, robustnessReport } from "./robustness.ts";
 import { predictSplit, trainModel, type BatchProgress, type EpochStats } from "./train.ts";
+import { SIGHTLINE_GIT_COMMIT } from "../core/config/settings/trainer-job.ts";
 
 export interface TrainingRequest {
   requestId: string;
@@ -193,8 +194,9 @@ function exportModel(request: TrainingRequest, runId: string, data: TrainingData
   hooks.onPhase?.("export");
   const hash = configHash(config);
   // Given by the job, or read from the checkout this runs in (with whether it has uncommitted changes).
-  const git = request.gitCommit === undefined && !process.env.SIGHTLINE_GIT_COMMIT ? gitState() : undefined;
-  const gitCommit = request.gitCommit === undefined ? (process.env.SIGHTLINE_GIT_COMMIT ?? git?.commit ?? null) : request.gitCommit;
+  const fromEnv = SIGHTLINE_GIT_COMMIT.read();
+  const git = request.gitCommit === undefined && !fromEnv ? gitState() : undefined;
+  const gitCommit = request.gitCommit === undefined ? (fromEnv ?? git?.commit ?? null) : request.gitCommit;
   const image = request.image ?? null;
   const onnx = exportOnnx(model, {
     metadata: {

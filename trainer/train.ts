@@ -5,6 +5,7 @@ import type { TrainConfig } from "./config.ts";
 import type { SplitData, TrainingData } from "../core/datasets/training-data.ts";
 import { fusedAdam } from "./kernels/adam.ts";
 import { EMBEDDING_LAYER } from "./model.ts";
+import { SightlineError } from "../core/errors.ts";
 
 export interface BatchProgress {
   epoch: number;
@@ -62,7 +63,7 @@ export async function trainModel(
         optimizer.setLearningRate(learningRateAt(config, ((epoch - 1) * batches + b) / (config.epochs * batches)));
         try {
           const [loss = NaN, acc = NaN] = (await model.trainOnBatch(xs, ys)) as number[];
-          if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at epoch ${epoch}, batch ${b + 1}`);
+          if (!Number.isFinite(loss)) throw new SightlineError("invalid", "training_diverged", `training diverged: loss is ${loss} at epoch ${epoch}, batch ${b + 1}`);
           lossSum += loss * idx.length;
           accSum += acc * idx.length;
         } finally {

@@ -5,6 +5,7 @@
 // Exit 0 when both pass, 1 otherwise (the workflow then rolls back).
 import { parseArgs } from "node:util";
 import sharp from "sharp";
+import { SIGHTLINE_SMOKE_API_KEY } from "../../core/config/settings/tools.ts";
 
 /** A deterministic 28×28 8-bit grey PNG: a bright square on a dark background. */
 export async function smokeImage(): Promise<Uint8Array> {
@@ -63,7 +64,7 @@ async function main(): Promise<number> {
   let problem: string | undefined = "not tried";
   for (let i = 1; i <= Number(values.attempts); i++) {
     try {
-      problem = await attempt(base, values.model, process.env.SIGHTLINE_SMOKE_API_KEY || undefined);
+      problem = await attempt(base, values.model, SIGHTLINE_SMOKE_API_KEY.read());
     } catch (err) {
       problem = (err as Error).message;
     }

@@ -19,6 +19,7 @@ import { withRuntime, type CliContext } from "../context.ts";
 import { runLifecycle } from "../demo/lifecycle.ts";
 import { phaseProgress, trainingProgress } from "../progress.ts";
 import { describeRecord, printReport } from "../report.ts";
+import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
 
 export const SAMPLE_DIR = fileURLToPath(new URL("../../data/sample", import.meta.url));
 const DEMO_POLICY = fileURLToPath(new URL("../demo/promotion-policy.yaml", import.meta.url));
@@ -69,7 +70,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         if (production) {
           ctx.out(`${MODEL}:${production.version} is already in production`);
         } else {
-          const { policy, digest, path } = await loadPolicy(ctx.env.SIGHTLINE_PROMOTION_POLICY || DEMO_POLICY);
+          const { policy, digest, path } = await loadPolicy(SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY);
           const decision = await promote(rt, { name: MODEL, version: version.version, actor: ctx.actor, reason: "demo", policy, policyDigest: digest, evaluator: new OnnxEvaluator(rt) });
           for (const r of decision.rules) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(22)} ${r.detail}`);
           ctx.out(`${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`);
@@ -90,7 +91,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
             port: Number(opts.port),
             keepServing: opts.keepServing === true,
             verbose: opts.verbose === true,
-            promotionPolicy: ctx.env.SIGHTLINE_PROMOTION_POLICY || DEMO_POLICY,
+            promotionPolicy: SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY,
           },
           (n, title) => ctx.out(`\n[${n}/${STEPS}] ${title}`),
         );

@@ -7,6 +7,7 @@ import { DEFAULT_DRIFT_POLICY, loadDriftPolicy } from "../../core/drift/drift-po
 import { parseModelRef } from "../../core/registry/model-version.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { positiveInt } from "../options.ts";
+import { SIGHTLINE_DRIFT_POLICY } from "../../core/config/settings/functions.ts";
 
 export function registerDrift(program: Command, ctx: CliContext): void {
   const drift = program.command("drift").description("measure distribution drift between a reference and current data");
@@ -53,7 +54,7 @@ export function registerDrift(program: Command, ctx: CliContext): void {
     .description("judge windows that are due by age (what Cloud Scheduler runs periodically on Google Cloud)")
     .action(async () =>
       withRuntime(ctx, async (rt) => {
-        const { policy } = await loadDriftPolicy(ctx.env.SIGHTLINE_DRIFT_POLICY || DEFAULT_DRIFT_POLICY);
+        const { policy } = await loadDriftPolicy(SIGHTLINE_DRIFT_POLICY.read(ctx.env) ?? DEFAULT_DRIFT_POLICY);
         const { reports, failed } = await reportDueWindows({ blobs: rt.blobs, meta: rt.meta, bus: rt.bus, log: ctx.log, policy });
         if (reports.length === 0 && failed.length === 0) ctx.out("no window was due");
         for (const r of reports) ctx.out(`${r.reportId}: ${r.drift ? "DRIFT" : "no drift"} (n=${r.window.count})`);

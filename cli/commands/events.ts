@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { DeadLetterSelector, StoredDeadLetter } from "../../core/events/event-bus.ts";
 import { withRuntime, type CliContext } from "../context.ts";
+import { EXIT } from "../exit-codes.ts";
 import { positiveInt } from "../options.ts";
 
 type SelectOptions = { event?: string[]; subscription?: string; limit?: number; json?: boolean };
@@ -53,7 +54,7 @@ export function registerEvents(program: Command, ctx: CliContext): void {
     .option("--json", "print JSON")
     .action(async (opts: SelectOptions & { all?: boolean }) => {
       if (!opts.all && !opts.event?.length && opts.subscription === undefined) {
-        ctx.fail("say which dead letters to replay: --event ID, --subscription NAME or --all", 2);
+        ctx.fail("say which dead letters to replay: --event ID, --subscription NAME or --all", EXIT.usage);
       }
       await withRuntime(ctx, async (rt) => {
         const report = await rt.bus.replayDeadLetters(selector(opts));

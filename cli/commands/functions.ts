@@ -5,6 +5,7 @@ import { openFunctionContext } from "../../functions/context.ts";
 import { startEmbeddedFunctions } from "../../functions/embedded.ts";
 import { FUNCTION_NAMES } from "../../functions/handlers.ts";
 import type { CliContext } from "../context.ts";
+import { EXIT } from "../exit-codes.ts";
 
 /** `sightline functions run`: the event-driven functions on the local queue, as Cloud Functions run them on GCP. */
 export function registerFunctions(program: Command, ctx: CliContext): void {
@@ -17,7 +18,7 @@ export function registerFunctions(program: Command, ctx: CliContext): void {
     .action(async (opts: { only?: string }) => {
       const only = opts.only ? opts.only.split(",").map((s) => s.trim()) : FUNCTION_NAMES;
       const unknown = only.filter((n) => !(FUNCTION_NAMES as string[]).includes(n));
-      if (unknown.length) ctx.fail(`unknown function(s) ${unknown.join(", ")}; they are ${FUNCTION_NAMES.join(", ")}`, 2);
+      if (unknown.length) ctx.fail(`unknown function(s) ${unknown.join(", ")}; they are ${FUNCTION_NAMES.join(", ")}`, EXIT.usage);
       const fctx = await openFunctionContext({ env: ctx.env, config: loadConfig(ctx.env, ctx.cwd), log: createLogger({ component: "functions" }) });
       const running = await startEmbeddedFunctions(fctx, only);
       ctx.out(`Running ${only.join(", ")} on the local queue in ${fctx.rt.config.home}. Ctrl-C stops.`);

@@ -15,6 +15,7 @@ import { verifyModelLineage, VerifyTargetNotFoundError } from "../../core/lineag
 import { resolveAlias } from "../../core/registry/aliases.ts";
 import { ModelNotFoundError, parseModelRef } from "../../core/registry/model-version.ts";
 import { withRuntime, type CliContext } from "../context.ts";
+import { EXIT } from "../exit-codes.ts";
 import { datasetLineageTree, modelTree, predictionTree, verifyLines } from "../lineage-view.ts";
 import { renderTree, type Tree } from "../tree.ts";
 
@@ -59,7 +60,7 @@ async function orFail<R>(ctx: CliContext, fn: () => Promise<R>): Promise<R> {
 /** Prints a query's answer in the chosen format; `--format openlineage` prints (or exports) the runs' RunEvents. */
 async function show(ctx: CliContext, rt: Runtime, opts: ViewOptions, answer: { json: unknown; tree: Tree; requestIds: string[] }): Promise<void> {
   const format: Format = opts.json ? "json" : opts.format;
-  if (opts.export && format !== "openlineage") ctx.fail("--export needs --format openlineage");
+  if (opts.export && format !== "openlineage") ctx.fail("--export needs --format openlineage", EXIT.usage);
   if (format === "json") return ctx.out(JSON.stringify(answer.json, null, 2));
   if (format === "text") return renderTree(answer.tree).forEach((line) => ctx.out(line));
   const settings = loadOpenLineageSettings(ctx.env);

@@ -6,7 +6,8 @@ import { listAudit } from "../../core/registry/audit.ts";
 import { parseModelCard } from "../../core/registry/model-card.ts";
 import { getVersion, listModels, listVersions, parseModelRef, type ModelVersion } from "../../core/registry/model-version.ts";
 import type { Robustness } from "../../core/registry/robustness.ts";
-import { CliExit, withRuntime, type CliContext } from "../context.ts";
+import { withRuntime, type CliContext } from "../context.ts";
+import { CliExit, EXIT } from "../exit-codes.ts";
 
 export function registerModels(program: Command, ctx: CliContext): void {
   const models = program.command("models").description("the model registry: versions, aliases, audit trail");
@@ -41,7 +42,7 @@ export function registerModels(program: Command, ctx: CliContext): void {
       withRuntime(ctx, async (rt) => {
         const ref = parseModelRef(text);
         const selector = trainedBy(opts);
-        if (selector && (ref.version !== undefined || ref.alias !== undefined)) ctx.fail(`--${selector.field === "requestId" ? "request" : "run"} selects a version of a model: give NAME, not ${text}`, 2);
+        if (selector && (ref.version !== undefined || ref.alias !== undefined)) ctx.fail(`--${selector.field === "requestId" ? "request" : "run"} selects a version of a model: give NAME, not ${text}`, EXIT.usage);
         if (selector) {
           const found = (await listVersions(rt.meta, ref.name)).filter((v) => v[selector.field] === selector.value);
           const chosen = found.at(-1);
@@ -96,7 +97,7 @@ export function registerModels(program: Command, ctx: CliContext): void {
 
 /** What --request / --run select on, if either was given (not both). */
 function trainedBy(opts: { request?: string; run?: string }): { field: "requestId" | "runId"; value: string; label: string } | undefined {
-  if (opts.request !== undefined && opts.run !== undefined) throw new CliExit("give --request or --run, not both", 2);
+  if (opts.request !== undefined && opts.run !== undefined) throw new CliExit("give --request or --run, not both", EXIT.usage);
   if (opts.request !== undefined) return { field: "requestId", value: opts.request, label: `training request ${opts.request}` };
   if (opts.run !== undefined) return { field: "runId", value: opts.run, label: `training run ${opts.run}` };
   return undefined;

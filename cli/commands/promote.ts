@@ -4,10 +4,11 @@ import { promote, type Decision, type DecisionOutcome } from "../../core/registr
 import { rollback } from "../../core/registry/rollback.ts";
 import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { confirm, withRuntime, type CliContext } from "../context.ts";
+import { EXIT, PROMOTE_EXIT } from "../exit-codes.ts";
 import { positiveInt } from "../options.ts";
+import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
 
-/** Exit codes a pipeline can act on. */
-export const PROMOTE_EXIT: Record<DecisionOutcome, number> = { promoted: 0, blocked: 2, pending_approval: 3, rejected: 4, conflict: 5, deciding: 6 };
+export { PROMOTE_EXIT } from "../exit-codes.ts";
 
 export function registerPromotion(program: Command, ctx: CliContext): void {
   program
@@ -17,9 +18,9 @@ export function registerPromotion(program: Command, ctx: CliContext): void {
     .argument("<version>", "version number", positiveInt)
     .option("--reason <text>", "why (kept in the audit trail)", "manual promotion")
     .option("--approve", "approve now when the policy wants a person to")
-    .option("--policy <file>", "promotion policy (YAML)", process.env.SIGHTLINE_PROMOTION_POLICY ?? DEFAULT_POLICY_FILE)
+    .option("--policy <file>", "promotion policy (YAML)", SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEFAULT_POLICY_FILE)
     .option("--json", "print the decision record as JSON")
-    .addHelpText("after", "\nExit codes: 0 promoted, 2 blocked by a rule, 3 pending approval, 4 rejected, 5 lost a race (production moved meanwhile).")
+    .addHelpText("after", "\nExit codes: 0 promoted, 2 blocked by a rule, 3 pending approval, 4 rejected, 5 lost a race (production moved meanwhile), 6 being decided by another process; 64 a usage error (unknown flag, bad argument).")
     .action(async (name: string, version: number, opts: { reason: string; approve?: boolean; policy: string; json?: boolean }) =>
       withRuntime(ctx, async (rt) => {
         const { policy, digest } = await loadPolicy(opts.policy);
@@ -53,11 +54,11 @@ export function registerPromotion(program: Command, ctx: CliContext): void {
     .action(async (name: string, opts: { to?: number; reason: string; yes?: boolean }) =>
       withRuntime(ctx, async (rt) => {
         if (!opts.yes) {
-          if (!ctx.interactive) ctx.fail("refusing to roll back without --yes when nobody can confirm on a terminal", 2);
-          if (!(await confirm(`Roll back ${name} production${opts.to ? ` to version ${opts.to}` : ""}?`))) ctx.fail("rollback cancelled", 4);
+          if (!ctx.interactive) ctx.fail("refusing to roll back without --yes when nobody can confirm on a terminal", EXIT.usage);
+          if (!(await confirm(`Roll back ${name} production${opts.to ? ` to version ${opts.to}` : ""}?`))) ctx.fail("rollback cancelled", PROMOTE_EXIT.rejected);
         }
         const result = await rollback(rt, { name, actor: ctx.actor, reason: opts.reason, ...(opts.to ? { to: opts.to } : {}) });
-        if (!result.ok) ctx.fail(`production moved meanwhile (now ${result.current ?? "unset"}); nothing changed`, 5);
+        if (!result.ok) ctx.fail(`production moved meanwhile (now ${result.current ?? "unset"}); nothing changed`, PROMOTE_EXIT.conflict);
         ctx.out(`${name}@production: ${result.from} → ${result.to} (previous is now ${result.from})`);
       }),
     );

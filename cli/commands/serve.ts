@@ -5,6 +5,7 @@ import { DEFAULT_MODEL, loadServingConfig, refText } from "../../serving/config.
 import { runServing } from "../../serving/run.ts";
 import type { CliContext } from "../context.ts";
 import { positiveInt } from "../options.ts";
+import { PORT, SIGHTLINE_SERVE_HOST, SIGHTLINE_SERVE_MODEL } from "../../core/config/settings/serving.ts";
 
 const port = (value: string): number => {
   const n = Number(value);
@@ -17,12 +18,12 @@ export function registerServe(program: Command, ctx: CliContext): void {
   program
     .command("serve")
     .description("serve a model over HTTP: POST /predict, Open Inference Protocol v2, /health, /ready, /metrics")
-    .option("--model <ref>", "NAME@ALIAS (follows the alias as it moves) or NAME:VERSION", ctx.env.SIGHTLINE_MODEL ?? DEFAULT_MODEL)
-    .option("--port <n>", "port (0 picks a free one)", port, Number(ctx.env.PORT ?? 8080))
-    .option("--host <addr>", "address to listen on", ctx.env.SIGHTLINE_SERVE_HOST ?? "127.0.0.1")
+    .option("--model <ref>", "NAME@ALIAS (follows the alias as it moves) or NAME:VERSION", SIGHTLINE_SERVE_MODEL.read(ctx.env) ?? DEFAULT_MODEL)
+    .option("--port <n>", "port (0 picks a free one)", port, PORT.read(ctx.env) ?? 8080)
+    .option("--host <addr>", "address to listen on", SIGHTLINE_SERVE_HOST.read(ctx.env) ?? "127.0.0.1")
     .option("--workers <n>", "worker processes (default: one per core)", positiveInt)
     .action(async (opts: { model: string; port: number; host: string; workers?: number }) => {
-      const env = { ...ctx.env, SIGHTLINE_MODEL: opts.model };
+      const env = { ...ctx.env, [SIGHTLINE_SERVE_MODEL.name]: opts.model };
       const serving = loadServingConfig(env, { port: opts.port, host: opts.host, ...(opts.workers ? { workers: opts.workers } : {}) });
       const log = createLogger({ component: "serving" }, { async: true });
       const running = await runServing(loadConfig(ctx.env, ctx.cwd), serving, log);

@@ -13,8 +13,11 @@ import { runContractTraining } from "../../trainer/contract/run.ts";
 import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
+import { CliExit, EXIT } from "../exit-codes.ts";
 import { isDirectory, positiveInt } from "../options.ts";
 import { trainingProgress } from "../progress.ts";
+import { SIGHTLINE_TRAINER_IMAGE, SIGHTLINE_TRAINERS } from "../../core/config/settings/functions.ts";
+import { SIGHTLINE_GIT_COMMIT } from "../../core/config/settings/trainer-job.ts";
 
 const nonNegativeInt = (v: string): number => (v === "0" ? 0 : positiveInt(v));
 
@@ -81,7 +84,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
             result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor, fineTune: opts.fineTune === true, tags: { trigger: "cli" } }, progress.hooks);
           } else {
-            if (opts.config || opts.limit !== undefined) ctx.fail("--config and --limit are the built-in trainer's; pass your trainer's own settings with --arg key=value", 64);
+            if (opts.config || opts.limit !== undefined) ctx.fail("--config and --limit are the built-in trainer's; pass your trainer's own settings with --arg key=value", EXIT.usage);
             const args = contractArgs(trainer.definition, opts);
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config: { trainer: trainer.definition, args }, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
             result = await runContractTraining(
@@ -98,7 +101,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
                 fineTune: opts.fineTune === true,
                 home: rt.config.home,
                 tags: { trigger: "cli" },
-                ...(ctx.env.SIGHTLINE_GIT_COMMIT ? { gitCommit: ctx.env.SIGHTLINE_GIT_COMMIT } : {}),
+                ...(SIGHTLINE_GIT_COMMIT.read(ctx.env) ? { gitCommit: SIGHTLINE_GIT_COMMIT.read(ctx.env) } : {}),
               },
               progress.contractHooks,
             );
@@ -128,11 +131,12 @@ function contractArgs(definition: TrainerDefinition, opts: TrainOptions): Traine
  * the Job's ingest container when it ends (`sightline models show` then lists it).
  */
 async function submitImageJob(ctx: CliContext, rt: Runtime, opts: TrainOptions, trainer: { definition: TrainerDefinition; name?: string }, datasetId: string): Promise<void> {
-  if (rt.config.jobs.kind !== "k8s") ctx.fail("an image trainer runs as a GKE Job: set SIGHTLINE_JOBS=k8s://NAMESPACE (and SIGHTLINE_TRAINER_IMAGE), or give --command to run it here", 64);
+  if (rt.config.jobs.kind !== "k8s") ctx.fail("an image trainer runs as a GKE Job: set SIGHTLINE_JOBS=k8s://NAMESPACE (and SIGHTLINE_TRAINER_IMAGE), or give --command to run it here", EXIT.usage);
   const dataset = await Datasets.get(rt.meta, datasetId);
   if (!dataset) ctx.fail(`dataset ${datasetId} is not registered`);
   const args = contractArgs(trainer.definition, opts);
-  const jobs = await openJobRunner(rt.config.jobs, { config: rt.config, meta: rt.meta, log: ctx.log, ...(ctx.env.SIGHTLINE_TRAINER_IMAGE ? { trainerImage: ctx.env.SIGHTLINE_TRAINER_IMAGE } : {}) });
+  const trainerImage = SIGHTLINE_TRAINER_IMAGE.read(ctx.env);
+  const jobs = await openJobRunner(rt.config.jobs, { config: rt.config, meta: rt.meta, log: ctx.log, ...(trainerImage ? { trainerImage } : {}) });
   try {
     const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config: { trainer: trainer.definition, args }, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
     const contract = { ...(trainer.name ? { trainerName: trainer.name } : {}), trainer: trainer.definition, args, seed: opts.seed ?? 0, fineTune: opts.fineTune === true, classes: dataset.classes, runId: newRunId() };
@@ -147,17 +151,17 @@ async function submitImageJob(ctx: CliContext, rt: Runtime, opts: TrainOptions, 
 
 /** --command, --image or --trainer NAME; the built-in trainer when none is given. */
 async function pickTrainer(ctx: CliContext, opts: TrainOptions): Promise<{ definition: TrainerDefinition; name?: string }> {
-  if (opts.trainer && (opts.command || opts.image)) ctx.fail("give --trainer NAME, or --command/--image, not both", 64);
+  if (opts.trainer && (opts.command || opts.image)) ctx.fail("give --trainer NAME, or --command/--image, not both", EXIT.usage);
   try {
     if (opts.command || opts.image) {
       return { definition: adHocTrainer({ command: opts.command, image: opts.image, timeout: opts.timeout }) };
     }
-    const trainers = await loadTrainers(opts.trainers ?? ctx.env.SIGHTLINE_TRAINERS);
+    const trainers = await loadTrainers(opts.trainers ?? SIGHTLINE_TRAINERS.read(ctx.env));
     const name = opts.trainer ?? BUILTIN_TRAINER;
     const definition = trainerNamed(trainers, name);
     return { definition: opts.timeout ? { ...definition, timeout: opts.timeout } : definition, name };
   } catch (err) {
-    if (err instanceof Error && err.name === "CliExit") throw err;
-    return ctx.fail((err as Error).message, 78);
+    if (err instanceof CliExit) throw err;
+    return ctx.fail((err as Error).message, EXIT.config);
   }
 }

@@ -29,6 +29,7 @@ import { renderReport, type DemoReportData } from "./report-html.ts";
 import { buildShiftedDataset } from "./shifted-dataset.ts";
 import { accuracy, sendAll, splitImages, steadyLoad, type TrafficStats } from "./traffic.ts";
 import { followEpochs, poll } from "./watch.ts";
+import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
 
 export interface LifecycleOptions {
   model: string;
@@ -56,7 +57,7 @@ const componentLog = createLogger({ component: "demo" }, { level: "WARNING" });
 
 async function startLive(rt: Runtime, ctx: CliContext, opts: LifecycleOptions): Promise<Live> {
   const fctx = await openFunctionContext({
-    env: { ...ctx.env, SIGHTLINE_PROMOTION_POLICY: opts.promotionPolicy },
+    env: { ...ctx.env, [SIGHTLINE_PROMOTION_POLICY.name]: opts.promotionPolicy },
     config: rt.config,
     log: componentLog,
     driftPolicy: DriftPolicySchema.parse({}),

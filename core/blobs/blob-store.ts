@@ -1,3 +1,5 @@
+import { SightlineError } from "../errors.ts";
+
 /** Content-addressed, immutable blob storage. A digest is `sha256:<64 hex>`. */
 export interface BlobRef {
   digest: string;
@@ -23,20 +25,31 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
-export class BlobNotFoundError extends Error {
+export class BlobNotFoundError extends SightlineError {
   readonly digest: string;
+  /** The store it was looked for in (a directory, or gs://BUCKET/PREFIX/…). */
+  readonly location: string;
   constructor(digest: string, where: string) {
-    super(`blob ${digest} not found in ${where}`);
-    this.name = "BlobNotFoundError";
+    super("not_found", "blob_not_found", `blob ${digest} not found in ${where}`);
     this.digest = digest;
+    this.location = where;
   }
 }
 
-export class BlobCorruptError extends Error {
+/** Stored bytes that no longer hash to their digest: the fields say what was expected and what is there. */
+export class BlobCorruptError extends SightlineError {
+  /** The digest the blob is stored under (the same as `expected`). */
   readonly digest: string;
+  readonly expected: string;
+  /** What its bytes hash to now, `sha256:<hex>`. */
+  readonly actual: string;
+  /** Where the bytes were read: a file path, or gs://BUCKET/KEY. */
+  readonly location: string;
   constructor(digest: string, actual: string, where: string) {
-    super(`blob ${digest} in ${where} is corrupt: its bytes hash to ${actual}`);
-    this.name = "BlobCorruptError";
+    super("corrupt", "blob_corrupt", `blob ${digest} in ${where} is corrupt: its bytes hash to ${actual}`);
     this.digest = digest;
+    this.expected = digest;
+    this.actual = actual;
+    this.location = where;
   }
 }

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { SightlineError, type SightlineErrorOptions } from "../errors.ts";
+import { SIGHTLINE_BLOBS, SIGHTLINE_BUS, SIGHTLINE_CONFIG, SIGHTLINE_HOME, SIGHTLINE_JOBS, SIGHTLINE_META } from "./settings/stores.ts";
 
 /** Where each port's adapter points; the scheme of the URI picks the adapter (ARCHITECTURE.md, Configuration). */
 export type BlobsTarget = { kind: "file"; dir: string } | { kind: "gcs"; bucket: string; prefix: string };
@@ -19,10 +21,10 @@ export interface Config {
   file?: string;
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
+/** A wrong setting (environment, config or policy file): the CLI exits 78, a server refuses to start. */
+export class ConfigError extends SightlineError {
+  constructor(message: string, options?: SightlineErrorOptions) {
+    super("config", "config_invalid", message, options);
   }
 }
 
@@ -40,18 +42,21 @@ const FileSchema = z
 
 type Env = Record<string, string | undefined>;
 
+/** The file's keys and the variables that win over them. */
+const STORE_VARIABLES = { home: SIGHTLINE_HOME, blobs: SIGHTLINE_BLOBS, meta: SIGHTLINE_META, bus: SIGHTLINE_BUS, jobs: SIGHTLINE_JOBS } as const;
+
 /**
  * Reads the configuration: environment first, then the YAML file named by SIGHTLINE_CONFIG (or ./sightline.yaml
  * when present), then the embedded defaults. Anything wrong throws a ConfigError naming the variable or key.
  */
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
-  const file = env.SIGHTLINE_CONFIG ?? (existsSync(join(cwd, "sightline.yaml")) ? join(cwd, "sightline.yaml") : undefined);
+  const file = SIGHTLINE_CONFIG.lookup(env).raw ?? (existsSync(join(cwd, "sightline.yaml")) ? join(cwd, "sightline.yaml") : undefined);
   const fromFile = file === undefined ? {} : readConfigFile(resolve(cwd, file));
   const pick = (key: keyof z.infer<typeof FileSchema>): { value: string | undefined; name: string } => {
-    const envName = `SIGHTLINE_${key.toUpperCase()}`;
-    const fromEnv = env[envName];
-    if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, name: envName };
-    return { value: fromFile[key], name: file === undefined ? envName : `${key} in ${file}` };
+    const variable = STORE_VARIABLES[key];
+    const fromEnv = variable.lookup(env);
+    if (fromEnv.raw !== undefined) return { value: fromEnv.raw, name: fromEnv.from ?? variable.name };
+    return { value: fromFile[key], name: file === undefined ? variable.name : `${key} in ${file}` };
   };
 
   const home = resolve(cwd, pick("home").value ?? ".sightline");
@@ -78,6 +83,9 @@ function readConfigFile(path: string): z.infer<typeof FileSchema> {
   if (!parsed.success) throw new ConfigError(`SIGHTLINE_CONFIG: ${path} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
+
+/** For readYamlFile: a policy or trainers file an operator names is configuration, so its errors exit 78. */
+export const configFileError = (message: string, options?: ErrorOptions): ConfigError => new ConfigError(message, options);
 
 type Setting = { value: string | undefined; name: string };
 

@@ -1,5 +1,15 @@
-import { z } from "zod";
 import { ConfigError } from "./config.ts";
+import type { Env, EnvVar } from "./env.ts";
+import {
+  SIGHTLINE_GIT_REPO_URL,
+  SIGHTLINE_OPENLINEAGE_API_KEY,
+  SIGHTLINE_OPENLINEAGE_AUTH,
+  SIGHTLINE_OPENLINEAGE_ENDPOINT,
+  SIGHTLINE_OPENLINEAGE_NAMESPACE,
+  SIGHTLINE_OPENLINEAGE_RETRIES,
+  SIGHTLINE_OPENLINEAGE_TIMEOUT_MS,
+  SIGHTLINE_OPENLINEAGE_URL,
+} from "./settings/lineage.ts";
 
 /** The OpenLineage HTTP transport's default path under its URL (Marquez and most servers answer there). */
 export const DEFAULT_OPENLINEAGE_ENDPOINT = "api/v1/lineage";
@@ -22,41 +32,17 @@ export interface OpenLineageSettings {
   retries: number;
 }
 
-const optional = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
-
-const integer = (min: number, max: number, fallback: number) =>
-  optional.transform((v, ctx) => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (Number.isInteger(n) && n >= min && n <= max) return n;
-    ctx.addIssue({ code: "custom", message: `expected an integer from ${min} to ${max}, not ${JSON.stringify(v)}` });
-    return z.NEVER;
-  });
-
-const httpUrl = z.url({ protocol: /^https?$/, error: "expected an http(s) URL" });
-
-const Env = z.object({
-  SIGHTLINE_OPENLINEAGE_URL: optional.pipe(httpUrl.optional()),
-  SIGHTLINE_OPENLINEAGE_ENDPOINT: optional,
-  SIGHTLINE_OPENLINEAGE_AUTH: optional.pipe(z.enum(["none", "google"]).default("none")),
-  SIGHTLINE_OPENLINEAGE_API_KEY: optional,
-  SIGHTLINE_OPENLINEAGE_NAMESPACE: optional.pipe(z.string().regex(/^[A-Za-z0-9_.:/-]{1,200}$/, "letters, digits and _ . : / -").default("sightline")),
-  SIGHTLINE_OPENLINEAGE_TIMEOUT_MS: integer(100, 120_000, 10_000),
-  SIGHTLINE_OPENLINEAGE_RETRIES: integer(0, 10, 3),
-  // A URL (https://, ssh://, git://): the SourceCodeLocation facet's url must be a URI, which `git@host:org/repo` is not.
-  SIGHTLINE_GIT_REPO_URL: optional.pipe(z.url({ error: "expected a URL such as https://github.com/ORG/REPO" }).optional()),
-});
-
-export function loadOpenLineageSettings(env: Record<string, string | undefined> = process.env): OpenLineageSettings {
-  const parsed = Env.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(`${String(issue?.path[0] ?? "SIGHTLINE_OPENLINEAGE_*")}: ${issue?.message ?? "invalid"}`);
-  }
-  const e = parsed.data;
+export function loadOpenLineageSettings(env: Env = process.env): OpenLineageSettings {
+  const e = {
+    SIGHTLINE_OPENLINEAGE_URL: read(SIGHTLINE_OPENLINEAGE_URL, env),
+    SIGHTLINE_OPENLINEAGE_ENDPOINT: read(SIGHTLINE_OPENLINEAGE_ENDPOINT, env),
+    SIGHTLINE_OPENLINEAGE_AUTH: read(SIGHTLINE_OPENLINEAGE_AUTH, env) ?? "none",
+    SIGHTLINE_OPENLINEAGE_API_KEY: read(SIGHTLINE_OPENLINEAGE_API_KEY, env),
+    SIGHTLINE_OPENLINEAGE_NAMESPACE: read(SIGHTLINE_OPENLINEAGE_NAMESPACE, env) ?? "sightline",
+    SIGHTLINE_OPENLINEAGE_TIMEOUT_MS: read(SIGHTLINE_OPENLINEAGE_TIMEOUT_MS, env) ?? 10_000,
+    SIGHTLINE_OPENLINEAGE_RETRIES: read(SIGHTLINE_OPENLINEAGE_RETRIES, env) ?? 3,
+    SIGHTLINE_GIT_REPO_URL: read(SIGHTLINE_GIT_REPO_URL, env),
+  };
   if (e.SIGHTLINE_OPENLINEAGE_AUTH === "google" && e.SIGHTLINE_OPENLINEAGE_API_KEY) {
     throw new ConfigError("SIGHTLINE_OPENLINEAGE_API_KEY: not used with SIGHTLINE_OPENLINEAGE_AUTH=google (the token comes from Application Default Credentials)");
   }
@@ -74,3 +60,10 @@ export function loadOpenLineageSettings(env: Record<string, string | undefined> 
 
 /** Dataplex's endpoint for OpenLineage events, relative to https://datalineage.googleapis.com. */
 export const dataplexEndpoint = (project: string, location: string): string => `v1/projects/${project}/locations/${location}:processOpenLineageRunEvent`;
+
+/** The value, or a ConfigError naming the variable and the problem (each schema's message carries the value). */
+function read<T>(v: EnvVar<T>, env: Env): T | undefined {
+  const r = v.safeRead(env);
+  if (!r.ok) throw new ConfigError(`${r.from}: ${r.issues[0] ?? "invalid"}`);
+  return r.value;
+}

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import pLimit from "p-limit";
 import sharp from "sharp";
 import { readIdx } from "./idx.ts";
+import { SightlineError } from "../errors.ts";
 
 export interface ImportIdxOptions {
   images: string;
@@ -26,16 +27,16 @@ export interface ImportIdxResult {
 export async function importIdx(options: ImportIdxOptions): Promise<ImportIdxResult> {
   const images = await readIdx(options.images);
   const labels = await readIdx(options.labels);
-  if (images.dims.length !== 3) throw new Error(`${options.images}: expected N×rows×cols images, got ${images.dims.join("×")}`);
-  if (labels.dims.length !== 1) throw new Error(`${options.labels}: expected a vector of labels, got ${labels.dims.join("×")}`);
+  if (images.dims.length !== 3) throw new SightlineError("invalid", "idx_invalid", `${options.images}: expected N×rows×cols images, got ${images.dims.join("×")}`);
+  if (labels.dims.length !== 1) throw new SightlineError("invalid", "idx_invalid", `${options.labels}: expected a vector of labels, got ${labels.dims.join("×")}`);
   const [count = 0, rows = 0, cols = 0] = images.dims;
   if (labels.dims[0] !== count) {
-    throw new Error(`${options.images} holds ${count} images but ${options.labels} holds ${labels.dims[0]} labels`);
+    throw new SightlineError("invalid", "idx_invalid", `${options.images} holds ${count} images but ${options.labels} holds ${labels.dims[0]} labels`);
   }
   const nameOf = (label: number): string => {
     if (!options.names) return String(label);
     const name = options.names[label];
-    if (name === undefined) throw new Error(`label ${label} has no name (--names lists ${options.names.length})`);
+    if (name === undefined) throw new SightlineError("invalid", "idx_invalid", `label ${label} has no name (--names lists ${options.names.length})`);
     return name;
   };
 

@@ -2,11 +2,13 @@ import type { BlobStore } from "../blobs/blob-store.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { datasetIdOf, ManifestSchema, type Manifest } from "./manifest.ts";
 import { Datasets, type DatasetRecord } from "./version.ts";
+import { SightlineError } from "../errors.ts";
 
-export class DatasetNotFoundError extends Error {
+export class DatasetNotFoundError extends SightlineError {
+  readonly datasetId: string;
   constructor(id: string) {
-    super(`dataset ${id} is not registered (run \`sightline data version DIR\` first)`);
-    this.name = "DatasetNotFoundError";
+    super("not_found", "dataset_not_found", `dataset ${id} is not registered (run \`sightline data version DIR\` first)`);
+    this.datasetId = id;
   }
 }
 
@@ -18,8 +20,8 @@ export async function loadDataset(
   const record = await Datasets.get(rt.meta, id);
   if (!record) throw new DatasetNotFoundError(id);
   const parsed = ManifestSchema.safeParse(JSON.parse((await rt.blobs.get(record.manifestDigest)).toString("utf8")));
-  if (!parsed.success) throw new Error(`manifest ${record.manifestDigest} of dataset ${id} is malformed: ${parsed.error.message}`);
+  if (!parsed.success) throw new SightlineError("corrupt", "manifest_corrupt", `manifest ${record.manifestDigest} of dataset ${id} is malformed: ${parsed.error.message}`);
   const actual = datasetIdOf(parsed.data);
-  if (actual !== id) throw new Error(`manifest of dataset ${id} hashes to ${actual}: the record no longer matches its data`);
+  if (actual !== id) throw new SightlineError("corrupt", "manifest_corrupt", `manifest of dataset ${id} hashes to ${actual}: the record no longer matches its data`);
   return { record, manifest: parsed.data };
 }

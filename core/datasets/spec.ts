@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { SightlineError } from "../errors.ts";
 
 export const SPEC_FILE = "dataset.yaml";
 
@@ -50,6 +51,6 @@ export async function readSpec(dir: string): Promise<DatasetSpec> {
     throw err;
   }
   const parsed = DatasetSpecSchema.safeParse(parseYaml(text) ?? {});
-  if (!parsed.success) throw new Error(`${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new SightlineError("invalid", "dataset_spec_invalid", `${path} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }

@@ -7,6 +7,7 @@ import { FEATURE_NAMES } from "../imaging/features.ts";
 import { forEachBatch, ImagePool } from "../imaging/image-pool.ts";
 import { preparePlainPng, type PreparedImage, type PreprocessSpec } from "../imaging/preprocess.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
+import { SightlineError } from "../errors.ts";
 
 /** One split as model input: `n` images of `pixels` floats each (NHWC), their label indices and source files. */
 export interface SplitData {
@@ -47,8 +48,8 @@ export async function loadTrainingData(
   if (options.limit) train = [...train].sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1)).slice(0, options.limit);
   const splits = { train, validation: bySplit("validation"), test: bySplit("test") };
   const total = splits.train.length + splits.validation.length + splits.test.length;
-  if (wanted.has("train") && splits.train.length === 0) throw new Error(`dataset ${datasetId} has no training images`);
-  if (splits.test.length === 0) throw new Error(`dataset ${datasetId} has no test images to evaluate on`);
+  if (wanted.has("train") && splits.train.length === 0) throw new SightlineError("invalid", "dataset_unusable", `dataset ${datasetId} has no training images`);
+  if (splits.test.length === 0) throw new SightlineError("invalid", "dataset_unusable", `dataset ${datasetId} has no test images to evaluate on`);
 
   const classIndex = new Map(manifest.classes.map((c, i) => [c, i]));
   const pixels = spec.width * spec.height * spec.channels;
@@ -82,11 +83,11 @@ export async function loadTrainingData(
         inputs.forEach((prepared, k) => {
           const i = indices[k] as number;
           const file = files[i] as ManifestFile;
-          if ("error" in prepared) throw new Error(`${file.path} (${file.sha256.slice(0, 12)}…) cannot be preprocessed: ${prepared.error}`);
+          if ("error" in prepared) throw new SightlineError("invalid", "dataset_unusable", `${file.path} (${file.sha256.slice(0, 12)}…) cannot be preprocessed: ${prepared.error}`);
           x.set(prepared.input, i * pixels);
           if (features) for (const f of FEATURE_NAMES) features[f]![i] = prepared.features![f];
           const label = classIndex.get(file.label);
-          if (label === undefined) throw new Error(`${file.path} has label ${file.label}, not one of the dataset's classes`);
+          if (label === undefined) throw new SightlineError("invalid", "dataset_unusable", `${file.path} has label ${file.label}, not one of the dataset's classes`);
           y[i] = label;
         });
         options.onProgress?.((done += indices.length), total);

@@ -13,6 +13,7 @@ import { scanDataset } from "./scan.ts";
 import { readSpec } from "./spec.ts";
 import { assignSplit, type Split } from "./split.ts";
 import { evaluateRules, type ValidationReport } from "./validate.ts";
+import { SightlineError } from "../errors.ts";
 
 export const DATASETS = "datasets";
 
@@ -56,12 +57,13 @@ export interface VersionResult {
 
 export type Progress = (phase: "hash" | "version", done: number, total: number) => void;
 
-export class DatasetInvalidError extends Error {
+export class DatasetInvalidError extends SightlineError {
+  readonly dir: string;
   readonly report: ValidationReport;
   constructor(dir: string, report: ValidationReport) {
     const failed = report.rules.filter((r) => !r.ok).map((r) => `${r.rule} (${r.violations.length})`);
-    super(`dataset ${dir} failed validation: ${failed.join(", ")}`);
-    this.name = "DatasetInvalidError";
+    super("invalid", "dataset_invalid", `dataset ${dir} failed validation: ${failed.join(", ")}`);
+    this.dir = dir;
     this.report = report;
   }
 }
@@ -85,7 +87,7 @@ async function readDataset(
   const root = resolve(dir);
   const spec = await readSpec(root);
   const { files: scanned } = await scanDataset(root);
-  if (scanned.length === 0) throw new Error(`${root} holds no images (expected CLASS/IMAGE or SPLIT/CLASS/IMAGE with .png, .jpg or .webp)`);
+  if (scanned.length === 0) throw new SightlineError("invalid", "dataset_empty", `${root} holds no images (expected CLASS/IMAGE or SPLIT/CLASS/IMAGE with .png, .jpg or .webp)`);
   const files: ManifestFile[] = new Array<ManifestFile>(scanned.length);
   let done = 0;
   let bytes = 0;

@@ -5,6 +5,7 @@ import { jensenShannonDistance, jensenShannonSamples } from "./stats/jensen-shan
 import { ks2samp } from "./stats/ks-2samp.ts";
 import { psi } from "./stats/psi.ts";
 import { normalisedWasserstein } from "./stats/wasserstein.ts";
+import { SightlineError } from "../errors.ts";
 
 // The test names live with the statistics; re-exported because policies and callers know them from here.
 export { FEATURE_TESTS, type FeatureTest };
@@ -57,10 +58,9 @@ export interface DriftComparison {
   dataset: { drifted: boolean; driftedFeatures: number; totalFeatures: number; share: number; threshold: number };
 }
 
-export class DriftInputError extends Error {
+export class DriftInputError extends SightlineError {
   constructor(message: string) {
-    super(message);
-    this.name = "DriftInputError";
+    super("invalid", "drift_input_invalid", message);
   }
 }
 

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { configFileError } from "../config/config.ts";
 import { readYamlFile } from "../util/yaml-file.ts";
 import { DetectionOptionsSchema } from "./verdict.ts";
 
@@ -23,6 +24,6 @@ export type DriftPolicy = z.output<typeof DriftPolicySchema>;
 export const DEFAULT_DRIFT_POLICY = fileURLToPath(new URL("./drift-policy.yaml", import.meta.url));
 
 export async function loadDriftPolicy(path: string = DEFAULT_DRIFT_POLICY): Promise<{ policy: DriftPolicy; digest: string }> {
-  const { value, digest } = await readYamlFile(path, DriftPolicySchema, "drift policy");
+  const { value, digest } = await readYamlFile(path, DriftPolicySchema, "drift policy", configFileError);
   return { policy: value, digest };
 }

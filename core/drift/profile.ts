@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { seededRandom, shuffle } from "../util/random.ts";
 import { quantileSorted } from "./stats/sorted.ts";
+import { SightlineError } from "../errors.ts";
 
 /**
  * The reference profile stored with each model version: what the model's inputs and outputs looked like on its
@@ -155,10 +156,9 @@ export type ReferenceProfile = z.output<typeof ReferenceProfileSchema>;
 export type StoredReferenceProfile = z.input<typeof ReferenceProfileSchema>;
 export type NumericSummary = z.output<typeof NumericSummarySchema>;
 
-export class ProfileInputError extends Error {
+export class ProfileInputError extends SightlineError {
   constructor(message: string) {
-    super(message);
-    this.name = "ProfileInputError";
+    super("invalid", "profile_input_invalid", message);
   }
 }
 

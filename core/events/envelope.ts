@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { EVENT_DATA, type EventData, type EventType } from "./schemas.ts";
+import { SightlineError } from "../errors.ts";
 
 /** CloudEvents 1.0 structured-mode envelope (JSON), the form events take on every bus. */
 export const EnvelopeSchema = z.object({
@@ -27,10 +28,10 @@ export interface CloudEvent<T extends EventType = EventType> {
 
 export type AnyCloudEvent = { [T in EventType]: CloudEvent<T> }[EventType];
 
-export class InvalidEventError extends Error {
+/** Not a valid event (or not one the consumer takes): redelivering it cannot help, so it is dead-lettered. */
+export class InvalidEventError extends SightlineError {
   constructor(message: string) {
-    super(message);
-    this.name = "InvalidEventError";
+    super("invalid", "invalid_event", message);
   }
 }
 

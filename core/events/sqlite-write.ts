@@ -1,6 +1,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
 import { immediate } from "../util/sqlite.ts";
+import { SightlineError } from "../errors.ts";
 
 /** SQLITE_BUSY and its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT). */
 function isBusy(err: unknown): boolean {
@@ -28,7 +29,7 @@ export async function writeWhenFree<R>(db: DatabaseSync, fn: () => R, timeoutMs:
       return immediate(db, fn);
     } catch (err) {
       if (!isBusy(err)) throw err;
-      if (Date.now() >= deadline) throw new Error(`${what}: the database stayed locked by another writer for ${timeoutMs} ms`, { cause: err });
+      if (Date.now() >= deadline) throw new SightlineError("unavailable", "database_locked", `${what}: the database stayed locked by another writer for ${timeoutMs} ms`, { cause: err });
       await sleep(Math.random() * Math.min(100, 2 ** attempt));
     }
   }

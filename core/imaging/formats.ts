@@ -1,5 +1,7 @@
 import sharp from "sharp";
 import { z } from "zod";
+import { SightlineError } from "../errors.ts";
+import { SIGHTLINE_IMAGE_FORMATS } from "../config/settings/serving.ts";
 
 /**
  * The image formats Sightline decodes, by what the bytes are (magic numbers), never by what a Content-Type or a
@@ -31,7 +33,7 @@ export function parseImageFormats(raw: string | undefined): ImageFormat[] {
   if (raw === undefined || raw.trim() === "") return [...DEFAULT_IMAGE_FORMATS];
   const parsed = FormatsSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new Error(`SIGHTLINE_IMAGE_FORMATS=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")} (known: ${IMAGE_FORMATS.join(", ")})`);
+    throw new SightlineError("config", "image_formats_invalid", `SIGHTLINE_IMAGE_FORMATS=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")} (known: ${IMAGE_FORMATS.join(", ")})`);
   }
   return [...new Set(parsed.data)];
 }
@@ -68,13 +70,18 @@ function looksLikeSvg(data: Uint8Array): boolean {
  * Bytes that are not an allowed format: `format` names the format they are (serving answers 415), or is undefined
  * when they are no known image format (400, like any undecodable image).
  */
-export class UnsupportedImageFormatError extends Error {
+export class UnsupportedImageFormatError extends SightlineError {
   readonly format: ImageFormat | RefusedFormat | undefined;
+  readonly allowed: readonly ImageFormat[];
 
   constructor(format: ImageFormat | RefusedFormat | undefined, allowed: readonly ImageFormat[]) {
-    super(`${format === undefined ? "the bytes are not a known image format" : `${format.toUpperCase()} images are not accepted`}; send ${allowed.map((f) => f.toUpperCase()).join(", ")}`);
-    this.name = "UnsupportedImageFormatError";
+    super(
+      "invalid",
+      format === undefined ? "unknown_image_format" : "unsupported_image_format",
+      `${format === undefined ? "the bytes are not a known image format" : `${format.toUpperCase()} images are not accepted`}; send ${allowed.map((f) => f.toUpperCase()).join(", ")}`,
+    );
     this.format = format;
+    this.allowed = [...allowed];
   }
 }
 
@@ -84,7 +91,7 @@ let allowed: ImageFormat[] | undefined;
  * Sets the formats this process decodes and blocks every other libvips loader (process-wide, and in the image
  * pool's children, which read the same environment). Called with no argument, applies SIGHTLINE_IMAGE_FORMATS.
  */
-export function allowImageFormats(formats: readonly ImageFormat[] = parseImageFormats(process.env.SIGHTLINE_IMAGE_FORMATS)): ImageFormat[] {
+export function allowImageFormats(formats: readonly ImageFormat[] = parseImageFormats(SIGHTLINE_IMAGE_FORMATS.read())): ImageFormat[] {
   sharp.block({ operation: ["VipsForeignLoad"] });
   sharp.unblock({ operation: formats.flatMap((f) => LOADERS[f]) });
   allowed = [...formats];

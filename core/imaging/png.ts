@@ -1,4 +1,5 @@
 import { crc32, createInflate, deflateSync, inflateSync, type Inflate } from "node:zlib";
+import { SightlineError } from "../errors.ts";
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -203,7 +204,7 @@ export function decodePlainPng(data: Uint8Array, want: { width: number; height: 
   if (!header) return undefined;
   const v = view(data);
   // libpng refuses a corrupt IHDR before anything else.
-  if (!crcOk(data, v, 8)) throw new Error("PNG IHDR chunk fails its CRC check");
+  if (!crcOk(data, v, 8)) throw new SightlineError("invalid", "png_invalid", "PNG IHDR chunk fails its CRC check");
   if (header.bitDepth !== 8 || header.compression !== 0 || header.filter !== 0 || header.interlace !== 0) return undefined;
   if (header.width !== want.width || header.height !== want.height || COLOR_TYPE_CHANNELS[header.colorType] !== want.channels) return undefined;
   const stride = want.width * want.channels;
@@ -214,7 +215,7 @@ export function decodePlainPng(data: Uint8Array, want: { width: number; height: 
   if (!layout || layout.idatBytes > 2 * expected + 65536) return undefined;
 
   // libpng checks the CRC of the first IDAT whatever follows; an ancillary chunk's bad CRC only costs a warning.
-  if (!crcOk(data, v, layout.idat[0]!)) throw new Error(`PNG IDAT chunk 1 of ${layout.idat.length} fails its CRC check`);
+  if (!crcOk(data, v, layout.idat[0]!)) throw new SightlineError("invalid", "png_invalid", `PNG IDAT chunk 1 of ${layout.idat.length} fails its CRC check`);
   if (layout.others.some((o) => !crcOk(data, v, o))) return undefined;
   const badIdat = layout.idat.findIndex((o) => !crcOk(data, v, o));
 
@@ -234,13 +235,13 @@ export function decodePlainPng(data: Uint8Array, want: { width: number; height: 
     return undefined;
   }
   // A stream that ends early is an error to libpng whatever follows it.
-  if (raw.length < expected) throw new Error(`PNG image data inflates to ${raw.length} bytes; its IHDR declares ${describeHeader(header, expected)}`);
+  if (raw.length < expected) throw new SightlineError("invalid", "png_invalid", `PNG image data inflates to ${raw.length} bytes; its IHDR declares ${describeHeader(header, expected)}`);
   // Bytes after the stream: libpng warns and decodes. Let it.
   if (consumed !== stream.length) return undefined;
   if (badIdat >= 0) {
     // libpng reads, and checks, every IDAT up to the one where the stream ends; later (empty) ones it never reads.
     const last = layout.idat.findLastIndex((o) => v.getUint32(o) > 0);
-    if (badIdat <= last) throw new Error(`PNG IDAT chunk ${badIdat + 1} of ${layout.idat.length} fails its CRC check`);
+    if (badIdat <= last) throw new SightlineError("invalid", "png_invalid", `PNG IDAT chunk ${badIdat + 1} of ${layout.idat.length} fails its CRC check`);
     return undefined;
   }
   return unfilter(raw, stride, want.height, want.channels);
@@ -295,7 +296,7 @@ function unfilter(raw: Uint8Array, stride: number, height: number, bpp: number):
           break;
         }
         default:
-          throw new Error(`PNG row ${y} has unknown filter type ${filter}`);
+          throw new SightlineError("invalid", "png_invalid", `PNG row ${y} has unknown filter type ${filter}`);
       }
       out[row + x] = (v + p) & 0xff;
     }

@@ -9,6 +9,9 @@ import { jobStatus, REQUEST_ID } from "./k8s-status.ts";
 import { argvOf, contractEnv, runLayout } from "./trainer-contract.ts";
 import { specEnv, storesEnv, type StoreTargets } from "./trainer-env.ts";
 import { PINNED_IMAGE, type ContractJob } from "./trainers.ts";
+import { SightlineError } from "../errors.ts";
+import { KUBERNETES_SERVICE_HOST } from "../config/settings/platform.ts";
+import { SIGHTLINE_RUN_ROOT, SIGHTLINE_TRAIN_JOB_IMAGE } from "../config/settings/trainer-job.ts";
 
 export const DEFAULT_TEMPLATE = fileURLToPath(new URL("../../k8s/base/trainer-job.yaml", import.meta.url));
 const APP_LABEL = "app.kubernetes.io/name";
@@ -69,7 +72,7 @@ export class GkeJobRunner implements JobRunner {
 
   constructor(options: GkeJobRunnerOptions) {
     if (!PINNED_IMAGE.test(options.image)) {
-      throw new Error(`trainer image ${JSON.stringify(options.image)} is not pinned by digest: use REPOSITORY@sha256:<64 hex> (a tag can move, and the model's lineage must name the image that trained it)`);
+      throw new SightlineError("config", "trainer_image_unpinned", `trainer image ${JSON.stringify(options.image)} is not pinned by digest: use REPOSITORY@sha256:<64 hex> (a tag can move, and the model's lineage must name the image that trained it)`);
     }
     this.options = options;
     this.template = loadTemplate(options.templatePath ?? DEFAULT_TEMPLATE);
@@ -101,7 +104,7 @@ export class GkeJobRunner implements JobRunner {
       ...storesEnv(this.options.stores),
       ...this.options.env,
       ...specEnv(spec),
-      SIGHTLINE_IMAGE: this.options.image,
+      [SIGHTLINE_TRAIN_JOB_IMAGE.name]: this.options.image,
     };
     for (const container of pod.spec.containers) {
       if (container.name !== CONTAINER) continue;
@@ -175,12 +178,12 @@ const RUN_VOLUME = "run";
  */
 function contractPod(job: Template, contract: ContractJob, sightlineEnv: Record<string, string>): void {
   const { trainer } = contract;
-  if (!trainer.image) throw new Error(`trainer ${contract.trainerName ?? ""} has no image to run on GKE (it has ${trainer.command ? "only a command" : "nothing to run"})`);
+  if (!trainer.image) throw new SightlineError("invalid", "trainer_needs_image", `trainer ${contract.trainerName ?? ""} has no image to run on GKE (it has ${trainer.command ? "only a command" : "nothing to run"})`);
   const pod = job.spec.template.spec;
   const base = pod.containers.find((c) => c.name === CONTAINER)!;
   const mount = { name: RUN_VOLUME, mountPath: RUN_ROOT };
   const mounts = (c: Container): unknown[] => [...((c.volumeMounts as unknown[] | undefined) ?? []), mount];
-  const env = { ...sightlineEnv, SIGHTLINE_RUN_ROOT: RUN_ROOT };
+  const env = { ...sightlineEnv, [SIGHTLINE_RUN_ROOT.name]: RUN_ROOT };
   const sightline = (name: string, mode: string): Container => ({ ...structuredClone(base), name, args: ["trainer/main.ts", mode], env: withEnv(base.env, env), volumeMounts: mounts(base) });
   const layout = runLayout(RUN_ROOT);
   const contractVars = contractEnv({ layout, classes: contract.classes, seed: contract.seed, args: contract.args, runId: contract.runId, fineTune: contract.fineTune });
@@ -209,16 +212,16 @@ function loadTemplate(path: string): Template {
   try {
     raw = parseYaml(readFileSync(path, "utf8"));
   } catch (err) {
-    throw new Error(`cannot read the trainer Job template ${path}: ${(err as Error).message}`, { cause: err });
+    throw new SightlineError("config", "job_template_unreadable", `cannot read the trainer Job template ${path}: ${(err as Error).message}`, { cause: err });
   }
   const parsed = TemplateSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`trainer Job template ${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new SightlineError("config", "job_template_invalid", `trainer Job template ${path} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 
 function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+  if (KUBERNETES_SERVICE_HOST.read()) kc.loadFromCluster();
   else kc.loadFromDefault();
   return kc;
 }

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { jobNameFor, type JobRunner, type JobStatus, type SubmitResult, type TrainingJobSpec } from "./job-runner.ts";
 import { lastLine } from "./log-tail.ts";
 import { SPEC_ENV_NAMES, specEnv, storesEnv } from "./trainer-env.ts";
+import { SIGHTLINE_HOME } from "../config/settings/stores.ts";
 
 const DEFAULT_ENTRY = fileURLToPath(new URL("../../trainer/main.ts", import.meta.url));
 
@@ -170,7 +171,7 @@ export class LocalJobRunner implements JobRunner {
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const key of SPEC_ENV_NAMES) delete env[key];
     const { config } = this.options;
-    return { ...env, SIGHTLINE_HOME: config.home, ...storesEnv(config), ...this.options.env, ...specEnv(spec) };
+    return { ...env, [SIGHTLINE_HOME.name]: config.home, ...storesEnv(config), ...this.options.env, ...specEnv(spec) };
   }
 }
 

@@ -1,7 +1,9 @@
 import { parse as parseShell } from "shell-quote";
 import { z } from "zod";
+import { configFileError } from "../config/config.ts";
 import { readYamlFile } from "../util/yaml-file.ts";
 import { TrainerArgsSchema } from "./trainer-contract.ts";
+import { SightlineError } from "../errors.ts";
 
 /** A reference that names exactly one image: anything before `@sha256:` is informative only. */
 export const PINNED_IMAGE = /^[^\s@]+@sha256:[0-9a-f]{64}$/;
@@ -62,20 +64,20 @@ export const BUILTIN_TRAINER = "builtin";
 
 /** The trainers file (SIGHTLINE_TRAINERS or `--trainers`); `builtin` is always defined. */
 export async function loadTrainers(path: string | undefined): Promise<Record<string, TrainerDefinition>> {
-  const defined = path === undefined ? {} : (await readYamlFile(path, TrainersFileSchema, "trainers file")).value.trainers;
+  const defined = path === undefined ? {} : (await readYamlFile(path, TrainersFileSchema, "trainers file", configFileError)).value.trainers;
   return { [BUILTIN_TRAINER]: TrainerDefinitionSchema.parse({ builtin: true }), ...defined };
 }
 
 export function trainerNamed(trainers: Record<string, TrainerDefinition>, name: string): TrainerDefinition {
   const found = trainers[name];
-  if (!found) throw new Error(`no trainer named ${JSON.stringify(name)}; defined: ${Object.keys(trainers).join(", ")}`);
+  if (!found) throw new SightlineError("config", "trainer_undefined", `no trainer named ${JSON.stringify(name)}; defined: ${Object.keys(trainers).join(", ")}`);
   return found;
 }
 
 /** A trainer given on the command line: `--command "python3 train.py"` or `--image REPO@sha256:…`. */
 export function adHocTrainer(input: { command?: string; image?: string; timeout?: number }): TrainerDefinition {
   const parsed = TrainerDefinitionSchema.safeParse(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
-  if (!parsed.success) throw new Error(`invalid trainer: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new SightlineError("config", "trainer_invalid", `invalid trainer: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 

@@ -14,7 +14,7 @@ export async function exportRunEvents(transport: OpenLineageHttpTransport, event
       await transport.send(event);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      throw new OpenLineageExportError(`${message}; ${sent} of ${events.length} events were sent`, { cause: err });
+      throw new OpenLineageExportError(`${message}; ${sent} of ${events.length} events were sent`, { cause: err, ...(err instanceof OpenLineageExportError && err.kind === "config" ? { kind: "config" as const } : {}) });
     }
     sent++;
   }

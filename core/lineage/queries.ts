@@ -2,11 +2,11 @@ import { CorruptRecordError } from "../meta/collection.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import type { AliasMoveNode, DatasetNode, DriftNode, LineageNode, ModelNode, PredictionEntry, RequestNode, RunNode, StoredPrediction, WindowNode } from "./nodes.ts";
 import { docKey, type Edge, Edges, modelNodeId, nodeId, type NodeKind, Nodes, Predictions } from "./store.ts";
+import { SightlineError } from "../errors.ts";
 
-export class LineageNotFoundError extends Error {
-  constructor(what: string) {
-    super(`${what} has no lineage record (has its event been published?)`);
-    this.name = "LineageNotFoundError";
+export class LineageNotFoundError extends SightlineError {
+  constructor(what: string, code = "lineage_not_found") {
+    super("not_found", code, `${what} has no lineage record (has its event been published?)`);
   }
 }
 
@@ -14,8 +14,8 @@ export class LineageNotFoundError extends Error {
 export class AmbiguousPredictionError extends LineageNotFoundError {
   readonly candidates: PredictionEntry[];
   constructor(requestId: string, candidates: PredictionEntry[]) {
-    super(`prediction request ${requestId}`);
-    this.name = "AmbiguousPredictionError";
+    // Still "not found" to a caller asking for one prediction: none is the one, until it names which.
+    super(`prediction request ${requestId}`, "prediction_ambiguous");
     this.candidates = candidates;
     const list = candidates.map((c) => `${c.predictionId} (${c.time}, ${c.model}:${c.version}, ${c.label})`).join(", ");
     this.message = `request id ${requestId} was sent with ${candidates.length} predictions; name one by its prediction id (x-prediction-id): ${list}`;

@@ -1,11 +1,12 @@
 import retry from "async-retry";
 import { DEFAULT_OPENLINEAGE_ENDPOINT, type OpenLineageSettings } from "../config/openlineage.ts";
 import type { RunEvent } from "./openlineage.ts";
+import { SightlineError, type SightlineErrorOptions } from "../errors.ts";
 
-export class OpenLineageExportError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "OpenLineageExportError";
+/** The events could not be sent: the server refused them or did not answer (or its URL is wrong: kind config). */
+export class OpenLineageExportError extends SightlineError {
+  constructor(message: string, options?: SightlineErrorOptions & { kind?: "unavailable" | "config" }) {
+    super(options?.kind ?? "unavailable", options?.kind === "config" ? "openlineage_config" : "openlineage_export_failed", message, options);
   }
 }
 
@@ -20,9 +21,9 @@ export function lineageEndpoint(baseUrl: string, endpoint: string = DEFAULT_OPEN
   try {
     url = new URL(baseUrl);
   } catch {
-    throw new OpenLineageExportError(`SIGHTLINE_OPENLINEAGE_URL: ${JSON.stringify(baseUrl)} is not a URL`);
+    throw new OpenLineageExportError(`SIGHTLINE_OPENLINEAGE_URL: ${JSON.stringify(baseUrl)} is not a URL`, { kind: "config" });
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new OpenLineageExportError(`SIGHTLINE_OPENLINEAGE_URL: ${baseUrl} is not http(s)`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new OpenLineageExportError(`SIGHTLINE_OPENLINEAGE_URL: ${baseUrl} is not http(s)`, { kind: "config" });
   return `${url.href.replace(/\/+$/, "")}/${endpoint.replace(/^\/+/, "")}`;
 }
 
@@ -36,7 +37,7 @@ export function googleAccessToken(projectId?: string): TokenSource {
     // Loaded on first use: only a Dataplex sink needs it.
     auth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"], ...(projectId ? { projectId } : {}) }));
     const token = await (await auth).getAccessToken();
-    if (!token) throw new Error("Application Default Credentials gave no access token");
+    if (!token) throw new SightlineError("config", "credentials_missing", "Application Default Credentials gave no access token");
     return token;
   };
 }

@@ -6,16 +6,16 @@ import type { MetadataStore } from "../meta/metadata-store.ts";
 import { versionId, Versions, type ModelVersion } from "../registry/model-version.ts";
 import { getNode } from "./queries.ts";
 import { modelNodeId } from "./store.ts";
+import { SightlineError } from "../errors.ts";
 
 /** One comparison of a record with what the stored bytes say now. */
 export type Check = { check: string; subject: string; expected: string; actual: string; ok: boolean; detail?: string };
 
 export type VerifyResult = { model: string; datasetId: string; ok: boolean; checks: Check[] };
 
-export class VerifyTargetNotFoundError extends Error {
+export class VerifyTargetNotFoundError extends SightlineError {
   constructor(what: string) {
-    super(`${what} is neither registered nor in the lineage graph`);
-    this.name = "VerifyTargetNotFoundError";
+    super("not_found", "verify_target_not_found", `${what} is neither registered nor in the lineage graph`);
   }
 }
 
@@ -27,7 +27,7 @@ async function fetchBlob(blobs: BlobStore, digest: string): Promise<{ data?: Buf
   try {
     return { data: await blobs.get(digest), actual: digest };
   } catch (err) {
-    if (err instanceof BlobCorruptError) return { actual: /hash to (sha256:[0-9a-f]{64})/.exec(err.message)?.[1] ?? "corrupt", detail: err.message };
+    if (err instanceof BlobCorruptError) return { actual: err.actual, detail: err.message };
     if (err instanceof BlobNotFoundError) return { actual: "missing", detail: err.message };
     return { actual: "unreadable", detail: (err as Error).message };
   }

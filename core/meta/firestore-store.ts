@@ -21,6 +21,7 @@ import {
   type Transaction,
 } from "./metadata-store.ts";
 import { grpcCode } from "../util/grpc.ts";
+import { SightlineError } from "../errors.ts";
 
 export interface FirestoreStoreOptions {
   projectId: string;
@@ -139,7 +140,7 @@ export class FirestoreStore implements MetadataStore {
 
   constructor(options: FirestoreStoreOptions) {
     const prefix = options.prefix ?? "sightline";
-    if (!PREFIX.test(prefix)) throw new Error(`invalid Firestore collection prefix ${JSON.stringify(prefix)}`);
+    if (!PREFIX.test(prefix)) throw new SightlineError("config", "firestore_prefix_invalid", `invalid Firestore collection prefix ${JSON.stringify(prefix)}`);
     this.prefix = prefix;
     this.maxAttempts = options.maxAttempts ?? 100;
     this.db = new Firestore({

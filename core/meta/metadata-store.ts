@@ -1,3 +1,5 @@
+import { SightlineError, type SightlineErrorOptions } from "../errors.ts";
+
 /** JSON documents in named collections, with queries by field and optimistic transactions. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -60,10 +62,10 @@ export interface MetadataStore {
   close(): Promise<void>;
 }
 
-export class ConflictError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConflictError";
+/** A write lost to a concurrent one (or found its document already there): re-read and retry. */
+export class ConflictError extends SightlineError {
+  constructor(message: string, options?: SightlineErrorOptions) {
+    super("conflict", "conflict", message, options);
   }
 }
 
@@ -73,7 +75,7 @@ const COLLECTION = /^[a-z][a-z0-9_-]{0,62}$/;
 export function checkKey(collection: string, id: string): void {
   if (!COLLECTION.test(collection)) throw new Error(`invalid collection name ${JSON.stringify(collection)}`);
   if (id.length === 0 || id.length > 1500 || id.includes("/") || id === "." || id === ".." || /^__.*__$/.test(id)) {
-    throw new Error(`invalid document id ${JSON.stringify(id)} in ${collection}`);
+    throw new SightlineError("invalid", "document_id_invalid", `invalid document id ${JSON.stringify(id)} in ${collection}`);
   }
 }
 

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { DatasetId, Digest as digest } from "../ids.ts";
 import { PreprocessSpecSchema } from "../imaging/preprocess.ts";
 import { RobustnessSchema } from "./robustness.ts";
+import { SightlineError } from "../errors.ts";
 
 /** Cards written before models could answer logits name their scores output `probabilities`. */
 function upgradeOutputs(o: unknown): unknown {
@@ -83,9 +84,9 @@ export function parseModelCard(bytes: Uint8Array, where: string): ModelCard {
   try {
     raw = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch (err) {
-    throw new Error(`model card ${where} is not JSON: ${(err as Error).message}`, { cause: err });
+    throw new SightlineError("corrupt", "model_card_corrupt", `model card ${where} is not JSON: ${(err as Error).message}`, { cause: err });
   }
   const parsed = ModelCardSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`model card ${where} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new SightlineError("corrupt", "model_card_corrupt", `model card ${where} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }

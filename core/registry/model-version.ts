@@ -2,6 +2,7 @@ import { z } from "zod";
 import { MODEL_NAME, ModelRefText } from "../ids.ts";
 import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore, Transaction } from "../meta/metadata-store.ts";
+import { SightlineError } from "../errors.ts";
 
 export const MODELS = "models";
 export const VERSIONS = "model_versions";
@@ -71,10 +72,12 @@ export { MODEL_NAME };
 
 export const versionId = (name: string, version: number): string => `${name}:${version}`;
 
-export class ModelNotFoundError extends Error {
+export class ModelNotFoundError extends SightlineError {
+  /** The reference that is not registered: `name`, `name:version` or `name@alias`. */
+  readonly ref: string;
   constructor(what: string) {
-    super(`${what} is not registered (see \`sightline models list\`)`);
-    this.name = "ModelNotFoundError";
+    super("not_found", "model_not_found", `${what} is not registered (see \`sightline models list\`)`);
+    this.ref = what;
   }
 }
 
@@ -88,7 +91,7 @@ export async function registerVersion(
   /** More writes that must commit with the version or not at all (e.g. pointing `candidate` at it). */
   also?: (tx: Transaction, version: ModelVersion) => Promise<void>,
 ): Promise<ModelVersion> {
-  if (!MODEL_NAME.test(input.name)) throw new Error(`invalid model name ${JSON.stringify(input.name)} (lower-case letters, digits, dashes)`);
+  if (!MODEL_NAME.test(input.name)) throw new SightlineError("invalid", "model_name_invalid", `invalid model name ${JSON.stringify(input.name)} (lower-case letters, digits, dashes)`);
   return meta.transaction(async (tx) => {
     const model = await Models.in(tx).get(input.name);
     const version = (model?.latestVersion ?? 0) + 1;
@@ -131,7 +134,7 @@ export async function recordEvaluation(meta: MetadataStore, name: string, versio
 export type ModelRef = { name: string; alias?: string; version?: number };
 
 export function parseModelRef(text: string): ModelRef {
-  if (!ModelRefText.safeParse(text).success) throw new Error(`${JSON.stringify(text)} is not NAME, NAME@ALIAS or NAME:VERSION`);
+  if (!ModelRefText.safeParse(text).success) throw new SightlineError("invalid", "model_ref_invalid", `${JSON.stringify(text)} is not NAME, NAME@ALIAS or NAME:VERSION`);
   const [, name = "", alias, version] = /^([^@:]+)(?:@(.+)|:(.+))?$/.exec(text) ?? [];
   return { name, ...(alias ? { alias } : {}), ...(version ? { version: Number(version) } : {}) };
 }

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { configFileError } from "../config/config.ts";
 import { digestOf } from "../util/digest.ts";
 import { parseYamlText, readYamlFile } from "../util/yaml-file.ts";
 import { ROBUSTNESS_RULES, type RobustnessRule } from "./robustness.ts";
@@ -48,7 +49,7 @@ export type PromotionPolicy = z.infer<typeof PromotionPolicySchema>;
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL("./promotion-policy.yaml", import.meta.url));
 
 export async function loadPolicy(path: string = DEFAULT_POLICY_FILE): Promise<{ policy: PromotionPolicy; digest: string; path: string }> {
-  const { value, digest } = await readYamlFile(path, PromotionPolicySchema, "promotion policy");
+  const { value, digest } = await readYamlFile(path, PromotionPolicySchema, "promotion policy", configFileError);
   return { policy: value, digest, path };
 }
 

@@ -10,6 +10,7 @@ import { writeAuditIn, type AuditInput } from "./audit.ts";
 import { evaluateRules, type RuleOutcome } from "./rules.ts";
 import { getVersion, recordEvaluation, type Metrics, type ModelVersion } from "./model-version.ts";
 import type { PromotionPolicy } from "./policy.ts";
+import { SightlineError } from "../errors.ts";
 
 export const DECISIONS = "decisions";
 
@@ -89,18 +90,22 @@ export interface PromoteInput {
 type Runtime = { meta: MetadataStore; bus: EventBus };
 
 /** Another delivery holds the claim on this decision and has not finished: the caller should come back later. */
-export class DecisionInProgressError extends Error {
+export class DecisionInProgressError extends SightlineError {
+  readonly decisionId: string;
+  readonly since: string;
   constructor(decisionId: string, since: string) {
-    super(`decision ${decisionId} is being taken by another delivery (claimed ${since}); retry later`);
-    this.name = "DecisionInProgressError";
+    super("conflict", "decision_in_progress", `decision ${decisionId} is being taken by another delivery (claimed ${since}); retry later`);
+    this.decisionId = decisionId;
+    this.since = since;
   }
 }
 
 /** Our claim went stale and another delivery took the decision over: our outcome must not overwrite its. */
-class ClaimLostError extends Error {
+class ClaimLostError extends SightlineError {
+  readonly decisionId: string;
   constructor(decisionId: string) {
-    super(`decision ${decisionId}: the claim was taken over by another delivery before this one finished`);
-    this.name = "ClaimLostError";
+    super("conflict", "decision_claim_lost", `decision ${decisionId}: the claim was taken over by another delivery before this one finished`);
+    this.decisionId = decisionId;
   }
 }
 

@@ -4,11 +4,12 @@ import type { MetadataStore } from "../meta/metadata-store.ts";
 import { getAlias, moveAlias, PREVIOUS, PRODUCTION, type MoveResult } from "./aliases.ts";
 import { writeAudit } from "./audit.ts";
 import { getVersion, ModelNotFoundError } from "./model-version.ts";
+import { SightlineError } from "../errors.ts";
 
-export class RollbackError extends Error {
+/** A rollback that cannot be done as asked (no reason, nothing to go back to, already there). */
+export class RollbackError extends SightlineError {
   constructor(message: string) {
-    super(message);
-    this.name = "RollbackError";
+    super("invalid", "rollback_refused", message);
   }
 }
 

@@ -8,6 +8,7 @@ import { getAlias, PRODUCTION } from "../registry/aliases.ts";
 import { parseModelCard, type TrainerIdentity } from "../registry/model-card.ts";
 import { getVersion } from "../registry/model-version.ts";
 import type { RetrainPolicy } from "./policy.ts";
+import { SightlineError } from "../errors.ts";
 
 export interface PlanDeps {
   meta: MetadataStore;
@@ -28,7 +29,7 @@ export async function retrainJob(deps: PlanDeps, model: string, datasetId: strin
     return { ...(configPath ? { configPath } : {}), ...(deps.policy.epochs ? { epochs: deps.policy.epochs } : {}), ...(mode === "fine-tune" ? { fineTune: true } : {}) };
   }
   const dataset = await Datasets.get(deps.meta, datasetId);
-  if (!dataset) throw new Error(`dataset ${datasetId} is not registered`);
+  if (!dataset) throw new SightlineError("not_found", "dataset_not_found", `dataset ${datasetId} is not registered`);
   const args = { ...definition.args, ...(deps.policy.epochs ? { epochs: deps.policy.epochs } : {}) };
   return {
     contract: {
@@ -45,7 +46,7 @@ export async function retrainJob(deps: PlanDeps, model: string, datasetId: strin
 
 function named(trainers: Record<string, TrainerDefinition>, name: string): TrainerDefinition {
   const found = trainers[name];
-  if (!found) throw new Error(`the retrain policy names trainer ${JSON.stringify(name)}, which the trainers file does not define (defined: ${Object.keys(trainers).join(", ")})`);
+  if (!found) throw new SightlineError("config", "retrain_trainer_undefined", `the retrain policy names trainer ${JSON.stringify(name)}, which the trainers file does not define (defined: ${Object.keys(trainers).join(", ")})`);
   return found;
 }
 

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { configFileError } from "../config/config.ts";
 import { DatasetId } from "../ids.ts";
 import { readYamlFile } from "../util/yaml-file.ts";
 
@@ -46,5 +47,5 @@ export type RetrainPolicy = z.output<typeof RetrainPolicySchema>;
 export const DEFAULT_RETRAIN_POLICY = fileURLToPath(new URL("./retrain-policy.yaml", import.meta.url));
 
 export async function loadRetrainPolicy(path: string = DEFAULT_RETRAIN_POLICY): Promise<RetrainPolicy> {
-  return (await readYamlFile(path, RetrainPolicySchema, "retrain policy")).value;
+  return (await readYamlFile(path, RetrainPolicySchema, "retrain policy", configFileError)).value;
 }

@@ -13,6 +13,7 @@ import { getVersion } from "../registry/model-version.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { retrainJob } from "./plan.ts";
 import type { RetrainPolicy } from "./policy.ts";
+import { SightlineError } from "../errors.ts";
 
 export const RETRAIN_STATE = "retrain_state";
 export const RETRAIN_DECISIONS = "retrain_decisions";
@@ -281,6 +282,6 @@ async function chooseDataset(deps: RetrainDeps, model: string, version: number):
   if (choice !== "latest") return choice;
   const recent = await Datasets.query(deps.meta, { orderBy: { field: "createdAt", direction: "desc" }, limit: 50 });
   const newest = recent.map((d) => d.data).find((d) => d.validation !== "failed");
-  if (!newest) throw new Error("retrain policy says dataset: latest, but no dataset version is registered");
+  if (!newest) throw new SightlineError("not_found", "dataset_not_found", "retrain policy says dataset: latest, but no dataset version is registered");
   return newest.id;
 }

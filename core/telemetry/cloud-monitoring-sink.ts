@@ -1,6 +1,6 @@
 import { MetricServiceClient } from "@google-cloud/monitoring";
 import type { protos } from "@google-cloud/monitoring";
-import { grpcCode } from "../util/grpc.ts";
+import { grpcCode, grpcKind } from "../util/grpc.ts";
 import {
   type DriftMetricPoint,
   DriftMetricsError,
@@ -84,13 +84,13 @@ export class CloudMonitoringSink implements DriftMetricsSink {
   private closed: Promise<void> | undefined;
 
   constructor(projectId: string, clientOptions: MetricServiceClientOptions = {}) {
-    if (projectId.length === 0) throw new DriftMetricsError("CloudMonitoringSink needs a project id");
+    if (projectId.length === 0) throw new DriftMetricsError("CloudMonitoringSink needs a project id", { kind: "config" });
     this.projectId = projectId;
     this.client = new MetricServiceClient({ projectId, ...clientOptions });
   }
 
   async write(point: DriftMetricPoint): Promise<void> {
-    if (this.closed !== undefined) throw new DriftMetricsError("CloudMonitoringSink is closed");
+    if (this.closed !== undefined) throw new DriftMetricsError("CloudMonitoringSink is closed", { kind: "unavailable" });
     validateDriftMetricPoint(point);
     const series = driftTimeSeries(this.projectId, point);
     const name = this.client.projectPath(this.projectId);
@@ -106,7 +106,7 @@ export class CloudMonitoringSink implements DriftMetricsSink {
           `Cloud Monitoring createTimeSeries failed for ${name}, model "${point.model}" version ${point.version} ` +
             `at ${point.endTime.toISOString()} (request ${b + 1}/${batches}, ${timeSeries.length} series; ` +
             `${written} of ${series.length} series written before it): ${reason}`,
-          { cause: err, code: grpcCode(err) },
+          { cause: err, grpcCode: grpcCode(err), kind: grpcKind(grpcCode(err)) },
         );
       }
     }
@@ -125,7 +125,8 @@ export class CloudMonitoringSink implements DriftMetricsSink {
         const reason = err instanceof Error ? err.message : String(err);
         throw new DriftMetricsError(`Cloud Monitoring createMetricDescriptor ${metricDescriptor.type} failed for ${name}: ${reason}`, {
           cause: err,
-          code: grpcCode(err),
+          grpcCode: grpcCode(err),
+          kind: grpcKind(grpcCode(err)),
         });
       }
     }

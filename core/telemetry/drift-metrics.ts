@@ -1,3 +1,4 @@
+import { SightlineError, type ErrorKind } from "../errors.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
 /**
@@ -31,14 +32,18 @@ export interface DriftMetricsSink {
 /** Feature label value that carries the overall score next to the per-feature ones. */
 export const OVERALL_FEATURE = "_overall";
 
-export class DriftMetricsError extends Error {
+/**
+ * A drift point that was refused (kind invalid, the default) or that Cloud Monitoring did not take (the sink says
+ * which kind: unavailable for an outage, invalid when the API refused the point).
+ */
+export class DriftMetricsError extends SightlineError {
   /** gRPC status code of the underlying failure, when there is one (see util/grpc.ts). */
-  readonly code: number | undefined;
+  readonly grpcCode: number | undefined;
 
-  constructor(message: string, options: { cause?: unknown; code?: number } = {}) {
-    super(message, { cause: options.cause });
-    this.name = "DriftMetricsError";
-    this.code = options.code;
+  constructor(message: string, options: { cause?: unknown; grpcCode?: number | undefined; kind?: ErrorKind } = {}) {
+    const kind = options.kind ?? "invalid";
+    super(kind, kind === "invalid" ? "drift_metric_invalid" : "drift_metrics_failed", message, { cause: options.cause });
+    this.grpcCode = options.grpcCode;
   }
 }
 

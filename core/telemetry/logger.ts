@@ -5,6 +5,7 @@
  */
 import { pino, type DestinationStream, type Logger as Pino } from "pino";
 import packageJson from "../../package.json" with { type: "json" };
+import { K_REVISION, K_SERVICE, SIGHTLINE_LOG_LEVEL, SIGHTLINE_SERVICE, SIGHTLINE_SERVICE_VERSION } from "../config/settings/platform.ts";
 
 export type Severity = "DEBUG" | "INFO" | "NOTICE" | "WARNING" | "ERROR" | "CRITICAL";
 
@@ -81,7 +82,7 @@ export async function flushLogs(timeoutMs = 2_000): Promise<void> {
 }
 
 export function createLogger(base: LogFields = {}, options: LoggerOptions = {}): Logger {
-  const level = options.level ?? parseLevel(process.env.SIGHTLINE_LOG_LEVEL);
+  const level = options.level ?? parseLevel(SIGHTLINE_LOG_LEVEL.read());
   const root = pino(
     {
       level: PINO_LEVEL[level],
@@ -143,8 +144,8 @@ function errorSummary(err: Error): LogFields {
 
 function defaultService(base: LogFields): ServiceContext {
   const component = typeof base.component === "string" ? base.component : undefined;
-  const service = process.env.SIGHTLINE_SERVICE || process.env.K_SERVICE || (component ? `sightline-${component}` : "sightline");
-  const version = process.env.SIGHTLINE_SERVICE_VERSION || process.env.K_REVISION || packageJson.version;
+  const service = SIGHTLINE_SERVICE.read() ?? K_SERVICE.read() ?? (component ? `sightline-${component}` : "sightline");
+  const version = SIGHTLINE_SERVICE_VERSION.read() ?? K_REVISION.read() ?? packageJson.version;
   return { service, version };
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { DIGEST } from "../ids.ts";
+import { SightlineError } from "../errors.ts";
 
 export function sha256Hex(data: Uint8Array | string): string {
   return createHash("sha256").update(data).digest("hex");
@@ -24,7 +25,7 @@ export async function digestOfFile(path: string): Promise<{ digest: string; size
 /** Validates a digest and returns its hex part; the path layout `sha256/ab/abcdef…` comes from it. */
 export function digestHex(digest: string): string {
   const m = DIGEST.exec(digest);
-  if (!m?.[1]) throw new Error(`not a sha256 digest: ${JSON.stringify(digest)} (expected sha256:<64 hex>)`);
+  if (!m?.[1]) throw new SightlineError("invalid", "digest_invalid", `not a sha256 digest: ${JSON.stringify(digest)} (expected sha256:<64 hex>)`);
   return m[1];
 }
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("SIGHTLINE_")));
 process.stdout.write(`env ${JSON.stringify(env)}\n`);
 
-const model = process.env.SIGHTLINE_MODEL ?? "";
+const model = process.env.SIGHTLINE_TRAIN_MODEL_NAME ?? "";
 if (model === "broken") {
   process.stdout.write("loading dataset\n");
   process.stderr.write(`${JSON.stringify({ severity: "ERROR", message: "training failed", err: { message: "dataset not found" } })}\n`);

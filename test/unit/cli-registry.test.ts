@@ -44,7 +44,7 @@ describe("sightline models / promote / rollback (the real command)", () => {
     expect(JSON.parse(approved.stdout)).toMatchObject({ outcome: "promoted", approval: "approved", actor: "tester" });
 
     const refused = await cli("rollback", "fmnist", "--reason", "regression");
-    expect(refused.code).toBe(2);
+    expect(refused.code).toBe(64);
     expect(refused.stderr).toMatch(/without --yes/);
     const rolled = await cli("rollback", "fmnist", "--reason", "regression", "--yes");
     expect(rolled.code).toBe(0);
@@ -64,6 +64,19 @@ describe("sightline models / promote / rollback (the real command)", () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("nope:1 is not registered");
     const badRef = await cli("promote", "fmnist", "zero");
-    expect(badRef.code).toBe(2);
+    expect(badRef.code).toBe(64);
+  });
+
+  it("exits 64 for a usage error, never a policy outcome's code, and decides nothing", async () => {
+    const bogus = await cli("promote", "x", "1", "--bogus");
+    expect(bogus.code).toBe(64);
+    expect(bogus.stderr).toMatch(/unknown option '--bogus'/);
+    expect(bogus.stdout).toBe("");
+    const missing = await cli("promote", "fmnist");
+    expect(missing.code).toBe(64);
+    // The same blocked version still says "blocked" with its own code.
+    const blocked = await cli("promote", "fmnist", "2");
+    expect(blocked.code).toBe(2);
+    expect(blocked.stdout).toContain("blocked: a rule failed");
   });
 });

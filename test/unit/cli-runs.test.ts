@@ -75,7 +75,7 @@ describe("sightline runs list / show / compare (the real command)", () => {
 
   it("refuses a bad filter with the parser's message", async () => {
     const bad = await cli("runs", "list", "--filter", "metrics.accuracy >> 1");
-    expect(bad.code).not.toBe(0);
+    expect(bad.code).toBe(1);
     expect(bad.stdout).toBe("");
     expect(bad.stderr).toMatch(/invalid filter at column 19: expected a number/);
   });
@@ -98,7 +98,7 @@ describe("sightline runs list / show / compare (the real command)", () => {
     const failed = JSON.parse((await cli("runs", "show", "run-c", "--json")).stdout) as RunDetail;
     expect(failed).toMatchObject({ status: "failed", reason: "dataset ffff is not registered", final: {} });
     const missing = await cli("runs", "show", "run-zzz");
-    expect(missing.code).not.toBe(0);
+    expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/no run run-zzz/);
   });
 
@@ -113,7 +113,7 @@ describe("sightline runs list / show / compare (the real command)", () => {
     expect(json.params).toEqual([{ key: "epochs", values: { "run-a": 2, "run-b": 5 } }]);
     expect(json.metrics).toContainEqual({ key: "test_macro_f1", values: { "run-a": 0.87, "run-b": 0.92 } });
     const one = await cli("runs", "compare", "run-a");
-    expect(one.code).not.toBe(0);
+    expect(one.code).toBe(1);
     expect(one.stderr).toMatch(/at least two runs/);
   });
 });

@@ -16,7 +16,7 @@ describe("defineEnv", () => {
   it("names the variable and value in a ConfigError, hiding secrets", () => {
     expect(() => port.read({ SIGHTLINE_X_PORT: "abc" })).toThrow(ConfigError);
     expect(() => port.read({ SIGHTLINE_X_PORT: "abc" })).toThrow(/SIGHTLINE_X_PORT="abc"/);
-    expect(() => token.read({ SIGHTLINE_X_TOKEN: "short" })).toThrow(/SIGHTLINE_X_TOKEN=<secret>/);
+    expect(() => token.read({ SIGHTLINE_X_TOKEN: "short" })).toThrow(/SIGHTLINE_X_TOKEN=\(hidden\)/);
     expect(() => token.read({ SIGHTLINE_X_TOKEN: "short" })).not.toThrow(/short/);
   });
 });

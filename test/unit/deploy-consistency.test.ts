@@ -4,10 +4,12 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import ts from "typescript";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../core/config/config.ts";
+import type { EnvComponent } from "../../core/config/env.ts";
+import { ALL_SETTINGS } from "../../core/config/settings/index.ts";
+import { readTrainerJobEnv } from "../../core/config/settings/trainer-job.ts";
 import { topicFor } from "../../core/events/envelope.ts";
 import { DEAD_LETTER_TOPIC, PubSubBus } from "../../core/events/pubsub-bus.ts";
 import { EVENT_TYPES } from "../../core/events/schemas.ts";
@@ -40,40 +42,15 @@ function readsFromEnv(fn: (env: Record<string, string | undefined>) => unknown):
   return [...seen];
 }
 
-/** `process.env.NAME` read anywhere in the modules reachable from `entry` through relative imports. */
-function processEnvReads(entries: string[]): string[] {
-  const seen = new Set<string>();
-  const names = new Set<string>();
-  const visit = (file: string): void => {
-    if (seen.has(file) || !existsSync(file)) return;
-    seen.add(file);
-    const text = readFileSync(file, "utf8");
-    for (const m of text.matchAll(/process\.env\.([A-Z][A-Z0-9_]*)/g)) names.add(m[1]!);
-    for (const m of text.matchAll(/(?:from\s+|import\()\s*"(\.{1,2}\/[^"]+\.ts)"/g)) visit(resolve(dirname(file), m[1]!));
-  };
-  for (const e of entries) visit(join(ROOT, e));
-  return [...names];
-}
-
-/** The keys of `const Env = z.object({...})` in trainer/main.ts (that module runs on import, so it is parsed). */
-function trainerEnvSchema(): string[] {
-  const source = ts.createSourceFile("main.ts", read("trainer/main.ts"), ts.ScriptTarget.ES2022, true);
-  const keys: string[] = [];
-  const visit = (node: ts.Node): void => {
-    if (ts.isVariableDeclaration(node) && node.name.getText() === "Env" && node.initializer && ts.isCallExpression(node.initializer)) {
-      const arg = node.initializer.arguments[0];
-      if (arg && ts.isObjectLiteralExpression(arg)) for (const p of arg.properties) if (p.name) keys.push(p.name.getText());
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
-  return keys;
-}
+/** What the settings registry says a component reads: every read goes through it (test/unit/settings-registry.test.ts). */
+const readBy = (component: EnvComponent): string[] => ALL_SETTINGS.filter((v) => v.components.includes(component)).map((v) => v.name);
+/** Old names are read only when the new one is unset: a manifest sets the new one. */
+const DEPRECATED = new Set(ALL_SETTINGS.flatMap((v) => v.deprecatedAliases ?? []));
+const current = (names: string[]): string[] => [...new Set(names)].filter((n) => !DEPRECATED.has(n)).sort();
 
 const servingReads = (): string[] =>
-  [...new Set([...readsFromEnv((env) => loadConfig(env, mkdtempSync(join(tmpdir(), "cfg-")))), ...readsFromEnv((env) => loadServingConfig(env)), ...processEnvReads(["serving/main.ts", "serving/worker.ts"])])].sort();
-const trainerReads = (): string[] =>
-  [...new Set([...readsFromEnv((env) => loadConfig(env, mkdtempSync(join(tmpdir(), "cfg-")))), ...trainerEnvSchema(), ...processEnvReads(["trainer/main.ts"])])].sort();
+  current([...readsFromEnv((env) => loadConfig(env, mkdtempSync(join(tmpdir(), "cfg-")))), ...readsFromEnv((env) => loadServingConfig(env)), ...readBy("serving")]);
+const trainerReads = (): string[] => current([...readsFromEnv((env) => loadConfig(env, mkdtempSync(join(tmpdir(), "cfg-")))), ...readsFromEnv((env) => readTrainerJobEnv(env)), ...readBy("trainer")]);
 
 /** What core/telemetry/logger.ts reads for Error Reporting's serviceContext and no manifest needs to set. */
 const LOGGER_UNSET: Record<string, string> = {
@@ -87,6 +64,7 @@ const SERVING_UNSET: Record<string, string> = {
   SIGHTLINE_CONFIG: "no YAML file in the image: the environment carries every setting",
   SIGHTLINE_JOBS: "serving submits no training jobs",
   KUBERNETES_SERVICE_HOST: "set by the kubelet",
+  SIGHTLINE_SERVE_WORKER: "set by serving's primary process for the workers it forks",
   ...LOGGER_UNSET,
   // Vertex AI's custom-container variables: Vertex sets them on its endpoints (docs/deploy-vertex.md), GKE never.
   AIP_HTTP_PORT: "set by Vertex AI only",
@@ -204,8 +182,8 @@ describe("environment: every variable the serving and trainer code reads is set 
   const kubectl = tool("kubectl");
 
   it("the lists derived from the code are the expected kind of thing", () => {
-    expect(servingReads()).toEqual(expect.arrayContaining(["SIGHTLINE_MODEL", "SIGHTLINE_DRAIN_SECONDS", "SIGHTLINE_BLOBS", "PORT", "GOOGLE_CLOUD_PROJECT", "SIGHTLINE_LOG_LEVEL"]));
-    expect(trainerReads()).toEqual(expect.arrayContaining(["SIGHTLINE_DATASET", "SIGHTLINE_REQUEST_ID", "SIGHTLINE_IMAGE", ...SPEC_ENV_NAMES, "SIGHTLINE_META"]));
+    expect(servingReads()).toEqual(expect.arrayContaining(["SIGHTLINE_SERVE_MODEL", "SIGHTLINE_DRAIN_SECONDS", "SIGHTLINE_BLOBS", "PORT", "GOOGLE_CLOUD_PROJECT", "SIGHTLINE_LOG_LEVEL"]));
+    expect(trainerReads()).toEqual(expect.arrayContaining(["SIGHTLINE_DATASET", "SIGHTLINE_REQUEST_ID", "SIGHTLINE_TRAIN_JOB_IMAGE", ...SPEC_ENV_NAMES.filter((n) => !DEPRECATED.has(n)), "SIGHTLINE_META"]));
   });
 
   it.skipIf(kubectl.skip).each(OVERLAYS)("serving (%s overlay)", (overlay) => {

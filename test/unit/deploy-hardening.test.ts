@@ -68,10 +68,12 @@ describe("CD: the gate promotes the version this run's training Job registered",
   });
 
   /** The step's script as GitHub runs it (`shell: bash`), with `npx sightline` being the real CLI. */
-  function runGate(requestId: string): { code: number | null; stdout: string; outputs: Record<string, string> } {
+  function runGate(requestId: string, options: { promoteTypo?: boolean } = {}): { code: number | null; stdout: string; outputs: Record<string, string> } {
     const dir = mkdtempSync(join(tmpdir(), "cd-gate-run-"));
     mkdirSync(join(dir, "bin"));
-    writeFileSync(join(dir, "bin/npx"), `#!/bin/sh\n[ "$1" = sightline ] || exit 127\nshift\nexec "${process.execPath}" "${join(ROOT, "cli/sightline.ts")}" "$@"\n`);
+    // promoteTypo: `sightline promote` gets a flag it does not know, as a mistyped edit of the step would give it.
+    const typo = options.promoteTypo ? `[ "$1" = promote ] && set -- "$@" --bogus\n` : "";
+    writeFileSync(join(dir, "bin/npx"), `#!/bin/sh\n[ "$1" = sightline ] || exit 127\nshift\n${typo}exec "${process.execPath}" "${join(ROOT, "cli/sightline.ts")}" "$@"\n`);
     chmodSync(join(dir, "bin/npx"), 0o755);
     writeFileSync(join(dir, "out"), "");
     const r = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", stepOf("train", "Gate (promotion policy)").run!], {
@@ -98,6 +100,14 @@ describe("CD: the gate promotes the version this run's training Job registered",
     expect((await getAlias(meta, MODEL, PRODUCTION))?.version).toBe(1);
     expect((await getAlias(meta, MODEL, CANDIDATE))?.version).toBe(2);
     await meta.close();
+  });
+
+  it("fails on a usage error from promote (exit 64) instead of reading it as a policy block", () => {
+    const r = runGate(OURS, { promoteTypo: true });
+    expect(r.code).toBe(64);
+    expect(r.stdout).toContain("::error::sightline promote failed (exit 64)");
+    expect(r.stdout).not.toContain("not promoted");
+    expect(r.outputs.promoted).toBeUndefined();
   });
 
   it("fails, naming the request, when the Job registered nothing", () => {

@@ -52,7 +52,7 @@ describe("sightline events dead-letters list|replay (the real command, local bus
     expect(text.stdout).toContain("2 dead letter(s)");
 
     const unsaid = await cli("events", "dead-letters", "replay");
-    expect(unsaid.code).toBe(2);
+    expect(unsaid.code).toBe(64);
     expect(unsaid.stderr).toMatch(/--event ID, --subscription NAME or --all/);
 
     broken = false;

@@ -114,10 +114,10 @@ describe("GkeJobRunner", () => {
       SIGHTLINE_BUS: "pubsub://my-project",
       SIGHTLINE_GIT_COMMIT: "abc123",
       SIGHTLINE_DATASET: DATASET,
-      SIGHTLINE_MODEL: "fashion",
+      SIGHTLINE_TRAIN_MODEL_NAME: "fashion",
       SIGHTLINE_REQUEST_ID: requestId,
       SIGHTLINE_EPOCHS: "5",
-      SIGHTLINE_IMAGE: IMAGE,
+      SIGHTLINE_TRAIN_JOB_IMAGE: IMAGE,
     });
   });
 

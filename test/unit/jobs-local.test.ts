@@ -61,7 +61,7 @@ describe("LocalJobRunner", () => {
       const env = envSeen(res.name);
       expect(env).toMatchObject({
         SIGHTLINE_DATASET: DATASET,
-        SIGHTLINE_MODEL: "ok",
+        SIGHTLINE_TRAIN_MODEL_NAME: "ok",
         SIGHTLINE_REQUEST_ID: "req-ok-1",
         SIGHTLINE_LIMIT: "50",
         SIGHTLINE_TRAIN_CONFIG: "trainer/configs/x.yaml",

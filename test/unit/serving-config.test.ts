@@ -29,6 +29,12 @@ describe("serving configuration", () => {
     expect(c).toMatchObject({ requestLog: { sampleRate: 0.05, slowMs: 250 }, trustedProxyHops: 2 });
   });
 
+  it("reads the served model from SIGHTLINE_SERVE_MODEL, which wins over the old SIGHTLINE_MODEL", () => {
+    expect(loadServingConfig({ SIGHTLINE_SERVE_MODEL: "shoes@staging" }).model).toEqual({ name: "shoes", alias: "staging" });
+    expect(loadServingConfig({ SIGHTLINE_SERVE_MODEL: "shoes:2", SIGHTLINE_MODEL: "bags:1" }).model).toEqual({ name: "shoes", version: 2 });
+    expect(() => loadServingConfig({ SIGHTLINE_SERVE_MODEL: "Not A Model" })).toThrow(/^SIGHTLINE_SERVE_MODEL:/);
+  });
+
   it("names the variable that is wrong", () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ PORT: "http" }, /^PORT="http"/],

@@ -9,6 +9,7 @@ import { INTERFACE_FILE, MODEL_FILE, ModelInterfaceSchema, type MetricsLine, typ
 import type { ModelCard, TrainerIdentity } from "../../core/registry/model-card.ts";
 import type { ModelVersion } from "../../core/registry/model-version.ts";
 import { robustnessMetrics } from "../../core/registry/robustness.ts";
+import { SightlineError } from "../../core/errors.ts";
 import { sha256Hex } from "../../core/util/digest.ts";
 import { loadTrainingData } from "../../core/datasets/training-data.ts";
 import { evaluateClassifier, flatMetrics } from "../../core/evaluation/metrics.ts";
@@ -34,10 +35,9 @@ export interface IngestInput {
 }
 
 /** The trainer's output is not a model Sightline can serve; the message says what is wrong. */
-export class TrainerOutputError extends Error {
+export class TrainerOutputError extends SightlineError {
   constructor(message: string) {
-    super(message);
-    this.name = "TrainerOutputError";
+    super("invalid", "trainer_output_invalid", message);
   }
 }
 

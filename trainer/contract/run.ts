@@ -12,6 +12,7 @@ import { getVersion, type ModelVersion } from "../../core/registry/model-version
 import { gitState, newRunId, publishFailed, type RunRequest, type Runtime } from "../register-run.ts";
 import { ingestModel } from "./ingest.ts";
 import { runTrainerProcess } from "./process.ts";
+import { SightlineError } from "../../core/errors.ts";
 
 export interface ContractRunRequest extends RunRequest {
   /** A trainer with a `command` (this runs it as a child process). */
@@ -48,7 +49,7 @@ const RECORD_EVERY_MS = 2000;
  */
 export async function runContractTraining(rt: Runtime, request: ContractRunRequest, hooks: ContractHooks = {}): Promise<{ version: ModelVersion; card: ModelCard; runId: string }> {
   const { trainer } = request;
-  if (!trainer.command) throw new Error(`trainer ${request.trainerName ?? ""} has no command to run on this machine${trainer.image ? ` (it has an image: run it on GKE, SIGHTLINE_JOBS=k8s://NAMESPACE)` : ""}`);
+  if (!trainer.command) throw new SightlineError("invalid", "trainer_needs_command", `trainer ${request.trainerName ?? ""} has no command to run on this machine${trainer.image ? ` (it has an image: run it on GKE, SIGHTLINE_JOBS=k8s://NAMESPACE)` : ""}`);
   const runId = request.runId ?? newRunId();
   const log = rt.log.child({ runId, requestId: request.requestId, model: request.model });
   const layout = runLayout(join(request.home, "runs", runId), join(request.home, "staged", request.datasetId));
@@ -115,10 +116,10 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
         log.warn("skipped a metrics.jsonl line", { line: line.slice(0, 200), why });
       },
     });
-    if (exit.timedOut) throw new Error(`the trainer ran past its timeout of ${trainer.timeout} s and was stopped`);
+    if (exit.timedOut) throw new SightlineError("invalid", "trainer_timed_out", `the trainer ran past its timeout of ${trainer.timeout} s and was stopped`);
     if (exit.code !== 0) {
       const last = await lastLine(logPath).catch(() => undefined);
-      throw new Error(`the trainer ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${last ? `: ${last}` : ""} (log: ${logPath})`);
+      throw new SightlineError("invalid", "trainer_failed", `the trainer ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${last ? `: ${last}` : ""} (log: ${logPath})`);
     }
     clock.enter("evaluate");
     hooks.onPhase?.("evaluate");

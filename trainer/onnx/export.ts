@@ -12,6 +12,7 @@
 import onnxProto from "onnx-proto";
 import type * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
+import { SightlineError } from "../../core/errors.ts";
 import { EMBEDDING_LAYER } from "../model.ts";
 
 const { onnx } = onnxProto;
@@ -41,8 +42,11 @@ export interface OnnxExportOptions {
   embeddingLayer?: string;
 }
 
-export class OnnxExportError extends Error {
-  override name = "OnnxExportError";
+/** The model uses something the exporter does not translate to ONNX. */
+export class OnnxExportError extends SightlineError {
+  constructor(message: string) {
+    super("invalid", "onnx_export_unsupported", message);
+  }
 }
 
 type Layout = "nhwc" | "nchw" | "plain";

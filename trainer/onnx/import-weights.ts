@@ -6,11 +6,12 @@
 import onnxProto from "onnx-proto";
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
+import { SightlineError } from "../../core/errors.ts";
 
-export class WeightImportError extends Error {
+/** The ONNX file does not fit the model it is loaded into (fine-tuning starts from it). */
+export class WeightImportError extends SightlineError {
   constructor(message: string) {
-    super(message);
-    this.name = "WeightImportError";
+    super("invalid", "onnx_weights_mismatch", message);
   }
 }
 
