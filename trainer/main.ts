@@ -13,6 +13,7 @@ import { METRICS_FILE, MetricsLineSchema, runLayout, type MetricsLine } from "..
 import { createLogger } from "../core/telemetry/logger.ts";
 import { loadTrainConfig } from "./config.ts";
 import { ingestModel } from "./contract/ingest.ts";
+import { recordIngested, recordStaged } from "./contract/job-run-record.ts";
 import { runContractTraining, stageInitModel } from "./contract/run.ts";
 import { publishFailed } from "./register-run.ts";
 import { runTraining } from "./run.ts";
@@ -40,11 +41,16 @@ try {
     if (job.fineTune) await stageInitModel(rt, request.model, layout.initModel);
     // When the trainer container starts: the ingest container measures the training time from it.
     await writeFile(join(layout.root, STAGED_AT), new Date().toISOString());
+    await recordStaged(rt, job, request, e.gitCommit ?? null, log);
     log.info("staged", { dataDir: layout.dataDir, runId: job.runId });
   } else if (job && mode === "ingest") {
     const layout = runLayout(e.runRoot);
+    const history = await metricsLines(join(layout.modelDir, METRICS_FILE));
+    const trainingSeconds = await secondsSince(join(layout.root, STAGED_AT));
+    const tracked = { gitCommit: e.gitCommit ?? null, history, trainingSeconds, started: performance.now() };
+    const evaluateSeconds = () => (performance.now() - tracked.started) / 1000;
     try {
-      const { version } = await ingestModel(rt, {
+      const { version, card } = await ingestModel(rt, {
         request,
         runId: job.runId,
         modelDir: layout.modelDir,
@@ -52,12 +58,14 @@ try {
         seed: job.seed,
         gitCommit: e.gitCommit ?? null,
         image: job.trainer.image ?? null,
-        history: await metricsLines(join(layout.modelDir, METRICS_FILE)),
-        trainingSeconds: await secondsSince(join(layout.root, STAGED_AT)),
+        history,
+        trainingSeconds,
         trainImages: (await readFile(layout.jsonl.training, "utf8")).split("\n").filter(Boolean).length,
       });
+      await recordIngested(rt, job, request, { ...tracked, evaluateSeconds: evaluateSeconds(), version, card }, log);
       log.info("registered", { model: version.name, version: version.version, metrics: version.metrics });
     } catch (err) {
+      await recordIngested(rt, job, request, { ...tracked, evaluateSeconds: evaluateSeconds(), err }, log);
       await publishFailed(rt, request, job.runId, err, log);
       throw err;
     }

@@ -1,3 +1,6 @@
+import { flattenParams, versionArtefacts } from "../core/jobs/run-record.ts";
+import { RunRecorder } from "../core/jobs/run-recorder.ts";
+import type { MetricsLine } from "../core/jobs/trainer-contract.ts";
 import type { ModelCard } from "../core/registry/model-card.ts";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { PRODUCTION, resolveAlias } from "../core/registry/aliases.ts";
@@ -27,6 +30,8 @@ export interface TrainingRequest {
   image?: string | null;
   /** Start from production's weights (its ONNX file, exported by this trainer from the same architecture). */
   fineTune?: boolean;
+  /** Recorded on the run (experiment tracking), e.g. `trigger`. */
+  tags?: Record<string, string>;
 }
 
 export interface TrainingHooks {
@@ -46,13 +51,81 @@ export interface TrainingHooks {
 export async function runTraining(rt: Runtime, request: TrainingRequest, hooks: TrainingHooks = {}): Promise<{ version: ModelVersion; card: ModelCard }> {
   const runId = newRunId();
   const log = rt.log.child({ runId, requestId: request.requestId, model: request.model });
+  const recorder = new RunRecorder(
+    rt.meta,
+    {
+      runId,
+      requestId: request.requestId,
+      model: request.model,
+      datasetId: request.datasetId,
+      trainer: { kind: "builtin", args: {} },
+      params: flattenParams(request.config),
+      tags: { actor: request.actor, trainer: "builtin", ...(request.fineTune ? { fine_tune: "true" } : {}), ...request.tags },
+    },
+    log,
+  );
   try {
-    return await run(rt, request, runId, hooks, log);
+    await recorder.start();
+    const result = await run(rt, request, runId, recordedHooks(hooks, recorder), log);
+    const { version, card } = result;
+    await recorder.succeed({
+      ...(card.trainer ? { trainer: card.trainer } : {}),
+      version: version.version,
+      ...(card.parentVersion !== undefined ? { parentVersion: card.parentVersion } : {}),
+      imagesPerSecond: card.imagesPerSecond,
+      heldOut: version.metrics,
+      artefacts: versionArtefacts(version),
+      tags: {
+        ...recorder.record.tags,
+        config_hash: card.configHash,
+        ...(card.gitCommit ? { git_commit: card.gitCommit } : {}),
+        ...(card.trainer?.dirty !== undefined ? { git_dirty: String(card.trainer.dirty) } : {}),
+        ...(card.image ? { image: card.image } : {}),
+        ...(card.backend ? { backend: card.backend } : {}),
+      },
+    });
+    return result;
   } catch (err) {
     log.error("training failed", { err });
+    await recorder.fail(err);
     await publishFailed(rt, request, runId, err, log);
     throw err;
   }
+}
+
+/** The caller's hooks, with each phase timed and each epoch streamed into the run record. */
+function recordedHooks(hooks: TrainingHooks, recorder: RunRecorder): TrainingHooks {
+  return {
+    ...hooks,
+    onPhase: (phase, detail) => {
+      // A phase change is rare and always written: the record shows where a run is, and since when.
+      recorder.enterPhase(phase);
+      recorder.flush(true);
+      hooks.onPhase?.(phase, detail);
+    },
+    onBatch: (p) => {
+      recorder.progress({ epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, ...(Number.isFinite(p.etaSeconds) && p.etaSeconds >= 0 ? { etaSeconds: p.etaSeconds } : {}) });
+      hooks.onBatch?.(p);
+    },
+    onEpoch: (e) => {
+      recorder.metrics(epochLine(e));
+      hooks.onEpoch?.(e);
+    },
+  };
+}
+
+/** An epoch as a metrics line (the contract's metrics.jsonl shape), stamped with when it ended (ms since 1970). */
+export function epochLine(e: EpochStats, at = Date.now()): MetricsLine {
+  return {
+    epoch: e.epoch,
+    loss: e.loss,
+    accuracy: e.accuracy,
+    ...(e.valLoss !== null ? { val_loss: e.valLoss } : {}),
+    ...(e.valAccuracy !== null ? { val_accuracy: e.valAccuracy } : {}),
+    seconds: e.seconds,
+    images_per_second: e.imagesPerSecond,
+    timestamp: at,
+  };
 }
 
 async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: TrainingHooks, log: Logger): Promise<{ version: ModelVersion; card: ModelCard }> {

@@ -121,7 +121,7 @@ async function trainFirstModel(rt: Runtime, ctx: CliContext, datasetId: string, 
     onEpoch: (e) => ctx.out(`  epoch ${e.epoch}/${config.epochs}: loss ${e.loss.toFixed(4)}, accuracy ${e.accuracy.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4) ?? "—"}`),
   });
   try {
-    const { version } = await runTraining(rt, { requestId, model: MODEL, datasetId, config, actor: ctx.actor }, bars.hooks);
+    const { version } = await runTraining(rt, { requestId, model: MODEL, datasetId, config, actor: ctx.actor, tags: { trigger: "demo" } }, bars.hooks);
     ctx.out(`Registered ${MODEL}:${version.version} as ${MODEL}@candidate (training log: ${logFile})`);
     return version;
   } finally {

@@ -82,7 +82,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
           if (trainer.definition.builtin) {
             const config = await loadTrainConfig(opts.config ?? trainer.definition.config ?? REFERENCE_CONFIG, { epochs: opts.epochs, limit: opts.limit, seed: opts.seed });
             const requestId = await requestTraining(rt.bus, { model: opts.model, datasetId, config, trigger: "cli", reason: `sightline train by ${ctx.actor}` });
-            result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor, fineTune: opts.fineTune === true }, progress.hooks);
+            result = await runTraining(rt, { requestId, model: opts.model, datasetId, config, actor: ctx.actor, fineTune: opts.fineTune === true, tags: { trigger: "cli" } }, progress.hooks);
           } else {
             if (opts.config || opts.limit !== undefined) ctx.fail("--config and --limit are the built-in trainer's; pass your trainer's own settings with --arg key=value", EXIT.usage);
             const args = contractArgs(trainer.definition, opts);
@@ -100,6 +100,7 @@ export function registerTrain(program: Command, ctx: CliContext): void {
                 seed: opts.seed ?? 0,
                 fineTune: opts.fineTune === true,
                 home: rt.config.home,
+                tags: { trigger: "cli" },
                 ...(SIGHTLINE_GIT_COMMIT.read(ctx.env) ? { gitCommit: SIGHTLINE_GIT_COMMIT.read(ctx.env) } : {}),
               },
               progress.contractHooks,

@@ -12,6 +12,7 @@ import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { versionDataset } from "../../core/datasets/version.ts";
 import { catchUp } from "../../core/events/catch-up.ts";
 import type { AnyCloudEvent } from "../../core/events/envelope.ts";
+import { getRun } from "../../core/jobs/run-record.ts";
 import { argvOf, contractEnv, runLayout } from "../../core/jobs/trainer-contract.ts";
 import { TrainerDefinitionSchema, type ContractJob } from "../../core/jobs/trainers.ts";
 import { parseModelCard } from "../../core/registry/model-card.ts";
@@ -89,5 +90,26 @@ describe("a contract trainer's pod: stage, the user's image, ingest", { timeout:
     expect(await listVersions(rt.meta, "pod-bad")).toEqual([]);
     const failed = (await events()).find((e) => e.type === "sightline.training.failed" && (e.data as { runId: string }).runId === "run-pod-bad");
     expect((failed?.data as { reason: string } | undefined)?.reason).toMatch(/wrote no model\.onnx/);
+  });
+
+  it("tracks both pods' runs: started by the stage container, finished by ingest with its outcome", async () => {
+    const good = await getRun(rt.meta, "run-pod-good");
+    const [version] = await listVersions(rt.meta, "pod-good");
+    expect(good).toMatchObject({
+      status: "succeeded",
+      requestId: "req-pod-good",
+      version: 1,
+      trainer: { kind: "image", name: "team-cnn", image: IMAGE },
+      params: { mode: "fixed" },
+      tags: { trainer: "team-cnn", image: IMAGE },
+      metrics: [{ step: 1, loss: 1 }],
+      heldOut: version!.metrics,
+    });
+    expect(Date.parse(good!.startedAt)).toBeLessThan(Date.parse(good!.finishedAt!));
+    expect(Object.keys(good!.phases ?? {})).toEqual(["train", "evaluate"]);
+    expect(good!.artefacts?.map((a) => a.digest)).toContain(version!.modelDigest);
+    const bad = await getRun(rt.meta, "run-pod-bad");
+    expect(bad).toMatchObject({ status: "failed", reason: expect.stringMatching(/wrote no model\.onnx/) });
+    expect(bad!.version).toBeUndefined();
   });
 });

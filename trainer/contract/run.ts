@@ -2,7 +2,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { stageDataset } from "../../core/datasets/stage.ts";
 import { lastLine } from "../../core/jobs/log-tail.ts";
-import { putRun, type RunRecord } from "../../core/jobs/run-record.ts";
+import { PhaseClock } from "../../core/jobs/run-recorder.ts";
+import { flattenParams, putRun, versionArtefacts, type RunRecord } from "../../core/jobs/run-record.ts";
 import { argvOf, contractEnv, METRICS_FILE, runLayout, TRAINER_ENV_NAMES, type MetricsLine, type TrainerArgs } from "../../core/jobs/trainer-contract.ts";
 import type { TrainerDefinition } from "../../core/jobs/trainers.ts";
 import { PRODUCTION, resolveAlias } from "../../core/registry/aliases.ts";
@@ -28,6 +29,8 @@ export interface ContractRunRequest extends RunRequest {
   gitCommit?: string | null;
   /** Chosen by whoever submitted the job; a new one otherwise. */
   runId?: string;
+  /** Recorded on the run (experiment tracking), e.g. `trigger`. */
+  tags?: Record<string, string>;
 }
 
 export interface ContractHooks {
@@ -63,6 +66,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
   const logPath = join(layout.root, "trainer.log");
   // Record writes in order: an update still in flight must never land after the final one (async stores).
   let record$: Promise<void> = Promise.resolve();
+  const clock = new PhaseClock();
   const record: RunRecord = {
     runId,
     requestId: request.requestId,
@@ -74,10 +78,13 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
     metrics: [],
     invalidMetricLines: 0,
     log: logPath,
+    params: flattenParams(request.args),
+    tags: runTags(request, git),
   };
   try {
     await mkdir(layout.root, { recursive: true });
     await putRun(rt.meta, record);
+    clock.enter("stage");
     hooks.onPhase?.("stage");
     const staged = await stageDataset(rt, request.datasetId, layout);
     log.info("dataset staged", { dataDir: layout.dataDir, reused: !staged.written, ...staged.counts });
@@ -87,6 +94,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
 
     const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...contractEnv({ layout, classes: staged.classes, seed: request.seed, args: request.args, runId, fineTune: request.fineTune }) };
     const argv = [...trainer.command, ...argvOf(request.args)];
+    clock.enter("train");
     hooks.onPhase?.("train", { argv, cwd, log: logPath });
     let lastRecorded = 0;
     const exit = await runTrainerProcess({
@@ -113,6 +121,7 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
       const last = await lastLine(logPath).catch(() => undefined);
       throw new SightlineError("invalid", "trainer_failed", `the trainer ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${last ? `: ${last}` : ""} (log: ${logPath})`);
     }
+    clock.enter("evaluate");
     hooks.onPhase?.("evaluate");
     const { version, card } = await ingestModel(rt, {
       request,
@@ -128,17 +137,31 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
       ...(parentVersion !== undefined ? { parentVersion } : {}),
     });
     await record$;
-    await putRun(rt.meta, { ...record, status: "succeeded", finishedAt: new Date().toISOString(), version: version.version });
+    const registered = { phases: clock.close(), version: version.version, imagesPerSecond: card.imagesPerSecond, heldOut: version.metrics, artefacts: versionArtefacts(version) };
+    await putRun(rt.meta, { ...record, status: "succeeded", finishedAt: new Date().toISOString(), ...registered });
     log.info("training completed", { version: version.version, accuracy: version.metrics.accuracy, seconds: exit.seconds });
     return { version, card, runId };
   } catch (err) {
     log.error("training failed", { err });
     const reason = err instanceof Error ? err.message : String(err);
     await record$;
-    await putRun(rt.meta, { ...record, status: "failed", finishedAt: new Date().toISOString(), reason: reason.slice(0, 2000) }).catch((e: unknown) => log.warn("cannot record the failed run", { err: e }));
+    await putRun(rt.meta, { ...record, phases: clock.close(), status: "failed", finishedAt: new Date().toISOString(), reason: reason.slice(0, 2000) }).catch((e: unknown) => log.warn("cannot record the failed run", { err: e }));
     await publishFailed(rt, request, runId, err, log);
     throw err;
   }
+}
+
+/** The run record's tags: what is known of where the run came from. */
+function runTags(request: ContractRunRequest, git: { commit: string; dirty: boolean } | undefined): Record<string, string> {
+  const commit = request.gitCommit ?? git?.commit;
+  return {
+    trainer: request.trainerName ?? "command",
+    actor: request.actor,
+    ...(commit ? { git_commit: commit } : {}),
+    ...(git ? { git_dirty: String(git.dirty) } : {}),
+    ...(request.fineTune ? { fine_tune: "true" } : {}),
+    ...request.tags,
+  };
 }
 
 /** Writes production's ONNX file where the trainer finds it; returns production's version number. */
