@@ -10,6 +10,7 @@ import { registerModels } from "./commands/models.ts";
 import { registerPromotion } from "./commands/promote.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerTrain } from "./commands/train.ts";
+import { registerUi } from "./commands/ui.ts";
 import { createCliContext } from "./context.ts";
 import { CliExit, exitCodeFor } from "./exit-codes.ts";
 
@@ -33,6 +34,7 @@ registerDrift(program, ctx);
 registerServe(program, ctx);
 registerFunctions(program, ctx);
 registerEvents(program, ctx);
+registerUi(program, ctx);
 registerDemo(program, ctx);
 
 try {

@@ -96,8 +96,15 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     const dir = options.staticDir;
     // Hashed assets never change; index.html names the current ones, so it is always revalidated.
     app.use("/assets", express.static(join(dir, "assets"), { immutable: true, maxAge: "1y", index: false, fallthrough: false }));
-    app.get("/", (_req, res) => res.set("Cache-Control", "no-cache").sendFile(join(dir, "index.html")));
+    // `root`: the build lives under node_modules/.cache, and send refuses dot segments in the path it resolves.
+    app.get("/", (_req, res, next) => res.set("Cache-Control", "no-cache").sendFile("index.html", { root: dir }, (err) => err && next(err)));
   }
   app.use((req, res) => fail(res, 404, "not_found", `${req.path} is not served here`));
+  // Never Express's own error page: it would show a stack trace.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number }).status ?? 500;
+    if (status >= 500) options.log.error("console request failed", { err });
+    fail(res, status, status === 404 ? "not_found" : "internal", status === 404 ? "not found" : "internal error (see the console's log)");
+  });
   return app;
 }

@@ -58,6 +58,12 @@ export async function ensureBuilt(outDir = DEFAULT_BUILD_DIR, log: (line: string
   });
   await writeFile(join(tmp, STAMP), digest);
   await rm(outDir, { recursive: true, force: true });
-  await rename(tmp, outDir);
+  try {
+    await rename(tmp, outDir);
+  } catch (err) {
+    // Another console built the same sources at the same time and renamed first: its build is as good as ours.
+    await rm(tmp, { recursive: true, force: true });
+    if (!existsSync(stamp) || (await readFile(stamp, "utf8")) !== digest) throw err;
+  }
   return outDir;
 }

@@ -71,7 +71,6 @@ function Reports({ d }: { d: DriftHistory }) {
           summary={summary}
           series={[
             { label: "severity", values: d.reports.map((r) => r.severity), stroke: "#b3261e" },
-            { label: "drift threshold share", values: d.reports.map(() => 0.5), stroke: "#5f6368", dash: [6, 4] },
           ]}
         />
       </section>

@@ -67,7 +67,6 @@ function GraphView({ g }: { g: Graph }) {
             if (!p) return null;
             const box = (
               <>
-                <title>{`${n.label}: ${DETAIL[n.kind]} ${n.detail}`}</title>
                 <rect x={p.x - p.width / 2} y={p.y - p.height / 2} width={p.width} height={p.height} rx="6" class={`node ${n.kind}`} />
                 <text x={p.x} y={p.y - 6} text-anchor="middle" class="label">
                   {n.label}
@@ -80,7 +79,8 @@ function GraphView({ g }: { g: Graph }) {
             const searchable = SEARCHABLE.has(n.kind) && n.kind !== g.found;
             const query = n.kind === "model" ? n.label.replace(/^model /, "") : n.detail;
             return searchable ? (
-              <a key={n.id} href={href.lineage(query)} aria-label={`${n.label}, ${DETAIL[n.kind]} ${n.detail}: search its lineage`} class="node-link">
+              // Named by what it shows (the table below has the full ids): a link's name must match its text.
+              <a key={n.id} href={href.lineage(query)} class="node-link">
                 {box}
               </a>
             ) : (

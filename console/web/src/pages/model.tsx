@@ -66,14 +66,12 @@ function Versions({ m }: { m: Detail }) {
                 ))}
                 <td>{when(v.createdAt)}</td>
                 <td>
-                  <a href={href.lineage(`${m.name}:${v.version}`)} aria-label={`Lineage of ${m.name}:${v.version}`}>
+                  <a href={href.lineage(`${m.name}:${v.version}`)}>
                     run {short(v.runId, 10)} · dataset {short(v.datasetId, 8)}
                   </a>
                 </td>
                 <td>
-                  <a href={href.drift(m.name, v.version)} aria-label={`Drift of ${m.name}:${v.version}`}>
-                    reports
-                  </a>
+                  <a href={href.drift(m.name, v.version)}>{`drift of ${m.name}:${v.version}`}</a>
                 </td>
               </tr>
             ))}
