@@ -44,6 +44,12 @@ function addModel(g: GraphBuilder, l: ModelLineage): string {
   const m = l.model;
   const id = g.node({ id: nodeId("model", `${m.name}:${m.version}`), kind: "model", label: `model ${m.name}:${m.version}`, detail: m.modelDigest });
   const dataset = addDataset(g, l.dataset);
+  // Why the model was trained: a person, CI, or a retrain that a drift report started.
+  if (l.request) {
+    const r = l.request;
+    const why = r.driftReportId ? `retrain on drift ${r.driftReportId}` : `trigger ${r.trigger}`;
+    g.edge(id, "requested_by", g.node({ id: nodeId("request", r.requestId), kind: "request", label: `request (${why})`, detail: r.requestId }));
+  }
   if (l.run) g.edge(id, "produced_by", addRun(g, l.run, dataset));
   else {
     g.edge(id, "produced_by", g.node({ id: nodeId("run", m.runId), kind: "run", label: "run", detail: m.runId }));

@@ -83,7 +83,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     await page.getByLabel(/Prediction request id/).fill("pred-b");
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "Lineage of prediction pred-b" }).waitFor();
-    expect(await page.locator("svg rect.node").count()).toBe(6);
+    expect(await page.locator("svg rect.node").count()).toBe(7);
     const table = await page.locator("table").innerText();
     expect(table).toContain(world.dataset.id);
     expect(table).toContain("9f1c2e4");

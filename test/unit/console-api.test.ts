@@ -64,13 +64,16 @@ describe("console API over a real SQLite state", () => {
     };
     const prediction = g.nodes.find((n) => n.kind === "prediction")!;
     const reached = [...reach(prediction.id)].map((id) => g.nodes.find((n) => n.id === id)!);
-    expect(reached.map((n) => n.kind).sort()).toEqual(["commit", "dataset", "image", "model", "prediction", "run"]);
+    expect(reached.map((n) => n.kind).sort()).toEqual(["commit", "dataset", "image", "model", "prediction", "request", "run"]);
     expect(reached.find((n) => n.kind === "dataset")!.detail).toBe(world.dataset.id);
     expect(reached.find((n) => n.kind === "model")!.label).toBe(`model ${MODEL}:1`);
   });
 
   it("finds the same graph from a model version, a run id and a dataset id", async () => {
-    expect((await get(`/api/lineage/search?q=${MODEL}:2`, LineageGraph)).nodes.map((n) => n.detail)).toContain("run-3");
+    const v2 = await get(`/api/lineage/search?q=${MODEL}:2`, LineageGraph);
+    expect(v2.nodes.map((n) => n.detail)).toContain("run-3");
+    // Why it was trained: the request that the drift report started.
+    expect(v2.nodes.find((n) => n.kind === "request")).toMatchObject({ detail: "req-3", label: "request (retrain on drift drift-1)" });
     // The events here never set an alias in the registry: an alias that points nowhere is a 404, not a 500.
     expect((await get(`/api/lineage/search?q=${MODEL}@production`, ApiError, 404)).error.message).toMatch(/production/);
     const run = await get("/api/lineage/search?q=run-2", LineageGraph);
