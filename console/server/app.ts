@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { errorKind, type ErrorKind } from "../../core/errors.ts";
+import { errorKind, SightlineError, type ErrorKind } from "../../core/errors.ts";
 import type { Logger } from "../../core/telemetry/logger.ts";
 import type { ApiError } from "../api/schemas.ts";
 import { driftHistory, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
@@ -80,7 +80,7 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
   });
   route("/drift/:name/:version", (req) => {
     const version = Number(req.params.version);
-    if (!Number.isInteger(version) || version < 1) return Promise.reject(Object.assign(new Error(`version ${JSON.stringify(req.params.version)} is not a positive integer`), { status: 400 }));
+    if (!Number.isInteger(version) || version < 1) return Promise.reject(new SightlineError("invalid", "version_invalid", `version ${JSON.stringify(req.params.version)} is not a positive integer`));
     return driftHistory(options, String(req.params.name), version);
   });
   api.use((req, res) => fail(res, 404, "not_found", `no API route ${req.path}`));

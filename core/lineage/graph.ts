@@ -1,9 +1,10 @@
+import { SightlineError } from "../errors.ts";
 import { isDatasetId } from "../ids.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { resolveAlias } from "../registry/aliases.ts";
 import { parseModelRef } from "../registry/model-version.ts";
 import type { RunNode } from "./nodes.ts";
-import { datasetLineage, getNode, LineageNotFoundError, modelLineage, predictionLineage, type DatasetLineage, type DatasetRef, type ModelLineage } from "./queries.ts";
+import { datasetLineage, getNode, modelLineage, predictionLineage, type DatasetLineage, type DatasetRef, type ModelLineage } from "./queries.ts";
 import { nodeId } from "./store.ts";
 
 /**
@@ -85,13 +86,13 @@ export async function lineageGraph(meta: MetadataStore, query: string): Promise<
     addModel(g, await modelLineage(meta, ref.name, version));
     return done("model");
   }
-  const run = q.length > 0 ? await getNode(meta, nodeId("run", q), "run") : null;
+  if (q.length === 0) throw new SightlineError("invalid", "lineage_query_missing", "give an id to search: a prediction request id, NAME:VERSION, NAME@ALIAS, a run id or a dataset id");
+  const run = await getNode(meta, nodeId("run", q), "run");
   if (run) {
     if (run.version === null) addRun(g, run, addDataset(g, (await datasetLineage(meta, run.datasetId)).dataset));
     else addModel(g, await modelLineage(meta, run.model, run.version));
     return done("run");
   }
-  if (q.length === 0) throw new LineageNotFoundError("an empty id");
   const p = await predictionLineage(meta, q);
   const prediction = g.node({ id: `prediction:${p.prediction.predictionId}`, kind: "prediction", label: `prediction ${p.prediction.label} (${p.prediction.confidence.toFixed(3)})`, detail: p.prediction.requestId });
   g.edge(prediction, "served_by", addModel(g, p.lineage));

@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
+import { request, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { ApiError, DriftHistory, LineageGraph, ModelDetail, ModelList } from "../../console/api/schemas.ts";
@@ -82,6 +82,7 @@ describe("console API over a real SQLite state", () => {
     const d = await get(`/api/lineage/search?q=${world.dataset.id}`, LineageGraph);
     expect(d.nodes.filter((n) => n.kind === "model").map((n) => n.label)).toEqual([`model ${MODEL}:1`, `model ${MODEL}:2`]);
     expect((await get("/api/lineage/search?q=nothing-here", ApiError, 404)).error.code).toBe("lineage_not_found");
+    expect((await get("/api/lineage/search?q=%20", ApiError, 400)).error.code).toBe("lineage_query_missing");
   });
 
   it("gives a version's drift reports oldest first with each test's statistics", async () => {
@@ -90,7 +91,7 @@ describe("console API over a real SQLite state", () => {
     expect(d.reports.map((r) => r.drift)).toEqual([false, false, true]);
     expect(d.reports[2]!.severity).toBeGreaterThan(d.reports[0]!.severity);
     expect(d.reports[2]!.tests.length).toBeGreaterThan(3);
-    expect((await get(`/api/drift/${DRIFT_MODEL}/x`, ApiError, 400)).error.code).toBe("bad_request");
+    expect((await get(`/api/drift/${DRIFT_MODEL}/x`, ApiError, 400)).error.code).toBe("version_invalid");
     expect((await get(`/api/drift/${MODEL}/1`, DriftHistory)).reports).toEqual([]);
   });
 
@@ -102,7 +103,6 @@ describe("console API over a real SQLite state", () => {
     expect(res.headers.get("content-security-policy")).toMatch(/script-src 'self'/);
     expect(res.headers.get("content-security-policy")).not.toMatch(/unsafe-inline/);
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
-    const { request } = await import("node:http");
     const status = await new Promise<number>((resolve, reject) => {
       request(`${base}/api/models`, { headers: { host: "evil.example:80" } }, (r) => resolve(r.statusCode ?? 0)).on("error", reject).end();
     });
