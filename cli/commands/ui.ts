@@ -4,7 +4,8 @@ import { withRuntime, type CliContext } from "../context.ts";
 
 const port = (value: string): number => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("expected a port number (0 picks a free one)");
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError("expected a port number (0 picks a free one)");
   return n;
 };
 
@@ -14,13 +15,28 @@ export const UI_PORT = 4170;
 export function registerUi(program: Command, ctx: CliContext): void {
   program
     .command("ui")
-    .description("open the web console (models, lineage, drift) over the configured stores: read-only, on this machine by default")
+    .description(
+      "open the web console (models, lineage, drift) over the configured stores: read-only, on this machine by default",
+    )
     .option("--port <n>", "port (0 picks a free one)", port, UI_PORT)
-    .option("--host <addr>", "address to listen on (reads need no token: keep it on loopback unless the network is yours)", "127.0.0.1")
+    .option(
+      "--host <addr>",
+      "address to listen on (reads need no token: keep it on loopback unless the network is yours)",
+      "127.0.0.1",
+    )
     .action(async (opts: { port: number; host: string }) =>
       withRuntime(ctx, async (rt) => {
-        if (!isLoopback(opts.host)) ctx.log.warn("the console answers reads without a token: anyone who can reach this address can read the registry and lineage", { host: opts.host });
-        const running = await startConsole(rt, { host: opts.host, port: opts.port, env: ctx.env, say: (line) => process.stderr.write(`${line}\n`) });
+        if (!isLoopback(opts.host))
+          ctx.log.warn(
+            "the console answers reads without a token: anyone who can reach this address can read the registry and lineage",
+            { host: opts.host },
+          );
+        const running = await startConsole(rt, {
+          host: opts.host,
+          port: opts.port,
+          env: ctx.env,
+          say: (line) => process.stderr.write(`${line}\n`),
+        });
         ctx.out(`Sightline console at ${running.url} (state in ${rt.config.home}). Ctrl-C stops.`);
         await new Promise<void>((resolve) => {
           const stop = (): void => void running.stop().then(resolve);

@@ -17,13 +17,21 @@ export const ModelList = z.object({
       latestVersion: z.number().int(),
       updatedAt: z.string(),
       aliases: z.record(z.string(), z.number().int()),
-      versions: z.array(z.object({ version: z.number().int(), createdAt: z.string(), aliases: z.array(z.string()), metrics: Metrics })),
+      versions: z.array(
+        z.object({ version: z.number().int(), createdAt: z.string(), aliases: z.array(z.string()), metrics: Metrics }),
+      ),
     }),
   ),
 });
 export type ModelList = z.infer<typeof ModelList>;
 
-const Rule = z.object({ rule: z.string(), value: z.union([z.number(), z.string()]).nullable(), threshold: z.union([z.number(), z.string()]), passed: z.boolean(), detail: z.string() });
+const Rule = z.object({
+  rule: z.string(),
+  value: z.union([z.number(), z.string()]).nullable(),
+  threshold: z.union([z.number(), z.string()]),
+  passed: z.boolean(),
+  detail: z.string(),
+});
 
 export const ModelDetail = z.object({
   name: z.string(),
@@ -74,7 +82,14 @@ export type ModelDetail = z.infer<typeof ModelDetail>;
 export const LineageGraph = z.object({
   query: z.string(),
   found: z.enum(["prediction", "model", "run", "dataset"]),
-  nodes: z.array(z.object({ id: z.string(), kind: z.enum(["prediction", "model", "request", "run", "dataset", "commit", "image"]), label: z.string(), detail: z.string() })),
+  nodes: z.array(
+    z.object({
+      id: z.string(),
+      kind: z.enum(["prediction", "model", "request", "run", "dataset", "commit", "image"]),
+      label: z.string(),
+      detail: z.string(),
+    }),
+  ),
   edges: z.array(z.object({ from: z.string(), to: z.string(), rel: z.string() })),
 });
 export type LineageGraph = z.infer<typeof LineageGraph>;
@@ -93,7 +108,16 @@ export const DriftHistory = z.object({
       reason: z.string().nullable(),
       driftedTests: z.array(z.string()),
       window: z.object({ from: z.string(), to: z.string(), count: z.number().int() }),
-      tests: z.array(z.object({ name: z.string(), test: z.string(), statistic: z.number(), pValue: z.number().nullable(), threshold: z.number(), drifted: z.boolean() })),
+      tests: z.array(
+        z.object({
+          name: z.string(),
+          test: z.string(),
+          statistic: z.number(),
+          pValue: z.number().nullable(),
+          threshold: z.number(),
+          drifted: z.boolean(),
+        }),
+      ),
     }),
   ),
 });

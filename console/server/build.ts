@@ -13,14 +13,25 @@ const STAMP = ".sources.sha256";
 
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
 }
 
 /** One digest of everything the build reads: the front end, the shared schemas, and the versions of the libraries. */
 export async function sourcesDigest(): Promise<string> {
   const hash = createHash("sha256");
-  const files = [...(await filesUnder(WEB)), ...(await filesUnder(join(CONSOLE, "api"))), join(ROOT, "package-lock.json")];
-  for (const f of files) hash.update(`${relative(ROOT, f)}\0`).update(await readFile(f)).update("\0");
+  const files = [
+    ...(await filesUnder(WEB)),
+    ...(await filesUnder(join(CONSOLE, "api"))),
+    join(ROOT, "package-lock.json"),
+  ];
+  for (const f of files)
+    hash
+      .update(`${relative(ROOT, f)}\0`)
+      .update(await readFile(f))
+      .update("\0");
   return hash.digest("hex");
 }
 
@@ -32,7 +43,8 @@ export async function sourcesDigest(): Promise<string> {
 export async function ensureBuilt(outDir = DEFAULT_BUILD_DIR, log: (line: string) => void = () => {}): Promise<string> {
   const digest = await sourcesDigest();
   const stamp = join(outDir, STAMP);
-  if (existsSync(stamp) && (await readFile(stamp, "utf8")) === digest && existsSync(join(outDir, "index.html"))) return outDir;
+  if (existsSync(stamp) && (await readFile(stamp, "utf8")) === digest && existsSync(join(outDir, "index.html")))
+    return outDir;
   log("building the console's front end (once per change of its sources)…");
   const tmp = `${outDir}.tmp-${process.pid}-${Date.now()}`;
   await mkdir(dirname(outDir), { recursive: true });

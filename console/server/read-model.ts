@@ -18,14 +18,20 @@ export interface ReadDeps {
 /** The most reports one drift page draws: a chart of a year of hourly windows stays one request. */
 const MAX_REPORTS = 1000;
 
-const tagsOf = (aliases: { alias: string; version: number }[], version: number): string[] => aliases.filter((a) => a.version === version).map((a) => a.alias);
+const tagsOf = (aliases: { alias: string; version: number }[], version: number): string[] =>
+  aliases.filter((a) => a.version === version).map((a) => a.alias);
 
 export async function modelList(deps: ReadDeps): Promise<ModelList> {
   const summaries = await modelSummaries(deps.meta);
   const models = await Promise.all(
     summaries.map(async (m) => {
       const aliases = Object.entries(m.aliases).map(([alias, version]) => ({ alias, version }));
-      const versions = (await listVersions(deps.meta, m.name)).map((v) => ({ version: v.version, createdAt: v.createdAt, aliases: tagsOf(aliases, v.version), metrics: v.metrics }));
+      const versions = (await listVersions(deps.meta, m.name)).map((v) => ({
+        version: v.version,
+        createdAt: v.createdAt,
+        aliases: tagsOf(aliases, v.version),
+        metrics: v.metrics,
+      }));
       return { ...m, versions };
     }),
   );
@@ -37,7 +43,12 @@ export async function modelPage(deps: ReadDeps, name: string): Promise<ModelDeta
   if (detail.versions.length === 0) throw new ModelNotFoundError(name);
   return ModelDetail.parse({
     name,
-    versions: detail.versions.map((v) => ({ ...v, aliases: tagsOf(detail.aliases, v.version), gitCommit: v.gitCommit ?? null, image: v.image ?? null })),
+    versions: detail.versions.map((v) => ({
+      ...v,
+      aliases: tagsOf(detail.aliases, v.version),
+      gitCommit: v.gitCommit ?? null,
+      image: v.image ?? null,
+    })),
     aliases: detail.aliases,
     decisions: decisions.filter((d) => d.outcome !== "deciding"),
     // Newest first: what a person looks for is what happened last.

@@ -16,12 +16,21 @@ export const isLoopback = (host: string): boolean => LOOPBACK.includes(host) || 
  */
 export async function startConsole(
   rt: Runtime,
-  options: { host: string; port: number; env: Record<string, string | undefined>; buildDir?: string; say?: (line: string) => void },
+  options: {
+    host: string;
+    port: number;
+    env: Record<string, string | undefined>;
+    buildDir?: string;
+    say?: (line: string) => void;
+  },
 ): Promise<RunningConsole> {
   const staticDir = await ensureBuilt(options.buildDir, options.say);
   // One catch-up at a time: two searches at once would read the same subscription twice.
   let catching: Promise<void> = Promise.resolve();
-  const beforeLineage = (): Promise<void> => (catching = catching.then(() => catchUpLineage(rt, options.env)).catch((err: unknown) => rt.log.warn("lineage catch-up failed; answering from what is recorded", { err })));
+  const beforeLineage = (): Promise<void> =>
+    (catching = catching
+      .then(() => catchUpLineage(rt, options.env))
+      .catch((err: unknown) => rt.log.warn("lineage catch-up failed; answering from what is recorded", { err })));
   await beforeLineage();
   const app = createConsoleApp({
     meta: rt.meta,

@@ -4,7 +4,15 @@ import type { MetadataStore } from "../meta/metadata-store.ts";
 import { resolveAlias } from "../registry/aliases.ts";
 import { parseModelRef } from "../registry/model-version.ts";
 import type { RunNode } from "./nodes.ts";
-import { datasetLineage, getNode, modelLineage, predictionLineage, type DatasetLineage, type DatasetRef, type ModelLineage } from "./queries.ts";
+import {
+  datasetLineage,
+  getNode,
+  modelLineage,
+  predictionLineage,
+  type DatasetLineage,
+  type DatasetRef,
+  type ModelLineage,
+} from "./queries.ts";
 import { nodeId } from "./store.ts";
 
 /**
@@ -14,7 +22,12 @@ import { nodeId } from "./store.ts";
 export type GraphNodeKind = "prediction" | "model" | "request" | "run" | "dataset" | "commit" | "image";
 export type GraphNode = { id: string; kind: GraphNodeKind; label: string; detail: string };
 export type GraphEdge = { from: string; to: string; rel: string };
-export type LineageGraph = { query: string; found: "prediction" | "model" | "run" | "dataset"; nodes: GraphNode[]; edges: GraphEdge[] };
+export type LineageGraph = {
+  query: string;
+  found: "prediction" | "model" | "run" | "dataset";
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+};
 
 class GraphBuilder {
   readonly nodes = new Map<string, GraphNode>();
@@ -30,26 +43,46 @@ class GraphBuilder {
 
 function addDataset(g: GraphBuilder, d: DatasetRef): string {
   const name = d.record?.name ?? "dataset";
-  return g.node({ id: nodeId("dataset", d.datasetId), kind: "dataset", label: `${name} (${d.record ? `${d.record.files} files` : "not recorded"})`, detail: d.datasetId });
+  return g.node({
+    id: nodeId("dataset", d.datasetId),
+    kind: "dataset",
+    label: `${name} (${d.record ? `${d.record.files} files` : "not recorded"})`,
+    detail: d.datasetId,
+  });
 }
 
 function addRun(g: GraphBuilder, run: RunNode, dataset: string): string {
   const id = g.node({ id: nodeId("run", run.runId), kind: "run", label: `run ${run.status}`, detail: run.runId });
   g.edge(id, "trained_on", dataset);
-  if (run.gitCommit) g.edge(id, "built_from", g.node({ id: `commit:${run.gitCommit}`, kind: "commit", label: "commit", detail: run.gitCommit }));
-  if (run.image) g.edge(id, "ran_in", g.node({ id: `image:${run.image}`, kind: "image", label: "image", detail: run.image }));
+  if (run.gitCommit)
+    g.edge(
+      id,
+      "built_from",
+      g.node({ id: `commit:${run.gitCommit}`, kind: "commit", label: "commit", detail: run.gitCommit }),
+    );
+  if (run.image)
+    g.edge(id, "ran_in", g.node({ id: `image:${run.image}`, kind: "image", label: "image", detail: run.image }));
   return id;
 }
 
 function addModel(g: GraphBuilder, l: ModelLineage): string {
   const m = l.model;
-  const id = g.node({ id: nodeId("model", `${m.name}:${m.version}`), kind: "model", label: `model ${m.name}:${m.version}`, detail: m.modelDigest });
+  const id = g.node({
+    id: nodeId("model", `${m.name}:${m.version}`),
+    kind: "model",
+    label: `model ${m.name}:${m.version}`,
+    detail: m.modelDigest,
+  });
   const dataset = addDataset(g, l.dataset);
   // Why the model was trained: a person, CI, or a retrain that a drift report started.
   if (l.request) {
     const r = l.request;
     const why = r.driftReportId ? `retrain on drift ${r.driftReportId}` : `trigger ${r.trigger}`;
-    g.edge(id, "requested_by", g.node({ id: nodeId("request", r.requestId), kind: "request", label: `request (${why})`, detail: r.requestId }));
+    g.edge(
+      id,
+      "requested_by",
+      g.node({ id: nodeId("request", r.requestId), kind: "request", label: `request (${why})`, detail: r.requestId }),
+    );
   }
   if (l.run) g.edge(id, "produced_by", addRun(g, l.run, dataset));
   else {
@@ -63,9 +96,15 @@ function fromDataset(g: GraphBuilder, d: DatasetLineage): void {
   const dataset = addDataset(g, d.dataset);
   for (const run of d.runs) addRun(g, run, dataset);
   for (const m of d.models) {
-    const id = g.node({ id: nodeId("model", `${m.name}:${m.version}`), kind: "model", label: `model ${m.name}:${m.version}`, detail: m.modelDigest });
+    const id = g.node({
+      id: nodeId("model", `${m.name}:${m.version}`),
+      kind: "model",
+      label: `model ${m.name}:${m.version}`,
+      detail: m.modelDigest,
+    });
     g.edge(id, "produced_by", nodeId("run", m.runId));
-    if (!g.nodes.has(nodeId("run", m.runId))) g.edge(g.node({ id: nodeId("run", m.runId), kind: "run", label: "run", detail: m.runId }), "trained_on", dataset);
+    if (!g.nodes.has(nodeId("run", m.runId)))
+      g.edge(g.node({ id: nodeId("run", m.runId), kind: "run", label: "run", detail: m.runId }), "trained_on", dataset);
   }
 }
 
@@ -75,7 +114,12 @@ const MODEL_REF = /^[^@:\s]+(?::\d+|@[^@:\s]+)$/;
 export async function lineageGraph(meta: MetadataStore, query: string): Promise<LineageGraph> {
   const q = query.trim();
   const g = new GraphBuilder();
-  const done = (found: LineageGraph["found"]): LineageGraph => ({ query: q, found, nodes: [...g.nodes.values()], edges: g.edges });
+  const done = (found: LineageGraph["found"]): LineageGraph => ({
+    query: q,
+    found,
+    nodes: [...g.nodes.values()],
+    edges: g.edges,
+  });
   if (isDatasetId(q)) {
     fromDataset(g, await datasetLineage(meta, q));
     return done("dataset");
@@ -86,7 +130,12 @@ export async function lineageGraph(meta: MetadataStore, query: string): Promise<
     addModel(g, await modelLineage(meta, ref.name, version));
     return done("model");
   }
-  if (q.length === 0) throw new SightlineError("invalid", "lineage_query_missing", "give an id to search: a prediction request id, NAME:VERSION, NAME@ALIAS, a run id or a dataset id");
+  if (q.length === 0)
+    throw new SightlineError(
+      "invalid",
+      "lineage_query_missing",
+      "give an id to search: a prediction request id, NAME:VERSION, NAME@ALIAS, a run id or a dataset id",
+    );
   const run = await getNode(meta, nodeId("run", q), "run");
   if (run) {
     if (run.version === null) addRun(g, run, addDataset(g, (await datasetLineage(meta, run.datasetId)).dataset));
@@ -94,7 +143,12 @@ export async function lineageGraph(meta: MetadataStore, query: string): Promise<
     return done("run");
   }
   const p = await predictionLineage(meta, q);
-  const prediction = g.node({ id: `prediction:${p.prediction.predictionId}`, kind: "prediction", label: `prediction ${p.prediction.label} (${p.prediction.confidence.toFixed(3)})`, detail: p.prediction.requestId });
+  const prediction = g.node({
+    id: `prediction:${p.prediction.predictionId}`,
+    kind: "prediction",
+    label: `prediction ${p.prediction.label} (${p.prediction.confidence.toFixed(3)})`,
+    detail: p.prediction.requestId,
+  });
   g.edge(prediction, "served_by", addModel(g, p.lineage));
   return done("prediction");
 }

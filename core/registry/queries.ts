@@ -9,7 +9,10 @@ export type ModelSummary = { name: string; latestVersion: number; updatedAt: str
 
 export async function modelSummaries(meta: MetadataStore): Promise<ModelSummary[]> {
   return Promise.all(
-    (await listModels(meta)).map(async (m) => ({ ...m, aliases: Object.fromEntries((await listAliases(meta, m.name)).map((a) => [a.alias, a.version])) })),
+    (await listModels(meta)).map(async (m) => ({
+      ...m,
+      aliases: Object.fromEntries((await listAliases(meta, m.name)).map((a) => [a.alias, a.version])),
+    })),
   );
 }
 
@@ -17,7 +20,11 @@ export async function modelSummaries(meta: MetadataStore): Promise<ModelSummary[
 export type ModelDetail = { name: string; versions: ModelVersion[]; aliases: Alias[]; audit: AuditRecord[] };
 
 export async function modelDetail(meta: MetadataStore, name: string): Promise<ModelDetail> {
-  const [versions, aliases, audit] = await Promise.all([listVersions(meta, name), listAliases(meta, name), listAudit(meta, name)]);
+  const [versions, aliases, audit] = await Promise.all([
+    listVersions(meta, name),
+    listAliases(meta, name),
+    listAudit(meta, name),
+  ]);
   return { name, versions, aliases, audit };
 }
 

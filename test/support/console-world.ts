@@ -23,15 +23,36 @@ export async function consoleWorld() {
   await catchUpLineage({ config, bus: world.bus, meta: world.meta, log }, {});
 
   const manual = parsePolicy("absolute: { accuracy: 0.8 }\napproval: manual\n");
-  const decision = await promote({ meta: world.meta, bus: world.bus }, { name: MODEL, version: world.v2.version, actor: "ci", reason: "retrained on drift", policy: manual.policy, policyDigest: manual.digest });
+  const decision = await promote(
+    { meta: world.meta, bus: world.bus },
+    {
+      name: MODEL,
+      version: world.v2.version,
+      actor: "ci",
+      reason: "retrained on drift",
+      policy: manual.policy,
+      policyDigest: manual.digest,
+    },
+  );
 
   const drifting = await registerDriftModel(world);
   const policy = DriftPolicySchema.parse({ window: { size: 300, minSize: 100, maxSeconds: 3600 } });
-  const deps = { blobs: world.blobs, meta: world.meta, bus: world.bus, log, policy, now: () => new Date("2026-11-24T03:00:00Z") };
+  const deps = {
+    blobs: world.blobs,
+    meta: world.meta,
+    bus: world.bus,
+    log,
+    policy,
+    now: () => new Date("2026-11-24T03:00:00Z"),
+  };
   const hour = 3600_000;
   const start = Date.parse("2026-11-24T00:00:00Z");
   // Two quiet windows, then one whose inputs shifted.
-  for (const [i, shift] of [0, 0, 1.5].entries()) await onPredictionsLogged(deps, logged(DRIFT_MODEL, drifting.version, records(300, 10 + i, shift, start + i * hour), `w${i}`));
+  for (const [i, shift] of [0, 0, 1.5].entries())
+    await onPredictionsLogged(
+      deps,
+      logged(DRIFT_MODEL, drifting.version, records(300, 10 + i, shift, start + i * hour), `w${i}`),
+    );
   return { ...world, config, decision, drifting };
 }
 

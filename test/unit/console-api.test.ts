@@ -13,7 +13,12 @@ describe("console API over a real SQLite state", () => {
   let base: string;
   beforeAll(async () => {
     world = await consoleWorld();
-    const app = createConsoleApp({ meta: world.meta, blobs: world.blobs, log: createLogger({}, { level: "CRITICAL" }), allowedHosts: ["127.0.0.1", "localhost"] });
+    const app = createConsoleApp({
+      meta: world.meta,
+      blobs: world.blobs,
+      log: createLogger({}, { level: "CRITICAL" }),
+      allowedHosts: ["127.0.0.1", "localhost"],
+    });
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, "127.0.0.1", () => resolve(s));
     });
@@ -56,7 +61,7 @@ describe("console API over a real SQLite state", () => {
     expect(g.found).toBe("prediction");
     const reach = (from: string): Set<string> => {
       const seen = new Set([from]);
-      for (let grew = true; grew; ) {
+      for (let grew = true; grew;) {
         grew = false;
         for (const e of g.edges) if (seen.has(e.from) && !seen.has(e.to)) grew = seen.add(e.to).size > 0;
       }
@@ -64,7 +69,15 @@ describe("console API over a real SQLite state", () => {
     };
     const prediction = g.nodes.find((n) => n.kind === "prediction")!;
     const reached = [...reach(prediction.id)].map((id) => g.nodes.find((n) => n.id === id)!);
-    expect(reached.map((n) => n.kind).sort()).toEqual(["commit", "dataset", "image", "model", "prediction", "request", "run"]);
+    expect(reached.map((n) => n.kind).sort()).toEqual([
+      "commit",
+      "dataset",
+      "image",
+      "model",
+      "prediction",
+      "request",
+      "run",
+    ]);
     expect(reached.find((n) => n.kind === "dataset")!.detail).toBe(world.dataset.id);
     expect(reached.find((n) => n.kind === "model")!.label).toBe(`model ${MODEL}:1`);
   });
@@ -73,14 +86,20 @@ describe("console API over a real SQLite state", () => {
     const v2 = await get(`/api/lineage/search?q=${MODEL}:2`, LineageGraph);
     expect(v2.nodes.map((n) => n.detail)).toContain("run-3");
     // Why it was trained: the request that the drift report started.
-    expect(v2.nodes.find((n) => n.kind === "request")).toMatchObject({ detail: "req-3", label: "request (retrain on drift drift-1)" });
+    expect(v2.nodes.find((n) => n.kind === "request")).toMatchObject({
+      detail: "req-3",
+      label: "request (retrain on drift drift-1)",
+    });
     // The events here never set an alias in the registry: an alias that points nowhere is a 404, not a 500.
     expect((await get(`/api/lineage/search?q=${MODEL}@production`, ApiError, 404)).error.message).toMatch(/production/);
     const run = await get("/api/lineage/search?q=run-2", LineageGraph);
     expect(run).toMatchObject({ found: "run" });
     expect(run.nodes.find((n) => n.kind === "run")!.label).toBe("run failed");
     const d = await get(`/api/lineage/search?q=${world.dataset.id}`, LineageGraph);
-    expect(d.nodes.filter((n) => n.kind === "model").map((n) => n.label)).toEqual([`model ${MODEL}:1`, `model ${MODEL}:2`]);
+    expect(d.nodes.filter((n) => n.kind === "model").map((n) => n.label)).toEqual([
+      `model ${MODEL}:1`,
+      `model ${MODEL}:2`,
+    ]);
     expect((await get("/api/lineage/search?q=nothing-here", ApiError, 404)).error.code).toBe("lineage_not_found");
     expect((await get("/api/lineage/search?q=%20", ApiError, 400)).error.code).toBe("lineage_query_missing");
   });
@@ -104,7 +123,9 @@ describe("console API over a real SQLite state", () => {
     expect(res.headers.get("content-security-policy")).not.toMatch(/unsafe-inline/);
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     const status = await new Promise<number>((resolve, reject) => {
-      request(`${base}/api/models`, { headers: { host: "evil.example:80" } }, (r) => resolve(r.statusCode ?? 0)).on("error", reject).end();
+      request(`${base}/api/models`, { headers: { host: "evil.example:80" } }, (r) => resolve(r.statusCode ?? 0))
+        .on("error", reject)
+        .end();
     });
     expect(status).toBe(421);
   });

@@ -7,7 +7,17 @@ export type Series = { label: string; values: (number | null)[]; stroke: string;
  * A time chart (uPlot, canvas). It is drawn for the eyes; the table next to it holds the same numbers for everyone,
  * so the canvas is labelled as one image with a summary.
  */
-export function TimeChart({ times, series, summary, yLabel }: { times: number[]; series: Series[]; summary: string; yLabel: string }) {
+export function TimeChart({
+  times,
+  series,
+  summary,
+  yLabel,
+}: {
+  times: number[];
+  series: Series[];
+  summary: string;
+  yLabel: string;
+}) {
   const el = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const host = el.current;
@@ -19,7 +29,16 @@ export function TimeChart({ times, series, summary, yLabel }: { times: number[];
         height: 260,
         scales: { x: { time: true }, y: { range: [0, 1] } },
         axes: [{}, { label: yLabel }],
-        series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, ...(s.dash ? { dash: s.dash } : {}), points: { show: true, size: 6 } }))],
+        series: [
+          {},
+          ...series.map((s) => ({
+            label: s.label,
+            stroke: s.stroke,
+            width: 2,
+            ...(s.dash ? { dash: s.dash } : {}),
+            points: { show: true, size: 6 },
+          })),
+        ],
       },
       [times, ...series.map((s) => s.values)] as uPlot.AlignedData,
       host,

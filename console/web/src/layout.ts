@@ -8,10 +8,14 @@ export type Layout = { width: number; height: number; nodes: Map<string, Placed>
 export const NODE_HEIGHT = 54;
 const CHAR = 7.4;
 
-/** Lays the graph out left to right (prediction → model → run → dataset → commit/image) with dagre. */
-export function layoutGraph(graph: LineageGraph, shortDetail: (d: string) => string): Layout {
+/** Lays the graph out (prediction → model → run → dataset → commit/image) with dagre, left to right or top down. */
+export function layoutGraph(
+  graph: LineageGraph,
+  shortDetail: (d: string) => string,
+  direction: "LR" | "TB" = "LR",
+): Layout {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: "LR", nodesep: 24, ranksep: 56, marginx: 12, marginy: 12 });
+  g.setGraph({ rankdir: direction, nodesep: 24, ranksep: direction === "LR" ? 56 : 36, marginx: 12, marginy: 12 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of graph.nodes) {
     const width = Math.max(n.label.length, shortDetail(n.detail).length) * CHAR + 28;

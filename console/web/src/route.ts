@@ -9,12 +9,17 @@ export type Route =
 
 export function parseRoute(hash: string): Route {
   const [path = "", query = ""] = hash.replace(/^#/, "").split("?");
-  const parts = path.split("/").filter(Boolean).map((p) => decodeURIComponent(p));
+  const parts = path
+    .split("/")
+    .filter(Boolean)
+    .map((p) => decodeURIComponent(p));
   if (parts[0] === "models" && parts[1]) return { page: "model", name: parts[1] };
   if (parts[0] === "lineage") return { page: "lineage", q: new URLSearchParams(query).get("q") ?? "" };
   if (parts[0] === "drift") {
     const version = Number(parts[2]);
-    return parts[1] && Number.isInteger(version) && version > 0 ? { page: "drift", name: parts[1], version } : { page: "drift" };
+    return parts[1] && Number.isInteger(version) && version > 0
+      ? { page: "drift", name: parts[1], version }
+      : { page: "drift" };
   }
   return { page: "models" };
 }
@@ -23,7 +28,8 @@ export const href = {
   models: () => "#/models",
   model: (name: string) => `#/models/${encodeURIComponent(name)}`,
   lineage: (q: string) => `#/lineage?${new URLSearchParams({ q }).toString()}`,
-  drift: (name?: string, version?: number) => (name && version ? `#/drift/${encodeURIComponent(name)}/${version}` : "#/drift"),
+  drift: (name?: string, version?: number) =>
+    name && version ? `#/drift/${encodeURIComponent(name)}/${version}` : "#/drift",
 };
 
 export function useRoute(): Route {

@@ -19,6 +19,23 @@ export function Title({ children }: { children: ComponentChildren }) {
 /** Loading and error states, said once for every page; `render` draws the data. */
 export function Show<T>({ loaded, render }: { loaded: Loaded<T>; render: (data: T) => ComponentChildren }) {
   if (loaded.state === "loading") return <p role="status">Loading…</p>;
-  if (loaded.state === "error") return <p role="alert" class="error">{loaded.message}</p>;
+  if (loaded.state === "error")
+    return (
+      <p role="alert" class="error">
+        {loaded.message}
+      </p>
+    );
   return <>{render(loaded.data)}</>;
+}
+
+/**
+ * A wide table or graph that scrolls sideways on a narrow screen. It takes focus (a named region), so a keyboard
+ * can scroll it too.
+ */
+export function Scroll({ label, children, extra }: { label: string; children: ComponentChildren; extra?: string }) {
+  return (
+    <div class={extra ? `scroll ${extra}` : "scroll"} tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  );
 }

@@ -2,7 +2,7 @@ import { DriftHistory, ModelList } from "../../../api/schemas.ts";
 import { TimeChart } from "../chart.tsx";
 import { num, pct, when } from "../format.ts";
 import { href } from "../route.ts";
-import { Show, Title } from "../ui.tsx";
+import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
 
 export function DriftPage({ name, version }: { name?: string | undefined; version?: number | undefined }) {
@@ -36,7 +36,11 @@ export function DriftPage({ name, version }: { name?: string | undefined; versio
           </form>
         )}
       />
-      {name && version ? <History name={name} version={version} /> : <p>Choose a model version to see its drift reports over time.</p>}
+      {name && version ? (
+        <History name={name} version={version} />
+      ) : (
+        <p>Choose a model version to see its drift reports over time.</p>
+      )}
     </>
   );
 }
@@ -69,14 +73,12 @@ function Reports({ d }: { d: DriftHistory }) {
           times={times}
           yLabel="share of tests drifted"
           summary={summary}
-          series={[
-            { label: "severity", values: d.reports.map((r) => r.severity), stroke: "#b3261e" },
-          ]}
+          series={[{ label: "severity", values: d.reports.map((r) => r.severity), stroke: "#b3261e" }]}
         />
       </section>
       <section aria-labelledby="windows">
         <h2 id="windows">Windows</h2>
-        <div class="scroll">
+        <Scroll label="Windows">
           <table>
             <caption>{`Each window's verdict, newest first (${drifted} of ${d.reports.length} drifted)`}</caption>
             <thead>
@@ -95,7 +97,9 @@ function Reports({ d }: { d: DriftHistory }) {
                   <th scope="row">{r.seq}</th>
                   <td>{`${when(r.window.from)} → ${when(r.window.to)}`}</td>
                   <td>{r.window.count}</td>
-                  <td class={r.drift ? "fail" : "pass"}>{r.drift ? `drift${r.reason ? ` (${r.reason})` : ""}` : "no drift"}</td>
+                  <td class={r.drift ? "fail" : "pass"}>
+                    {r.drift ? `drift${r.reason ? ` (${r.reason})` : ""}` : "no drift"}
+                  </td>
                   <td>{pct(r.severity)}</td>
                   <td>
                     <details>
@@ -131,7 +135,7 @@ function Reports({ d }: { d: DriftHistory }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </Scroll>
       </section>
     </>
   );

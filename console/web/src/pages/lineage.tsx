@@ -3,7 +3,7 @@ import { LineageGraph } from "../../../api/schemas.ts";
 import { layoutGraph, type Layout } from "../layout.ts";
 import { short } from "../format.ts";
 import { href } from "../route.ts";
-import { Show, Title } from "../ui.tsx";
+import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
 
 type Graph = LineageGraph;
@@ -37,27 +37,57 @@ export function LineagePage({ q }: { q: string }) {
           location.hash = href.lineage(text.trim());
         }}
       >
-        <label for="lineage-q">Prediction request id, model version (NAME:VERSION or NAME@ALIAS), run id or dataset id</label>
+        <label for="lineage-q">
+          Prediction request id, model version (NAME:VERSION or NAME@ALIAS), run id or dataset id
+        </label>
         <div class="row">
-          <input id="lineage-q" name="q" type="search" value={text} onInput={(e) => setText(e.currentTarget.value)} autoComplete="off" spellcheck={false} required />
+          <input
+            id="lineage-q"
+            name="q"
+            type="search"
+            value={text}
+            onInput={(e) => setText(e.currentTarget.value)}
+            autoComplete="off"
+            spellcheck={false}
+            required
+          />
           <button type="submit">Search</button>
         </div>
       </form>
-      {q ? <Show loaded={loaded} render={(g) => <GraphView g={g} />} /> : <p>Search any id to see where it came from: prediction → model → run → dataset → commit and image.</p>}
+      {q ? (
+        <Show loaded={loaded} render={(g) => <GraphView g={g} />} />
+      ) : (
+        <p>Search any id to see where it came from: prediction → model → run → dataset → commit and image.</p>
+      )}
     </>
   );
 }
 
 function GraphView({ g }: { g: Graph }) {
-  const layout = layoutGraph(g, shortDetail);
+  // Left to right where there is room, top to bottom on a phone.
+  const layout = layoutGraph(g, shortDetail, matchMedia("(max-width: 700px)").matches ? "TB" : "LR");
   const kindOf = new Map(g.nodes.map((n) => [n.id, n]));
   return (
     <section aria-labelledby="graph-title">
       <h2 id="graph-title">{`Lineage of ${g.found} ${g.query}`}</h2>
-      <div class="graph scroll">
-        <svg viewBox={`0 0 ${layout.width} ${layout.height}`} width={layout.width} height={layout.height} role="group" aria-label={`Lineage graph: ${g.nodes.length} nodes, ${g.edges.length} edges`}>
+      <Scroll label="Lineage graph" extra="graph">
+        <svg
+          viewBox={`0 0 ${layout.width} ${layout.height}`}
+          width={layout.width}
+          height={layout.height}
+          role="group"
+          aria-label={`Lineage graph: ${g.nodes.length} nodes, ${g.edges.length} edges`}
+        >
           <defs>
-            <marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+            <marker
+              id="arrow"
+              viewBox="0 0 10 10"
+              refX="10"
+              refY="5"
+              markerWidth="7"
+              markerHeight="7"
+              orient="auto-start-reverse"
+            >
               <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
             </marker>
           </defs>
@@ -67,7 +97,14 @@ function GraphView({ g }: { g: Graph }) {
             if (!p) return null;
             const box = (
               <>
-                <rect x={p.x - p.width / 2} y={p.y - p.height / 2} width={p.width} height={p.height} rx="6" class={`node ${n.kind}`} />
+                <rect
+                  x={p.x - p.width / 2}
+                  y={p.y - p.height / 2}
+                  width={p.width}
+                  height={p.height}
+                  rx="6"
+                  class={`node ${n.kind}`}
+                />
                 <text x={p.x} y={p.y - 6} text-anchor="middle" class="label">
                   {n.label}
                 </text>
@@ -90,8 +127,8 @@ function GraphView({ g }: { g: Graph }) {
             );
           })}
         </svg>
-      </div>
-      <div class="scroll">
+      </Scroll>
+      <Scroll label="Nodes of the graph">
         <table>
           <caption>Nodes of the graph, with their full ids and digests</caption>
           <thead>
@@ -120,7 +157,7 @@ function GraphView({ g }: { g: Graph }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </Scroll>
     </section>
   );
 }
@@ -129,7 +166,12 @@ function Edges({ layout }: { layout: Layout }) {
   return (
     <g aria-hidden="true">
       {layout.edges.map((e) => (
-        <path key={`${e.from}>${e.to}`} class="edge" marker-end="url(#arrow)" d={e.points.map((pt, i) => `${i === 0 ? "M" : "L"} ${pt.x.toFixed(1)} ${pt.y.toFixed(1)}`).join(" ")} />
+        <path
+          key={`${e.from}>${e.to}`}
+          class="edge"
+          marker-end="url(#arrow)"
+          d={e.points.map((pt, i) => `${i === 0 ? "M" : "L"} ${pt.x.toFixed(1)} ${pt.y.toFixed(1)}`).join(" ")}
+        />
       ))}
     </g>
   );

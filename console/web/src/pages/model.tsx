@@ -1,7 +1,7 @@
 import { ModelDetail } from "../../../api/schemas.ts";
 import { num, short, when } from "../format.ts";
 import { href } from "../route.ts";
-import { Show, Title } from "../ui.tsx";
+import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
 
 type Detail = ModelDetail;
@@ -29,11 +29,13 @@ export function ModelPage({ name }: { name: string }) {
 }
 
 function Versions({ m }: { m: Detail }) {
-  const metricNames = [...new Set(m.versions.flatMap((v) => Object.keys(v.metrics)))].filter((k) => !k.includes("/")).sort();
+  const metricNames = [...new Set(m.versions.flatMap((v) => Object.keys(v.metrics)))]
+    .filter((k) => !k.includes("/"))
+    .sort();
   return (
     <section aria-labelledby="versions">
       <h2 id="versions">Versions</h2>
-      <div class="scroll">
+      <Scroll label="Versions">
         <table>
           <caption>Every version with its aliases and held-out metrics</caption>
           <thead>
@@ -77,7 +79,7 @@ function Versions({ m }: { m: Detail }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </Scroll>
     </section>
   );
 }
@@ -87,39 +89,44 @@ function Decisions({ m }: { m: Detail }) {
     <section aria-labelledby="decisions">
       <h2 id="decisions">Gate decisions</h2>
       {m.decisions.length === 0 ? <p>No promotion has been decided for this model.</p> : null}
-      {m.decisions.map((d) => (
+      {m.decisions.map((d, i) => (
         <article class="decision" key={d.id} aria-labelledby={`d-${d.id}`}>
           <h3 id={`d-${d.id}`}>
             {`${m.name}:${d.version}`} <span class={`outcome ${d.outcome}`}>{d.outcome.replace("_", " ")}</span>
           </h3>
           <p>
-            {when(d.time)} · by {d.actor} · approval {d.approval} · against production {d.productionVersion ?? "none"} · {d.reason}
+            {when(d.time)} · by {d.actor} · approval {d.approval} · against production {d.productionVersion ?? "none"} ·{" "}
+            {d.reason}
           </p>
-          <div class="scroll">
-            <table>
-              <caption>{`Rules applied to ${m.name}:${d.version}`}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Rule</th>
-                  <th scope="col">Value</th>
-                  <th scope="col">Threshold</th>
-                  <th scope="col">Result</th>
-                  <th scope="col">Detail</th>
-                </tr>
-              </thead>
-              <tbody>
-                {d.rules.map((r) => (
-                  <tr key={r.rule + String(r.threshold)}>
-                    <th scope="row">{r.rule}</th>
-                    <td>{typeof r.value === "number" ? num(r.value) : (r.value ?? "—")}</td>
-                    <td>{r.threshold}</td>
-                    <td class={r.passed ? "pass" : "fail"}>{r.passed ? "passed" : "failed"}</td>
-                    <td>{r.detail}</td>
+          {/* The newest decision's rules are open; older ones fold away (a gate has dozens of rules). */}
+          <details open={i === 0}>
+            <summary>{`${d.rules.filter((r) => r.passed).length} of ${d.rules.length} rules passed`}</summary>
+            <Scroll label={`Rules of ${m.name}:${d.version}`}>
+              <table>
+                <caption>{`Rules applied to ${m.name}:${d.version}`}</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Rule</th>
+                    <th scope="col">Value</th>
+                    <th scope="col">Threshold</th>
+                    <th scope="col">Result</th>
+                    <th scope="col">Detail</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                </thead>
+                <tbody>
+                  {d.rules.map((r) => (
+                    <tr key={r.rule + String(r.threshold)}>
+                      <th scope="row">{r.rule}</th>
+                      <td>{typeof r.value === "number" ? num(r.value) : (r.value ?? "—")}</td>
+                      <td>{r.threshold}</td>
+                      <td class={r.passed ? "pass" : "fail"}>{r.passed ? "passed" : "failed"}</td>
+                      <td>{r.detail}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </Scroll>
+          </details>
         </article>
       ))}
     </section>
@@ -130,7 +137,7 @@ function Audit({ m }: { m: Detail }) {
   return (
     <section aria-labelledby="audit">
       <h2 id="audit">Audit trail</h2>
-      <div class="scroll">
+      <Scroll label="Audit trail">
         <table>
           <caption>Who changed what, newest first</caption>
           <thead>
@@ -158,7 +165,7 @@ function Audit({ m }: { m: Detail }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </Scroll>
       {m.audit.length === 0 ? <p>No alias has been moved yet.</p> : null}
     </section>
   );

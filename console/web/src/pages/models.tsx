@@ -1,5 +1,5 @@
 import { ModelList } from "../../../api/schemas.ts";
-import { Show, Title } from "../ui.tsx";
+import { Scroll, Show, Title } from "../ui.tsx";
 import { num, when } from "../format.ts";
 import { href } from "../route.ts";
 import { useApi } from "../use-api.ts";
@@ -13,9 +13,11 @@ export function ModelsPage() {
         loaded={loaded}
         render={({ models }) =>
           models.length === 0 ? (
-            <p>No model is registered yet: train one with <code>sightline train</code> or run <code>npm run demo</code>.</p>
+            <p>
+              No model is registered yet: train one with <code>sightline train</code> or run <code>npm run demo</code>.
+            </p>
           ) : (
-            <div class="scroll">
+            <Scroll label="Models">
               <table>
                 <caption>Registered models, with the latest version's held-out metrics</caption>
                 <thead>
@@ -52,7 +54,7 @@ export function ModelsPage() {
                   })}
                 </tbody>
               </table>
-            </div>
+            </Scroll>
           )
         }
       />
