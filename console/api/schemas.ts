@@ -85,7 +85,8 @@ export const LineageGraph = z.object({
   nodes: z.array(
     z.object({
       id: z.string(),
-      kind: z.enum(["prediction", "model", "request", "run", "dataset", "commit", "image"]),
+      kind: z.enum(["prediction", "model", "request", "drift", "run", "dataset", "commit", "image"]),
+      about: z.object({ model: z.string(), version: z.number().int() }).optional(),
       label: z.string(),
       detail: z.string(),
     }),

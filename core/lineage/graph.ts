@@ -19,8 +19,15 @@ import { nodeId } from "./store.ts";
  * The lineage of one id as a drawable graph: prediction → model → run → dataset, and the run's commit and image.
  * Built from the same queries as `sightline lineage …`; node ids are lineage node ids (`kind:key`).
  */
-export type GraphNodeKind = "prediction" | "model" | "request" | "run" | "dataset" | "commit" | "image";
-export type GraphNode = { id: string; kind: GraphNodeKind; label: string; detail: string };
+export type GraphNodeKind = "prediction" | "model" | "request" | "drift" | "run" | "dataset" | "commit" | "image";
+export type GraphNode = {
+  id: string;
+  kind: GraphNodeKind;
+  label: string;
+  detail: string;
+  /** On a drift report: the model version it judged (where its history is). */
+  about?: { model: string; version: number };
+};
 export type GraphEdge = { from: string; to: string; rel: string };
 export type LineageGraph = {
   query: string;
@@ -32,6 +39,8 @@ export type LineageGraph = {
 class GraphBuilder {
   readonly nodes = new Map<string, GraphNode>();
   readonly edges: GraphEdge[] = [];
+  /** Request node id → the drift report that started it, drawn once the graph is built (it needs a read). */
+  readonly driftReports = new Map<string, string>();
   node(n: GraphNode): string {
     if (!this.nodes.has(n.id)) this.nodes.set(n.id, n);
     return n.id;
@@ -78,11 +87,14 @@ function addModel(g: GraphBuilder, l: ModelLineage): string {
   if (l.request) {
     const r = l.request;
     const why = r.driftReportId ? `retrain on drift ${r.driftReportId}` : `trigger ${r.trigger}`;
-    g.edge(
-      id,
-      "requested_by",
-      g.node({ id: nodeId("request", r.requestId), kind: "request", label: `request (${why})`, detail: r.requestId }),
-    );
+    const request = g.node({
+      id: nodeId("request", r.requestId),
+      kind: "request",
+      label: `request (${why})`,
+      detail: r.requestId,
+    });
+    g.edge(id, "requested_by", request);
+    if (r.driftReportId) g.driftReports.set(request, r.driftReportId);
   }
   if (l.run) g.edge(id, "produced_by", addRun(g, l.run, dataset));
   else {
@@ -108,18 +120,31 @@ function fromDataset(g: GraphBuilder, d: DatasetLineage): void {
   }
 }
 
+/** The drift reports that started retrains: model ← request ← drift report says why the model exists. */
+async function addDriftReports(meta: MetadataStore, g: GraphBuilder): Promise<void> {
+  for (const [request, reportId] of g.driftReports) {
+    const d = await getNode(meta, nodeId("drift", reportId), "drift");
+    const node = g.node({
+      id: nodeId("drift", reportId),
+      kind: "drift",
+      label: d ? `drift report ${reportId} (severity ${Math.round(d.severity * 100)} %)` : `drift report ${reportId}`,
+      detail: d?.reportDigest ?? reportId,
+      ...(d ? { about: { model: d.model, version: d.version } } : {}),
+    });
+    g.edge(request, "triggered_by", node);
+  }
+}
+
 const MODEL_REF = /^[^@:\s]+(?::\d+|@[^@:\s]+)$/;
 
 /** Any id a person holds (prediction or request id, NAME:VERSION or NAME@ALIAS, run id, dataset id) → its graph. */
 export async function lineageGraph(meta: MetadataStore, query: string): Promise<LineageGraph> {
   const q = query.trim();
   const g = new GraphBuilder();
-  const done = (found: LineageGraph["found"]): LineageGraph => ({
-    query: q,
-    found,
-    nodes: [...g.nodes.values()],
-    edges: g.edges,
-  });
+  const done = async (found: LineageGraph["found"]): Promise<LineageGraph> => {
+    await addDriftReports(meta, g);
+    return { query: q, found, nodes: [...g.nodes.values()], edges: g.edges };
+  };
   if (isDatasetId(q)) {
     fromDataset(g, await datasetLineage(meta, q));
     return done("dataset");

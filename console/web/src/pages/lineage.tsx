@@ -13,6 +13,7 @@ const DETAIL: Record<Graph["nodes"][number]["kind"], string> = {
   prediction: "request id",
   model: "model file",
   request: "request id",
+  drift: "report",
   run: "run id",
   dataset: "dataset id",
   commit: "git commit",
@@ -21,6 +22,13 @@ const DETAIL: Record<Graph["nodes"][number]["kind"], string> = {
 
 // Ids a person can search for again (commits and images are leaves).
 const SEARCHABLE = new Set(["prediction", "model", "run", "dataset"]);
+
+/** Where a node leads: its own lineage, or a drift report's history; null for leaves and the node searched. */
+function nodeLink(n: Graph["nodes"][number], found: Graph["found"]): string | null {
+  if (n.kind === "drift") return n.about ? href.drift(n.about.model, n.about.version) : null;
+  if (!SEARCHABLE.has(n.kind) || n.kind === found) return null;
+  return href.lineage(n.kind === "model" ? n.label.replace(/^model /, "") : n.detail);
+}
 const shortDetail = (d: string): string => short(d.replace(/^sha256:/, ""), 20);
 
 export function LineagePage({ q }: { q: string }) {
@@ -113,11 +121,10 @@ function GraphView({ g }: { g: Graph }) {
                 </text>
               </>
             );
-            const searchable = SEARCHABLE.has(n.kind) && n.kind !== g.found;
-            const query = n.kind === "model" ? n.label.replace(/^model /, "") : n.detail;
-            return searchable ? (
+            const link = nodeLink(n, g.found);
+            return link ? (
               // Named by what it shows (the table below has the full ids): a link's name must match its text.
-              <a key={n.id} href={href.lineage(query)} class="node-link">
+              <a key={n.id} href={link} class="node-link">
                 {box}
               </a>
             ) : (
