@@ -41,8 +41,8 @@ export async function startConsole(
     ...(isLoopback(options.host) ? { allowedHosts: [...LOOPBACK, options.host] } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(options.port, options.host, () => resolve(s));
-    s.once("error", reject);
+    // Express 5 calls back with the listen error (a port in use) too.
+    const s = app.listen(options.port, options.host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
