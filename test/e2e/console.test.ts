@@ -81,6 +81,12 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     expect(text).toContain("absolute:accuracy");
     expect(text).toContain("retrained on drift");
     expect(await seriousViolations(page)).toEqual([]);
+    // Why version 2 exists, one click on: its lineage shows the retrain request and the drift report behind it.
+    await page.getByRole("link", { name: /^run run-3/ }).click();
+    await page.getByRole("heading", { name: `Lineage of model ${MODEL}:2` }).waitFor();
+    const graph = await page.locator("main table").innerText();
+    expect(graph).toContain("request (retrain on drift drift-1)");
+    expect(graph).toContain("drift report drift-1");
     expect(problems).toEqual([]);
   });
 
