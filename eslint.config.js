@@ -50,6 +50,37 @@ const app = (dir, forbidden, why) => ({
   },
 });
 
+// The console's browser code runs in a page: no Node built-ins, no server packages, no core/ (its read models are
+// Node-bound); what it shares with the server is console/api/ (zod schemas of the responses).
+const NODE_BUILTINS = "^(node:.*|fs|path|os|http|https|net|crypto|child_process|stream|zlib|url|util|worker_threads)(/|$)";
+const consoleWeb = {
+  files: ["console/web/**"],
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      {
+        patterns: [
+          { regex: upTo(["core", "cli", "serving", "trainer", "functions", "evaluation", "bench"]), message: "console/web/ runs in the browser: it may import console/api/ (the response schemas), not core/ or another app." },
+          { regex: "^(\\.\\./)+server(/|$)", message: "console/web/ runs in the browser: it talks to console/server/ over HTTP, never by import." },
+          { regex: NODE_BUILTINS, message: "console/web/ runs in the browser: Node built-ins are not there." },
+          { regex: "^(express|zod/.*node.*|sharp|onnxruntime-node|@google-cloud/.*|@kubernetes/.*)(/|$)", message: "console/web/ runs in the browser: server packages do not belong in it." },
+        ],
+      },
+    ],
+  },
+};
+
+// The API schemas are imported by the server and the browser: zod and nothing else.
+const consoleApi = {
+  files: ["console/api/**"],
+  rules: {
+    "no-restricted-imports": [
+      "error",
+      { patterns: [{ regex: "^(?!zod$)", message: "console/api/ holds the response schemas both the server and the browser import: zod only." }] },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ["node_modules/", ".sightline/", "coverage/", "data/"] },
   js.configs.recommended,
@@ -89,6 +120,13 @@ export default tseslint.config(
     ["serving", "trainer", "cli", "bench"],
     "functions/ is thin (parse the event, call core/ and the gate's evaluator in evaluation/): it may not import serving/, trainer/, cli/ or bench/ (the Functions zip ships none of them).",
   ),
+  app(
+    "console",
+    ["cli", "serving", "trainer", "functions", "evaluation", "bench"],
+    "console/ may import only core/: it shows core's read models (the ones the CLI prints), never another app's code.",
+  ),
+  consoleWeb,
+  consoleApi,
   app(
     "evaluation",
     ["serving", "trainer", "functions", "cli", "bench"],

@@ -11,6 +11,7 @@ import { registerPromotion } from "./commands/promote.ts";
 import { registerRuns } from "./commands/runs.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerTrain } from "./commands/train.ts";
+import { registerUi } from "./commands/ui.ts";
 import { createCliContext } from "./context.ts";
 import { CliExit, exitCodeFor } from "./exit-codes.ts";
 
@@ -35,6 +36,7 @@ registerDrift(program, ctx);
 registerServe(program, ctx);
 registerFunctions(program, ctx);
 registerEvents(program, ctx);
+registerUi(program, ctx);
 registerDemo(program, ctx);
 
 try {

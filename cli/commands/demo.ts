@@ -16,6 +16,7 @@ import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
+import { UI_PORT } from "./ui.ts";
 import { runLifecycle } from "../demo/lifecycle.ts";
 import { phaseProgress, trainingProgress } from "../progress.ts";
 import { describeRecord, printReport } from "../report.ts";
@@ -100,6 +101,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         ctx.out(`  npx sightline models show ${MODEL}                 npx sightline drift report ${MODEL}`);
         ctx.out(`  npx sightline lineage model ${MODEL}@production    npx sightline serve    (then curl -F file=@image.png http://127.0.0.1:8080/predict)`);
         ctx.out(`  npx sightline rollback ${MODEL} --reason "…"        docs/deploy-gcp.md to run it on Google Cloud`);
+        ctx.out(`  npx sightline ui    (the console: models, lineage and drift in the browser at http://127.0.0.1:${UI_PORT}/)`);
       }),
     );
 }

@@ -1,12 +1,9 @@
 import { Option, type Command } from "commander";
 import type { Runtime } from "../../core/config/runtime.ts";
-import { catchUp } from "../../core/events/catch-up.ts";
-import { EVENT_TYPES } from "../../core/events/schemas.ts";
 import { isDatasetId } from "../../core/ids.ts";
-import { LINEAGE_SUBSCRIPTION } from "../../core/events/subscriptions.ts";
 import { ConfigError } from "../../core/config/config.ts";
 import { loadOpenLineageSettings } from "../../core/config/openlineage.ts";
-import { lineageEmitterFrom, namingFrom, recordAndEmit } from "../../core/lineage/emit.ts";
+import { catchUpLineage, namingFrom } from "../../core/lineage/emit.ts";
 import { exportRunEvents, OpenLineageExportError } from "../../core/lineage/export.ts";
 import { runEventsFor, type RunEvent } from "../../core/lineage/openlineage.ts";
 import { datasetLineage, LineageNotFoundError, modelLineage, predictionLineage } from "../../core/lineage/queries.ts";
@@ -22,13 +19,9 @@ import { renderTree, type Tree } from "../tree.ts";
 type Format = "text" | "json" | "openlineage";
 type ViewOptions = { json?: boolean; format: Format; export?: boolean };
 
-/**
- * Records what waits on the `lineage` subscription, so the answer includes every event published so far: the CLI is
- * the lineage consumer here, so what it records for the first time goes to SIGHTLINE_OPENLINEAGE_URL as well.
- */
+/** Records what waits on the `lineage` subscription, so the answer includes every event published so far. */
 async function bringUpToDate(ctx: CliContext, rt: Runtime): Promise<void> {
-  const emitter = lineageEmitterFrom(rt.config, ctx.env, rt.log);
-  await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined), { idleMs: 200 });
+  await catchUpLineage(rt, ctx.env);
 }
 
 /** `NAME:VERSION` or `NAME@ALIAS` → name and version. */

@@ -2,9 +2,9 @@ import type { Command } from "commander";
 import type { BlobStore } from "../../core/blobs/blob-store.ts";
 import { PERTURBATIONS } from "../../core/imaging/perturb.ts";
 import { listAliases, resolveAlias } from "../../core/registry/aliases.ts";
-import { listAudit } from "../../core/registry/audit.ts";
 import { parseModelCard } from "../../core/registry/model-card.ts";
-import { getVersion, listModels, listVersions, parseModelRef, type ModelVersion } from "../../core/registry/model-version.ts";
+import { getVersion, listVersions, parseModelRef, type ModelVersion } from "../../core/registry/model-version.ts";
+import { modelDetail, modelSummaries } from "../../core/registry/queries.ts";
 import type { Robustness } from "../../core/registry/robustness.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { CliExit, EXIT } from "../exit-codes.ts";
@@ -18,9 +18,7 @@ export function registerModels(program: Command, ctx: CliContext): void {
     .option("--json", "print JSON")
     .action(async (opts: { json?: boolean }) =>
       withRuntime(ctx, async (rt) => {
-        const rows = await Promise.all(
-          (await listModels(rt.meta)).map(async (m) => ({ ...m, aliases: Object.fromEntries((await listAliases(rt.meta, m.name)).map((a) => [a.alias, a.version])) })),
-        );
+        const rows = await modelSummaries(rt.meta);
         if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
         if (rows.length === 0) return ctx.out("no models registered yet");
         for (const r of rows) {
@@ -51,11 +49,9 @@ export function registerModels(program: Command, ctx: CliContext): void {
           if (found.length > 1) ctx.log.warn("several versions registered by one training", { model: ref.name, selector: selector.label, versions: found.map((v) => v.version), chosen: chosen.version });
           ref.version = chosen.version;
         }
-        const aliases = await listAliases(rt.meta, ref.name);
         if (ref.version === undefined && ref.alias === undefined) {
-          const versions = await listVersions(rt.meta, ref.name);
+          const { versions, aliases, audit } = await modelDetail(rt.meta, ref.name);
           if (versions.length === 0) ctx.fail(`model ${ref.name} is not registered (see \`sightline models list\`)`);
-          const audit = await listAudit(rt.meta, ref.name);
           if (opts.json) return ctx.out(JSON.stringify({ name: ref.name, versions, aliases, audit }, null, 2));
           ctx.out(`${ref.name}: ${versions.length} version(s)`);
           for (const v of versions) {
@@ -68,6 +64,7 @@ export function registerModels(program: Command, ctx: CliContext): void {
           }
           return;
         }
+        const aliases = await listAliases(rt.meta, ref.name);
         const version = ref.version ?? (await resolveAlias(rt.meta, ref.name, ref.alias as string));
         const v = await getVersion(rt.meta, ref.name, version);
         const tags = aliases.filter((a) => a.version === version).map((a) => a.alias);

@@ -14,7 +14,7 @@ import { verifyModelLineage } from "../../core/lineage/verify.ts";
 import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
 import { listAudit } from "../../core/registry/audit.ts";
 import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
-import { Decisions } from "../../core/registry/promote.ts";
+import { listDecisions } from "../../core/registry/queries.ts";
 import { RetrainPolicySchema } from "../../core/retrain/policy.ts";
 import { RetrainDecisions } from "../../core/retrain/trigger.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
@@ -233,7 +233,7 @@ async function awaitGate(run: Run, v2: ModelVersion): Promise<void> {
   const { rt, ctx, model } = run;
   const gate = await poll(
     "the gate's decision",
-    async () => (await Decisions.query(rt.meta, { where: [{ field: "model", op: "==", value: model }] })).map((d) => d.data).find((d) => d.version === v2.version && d.outcome !== "deciding"),
+    async () => (await listDecisions(rt.meta, model)).find((d) => d.version === v2.version && d.outcome !== "deciding"),
     120_000,
   );
   // The headline rules, then any that failed (every rule is in the decision record and the report).

@@ -1,4 +1,8 @@
 import type { Config } from "../config/config.ts";
+import type { Runtime } from "../config/runtime.ts";
+import { catchUp } from "../events/catch-up.ts";
+import { EVENT_TYPES } from "../events/schemas.ts";
+import { LINEAGE_SUBSCRIPTION } from "../events/subscriptions.ts";
 import { loadOpenLineageSettings, type OpenLineageSettings } from "../config/openlineage.ts";
 import type { AnyCloudEvent } from "../events/envelope.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
@@ -95,4 +99,13 @@ export function lineageEmitterFrom(
   if (settings.url === null) return undefined;
   const transport = new OpenLineageHttpTransport({ ...settings, url: settings.url }, options);
   return new LineageEmitter(transport, namingFrom(config, settings), log.child({ component: "openlineage" }));
+}
+
+/**
+ * Records what waits on the `lineage` subscription, so a lineage query answers with every event published so far
+ * (the reader is the lineage consumer here: what it records for the first time goes to SIGHTLINE_OPENLINEAGE_URL too).
+ */
+export async function catchUpLineage(rt: Pick<Runtime, "config" | "bus" | "meta" | "log">, env: Record<string, string | undefined>): Promise<void> {
+  const emitter = lineageEmitterFrom(rt.config, env, rt.log);
+  await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined), { idleMs: 200 });
 }

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { chromium, type Browser } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -14,10 +14,7 @@ export function chromiumUnavailable(): string | undefined {
  * no background networking (its connections are refused here).
  */
 export async function renderPage(path: string): Promise<{ errors: string[]; title: string; svgs: number; text: string }> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -29,4 +26,12 @@ export async function renderPage(path: string): Promise<{ errors: string[]; titl
   } finally {
     await browser.close();
   }
+}
+
+/** Headless Debian Chromium with the flags this machine needs (see renderPage). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
 }

@@ -1,0 +1,48 @@
+import { InvalidArgumentError, type Command } from "commander";
+import { isLoopback, startConsole } from "../../console/server/start.ts";
+import { withRuntime, type CliContext } from "../context.ts";
+
+const port = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError("expected a port number (0 picks a free one)");
+  return n;
+};
+
+export const UI_PORT = 4170;
+
+/** `sightline ui`: the console over the configured stores (the ones every other command reads), until Ctrl-C. */
+export function registerUi(program: Command, ctx: CliContext): void {
+  program
+    .command("ui")
+    .description(
+      "open the web console (models, lineage, drift) over the configured stores: read-only, on this machine by default",
+    )
+    .option("--port <n>", "port (0 picks a free one)", port, UI_PORT)
+    .option(
+      "--host <addr>",
+      "address to listen on (reads need no token: keep it on loopback unless the network is yours)",
+      "127.0.0.1",
+    )
+    .action(async (opts: { port: number; host: string }) =>
+      withRuntime(ctx, async (rt) => {
+        if (!isLoopback(opts.host))
+          ctx.log.warn(
+            "the console answers reads without a token: anyone who can reach this address can read the registry and lineage",
+            { host: opts.host },
+          );
+        const running = await startConsole(rt, {
+          host: opts.host,
+          port: opts.port,
+          env: ctx.env,
+          say: (line) => process.stderr.write(`${line}\n`),
+        });
+        ctx.out(`Sightline console at ${running.url} (state in ${rt.config.home}). Ctrl-C stops.`);
+        await new Promise<void>((resolve) => {
+          const stop = (): void => void running.stop().then(resolve);
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+        });
+      }),
+    );
+}

@@ -1,0 +1,142 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import express, { type NextFunction, type Request, type Response } from "express";
+import { errorKind, SightlineError, type ErrorKind } from "../../core/errors.ts";
+import type { Logger } from "../../core/telemetry/logger.ts";
+import type { ApiError } from "../api/schemas.ts";
+import { driftHistory, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
+
+export interface ConsoleOptions extends ReadDeps {
+  /** The built front end (index.html and its assets); without it only the API answers. */
+  staticDir?: string;
+  /** Runs before each lineage search: records the events published since (the CLI does the same). */
+  beforeLineage?: () => Promise<void>;
+  /** Host names the Host header may carry (DNS rebinding: a page elsewhere must not reach a loopback console). */
+  allowedHosts?: string[];
+  log: Logger;
+}
+
+const KIND_STATUS: Record<ErrorKind | "internal", number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  corrupt: 500,
+  config: 500,
+  internal: 500,
+};
+
+// Only our own files: no inline script or style, no framing, no plugins. Data reaches the page as JSON through
+// fetch, never through the HTML.
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.set({
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+  });
+  next();
+}
+
+const fail = (res: Response, status: number, code: string, message: string): void => {
+  const body: ApiError = { error: { code, message } };
+  res.status(status).json(body);
+};
+
+/** The console: a read-only JSON API over core's read models, and the built front end. */
+export function createConsoleApp(options: ConsoleOptions): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.use(securityHeaders);
+  app.use((req, res, next) => {
+    const host = (req.headers.host ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+    if (options.allowedHosts && !options.allowedHosts.includes(host))
+      return fail(res, 421, "host_not_allowed", `host ${JSON.stringify(host)} is not served here`);
+    // This slice only reads: anything else is refused before it reaches a route.
+    if (req.method !== "GET" && req.method !== "HEAD")
+      return fail(res, 405, "method_not_allowed", `${req.method} is not allowed: the console is read-only`);
+    next();
+  });
+
+  const api = express.Router();
+  api.use((_req, res, next) => {
+    res.set("Cache-Control", "no-store");
+    next();
+  });
+  const route = (path: string, answer: (req: Request) => Promise<unknown>): void => {
+    api.get(path, (req, res, next) => void answer(req).then((body) => res.json(body), next));
+  };
+  route("/models", () => modelList(options));
+  route("/models/:name", (req) => modelPage(options, String(req.params.name)));
+  route("/lineage/search", async (req) => {
+    const q = typeof req.query.q === "string" ? req.query.q : "";
+    await options.beforeLineage?.();
+    return lineageSearch(options, q);
+  });
+  route("/drift/:name/:version", (req) => {
+    const version = Number(req.params.version);
+    if (!Number.isInteger(version) || version < 1)
+      return Promise.reject(
+        new SightlineError(
+          "invalid",
+          "version_invalid",
+          `version ${JSON.stringify(req.params.version)} is not a positive integer`,
+        ),
+      );
+    return driftHistory(options, String(req.params.name), version);
+  });
+  api.use((req, res) => fail(res, 404, "not_found", `no API route ${req.path}`));
+  api.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number }).status ?? KIND_STATUS[errorKind(err)];
+    if (status >= 500) options.log.error("console API request failed", { err });
+    const code = (err as { code?: unknown }).code;
+    fail(
+      res,
+      status,
+      typeof code === "string" ? code : status === 400 ? "bad_request" : "internal",
+      status >= 500 ? "internal error (see the console's log)" : (err as Error).message,
+    );
+  });
+  app.use("/api", api);
+
+  if (options.staticDir && existsSync(join(options.staticDir, "index.html"))) {
+    const dir = options.staticDir;
+    // Hashed assets never change; index.html names the current ones, so it is always revalidated.
+    app.use(
+      "/assets",
+      express.static(join(dir, "assets"), { immutable: true, maxAge: "1y", index: false, fallthrough: false }),
+    );
+    // `root`: the build lives under node_modules/.cache, and send refuses dot segments in the path it resolves.
+    app.get("/", (_req, res, next) =>
+      res.set("Cache-Control", "no-cache").sendFile("index.html", { root: dir }, (err) => err && next(err)),
+    );
+  }
+  app.use((req, res) => fail(res, 404, "not_found", `${req.path} is not served here`));
+  // Never Express's own error page: it would show a stack trace.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number }).status ?? 500;
+    if (status >= 500) options.log.error("console request failed", { err });
+    fail(
+      res,
+      status,
+      status === 404 ? "not_found" : "internal",
+      status === 404 ? "not found" : "internal error (see the console's log)",
+    );
+  });
+  return app;
+}

@@ -1,0 +1,52 @@
+import { DriftPage } from "./pages/drift.tsx";
+import { LineagePage } from "./pages/lineage.tsx";
+import { ModelPage } from "./pages/model.tsx";
+import { ModelsPage } from "./pages/models.tsx";
+import { href, useRoute, type Route } from "./route.ts";
+
+const NAV = [
+  { label: "Models", to: href.models(), pages: ["models", "model"] },
+  { label: "Lineage", to: "#/lineage", pages: ["lineage"] },
+  { label: "Drift", to: href.drift(), pages: ["drift"] },
+] as const;
+
+export function App() {
+  const route = useRoute();
+  return (
+    <>
+      <a class="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById("main")?.focus())}>
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">Sightline</span>
+        <nav aria-label="Console">
+          <ul>
+            {NAV.map((n) => (
+              <li key={n.label}>
+                <a href={n.to} aria-current={(n.pages as readonly string[]).includes(route.page) ? "page" : undefined}>
+                  {n.label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Page route={route} />
+      </main>
+    </>
+  );
+}
+
+function Page({ route }: { route: Route }) {
+  switch (route.page) {
+    case "models":
+      return <ModelsPage />;
+    case "model":
+      return <ModelPage name={route.name} />;
+    case "lineage":
+      return <LineagePage q={route.q} />;
+    case "drift":
+      return <DriftPage name={route.name} version={route.version} />;
+  }
+}

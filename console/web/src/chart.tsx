@@ -1,0 +1,54 @@
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+
+export type Series = { label: string; values: (number | null)[]; stroke: string; dash?: number[] };
+
+/**
+ * A time chart (uPlot, canvas). It is drawn for the eyes; the table next to it holds the same numbers for everyone,
+ * so the canvas is labelled as one image with a summary.
+ */
+export function TimeChart({
+  times,
+  series,
+  summary,
+  yLabel,
+}: {
+  times: number[];
+  series: Series[];
+  summary: string;
+  yLabel: string;
+}) {
+  const el = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const host = el.current;
+    if (!host) return;
+    const width = () => Math.max(280, host.clientWidth);
+    const plot = new uPlot(
+      {
+        width: width(),
+        height: 260,
+        scales: { x: { time: true }, y: { range: [0, 1] } },
+        axes: [{}, { label: yLabel }],
+        series: [
+          {},
+          ...series.map((s) => ({
+            label: s.label,
+            stroke: s.stroke,
+            width: 2,
+            ...(s.dash ? { dash: s.dash } : {}),
+            points: { show: true, size: 6 },
+          })),
+        ],
+      },
+      [times, ...series.map((s) => s.values)] as uPlot.AlignedData,
+      host,
+    );
+    const resize = new ResizeObserver(() => plot.setSize({ width: width(), height: 260 }));
+    resize.observe(host);
+    return () => {
+      resize.disconnect();
+      plot.destroy();
+    };
+  }, [times.join(","), series.map((s) => s.values.join(",")).join("|")]);
+  return <div class="chart" ref={el} role="img" aria-label={summary} />;
+}

@@ -1,0 +1,172 @@
+import { ModelDetail } from "../../../api/schemas.ts";
+import { num, short, when } from "../format.ts";
+import { href } from "../route.ts";
+import { Scroll, Show, Title } from "../ui.tsx";
+import { useApi } from "../use-api.ts";
+
+type Detail = ModelDetail;
+
+export function ModelPage({ name }: { name: string }) {
+  const loaded = useApi(`/api/models/${encodeURIComponent(name)}`, ModelDetail);
+  return (
+    <>
+      <Title>{`Model ${name}`}</Title>
+      <p>
+        <a href={href.models()}>All models</a>
+      </p>
+      <Show
+        loaded={loaded}
+        render={(m) => (
+          <>
+            <Versions m={m} />
+            <Decisions m={m} />
+            <Audit m={m} />
+          </>
+        )}
+      />
+    </>
+  );
+}
+
+function Versions({ m }: { m: Detail }) {
+  const metricNames = [...new Set(m.versions.flatMap((v) => Object.keys(v.metrics)))]
+    .filter((k) => !k.includes("/"))
+    .sort();
+  return (
+    <section aria-labelledby="versions">
+      <h2 id="versions">Versions</h2>
+      <Scroll label="Versions">
+        <table>
+          <caption>Every version with its aliases and held-out metrics</caption>
+          <thead>
+            <tr>
+              <th scope="col">Version</th>
+              <th scope="col">Aliases</th>
+              {metricNames.map((k) => (
+                <th scope="col" key={k}>
+                  {k}
+                </th>
+              ))}
+              <th scope="col">Created</th>
+              <th scope="col">Lineage</th>
+              <th scope="col">Drift</th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...m.versions].reverse().map((v) => (
+              <tr key={v.version}>
+                <th scope="row">{`${m.name}:${v.version}`}</th>
+                <td>
+                  {v.aliases.map((a) => (
+                    <span class="tag" key={a}>
+                      {a}
+                    </span>
+                  ))}
+                </td>
+                {metricNames.map((k) => (
+                  <td key={k}>{num(v.metrics[k])}</td>
+                ))}
+                <td>{when(v.createdAt)}</td>
+                <td>
+                  <a href={href.lineage(`${m.name}:${v.version}`)}>
+                    run {short(v.runId, 10)} · dataset {short(v.datasetId, 8)}
+                  </a>
+                </td>
+                <td>
+                  <a href={href.drift(m.name, v.version)}>{`drift of ${m.name}:${v.version}`}</a>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Scroll>
+    </section>
+  );
+}
+
+function Decisions({ m }: { m: Detail }) {
+  return (
+    <section aria-labelledby="decisions">
+      <h2 id="decisions">Gate decisions</h2>
+      {m.decisions.length === 0 ? <p>No promotion has been decided for this model.</p> : null}
+      {m.decisions.map((d, i) => (
+        <article class="decision" key={d.id} aria-labelledby={`d-${d.id}`}>
+          <h3 id={`d-${d.id}`}>
+            {`${m.name}:${d.version}`} <span class={`outcome ${d.outcome}`}>{d.outcome.replace("_", " ")}</span>
+          </h3>
+          <p>
+            {when(d.time)} · by {d.actor} · approval {d.approval} · against production {d.productionVersion ?? "none"} ·{" "}
+            {d.reason}
+          </p>
+          {/* The newest decision's rules are open; older ones fold away (a gate has dozens of rules). */}
+          <details open={i === 0}>
+            <summary>{`${d.rules.filter((r) => r.passed).length} of ${d.rules.length} rules passed`}</summary>
+            <Scroll label={`Rules of ${m.name}:${d.version}`}>
+              <table>
+                <caption>{`Rules applied to ${m.name}:${d.version}`}</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Rule</th>
+                    <th scope="col">Value</th>
+                    <th scope="col">Threshold</th>
+                    <th scope="col">Result</th>
+                    <th scope="col">Detail</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {d.rules.map((r) => (
+                    <tr key={r.rule + String(r.threshold)}>
+                      <th scope="row">{r.rule}</th>
+                      <td>{typeof r.value === "number" ? num(r.value) : (r.value ?? "—")}</td>
+                      <td>{r.threshold}</td>
+                      <td class={r.passed ? "pass" : "fail"}>{r.passed ? "passed" : "failed"}</td>
+                      <td>{r.detail}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </Scroll>
+          </details>
+        </article>
+      ))}
+    </section>
+  );
+}
+
+function Audit({ m }: { m: Detail }) {
+  return (
+    <section aria-labelledby="audit">
+      <h2 id="audit">Audit trail</h2>
+      <Scroll label="Audit trail">
+        <table>
+          <caption>Who changed what, newest first</caption>
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Action</th>
+              <th scope="col">Outcome</th>
+              <th scope="col">Alias</th>
+              <th scope="col">From → to</th>
+              <th scope="col">Actor</th>
+              <th scope="col">Reason</th>
+            </tr>
+          </thead>
+          <tbody>
+            {m.audit.map((a) => (
+              <tr key={a.id}>
+                <td>{when(a.time)}</td>
+                <td>{a.action}</td>
+                <td>{a.outcome}</td>
+                <td>{a.alias ?? "—"}</td>
+                <td>{`${a.from ?? "—"} → ${a.to ?? "—"}`}</td>
+                <td>{a.actor}</td>
+                <td>{a.reason}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Scroll>
+      {m.audit.length === 0 ? <p>No alias has been moved yet.</p> : null}
+    </section>
+  );
+}
