@@ -15,7 +15,13 @@ export type BareReply = { listening: number };
 const ANSWER = JSON.stringify({
   model: "bench",
   version: 1,
-  predictions: [{ label: "Ankle boot", confidence: 0.98, probabilities: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`class ${i}`, 0.1])) }],
+  predictions: [
+    {
+      label: "Ankle boot",
+      confidence: 0.98,
+      probabilities: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`class ${i}`, 0.1])),
+    },
+  ],
 });
 
 process.once("message", (cmd: BareCommand) => {

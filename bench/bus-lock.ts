@@ -30,7 +30,9 @@ if (process.argv[2] === "--holder") {
     }, msg.holdMs);
   });
 } else {
-  const { values } = parseArgs({ options: { rounds: { type: "string", default: "8" }, "hold-ms": { type: "string", default: "300" } } });
+  const { values } = parseArgs({
+    options: { rounds: { type: "string", default: "8" }, "hold-ms": { type: "string", default: "300" } },
+  });
   const rounds = Number(values.rounds);
   const holdMs = Number(values["hold-ms"]);
   const path = join(mkdtempSync(join(tmpdir(), "sightline-bench-bus-lock-")), "meta.db");
@@ -39,13 +41,23 @@ if (process.argv[2] === "--holder") {
   const holder = fork(new URL(import.meta.url).pathname, ["--holder"], { stdio: "inherit" });
   const locked = (): Promise<void> => new Promise((resolve) => holder.once("message", () => resolve()));
   const event = (i: number) =>
-    makeEvent("sightline.training.failed", { requestId: `r${i}`, runId: `run-${i}`, model: "bench", datasetId: "c".repeat(64), reason: "bench" });
+    makeEvent("sightline.training.failed", {
+      requestId: `r${i}`,
+      runId: `run-${i}`,
+      model: "bench",
+      datasetId: "c".repeat(64),
+      reason: "bench",
+    });
 
   // Baseline: the same insert through a connection that waits in SQLite's busy handler.
   const baselineDb = openSqlite(path);
   const baselinePublish = async (i: number): Promise<void> => {
     const e = event(i);
-    immediate(baselineDb, () => baselineDb.prepare("INSERT INTO bus_events (id, type, body, published_at) VALUES (?, ?, ?, ?)").run(e.id, e.type, JSON.stringify(e), e.time));
+    immediate(baselineDb, () =>
+      baselineDb
+        .prepare("INSERT INTO bus_events (id, type, body, published_at) VALUES (?, ?, ?, ?)")
+        .run(e.id, e.type, JSON.stringify(e), e.time),
+    );
   };
 
   async function measure(publish: (i: number) => Promise<void>): Promise<{ stallMs: number; publishMs: number }> {
@@ -85,7 +97,11 @@ if (process.argv[2] === "--holder") {
   await bus.close();
   const f = (n: number): string => n.toFixed(1);
   console.log(`lock held ${holdMs} ms by another process, ${rounds} rounds`);
-  console.log(`baseline (busy_timeout): worst event-loop stall ${f(base.stallMs)} ms, worst publish ${f(base.publishMs)} ms`);
-  console.log(`local bus (async wait):  worst event-loop stall ${f(ours.stallMs)} ms, worst publish ${f(ours.publishMs)} ms`);
+  console.log(
+    `baseline (busy_timeout): worst event-loop stall ${f(base.stallMs)} ms, worst publish ${f(base.publishMs)} ms`,
+  );
+  console.log(
+    `local bus (async wait):  worst event-loop stall ${f(ours.stallMs)} ms, worst publish ${f(ours.publishMs)} ms`,
+  );
   console.log(`stall ratio baseline/bus: ${f(base.stallMs / Math.max(ours.stallMs, 0.001))}x`);
 }

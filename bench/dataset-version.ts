@@ -29,8 +29,18 @@ const seconds = async <T>(fn: () => Promise<T>): Promise<[number, T]> => {
 
 if (!existsSync(join(DATA, "test"))) {
   const [s] = await seconds(async () => {
-    await importIdx({ images: join(FMNIST, "train-images-idx3-ubyte.gz"), labels: join(FMNIST, "train-labels-idx1-ubyte.gz"), out: join(DATA, "train"), names: NAMES });
-    await importIdx({ images: join(FMNIST, "t10k-images-idx3-ubyte.gz"), labels: join(FMNIST, "t10k-labels-idx1-ubyte.gz"), out: join(DATA, "test"), names: NAMES });
+    await importIdx({
+      images: join(FMNIST, "train-images-idx3-ubyte.gz"),
+      labels: join(FMNIST, "train-labels-idx1-ubyte.gz"),
+      out: join(DATA, "train"),
+      names: NAMES,
+    });
+    await importIdx({
+      images: join(FMNIST, "t10k-images-idx3-ubyte.gz"),
+      labels: join(FMNIST, "t10k-labels-idx1-ubyte.gz"),
+      out: join(DATA, "test"),
+      names: NAMES,
+    });
   });
   console.log(`import-idx   ${s.toFixed(1)} s (70,000 PNGs, once; cached in ${DATA})`);
 }
@@ -65,10 +75,18 @@ await rm(homeB, { recursive: true, force: true });
 const deterministic = a.id === b.id && b.id === c.id && a.id === manifest.id;
 console.log(`files        ${a.files}`);
 console.log(`baseline     ${baseline.toFixed(1)} s  read + sha256 of every file`);
-console.log(`version #1   ${first.toFixed(1)} s  fresh home (validate, store, register)  ratio ${(first / baseline).toFixed(2)}× baseline`);
-console.log(`version #2   ${second.toFixed(1)} s  another fresh home                     ratio ${(second / baseline).toFixed(2)}× baseline`);
-console.log(`version #3   ${again.toFixed(1)} s  home that has it already               ratio ${(again / baseline).toFixed(2)}× baseline`);
-console.log(`--no-validate ${unvalidated.toFixed(1)} s  fresh home, store and register only     ratio ${(unvalidated / baseline).toFixed(2)}× baseline`);
+console.log(
+  `version #1   ${first.toFixed(1)} s  fresh home (validate, store, register)  ratio ${(first / baseline).toFixed(2)}× baseline`,
+);
+console.log(
+  `version #2   ${second.toFixed(1)} s  another fresh home                     ratio ${(second / baseline).toFixed(2)}× baseline`,
+);
+console.log(
+  `version #3   ${again.toFixed(1)} s  home that has it already               ratio ${(again / baseline).toFixed(2)}× baseline`,
+);
+console.log(
+  `--no-validate ${unvalidated.toFixed(1)} s  fresh home, store and register only     ratio ${(unvalidated / baseline).toFixed(2)}× baseline`,
+);
 console.log(`dataset id   ${a.id}  ${deterministic ? "identical in every run" : `DIFFERS: ${a.id} ${b.id} ${c.id}`}`);
 console.log(`target       under 60 s on 2 cores: ${Math.max(first, second) < 60 ? "met" : "MISSED"}`);
 if (!deterministic) process.exit(1);

@@ -50,7 +50,12 @@ export function multipartRequests(images: { path: string; bytes: Uint8Array; typ
     const boundary = `----sightline-bench-${i.toString().padStart(4, "0")}`;
     const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${basename(path)}"\r\nContent-Type: ${type}\r\n\r\n`;
     const body = Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]);
-    return { method: "POST", path: "/predict", headers: { "content-type": `multipart/form-data; boundary=${boundary}` }, body };
+    return {
+      method: "POST",
+      path: "/predict",
+      headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+      body,
+    };
   });
 }
 

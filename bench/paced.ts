@@ -41,7 +41,11 @@ class Connection {
   readonly socket: Socket;
   private readonly done: (c: Connection, pending: Pending, status: number) => void;
 
-  constructor(socket: Socket, done: (c: Connection, pending: Pending, status: number) => void, failed: (c: Connection, pending: Pending | undefined) => void) {
+  constructor(
+    socket: Socket,
+    done: (c: Connection, pending: Pending, status: number) => void,
+    failed: (c: Connection, pending: Pending | undefined) => void,
+  ) {
     this.socket = socket;
     this.done = done;
     socket.setNoDelay(true);
@@ -77,7 +81,9 @@ class Connection {
 export async function runPacedLoad(cmd: PacedCommand): Promise<PacedReply> {
   const url = new URL(cmd.path, cmd.url);
   const encoded = cmd.requests.map(({ headers, body }) => {
-    const lines = Object.entries({ ...headers, host: url.host, "content-length": String(body.length) }).map(([k, v]) => `${k}: ${v}\r\n`);
+    const lines = Object.entries({ ...headers, host: url.host, "content-length": String(body.length) }).map(
+      ([k, v]) => `${k}: ${v}\r\n`,
+    );
     return { head: Buffer.from(`POST ${url.pathname} HTTP/1.1\r\n${lines.join("")}\r\n`, "latin1"), body };
   });
   const total = Math.round(cmd.rate * cmd.seconds);

@@ -45,7 +45,9 @@ export async function sharpPixels(data: Uint8Array, t: Target): Promise<Buffer> 
   image = t.channels === 1 ? image.toColourspace("b-w") : image.removeAlpha().toColourspace("srgb");
   const { data: pixels, info } = await image.raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== t.channels || info.width !== t.width || info.height !== t.height) {
-    throw new Error(`preprocessing gave ${info.width}×${info.height}×${info.channels}, expected ${t.width}×${t.height}×${t.channels}`);
+    throw new Error(
+      `preprocessing gave ${info.width}×${info.height}×${info.channels}, expected ${t.width}×${t.height}×${t.channels}`,
+    );
   }
   return pixels;
 }
@@ -77,7 +79,8 @@ export function rng(seed: number): Rng {
 }
 
 /** One case's generator: independent of every other case, so `--only N` reproduces case N. */
-export const caseRng = (seed: number, index: number): Rng => rng(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35));
+export const caseRng = (seed: number, index: number): Rng =>
+  rng(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35));
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -101,7 +104,11 @@ function parse(png: Buffer): { chunks: Chunk[]; rest: Buffer } | undefined {
     const length = png.readUInt32BE(offset);
     if (offset + 12 + length > png.length) break;
     const type = png.toString("latin1", offset + 4, offset + 8);
-    chunks.push({ type, data: png.subarray(offset + 8, offset + 8 + length), crc: png.readUInt32BE(offset + 8 + length) });
+    chunks.push({
+      type,
+      data: png.subarray(offset + 8, offset + 8 + length),
+      crc: png.readUInt32BE(offset + 8 + length),
+    });
     offset += 12 + length;
     if (type === "IEND") break;
   }
@@ -164,7 +171,11 @@ function samplePngs(): { name: string; data: Buffer }[] {
     if (!split.isDirectory()) continue;
     for (const label of readdirSync(join(SAMPLE, split.name)).sort()) {
       for (const file of readdirSync(join(SAMPLE, split.name, label)).sort()) {
-        if (file.endsWith(".png")) out.push({ name: `${split.name}/${label}/${file}`, data: readFileSync(join(SAMPLE, split.name, label, file)) });
+        if (file.endsWith(".png"))
+          out.push({
+            name: `${split.name}/${label}/${file}`,
+            data: readFileSync(join(SAMPLE, split.name, label, file)),
+          });
       }
     }
   }
@@ -198,12 +209,21 @@ export async function loadCorpus(options: { derived?: number } = {}): Promise<Se
       if (kind === 2) {
         width = 1 + r.int(28);
         height = 1 + r.int(28);
-        image = sharp(await image.extract({ left: r.int(29 - width), top: r.int(29 - height), width, height }).raw().toBuffer(), { raw: { width, height, channels: 3 } });
+        image = sharp(
+          await image
+            .extract({ left: r.int(29 - width), top: r.int(29 - height), width, height })
+            .raw()
+            .toBuffer(),
+          { raw: { width, height, channels: 3 } },
+        );
       }
     } else if (kind <= 4) {
       width = 1 + r.int(28);
       height = 1 + r.int(28);
-      const crop = await sharp(a, { raw: { width: 28, height: 28, channels: 1 } }).extract({ left: r.int(29 - width), top: r.int(29 - height), width, height }).raw().toBuffer();
+      const crop = await sharp(a, { raw: { width: 28, height: 28, channels: 1 } })
+        .extract({ left: r.int(29 - width), top: r.int(29 - height), width, height })
+        .raw()
+        .toBuffer();
       image = sharp(crop, { raw: { width, height, channels: 1 } }).toColourspace("b-w");
     } else {
       image = sharp(a, { raw: { width: 28, height: 28, channels: 1 } }).toColourspace("b-w");
@@ -213,14 +233,32 @@ export async function loadCorpus(options: { derived?: number } = {}): Promise<Se
     const variants: [string, () => Sharp][] = [
       ["plain", () => image.clone().png(png)],
       ["palette", () => image.clone().png({ ...png, palette: true, colours: r.pick([2, 4, 16, 256]) })],
-      ["16-bit", () => image.clone().toColourspace(kind <= 2 ? "rgb16" : "grey16").png(png)],
+      [
+        "16-bit",
+        () =>
+          image
+            .clone()
+            .toColourspace(kind <= 2 ? "rgb16" : "grey16")
+            .png(png),
+      ],
       ["interlaced", () => image.clone().png({ ...png, progressive: true })],
       ["alpha", () => image.clone().ensureAlpha(0.5).png(png)],
-      ["rotated", () => image.clone().withMetadata({ orientation: 1 + r.int(8) }).png(png)],
+      [
+        "rotated",
+        () =>
+          image
+            .clone()
+            .withMetadata({ orientation: 1 + r.int(8) })
+            .png(png),
+      ],
     ];
     const [variant, encode] = r.chance(0.75) ? variants[0]! : variants[1 + r.int(variants.length - 1)]!;
     const channels = kind <= 2 ? 3 : 1;
-    seeds.push({ name: `derived-${i}-${variant}-${channels}ch-${width}x${height}`, data: await encode().toBuffer(), target: { width, height, channels, fit: "fill" } });
+    seeds.push({
+      name: `derived-${i}-${variant}-${channels}ch-${width}x${height}`,
+      data: await encode().toBuffer(),
+      target: { width, height, channels, fit: "fill" },
+    });
   }
   return seeds;
 }
@@ -228,17 +266,51 @@ export async function loadCorpus(options: { derived?: number } = {}): Promise<Se
 // ---------------------------------------------------------------------------------------------------------------
 // Mutations
 
-const ANCILLARY = ["tEXt", "zTXt", "iTXt", "tIME", "pHYs", "gAMA", "sRGB", "iCCP", "cHRM", "bKGD", "tRNS", "sBIT", "hIST", "eXIf", "abCd", "prVt"];
+const ANCILLARY = [
+  "tEXt",
+  "zTXt",
+  "iTXt",
+  "tIME",
+  "pHYs",
+  "gAMA",
+  "sRGB",
+  "iCCP",
+  "cHRM",
+  "bKGD",
+  "tRNS",
+  "sBIT",
+  "hIST",
+  "eXIf",
+  "abCd",
+  "prVt",
+];
 const OTHER = ["PLTE", "IHDR", "IDAT", "IEND", "ABCD", "IDat", "Idat", "I\u0000AT"];
 
 function chunkBody(type: string, r: Rng): Buffer {
   switch (r.chance(0.2) ? "" : type) {
     case "tEXt":
-      return Buffer.from(r.pick(["Comment\0made by the fuzzer", "\0no keyword", "no separator", "k\0", "Raw profile type exif\0\nexif\n4\n00000000\n"]), "latin1");
+      return Buffer.from(
+        r.pick([
+          "Comment\0made by the fuzzer",
+          "\0no keyword",
+          "no separator",
+          "k\0",
+          "Raw profile type exif\0\nexif\n4\n00000000\n",
+        ]),
+        "latin1",
+      );
     case "zTXt":
-      return Buffer.concat([Buffer.from("Comment\0\0"), r.chance(0.8) ? deflateSync(Buffer.from("compressed text")) : Buffer.from("not zlib")]);
+      return Buffer.concat([
+        Buffer.from("Comment\0\0"),
+        r.chance(0.8) ? deflateSync(Buffer.from("compressed text")) : Buffer.from("not zlib"),
+      ]);
     case "iTXt":
-      return Buffer.concat([Buffer.from(r.pick(["XML:com.adobe.xmp", "Title"]) + "\0" + (r.chance(0.5) ? "\u0001\u0000" : "\u0000\u0000") + "en\0\0"), deflateSync(Buffer.from("<x:xmpmeta/>"))]);
+      return Buffer.concat([
+        Buffer.from(
+          r.pick(["XML:com.adobe.xmp", "Title"]) + "\0" + (r.chance(0.5) ? "\u0001\u0000" : "\u0000\u0000") + "en\0\0",
+        ),
+        deflateSync(Buffer.from("<x:xmpmeta/>")),
+      ]);
     case "tIME":
       return Buffer.from([0x07, 0xea, 1 + r.int(12), 1 + r.int(31), r.int(24), r.int(60), r.int(61)]);
     case "pHYs":
@@ -261,7 +333,9 @@ function chunkBody(type: string, r: Rng): Buffer {
 /** Inflated image data of a PNG, or undefined when it does not inflate (or is a bomb an earlier mutation made). */
 function imageRows(chunks: Chunk[]): Buffer | undefined {
   try {
-    return inflateSync(Buffer.concat(chunks.filter((c) => c.type === "IDAT").map((c) => c.data)), { maxOutputLength: 1 << 22 });
+    return inflateSync(Buffer.concat(chunks.filter((c) => c.type === "IDAT").map((c) => c.data)), {
+      maxOutputLength: 1 << 22,
+    });
   } catch {
     return undefined;
   }
@@ -269,7 +343,9 @@ function imageRows(chunks: Chunk[]): Buffer | undefined {
 
 /** Splits a zlib stream into 1–6 IDAT chunks at random places (empty ones included). */
 function splitIdat(stream: Buffer, r: Rng): Chunk[] {
-  const cuts = Array.from({ length: r.chance(0.6) ? 0 : r.int(6) }, () => r.int(stream.length + 1)).sort((a, b) => a - b);
+  const cuts = Array.from({ length: r.chance(0.6) ? 0 : r.int(6) }, () => r.int(stream.length + 1)).sort(
+    (a, b) => a - b,
+  );
   const bounds = [0, ...cuts, stream.length];
   return bounds.slice(1).map((end, i) => ({ type: "IDAT", data: stream.subarray(bounds[i]!, end), crc: 0 }));
 }
@@ -292,7 +368,11 @@ const MUTATIONS: Record<string, Mutation> = {
   },
   insertBytes(png, r) {
     const at = 8 + r.int(png.length - 7);
-    return Buffer.concat([png.subarray(0, at), Buffer.from(Array.from({ length: 1 + r.int(16) }, () => r.int(256))), png.subarray(at)]);
+    return Buffer.concat([
+      png.subarray(0, at),
+      Buffer.from(Array.from({ length: 1 + r.int(16) }, () => r.int(256))),
+      png.subarray(at),
+    ]);
   },
   deleteBytes(png, r) {
     const at = 8 + r.int(png.length - 8);
@@ -305,7 +385,11 @@ const MUTATIONS: Record<string, Mutation> = {
     const c = r.pick(p.chunks);
     const at = r.int(c.data.length + 1);
     c.data = r.chance(0.5)
-      ? Buffer.concat([c.data.subarray(0, at), Buffer.from(Array.from({ length: 1 + r.int(8) }, () => r.int(256))), c.data.subarray(at)])
+      ? Buffer.concat([
+          c.data.subarray(0, at),
+          Buffer.from(Array.from({ length: 1 + r.int(8) }, () => r.int(256))),
+          c.data.subarray(at),
+        ])
       : Buffer.concat([c.data.subarray(0, at), c.data.subarray(Math.min(c.data.length, at + 1 + r.int(8)))]);
     return build(p.chunks, p.rest, true);
   },
@@ -330,7 +414,18 @@ const MUTATIONS: Record<string, Mutation> = {
     const i = r.int(p.chunks.length);
     for (let k = 0; k < i; k++) offset += 12 + p.chunks[k]!.data.length;
     const old = png.readUInt32BE(offset);
-    const value = r.pick([0, 1, old - 1, old + 1, old + 1 + r.int(64), Math.max(0, old - 1 - r.int(64)), 0x7fffffff, 0x80000000, 0xffffffff, r.int(2 ** 32)]);
+    const value = r.pick([
+      0,
+      1,
+      old - 1,
+      old + 1,
+      old + 1 + r.int(64),
+      Math.max(0, old - 1 - r.int(64)),
+      0x7fffffff,
+      0x80000000,
+      0xffffffff,
+      r.int(2 ** 32),
+    ]);
     const out = Buffer.from(png);
     out.writeUInt32BE(Math.max(0, Math.min(0xffffffff, value)) >>> 0, offset);
     return out;
@@ -360,7 +455,8 @@ const MUTATIONS: Record<string, Mutation> = {
     const d = Buffer.from(ihdr.data);
     const field = r.int(7);
     if (field === 0) d.writeUInt32BE(Math.max(0, d.readUInt32BE(0) + r.pick([-1, 1, -28, 1000, 0x7fffffff])) >>> 0, 0);
-    else if (field === 1) d.writeUInt32BE(Math.max(0, d.readUInt32BE(4) + r.pick([-1, 1, -28, 1000, 0x7fffffff])) >>> 0, 4);
+    else if (field === 1)
+      d.writeUInt32BE(Math.max(0, d.readUInt32BE(4) + r.pick([-1, 1, -28, 1000, 0x7fffffff])) >>> 0, 4);
     else if (field === 2) d[8] = r.pick([1, 2, 4, 8, 16, 0, 3, 255]);
     else if (field === 3) d[9] = r.pick([0, 2, 3, 4, 6, 1, 5, 7]);
     else d[6 + field] = r.pick([0, 0, 1, 2, 7, 9, 255]);
@@ -375,7 +471,11 @@ const MUTATIONS: Record<string, Mutation> = {
     let data: Buffer = rows;
     let zeros = 0;
     const edit = r.int(10);
-    if (edit === 0) data = Buffer.concat([rows, Buffer.from(Array.from({ length: 1 + r.int(r.chance(0.5) ? 4 : 4096) }, () => r.int(256)))]);
+    if (edit === 0)
+      data = Buffer.concat([
+        rows,
+        Buffer.from(Array.from({ length: 1 + r.int(r.chance(0.5) ? 4 : 4096) }, () => r.int(256))),
+      ]);
     else if (edit === 1) zeros = r.chance(0.05) ? r.pick([1 << 26, 1 << 30]) : 1 + r.int(r.chance(0.5) ? 64 : 1 << 22);
     else if (edit === 2) data = rows.subarray(0, Math.max(0, rows.length - 1 - r.int(r.chance(0.5) ? 4 : rows.length)));
     else if (edit === 3) {
@@ -388,17 +488,24 @@ const MUTATIONS: Record<string, Mutation> = {
     let stream: Buffer;
     if (zeros > 0) stream = zlibWithZeros(data, zeros);
     else {
-      const options: ZlibOptions = { level: r.int(10), windowBits: 8 + r.int(8), memLevel: 1 + r.int(9), strategy: r.int(5) };
+      const options: ZlibOptions = {
+        level: r.int(10),
+        windowBits: 8 + r.int(8),
+        memLevel: 1 + r.int(9),
+        strategy: r.int(5),
+      };
       stream = deflateSync(data, options);
     }
     const tweak = r.int(8);
-    if (tweak === 0) stream = Buffer.concat([stream, Buffer.from(Array.from({ length: 1 + r.int(8) }, () => r.int(256)))]);
+    if (tweak === 0)
+      stream = Buffer.concat([stream, Buffer.from(Array.from({ length: 1 + r.int(8) }, () => r.int(256)))]);
     else if (tweak === 1) stream = Buffer.concat([stream, deflateSync(Buffer.alloc(1 + r.int(32)))]);
     else if (tweak === 2) stream = stream.subarray(0, stream.length - 1 - r.int(Math.min(stream.length - 1, 8)));
     const first = p.chunks.findIndex((c) => c.type === "IDAT");
     const others = p.chunks.filter((c) => c.type !== "IDAT");
     const idat = splitIdat(stream, r);
-    if (idat.length > 1 && r.chance(0.1)) idat.splice(1 + r.int(idat.length - 1), 0, { type: "tEXt", data: Buffer.from("between\0IDATs"), crc: 0 });
+    if (idat.length > 1 && r.chance(0.1))
+      idat.splice(1 + r.int(idat.length - 1), 0, { type: "tEXt", data: Buffer.from("between\0IDATs"), crc: 0 });
     others.splice(first < 0 ? 1 : Math.min(first, others.length), 0, ...idat);
     return build(others, p.rest, true);
   },
@@ -424,14 +531,29 @@ const MUTATIONS: Record<string, Mutation> = {
   },
   afterIend(png, r) {
     return r.chance(0.5)
-      ? Buffer.concat([png, r.chance(0.5) ? chunk(r.pick(["tEXt", "IDAT", "IEND"]), Buffer.from("k\0v")) : Buffer.from(Array.from({ length: 1 + r.int(32) }, () => r.int(256)))])
+      ? Buffer.concat([
+          png,
+          r.chance(0.5)
+            ? chunk(r.pick(["tEXt", "IDAT", "IEND"]), Buffer.from("k\0v"))
+            : Buffer.from(Array.from({ length: 1 + r.int(32) }, () => r.int(256))),
+        ])
       : png.subarray(0, png.length - 1 - r.int(Math.min(png.length - 9, r.chance(0.5) ? 12 : png.length)));
   },
 };
 
 const NAMES = Object.keys(MUTATIONS);
 // How often each mutation is drawn: the ones that keep a file well formed reach the deeper checks.
-const WEIGHTS: Record<string, number> = { recompress: 5, flipBits: 3, insertChunk: 3, editIhdr: 3, resizeChunk: 2, corruptCrc: 2, zlibHeader: 2, duplicateChunk: 2, dropOrMoveChunk: 2 };
+const WEIGHTS: Record<string, number> = {
+  recompress: 5,
+  flipBits: 3,
+  insertChunk: 3,
+  editIhdr: 3,
+  resizeChunk: 2,
+  corruptCrc: 2,
+  zlibHeader: 2,
+  duplicateChunk: 2,
+  dropOrMoveChunk: 2,
+};
 const DRAW = NAMES.flatMap((n) => Array<string>(WEIGHTS[n] ?? 1).fill(n));
 
 /** 1–3 mutations of `png`; names what was done. */
@@ -461,7 +583,8 @@ export function targetFor(seed: Seed, r: Rng): Target {
 // The differential check
 
 /** `declined` when sharp was not asked (a declined file needs no verdict: sharp decides it in any case). */
-export type Outcome = "identical" | "declined" | "declined-sharp-decodes" | "declined-sharp-refuses" | "both-refuse" | "mismatch";
+export type Outcome =
+  "identical" | "declined" | "declined-sharp-decodes" | "declined-sharp-refuses" | "both-refuse" | "mismatch";
 
 export interface CaseResult {
   outcome: Outcome;
@@ -479,7 +602,11 @@ export interface CaseResult {
  * watchInflate) collects the fast path's inflates: it runs synchronously, so cases run concurrently do not mix.
  * `askSharpOnDecline: false` skips sharp for files the fast path declines (most mutants), which any verdict allows.
  */
-export async function differential(data: Buffer, target: Target, options: { take?: () => InflateCall[]; askSharpOnDecline?: boolean } = {}): Promise<CaseResult> {
+export async function differential(
+  data: Buffer,
+  target: Target,
+  options: { take?: () => InflateCall[]; askSharpOnDecline?: boolean } = {},
+): Promise<CaseResult> {
   const { take, askSharpOnDecline = true } = options;
   let fast: Uint8Array | undefined;
   let fastError: Error | undefined;
@@ -494,7 +621,8 @@ export async function differential(data: Buffer, target: Target, options: { take
   const fastMs = performance.now() - t0;
   const fastBytes = process.memoryUsage().arrayBuffers - bytes0;
   const inflates = take?.() ?? [];
-  if (!fast && !fastError && !askSharpOnDecline) return { outcome: "declined", fastMs, sharpMs: 0, fastBytes, inflates };
+  if (!fast && !fastError && !askSharpOnDecline)
+    return { outcome: "declined", fastMs, sharpMs: 0, fastBytes, inflates };
   let slow: Buffer | undefined;
   let slowError: Error | undefined;
   const t1 = performance.now();
@@ -504,10 +632,21 @@ export async function differential(data: Buffer, target: Target, options: { take
     slowError = err as Error;
   }
   const sharpMs = performance.now() - t1;
-  const result = (outcome: Outcome, detail?: string): CaseResult => ({ outcome, fastMs, sharpMs, fastBytes, inflates, ...(detail ? { detail } : {}) });
-  if (fastError) return slowError ? result("both-refuse") : result("mismatch", `fast path throws "${fastError.message}" where sharp decodes`);
+  const result = (outcome: Outcome, detail?: string): CaseResult => ({
+    outcome,
+    fastMs,
+    sharpMs,
+    fastBytes,
+    inflates,
+    ...(detail ? { detail } : {}),
+  });
+  if (fastError)
+    return slowError
+      ? result("both-refuse")
+      : result("mismatch", `fast path throws "${fastError.message}" where sharp decodes`);
   if (!fast) return result(slowError ? "declined-sharp-refuses" : "declined-sharp-decodes");
-  if (slowError) return result("mismatch", `fast path decodes where sharp throws "${slowError.message.split("\n")[0]}"`);
+  if (slowError)
+    return result("mismatch", `fast path decodes where sharp throws "${slowError.message.split("\n")[0]}"`);
   if (!Buffer.from(fast.buffer, fast.byteOffset, fast.byteLength).equals(slow!)) {
     const at = fast.findIndex((v, i) => v !== slow![i]);
     return result("mismatch", `pixels differ (${fast.length} vs ${slow!.length} bytes, first at ${at})`);
@@ -540,7 +679,9 @@ export function watchInflate(): () => InflateCall[] {
     calls.push(call);
     const out = original(buf, options);
     // With `info`, the result is { buffer, engine } (typed as a Buffer all the same).
-    call.output = (options as { info?: boolean } | undefined)?.info ? (out as unknown as { buffer: Buffer }).buffer.length : out.length;
+    call.output = (options as { info?: boolean } | undefined)?.info
+      ? (out as unknown as { buffer: Buffer }).buffer.length
+      : out.length;
     return out;
   };
   zlib.inflateSync = watched as typeof zlib.inflateSync;
@@ -559,10 +700,12 @@ export function watchInflate(): () => InflateCall[] {
  */
 export function unbounded(data: Uint8Array, calls: InflateCall[], fastBytes: number): string | undefined {
   const declared = declaredBytes(data);
-  if (fastBytes > data.length + 3 * (declared ?? 0) + 65536) return `decodePlainPng grew array buffers by ${fastBytes} bytes for a ${data.length}-byte file declaring ${declared ?? "no plain image"}`;
+  if (fastBytes > data.length + 3 * (declared ?? 0) + 65536)
+    return `decodePlainPng grew array buffers by ${fastBytes} bytes for a ${data.length}-byte file declaring ${declared ?? "no plain image"}`;
   for (const c of calls) {
     if (c.maxOutputLength === undefined) return "inflateSync called without maxOutputLength";
-    if (declared === undefined || c.maxOutputLength > declared) return `inflateSync allowed ${c.maxOutputLength} bytes where IHDR declares ${declared ?? "no plain image"}`;
+    if (declared === undefined || c.maxOutputLength > declared)
+      return `inflateSync allowed ${c.maxOutputLength} bytes where IHDR declares ${declared ?? "no plain image"}`;
     if (c.output > c.maxOutputLength) return `inflateSync produced ${c.output} bytes, bound ${c.maxOutputLength}`;
   }
   return undefined;
@@ -585,11 +728,35 @@ export interface FuzzReport {
 /** Runs `cases` cases of a seed (or case `only` alone) over a corpus, `concurrency` at a time (sharp runs off the main thread). */
 export async function fuzz(
   corpus: Seed[],
-  options: { seed: number; cases: number; only?: number; concurrency?: number; askSharpOnDecline?: boolean; onProgress?: (done: number) => void },
+  options: {
+    seed: number;
+    cases: number;
+    only?: number;
+    concurrency?: number;
+    askSharpOnDecline?: boolean;
+    onProgress?: (done: number) => void;
+  },
 ): Promise<FuzzReport> {
   const take = watchInflate();
-  const counts: Record<Outcome, number> = { identical: 0, declined: 0, "declined-sharp-decodes": 0, "declined-sharp-refuses": 0, "both-refuse": 0, mismatch: 0 };
-  const report: FuzzReport = { cases: 0, counts, unbounded: 0, failures: [], maxFast: { ms: 0, index: -1 }, fastMs: new Float64Array(0), maxSharp: { ms: 0, index: -1 }, maxFastBytes: 0, maxRssGrowth: 0 };
+  const counts: Record<Outcome, number> = {
+    identical: 0,
+    declined: 0,
+    "declined-sharp-decodes": 0,
+    "declined-sharp-refuses": 0,
+    "both-refuse": 0,
+    mismatch: 0,
+  };
+  const report: FuzzReport = {
+    cases: 0,
+    counts,
+    unbounded: 0,
+    failures: [],
+    maxFast: { ms: 0, index: -1 },
+    fastMs: new Float64Array(0),
+    maxSharp: { ms: 0, index: -1 },
+    maxFastBytes: 0,
+    maxRssGrowth: 0,
+  };
   // Warm the fast path up first, so its slowest call is not the compiler's.
   for (const s of corpus.slice(0, 2000)) decodePlainPng(s.data, s.target);
   take();
@@ -612,7 +779,13 @@ export async function fuzz(
     if (result.sharpMs > report.maxSharp.ms) report.maxSharp = { ms: result.sharpMs, index };
     if (allocation) report.unbounded++;
     if (result.outcome === "mismatch" || allocation) {
-      report.failures.push({ index, seed: seed.name, ops, detail: [result.detail, allocation].filter(Boolean).join("; "), data });
+      report.failures.push({
+        index,
+        seed: seed.name,
+        ops,
+        detail: [result.detail, allocation].filter(Boolean).join("; "),
+        data,
+      });
     }
     if (report.cases % 1000 === 0) {
       report.maxRssGrowth = Math.max(report.maxRssGrowth, process.memoryUsage.rss() - rss0);
@@ -637,7 +810,8 @@ async function main(): Promise<void> {
     const i = args.indexOf(`--${name}`);
     if (i < 0) return undefined;
     const value = Number(args[i + 1]);
-    if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} takes a non-negative integer, got ${JSON.stringify(args[i + 1])}`);
+    if (!Number.isInteger(value) || value < 0)
+      throw new Error(`--${name} takes a non-negative integer, got ${JSON.stringify(args[i + 1])}`);
     return value;
   };
   const seed = option("seed") ?? 1;
@@ -648,7 +822,9 @@ async function main(): Promise<void> {
   const started = performance.now();
   const corpus = await loadCorpus();
   const samples = corpus.filter((s) => !s.name.startsWith("derived-")).length;
-  console.log(`png-fuzz: seed ${seed}, ${only === undefined ? `${cases} cases` : `case ${only} only`}; corpus ${samples} sample PNGs + ${corpus.length - samples} derived`);
+  console.log(
+    `png-fuzz: seed ${seed}, ${only === undefined ? `${cases} cases` : `case ${only} only`}; corpus ${samples} sample PNGs + ${corpus.length - samples} derived`,
+  );
   const report = await fuzz(corpus, {
     seed,
     cases,
@@ -672,7 +848,8 @@ async function main(): Promise<void> {
     alone = Math.min(alone, performance.now() - t);
   }
   const sorted = Float64Array.from(report.fastMs).sort();
-  const quantile = (q: number): string => `${(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(3)} ms`;
+  const quantile = (q: number): string =>
+    `${(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(3)} ms`;
   const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
   const rows: [string, string][] = [
     ["fast path decoded, identical to sharp", String(c.identical)],
@@ -682,7 +859,10 @@ async function main(): Promise<void> {
     ["both refused", String(c["both-refuse"])],
     ["mismatches", String(c.mismatch)],
     ["allocations beyond the declared size", String(report.unbounded)],
-    ["max decodePlainPng call", `${report.maxFast.ms.toFixed(2)} ms (case ${report.maxFast.index}; ${alone.toFixed(3)} ms re-timed alone)`],
+    [
+      "max decodePlainPng call",
+      `${report.maxFast.ms.toFixed(2)} ms (case ${report.maxFast.index}; ${alone.toFixed(3)} ms re-timed alone)`,
+    ],
     ["decodePlainPng call p50 / p99 / p99.9", `${quantile(0.5)} / ${quantile(0.99)} / ${quantile(0.999)}`],
     ["max sharp call (wall, queueing included)", `${report.maxSharp.ms.toFixed(2)} ms (case ${report.maxSharp.index})`],
     ["max array-buffer growth in a fast call", mb(report.maxFastBytes)],

@@ -73,15 +73,24 @@ export async function resnet18Assets(cache: string, perClass: number, python: st
   if (!complete) {
     await intoPlace(modelDir, async (tmp) => {
       const run = spawnSync(python, [EXPORT_SCRIPT, tmp, String(SEED), String(CLASSES.length)], { encoding: "utf8" });
-      if (run.status !== 0) throw new Error(`${EXPORT_SCRIPT} failed (${run.status ?? run.signal}): ${(run.stderr || run.error?.message || "").trim().split("\n").slice(-3).join(" | ")}`);
+      if (run.status !== 0)
+        throw new Error(
+          `${EXPORT_SCRIPT} failed (${run.status ?? run.signal}): ${(run.stderr || run.error?.message || "").trim().split("\n").slice(-3).join(" | ")}`,
+        );
       const info = parseExportInfo(run.stdout, tmp);
       // Paths as they will be once the folder is in place.
-      await writeFile(join(tmp, "export.json"), JSON.stringify({ ...info, onnx: join(modelDir, "resnet18.onnx"), state_dict: join(modelDir, "resnet18.pt") }));
+      await writeFile(
+        join(tmp, "export.json"),
+        JSON.stringify({ ...info, onnx: join(modelDir, "resnet18.onnx"), state_dict: join(modelDir, "resnet18.pt") }),
+      );
     });
     built.push(`exported ${modelDir}`);
   }
   const info = ExportInfoSchema.parse(JSON.parse(await readFile(infoFile, "utf8")));
-  if (info.classes !== CLASSES.length) throw new Error(`${infoFile}: ${info.classes} classes, expected ${CLASSES.length} (delete ${modelDir} to re-export)`);
+  if (info.classes !== CLASSES.length)
+    throw new Error(
+      `${infoFile}: ${info.classes} classes, expected ${CLASSES.length} (delete ${modelDir} to re-export)`,
+    );
 
   const dataset = join(cache, `rgb-fashion-${SIZE}-jpeg-${perClass}`);
   if (!existsSync(join(dataset, "dataset.yaml"))) {
@@ -112,10 +121,15 @@ export function parseExportInfo(stdout: string, where: string): ExportInfo {
  * (dataset versioned, ONNX and card stored as blobs, version and alias in one transaction). The weights are random,
  * so there are no metrics to speak of and no drift profile: the card's profile digest names a stub blob that says so.
  */
-export async function registerResnet18(rt: Runtime, assets: Resnet18Assets): Promise<{ version: ModelVersion; card: ModelCard }> {
+export async function registerResnet18(
+  rt: Runtime,
+  assets: Resnet18Assets,
+): Promise<{ version: ModelVersion; card: ModelCard }> {
   const dataset = await versionDataset(rt, assets.dataset, { validate: false });
   const model = await rt.blobs.putFile(assets.export.onnx);
-  const profile = await rt.blobs.put(Buffer.from(JSON.stringify({ schema: "sightline.bench/no-profile", reason: "random weights: bench only" })));
+  const profile = await rt.blobs.put(
+    Buffer.from(JSON.stringify({ schema: "sightline.bench/no-profile", reason: "random weights: bench only" })),
+  );
   const runId = `bench-resnet18-seed${assets.export.seed}`;
   const card = ModelCardSchema.parse({
     schema: "sightline.model-card/v1",
@@ -126,7 +140,12 @@ export async function registerResnet18(rt: Runtime, assets: Resnet18Assets): Pro
     manifestDigest: dataset.record.manifestDigest,
     classes: [...CLASSES],
     preprocessing: RESNET18_SPEC,
-    onnx: { modelDigest: model.digest, opset: assets.export.opset, input: assets.export.input, outputs: { scores: assets.export.output, kind: "logits" } },
+    onnx: {
+      modelDigest: model.digest,
+      opset: assets.export.opset,
+      input: assets.export.input,
+      outputs: { scores: assets.export.output, kind: "logits" },
+    },
     profileDigest: profile.digest,
     architecture: `torchvision resnet18 (${assets.export.parameters} parameters, random weights, seed ${assets.export.seed})`,
     config: { seed: assets.export.seed },
@@ -140,7 +159,11 @@ export async function registerResnet18(rt: Runtime, assets: Resnet18Assets): Pro
     trainingSeconds: 0,
     imagesPerSecond: 0,
     backend: "torch.onnx.export",
-    trainer: { kind: "command", command: ["python3", "bench/peers/resnet18_export.py"], args: { seed: assets.export.seed } },
+    trainer: {
+      kind: "command",
+      command: ["python3", "bench/peers/resnet18_export.py"],
+      args: { seed: assets.export.seed },
+    },
   });
   const cardRef = await rt.blobs.put(Buffer.from(JSON.stringify(card)));
   const version = await registerVersion(
@@ -158,7 +181,14 @@ export async function registerResnet18(rt: Runtime, assets: Resnet18Assets): Pro
       image: null,
       metrics: {},
     },
-    (tx, v) => setAliasIn(tx, { name: RESNET18, alias: PRODUCTION, to: v.version, actor: "bench", reason: "bench:serve --model resnet18" }),
+    (tx, v) =>
+      setAliasIn(tx, {
+        name: RESNET18,
+        alias: PRODUCTION,
+        to: v.version,
+        actor: "bench",
+        reason: "bench:serve --model resnet18",
+      }),
   );
   return { version, card };
 }
@@ -181,7 +211,9 @@ async function listJpegs(root: string): Promise<{ path: string; label: string }[
   for (const split of (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory())) {
     for (const label of await readdir(join(root, split.name))) {
       const files = await readdir(join(root, split.name, label));
-      found.push(...files.filter((f) => f.endsWith(".jpg")).map((f) => ({ path: join(root, split.name, label, f), label })));
+      found.push(
+        ...files.filter((f) => f.endsWith(".jpg")).map((f) => ({ path: join(root, split.name, label, f), label })),
+      );
     }
   }
   return found.sort((a, b) => a.path.localeCompare(b.path));

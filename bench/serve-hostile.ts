@@ -18,7 +18,13 @@ import { createLogger } from "../core/telemetry/logger.ts";
 import { productionVersion } from "./serve-kit.ts";
 import { SIGHTLINE_BENCH_HOME } from "../core/config/settings/tools.ts";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "4" }, "svg-side": { type: "string", default: "4000" }, only: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "4" },
+    "svg-side": { type: "string", default: "4000" },
+    only: { type: "string" },
+  },
+});
 const SECONDS = Number(values.seconds);
 const SVG_SIDE = Number(values["svg-side"]);
 const MODEL = "fmnist";
@@ -28,10 +34,13 @@ const log = createLogger({ component: "bench" }, { level: "WARNING" });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 
-
 if ((await productionVersion(CACHE, MODEL, log)) === undefined) {
   console.log(`model        training the demo model into ${CACHE} (once; later runs reuse it) …`);
-  const demo = spawnSync(process.execPath, [...process.execArgv, join(ROOT, "cli/sightline.ts"), "demo"], { cwd: ROOT, env: { ...process.env, SIGHTLINE_HOME: CACHE }, encoding: "utf8" });
+  const demo = spawnSync(process.execPath, [...process.execArgv, join(ROOT, "cli/sightline.ts"), "demo"], {
+    cwd: ROOT,
+    env: { ...process.env, SIGHTLINE_HOME: CACHE },
+    encoding: "utf8",
+  });
   if (demo.status !== 0 || (await productionVersion(CACHE, MODEL, log)) === undefined) {
     console.error(demo.stdout, demo.stderr);
     process.exit(1);
@@ -53,22 +62,46 @@ const svg = Buffer.from(
 );
 const instances = `{"instances":[${new Array(500_000).fill("1").join(",")}]}`;
 const oipInputs = `{"inputs":[${new Array(200_000).fill('{"name":1}').join(",")}]}`;
-const deep = JSON.stringify({ inputs: [{ name: "input", datatype: "FP32", shape: [1, 28, 28, 1], data: ["DEEP", ...new Array<number>(783).fill(0)] }] }).replace('"DEEP"', `${"[".repeat(100_000)}${"]".repeat(100_000)}`);
+const deep = JSON.stringify({
+  inputs: [
+    { name: "input", datatype: "FP32", shape: [1, 28, 28, 1], data: ["DEEP", ...new Array<number>(783).fill(0)] },
+  ],
+}).replace('"DEEP"', `${"[".repeat(100_000)}${"]".repeat(100_000)}`);
 // A flat 4096² PNG is a few tens of KB on the wire and 16 M pixels decoded.
-const big = await sharp({ create: { width: 4096, height: 4096, channels: 3, background: { r: 90, g: 120, b: 60 } } }).png().toBuffer();
-const sixteenBig = (): RequestInit => multipart(Array.from({ length: 16 }, (_, i): [string, Blob] => ["file", new File([big], `${i}.png`, { type: "image/png" })]));
-const fourBig = (): RequestInit => multipart(Array.from({ length: 4 }, (_, i): [string, Blob] => ["file", new File([big], `${i}.png`, { type: "image/png" })]));
-const fields = (): RequestInit => multipart([...Array.from({ length: 16 }, (_, i): [string, string] => [`note${i}`, "x".repeat(1024 * 1024)]), ["file", new File([big], "a.png", { type: "image/png" })]]);
+const big = await sharp({ create: { width: 4096, height: 4096, channels: 3, background: { r: 90, g: 120, b: 60 } } })
+  .png()
+  .toBuffer();
+const sixteenBig = (): RequestInit =>
+  multipart(
+    Array.from({ length: 16 }, (_, i): [string, Blob] => ["file", new File([big], `${i}.png`, { type: "image/png" })]),
+  );
+const fourBig = (): RequestInit =>
+  multipart(
+    Array.from({ length: 4 }, (_, i): [string, Blob] => ["file", new File([big], `${i}.png`, { type: "image/png" })]),
+  );
+const fields = (): RequestInit =>
+  multipart([
+    ...Array.from({ length: 16 }, (_, i): [string, string] => [`note${i}`, "x".repeat(1024 * 1024)]),
+    ["file", new File([big], "a.png", { type: "image/png" })],
+  ]);
 
 const HOSTILE: Hostile[] = [
-  { name: `500k instances JSON (${(instances.length / 1e6).toFixed(1)} MB)`, path: "/predict", init: () => json(instances) },
+  {
+    name: `500k instances JSON (${(instances.length / 1e6).toFixed(1)} MB)`,
+    path: "/predict",
+    init: () => json(instances),
+  },
   { name: "OIP 200k inputs", path: `/v2/models/${MODEL}/infer`, init: () => json(oipInputs) },
   { name: "OIP data nested 100k deep", path: `/v2/models/${MODEL}/infer`, init: () => json(deep) },
   { name: "16 × 4096² PNG in one request", path: "/predict", init: sixteenBig },
   { name: "16 × 1 MB multipart fields", path: "/predict", init: fields },
   { name: "4 × 4096² PNG (decoded, features logged)", path: "/predict", init: fourBig },
   // Last: before the format allow-list, its rendering outlived the request by a minute and skewed what followed.
-  { name: `SVG ${SVG_SIDE}² filter as image/png (${svg.length} B)`, path: "/predict", init: () => ({ method: "POST", headers: { "content-type": "image/png" }, body: svg }) },
+  {
+    name: `SVG ${SVG_SIDE}² filter as image/png (${svg.length} B)`,
+    path: "/predict",
+    init: () => ({ method: "POST", headers: { "content-type": "image/png" }, body: svg }),
+  },
 ];
 
 // ---- the server ------------------------------------------------------------------------------------------------
@@ -82,7 +115,11 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
-async function healthProbe(url: string, until: () => boolean, pid: number): Promise<{ latencies: number[]; peakRss: number }> {
+async function healthProbe(
+  url: string,
+  until: () => boolean,
+  pid: number,
+): Promise<{ latencies: number[]; peakRss: number }> {
   const latencies: number[] = [];
   let peakRss = rssMb(pid);
   while (!until()) {
@@ -103,11 +140,15 @@ const quantile = (xs: number[], q: number): number => {
 
 try {
   await cp(CACHE, home, { recursive: true });
-  server = spawn(process.execPath, [...process.execArgv, join(ROOT, "cli/sightline.ts"), "serve", "--port", "0", "--workers", "1"], {
-    cwd: ROOT,
-    env: { ...process.env, SIGHTLINE_HOME: home, SIGHTLINE_LOG_LEVEL: "ERROR", SIGHTLINE_PREDICTION_LOG_RATE: "1" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  server = spawn(
+    process.execPath,
+    [...process.execArgv, join(ROOT, "cli/sightline.ts"), "serve", "--port", "0", "--workers", "1"],
+    {
+      cwd: ROOT,
+      env: { ...process.env, SIGHTLINE_HOME: home, SIGHTLINE_LOG_LEVEL: "ERROR", SIGHTLINE_PREDICTION_LOG_RATE: "1" },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const url = await new Promise<string>((ok, fail) => {
     let out = "";
     server!.stdout!.on("data", (c: Buffer) => {
@@ -156,7 +197,10 @@ try {
       name: h.name,
       status: [...new Set(results.map((r) => r.status))].join("/"),
       requests: results.length,
-      requestMs: quantile(results.map((r) => r.ms), 0.5),
+      requestMs: quantile(
+        results.map((r) => r.ms),
+        0.5,
+      ),
       bodyBytes: Math.max(...results.map((r) => r.bytes)),
       healthP50Ms: health.p50,
       healthMaxMs: health.max,

@@ -55,7 +55,8 @@ export function installChildCleanup(): void {
   process.on("exit", () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     for (const pgid of groups) signalGroup(pgid, "SIGKILL");
-    for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill("SIGTERM");
+    for (const worker of Object.values(cluster.workers ?? {}))
+      if (worker && !worker.isDead()) worker.process.kill("SIGTERM");
   });
   process.once("SIGINT", () => process.exit(130));
   process.once("SIGTERM", () => process.exit(143));
@@ -82,8 +83,13 @@ export function firstMessage<T>(child: ChildProcess, name: string, what: string)
  * Total images/s of the raw pipeline with one child process per core, all measuring over the same window, and the
  * CPU time each image took (user + system, independent of what else runs on the machine).
  */
-export async function runRaw(setup: RawSetup, timing: Timing): Promise<{ rate: number; cpuMs: number; otherCores: number }> {
-  const procs = Array.from({ length: timing.cores }, () => trackChild(fork(join(HERE, "serve-raw.ts"), [], { execArgv: process.execArgv, stdio: "inherit" })));
+export async function runRaw(
+  setup: RawSetup,
+  timing: Timing,
+): Promise<{ rate: number; cpuMs: number; otherCores: number }> {
+  const procs = Array.from({ length: timing.cores }, () =>
+    trackChild(fork(join(HERE, "serve-raw.ts"), [], { execArgv: process.execArgv, stdio: "inherit" })),
+  );
   const reply = (child: ChildProcess, what: "ready" | "done"): Promise<RawReply> =>
     new Promise((resolve, reject) => {
       const onMessage = (msg: RawReply): void => {
@@ -93,7 +99,8 @@ export async function runRaw(setup: RawSetup, timing: Timing): Promise<{ rate: n
         child.off("message", onMessage);
         child.off("exit", onExit);
       };
-      const onExit = (code: number | null): void => reject(new Error(`raw pipeline process exited (${code}) before it was ${what}`));
+      const onExit = (code: number | null): void =>
+        reject(new Error(`raw pipeline process exited (${code}) before it was ${what}`));
       child.on("message", onMessage);
       child.once("exit", onExit);
     });
@@ -104,7 +111,8 @@ export async function runRaw(setup: RawSetup, timing: Timing): Promise<{ rate: n
     const done = procs.map((c) => reply(c, "done"));
     const machine = machineMeter();
     const started = performance.now();
-    for (const c of procs) c.send({ go: { warmupMs: timing.warmup * 1000, durationMs: timing.seconds * 1000 } } satisfies RawCommand);
+    for (const c of procs)
+      c.send({ go: { warmupMs: timing.warmup * 1000, durationMs: timing.seconds * 1000 } } satisfies RawCommand);
     const results = (await Promise.all(done)).flatMap((r) => ("done" in r ? [r.done] : []));
     const [machineSeconds, seconds] = [machine(), (performance.now() - started) / 1000];
     const total = (f: (r: (typeof results)[number]) => number): number => results.reduce((sum, r) => sum + f(r), 0);
@@ -159,7 +167,12 @@ export type Measured = LoadResult & { serverCpuMs: number; loadCpuMs: number; ot
  * Warm-up, then the measured closed-loop run, with the CPU time per request of the server's processes and of the
  * load generator (this process), and how many cores everything else on the machine kept busy meanwhile.
  */
-export async function measure(url: string, requests: AutocannonRequest[], serverPids: number[], timing: Timing): Promise<Measured> {
+export async function measure(
+  url: string,
+  requests: AutocannonRequest[],
+  serverPids: number[],
+  timing: Timing,
+): Promise<Measured> {
   if (timing.warmup > 0) await runLoad({ url, requests, connections: timing.connections, seconds: timing.warmup });
   const server = cpuMeter(serverPids);
   const load = cpuMeter([process.pid]);
@@ -259,7 +272,12 @@ export const PYTHON = "/usr/bin/python3";
  * Why a Python peer cannot run here, or undefined when it can: `--no-peer`, its script missing, or one of its
  * modules not importable (the message names the Debian packages that provide them).
  */
-export function peerSkipReason(noPeer: boolean, script: string, modules: string[], debianPackages: string[]): string | undefined {
+export function peerSkipReason(
+  noPeer: boolean,
+  script: string,
+  modules: string[],
+  debianPackages: string[],
+): string | undefined {
   if (noPeer) return "--no-peer";
   if (!existsSync(script)) return `${script} not found`;
   const deps = spawnSync(PYTHON, ["-c", `import ${modules.join(", ")}`], { encoding: "utf8" });

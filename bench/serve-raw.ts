@@ -13,7 +13,10 @@ export interface RawSetup {
   images: string[];
 }
 export type RawCommand = { setup: RawSetup } | { go: { warmupMs: number; durationMs: number } };
-export type RawReply = { ready: true } | { done: { images: number; seconds: number; cpuSeconds: number; allCpuSeconds: number } } | { failed: string };
+export type RawReply =
+  | { ready: true }
+  | { done: { images: number; seconds: number; cpuSeconds: number; allCpuSeconds: number } }
+  | { failed: string };
 
 const send = (msg: RawReply): void => void process.send?.(msg);
 let state: { session: ort.InferenceSession; setup: RawSetup; images: Uint8Array[] } | undefined;
@@ -50,7 +53,14 @@ process.on("message", (msg: RawCommand) => {
       const images = await loop(started + msg.go.durationMs);
       const used = process.cpuUsage(cpu);
       const usedAll = process.cpuUsage(all);
-      send({ done: { images, seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6, allCpuSeconds: (usedAll.user + usedAll.system) / 1e6 } });
+      send({
+        done: {
+          images,
+          seconds: (performance.now() - started) / 1000,
+          cpuSeconds: (used.user + used.system) / 1e6,
+          allCpuSeconds: (usedAll.user + usedAll.system) / 1e6,
+        },
+      });
       await state?.session.release();
       process.disconnect();
     }

@@ -17,7 +17,8 @@ import { benchResnet18 } from "./serve-resnet18.ts";
 import { installChildCleanup } from "./serve-kit.ts";
 import { SIGHTLINE_LOG_LEVEL } from "../core/config/settings/platform.ts";
 
-const positive = (name: string) => z.coerce.number({ error: `--${name} must be a number` }).positive(`--${name} must be positive`);
+const positive = (name: string) =>
+  z.coerce.number({ error: `--${name} must be a number` }).positive(`--${name} must be positive`);
 const OptionsSchema = z.object({
   model: z.enum(["fmnist", "resnet18", "both"], { error: "--model must be fmnist, resnet18 or both" }),
   seconds: positive("seconds"),
@@ -43,7 +44,14 @@ if (!parsed.success) {
   process.exit(2);
 }
 const options = parsed.data;
-const common = { seconds: options.seconds, warmup: options.warmup, connections: options.connections, cores: availableParallelism(), images: options.images, noPeer: options["no-peer"] };
+const common = {
+  seconds: options.seconds,
+  warmup: options.warmup,
+  connections: options.connections,
+  cores: availableParallelism(),
+  images: options.images,
+  noPeer: options["no-peer"],
+};
 
 installChildCleanup();
 // Serving workers inherit the environment: keep their INFO lines (startup, model loads) off the results.
@@ -61,5 +69,7 @@ async function run(name: string, title: string, bench: () => Promise<void>): Pro
     process.exitCode = 1;
   }
 }
-if (options.model === "fmnist" || both) await run("fmnist", "28×28 grayscale CNN, PNG requests", () => benchFmnist(common, log));
-if (options.model === "resnet18" || both) await run("resnet18", "224×224 RGB ResNet-18, JPEG requests", () => benchResnet18(common, log));
+if (options.model === "fmnist" || both)
+  await run("fmnist", "28×28 grayscale CNN, PNG requests", () => benchFmnist(common, log));
+if (options.model === "resnet18" || both)
+  await run("resnet18", "224×224 RGB ResNet-18, JPEG requests", () => benchResnet18(common, log));

@@ -26,6 +26,10 @@ export function ratioLine(ratio: number, target: number, what: string): string {
  * pipeline cannot go faster than the pipeline alone, so raw ÷ peer caps Sightline ÷ peer.
  */
 export function ceilingLine(rawOverPeer: number, target: number): string {
-  const reach = !Number.isFinite(rawOverPeer) ? "unknown" : meets(rawOverPeer, target) ? `the ${target}× target is within reach` : `no server running it can reach ${target}× here`;
+  const reach = !Number.isFinite(rawOverPeer)
+    ? "unknown"
+    : meets(rawOverPeer, target)
+      ? `the ${target}× target is within reach`
+      : `no server running it can reach ${target}× here`;
   return `  ceiling    the raw pipeline alone is ${formatRatio(rawOverPeer, target)}× the peer's rate: ${reach}`;
 }

@@ -26,7 +26,12 @@ export async function benchByo(data: string, epochs: number, log: Logger): Promi
     return;
   }
   const home = await mkdtemp(join(tmpdir(), "sightline-bench-byo-"));
-  const rt = { blobs: new FsBlobStore(join(home, "blobs")), meta: new SqliteStore(join(home, "meta.db")), bus: new LocalBus(join(home, "meta.db"), { logger: log }), log };
+  const rt = {
+    blobs: new FsBlobStore(join(home, "blobs")),
+    meta: new SqliteStore(join(home, "meta.db")),
+    bus: new LocalBus(join(home, "meta.db"), { logger: log }),
+    log,
+  };
   try {
     const { record } = await versionDataset(rt, data, { validate: false });
     const args = { epochs, width: 28, height: 28, channels: 1, threads: 2 };
@@ -35,7 +40,17 @@ export async function benchByo(data: string, epochs: number, log: Logger): Promi
     const started = performance.now();
     const { card, runId } = await runContractTraining(
       rt,
-      { requestId: "bench-byo", model: "bench-byo", datasetId: record.id, actor: "bench", trainer, args, seed: 0, fineTune: false, home },
+      {
+        requestId: "bench-byo",
+        model: "bench-byo",
+        datasetId: record.id,
+        actor: "bench",
+        trainer,
+        args,
+        seed: 0,
+        fineTune: false,
+        home,
+      },
       { onPhase: (phase) => (marks[phase] = performance.now()) },
     );
     const total = (performance.now() - started) / 1000;
@@ -46,20 +61,33 @@ export async function benchByo(data: string, epochs: number, log: Logger): Promi
 
     // The same script on the same staged files, with the same environment, and nothing of Sightline around it.
     const layout = runLayout(join(home, "bare"), join(home, "staged", record.id));
-    const env = { ...process.env, ...contractEnv({ layout, classes: record.classes, seed: 0, args, runId: "bare", fineTune: false }) };
+    const env = {
+      ...process.env,
+      ...contractEnv({ layout, classes: record.classes, seed: 0, args, runId: "bare", fineTune: false }),
+    };
     const bareStart = performance.now();
     const bare = spawnSync("/usr/bin/python3", [SCRIPT, ...argvOf(args)], { cwd: ROOT, env, encoding: "utf8" });
     const bareSeconds = (performance.now() - bareStart) / 1000;
     if (bare.status !== 0) throw new Error(`bare run failed: ${bare.stderr.slice(-2000)}`);
 
-    console.log(`byo          ${epochs} epochs of examples/pytorch/train.py on ${record.splits.train} training images (28×28 grey, NCHW)`);
-    console.log(`  sightline  ${total.toFixed(1)} s: staging ${staging.toFixed(1)} s, trainer ${trainerSeconds.toFixed(1)} s, evaluate + profile + register ${after.toFixed(1)} s`);
+    console.log(
+      `byo          ${epochs} epochs of examples/pytorch/train.py on ${record.splits.train} training images (28×28 grey, NCHW)`,
+    );
+    console.log(
+      `  sightline  ${total.toFixed(1)} s: staging ${staging.toFixed(1)} s, trainer ${trainerSeconds.toFixed(1)} s, evaluate + profile + register ${after.toFixed(1)} s`,
+    );
     console.log(`  bare       ${bareSeconds.toFixed(1)} s (the script alone, same files and environment)`);
-    console.log(`  accuracy   platform ${card.metrics.accuracy?.toFixed(4)} on ${record.splits.test} test images; the script's own ${own?.toFixed(4) ?? "—"} (difference ${own === undefined ? "—" : Math.abs(own - card.metrics.accuracy!).toFixed(4)})`);
+    console.log(
+      `  accuracy   platform ${card.metrics.accuracy?.toFixed(4)} on ${record.splits.test} test images; the script's own ${own?.toFixed(4) ?? "—"} (difference ${own === undefined ? "—" : Math.abs(own - card.metrics.accuracy!).toFixed(4)})`,
+    );
     // The platform's own time is measured directly; the bare run shows the trainer itself ran no slower inside it.
     const platform = total - trainerSeconds;
-    console.log(`overhead     ${((platform / total) * 100).toFixed(1)} % of Sightline's wall time is the platform's (${platform.toFixed(1)} s; target ≤ 15 %); against the bare run: ${(((total - bareSeconds) / total) * 100).toFixed(1)} %`);
-    console.log(`  trainer    ${(trainerSeconds / bareSeconds).toFixed(2)}× the bare run's time inside Sightline (1.00 = no slowdown; a busy machine moves this)`);
+    console.log(
+      `overhead     ${((platform / total) * 100).toFixed(1)} % of Sightline's wall time is the platform's (${platform.toFixed(1)} s; target ≤ 15 %); against the bare run: ${(((total - bareSeconds) / total) * 100).toFixed(1)} %`,
+    );
+    console.log(
+      `  trainer    ${(trainerSeconds / bareSeconds).toFixed(2)}× the bare run's time inside Sightline (1.00 = no slowdown; a busy machine moves this)`,
+    );
   } finally {
     await rt.bus.close();
     await rt.meta.close();

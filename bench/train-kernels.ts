@@ -57,7 +57,9 @@ console.log(`tfjs wasm backend, ${info.threads} thread(s); batch ${BATCH}; Fashi
 
 function referenceCnn(fast: boolean): tfl.Sequential {
   const m = tfl.sequential();
-  m.add(tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 32, kernelSize: 3, padding: "same", activation: "relu" }));
+  m.add(
+    tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 32, kernelSize: 3, padding: "same", activation: "relu" }),
+  );
   m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
   m.add(tfl.layers.conv2d({ filters: 64, kernelSize: 3, padding: "same", activation: "relu" }));
   m.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
@@ -74,7 +76,9 @@ function batches(n: number): { xs: tf.Tensor4D; ys: tf.Tensor2D }[] {
   const out: { xs: tf.Tensor4D; ys: tf.Tensor2D }[] = [];
   for (let s = 0; s + BATCH <= n; s += BATCH) {
     const xs = tf.tensor4d(pixels.subarray(s * 784, (s + BATCH) * 784), [BATCH, 28, 28, 1]);
-    const ys = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labelIds.subarray(s, s + BATCH), "int32"), 10), "float32")) as tf.Tensor2D;
+    const ys = tf.tidy(() =>
+      tf.cast(tf.oneHot(tf.tensor1d(labelIds.subarray(s, s + BATCH), "int32"), 10), "float32"),
+    ) as tf.Tensor2D;
     out.push({ xs, ys });
   }
   return out;
@@ -121,7 +125,8 @@ async function profile(label: string, fast: boolean): Promise<void> {
   model.dispose();
 }
 
-const fmt = (r: Result): string => `${r.imgPerSec.toFixed(0).padStart(6)} img/s   (last loss ${r.loss.toFixed(3)}, tensor delta ${r.leak})`;
+const fmt = (r: Result): string =>
+  `${r.imgPerSec.toFixed(0).padStart(6)} img/s   (last loss ${r.loss.toFixed(3)}, tensor delta ${r.leak})`;
 
 let baseline: Result | undefined;
 if (BASELINE_N >= BATCH) {
@@ -136,7 +141,8 @@ registerFastKernels();
 const fast = await train(N, true);
 console.log(`fast kernels, ${N} images:${" ".repeat(Math.max(1, 44 - String(N).length))}${fmt(fast)}`);
 if (flag("profile")) await profile("fast", true);
-if (baseline !== undefined) console.log(`speed-up fast / baseline: ${(fast.imgPerSec / baseline.imgPerSec).toFixed(1)}×`);
+if (baseline !== undefined)
+  console.log(`speed-up fast / baseline: ${(fast.imgPerSec / baseline.imgPerSec).toFixed(1)}×`);
 releaseWasmBackend();
 
 if (!flag("no-peer")) {
@@ -150,7 +156,9 @@ if (!flag("no-peer")) {
       console.log(`PyTorch peer failed: ${run.stderr.trim().split("\n").slice(-1)[0] ?? ""}`);
     } else {
       const peer = Number(m[1]);
-      console.log(`PyTorch peer (2 threads), ${N} images:      ${peer.toFixed(0).padStart(6)} img/s   (${run.stdout.trim()})`);
+      console.log(
+        `PyTorch peer (2 threads), ${N} images:      ${peer.toFixed(0).padStart(6)} img/s   (${run.stdout.trim()})`,
+      );
       console.log(`ratio fast / PyTorch: ${(fast.imgPerSec / peer).toFixed(2)}   (target ≥ 0.5)`);
       if (baseline !== undefined) console.log(`ratio baseline / PyTorch: ${(baseline.imgPerSec / peer).toFixed(3)}`);
     }

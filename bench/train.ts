@@ -42,8 +42,18 @@ if (!existsSync(join(FMNIST, "train-images-idx3-ubyte.gz"))) {
   process.exit(1);
 }
 if (!existsSync(join(DATA, "test"))) {
-  await importIdx({ images: join(FMNIST, "train-images-idx3-ubyte.gz"), labels: join(FMNIST, "train-labels-idx1-ubyte.gz"), out: join(DATA, "train"), names: NAMES });
-  await importIdx({ images: join(FMNIST, "t10k-images-idx3-ubyte.gz"), labels: join(FMNIST, "t10k-labels-idx1-ubyte.gz"), out: join(DATA, "test"), names: NAMES });
+  await importIdx({
+    images: join(FMNIST, "train-images-idx3-ubyte.gz"),
+    labels: join(FMNIST, "train-labels-idx1-ubyte.gz"),
+    out: join(DATA, "train"),
+    names: NAMES,
+  });
+  await importIdx({
+    images: join(FMNIST, "t10k-images-idx3-ubyte.gz"),
+    labels: join(FMNIST, "t10k-labels-idx1-ubyte.gz"),
+    out: join(DATA, "test"),
+    names: NAMES,
+  });
 }
 
 if (values.byo) {
@@ -54,10 +64,17 @@ if (values.byo) {
 const config = await loadTrainConfig(values.config, values.epochs ? { epochs: Number(values.epochs) } : {});
 const home = await mkdtemp(join(tmpdir(), "sightline-bench-train-"));
 const log = createLogger({ component: "bench" }, { level: "WARNING" });
-const rt = { blobs: new FsBlobStore(join(home, "blobs")), meta: new SqliteStore(join(home, "meta.db")), bus: new LocalBus(join(home, "meta.db"), { logger: log }), log };
+const rt = {
+  blobs: new FsBlobStore(join(home, "blobs")),
+  meta: new SqliteStore(join(home, "meta.db")),
+  bus: new LocalBus(join(home, "meta.db"), { logger: log }),
+  log,
+};
 try {
   const { record } = await versionDataset(rt, DATA, { validate: false });
-  console.log(`dataset      ${record.id.slice(0, 12)}… ${JSON.stringify(record.splits)}; config ${config.architecture}, ${config.epochs} epochs`);
+  console.log(
+    `dataset      ${record.id.slice(0, 12)}… ${JSON.stringify(record.splits)}; config ${config.architecture}, ${config.epochs} epochs`,
+  );
   const started = performance.now();
   let lastEpoch = "";
   const { card } = await runTraining(
@@ -71,17 +88,26 @@ try {
     },
   );
   const total = (performance.now() - started) / 1000;
-  console.log(`sightline    ${card.imagesPerSecond.toFixed(0)} img/s training (${card.backend}), test accuracy ${card.metrics.accuracy?.toFixed(4)}, macro-F1 ${card.metrics.macro_f1?.toFixed(4)}, ${total.toFixed(0)} s end to end`);
+  console.log(
+    `sightline    ${card.imagesPerSecond.toFixed(0)} img/s training (${card.backend}), test accuracy ${card.metrics.accuracy?.toFixed(4)}, macro-F1 ${card.metrics.macro_f1?.toFixed(4)}, ${total.toFixed(0)} s end to end`,
+  );
 
   const torch = spawnSync("/usr/bin/python3", ["-c", "import torch"], { stdio: "ignore" });
   if (values["no-peer"] || torch.status !== 0 || !existsSync(PEER)) {
     console.log("peer         skipped (PyTorch not installed: apt-get install python3-torch, or --no-peer)");
   } else {
-    const peer = spawnSync("/usr/bin/python3", [PEER, values["peer-epochs"], "60000", "2"], { encoding: "utf8", env: { ...process.env, [FMNIST_DIR.name]: FMNIST }, cwd: dirname(PEER) });
+    const peer = spawnSync("/usr/bin/python3", [PEER, values["peer-epochs"], "60000", "2"], {
+      encoding: "utf8",
+      env: { ...process.env, [FMNIST_DIR.name]: FMNIST },
+      cwd: dirname(PEER),
+    });
     const ips = Number(/img_per_s=(\d+)/.exec(peer.stdout)?.[1]);
     const acc = /test_acc=([\d.]+)/.exec(peer.stdout)?.[1];
     console.log(`peer         ${peer.stdout.trim() || peer.stderr.trim()}`);
-    if (Number.isFinite(ips)) console.log(`ratio        ${(card.imagesPerSecond / ips).toFixed(2)}× the PyTorch peer's img/s (peer test accuracy ${acc} after ${values["peer-epochs"]} epoch(s))`);
+    if (Number.isFinite(ips))
+      console.log(
+        `ratio        ${(card.imagesPerSecond / ips).toFixed(2)}× the PyTorch peer's img/s (peer test accuracy ${acc} after ${values["peer-epochs"]} epoch(s))`,
+      );
   }
 } finally {
   await rt.bus.close();

@@ -6,7 +6,6 @@ import { createLogger, type Logger } from "../core/telemetry/logger.ts";
 import { CliExit } from "./exit-codes.ts";
 import { CI, SIGHTLINE_ACTOR } from "../core/config/settings/platform.ts";
 
-
 export { CliExit } from "./exit-codes.ts";
 
 export interface CliContext {

@@ -35,7 +35,14 @@ export const KIND_EXIT: Record<ErrorKind | "internal", number> = {
 };
 
 /** `sightline promote`'s outcomes (and `rollback`'s, which reuses rejected and conflict): CD reads them. */
-export const PROMOTE_EXIT: Record<DecisionOutcome, number> = { promoted: 0, blocked: 2, pending_approval: 3, rejected: 4, conflict: 5, deciding: 6 };
+export const PROMOTE_EXIT: Record<DecisionOutcome, number> = {
+  promoted: 0,
+  blocked: 2,
+  pending_approval: 3,
+  rejected: 4,
+  conflict: 5,
+  deciding: 6,
+};
 
 const EXIT_KIND: Partial<Record<number, ErrorKind>> = { [EXIT.unavailable]: "unavailable", [EXIT.config]: "config" };
 

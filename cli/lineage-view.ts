@@ -4,7 +4,11 @@ import type { Metrics, RunNode } from "../core/lineage/nodes.ts";
 import type { Tree } from "./tree.ts";
 
 const leaf = (label: string): Tree => ({ label });
-const metrics = (m: Metrics): string => Object.entries(m).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${Number(v.toFixed(4))}`).join(", ") || "(none)";
+const metrics = (m: Metrics): string =>
+  Object.entries(m)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${Number(v.toFixed(4))}`)
+    .join(", ") || "(none)";
 
 function datasetTree(d: DatasetRef): Tree {
   const r = d.record;
@@ -12,7 +16,14 @@ function datasetTree(d: DatasetRef): Tree {
     label: `dataset ${d.datasetId}`,
     children: [
       leaf(`manifest ${d.manifestDigest ?? "(unknown: dataset.versioned not seen)"}`),
-      ...(r ? [leaf(`${r.name ?? "(unnamed)"}: ${r.files} files, classes ${r.classes.join(", ")}, validation ${r.validation}`), leaf(`source ${r.source}`)] : []),
+      ...(r
+        ? [
+            leaf(
+              `${r.name ?? "(unnamed)"}: ${r.files} files, classes ${r.classes.join(", ")}, validation ${r.validation}`,
+            ),
+            leaf(`source ${r.source}`),
+          ]
+        : []),
     ],
   };
 }
@@ -40,18 +51,26 @@ export function modelTree(l: ModelLineage): Tree {
       leaf(`model card ${m.cardDigest}`),
       datasetTree(l.dataset),
       l.request
-        ? leaf(`request ${l.request.requestId} (trigger ${l.request.trigger}${l.request.reason ? `: ${l.request.reason}` : ""}, config ${l.request.configDigest ?? "-"}, ${l.request.time})`)
+        ? leaf(
+            `request ${l.request.requestId} (trigger ${l.request.trigger}${l.request.reason ? `: ${l.request.reason}` : ""}, config ${l.request.configDigest ?? "-"}, ${l.request.time})`,
+          )
         : leaf(`request ${m.requestId} (training.requested not seen)`),
       l.run ? runTree(l.run) : leaf(`run ${m.runId}`),
       ...(m.parentVersion !== undefined ? [leaf(`fine-tuned from ${m.name}:${m.parentVersion}`)] : []),
       {
         label: `alias moves: ${l.aliasMoves.length}`,
-        children: l.aliasMoves.map((a) => leaf(`${a.time} ${a.action} ${m.name}@${a.alias} ${a.from ?? "∅"} → ${a.to} by ${a.actor}${a.reason ? `: ${a.reason}` : ""}`)),
+        children: l.aliasMoves.map((a) =>
+          leaf(
+            `${a.time} ${a.action} ${m.name}@${a.alias} ${a.from ?? "∅"} → ${a.to} by ${a.actor}${a.reason ? `: ${a.reason}` : ""}`,
+          ),
+        ),
       },
       {
         label: `drift reports: ${l.driftReports.length}`,
         children: l.driftReports.map((d) =>
-          leaf(`${d.time} ${d.reportId}: ${d.drift ? "DRIFT" : "no drift"}, severity ${d.severity}${d.driftedFeatures.length ? `, features ${d.driftedFeatures.join(", ")}` : ""} (report ${d.reportDigest})`),
+          leaf(
+            `${d.time} ${d.reportId}: ${d.drift ? "DRIFT" : "no drift"}, severity ${d.severity}${d.driftedFeatures.length ? `, features ${d.driftedFeatures.join(", ")}` : ""} (report ${d.reportDigest})`,
+          ),
         ),
       },
       leaf(`prediction windows: ${l.windows.length} (${predictions} predictions logged)`),
@@ -72,9 +91,20 @@ export function datasetLineageTree(d: DatasetLineage): Tree {
     label: base.label,
     children: [
       ...(base.children ?? []),
-      { label: `training requests: ${d.requests.length}`, children: d.requests.map((r) => leaf(`${r.requestId} for ${r.model} (trigger ${r.trigger}, ${r.time})`)) },
-      { label: `runs: ${d.runs.length}`, children: d.runs.map((r) => leaf(`${r.runId} ${r.status}${r.version === null ? "" : ` → ${r.model}:${r.version}`} (${r.time})`)) },
-      { label: `model versions: ${d.models.length}`, children: d.models.map((m) => leaf(`${m.name}:${m.version} (${m.modelDigest}, ${metrics(m.metrics)})`)) },
+      {
+        label: `training requests: ${d.requests.length}`,
+        children: d.requests.map((r) => leaf(`${r.requestId} for ${r.model} (trigger ${r.trigger}, ${r.time})`)),
+      },
+      {
+        label: `runs: ${d.runs.length}`,
+        children: d.runs.map((r) =>
+          leaf(`${r.runId} ${r.status}${r.version === null ? "" : ` → ${r.model}:${r.version}`} (${r.time})`),
+        ),
+      },
+      {
+        label: `model versions: ${d.models.length}`,
+        children: d.models.map((m) => leaf(`${m.name}:${m.version} (${m.modelDigest}, ${metrics(m.metrics)})`)),
+      },
     ],
   };
 }

@@ -11,11 +11,19 @@ import { CI } from "../core/config/settings/platform.ts";
  * One progress bar per phase on a terminal (phases may run at the same time); elsewhere one structured log line
  * when each phase ends.
  */
-export function phaseProgress(log: Logger): { update: (phase: string, done: number, total: number) => void; stop: () => void } {
+export function phaseProgress(log: Logger): {
+  update: (phase: string, done: number, total: number) => void;
+  stop: () => void;
+} {
   const tty = barsOnTerminal();
   const multi = tty
     ? new cliProgress.MultiBar(
-        { format: "{phase} {bar} {value}/{total} {percentage}% | ETA {eta_formatted}", stream: process.stderr, hideCursor: true, clearOnComplete: false },
+        {
+          format: "{phase} {bar} {value}/{total} {percentage}% | ETA {eta_formatted}",
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: false,
+        },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
@@ -28,7 +36,8 @@ export function phaseProgress(log: Logger): { update: (phase: string, done: numb
         bars.set(phase, multi?.create(total, 0, { phase: phase.padEnd(9) }));
       }
       bars.get(phase)?.update(done, { phase: phase.padEnd(9) });
-      if (!tty && done === total) log.info(`${phase} done`, { phase, total, seconds: (Date.now() - (started.get(phase) ?? Date.now())) / 1000 });
+      if (!tty && done === total)
+        log.info(`${phase} done`, { phase, total, seconds: (Date.now() - (started.get(phase) ?? Date.now())) / 1000 });
     },
     stop() {
       multi?.stop();
@@ -49,7 +58,11 @@ export interface TrainingProgressOptions {
  * A bar with loss, accuracy, img/s and ETA on a terminal; otherwise one JSON log line per phase and epoch, kept in
  * `logFile` when one is given so that a person reading the command's output sees only its human lines.
  */
-export function trainingProgress(options: TrainingProgressOptions = {}): { hooks: TrainingHooks; contractHooks: ContractHooks; stop: () => void } {
+export function trainingProgress(options: TrainingProgressOptions = {}): {
+  hooks: TrainingHooks;
+  contractHooks: ContractHooks;
+  stop: () => void;
+} {
   const tty = barsOnTerminal();
   let bar: cliProgress.SingleBar | undefined;
   let file: number | undefined;
@@ -83,7 +96,12 @@ export function trainingProgress(options: TrainingProgressOptions = {}): { hooks
         info(`phase ${phase}`, { phase, ...detail });
       },
       onMetrics: (line) => {
-        if (tty) process.stderr.write(`${Object.entries(line).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join("  ")}\n`);
+        if (tty)
+          process.stderr.write(
+            `${Object.entries(line)
+              .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)
+              .join("  ")}\n`,
+          );
         info("trainer metrics", line);
       },
     },
@@ -97,18 +115,31 @@ export function trainingProgress(options: TrainingProgressOptions = {}): { hooks
         if (!tty) return;
         if (!bar) {
           bar = new cliProgress.SingleBar(
-            { format: "epoch {epoch}/{epochs} {bar} {value}/{total} | loss {loss} acc {acc} | {ips} img/s | ETA {eta_formatted}", stream: process.stderr, hideCursor: true },
+            {
+              format:
+                "epoch {epoch}/{epochs} {bar} {value}/{total} | loss {loss} acc {acc} | {ips} img/s | ETA {eta_formatted}",
+              stream: process.stderr,
+              hideCursor: true,
+            },
             cliProgress.Presets.shades_classic,
           );
           bar.start(p.batches, 0);
         }
         if (p.batch === 1) bar.setTotal(p.batches);
-        bar.update(p.batch, { epoch: p.epoch, epochs: p.epochs, loss: p.loss.toFixed(4), acc: p.accuracy.toFixed(4), ips: p.imagesPerSecond.toFixed(0) });
+        bar.update(p.batch, {
+          epoch: p.epoch,
+          epochs: p.epochs,
+          loss: p.loss.toFixed(4),
+          acc: p.accuracy.toFixed(4),
+          ips: p.imagesPerSecond.toFixed(0),
+        });
       },
       onEpoch: (e) => {
         if (tty) {
           stopBar();
-          process.stderr.write(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.valAccuracy?.toFixed(4) ?? "—"} (${e.imagesPerSecond.toFixed(0)} img/s)\n`);
+          process.stderr.write(
+            `epoch ${e.epoch}: loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(4)} val_acc ${e.valAccuracy?.toFixed(4) ?? "—"} (${e.imagesPerSecond.toFixed(0)} img/s)\n`,
+          );
         }
         if (!tty) options.onEpoch?.(e);
         info("epoch done", { ...e });

@@ -10,13 +10,17 @@ export function printReport(ctx: CliContext, report: ValidationReport): void {
   for (const rule of report.rules) {
     ctx.out(`  ${rule.ok ? "ok  " : "FAIL"} ${rule.rule.padEnd(16)} ${rule.detail}`);
     for (const v of rule.violations.slice(0, SHOWN)) ctx.out(`         ${v.file ? `${v.file}: ` : ""}${v.message}`);
-    if (rule.violations.length > SHOWN) ctx.out(`         … and ${rule.violations.length - SHOWN} more (--json lists all)`);
+    if (rule.violations.length > SHOWN)
+      ctx.out(`         … and ${rule.violations.length - SHOWN} more (--json lists all)`);
   }
 }
 
 /** A registered dataset in a few lines. */
 export function describeRecord(r: DatasetRecord): string {
-  const splits = ["train", "validation", "test"].filter((s) => r.splits[s]).map((s) => `${s} ${r.splits[s]}`).join(", ");
+  const splits = ["train", "validation", "test"]
+    .filter((s) => r.splits[s])
+    .map((s) => `${s} ${r.splits[s]}`)
+    .join(", ");
   return [
     `  name        ${r.name ?? "(unnamed)"}`,
     `  files       ${r.files} (${(r.bytes / 1024 / 1024).toFixed(2)} MiB), ${splits}`,

@@ -25,7 +25,11 @@ export class OnnxEvaluator implements Evaluator {
     const card = parseModelCard(await this.rt.blobs.get(model.cardDigest), `${model.name}:${model.version}`);
     const data = await loadTrainingData(this.rt, datasetId, card.preprocessing, { splits: ["test"] });
     if (data.classes.join("\u0000") !== card.classes.join("\u0000")) {
-      throw new SightlineError("invalid", "classes_mismatch", `${model.name}:${model.version} knows classes ${card.classes.join(", ")}; dataset ${datasetId} has ${data.classes.join(", ")}`);
+      throw new SightlineError(
+        "invalid",
+        "classes_mismatch",
+        `${model.name}:${model.version} knows classes ${card.classes.join(", ")}; dataset ${datasetId} has ${data.classes.join(", ")}`,
+      );
     }
     const session = await ort.InferenceSession.create(await this.rt.blobs.get(model.modelDigest));
     let probabilities: Float32Array;

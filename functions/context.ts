@@ -11,7 +11,14 @@ import { ConfigError } from "../core/config/config.ts";
 import { LogDriftMetrics, type DriftMetricsSink } from "../core/telemetry/drift-metrics.ts";
 import { createLogger, type Logger } from "../core/telemetry/logger.ts";
 import { OnnxEvaluator } from "../evaluation/onnx-evaluator.ts";
-import { SIGHTLINE_DRIFT_METRICS, SIGHTLINE_DRIFT_POLICY, SIGHTLINE_PROMOTION_POLICY, SIGHTLINE_RETRAIN_POLICY, SIGHTLINE_TRAINER_IMAGE, SIGHTLINE_TRAINERS } from "../core/config/settings/functions.ts";
+import {
+  SIGHTLINE_DRIFT_METRICS,
+  SIGHTLINE_DRIFT_POLICY,
+  SIGHTLINE_PROMOTION_POLICY,
+  SIGHTLINE_RETRAIN_POLICY,
+  SIGHTLINE_TRAINER_IMAGE,
+  SIGHTLINE_TRAINERS,
+} from "../core/config/settings/functions.ts";
 
 /** Everything the four functions use, opened once per instance (a Cloud Functions instance serves many events). */
 export interface FunctionContext {
@@ -53,7 +60,8 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
   const log = options.log ?? createLogger({ component: "functions" });
   const config = options.config ?? loadConfig(env);
   const [driftPolicy, retrainPolicy, promotion, trainers] = await Promise.all([
-    options.driftPolicy ?? loadDriftPolicy(SIGHTLINE_DRIFT_POLICY.read(env) ?? DEFAULT_DRIFT_POLICY).then((d) => d.policy),
+    options.driftPolicy ??
+      loadDriftPolicy(SIGHTLINE_DRIFT_POLICY.read(env) ?? DEFAULT_DRIFT_POLICY).then((d) => d.policy),
     options.retrainPolicy ?? loadRetrainPolicy(SIGHTLINE_RETRAIN_POLICY.read(env) ?? DEFAULT_RETRAIN_POLICY),
     loadPolicy(SIGHTLINE_PROMOTION_POLICY.read(env) ?? DEFAULT_POLICY_FILE),
     loadTrainers(SIGHTLINE_TRAINERS.read(env)),
@@ -96,7 +104,8 @@ export async function openFunctionContext(options: ContextOptions = {}): Promise
 async function openMetricsSink(target: string, log: Logger): Promise<DriftMetricsSink> {
   if (target === "log") return new LogDriftMetrics(log.child({ component: "drift-metrics" }));
   const project = /^monitoring:\/\/([a-z][a-z0-9-]{4,28}[a-z0-9])$/.exec(target)?.[1];
-  if (!project) throw new ConfigError(`SIGHTLINE_DRIFT_METRICS=${JSON.stringify(target)}: expected "log" or monitoring://PROJECT`);
+  if (!project)
+    throw new ConfigError(`SIGHTLINE_DRIFT_METRICS=${JSON.stringify(target)}: expected "log" or monitoring://PROJECT`);
   const { CloudMonitoringSink } = await import("../core/telemetry/cloud-monitoring-sink.ts");
   return new CloudMonitoringSink(project);
 }

@@ -12,7 +12,10 @@ export interface EmbeddedFunctions {
  * The embedded default's functions: the same handlers as on Google Cloud, each consuming its subscription of the
  * local queue (retries with backoff, dead letters with the reason: the bus does that part).
  */
-export async function startEmbeddedFunctions(ctx: FunctionContext, only: readonly string[] = FUNCTION_NAMES): Promise<EmbeddedFunctions> {
+export async function startEmbeddedFunctions(
+  ctx: FunctionContext,
+  only: readonly string[] = FUNCTION_NAMES,
+): Promise<EmbeddedFunctions> {
   const handlers = functionHandlers(ctx);
   const subs: Subscription[] = [];
   for (const name of FUNCTION_NAMES.filter((n) => only.includes(n))) {

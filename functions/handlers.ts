@@ -17,21 +17,47 @@ export const FUNCTION_NAMES = Object.keys(FUNCTION_SUBSCRIPTIONS) as FunctionNam
  */
 export function functionHandlers(ctx: FunctionContext): Record<FunctionName, FunctionHandler> {
   const { rt } = ctx;
-  const only = <T extends AnyCloudEvent["type"]>(name: FunctionName, type: T, fn: (event: Extract<AnyCloudEvent, { type: T }>) => Promise<void>): FunctionHandler => {
+  const only = <T extends AnyCloudEvent["type"]>(
+    name: FunctionName,
+    type: T,
+    fn: (event: Extract<AnyCloudEvent, { type: T }>) => Promise<void>,
+  ): FunctionHandler => {
     return async (event) => {
       if (event.type !== type) throw new InvalidEventError(`${name} takes ${type} events, not ${event.type}`);
       await fn(event as Extract<AnyCloudEvent, { type: T }>);
     };
   };
-  const driftDeps = { blobs: rt.blobs, meta: rt.meta, bus: rt.bus, log: ctx.log.child({ function: "detectDrift" }), policy: ctx.driftPolicy, metrics: ctx.metrics };
-  const retrainDeps = { meta: rt.meta, blobs: rt.blobs, bus: rt.bus, jobs: ctx.jobs, log: ctx.log.child({ function: "triggerRetrain" }), policy: ctx.retrainPolicy, trainers: ctx.trainers };
+  const driftDeps = {
+    blobs: rt.blobs,
+    meta: rt.meta,
+    bus: rt.bus,
+    log: ctx.log.child({ function: "detectDrift" }),
+    policy: ctx.driftPolicy,
+    metrics: ctx.metrics,
+  };
+  const retrainDeps = {
+    meta: rt.meta,
+    blobs: rt.blobs,
+    bus: rt.bus,
+    jobs: ctx.jobs,
+    log: ctx.log.child({ function: "triggerRetrain" }),
+    policy: ctx.retrainPolicy,
+    trainers: ctx.trainers,
+  };
   return {
     recordLineage: async (event) => void (await recordAndEmit(rt.meta, event, ctx.lineage)),
-    detectDrift: only("detectDrift", "sightline.predictions.logged", async (event) => void (await onPredictionsLogged(driftDeps, event))),
+    detectDrift: only(
+      "detectDrift",
+      "sightline.predictions.logged",
+      async (event) => void (await onPredictionsLogged(driftDeps, event)),
+    ),
     triggerRetrain: async (event) => {
       if (event.type === "sightline.drift.reported") await onDriftReported(retrainDeps, event);
       else if (event.type === "sightline.training.failed") await onTrainingFailed(retrainDeps, event);
-      else throw new InvalidEventError(`triggerRetrain takes sightline.drift.reported and sightline.training.failed events, not ${event.type}`);
+      else
+        throw new InvalidEventError(
+          `triggerRetrain takes sightline.drift.reported and sightline.training.failed events, not ${event.type}`,
+        );
     },
     gateModel: only("gateModel", "sightline.training.completed", async (event) => {
       const decision = await gate(rt, event, { ...ctx.promotion, evaluator: ctx.evaluator });

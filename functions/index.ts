@@ -10,14 +10,20 @@ import { FUNCTION_NAMES, functionHandlers, type FunctionHandler } from "./handle
 
 /** The body Eventarc (and a Pub/Sub push subscription) hands a function: our CloudEvent is the message data. */
 const PubSubPayload = z.object({
-  message: z.object({ data: z.string().optional(), messageId: z.string().optional(), attributes: z.record(z.string(), z.string()).nullish() }),
+  message: z.object({
+    data: z.string().optional(),
+    messageId: z.string().optional(),
+    attributes: z.record(z.string(), z.string()).nullish(),
+  }),
   subscription: z.string().optional(),
 });
 
 let context: Promise<{ ctx: FunctionContext; handlers: Record<FunctionName, FunctionHandler> }> | undefined;
 
 /** Opens the context on first use (tests call it first to pass options); later calls reuse it. */
-export function initFunctions(options: ContextOptions = {}): Promise<{ ctx: FunctionContext; handlers: Record<FunctionName, FunctionHandler> }> {
+export function initFunctions(
+  options: ContextOptions = {},
+): Promise<{ ctx: FunctionContext; handlers: Record<FunctionName, FunctionHandler> }> {
   context ??= openFunctionContext(options).then((ctx) => ({ ctx, handlers: functionHandlers(ctx) }));
   context.catch(() => (context = undefined));
   return context;
@@ -39,7 +45,11 @@ export async function deliver(name: FunctionName, raw: unknown): Promise<void> {
   const subscription = FUNCTION_SUBSCRIPTIONS[name].subscription;
   const payload = PubSubPayload.safeParse(raw);
   if (!payload.success) {
-    await ctx.rt.bus.deadLetter(subscription, JSON.stringify(raw ?? null), `not a Pub/Sub message: ${z.prettifyError(payload.error)}`);
+    await ctx.rt.bus.deadLetter(
+      subscription,
+      JSON.stringify(raw ?? null),
+      `not a Pub/Sub message: ${z.prettifyError(payload.error)}`,
+    );
     return;
   }
   const body = Buffer.from(payload.data.message.data ?? "", "base64").toString("utf8");
@@ -47,7 +57,8 @@ export async function deliver(name: FunctionName, raw: unknown): Promise<void> {
   try {
     event = decodeEvent(body);
     const types: readonly string[] = FUNCTION_SUBSCRIPTIONS[name].types;
-    if (!types.includes(event.type)) throw new InvalidEventError(`${name} takes ${types.join(", ")}, not ${event.type}`);
+    if (!types.includes(event.type))
+      throw new InvalidEventError(`${name} takes ${types.join(", ")}, not ${event.type}`);
   } catch (err) {
     // Only the message itself is judged here: invalid is final (dead-letter and acknowledge), anything else is thrown
     // so Pub/Sub delivers again.

@@ -6,7 +6,15 @@ import { authenticate } from "./auth.ts";
 import { AbandonedError, QueueFullError } from "./batcher.ts";
 import type { ServingContext } from "./context.ts";
 import { DataPlane } from "./data-plane.ts";
-import { answerFor, ApiError, ERROR_STATUS, errorBody, type ErrorAnswer, type ErrorBodyShape, type ErrorCode } from "./errors.ts";
+import {
+  answerFor,
+  ApiError,
+  ERROR_STATUS,
+  errorBody,
+  type ErrorAnswer,
+  type ErrorBodyShape,
+  type ErrorCode,
+} from "./errors.ts";
 import { requestContext, requestLogFields } from "./http-log.ts";
 import { requestScope } from "./request-scope.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -31,7 +39,8 @@ export function createApp(ctx: ServingContext): express.Express {
   const vertex = vertexRoutes(ctx, plane);
   app.use(requestScope());
   app.use(vertex.errorShape);
-  if (ctx.config.corsOrigins.length > 0) app.use(cors({ origin: ctx.config.corsOrigins, exposedHeaders: ["x-request-id", "x-prediction-id"] }));
+  if (ctx.config.corsOrigins.length > 0)
+    app.use(cors({ origin: ctx.config.corsOrigins, exposedHeaders: ["x-request-id", "x-prediction-id"] }));
   // Vertex AI's health checks carry no credential, like the other probes.
   app.use(vertex.health);
   const auth = authenticate(ctx.config.auth);
@@ -64,7 +73,14 @@ function baseApp(ctx: ServingContext): express.Express {
   app.disable("etag");
   // A hop count, never `true`: trusting every X-Forwarded-For entry would let any client choose its remoteIp.
   app.set("trust proxy", ctx.config.trustedProxyHops);
-  app.use(requestContext({ metrics: ctx.metrics, log: ctx.log, project: GOOGLE_CLOUD_PROJECT.read(), requestLog: ctx.config.requestLog }));
+  app.use(
+    requestContext({
+      metrics: ctx.metrics,
+      log: ctx.log,
+      project: GOOGLE_CLOUD_PROJECT.read(),
+      requestLog: ctx.config.requestLog,
+    }),
+  );
   return app;
 }
 
@@ -99,20 +115,38 @@ function errorHandler(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let answer: ErrorAnswer;
     if (err instanceof QueueFullError) {
-      answer = { code: "overloaded", status: ERROR_STATUS.overloaded, message: err.message, headers: { "retry-after": String(RETRY_AFTER_SECONDS) } };
+      answer = {
+        code: "overloaded",
+        status: ERROR_STATUS.overloaded,
+        message: err.message,
+        headers: { "retry-after": String(RETRY_AFTER_SECONDS) },
+      };
     } else if (err instanceof AbandonedError) {
       // Only reaches a response whose client is gone: nothing is listening, but it is not a server fault.
       answer = { code: "timeout", status: ERROR_STATUS.timeout, message: err.message, headers: {} };
     } else if (err instanceof Error && "type" in err && typeof err.type === "string" && err.type in BODY_ERRORS) {
       const code = BODY_ERRORS[err.type]!;
-      answer = { code, status: ERROR_STATUS[code], message: code === "internal" ? "internal error" : err.message, headers: {} };
+      answer = {
+        code,
+        status: ERROR_STATUS[code],
+        message: code === "internal" ? "internal error" : err.message,
+        headers: {},
+      };
     } else {
       answer = answerFor(err);
     }
     const { code, status, message, headers } = answer;
     if (status >= 500 && code !== "not_ready" && code !== "timeout") {
       // Error Reporting shows `context.httpRequest` beside the stack (ReportedErrorEvent's ErrorContext).
-      const context = { httpRequest: { method: req.method, url: req.originalUrl, responseStatusCode: status, userAgent: req.headers["user-agent"] ?? "", remoteIp: req.ip ?? "" } };
+      const context = {
+        httpRequest: {
+          method: req.method,
+          url: req.originalUrl,
+          responseStatusCode: status,
+          userAgent: req.headers["user-agent"] ?? "",
+          remoteIp: req.ip ?? "",
+        },
+      };
       log.error("unhandled error", { ...requestLogFields(res), route: req.path, context, err });
     }
     if (res.headersSent) return void res.end();
@@ -120,7 +154,8 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     // A refused upload may still be streaming in; closing after the answer spares reading the rest of it.
     if (status === 413) res.setHeader("connection", "close");
     // A route may set its protocol's shape; every /v2 path (unknown ones and refusals before routing included) is OIP's.
-    const shape = (res.locals.errorBody as ErrorBodyShape | undefined) ?? (isOipPath(req.path) ? oipErrorBody : errorBody);
+    const shape =
+      (res.locals.errorBody as ErrorBodyShape | undefined) ?? (isOipPath(req.path) ? oipErrorBody : errorBody);
     res.status(status).json(shape(code, message));
   };
 }

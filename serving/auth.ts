@@ -28,13 +28,27 @@ export function authenticate(auth: ServeAuth): RequestHandler | undefined {
     const credential = bearer ?? (typeof apiKey === "string" && apiKey !== "" ? apiKey : undefined);
     if (credential === undefined) {
       res.setHeader("www-authenticate", `Bearer ${REALM}`);
-      return next(new ApiError("unauthorized", auth.mode === "api-key" ? "an API key is required (Authorization: Bearer KEY, or x-api-key)" : "a Google ID token is required (Authorization: Bearer TOKEN)"));
+      return next(
+        new ApiError(
+          "unauthorized",
+          auth.mode === "api-key"
+            ? "an API key is required (Authorization: Bearer KEY, or x-api-key)"
+            : "a Google ID token is required (Authorization: Bearer TOKEN)",
+        ),
+      );
     }
     check(credential).then(
       () => next(),
       (err: unknown) => {
-        const refused = err instanceof ApiError ? err : new ApiError("unauthorized", "the credential could not be verified", { cause: err });
-        if (refused.code === "unauthorized") res.setHeader("www-authenticate", `Bearer ${REALM}, error="invalid_token", error_description="${refused.message.replace(/["\\]/g, "")}"`);
+        const refused =
+          err instanceof ApiError
+            ? err
+            : new ApiError("unauthorized", "the credential could not be verified", { cause: err });
+        if (refused.code === "unauthorized")
+          res.setHeader(
+            "www-authenticate",
+            `Bearer ${REALM}, error="invalid_token", error_description="${refused.message.replace(/["\\]/g, "")}"`,
+          );
         next(refused);
       },
     );
@@ -59,11 +73,18 @@ function idTokenCheck(audience: string, jwksUrl: string): (token: string) => Pro
     try {
       await jwtVerify(token, keys, { issuer: GOOGLE_ISSUERS, audience, algorithms: ["RS256"], clockTolerance: 30 });
     } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw new ApiError("unauthorized", "the ID token has expired", { cause: err });
-      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new ApiError("unauthorized", `the ID token's ${err.claim} claim is not accepted`, { cause: err });
-      if (err instanceof joseErrors.JOSEError && !(err instanceof joseErrors.JWKSTimeout)) throw new ApiError("unauthorized", "the ID token is not a valid Google-signed token", { cause: err });
+      if (err instanceof joseErrors.JWTExpired)
+        throw new ApiError("unauthorized", "the ID token has expired", { cause: err });
+      if (err instanceof joseErrors.JWTClaimValidationFailed)
+        throw new ApiError("unauthorized", `the ID token's ${err.claim} claim is not accepted`, { cause: err });
+      if (err instanceof joseErrors.JOSEError && !(err instanceof joseErrors.JWKSTimeout))
+        throw new ApiError("unauthorized", "the ID token is not a valid Google-signed token", { cause: err });
       // Google's keys could not be fetched: not the caller's fault, and not a reason to let them in.
-      throw new ApiError("not_ready", "cannot verify ID tokens right now (Google's signing keys are unavailable); try again shortly", { cause: err });
+      throw new ApiError(
+        "not_ready",
+        "cannot verify ID tokens right now (Google's signing keys are unavailable); try again shortly",
+        { cause: err },
+      );
     }
   };
 }

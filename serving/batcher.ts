@@ -130,7 +130,8 @@ export class MicroBatcher<I, O> {
     this.run(batch.map((p) => p.item))
       .then(
         (outputs) => {
-          if (outputs.length !== batch.length) throw new Error(`batch runner returned ${outputs.length} results for ${batch.length} items`);
+          if (outputs.length !== batch.length)
+            throw new Error(`batch runner returned ${outputs.length} results for ${batch.length} items`);
           batch.forEach((p, i) => p.resolve(outputs[i]!));
         },
         (err: unknown) => batch.forEach((p) => p.reject(err)),

@@ -2,7 +2,10 @@ import type { Worker } from "node:cluster";
 import client from "prom-client";
 
 // IPC between the primary and the workers for metrics and reloads (each request carries an id; answers echo it).
-export type ToWorker = { sightline: "collect"; id: number } | { sightline: "reload"; id: number } | { sightline: "metrics!"; id: number; contentType: string; body: string };
+export type ToWorker =
+  | { sightline: "collect"; id: number }
+  | { sightline: "reload"; id: number }
+  | { sightline: "metrics!"; id: number; contentType: string; body: string };
 export type FromWorker =
   | { sightline: "listening"; url: string }
   | { sightline: "metrics?"; id: number }
@@ -36,7 +39,8 @@ export function askWorkers<K extends Answer["sightline"]>(
             resolve(value);
           };
           const onMessage = (msg: FromWorker): void => {
-            if (msg?.sightline === answer && "id" in msg && msg.id === id) done(msg as Extract<Answer, { sightline: K }>);
+            if (msg?.sightline === answer && "id" in msg && msg.id === id)
+              done(msg as Extract<Answer, { sightline: K }>);
           };
           const onExit = (): void => done(undefined);
           const timer = setTimeout(() => done(undefined), timeoutMs);
@@ -56,12 +60,20 @@ export function askWorkers<K extends Answer["sightline"]>(
  * The cluster's /metrics: every answering worker's registry aggregated (prom-client's cluster aggregation rules),
  * plus `sightline_metrics_workers{state}` saying how many workers answered and how many did not in time.
  */
-export async function clusterMetricsText(workers: Worker[], timeoutMs: number): Promise<{ contentType: string; body: string }> {
+export async function clusterMetricsText(
+  workers: Worker[],
+  timeoutMs: number,
+): Promise<{ contentType: string; body: string }> {
   const answers = await askWorkers(workers, "collect", "collected", timeoutMs);
   const got = answers.filter((a) => a !== undefined);
   const aggregated = client.AggregatorRegistry.aggregate<client.PrometheusContentType>(got.map((a) => a.metrics));
   const own = new client.Registry();
-  const state = new client.Gauge({ name: "sightline_metrics_workers", help: "Serving workers whose metrics this scrape includes (answered) or lacks (missing: blocked, busy or restarting)", labelNames: ["state"] as const, registers: [own] });
+  const state = new client.Gauge({
+    name: "sightline_metrics_workers",
+    help: "Serving workers whose metrics this scrape includes (answered) or lacks (missing: blocked, busy or restarting)",
+    labelNames: ["state"] as const,
+    registers: [own],
+  });
   state.set({ state: "answered" }, got.length);
   state.set({ state: "missing" }, answers.length - got.length);
   const merged = client.Registry.merge([aggregated, own]);

@@ -46,7 +46,8 @@ export async function startCluster(setup: WorkerSetup, log: Logger): Promise<Clu
   let started = 0;
   let allStarted: (url: string) => void = () => undefined;
   const listening = new Promise<string>((resolve) => (allStarted = resolve));
-  const live = (): Worker[] => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
+  const live = (): Worker[] =>
+    Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
   const metricsText = () => clusterMetricsText(live(), serving.metricsWorkerTimeoutMs);
 
   const fork = (): Worker => {
@@ -56,7 +57,13 @@ export async function startCluster(setup: WorkerSetup, log: Logger): Promise<Clu
       if (msg?.sightline === "metrics?") {
         void metricsText().then(
           (text) => worker.send({ sightline: "metrics!", id: msg.id, ...text } satisfies ToWorker),
-          (err: unknown) => worker.send({ sightline: "metrics!", id: msg.id, contentType: "text/plain", body: `# metrics unavailable: ${(err as Error).message}\n` } satisfies ToWorker),
+          (err: unknown) =>
+            worker.send({
+              sightline: "metrics!",
+              id: msg.id,
+              contentType: "text/plain",
+              body: `# metrics unavailable: ${(err as Error).message}\n`,
+            } satisfies ToWorker),
         );
       }
     });
@@ -82,13 +89,25 @@ export async function startCluster(setup: WorkerSetup, log: Logger): Promise<Clu
       app.post("/admin/reload", bearer(serving.adminToken), async (_req, res) => {
         const workers = live();
         const answers = await askWorkers(workers, "reload", "reloaded", RELOAD_TIMEOUT_MS);
-        const results = answers.map((a, i) => ({ pid: workers[i]!.process.pid ?? null, ...(a ? { ...a.result, version: a.result.version ?? null } : { changed: false, version: null, error: "no answer" }) }));
+        const results = answers.map((a, i) => ({
+          pid: workers[i]!.process.pid ?? null,
+          ...(a
+            ? { ...a.result, version: a.result.version ?? null }
+            : { changed: false, version: null, error: "no answer" }),
+        }));
         const failed = results.filter((r) => "error" in r && r.error !== undefined);
         res.status(failed.length > 0 ? 409 : 200).json({
           changed: results.some((r) => r.changed),
           version: results[0]?.version ?? null,
           workers: results,
-          ...(failed.length > 0 ? { error: { code: "reload_failed", message: failed.map((r) => `worker ${r.pid}: ${"error" in r ? r.error : ""}`).join("; ") } } : {}),
+          ...(failed.length > 0
+            ? {
+                error: {
+                  code: "reload_failed",
+                  message: failed.map((r) => `worker ${r.pid}: ${"error" in r ? r.error : ""}`).join("; "),
+                },
+              }
+            : {}),
         });
       });
     }
@@ -99,7 +118,10 @@ export async function startCluster(setup: WorkerSetup, log: Logger): Promise<Clu
     });
   }
   const internalPort = internal ? (internal.address() as AddressInfo).port : undefined;
-  const internalUrl = internalPort === undefined ? undefined : `http://${serving.host === "0.0.0.0" ? "127.0.0.1" : serving.host}:${internalPort}`;
+  const internalUrl =
+    internalPort === undefined
+      ? undefined
+      : `http://${serving.host === "0.0.0.0" ? "127.0.0.1" : serving.host}:${internalPort}`;
   if (internalUrl) log.info("internal port", { url: internalUrl });
   return {
     url,

@@ -30,7 +30,13 @@ export interface ServingConfig {
   batch: { maxSize: number; maxDelayMs: number };
   /** How often each worker re-reads the alias (a promotion or rollback reaches every replica this way). */
   reloadPollMs: number;
-  predictionLog: { sampleRate: number; embeddingRate: number; bufferSize: number; flushMs: number; maxRecordsPerEvent: number };
+  predictionLog: {
+    sampleRate: number;
+    embeddingRate: number;
+    bufferSize: number;
+    flushMs: number;
+    maxRecordsPerEvent: number;
+  };
   /** Bearer token for POST /admin/reload; admin routes are off without it. */
   adminToken: string | undefined;
   /** Origins allowed by CORS; none by default. */
@@ -102,10 +108,15 @@ export function loadServingConfig(env: Env = process.env, overrides: Partial<Ser
   let model: ServingConfig["model"];
   try {
     const ref = parseModelRef(v.SIGHTLINE_SERVE_MODEL!);
-    model = ref.version !== undefined ? { name: ref.name, version: ref.version } : { name: ref.name, alias: ref.alias ?? "production" };
+    model =
+      ref.version !== undefined
+        ? { name: ref.name, version: ref.version }
+        : { name: ref.name, alias: ref.alias ?? "production" };
   } catch (err) {
     // Named as it was set: an old name still in a manifest is the one to fix.
-    throw new ConfigError(`${SIGHTLINE_SERVE_MODEL.lookup(env, { onDeprecated: () => {} }).from ?? SIGHTLINE_SERVE_MODEL.name}: ${(err as Error).message}`);
+    throw new ConfigError(
+      `${SIGHTLINE_SERVE_MODEL.lookup(env, { onDeprecated: () => {} }).from ?? SIGHTLINE_SERVE_MODEL.name}: ${(err as Error).message}`,
+    );
   }
   return {
     host: v.SIGHTLINE_SERVE_HOST ?? "0.0.0.0",
@@ -131,7 +142,10 @@ export function loadServingConfig(env: Env = process.env, overrides: Partial<Ser
       maxRecordsPerEvent: 100,
     },
     adminToken: v.SIGHTLINE_ADMIN_TOKEN,
-    corsOrigins: (v.SIGHTLINE_CORS_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    corsOrigins: (v.SIGHTLINE_CORS_ORIGINS ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     drainSeconds: v.SIGHTLINE_DRAIN_SECONDS!,
     ...hostileInputBounds(v),
     // --- exposure, load shedding and authentication of the public port
@@ -172,7 +186,10 @@ const publicPort = (v: Variables): number => v.AIP_HTTP_PORT ?? v.PORT!;
 function internalPort(v: Variables): number | undefined {
   const port = v.SIGHTLINE_INTERNAL_PORT;
   const name = v.AIP_HTTP_PORT !== undefined ? "AIP_HTTP_PORT" : "PORT";
-  if (port !== undefined && port !== 0 && port === publicPort(v)) throw new ConfigError(`SIGHTLINE_INTERNAL_PORT=${port} is ${name} too: the internal port must differ from the public one`);
+  if (port !== undefined && port !== 0 && port === publicPort(v))
+    throw new ConfigError(
+      `SIGHTLINE_INTERNAL_PORT=${port} is ${name} too: the internal port must differ from the public one`,
+    );
   return port;
 }
 
@@ -187,29 +204,46 @@ const READINESS_PATHS: ReadonlySet<string> = new Set(["/ready", "/v2/health/read
 function vertexSettings(v: Variables): VertexSettings {
   const predict = v.AIP_PREDICT_ROUTE;
   if (predict !== undefined && isOwnPath(predict)) {
-    throw new ConfigError(`AIP_PREDICT_ROUTE=${JSON.stringify(predict)} is one of Sightline's own routes, which answer another shape; upload the model with --container-predict-route=${VERTEX_PREDICT_ROUTE}`);
+    throw new ConfigError(
+      `AIP_PREDICT_ROUTE=${JSON.stringify(predict)} is one of Sightline's own routes, which answer another shape; upload the model with --container-predict-route=${VERTEX_PREDICT_ROUTE}`,
+    );
   }
   let health = v.AIP_HEALTH_ROUTE;
   if (health !== undefined && LIVENESS_PATHS.has(pathKey(health))) {
-    throw new ConfigError(`AIP_HEALTH_ROUTE=${JSON.stringify(health)} is the liveness check, which answers 200 before a model is loaded; upload the model with --container-health-route=/ready`);
+    throw new ConfigError(
+      `AIP_HEALTH_ROUTE=${JSON.stringify(health)} is the liveness check, which answers 200 before a model is loaded; upload the model with --container-health-route=/ready`,
+    );
   }
   if (health !== undefined && READINESS_PATHS.has(pathKey(health))) health = undefined;
-  else if (health !== undefined && isOwnPath(health)) throw new ConfigError(`AIP_HEALTH_ROUTE=${JSON.stringify(health)} is one of Sightline's own routes; upload the model with --container-health-route=/ready`);
-  const predictRoutes = predict === undefined || pathKey(predict) === VERTEX_PREDICT_ROUTE ? [VERTEX_PREDICT_ROUTE] : [VERTEX_PREDICT_ROUTE, predict];
+  else if (health !== undefined && isOwnPath(health))
+    throw new ConfigError(
+      `AIP_HEALTH_ROUTE=${JSON.stringify(health)} is one of Sightline's own routes; upload the model with --container-health-route=/ready`,
+    );
+  const predictRoutes =
+    predict === undefined || pathKey(predict) === VERTEX_PREDICT_ROUTE
+      ? [VERTEX_PREDICT_ROUTE]
+      : [VERTEX_PREDICT_ROUTE, predict];
   return { predictRoutes, healthRoute: health, deployedModelId: v.AIP_DEPLOYED_MODEL_ID ?? "" };
 }
 
 function serveAuth(v: Variables): ServeAuth {
   const mode = v.SIGHTLINE_SERVE_AUTH!;
   if (mode === "api-key") {
-    if (!v.SIGHTLINE_SERVE_API_KEY_HASHES) throw new ConfigError("SIGHTLINE_SERVE_AUTH=api-key needs SIGHTLINE_SERVE_API_KEY_HASHES (SHA-256 hashes of the keys, from a Secret)");
+    if (!v.SIGHTLINE_SERVE_API_KEY_HASHES)
+      throw new ConfigError(
+        "SIGHTLINE_SERVE_AUTH=api-key needs SIGHTLINE_SERVE_API_KEY_HASHES (SHA-256 hashes of the keys, from a Secret)",
+      );
     return { mode, keyHashes: v.SIGHTLINE_SERVE_API_KEY_HASHES };
   }
   if (mode === "google-id-token") {
-    if (!v.SIGHTLINE_SERVE_AUDIENCE) throw new ConfigError("SIGHTLINE_SERVE_AUTH=google-id-token needs SIGHTLINE_SERVE_AUDIENCE (the audience callers request their ID token for)");
+    if (!v.SIGHTLINE_SERVE_AUDIENCE)
+      throw new ConfigError(
+        "SIGHTLINE_SERVE_AUTH=google-id-token needs SIGHTLINE_SERVE_AUDIENCE (the audience callers request their ID token for)",
+      );
     return { mode, audience: v.SIGHTLINE_SERVE_AUDIENCE, jwksUrl: v.SIGHTLINE_GOOGLE_JWKS_URL! };
   }
   return { mode };
 }
 
-export const refText = (ref: ServedRef): string => ("version" in ref ? `${ref.name}:${ref.version}` : `${ref.name}@${ref.alias}`);
+export const refText = (ref: ServedRef): string =>
+  "version" in ref ? `${ref.name}:${ref.version}` : `${ref.name}@${ref.alias}`;

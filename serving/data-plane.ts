@@ -65,20 +65,31 @@ export class DataPlane {
       const request = typeof input === "function" ? input(model) : input;
       const count = inputCount(request);
       if (count === 0) throw new ApiError("bad_request", "the request has no inputs");
-      if (count > config.maxImagesPerRequest) throw new ApiError("payload_too_large", `${count} inputs; at most ${config.maxImagesPerRequest} per request`);
+      if (count > config.maxImagesPerRequest)
+        throw new ApiError("payload_too_large", `${count} inputs; at most ${config.maxImagesPerRequest} per request`);
       return withTimeout(this.run(protocol, model, request), config.requestTimeoutMs, "inference");
     });
   }
 
   private async run(protocol: Protocol, model: LoadedModel, input: ModelInput): Promise<Inference> {
-    const samples = Array.from({ length: inputCount(input) }, () => this.ctx.predictionLog?.sample() ?? { log: false, embedding: false });
+    const samples = Array.from(
+      { length: inputCount(input) },
+      () => this.ctx.predictionLog?.sample() ?? { log: false, embedding: false },
+    );
     let prepared: PreparedImage[];
     if (input.kind === "images") {
       prepared = await this.decode(model, input.images, samples);
     } else {
       prepared = input.tensors.map((tensor, i) => {
-        if (tensor.length !== model.inputSize) throw new ApiError("invalid_tensor", `input ${i} has ${tensor.length} values; the model takes ${model.inputSize}`);
-        return { input: tensor, ...(samples[i]!.log ? { features: tensorFeatures(tensor, model.card.preprocessing) } : {}) };
+        if (tensor.length !== model.inputSize)
+          throw new ApiError(
+            "invalid_tensor",
+            `input ${i} has ${tensor.length} values; the model takes ${model.inputSize}`,
+          );
+        return {
+          input: tensor,
+          ...(samples[i]!.log ? { features: tensorFeatures(tensor, model.card.preprocessing) } : {}),
+        };
       });
     }
     const outputs = await model.infer(prepared.map((p) => p.input));
@@ -91,7 +102,11 @@ export class DataPlane {
    * Each image's format (magic bytes) and declared size are checked from its header, so a bomb is refused before
    * decoding; then it is preprocessed with the model card's spec in a decode slot.
    */
-  private async decode(model: LoadedModel, images: Uint8Array[], samples: { log: boolean }[]): Promise<PreparedImage[]> {
+  private async decode(
+    model: LoadedModel,
+    images: Uint8Array[],
+    samples: { log: boolean }[],
+  ): Promise<PreparedImage[]> {
     const { config } = this.ctx;
     const where = (i: number): string => (images.length === 1 ? "the image" : `image ${i}`);
     const sizes = await Promise.all(
@@ -100,31 +115,52 @@ export class DataPlane {
         try {
           size = await readImageSize(data);
         } catch (err) {
-          if (err instanceof UnsupportedImageFormatError && err.format !== undefined) throw new ApiError("unsupported_media_type", `${where(i)}: ${err.message}`, { cause: err });
-          throw new ApiError("undecodable_image", `${where(i)} is not a readable image: ${(err as Error).message}`, { cause: err });
+          if (err instanceof UnsupportedImageFormatError && err.format !== undefined)
+            throw new ApiError("unsupported_media_type", `${where(i)}: ${err.message}`, { cause: err });
+          throw new ApiError("undecodable_image", `${where(i)} is not a readable image: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
         if (size.width * size.height > config.maxPixels) {
-          throw new ApiError("too_many_pixels", `${where(i)} declares ${size.width}×${size.height} pixels; at most ${config.maxPixels} are decoded`);
+          throw new ApiError(
+            "too_many_pixels",
+            `${where(i)} declares ${size.width}×${size.height} pixels; at most ${config.maxPixels} are decoded`,
+          );
         }
         return size;
       }),
     );
     const total = sizes.reduce((a, b) => a + b.width * b.height, 0);
     if (config.maxRequestPixels !== undefined && total > config.maxRequestPixels) {
-      throw new ApiError("too_many_pixels", `the ${images.length} images declare ${total} pixels together; at most ${config.maxRequestPixels} per request`);
+      throw new ApiError(
+        "too_many_pixels",
+        `the ${images.length} images declare ${total} pixels together; at most ${config.maxRequestPixels} per request`,
+      );
     }
     const decode = async (i: number): Promise<PreparedImage> => {
       try {
-        return await prepareImage(images[i]!, model.card.preprocessing, { features: samples[i]!.log, storedSize: sizes[i]! });
+        return await prepareImage(images[i]!, model.card.preprocessing, {
+          features: samples[i]!.log,
+          storedSize: sizes[i]!,
+        });
       } catch (err) {
-        throw new ApiError("undecodable_image", `${where(i)} does not decode: ${(err as Error).message}`, { cause: err });
+        throw new ApiError("undecodable_image", `${where(i)} does not decode: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     };
     // The request's scope fires once it is answered (a timeout included): its queued decodes are skipped.
     return this.decodeSlots.run(images.length, decode, currentRequest()?.signal);
   }
 
-  private record(protocol: Protocol, model: LoadedModel, predictions: Prediction[], outputs: ModelOutput[], prepared: PreparedImage[], samples: { log: boolean; embedding: boolean }[]): void {
+  private record(
+    protocol: Protocol,
+    model: LoadedModel,
+    predictions: Prediction[],
+    outputs: ModelOutput[],
+    prepared: PreparedImage[],
+    samples: { log: boolean; embedding: boolean }[],
+  ): void {
     const { metrics, predictionLog } = this.ctx;
     const labels = { model: model.name, version: String(model.version) };
     metrics.inferenceRequests.inc({ ...labels, protocol });
@@ -152,10 +188,16 @@ export class DataPlane {
   }
 }
 
-const inputCount = (input: ModelInput): number => (input.kind === "images" ? input.images.length : input.tensors.length);
+const inputCount = (input: ModelInput): number =>
+  input.kind === "images" ? input.images.length : input.tensors.length;
 
 /** The predicted class by the same argmax the trainer's evaluation uses, so the two cannot disagree on a label. */
 export function toPrediction(out: ModelOutput, classes: readonly string[]): Prediction {
   const index = topClass(out.probabilities, out.probabilities.length);
-  return { label: classes[index]!, index, confidence: out.probabilities[index]!, scores: Array.from(out.probabilities) };
+  return {
+    label: classes[index]!,
+    index,
+    confidence: out.probabilities[index]!,
+    scores: Array.from(out.probabilities),
+  };
 }

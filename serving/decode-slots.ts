@@ -34,9 +34,13 @@ export class DecodeSlots {
   async run<T>(count: number, decode: (i: number) => Promise<T>, signal?: AbortSignal): Promise<T[]> {
     const inFlight = this.limit.activeCount + this.limit.pendingCount;
     if (inFlight + count - this.limit.concurrency > this.maxQueued) {
-      throw new ApiError("overloaded", `this server is decoding ${Math.min(inFlight, this.limit.concurrency)} images with ${this.queued} waiting; retry in ${DECODE_RETRY_AFTER_SECONDS} s`, {
-        headers: { "retry-after": String(DECODE_RETRY_AFTER_SECONDS) },
-      });
+      throw new ApiError(
+        "overloaded",
+        `this server is decoding ${Math.min(inFlight, this.limit.concurrency)} images with ${this.queued} waiting; retry in ${DECODE_RETRY_AFTER_SECONDS} s`,
+        {
+          headers: { "retry-after": String(DECODE_RETRY_AFTER_SECONDS) },
+        },
+      );
     }
     let failed = false;
     return Promise.all(

@@ -101,15 +101,19 @@ export interface ErrorAnswer {
  * dependencies may name buckets or paths); anything else is a bug: 500.
  */
 export function answerFor(err: unknown): ErrorAnswer {
-  if (err instanceof ApiError) return { code: err.code, status: err.status, message: err.message, headers: err.headers };
+  if (err instanceof ApiError)
+    return { code: err.code, status: err.status, message: err.message, headers: err.headers };
   const kind = errorKind(err);
   const code = KIND_API_CODE[kind];
   const status = KIND_STATUS[kind];
-  const message = status < 500 ? capMessage((err as Error).message) : kind === "unavailable" ? UNAVAILABLE_MESSAGE : INTERNAL_MESSAGE;
+  const message =
+    status < 500 ? capMessage((err as Error).message) : kind === "unavailable" ? UNAVAILABLE_MESSAGE : INTERNAL_MESSAGE;
   return { code, status, message, headers: {} };
 }
 
-export const errorBody = (code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } => ({ error: { code, message } });
+export const errorBody = (code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } => ({
+  error: { code, message },
+});
 
 /** How a protocol shapes its error bodies; a route sets its own in `res.locals.errorBody` (default: errorBody). */
 export type ErrorBodyShape = (code: ErrorCode, message: string) => unknown;
@@ -125,10 +129,12 @@ export function capMessage(message: string, max = MAX_MESSAGE_CHARS): string {
 /** zod's first few issues, one line each; the rest only counted (a list of 500,000 issues is not an answer). */
 export function briefIssues(error: z.ZodError, max = 3): string {
   const shown = error.issues.slice(0, max).map((issue) => {
-    const path = issue.path.length === 0 ? "" : ` at ${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
+    const path =
+      issue.path.length === 0
+        ? ""
+        : ` at ${issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
     return `${issue.message}${path}`;
   });
   const more = error.issues.length - shown.length;
   return capMessage(`${shown.join("; ")}${more > 0 ? ` (and ${more} more issues)` : ""}`, 512);
 }
-

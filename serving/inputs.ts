@@ -19,7 +19,8 @@ const INSTANCES_SHAPE = 'JSON body must be {"instances":[{"b64":"…"}]}';
 const MAX_FIELD_BYTES = 16 * 1024;
 const MAX_FIELDS = 16;
 
-export const mediaType = (req: Pick<IncomingMessage, "headers">): string => (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+export const mediaType = (req: Pick<IncomingMessage, "headers">): string =>
+  (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
 
 /**
  * The images of a POST /predict request, in order: a raw image body, the `file` parts of a multipart form, or
@@ -31,10 +32,14 @@ export async function readImages(req: Request, limits: InputLimits): Promise<Uin
   if (type === "application/json") return readInstances(req.body, limits);
   if (IMAGE_TYPES.has(type)) {
     const body: unknown = req.body;
-    if (!Buffer.isBuffer(body) || body.length === 0) throw new ApiError("bad_request", "the request body is empty; send the image bytes");
+    if (!Buffer.isBuffer(body) || body.length === 0)
+      throw new ApiError("bad_request", "the request body is empty; send the image bytes");
     return [body];
   }
-  throw new ApiError("unsupported_media_type", `content type ${JSON.stringify(type || "(none)")} is not accepted; send image/png, image/jpeg, image/webp, multipart/form-data with file parts, or application/json with instances`);
+  throw new ApiError(
+    "unsupported_media_type",
+    `content type ${JSON.stringify(type || "(none)")} is not accepted; send image/png, image/jpeg, image/webp, multipart/form-data with file parts, or application/json with instances`,
+  );
 }
 
 function readInstances(body: unknown, limits: InputLimits): Uint8Array[] {
@@ -49,10 +54,14 @@ function readInstances(body: unknown, limits: InputLimits): Uint8Array[] {
  * costs seconds of event loop and an error listing each of them. `shape` opens the error messages.
  */
 export function instanceList(body: unknown, maxImages: number, shape: string): unknown[] {
-  const list = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).instances : undefined;
+  const list =
+    typeof body === "object" && body !== null && !Array.isArray(body)
+      ? (body as Record<string, unknown>).instances
+      : undefined;
   if (!Array.isArray(list)) throw new ApiError("bad_request", `${shape}: instances must be an array`);
   if (list.length === 0) throw new ApiError("bad_request", `${shape}: instances is empty`);
-  if (list.length > maxImages) throw new ApiError("payload_too_large", `${list.length} instances; at most ${maxImages} per request`);
+  if (list.length > maxImages)
+    throw new ApiError("payload_too_large", `${list.length} instances; at most ${maxImages} per request`);
   return list;
 }
 
@@ -60,7 +69,8 @@ export function instanceList(body: unknown, maxImages: number, shape: string): u
 export function decodeBase64(text: string, field: string): Buffer {
   // Buffer.from(…, "base64") skips invalid characters silently; a typo must be an error, not a different image.
   const clean = text.replace(/\s+/g, "");
-  if (clean.length % 4 === 1 || !BASE64.test(clean.replace(/-/g, "+").replace(/_/g, "/"))) throw new ApiError("bad_request", `${field} is not valid base64`);
+  if (clean.length % 4 === 1 || !BASE64.test(clean.replace(/-/g, "+").replace(/_/g, "/")))
+    throw new ApiError("bad_request", `${field} is not valid base64`);
   const bytes = Buffer.from(clean, "base64");
   if (bytes.length === 0) throw new ApiError("bad_request", `${field} decodes to nothing`);
   return bytes;
@@ -72,7 +82,13 @@ function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]>
     try {
       parser = busboy({
         headers: req.headers,
-        limits: { fileSize: limits.maxBodyBytes + 1, files: limits.maxImages, fields: MAX_FIELDS, fieldSize: Math.min(MAX_FIELD_BYTES, limits.maxBodyBytes), parts: limits.maxImages + MAX_FIELDS },
+        limits: {
+          fileSize: limits.maxBodyBytes + 1,
+          files: limits.maxImages,
+          fields: MAX_FIELDS,
+          fieldSize: Math.min(MAX_FIELD_BYTES, limits.maxBodyBytes),
+          parts: limits.maxImages + MAX_FIELDS,
+        },
       });
     } catch (err) {
       reject(new ApiError("bad_request", `multipart body: ${(err as Error).message}`));
@@ -90,29 +106,55 @@ function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]>
     parser.on("file", (field, stream) => {
       if (field !== "file") {
         stream.resume();
-        return fail(new ApiError("bad_request", `unexpected multipart file field ${JSON.stringify(field)}; name each image part "file"`));
+        return fail(
+          new ApiError(
+            "bad_request",
+            `unexpected multipart file field ${JSON.stringify(field)}; name each image part "file"`,
+          ),
+        );
       }
       files.push(
         new Promise((ok) => {
           const chunks: Buffer[] = [];
           stream.on("data", (c: Buffer) => {
             total += c.length;
-            if (total > limits.maxBodyBytes) return fail(new ApiError("payload_too_large", `the multipart parts exceed ${limits.maxBodyBytes} bytes together`));
+            if (total > limits.maxBodyBytes)
+              return fail(
+                new ApiError("payload_too_large", `the multipart parts exceed ${limits.maxBodyBytes} bytes together`),
+              );
             chunks.push(c);
           });
-          stream.on("limit", () => fail(new ApiError("payload_too_large", `a file part exceeds ${limits.maxBodyBytes} bytes`)));
+          stream.on("limit", () =>
+            fail(new ApiError("payload_too_large", `a file part exceeds ${limits.maxBodyBytes} bytes`)),
+          );
           stream.on("close", () => ok(Buffer.concat(chunks)));
         }),
       );
     });
     // Text fields count towards the body limit like files do.
     parser.on("field", (name, value, info) => {
-      if (info.valueTruncated) return fail(new ApiError("payload_too_large", `multipart field ${JSON.stringify(name.slice(0, 64))} exceeds ${Math.min(MAX_FIELD_BYTES, limits.maxBodyBytes)} bytes`));
+      if (info.valueTruncated)
+        return fail(
+          new ApiError(
+            "payload_too_large",
+            `multipart field ${JSON.stringify(name.slice(0, 64))} exceeds ${Math.min(MAX_FIELD_BYTES, limits.maxBodyBytes)} bytes`,
+          ),
+        );
       total += Buffer.byteLength(name) + Buffer.byteLength(value);
-      if (total > limits.maxBodyBytes) fail(new ApiError("payload_too_large", `the multipart parts exceed ${limits.maxBodyBytes} bytes together`));
+      if (total > limits.maxBodyBytes)
+        fail(new ApiError("payload_too_large", `the multipart parts exceed ${limits.maxBodyBytes} bytes together`));
     });
-    parser.on("fieldsLimit", () => fail(new ApiError("payload_too_large", `more than ${MAX_FIELDS} multipart text fields`)));
-    parser.on("filesLimit", () => fail(new ApiError("payload_too_large", `more than ${limits.maxImages} files; at most ${limits.maxImages} per request`)));
+    parser.on("fieldsLimit", () =>
+      fail(new ApiError("payload_too_large", `more than ${MAX_FIELDS} multipart text fields`)),
+    );
+    parser.on("filesLimit", () =>
+      fail(
+        new ApiError(
+          "payload_too_large",
+          `more than ${limits.maxImages} files; at most ${limits.maxImages} per request`,
+        ),
+      ),
+    );
     parser.on("partsLimit", () => fail(new ApiError("payload_too_large", "too many multipart parts")));
     parser.on("error", (err: Error) => fail(new ApiError("bad_request", `multipart body: ${err.message}`)));
     parser.on("close", () => {

@@ -5,7 +5,13 @@ import { parseModelCard, type ModelCard } from "../core/registry/model-card.ts";
 import { toProbabilities } from "../core/registry/scores.ts";
 import { getVersion, type ModelVersion } from "../core/registry/model-version.ts";
 import { MicroBatcher, type BatcherOptions } from "./batcher.ts";
-import { InlineSession, THREAD_MIN_RUN_MS, ThreadedSession, type ModelSession, type OrtPlacement } from "./ort-session.ts";
+import {
+  InlineSession,
+  THREAD_MIN_RUN_MS,
+  ThreadedSession,
+  type ModelSession,
+  type OrtPlacement,
+} from "./ort-session.ts";
 import type { ServingMetrics } from "./metrics.ts";
 import { SightlineError } from "../core/errors.ts";
 
@@ -43,19 +49,33 @@ export class LoadedModel {
     this.card = card;
     this.session = session;
     const { metrics } = options;
-    this.batcher = new MicroBatcher((inputs) => this.runBatch(inputs, metrics), { ...options.batch, onBatch: (n) => metrics.batchSize.observe(n) });
+    this.batcher = new MicroBatcher((inputs) => this.runBatch(inputs, metrics), {
+      ...options.batch,
+      onBatch: (n) => metrics.batchSize.observe(n),
+    });
   }
 
   /**
    * Loads a version from the registry and proves it works before anyone can use it: the card parses, the ONNX
    * file has the card's input and outputs, and a warm-up run gives one probability per class summing to 1.
    */
-  static async load(rt: { blobs: BlobStore; meta: MetadataStore }, name: string, version: number, options: LoadOptions): Promise<LoadedModel> {
+  static async load(
+    rt: { blobs: BlobStore; meta: MetadataStore },
+    name: string,
+    version: number,
+    options: LoadOptions,
+  ): Promise<LoadedModel> {
     const record = await getVersion(rt.meta, name, version);
     const card = parseModelCard(await rt.blobs.get(record.cardDigest), `${name}:${version}`);
     const bytes = await rt.blobs.get(record.modelDigest);
-    const sessionOptions = { intraOpNumThreads: options.ortThreads, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all" } as const;
-    const open = (where: "thread" | "inline"): Promise<ModelSession> => (where === "thread" ? ThreadedSession.create(bytes, sessionOptions) : InlineSession.create(bytes, sessionOptions));
+    const sessionOptions = {
+      intraOpNumThreads: options.ortThreads,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+    } as const;
+    const open = (where: "thread" | "inline"): Promise<ModelSession> =>
+      where === "thread" ? ThreadedSession.create(bytes, sessionOptions) : InlineSession.create(bytes, sessionOptions);
     const placement = options.ortPlacement ?? "auto";
     let session = await open(placement === "thread" ? "thread" : "inline");
     try {
@@ -137,17 +157,38 @@ export class LoadedModel {
 
   private async warmUp(): Promise<void> {
     const { input, outputs } = this.card.onnx;
-    if (!this.session.inputNames.includes(input)) throw new SightlineError("corrupt", "model_card_mismatch", `ONNX model has inputs ${this.session.inputNames.join(", ")}, card says ${input}`);
+    if (!this.session.inputNames.includes(input))
+      throw new SightlineError(
+        "corrupt",
+        "model_card_mismatch",
+        `ONNX model has inputs ${this.session.inputNames.join(", ")}, card says ${input}`,
+      );
     for (const out of [outputs.scores, outputs.embedding]) {
-      if (out !== undefined && !this.session.outputNames.includes(out)) throw new SightlineError("corrupt", "model_card_mismatch", `ONNX model has outputs ${this.session.outputNames.join(", ")}, card says ${out}`);
+      if (out !== undefined && !this.session.outputNames.includes(out))
+        throw new SightlineError(
+          "corrupt",
+          "model_card_mismatch",
+          `ONNX model has outputs ${this.session.outputNames.join(", ")}, card says ${out}`,
+        );
     }
     const [out] = await this.runOnce([new Float32Array(this.inputSize)]);
     const k = this.card.classes.length;
-    if (out?.probabilities.length !== k) throw new SightlineError("corrupt", "model_card_mismatch", `warm-up gave ${out?.probabilities.length} scores for ${k} classes`);
+    if (out?.probabilities.length !== k)
+      throw new SightlineError(
+        "corrupt",
+        "model_card_mismatch",
+        `warm-up gave ${out?.probabilities.length} scores for ${k} classes`,
+      );
     const { embeddingDim } = this.card.onnx;
-    if (out.embedding && embeddingDim !== undefined && out.embedding.length !== embeddingDim) throw new SightlineError("corrupt", "model_card_mismatch", `warm-up gave a ${out.embedding.length}-d embedding, card says ${embeddingDim}`);
+    if (out.embedding && embeddingDim !== undefined && out.embedding.length !== embeddingDim)
+      throw new SightlineError(
+        "corrupt",
+        "model_card_mismatch",
+        `warm-up gave a ${out.embedding.length}-d embedding, card says ${embeddingDim}`,
+      );
     const sum = out.probabilities.reduce((a, b) => a + b, 0);
-    if (!(Math.abs(sum - 1) < 1e-3)) throw new SightlineError("corrupt", "model_card_mismatch", `warm-up probabilities sum to ${sum}, not 1`);
+    if (!(Math.abs(sum - 1) < 1e-3))
+      throw new SightlineError("corrupt", "model_card_mismatch", `warm-up probabilities sum to ${sum}, not 1`);
   }
 
   private async runBatch(inputs: Float32Array[], metrics: ServingMetrics): Promise<ModelOutput[]> {
@@ -168,14 +209,21 @@ export class LoadedModel {
     // The batch goes to the ONNX Runtime thread by transfer. A lone image that owns its buffer goes as it is (its
     // caller is done with it), sparing an allocation as large as the model's input; otherwise the batch is one copy.
     const only = inputs[0]!;
-    const data = n === 1 && only.byteOffset === 0 && only.byteLength === only.buffer.byteLength && only.buffer instanceof ArrayBuffer ? only : new Float32Array(n * size);
+    const data =
+      n === 1 &&
+      only.byteOffset === 0 &&
+      only.byteLength === only.buffer.byteLength &&
+      only.buffer instanceof ArrayBuffer
+        ? only
+        : new Float32Array(n * size);
     if (data !== only) inputs.forEach((x, i) => data.set(x, i * size));
     const { input, outputs } = this.card.onnx;
     const names = outputs.embedding === undefined ? [outputs.scores] : [outputs.scores, outputs.embedding];
     const result = await this.session.run(input, data, [n, ...this.inputShape], names);
     const scores = result[outputs.scores];
     const embedding = outputs.embedding === undefined ? undefined : result[outputs.embedding];
-    if (!scores || (outputs.embedding !== undefined && !embedding)) throw new Error("ONNX Runtime returned no scores or no embedding");
+    if (!scores || (outputs.embedding !== undefined && !embedding))
+      throw new Error("ONNX Runtime returned no scores or no embedding");
     const k = scores.length / n;
     const probabilities = toProbabilities(scores, k, outputs.kind);
     const d = embedding ? embedding.length / n : 0;

@@ -57,9 +57,17 @@ export class ModelHost {
     this.timer.unref();
     if (this.options.subscription !== undefined) {
       const name = this.options.ref.name;
-      this.subscription = await this.rt.bus.subscribe(this.options.subscription, ["sightline.model.promoted", "sightline.model.rolled_back"], async (event) => {
-        if ((event.type === "sightline.model.promoted" || event.type === "sightline.model.rolled_back") && event.data.model === name) await this.check(event.type);
-      });
+      this.subscription = await this.rt.bus.subscribe(
+        this.options.subscription,
+        ["sightline.model.promoted", "sightline.model.rolled_back"],
+        async (event) => {
+          if (
+            (event.type === "sightline.model.promoted" || event.type === "sightline.model.rolled_back") &&
+            event.data.model === name
+          )
+            await this.check(event.type);
+        },
+      );
     }
     return first;
   }
@@ -95,7 +103,8 @@ export class ModelHost {
       return { changed: false, version: this.model?.version };
     }
     if (version === this.model?.version) return { changed: false, version };
-    if (version === this.rejected?.version && Date.now() - this.rejected.at < RETRY_REJECTED_MS) return { changed: false, version: this.model?.version, error: this.rejected.error };
+    if (version === this.rejected?.version && Date.now() - this.rejected.at < RETRY_REJECTED_MS)
+      return { changed: false, version: this.model?.version, error: this.rejected.error };
 
     const started = performance.now();
     let next: LoadedModel;
@@ -105,7 +114,12 @@ export class ModelHost {
       const error = (err as Error).message;
       this.rejected = { version, error, at: Date.now() };
       this.metrics.reloads.inc({ result: "failed" });
-      this.log.error("model failed to load; still serving the previous one", { model: `${ref.name}:${version}`, serving: this.model?.version ?? null, reason, err });
+      this.log.error("model failed to load; still serving the previous one", {
+        model: `${ref.name}:${version}`,
+        serving: this.model?.version ?? null,
+        reason,
+        err,
+      });
       return { changed: false, version: this.model?.version, error };
     }
     const previous = this.model;
@@ -120,7 +134,12 @@ export class ModelHost {
       runsOn: next.runsOn,
       loadMs: Math.round(performance.now() - started),
     });
-    if (previous) void previous.retire().catch((err: unknown) => this.log.error("retiring the previous model failed", { model: `${ref.name}:${previous.version}`, err }));
+    if (previous)
+      void previous
+        .retire()
+        .catch((err: unknown) =>
+          this.log.error("retiring the previous model failed", { model: `${ref.name}:${previous.version}`, err }),
+        );
     return { changed: true, version };
   }
 }

@@ -21,7 +21,11 @@ export type OrtPlacement = "auto" | "thread" | "inline";
 export const THREAD_MIN_RUN_MS = 1;
 
 /** The named outputs of a run as float32 arrays (copies when `copy`, e.g. to transfer them); throws for any other type. */
-export function float32Outputs(result: InferenceSession.OnnxValueMapType, names: readonly string[], copy = false): Record<string, Float32Array> {
+export function float32Outputs(
+  result: InferenceSession.OnnxValueMapType,
+  names: readonly string[],
+  copy = false,
+): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const name of names) {
     const values = result[name]?.data;
@@ -47,7 +51,12 @@ export class InlineSession implements ModelSession {
     return new InlineSession(await ort.InferenceSession.create(model, options));
   }
 
-  async run(input: string, data: Float32Array, dims: number[], outputs: string[]): Promise<Record<string, Float32Array>> {
+  async run(
+    input: string,
+    data: Float32Array,
+    dims: number[],
+    outputs: string[],
+  ): Promise<Record<string, Float32Array>> {
     return float32Outputs(await this.session.run({ [input]: new ort.Tensor("float32", data, dims) }, outputs), outputs);
   }
 
@@ -77,7 +86,10 @@ export class ThreadedSession implements ModelSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (outputs: Record<string, Float32Array>) => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (outputs: Record<string, Float32Array>) => void; reject: (err: Error) => void }
+  >();
   private nextId = 0;
   private dead: Error | undefined;
 
@@ -103,9 +115,12 @@ export class ThreadedSession implements ModelSession {
 
   /** Starts the thread and loads the model in it; rejects with ONNX Runtime's message when it does not load. */
   static create(model: Uint8Array, options: InferenceSession.SessionOptions): Promise<ThreadedSession> {
-    const worker = new Worker(new URL("./ort-worker.ts", import.meta.url), { workerData: { model, options } satisfies OrtWorkerData });
+    const worker = new Worker(new URL("./ort-worker.ts", import.meta.url), {
+      workerData: { model, options } satisfies OrtWorkerData,
+    });
     return new Promise((resolve, reject) => {
-      const onExit = (code: number): void => reject(new Error(`the ONNX Runtime thread exited (code ${code}) before the model loaded`));
+      const onExit = (code: number): void =>
+        reject(new Error(`the ONNX Runtime thread exited (code ${code}) before the model loaded`));
       worker.once("error", reject);
       worker.once("exit", onExit);
       worker.once("message", (reply: OrtReply) => {
@@ -113,7 +128,13 @@ export class ThreadedSession implements ModelSession {
         worker.off("exit", onExit);
         if (reply.kind === "ready") return resolve(new ThreadedSession(worker, reply));
         void worker.terminate();
-        reject(new Error(reply.kind === "failed" ? reply.message : `unexpected first message ${reply.kind} from the ONNX Runtime thread`));
+        reject(
+          new Error(
+            reply.kind === "failed"
+              ? reply.message
+              : `unexpected first message ${reply.kind} from the ONNX Runtime thread`,
+          ),
+        );
       });
     });
   }

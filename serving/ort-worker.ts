@@ -9,14 +9,24 @@ const port = parentPort!;
 
 try {
   const session = await ort.InferenceSession.create(model, options);
-  port.postMessage({ kind: "ready", inputNames: [...session.inputNames], outputNames: [...session.outputNames] } satisfies OrtReply);
+  port.postMessage({
+    kind: "ready",
+    inputNames: [...session.inputNames],
+    outputNames: [...session.outputNames],
+  } satisfies OrtReply);
   port.on("message", (request: OrtRequest) => {
     void (async () => {
       try {
-        const result = await session.run({ [request.input]: new ort.Tensor("float32", request.data, request.dims) }, request.outputs);
+        const result = await session.run(
+          { [request.input]: new ort.Tensor("float32", request.data, request.dims) },
+          request.outputs,
+        );
         // A view into ORT's own buffer cannot be transferred; a copy can, and is small beside the run.
         const outputs = float32Outputs(result, request.outputs, true);
-        port.postMessage({ kind: "result", id: request.id, outputs } satisfies OrtReply, Object.values(outputs).map((o) => o.buffer as ArrayBuffer));
+        port.postMessage(
+          { kind: "result", id: request.id, outputs } satisfies OrtReply,
+          Object.values(outputs).map((o) => o.buffer as ArrayBuffer),
+        );
       } catch (err) {
         port.postMessage({ kind: "error", id: request.id, message: (err as Error).message } satisfies OrtReply);
       }

@@ -38,7 +38,13 @@ export class PredictionLog {
   private readonly metrics: ServingMetrics;
   private readonly log: Logger;
 
-  constructor(bus: EventBus, options: PredictionLogOptions, metrics: ServingMetrics, log: Logger, random: () => number = Math.random) {
+  constructor(
+    bus: EventBus,
+    options: PredictionLogOptions,
+    metrics: ServingMetrics,
+    log: Logger,
+    random: () => number = Math.random,
+  ) {
     this.bus = bus;
     this.options = options;
     this.metrics = metrics;
@@ -99,7 +105,9 @@ export class PredictionLog {
         // a turn of the event loop before each event keeps a large flush from stalling the requests behind it.
         await new Promise((resolve) => setImmediate(resolve));
         try {
-          await this.bus.publish(makeEvent("sightline.predictions.logged", { model, version, records: chunk, dropped }, { subject: key }));
+          await this.bus.publish(
+            makeEvent("sightline.predictions.logged", { model, version, records: chunk, dropped }, { subject: key }),
+          );
           this.dropped -= dropped;
           this.metrics.logRecords.inc({ outcome: "published" }, chunk.length);
         } catch (err) {
@@ -121,6 +129,7 @@ function withPredictionId(record: PredictionRecord): PredictionRecord {
   if (!scope?.clientRequestId || record.predictionId !== undefined) return record;
   const { requestId } = scope;
   if (record.requestId === requestId) return { ...record, predictionId: scope.predictionId };
-  if (record.requestId.startsWith(`${requestId}/`)) return { ...record, predictionId: scope.predictionId + record.requestId.slice(requestId.length) };
+  if (record.requestId.startsWith(`${requestId}/`))
+    return { ...record, predictionId: scope.predictionId + record.requestId.slice(requestId.length) };
   return record;
 }

@@ -42,6 +42,9 @@ export function requestScope(): RequestHandler {
     const predictionId = clientRequestId === undefined ? requestId : randomUUID();
     // The caller's id stays the trace id it sees; this one names exactly its predictions in lineage.
     if (clientRequestId !== undefined) res.setHeader("x-prediction-id", predictionId);
-    storage.run({ signal: controller.signal, requestId, predictionId, clientRequestId, logFields: requestLogFields(res) }, next);
+    storage.run(
+      { signal: controller.signal, requestId, predictionId, clientRequestId, logFields: requestLogFields(res) },
+      next,
+    );
   };
 }

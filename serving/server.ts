@@ -43,9 +43,17 @@ export function shutdownSeconds(config: Pick<ServingConfig, "drainSeconds">): nu
 }
 
 /** Starts the inference API on `config.host:config.port` in this process; the model loads in the background. */
-export async function startServer(rt: Runtime, config: ServingConfig, log: Logger, options: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  rt: Runtime,
+  config: ServingConfig,
+  log: Logger,
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const metrics = new ServingMetrics({ defaults: options.defaultMetrics ?? true });
-  const predictionLog = config.predictionLog.sampleRate > 0 ? new PredictionLog(rt.bus, config.predictionLog, metrics, log.child({ component: "prediction-log" })) : undefined;
+  const predictionLog =
+    config.predictionLog.sampleRate > 0
+      ? new PredictionLog(rt.bus, config.predictionLog, metrics, log.child({ component: "prediction-log" }))
+      : undefined;
   const batch = {
     ...config.batch,
     maxQueue: config.maxQueuedImages,
@@ -55,12 +63,30 @@ export async function startServer(rt: Runtime, config: ServingConfig, log: Logge
   };
   const host = new ModelHost(
     rt,
-    { ref: config.model, reloadPollMs: config.reloadPollMs, ortThreads: config.ortThreads, ortPlacement: config.ortPlacement, batch, ...(options.subscription ? { subscription: options.subscription } : {}) },
+    {
+      ref: config.model,
+      reloadPollMs: config.reloadPollMs,
+      ortThreads: config.ortThreads,
+      ortPlacement: config.ortPlacement,
+      batch,
+      ...(options.subscription ? { subscription: options.subscription } : {}),
+    },
     metrics,
     log.child({ component: "model-host" }),
   );
-  const metricsText = options.metricsText ?? (async (m: ServingMetrics) => ({ contentType: m.registry.contentType, body: await m.registry.metrics() }));
-  const context: ServingContext = { config, host, metrics, predictionLog, log, metricsText: () => metricsText(metrics), queuedImages: () => metrics.queuedImages, draining: false };
+  const metricsText =
+    options.metricsText ??
+    (async (m: ServingMetrics) => ({ contentType: m.registry.contentType, body: await m.registry.metrics() }));
+  const context: ServingContext = {
+    config,
+    host,
+    metrics,
+    predictionLog,
+    log,
+    metricsText: () => metricsText(metrics),
+    queuedImages: () => metrics.queuedImages,
+    draining: false,
+  };
 
   const server = createServer(createApp(context));
   // Slow or stalled uploads are cut off; keep-alive outlives typical client and L4 load balancer idle timeouts.

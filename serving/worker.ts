@@ -31,7 +31,9 @@ process.on("message", (msg: ToWorker) => {
     waiting.get(msg.id)?.({ contentType: msg.contentType, body: msg.body });
     waiting.delete(msg.id);
   } else if (msg?.sightline === "collect") {
-    void server.context.metrics.registry.getMetricsAsJSON().then((metrics) => send({ sightline: "collected", id: msg.id, metrics }));
+    void server.context.metrics.registry
+      .getMetricsAsJSON()
+      .then((metrics) => send({ sightline: "collected", id: msg.id, metrics }));
   } else if (msg?.sightline === "reload") {
     void server.context.host.check("admin").then((result) => send({ sightline: "reloaded", id: msg.id, result }));
   }

@@ -12,7 +12,10 @@ export const TrainConfigSchema = z
   .object({
     architecture: z.enum(["cnn", "cnn-bn"]).default("cnn"),
     // tfjs convolutions take channels last.
-    preprocessing: PreprocessSpecSchema.prefault({ width: 28, height: 28, channels: 1 }).refine((p) => p.layout === "NHWC", "the built-in trainer's models take NHWC input"),
+    preprocessing: PreprocessSpecSchema.prefault({ width: 28, height: 28, channels: 1 }).refine(
+      (p) => p.layout === "NHWC",
+      "the built-in trainer's models take NHWC input",
+    ),
     epochs: z.number().int().positive().max(1000).default(3),
     batchSize: z.number().int().positive().max(4096).default(64),
     learningRate: z.number().positive().max(1).default(0.001),
@@ -41,18 +44,34 @@ export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
 export const REFERENCE_CONFIG = fileURLToPath(new URL("./configs/reference-cnn.yaml", import.meta.url));
 
-export async function loadTrainConfig(path: string | undefined, overrides: Partial<Pick<TrainConfig, "epochs" | "limit" | "seed">> = {}): Promise<TrainConfig> {
+export async function loadTrainConfig(
+  path: string | undefined,
+  overrides: Partial<Pick<TrainConfig, "epochs" | "limit" | "seed">> = {},
+): Promise<TrainConfig> {
   let raw: unknown = {};
   if (path !== undefined) {
     try {
       raw = parseYaml(await readFile(path, "utf8")) ?? {};
     } catch (err) {
-      throw new SightlineError("invalid", "train_config_invalid", `cannot read training config ${path}: ${(err as Error).message}`, { cause: err });
+      throw new SightlineError(
+        "invalid",
+        "train_config_invalid",
+        `cannot read training config ${path}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
-  const merged = { ...(raw as object), ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+  const merged = {
+    ...(raw as object),
+    ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+  };
   const parsed = TrainConfigSchema.safeParse(merged);
-  if (!parsed.success) throw new SightlineError("invalid", "train_config_invalid", `training config ${path ?? "(defaults)"} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success)
+    throw new SightlineError(
+      "invalid",
+      "train_config_invalid",
+      `training config ${path ?? "(defaults)"} is invalid: ${z.prettifyError(parsed.error)}`,
+    );
   return parsed.data;
 }
 

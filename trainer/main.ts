@@ -23,7 +23,9 @@ const log = createLogger({ component: "trainer" });
 const mode = process.argv[2] ?? "run";
 const env = readTrainerJobEnv(process.env);
 if (!env.ok || !["run", "stage", "ingest"].includes(mode)) {
-  log.error("invalid trainer environment", { detail: env.ok ? `unknown mode ${mode}: run, stage or ingest` : env.issues.join("\n") });
+  log.error("invalid trainer environment", {
+    detail: env.ok ? `unknown mode ${mode}: run, stage or ingest` : env.issues.join("\n"),
+  });
   process.exit(78);
 }
 const e = env.value;
@@ -37,7 +39,9 @@ try {
     const layout = runLayout(e.runRoot);
     await stageDataset(rt, request.datasetId, layout);
     // The trainer's own image may not create them (Vertex gives them existing).
-    await Promise.all([layout.modelDir, layout.checkpointDir, layout.tensorboardDir].map((d) => mkdir(d, { recursive: true })));
+    await Promise.all(
+      [layout.modelDir, layout.checkpointDir, layout.tensorboardDir].map((d) => mkdir(d, { recursive: true })),
+    );
     if (job.fineTune) await stageInitModel(rt, request.model, layout.initModel);
     // When the trainer container starts: the ingest container measures the training time from it.
     await writeFile(join(layout.root, STAGED_AT), new Date().toISOString());
@@ -54,7 +58,12 @@ try {
         request,
         runId: job.runId,
         modelDir: layout.modelDir,
-        trainer: { kind: "image", ...(job.trainerName ? { name: job.trainerName } : {}), image: job.trainer.image!, args: job.args },
+        trainer: {
+          kind: "image",
+          ...(job.trainerName ? { name: job.trainerName } : {}),
+          image: job.trainer.image!,
+          args: job.args,
+        },
         seed: job.seed,
         gitCommit: e.gitCommit ?? null,
         image: job.trainer.image ?? null,
@@ -72,8 +81,21 @@ try {
   } else if (job) {
     const { version } = await runContractTraining(
       rt,
-      { ...request, trainer: job.trainer, ...(job.trainerName ? { trainerName: job.trainerName } : {}), args: job.args, seed: job.seed, fineTune: job.fineTune, home: config.home, runId: job.runId, ...(e.gitCommit ? { gitCommit: e.gitCommit } : {}) },
-      { onPhase: (phase, detail) => log.info(`phase ${phase}`, { phase, ...detail }), onMetrics: (line) => log.info("trainer metrics", line) },
+      {
+        ...request,
+        trainer: job.trainer,
+        ...(job.trainerName ? { trainerName: job.trainerName } : {}),
+        args: job.args,
+        seed: job.seed,
+        fineTune: job.fineTune,
+        home: config.home,
+        runId: job.runId,
+        ...(e.gitCommit ? { gitCommit: e.gitCommit } : {}),
+      },
+      {
+        onPhase: (phase, detail) => log.info(`phase ${phase}`, { phase, ...detail }),
+        onMetrics: (line) => log.info("trainer metrics", line),
+      },
     );
     log.info("registered", { model: version.name, version: version.version, metrics: version.metrics });
   } else {
@@ -82,7 +104,13 @@ try {
     const { version } = await runTraining(
       rt,
       // Without SIGHTLINE_GIT_COMMIT the run reads the commit of the checkout it runs in.
-      { ...request, config: trainConfig, fineTune: e.fineTune, ...(e.gitCommit ? { gitCommit: e.gitCommit } : {}), image: e.image ?? null },
+      {
+        ...request,
+        config: trainConfig,
+        fineTune: e.fineTune,
+        ...(e.gitCommit ? { gitCommit: e.gitCommit } : {}),
+        image: e.image ?? null,
+      },
       {
         onPhase: (phase, detail) => log.info(`phase ${phase}`, { phase, ...detail }),
         onBatch: (p) => {

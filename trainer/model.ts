@@ -51,11 +51,19 @@ export function buildModel(shape: ModelShape): tfl.Sequential {
   model.add(tfl.layers.flatten({ name: "flatten" }));
   // The embedding is the ReLU's output either way, so drift and the exporter read the same 128 values.
   model.add(
-    tfl.layers.dense({ name: bn ? "dense3" : EMBEDDING_LAYER, units: 128, activation: bn ? "linear" : "relu", useBias: !bn, kernelInitializer: seeded(3) }),
+    tfl.layers.dense({
+      name: bn ? "dense3" : EMBEDDING_LAYER,
+      units: 128,
+      activation: bn ? "linear" : "relu",
+      useBias: !bn,
+      kernelInitializer: seeded(3),
+    }),
   );
   if (bn) normalisedRelu(3, EMBEDDING_LAYER);
   // No seed here: a seeded tfjs dropout draws the same mask every step; training seeds Math.random instead.
   model.add(tfl.layers.dropout({ name: "dropout", rate: 0.25 }));
-  model.add(tfl.layers.dense({ name: OUTPUT_LAYER, units: shape.classes, activation: "softmax", kernelInitializer: seeded(4) }));
+  model.add(
+    tfl.layers.dense({ name: OUTPUT_LAYER, units: shape.classes, activation: "softmax", kernelInitializer: seeded(4) }),
+  );
   return model;
 }

@@ -37,7 +37,8 @@ export function testProfile(
 ): ReferenceProfile {
   // Computed with the model input, from the same decode (loadTrainingData's testFeatures).
   const { features } = test;
-  if (!features) throw new Error("the test split was loaded without its drift features (loadTrainingData: testFeatures)");
+  if (!features)
+    throw new Error("the test split was loaded without its drift features (loadTrainingData: testFeatures)");
   const k = classes.length;
   const predictedIndex: number[] = [];
   const confidence: number[] = [];
@@ -46,7 +47,15 @@ export function testProfile(
     predictedIndex.push(best);
     confidence.push(scores.probabilities[i * k + best]!);
   }
-  return buildProfile({ features, predictedIndex, confidence, embeddings: scores.embeddings, embeddingDim: scores.embeddingDim, classes, seed });
+  return buildProfile({
+    features,
+    predictedIndex,
+    confidence,
+    embeddings: scores.embeddings,
+    embeddingDim: scores.embeddingDim,
+    classes,
+    seed,
+  });
 }
 
 /**
@@ -57,7 +66,12 @@ export function testProfile(
 export async function registerRun(
   rt: Runtime,
   request: RunRequest,
-  run: { runId: string; onnx: Uint8Array; profile: ReferenceProfile; card: (digests: { modelDigest: string; profileDigest: string }) => ModelCard },
+  run: {
+    runId: string;
+    onnx: Uint8Array;
+    profile: ReferenceProfile;
+    card: (digests: { modelDigest: string; profileDigest: string }) => ModelCard;
+  },
 ): Promise<{ version: ModelVersion; card: ModelCard }> {
   const modelRef = await rt.blobs.put(run.onnx);
   const profileRef = await rt.blobs.put(Buffer.from(serializeProfile(run.profile)));
@@ -81,7 +95,14 @@ export async function registerRun(
       image,
       metrics,
     },
-    (tx, v) => setAliasIn(tx, { name: request.model, alias: CANDIDATE, to: v.version, actor: request.actor, reason: `trained by ${runId}` }),
+    (tx, v) =>
+      setAliasIn(tx, {
+        name: request.model,
+        alias: CANDIDATE,
+        to: v.version,
+        actor: request.actor,
+        reason: `trained by ${runId}`,
+      }),
   );
   await rt.bus.publish(
     makeEvent(
@@ -110,13 +131,25 @@ export async function registerRun(
 }
 
 /** Publishes `sightline.training.failed` with the reason (best effort: a failed publish is logged). */
-export async function publishFailed(rt: Runtime, request: RunRequest, runId: string, err: unknown, log: Logger): Promise<void> {
+export async function publishFailed(
+  rt: Runtime,
+  request: RunRequest,
+  runId: string,
+  err: unknown,
+  log: Logger,
+): Promise<void> {
   const reason = err instanceof Error ? err.message : String(err);
   await rt.bus
     .publish(
       makeEvent(
         "sightline.training.failed",
-        { requestId: request.requestId, runId, model: request.model, datasetId: request.datasetId, reason: reason.slice(0, 2000) },
+        {
+          requestId: request.requestId,
+          runId,
+          model: request.model,
+          datasetId: request.datasetId,
+          reason: reason.slice(0, 2000),
+        },
         { id: `training.failed:${runId}`, subject: request.model },
       ),
     )
@@ -126,7 +159,8 @@ export async function publishFailed(rt: Runtime, request: RunRequest, runId: str
 /** The commit of a git checkout and whether it has uncommitted changes (best effort: undefined outside git). */
 export function gitState(cwd: string = process.cwd()): { commit: string; dirty: boolean } | undefined {
   try {
-    const git = (...args: string[]) => execFileSync("git", ["-C", cwd, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const git = (...args: string[]) =>
+      execFileSync("git", ["-C", cwd, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
     const commit = git("rev-parse", "HEAD");
     return commit ? { commit, dirty: git("status", "--porcelain", "--untracked-files=no") !== "" } : undefined;
   } catch {

@@ -13,7 +13,8 @@ export const DEFAULT_ROBUSTNESS_IMAGES = 1000;
  * Images classified together: up to 256, fewer for large inputs, so that two chunks' inputs under every
  * perturbation (one classified while the next is prepared) stay within about 256 MB of floats.
  */
-const chunkSize = (pixels: number): number => Math.max(16, Math.min(256, Math.floor(32_000_000 / (PERTURBATIONS.length * pixels))));
+const chunkSize = (pixels: number): number =>
+  Math.max(16, Math.min(256, Math.floor(32_000_000 / (PERTURBATIONS.length * pixels))));
 /** Images perturbed together: enough to share the blur's sharp call, few enough to bound decoded source images. */
 const PERTURB_BATCH = 16;
 
@@ -42,7 +43,10 @@ export interface RobustnessInput {
 export async function robustnessReport(input: RobustnessInput): Promise<Robustness> {
   const { test, spec, classes: k } = input;
   const pixels = spec.width * spec.height * spec.channels;
-  if (test.pixels !== pixels) throw new Error(`the test split holds ${test.pixels} floats per image; the spec ${spec.width}×${spec.height}×${spec.channels} makes ${pixels}`);
+  if (test.pixels !== pixels)
+    throw new Error(
+      `the test split holds ${test.pixels} floats per image; the spec ${spec.width}×${spec.height}×${spec.channels} makes ${pixels}`,
+    );
   const indices = pickImages(test.n, input.maxImages ?? DEFAULT_ROBUSTNESS_IMAGES, input.seed);
   if (indices.length === 0) throw new Error("robustness needs at least one test image");
   const n = indices.length;
@@ -62,7 +66,9 @@ export async function robustnessReport(input: RobustnessInput): Promise<Robustne
   // model, or feeds it differently, and every number here would be about something else. (A little slack for
   // near-ties that another batching can flip.) Checked before the costly part.
   if (n === test.n && Math.abs(clean - input.cleanAccuracy) > Math.max(0.005, 2 / n)) {
-    throw new Error(`robustness: classify gives accuracy ${clean.toFixed(4)} on the clean test split, the evaluation ${input.cleanAccuracy.toFixed(4)}; it must run the evaluated model on the split's inputs as they are`);
+    throw new Error(
+      `robustness: classify gives accuracy ${clean.toFixed(4)} on the clean test split, the evaluation ${input.cleanAccuracy.toFixed(4)}; it must run the evaluated model on the split's inputs as they are`,
+    );
   }
 
   // A few batches in flight per core keep sharp's threads busy while this thread does the rest.
@@ -89,10 +95,16 @@ export async function robustnessReport(input: RobustnessInput): Promise<Robustne
 }
 
 /** The model inputs of a chunk of test images under each perturbation. */
-async function perturbChunk(input: RobustnessInput, chunk: number[], limit: LimitFunction): Promise<Record<Perturbation, Float32Array>> {
+async function perturbChunk(
+  input: RobustnessInput,
+  chunk: number[],
+  limit: LimitFunction,
+): Promise<Record<Perturbation, Float32Array>> {
   const { test, spec } = input;
   const pixels = test.pixels;
-  const perturbed = Object.fromEntries(PERTURBATIONS.map((p) => [p, new Float32Array(chunk.length * pixels)])) as Record<Perturbation, Float32Array>;
+  const perturbed = Object.fromEntries(
+    PERTURBATIONS.map((p) => [p, new Float32Array(chunk.length * pixels)]),
+  ) as Record<Perturbation, Float32Array>;
   const batches: Promise<void>[] = [];
   for (let start = 0; start < chunk.length; start += PERTURB_BATCH) {
     const part = chunk.slice(start, start + PERTURB_BATCH);
@@ -102,15 +114,23 @@ async function perturbChunk(input: RobustnessInput, chunk: number[], limit: Limi
         const sources = await Promise.all(files.map((f) => input.blobs.get(`sha256:${f.sha256}`)));
         let variants;
         try {
-          variants = await perturbBatch(sources.map((bytes, j) => ({ bytes, seed: imageSeed(input.seed, files[j]!.sha256) })));
+          variants = await perturbBatch(
+            sources.map((bytes, j) => ({ bytes, seed: imageSeed(input.seed, files[j]!.sha256) })),
+          );
         } catch (err) {
-          throw new Error(`robustness: perturbing test images ${files.map((f) => f.path).join(", ")}: ${(err as Error).message}`, { cause: err });
+          throw new Error(
+            `robustness: perturbing test images ${files.map((f) => f.path).join(", ")}: ${(err as Error).message}`,
+            { cause: err },
+          );
         }
         await Promise.all(
           variants.flatMap((v, j) =>
             PERTURBATIONS.map(async (p) => {
               const x = await preprocess(v[p], spec).catch((err: unknown) => {
-                throw new Error(`robustness: ${files[j]!.path} (${files[j]!.sha256.slice(0, 12)}…) under ${p} cannot be preprocessed: ${(err as Error).message}`, { cause: err });
+                throw new Error(
+                  `robustness: ${files[j]!.path} (${files[j]!.sha256.slice(0, 12)}…) under ${p} cannot be preprocessed: ${(err as Error).message}`,
+                  { cause: err },
+                );
               });
               perturbed[p].set(x, (start + j) * pixels);
             }),
@@ -125,7 +145,10 @@ async function perturbChunk(input: RobustnessInput, chunk: number[], limit: Limi
 
 function fileOf(test: SplitData, i: number): SplitData["files"][number] {
   const file = test.files[i];
-  if (!file) throw new Error(`robustness: test image ${i} has no source file (the split has ${test.files.length} files for ${test.n} images)`);
+  if (!file)
+    throw new Error(
+      `robustness: test image ${i} has no source file (the split has ${test.files.length} files for ${test.n} images)`,
+    );
   return file;
 }
 
@@ -143,11 +166,20 @@ function imageSeed(seed: number, sha256: string): number {
 }
 
 /** A classify callback from a function that scores a whole split (classifySplit, predictSplit). */
-export function classifyWith(pixels: number, scoreSplit: (split: SplitData) => Promise<{ probabilities: Float32Array }>): RobustnessInput["classify"] {
+export function classifyWith(
+  pixels: number,
+  scoreSplit: (split: SplitData) => Promise<{ probabilities: Float32Array }>,
+): RobustnessInput["classify"] {
   return async (x, n) => (await scoreSplit({ n, pixels, x, y: new Int32Array(n), files: [] })).probabilities;
 }
 
-async function countCorrect(input: RobustnessInput, x: Float32Array, labels: number[], k: number, what: string): Promise<number> {
+async function countCorrect(
+  input: RobustnessInput,
+  x: Float32Array,
+  labels: number[],
+  k: number,
+  what: string,
+): Promise<number> {
   const n = labels.length;
   let probabilities: Float32Array;
   try {
@@ -155,7 +187,10 @@ async function countCorrect(input: RobustnessInput, x: Float32Array, labels: num
   } catch (err) {
     throw new Error(`robustness (${what}): classifying ${n} images failed: ${(err as Error).message}`, { cause: err });
   }
-  if (probabilities.length !== n * k) throw new Error(`robustness (${what}): classify returned ${probabilities.length} values for ${n} images × ${k} classes`);
+  if (probabilities.length !== n * k)
+    throw new Error(
+      `robustness (${what}): classify returned ${probabilities.length} values for ${n} images × ${k} classes`,
+    );
   let correct = 0;
   for (let i = 0; i < n; i++) if (topClass(probabilities, k, i) === labels[i]) correct++;
   return correct;

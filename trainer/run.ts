@@ -48,7 +48,11 @@ export interface TrainingHooks {
  * before that transaction only writes immutable content-addressed blobs, so a crash or kill leaves no registered
  * version and no card pointing anywhere; a failure publishes `sightline.training.failed` with the reason.
  */
-export async function runTraining(rt: Runtime, request: TrainingRequest, hooks: TrainingHooks = {}): Promise<{ version: ModelVersion; card: ModelCard }> {
+export async function runTraining(
+  rt: Runtime,
+  request: TrainingRequest,
+  hooks: TrainingHooks = {},
+): Promise<{ version: ModelVersion; card: ModelCard }> {
   const runId = newRunId();
   const log = rt.log.child({ runId, requestId: request.requestId, model: request.model });
   const recorder = new RunRecorder(
@@ -60,7 +64,12 @@ export async function runTraining(rt: Runtime, request: TrainingRequest, hooks: 
       datasetId: request.datasetId,
       trainer: { kind: "builtin", args: {} },
       params: flattenParams(request.config),
-      tags: { actor: request.actor, trainer: "builtin", ...(request.fineTune ? { fine_tune: "true" } : {}), ...request.tags },
+      tags: {
+        actor: request.actor,
+        trainer: "builtin",
+        ...(request.fineTune ? { fine_tune: "true" } : {}),
+        ...request.tags,
+      },
     },
     log,
   );
@@ -104,7 +113,13 @@ function recordedHooks(hooks: TrainingHooks, recorder: RunRecorder): TrainingHoo
       hooks.onPhase?.(phase, detail);
     },
     onBatch: (p) => {
-      recorder.progress({ epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, ...(Number.isFinite(p.etaSeconds) && p.etaSeconds >= 0 ? { etaSeconds: p.etaSeconds } : {}) });
+      recorder.progress({
+        epoch: p.epoch,
+        epochs: p.epochs,
+        batch: p.batch,
+        batches: p.batches,
+        ...(Number.isFinite(p.etaSeconds) && p.etaSeconds >= 0 ? { etaSeconds: p.etaSeconds } : {}),
+      });
       hooks.onBatch?.(p);
     },
     onEpoch: (e) => {
@@ -128,7 +143,13 @@ export function epochLine(e: EpochStats, at = Date.now()): MetricsLine {
   };
 }
 
-async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: TrainingHooks, log: Logger): Promise<{ version: ModelVersion; card: ModelCard }> {
+async function run(
+  rt: Runtime,
+  request: TrainingRequest,
+  runId: string,
+  hooks: TrainingHooks,
+  log: Logger,
+): Promise<{ version: ModelVersion; card: ModelCard }> {
   const backend = await useWasmBackend(request.config.threads);
   const data = await load(rt, request, hooks, log);
   const trained = await train(rt, request, data, backend, hooks, log);
@@ -141,7 +162,11 @@ async function run(rt: Runtime, request: TrainingRequest, runId: string, hooks: 
     profile: evaluated.profile,
     card: (digests) => modelCard({ request, runId, data, backend, trained, evaluated, exported }, digests),
   });
-  log.info("training completed", { version: version.version, accuracy: evaluated.metrics.accuracy, imagesPerSecond: trained.imagesPerSecond });
+  log.info("training completed", {
+    version: version.version,
+    accuracy: evaluated.metrics.accuracy,
+    imagesPerSecond: trained.imagesPerSecond,
+  });
   return { version, card };
 }
 
@@ -154,12 +179,28 @@ type Exported = ReturnType<typeof exportModel>;
 async function load(rt: Runtime, request: TrainingRequest, hooks: TrainingHooks, log: Logger): Promise<TrainingData> {
   const { config } = request;
   hooks.onPhase?.("load");
-  const data = await loadTrainingData(rt, request.datasetId, config.preprocessing, { limit: config.limit, testFeatures: true, ...(hooks.onLoad ? { onProgress: hooks.onLoad } : {}) });
-  log.info("data loaded", { train: data.train.n, validation: data.validation.n, test: data.test.n, classes: data.classes.length });
+  const data = await loadTrainingData(rt, request.datasetId, config.preprocessing, {
+    limit: config.limit,
+    testFeatures: true,
+    ...(hooks.onLoad ? { onProgress: hooks.onLoad } : {}),
+  });
+  log.info("data loaded", {
+    train: data.train.n,
+    validation: data.validation.n,
+    test: data.test.n,
+    classes: data.classes.length,
+  });
   return data;
 }
 
-async function train(rt: Runtime, request: TrainingRequest, data: TrainingData, backend: Backend, hooks: TrainingHooks, log: Logger) {
+async function train(
+  rt: Runtime,
+  request: TrainingRequest,
+  data: TrainingData,
+  backend: Backend,
+  hooks: TrainingHooks,
+  log: Logger,
+) {
   const { config } = request;
   const model = buildModel({
     architecture: config.architecture,
@@ -170,7 +211,11 @@ async function train(rt: Runtime, request: TrainingRequest, data: TrainingData, 
     seed: config.seed,
   });
   const parentVersion = request.fineTune ? await warmStart(rt, request.model, model, log) : undefined;
-  hooks.onPhase?.("train", { backend: backend.backend, threads: backend.threads, ...(parentVersion ? { parentVersion } : {}) });
+  hooks.onPhase?.("train", {
+    backend: backend.backend,
+    threads: backend.threads,
+    ...(parentVersion ? { parentVersion } : {}),
+  });
   const started = performance.now();
   const history = await trainModel(model, data, config, hooks);
   const trainingSeconds = (performance.now() - started) / 1000;
@@ -178,18 +223,38 @@ async function train(rt: Runtime, request: TrainingRequest, data: TrainingData, 
   return { model, parentVersion, history, trainingSeconds, imagesPerSecond };
 }
 
-async function evaluate(rt: Runtime, config: TrainConfig, data: TrainingData, model: tfl.LayersModel, hooks: TrainingHooks) {
+async function evaluate(
+  rt: Runtime,
+  config: TrainConfig,
+  data: TrainingData,
+  model: tfl.LayersModel,
+  hooks: TrainingHooks,
+) {
   hooks.onPhase?.("evaluate");
   const { probabilities, embeddings, embeddingDim } = await predictSplit(model, data.test);
   const evaluation = evaluateClassifier({ probabilities, labels: data.test.y, classes: data.classes });
   const classify = classifyWith(data.test.pixels, (split) => predictSplit(model, split));
-  const robustness = await robustnessReport({ blobs: rt.blobs, test: data.test, spec: config.preprocessing, cleanAccuracy: evaluation.accuracy, classify, classes: data.classes.length, seed: config.seed });
+  const robustness = await robustnessReport({
+    blobs: rt.blobs,
+    test: data.test,
+    spec: config.preprocessing,
+    cleanAccuracy: evaluation.accuracy,
+    classify,
+    classes: data.classes.length,
+    seed: config.seed,
+  });
   const metrics = { ...flatMetrics(evaluation), ...robustnessMetrics(robustness) };
   const profile = testProfile(data.test, { probabilities, embeddings, embeddingDim }, data.classes, config.seed);
   return { evaluation, robustness, metrics, profile, embeddingDim };
 }
 
-function exportModel(request: TrainingRequest, runId: string, data: TrainingData, model: tfl.LayersModel, hooks: TrainingHooks) {
+function exportModel(
+  request: TrainingRequest,
+  runId: string,
+  data: TrainingData,
+  model: tfl.LayersModel,
+  hooks: TrainingHooks,
+) {
   const { config } = request;
   hooks.onPhase?.("export");
   const hash = configHash(config);
@@ -214,7 +279,15 @@ function exportModel(request: TrainingRequest, runId: string, data: TrainingData
 }
 
 function modelCard(
-  run: { request: TrainingRequest; runId: string; data: TrainingData; backend: Backend; trained: Trained; evaluated: Evaluated; exported: Exported },
+  run: {
+    request: TrainingRequest;
+    runId: string;
+    data: TrainingData;
+    backend: Backend;
+    trained: Trained;
+    evaluated: Evaluated;
+    exported: Exported;
+  },
   { modelDigest, profileDigest }: { modelDigest: string; profileDigest: string },
 ): ModelCard {
   const { request, runId, data, backend, trained, evaluated, exported } = run;
@@ -230,7 +303,13 @@ function modelCard(
     manifestDigest: data.record.manifestDigest,
     classes: data.classes,
     preprocessing: config.preprocessing,
-    onnx: { modelDigest, opset: ONNX_OPSET, input: ONNX_INPUT, outputs: { scores: ONNX_PROBABILITIES, kind: "probabilities", embedding: ONNX_EMBEDDING }, embeddingDim: evaluated.embeddingDim },
+    onnx: {
+      modelDigest,
+      opset: ONNX_OPSET,
+      input: ONNX_INPUT,
+      outputs: { scores: ONNX_PROBABILITIES, kind: "probabilities", embedding: ONNX_EMBEDDING },
+      embeddingDim: evaluated.embeddingDim,
+    },
     profileDigest,
     architecture: config.architecture,
     config: config as unknown as Record<string, unknown>,

@@ -63,7 +63,12 @@ export async function trainModel(
         optimizer.setLearningRate(learningRateAt(config, ((epoch - 1) * batches + b) / (config.epochs * batches)));
         try {
           const [loss = NaN, acc = NaN] = (await model.trainOnBatch(xs, ys)) as number[];
-          if (!Number.isFinite(loss)) throw new SightlineError("invalid", "training_diverged", `training diverged: loss is ${loss} at epoch ${epoch}, batch ${b + 1}`);
+          if (!Number.isFinite(loss))
+            throw new SightlineError(
+              "invalid",
+              "training_diverged",
+              `training diverged: loss is ${loss} at epoch ${epoch}, batch ${b + 1}`,
+            );
           lossSum += loss * idx.length;
           accSum += acc * idx.length;
         } finally {
@@ -85,7 +90,14 @@ export async function trainModel(
         });
       }
       const seconds = (performance.now() - epochStart) / 1000;
-      const val = data.validation.n > 0 ? lossAndAccuracy(await predictSplit(model, data.validation).then((p) => p.probabilities), data.validation.y, classes) : undefined;
+      const val =
+        data.validation.n > 0
+          ? lossAndAccuracy(
+              await predictSplit(model, data.validation).then((p) => p.probabilities),
+              data.validation.y,
+              classes,
+            )
+          : undefined;
       const stats: EpochStats = {
         epoch,
         loss: lossSum / train.n,
@@ -106,7 +118,9 @@ export async function trainModel(
 
 /** The learning rate at `progress` (0 at the first batch, → 1 at the end of the run). */
 export function learningRateAt(config: Pick<TrainConfig, "learningRate" | "schedule">, progress: number): number {
-  return config.schedule === "cosine" ? (config.learningRate * (1 + Math.cos(Math.PI * progress))) / 2 : config.learningRate;
+  return config.schedule === "cosine"
+    ? (config.learningRate * (1 + Math.cos(Math.PI * progress))) / 2
+    : config.learningRate;
 }
 
 function batchTensors(
@@ -122,7 +136,8 @@ function batchTensors(
   for (let k = 0; k < idx.length; k++) {
     const i = idx[k] as number;
     const image = split.x.subarray(i * px, (i + 1) * px);
-    if (config.augmentation.flipHorizontal || config.augmentation.maxShift > 0) augmentInto(buf, k * px, image, [height, width, channels], config);
+    if (config.augmentation.flipHorizontal || config.augmentation.maxShift > 0)
+      augmentInto(buf, k * px, image, [height, width, channels], config);
     else buf.set(image, k * px);
     labels[k] = split.y[i] as number;
   }
@@ -140,7 +155,13 @@ export function targets(labels: Int32Array, classes: number, epsilon: number): F
 }
 
 /** Random flip and shift (zero fill), drawn from Math.random — seeded during training. */
-function augmentInto(out: Float32Array, offset: number, image: Float32Array, [h, w, c]: [number, number, number], config: TrainConfig): void {
+function augmentInto(
+  out: Float32Array,
+  offset: number,
+  image: Float32Array,
+  [h, w, c]: [number, number, number],
+  config: TrainConfig,
+): void {
   const flip = config.augmentation.flipHorizontal && Math.random() < 0.5;
   const s = config.augmentation.maxShift;
   const dy = s > 0 ? Math.floor(Math.random() * (2 * s + 1)) - s : 0;
@@ -151,22 +172,40 @@ function augmentInto(out: Float32Array, offset: number, image: Float32Array, [h,
       const sxRaw = x - dx;
       const sx = flip ? w - 1 - sxRaw : sxRaw;
       for (let ch = 0; ch < c; ch++) {
-        out[offset + (y * w + x) * c + ch] = sy >= 0 && sy < h && sx >= 0 && sx < w ? (image[(sy * w + sx) * c + ch] as number) : 0;
+        out[offset + (y * w + x) * c + ch] =
+          sy >= 0 && sy < h && sx >= 0 && sx < w ? (image[(sy * w + sx) * c + ch] as number) : 0;
       }
     }
   }
 }
 
 /** Probabilities (n × classes) and embeddings (n × dim) of a split, in inference mode, in batches. */
-export async function predictSplit(model: tfl.LayersModel, split: SplitData, batchSize = 256): Promise<{ probabilities: Float32Array; embeddings: Float32Array; embeddingDim: number }> {
-  const both = tfl.model({ inputs: model.inputs, outputs: [model.getLayer(EMBEDDING_LAYER).output as tfl.SymbolicTensor, model.outputs[0] as tfl.SymbolicTensor] });
+export async function predictSplit(
+  model: tfl.LayersModel,
+  split: SplitData,
+  batchSize = 256,
+): Promise<{ probabilities: Float32Array; embeddings: Float32Array; embeddingDim: number }> {
+  const both = tfl.model({
+    inputs: model.inputs,
+    outputs: [model.getLayer(EMBEDDING_LAYER).output as tfl.SymbolicTensor, model.outputs[0] as tfl.SymbolicTensor],
+  });
   const [, h, w, c] = model.inputs[0]?.shape as number[];
   const probs: Float32Array[] = [];
   const embs: Float32Array[] = [];
   let dim = 0;
   for (let start = 0; start < split.n; start += batchSize) {
     const end = Math.min(split.n, start + batchSize);
-    const [e, p] = tf.tidy(() => both.predict(tf.tensor4d(split.x.subarray(start * split.pixels, end * split.pixels), [end - start, h as number, w as number, c as number])) as tf.Tensor[]);
+    const [e, p] = tf.tidy(
+      () =>
+        both.predict(
+          tf.tensor4d(split.x.subarray(start * split.pixels, end * split.pixels), [
+            end - start,
+            h as number,
+            w as number,
+            c as number,
+          ]),
+        ) as tf.Tensor[],
+    );
     if (!e || !p) throw new Error("model did not return embedding and probabilities");
     dim = e.shape[1] as number;
     embs.push((await e.data()) as Float32Array);
@@ -188,7 +227,11 @@ function concat(parts: Float32Array[]): Float32Array {
 }
 
 /** Mean cross-entropy and accuracy of predicted probabilities against labels. */
-export function lossAndAccuracy(probabilities: Float32Array, labels: Int32Array, classes: number): { loss: number; accuracy: number } {
+export function lossAndAccuracy(
+  probabilities: Float32Array,
+  labels: Int32Array,
+  classes: number,
+): { loss: number; accuracy: number } {
   let loss = 0;
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {

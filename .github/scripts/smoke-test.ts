@@ -11,8 +11,12 @@ import { SIGHTLINE_SMOKE_API_KEY } from "../../core/config/settings/tools.ts";
 export async function smokeImage(): Promise<Uint8Array> {
   const size = 28;
   const data = new Uint8Array(size * size);
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) data[y * size + x] = x > 6 && x < 21 && y > 4 && y < 24 ? 200 : 10;
-  return sharp(data, { raw: { width: size, height: size, channels: 1 } }).toColourspace("b-w").png().toBuffer();
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) data[y * size + x] = x > 6 && x < 21 && y > 4 && y < 24 ? 200 : 10;
+  return sharp(data, { raw: { width: size, height: size, channels: 1 } })
+    .toColourspace("b-w")
+    .png()
+    .toBuffer();
 }
 
 interface Prediction {
@@ -33,7 +37,11 @@ export function checkPrediction(body: unknown, model: string | undefined): strin
   return undefined;
 }
 
-async function attempt(base: string, model: string | undefined, apiKey: string | undefined): Promise<string | undefined> {
+async function attempt(
+  base: string,
+  model: string | undefined,
+  apiKey: string | undefined,
+): Promise<string | undefined> {
   const health = await fetch(new URL("/health", base), { signal: AbortSignal.timeout(5000) });
   if (!health.ok) return `/health answered ${health.status}`;
   const res = await fetch(new URL("/predict", base), {

@@ -34,10 +34,19 @@ export function parseTrainJobArgs(argv: string[]): TrainJobArgs {
   });
   const missing = (["image", "model", "dataset", "request-id"] as const).filter((k) => !values[k]);
   if (missing.length) throw new Error(`missing --${missing.join(", --")}`);
-  const spec: TrainingJobSpec = { requestId: values["request-id"] as string, model: values.model as string, datasetId: values.dataset as string };
+  const spec: TrainingJobSpec = {
+    requestId: values["request-id"] as string,
+    model: values.model as string,
+    datasetId: values.dataset as string,
+  };
   if (values.epochs) spec.epochs = Number(values.epochs);
   if (values.reason) spec.reason = values.reason;
-  return { image: values.image as string, spec, timeoutMinutes: Number(values["timeout-minutes"]), pollSeconds: Number(values["poll-seconds"]) };
+  return {
+    image: values.image as string,
+    spec,
+    timeoutMinutes: Number(values["timeout-minutes"]),
+    pollSeconds: Number(values["poll-seconds"]),
+  };
 }
 
 async function main(): Promise<number> {
@@ -76,7 +85,9 @@ async function main(): Promise<number> {
       }
       await new Promise((r) => setTimeout(r, args.pollSeconds * 1000));
     }
-    console.error(`Job ${name} did not finish within ${args.timeoutMinutes} minutes (last state: ${last?.state ?? "unknown"})`);
+    console.error(
+      `Job ${name} did not finish within ${args.timeoutMinutes} minutes (last state: ${last?.state ?? "unknown"})`,
+    );
     return 1;
   } finally {
     await runner.close();
@@ -87,7 +98,8 @@ async function main(): Promise<number> {
 export function gitEnv(env: Record<string, string | undefined>): Record<string, string> {
   if (!env.GITHUB_SHA) return {};
   const out: Record<string, string> = { SIGHTLINE_GIT_COMMIT: env.GITHUB_SHA };
-  if (env.GITHUB_REPOSITORY) out.SIGHTLINE_GIT_REPO_URL = `${env.GITHUB_SERVER_URL || "https://github.com"}/${env.GITHUB_REPOSITORY}`;
+  if (env.GITHUB_REPOSITORY)
+    out.SIGHTLINE_GIT_REPO_URL = `${env.GITHUB_SERVER_URL || "https://github.com"}/${env.GITHUB_REPOSITORY}`;
   return out;
 }
 

@@ -23,13 +23,22 @@ export function registerData(program: Command, ctx: CliContext): void {
     .option("--names <list>", "comma-separated class names in label order", (v) => v.split(",").map((s) => s.trim()))
     .option("--limit <n>", "import at most N images", positiveInt)
     .option("--per-class <n>", "import at most N images of each class", positiveInt)
-    .action(async (opts: { images: string; labels: string; out: string; names?: string[]; limit?: number; perClass?: number }) => {
-      const progress = phaseProgress(ctx.log);
-      const result = await importIdx({ ...opts, onProgress: (d, t) => progress.update("import", d, t) });
-      progress.stop();
-      ctx.out(`wrote ${result.written} PNG images to ${resolve(opts.out)}`);
-      for (const [name, n] of Object.entries(result.perClass).sort()) ctx.out(`  ${name.padEnd(16)} ${n}`);
-    });
+    .action(
+      async (opts: {
+        images: string;
+        labels: string;
+        out: string;
+        names?: string[];
+        limit?: number;
+        perClass?: number;
+      }) => {
+        const progress = phaseProgress(ctx.log);
+        const result = await importIdx({ ...opts, onProgress: (d, t) => progress.update("import", d, t) });
+        progress.stop();
+        ctx.out(`wrote ${result.written} PNG images to ${resolve(opts.out)}`);
+        for (const [name, n] of Object.entries(result.perClass).sort()) ctx.out(`  ${name.padEnd(16)} ${n}`);
+      },
+    );
 
   data
     .command("version")
@@ -93,7 +102,12 @@ export function registerData(program: Command, ctx: CliContext): void {
           await rt.meta.transaction(async (tx) => {
             const datasets = Datasets.in(tx);
             const current = await datasets.get(target);
-            if (current) datasets.set(target, { ...current, validation: report.ok ? "passed" : "failed", validationReportDigest: reportRef.digest });
+            if (current)
+              datasets.set(target, {
+                ...current,
+                validation: report.ok ? "passed" : "failed",
+                validationReportDigest: reportRef.digest,
+              });
           });
         }
         progress.stop();

@@ -62,24 +62,45 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         ctx.out(`${created ? "Registered" : "Reused"} dataset ${record.id}`);
         ctx.out(describeRecord(record));
 
-        ctx.out(`\n[2/${STEPS}] train the reference CNN on it (${opts.epochs} epochs, TensorFlow.js on wasm), gate it, promote it`);
+        ctx.out(
+          `\n[2/${STEPS}] train the reference CNN on it (${opts.epochs} epochs, TensorFlow.js on wasm), gate it, promote it`,
+        );
         const config = await loadTrainConfig(REFERENCE_CONFIG, { epochs: Number(opts.epochs) });
         const version = await trainFirstModel(rt, ctx, record.id, config, opts.verbose === true);
-        ctx.out(`  test accuracy ${version.metrics.accuracy?.toFixed(4)}, macro-F1 ${version.metrics.macro_f1?.toFixed(4)} (chance: ${(1 / record.classes.length).toFixed(2)})`);
+        ctx.out(
+          `  test accuracy ${version.metrics.accuracy?.toFixed(4)}, macro-F1 ${version.metrics.macro_f1?.toFixed(4)} (chance: ${(1 / record.classes.length).toFixed(2)})`,
+        );
 
         const production = await getAlias(rt.meta, MODEL, PRODUCTION);
         if (production) {
           ctx.out(`${MODEL}:${production.version} is already in production`);
         } else {
           const { policy, digest, path } = await loadPolicy(SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY);
-          const decision = await promote(rt, { name: MODEL, version: version.version, actor: ctx.actor, reason: "demo", policy, policyDigest: digest, evaluator: new OnnxEvaluator(rt) });
+          const decision = await promote(rt, {
+            name: MODEL,
+            version: version.version,
+            actor: ctx.actor,
+            reason: "demo",
+            policy,
+            policyDigest: digest,
+            evaluator: new OnnxEvaluator(rt),
+          });
           for (const r of decision.rules) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(22)} ${r.detail}`);
-          ctx.out(`${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`);
+          ctx.out(
+            `${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`,
+          );
         }
 
         const emitter = lineageEmitterFrom(rt.config, ctx.env, rt.log);
-        await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined), { idleMs: 200 });
-        if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined) ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
+        await catchUp(
+          rt.bus,
+          LINEAGE_SUBSCRIPTION,
+          EVENT_TYPES,
+          (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined),
+          { idleMs: 200 },
+        );
+        if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined)
+          ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
 
         await runLifecycle(
           rt,
@@ -99,31 +120,54 @@ export function registerDemo(program: Command, ctx: CliContext): void {
 
         ctx.out("\nNext:");
         ctx.out(`  npx sightline models show ${MODEL}                 npx sightline drift report ${MODEL}`);
-        ctx.out(`  npx sightline lineage model ${MODEL}@production    npx sightline serve    (then curl -F file=@image.png http://127.0.0.1:8080/predict)`);
+        ctx.out(
+          `  npx sightline lineage model ${MODEL}@production    npx sightline serve    (then curl -F file=@image.png http://127.0.0.1:8080/predict)`,
+        );
         ctx.out(`  npx sightline rollback ${MODEL} --reason "…"        docs/deploy-gcp.md to run it on Google Cloud`);
-        ctx.out(`  npx sightline ui    (the console: models, lineage and drift in the browser at http://127.0.0.1:${UI_PORT}/)`);
+        ctx.out(
+          `  npx sightline ui    (the console: models, lineage and drift in the browser at http://127.0.0.1:${UI_PORT}/)`,
+        );
       }),
     );
 }
 
 /** The demo's first model: reused when this dataset and config trained one before, else trained here. */
-async function trainFirstModel(rt: Runtime, ctx: CliContext, datasetId: string, config: TrainConfig, verbose: boolean): Promise<ModelVersion> {
+async function trainFirstModel(
+  rt: Runtime,
+  ctx: CliContext,
+  datasetId: string,
+  config: TrainConfig,
+  verbose: boolean,
+): Promise<ModelVersion> {
   const hash = configHash(config);
   const existing = (await listVersions(rt.meta, MODEL)).find((v) => v.datasetId === datasetId && v.configHash === hash);
   if (existing) {
     ctx.out(`Reused ${MODEL}:${existing.version}, trained earlier on this dataset with this config`);
     return existing;
   }
-  const requestId = await requestTraining(rt.bus, { model: MODEL, datasetId, config, trigger: "demo", reason: "sightline demo" });
+  const requestId = await requestTraining(rt.bus, {
+    model: MODEL,
+    datasetId,
+    config,
+    trigger: "demo",
+    reason: "sightline demo",
+  });
   // The run's structured lines go to a log beside the jobs' logs; the demo prints one line per epoch.
   const logFile = join(rt.config.home, "jobs", `demo-${requestId}.log`);
   const bars = trainingProgress({
     logFile,
     verbose,
-    onEpoch: (e) => ctx.out(`  epoch ${e.epoch}/${config.epochs}: loss ${e.loss.toFixed(4)}, accuracy ${e.accuracy.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4) ?? "—"}`),
+    onEpoch: (e) =>
+      ctx.out(
+        `  epoch ${e.epoch}/${config.epochs}: loss ${e.loss.toFixed(4)}, accuracy ${e.accuracy.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4) ?? "—"}`,
+      ),
   });
   try {
-    const { version } = await runTraining(rt, { requestId, model: MODEL, datasetId, config, actor: ctx.actor, tags: { trigger: "demo" } }, bars.hooks);
+    const { version } = await runTraining(
+      rt,
+      { requestId, model: MODEL, datasetId, config, actor: ctx.actor, tags: { trigger: "demo" } },
+      bars.hooks,
+    );
     ctx.out(`Registered ${MODEL}:${version.version} as ${MODEL}@candidate (training log: ${logFile})`);
     return version;
   } finally {

@@ -34,18 +34,29 @@ export function registerDrift(program: Command, ctx: CliContext): void {
       withRuntime(ctx, async (rt) => {
         const { name, version } = parseModelRef(ref);
         const reports = await listReports(rt.meta, name, version);
-        if (reports.length === 0) ctx.fail(`no drift report for ${ref} yet: reports come from served predictions (sightline serve with the functions running)`, 1);
+        if (reports.length === 0)
+          ctx.fail(
+            `no drift report for ${ref} yet: reports come from served predictions (sightline serve with the functions running)`,
+            1,
+          );
         const latest = await readReport(rt.blobs, reports[0]!.digest);
         if (opts.json) return ctx.out(JSON.stringify({ latest, history: reports.slice(0, opts.limit) }, null, 2));
         const v = latest.verdict;
-        ctx.out(`${latest.reportId}: ${v.drift ? "DRIFT" : "no drift"} — ${v.driftedTests.length} of ${v.tests.length} tests drifted (severity ${pct(v.severity)}${v.reason ? `; by ${v.reason === "share" ? "share of tests" : "one test below the Bonferroni-corrected p-value"}` : ""})`);
-        ctx.out(`window ${latest.window.seq}: ${latest.window.count} predictions (${latest.window.embeddings} with embeddings), ${latest.window.from} → ${latest.window.to}`);
+        ctx.out(
+          `${latest.reportId}: ${v.drift ? "DRIFT" : "no drift"} — ${v.driftedTests.length} of ${v.tests.length} tests drifted (severity ${pct(v.severity)}${v.reason ? `; by ${v.reason === "share" ? "share of tests" : "one test below the Bonferroni-corrected p-value"}` : ""})`,
+        );
+        ctx.out(
+          `window ${latest.window.seq}: ${latest.window.count} predictions (${latest.window.embeddings} with embeddings), ${latest.window.from} → ${latest.window.to}`,
+        );
         ctx.out("");
         for (const line of testTable(v.tests)) ctx.out(line);
         for (const s of v.skipped) ctx.out(`  skipped ${s.name}: ${s.reason}`);
         ctx.out("");
         ctx.out("history (newest first):");
-        for (const r of reports.slice(0, opts.limit)) ctx.out(`  ${r.createdAt}  ${r.reportId}  ${r.drift ? "DRIFT" : "ok   "}  severity ${pct(r.severity)}  n=${r.window.count}  ${r.driftedTests.join(", ")}`);
+        for (const r of reports.slice(0, opts.limit))
+          ctx.out(
+            `  ${r.createdAt}  ${r.reportId}  ${r.drift ? "DRIFT" : "ok   "}  severity ${pct(r.severity)}  n=${r.window.count}  ${r.driftedTests.join(", ")}`,
+          );
       }),
     );
 
@@ -55,11 +66,18 @@ export function registerDrift(program: Command, ctx: CliContext): void {
     .action(async () =>
       withRuntime(ctx, async (rt) => {
         const { policy } = await loadDriftPolicy(SIGHTLINE_DRIFT_POLICY.read(ctx.env) ?? DEFAULT_DRIFT_POLICY);
-        const { reports, failed } = await reportDueWindows({ blobs: rt.blobs, meta: rt.meta, bus: rt.bus, log: ctx.log, policy });
+        const { reports, failed } = await reportDueWindows({
+          blobs: rt.blobs,
+          meta: rt.meta,
+          bus: rt.bus,
+          log: ctx.log,
+          policy,
+        });
         if (reports.length === 0 && failed.length === 0) ctx.out("no window was due");
         for (const r of reports) ctx.out(`${r.reportId}: ${r.drift ? "DRIFT" : "no drift"} (n=${r.window.count})`);
         for (const f of failed) ctx.out(`${f.window}: NOT JUDGED: ${f.error}`);
-        if (failed.length > 0) ctx.fail(`${failed.length} window(s) could not be judged; the next check tries them again`);
+        if (failed.length > 0)
+          ctx.fail(`${failed.length} window(s) could not be judged; the next check tries them again`);
       }),
     );
 }
@@ -93,20 +111,38 @@ async function readFeatures(file: string): Promise<Record<string, number[]>> {
 export function formatComparison(result: DriftComparison): string[] {
   const d = result.dataset;
   return [
-    ...testTable(result.features.map((f) => ({ ...f, name: f.feature })), "feature"),
+    ...testTable(
+      result.features.map((f) => ({ ...f, name: f.feature })),
+      "feature",
+    ),
     "",
     `dataset: ${d.drifted ? "DRIFT" : "no drift"} — ${d.driftedFeatures} of ${d.totalFeatures} features drifted (${pct(d.share)}; threshold ${pct(d.threshold)})`,
   ];
 }
 
-type TestRow = Pick<FeatureDrift, "statistic" | "pValue" | "threshold" | "drifted" | "referenceSize" | "currentSize"> & { name: string; test: string };
+type TestRow = Pick<
+  FeatureDrift,
+  "statistic" | "pValue" | "threshold" | "drifted" | "referenceSize" | "currentSize"
+> & { name: string; test: string };
 
 /** A table of tests: name, test, statistic, p-value, threshold, verdict, sample sizes. */
 export function testTable(tests: readonly TestRow[], first = "test of"): string[] {
-  const rows = tests.map((t) => [t.name, t.test, num(t.statistic), t.pValue === null ? "-" : num(t.pValue), rule(t), t.drifted ? "DRIFT" : "ok", `${t.referenceSize}/${t.currentSize}`]);
+  const rows = tests.map((t) => [
+    t.name,
+    t.test,
+    num(t.statistic),
+    t.pValue === null ? "-" : num(t.pValue),
+    rule(t),
+    t.drifted ? "DRIFT" : "ok",
+    `${t.referenceSize}/${t.currentSize}`,
+  ]);
   const header = [first, "test", "statistic", "p-value", "drift when", "verdict", "ref/cur"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 

@@ -24,7 +24,9 @@ function line(l: StoredDeadLetter): string {
 /** `sightline events dead-letters list|replay`: what could not be handled, and putting it back once it can be. */
 export function registerEvents(program: Command, ctx: CliContext): void {
   const events = program.command("events").description("the event bus (local queue or Pub/Sub)");
-  const letters = events.command("dead-letters").description("events that failed every delivery attempt (or were invalid), kept until replayed");
+  const letters = events
+    .command("dead-letters")
+    .description("events that failed every delivery attempt (or were invalid), kept until replayed");
 
   letters
     .command("list")
@@ -40,13 +42,17 @@ export function registerEvents(program: Command, ctx: CliContext): void {
         if (found.length === 0) return ctx.out("no dead letters");
         ctx.out("id  dead-lettered  subscription  type  event id  attempts  reason");
         for (const l of found) ctx.out(line(l));
-        ctx.out(`${found.length} dead letter(s); replay with: sightline events dead-letters replay --event ID (or --subscription NAME, or --all)`);
+        ctx.out(
+          `${found.length} dead letter(s); replay with: sightline events dead-letters replay --event ID (or --subscription NAME, or --all)`,
+        );
       });
     });
 
   letters
     .command("replay")
-    .description("publish dead letters again, unchanged (same event id; consumers are idempotent on it), and stop keeping them")
+    .description(
+      "publish dead letters again, unchanged (same event id; consumers are idempotent on it), and stop keeping them",
+    )
     .option("--event <id>", "replay this event id (repeatable)", collect)
     .option("--subscription <name>", "replay those of this subscription")
     .option("--all", "replay every dead letter")
@@ -59,7 +65,8 @@ export function registerEvents(program: Command, ctx: CliContext): void {
       await withRuntime(ctx, async (rt) => {
         const report = await rt.bus.replayDeadLetters(selector(opts));
         if (opts.json) return ctx.out(JSON.stringify(report, null, 2));
-        for (const r of report.replayed) ctx.out(`replayed ${r.eventType} ${r.eventId} (dead-lettered by ${r.subscription}) to ${r.to}`);
+        for (const r of report.replayed)
+          ctx.out(`replayed ${r.eventType} ${r.eventId} (dead-lettered by ${r.subscription}) to ${r.to}`);
         for (const k of report.kept) ctx.out(`kept ${k.id} (${k.subscription}): ${k.reason}`);
         ctx.out(`${report.replayed.length} replayed, ${report.kept.length} kept`);
       });

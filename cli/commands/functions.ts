@@ -18,12 +18,21 @@ export function registerFunctions(program: Command, ctx: CliContext): void {
     .action(async (opts: { only?: string }) => {
       const only = opts.only ? opts.only.split(",").map((s) => s.trim()) : FUNCTION_NAMES;
       const unknown = only.filter((n) => !(FUNCTION_NAMES as string[]).includes(n));
-      if (unknown.length) ctx.fail(`unknown function(s) ${unknown.join(", ")}; they are ${FUNCTION_NAMES.join(", ")}`, EXIT.usage);
-      const fctx = await openFunctionContext({ env: ctx.env, config: loadConfig(ctx.env, ctx.cwd), log: createLogger({ component: "functions" }) });
+      if (unknown.length)
+        ctx.fail(`unknown function(s) ${unknown.join(", ")}; they are ${FUNCTION_NAMES.join(", ")}`, EXIT.usage);
+      const fctx = await openFunctionContext({
+        env: ctx.env,
+        config: loadConfig(ctx.env, ctx.cwd),
+        log: createLogger({ component: "functions" }),
+      });
       const running = await startEmbeddedFunctions(fctx, only);
       ctx.out(`Running ${only.join(", ")} on the local queue in ${fctx.rt.config.home}. Ctrl-C stops.`);
       await new Promise<void>((resolve) => {
-        const stop = (): void => void running.stop().then(() => fctx.close()).then(resolve);
+        const stop = (): void =>
+          void running
+            .stop()
+            .then(() => fctx.close())
+            .then(resolve);
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
       });

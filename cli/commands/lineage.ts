@@ -42,7 +42,13 @@ async function orFail<R>(ctx: CliContext, fn: () => Promise<R>): Promise<R> {
   try {
     return await fn();
   } catch (err) {
-    const known = [LineageNotFoundError, VerifyTargetNotFoundError, ModelNotFoundError, OpenLineageExportError, ConfigError];
+    const known = [
+      LineageNotFoundError,
+      VerifyTargetNotFoundError,
+      ModelNotFoundError,
+      OpenLineageExportError,
+      ConfigError,
+    ];
     if (known.some((k) => err instanceof k)) {
       return ctx.fail((err as Error).message);
     }
@@ -51,7 +57,12 @@ async function orFail<R>(ctx: CliContext, fn: () => Promise<R>): Promise<R> {
 }
 
 /** Prints a query's answer in the chosen format; `--format openlineage` prints (or exports) the runs' RunEvents. */
-async function show(ctx: CliContext, rt: Runtime, opts: ViewOptions, answer: { json: unknown; tree: Tree; requestIds: string[] }): Promise<void> {
+async function show(
+  ctx: CliContext,
+  rt: Runtime,
+  opts: ViewOptions,
+  answer: { json: unknown; tree: Tree; requestIds: string[] },
+): Promise<void> {
   const format: Format = opts.json ? "json" : opts.format;
   if (opts.export && format !== "openlineage") ctx.fail("--export needs --format openlineage", EXIT.usage);
   if (format === "json") return ctx.out(JSON.stringify(answer.json, null, 2));
@@ -59,7 +70,10 @@ async function show(ctx: CliContext, rt: Runtime, opts: ViewOptions, answer: { j
   const settings = loadOpenLineageSettings(ctx.env);
   const events: RunEvent[] = await runEventsFor(rt.meta, answer.requestIds, namingFrom(rt.config, settings));
   if (!opts.export) return ctx.out(JSON.stringify(events, null, 2));
-  if (!settings.url) return ctx.fail("--export needs SIGHTLINE_OPENLINEAGE_URL (the OpenLineage server's base URL, e.g. Marquez at http://localhost:5000)");
+  if (!settings.url)
+    return ctx.fail(
+      "--export needs SIGHTLINE_OPENLINEAGE_URL (the OpenLineage server's base URL, e.g. Marquez at http://localhost:5000)",
+    );
   const transport = new OpenLineageHttpTransport({ ...settings, url: settings.url });
   const sent = await exportRunEvents(transport, events);
   ctx.out(`exported ${sent} RunEvents to ${transport.endpoint}`);
@@ -68,14 +82,22 @@ async function show(ctx: CliContext, rt: Runtime, opts: ViewOptions, answer: { j
 function viewOptions(cmd: Command): Command {
   return cmd
     .option("--json", "print the lineage as JSON (same as --format json)")
-    .addOption(new Option("--format <format>", "output format").choices(["text", "json", "openlineage"]).default("text"))
+    .addOption(
+      new Option("--format <format>", "output format").choices(["text", "json", "openlineage"]).default("text"),
+    )
     .option("--export", "with --format openlineage: POST the RunEvents to $SIGHTLINE_OPENLINEAGE_URL/api/v1/lineage");
 }
 
 export function registerLineage(program: Command, ctx: CliContext): void {
-  const lineage = program.command("lineage").description("trace models, predictions and datasets through the lineage graph");
+  const lineage = program
+    .command("lineage")
+    .description("trace models, predictions and datasets through the lineage graph");
 
-  viewOptions(lineage.command("model").description("a model version's dataset, run, config, commit, image, metrics, promotions and drift reports"))
+  viewOptions(
+    lineage
+      .command("model")
+      .description("a model version's dataset, run, config, commit, image, metrics, promotions and drift reports"),
+  )
     .argument("<model>", "NAME:VERSION or NAME@ALIAS")
     .action(async (text: string, opts: ViewOptions) =>
       withRuntime(ctx, async (rt) =>
@@ -116,7 +138,9 @@ export function registerLineage(program: Command, ctx: CliContext): void {
 
   lineage
     .command("verify")
-    .description("recompute a model version's dataset id and file digests from the stored blobs; exit 1 on any mismatch")
+    .description(
+      "recompute a model version's dataset id and file digests from the stored blobs; exit 1 on any mismatch",
+    )
     .argument("<model>", "NAME:VERSION or NAME@ALIAS")
     .option("--json", "print the checks as JSON")
     .action(async (text: string, opts: { json?: boolean }) =>

@@ -22,7 +22,9 @@ export function registerModels(program: Command, ctx: CliContext): void {
         if (opts.json) return ctx.out(JSON.stringify(rows, null, 2));
         if (rows.length === 0) return ctx.out("no models registered yet");
         for (const r of rows) {
-          const aliases = Object.entries(r.aliases).map(([a, v]) => `${a}=${v}`).join(" ");
+          const aliases = Object.entries(r.aliases)
+            .map(([a, v]) => `${a}=${v}`)
+            .join(" ");
           ctx.out(`${r.name.padEnd(20)} latest ${String(r.latestVersion).padEnd(4)} ${aliases}`);
         }
       }),
@@ -30,23 +32,41 @@ export function registerModels(program: Command, ctx: CliContext): void {
 
   models
     .command("show")
-    .description("a model (its versions and audit trail) or one version (NAME@ALIAS, NAME:VERSION, or NAME with --request / --run)")
+    .description(
+      "a model (its versions and audit trail) or one version (NAME@ALIAS, NAME:VERSION, or NAME with --request / --run)",
+    )
     .argument("<ref>", "NAME, NAME@ALIAS or NAME:VERSION")
     .option("--request <id>", "the version registered by this training request (e.g. the CD workflow's own Job)")
     .option("--run <id>", "the version registered by this training run")
     .option("--json", "print JSON")
-    .addHelpText("after", "\nWith --request or --run, exits 1 naming the request or run when it registered no version of the model.")
+    .addHelpText(
+      "after",
+      "\nWith --request or --run, exits 1 naming the request or run when it registered no version of the model.",
+    )
     .action(async (text: string, opts: { json?: boolean; request?: string; run?: string }) =>
       withRuntime(ctx, async (rt) => {
         const ref = parseModelRef(text);
         const selector = trainedBy(opts);
-        if (selector && (ref.version !== undefined || ref.alias !== undefined)) ctx.fail(`--${selector.field === "requestId" ? "request" : "run"} selects a version of a model: give NAME, not ${text}`, EXIT.usage);
+        if (selector && (ref.version !== undefined || ref.alias !== undefined))
+          ctx.fail(
+            `--${selector.field === "requestId" ? "request" : "run"} selects a version of a model: give NAME, not ${text}`,
+            EXIT.usage,
+          );
         if (selector) {
           const found = (await listVersions(rt.meta, ref.name)).filter((v) => v[selector.field] === selector.value);
           const chosen = found.at(-1);
-          if (!chosen) ctx.fail(`${selector.label} registered no version of ${ref.name} (see \`sightline models show ${ref.name}\`)`);
+          if (!chosen)
+            ctx.fail(
+              `${selector.label} registered no version of ${ref.name} (see \`sightline models show ${ref.name}\`)`,
+            );
           // A Job retried after its first pod registered can register twice: the newest is the one that finished.
-          if (found.length > 1) ctx.log.warn("several versions registered by one training", { model: ref.name, selector: selector.label, versions: found.map((v) => v.version), chosen: chosen.version });
+          if (found.length > 1)
+            ctx.log.warn("several versions registered by one training", {
+              model: ref.name,
+              selector: selector.label,
+              versions: found.map((v) => v.version),
+              chosen: chosen.version,
+            });
           ref.version = chosen.version;
         }
         if (ref.version === undefined && ref.alias === undefined) {
@@ -55,12 +75,19 @@ export function registerModels(program: Command, ctx: CliContext): void {
           if (opts.json) return ctx.out(JSON.stringify({ name: ref.name, versions, aliases, audit }, null, 2));
           ctx.out(`${ref.name}: ${versions.length} version(s)`);
           for (const v of versions) {
-            const tags = aliases.filter((a) => a.version === v.version).map((a) => a.alias).join(", ");
-            ctx.out(`  v${String(v.version).padEnd(4)} ${v.createdAt}  ${metricLine(v)}  dataset ${v.datasetId.slice(0, 12)}…${tags ? `  [${tags}]` : ""}`);
+            const tags = aliases
+              .filter((a) => a.version === v.version)
+              .map((a) => a.alias)
+              .join(", ");
+            ctx.out(
+              `  v${String(v.version).padEnd(4)} ${v.createdAt}  ${metricLine(v)}  dataset ${v.datasetId.slice(0, 12)}…${tags ? `  [${tags}]` : ""}`,
+            );
           }
           ctx.out("audit:");
           for (const a of audit.slice(-20)) {
-            ctx.out(`  ${a.time}  ${a.action.padEnd(10)} ${a.outcome.padEnd(16)} ${a.alias ?? ""} ${a.from ?? "—"} → ${a.to ?? "—"}  by ${a.actor}: ${a.reason}`);
+            ctx.out(
+              `  ${a.time}  ${a.action.padEnd(10)} ${a.outcome.padEnd(16)} ${a.alias ?? ""} ${a.from ?? "—"} → ${a.to ?? "—"}  by ${a.actor}: ${a.reason}`,
+            );
           }
           return;
         }
@@ -69,7 +96,14 @@ export function registerModels(program: Command, ctx: CliContext): void {
         const v = await getVersion(rt.meta, ref.name, version);
         const tags = aliases.filter((a) => a.version === version).map((a) => a.alias);
         const robustness = await cardRobustness(rt.blobs, v);
-        if (opts.json) return ctx.out(JSON.stringify({ ...v, aliases: tags, ...(robustness.value ? { robustness: robustness.value } : {}) }, null, 2));
+        if (opts.json)
+          return ctx.out(
+            JSON.stringify(
+              { ...v, aliases: tags, ...(robustness.value ? { robustness: robustness.value } : {}) },
+              null,
+              2,
+            ),
+          );
         ctx.out(`${v.name}:${v.version}${tags.length ? `  [${tags.join(", ")}]` : ""}`);
         for (const [k, value] of [
           ["created", v.createdAt],
@@ -93,9 +127,14 @@ export function registerModels(program: Command, ctx: CliContext): void {
 }
 
 /** What --request / --run select on, if either was given (not both). */
-function trainedBy(opts: { request?: string; run?: string }): { field: "requestId" | "runId"; value: string; label: string } | undefined {
-  if (opts.request !== undefined && opts.run !== undefined) throw new CliExit("give --request or --run, not both", EXIT.usage);
-  if (opts.request !== undefined) return { field: "requestId", value: opts.request, label: `training request ${opts.request}` };
+function trainedBy(opts: {
+  request?: string;
+  run?: string;
+}): { field: "requestId" | "runId"; value: string; label: string } | undefined {
+  if (opts.request !== undefined && opts.run !== undefined)
+    throw new CliExit("give --request or --run, not both", EXIT.usage);
+  if (opts.request !== undefined)
+    return { field: "requestId", value: opts.request, label: `training request ${opts.request}` };
   if (opts.run !== undefined) return { field: "runId", value: opts.run, label: `training run ${opts.run}` };
   return undefined;
 }
@@ -115,7 +154,10 @@ export function robustnessLines(r: Robustness): string[] {
   const width = Math.max(...PERTURBATIONS.map((p) => p.length));
   return [
     `robustness on ${r.images} test image${r.images === 1 ? "" : "s"} (clean accuracy ${r.clean.toFixed(4)}):`,
-    ...PERTURBATIONS.map((p) => `  ${p.padEnd(width)}  accuracy ${r.perturbations[p].accuracy.toFixed(4)}  drop ${signed(r.perturbations[p].drop)}`),
+    ...PERTURBATIONS.map(
+      (p) =>
+        `  ${p.padEnd(width)}  accuracy ${r.perturbations[p].accuracy.toFixed(4)}  drop ${signed(r.perturbations[p].drop)}`,
+    ),
   ];
 }
 

@@ -62,7 +62,14 @@ async function startLive(rt: Runtime, ctx: CliContext, opts: LifecycleOptions): 
     log: componentLog,
     driftPolicy: DriftPolicySchema.parse({}),
     // The demo's retraining: on the newest dataset (the one with the newly labelled shifted images), no cooldown.
-    retrainPolicy: RetrainPolicySchema.parse({ minSeverity: 0.25, minWindowSize: 200, cooldownMinutes: 0, maxConcurrentJobs: 1, dataset: "latest", epochs: opts.epochs }),
+    retrainPolicy: RetrainPolicySchema.parse({
+      minSeverity: 0.25,
+      minWindowSize: 200,
+      cooldownMinutes: 0,
+      maxConcurrentJobs: 1,
+      dataset: "latest",
+      epochs: opts.epochs,
+    }),
   });
   const functions = await startEmbeddedFunctions(fctx);
   const serving = loadServingConfig(ctx.env, {
@@ -83,8 +90,16 @@ async function stopLive(live: Live): Promise<void> {
   await live.fctx.close();
 }
 
-async function newReport(rt: Runtime, model: string, version: number, after: string, drift?: boolean): Promise<DriftReportRecord | undefined> {
-  return (await listReports(rt.meta, model, version)).find((r) => r.createdAt > after && (drift === undefined || r.drift === drift));
+async function newReport(
+  rt: Runtime,
+  model: string,
+  version: number,
+  after: string,
+  drift?: boolean,
+): Promise<DriftReportRecord | undefined> {
+  return (await listReports(rt.meta, model, version)).find(
+    (r) => r.createdAt > after && (drift === undefined || r.drift === drift),
+  );
 }
 
 /** What the demo's steps share: where they run, and the traffic they sent so far. */
@@ -106,8 +121,16 @@ interface Run {
 function recordTraffic(run: Run, name: string, stats: TrafficStats): void {
   const byVersion = new Map<number, typeof stats.served>();
   for (const s of stats.served) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
-  for (const [version, served] of byVersion) run.traffic.push({ phase: name, version: `${run.model}:${version}`, requests: served.length, failed: 0, accuracy: accuracy(served) });
-  if (stats.failed > 0) run.traffic.push({ phase: name, version: "—", requests: stats.failed, failed: stats.failed, accuracy: 0 });
+  for (const [version, served] of byVersion)
+    run.traffic.push({
+      phase: name,
+      version: `${run.model}:${version}`,
+      requests: served.length,
+      failed: 0,
+      accuracy: accuracy(served),
+    });
+  if (stats.failed > 0)
+    run.traffic.push({ phase: name, version: "—", requests: stats.failed, failed: stats.failed, accuracy: 0 });
 }
 
 /**
@@ -115,7 +138,12 @@ function recordTraffic(run: Run, name: string, stats: TrafficStats): void {
  * retraining on the newly labelled shifted data, the gate promote it and serving swap to it with no failed request;
  * then the lineage of one served prediction, verified, and the HTML report.
  */
-export async function runLifecycle(rt: Runtime, ctx: CliContext, opts: LifecycleOptions, step: (n: number, title: string) => void): Promise<void> {
+export async function runLifecycle(
+  rt: Runtime,
+  ctx: CliContext,
+  opts: LifecycleOptions,
+  step: (n: number, title: string) => void,
+): Promise<void> {
   const { model } = opts;
   const v1 = (await getAlias(rt.meta, model, PRODUCTION))!.version;
   const live = await startLive(rt, ctx, opts);
@@ -137,7 +165,10 @@ export async function runLifecycle(rt: Runtime, ctx: CliContext, opts: Lifecycle
     const { lineage, verification } = await verifiedLineage(run);
 
     step(6, "write the report");
-    const path = await writeReport(rt, model, run.traffic, lineage, { ok: verification.ok, checks: verification.checks.length });
+    const path = await writeReport(rt, model, run.traffic, lineage, {
+      ok: verification.ok,
+      checks: verification.checks.length,
+    });
     ctx.out(`Report: ${path}\n  open it in a browser: file://${path}`);
     if (opts.keepServing) await keepServing(run);
   } finally {
@@ -149,7 +180,9 @@ type Images = Awaited<ReturnType<typeof splitImages>>;
 
 /** Step 3 on a rerun: the retraining happened in an earlier run, so a little clean traffic is enough. */
 async function resendClean(run: Run, clean: Images, retrained: ModelVersion): Promise<void> {
-  run.ctx.out(`Reused: ${run.model}:${retrained.version} was retrained on drifted data in an earlier run (request ${retrained.requestId}).`);
+  run.ctx.out(
+    `Reused: ${run.model}:${retrained.version} was retrained on drifted data in an earlier run (request ${retrained.requestId}).`,
+  );
   const stats = await sendAll(run.live.server.url, clean.slice(0, 50));
   run.failedRequests += stats.failed;
   run.lastServed = stats.served.at(-1)?.requestId ?? "";
@@ -163,10 +196,14 @@ async function sendClean(run: Run, clean: Images): Promise<void> {
   const stats = await sendAll(run.live.server.url, clean.slice(0, 500));
   run.failedRequests += stats.failed;
   recordTraffic(run, "clean held-out images", stats);
-  ctx.out(`Sent ${stats.sent} clean images: ${stats.failed} failed, accuracy ${(accuracy(stats.served) * 100).toFixed(1)} % (${model}:${v1})`);
+  ctx.out(
+    `Sent ${stats.sent} clean images: ${stats.failed} failed, accuracy ${(accuracy(stats.served) * 100).toFixed(1)} % (${model}:${v1})`,
+  );
   await run.live.server.context.predictionLog?.flush();
   const calm = await poll("the drift report of the clean window", () => newReport(rt, model, v1, started), 60_000);
-  ctx.out(`Drift report ${calm.reportId}: ${calm.drift ? "DRIFT" : "no drift"} (severity ${(calm.severity * 100).toFixed(0)} %, ${calm.window.count} predictions)`);
+  ctx.out(
+    `Drift report ${calm.reportId}: ${calm.drift ? "DRIFT" : "no drift"} (severity ${(calm.severity * 100).toFixed(0)} %, ${calm.window.count} predictions)`,
+  );
 }
 
 /** Step 4: shifted traffic until after the swap (no request may fail on the way): drift → retraining → gate → swap. */
@@ -175,20 +212,34 @@ async function shiftAndRetrain(run: Run): Promise<void> {
   const shiftedDir = join(rt.config.home, "demo", "fashion-mnist-shifted");
   const shiftedSet = await buildShiftedDataset(opts.sample, shiftedDir);
   const shiftedVersion = await versionDataset(rt, shiftedDir);
-  ctx.out(`Labelling team delivered ${shiftedSet.added.train + shiftedSet.added.test} shifted images: dataset ${shiftedVersion.record.id.slice(0, 12)}… (${shiftedVersion.record.files} files, validation ${shiftedVersion.record.validation})`);
+  ctx.out(
+    `Labelling team delivered ${shiftedSet.added.train + shiftedSet.added.test} shifted images: dataset ${shiftedVersion.record.id.slice(0, 12)}… (${shiftedVersion.record.files} files, validation ${shiftedVersion.record.validation})`,
+  );
   const shifted = await splitImages(join(shiftedDir, "test"), (f) => f.startsWith("shifted-"));
   const before = new Date().toISOString();
   const load = steadyLoad(run.live.server.url, shifted, 60);
   try {
     const report = await poll("a drift report with drift", () => newReport(rt, model, v1, before, true), 90_000);
-    ctx.out(`Drift report ${report.reportId}: DRIFT, severity ${(report.severity * 100).toFixed(0)} % — ${report.driftedTests.join(", ")}`);
+    ctx.out(
+      `Drift report ${report.reportId}: DRIFT, severity ${(report.severity * 100).toFixed(0)} % — ${report.driftedTests.join(", ")}`,
+    );
     const v2 = await awaitRetraining(run, report.reportId);
     await awaitGate(run, v2);
-    await poll(`serving to swap to ${model}:${v2.version}`, async () => (run.live.server.context.host.current?.version === v2.version ? true : undefined), 30_000);
+    await poll(
+      `serving to swap to ${model}:${v2.version}`,
+      async () => (run.live.server.context.host.current?.version === v2.version ? true : undefined),
+      30_000,
+    );
     // A little traffic on the new version, then stop.
     const swappedAt = load.stats.sent;
-    await poll("requests on the new version", async () => (load.stats.sent > swappedAt + 300 ? true : undefined), 60_000);
-    ctx.out(`Promoted ${model}:${v2.version} and hot-swapped serving: ${load.stats.sent} requests during the change, ${load.stats.failed} failed`);
+    await poll(
+      "requests on the new version",
+      async () => (load.stats.sent > swappedAt + 300 ? true : undefined),
+      60_000,
+    );
+    ctx.out(
+      `Promoted ${model}:${v2.version} and hot-swapped serving: ${load.stats.sent} requests during the change, ${load.stats.failed} failed`,
+    );
   } finally {
     await load.stop();
   }
@@ -202,11 +253,16 @@ async function awaitRetraining(run: Run, reportId: string): Promise<ModelVersion
   const { rt, ctx, opts, model } = run;
   const decision = await poll("the retrain decision", () => RetrainDecisions.get(rt.meta, reportId), 30_000);
   if (decision.outcome !== "started") throw new Error(`the retrain policy did not start a job: ${decision.reason}`);
-  ctx.out(`Retrain policy: started job ${decision.job} (request ${decision.requestId}) on dataset ${String(decision.datasetId).slice(0, 12)}…`);
+  ctx.out(
+    `Retrain policy: started job ${decision.job} (request ${decision.requestId}) on dataset ${String(decision.datasetId).slice(0, 12)}…`,
+  );
   const job = await poll("the job record", () => Jobs.get(rt.meta, decision.job!), 30_000);
   const follow = followEpochs(
     job.log,
-    (e) => ctx.out(`  epoch ${e.epoch}/${opts.epochs}: loss ${e.loss?.toFixed(4)}, accuracy ${e.accuracy?.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4)}`),
+    (e) =>
+      ctx.out(
+        `  epoch ${e.epoch}/${opts.epochs}: loss ${e.loss?.toFixed(4)}, accuracy ${e.accuracy?.toFixed(4)}, validation ${e.valAccuracy?.toFixed(4)}`,
+      ),
     opts.verbose ? (line) => process.stderr.write(`${line}\n`) : undefined,
   );
   let v2: ModelVersion;
@@ -215,7 +271,8 @@ async function awaitRetraining(run: Run, reportId: string): Promise<ModelVersion
       "the retrained model (see the job log)",
       async () => {
         const status = await run.live.fctx.jobs.status(decision.job!);
-        if (status?.state === "failed") throw new Error(`training job ${decision.job} failed: ${status.message ?? "see its log"} (${job.log})`);
+        if (status?.state === "failed")
+          throw new Error(`training job ${decision.job} failed: ${status.message ?? "see its log"} (${job.log})`);
         return (await listVersions(rt.meta, model)).find((v) => v.requestId === decision.requestId);
       },
       15 * 60_000,
@@ -224,7 +281,9 @@ async function awaitRetraining(run: Run, reportId: string): Promise<ModelVersion
   } finally {
     follow.stop();
   }
-  ctx.out(`Registered ${model}:${v2.version}: test accuracy ${v2.metrics.accuracy?.toFixed(4)} on the clean + shifted held-out images (training log: ${job.log})`);
+  ctx.out(
+    `Registered ${model}:${v2.version}: test accuracy ${v2.metrics.accuracy?.toFixed(4)} on the clean + shifted held-out images (training log: ${job.log})`,
+  );
   return v2;
 }
 
@@ -239,39 +298,63 @@ async function awaitGate(run: Run, v2: ModelVersion): Promise<void> {
   // The headline rules, then any that failed (every rule is in the decision record and the report).
   const headline = gate.rules.filter((r) => /^relative:accuracy/.test(r.rule) || !r.passed);
   for (const r of headline) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(34)} ${r.detail}`);
-  ctx.out(`  gate: ${gate.rules.filter((r) => r.passed).length} of ${gate.rules.length} rules passed, on the new held-out data and on production's`);
+  ctx.out(
+    `  gate: ${gate.rules.filter((r) => r.passed).length} of ${gate.rules.length} rules passed, on the new held-out data and on production's`,
+  );
   if (gate.outcome !== "promoted") throw new Error(`the gate did not promote ${model}:${v2.version}: ${gate.outcome}`);
 }
 
 /** Step 5: the last served prediction's lineage, once the lineage function recorded it, and its verification. */
-async function verifiedLineage(run: Run): Promise<{ lineage: PredictionLineage; verification: Awaited<ReturnType<typeof verifyModelLineage>> }> {
+async function verifiedLineage(
+  run: Run,
+): Promise<{ lineage: PredictionLineage; verification: Awaited<ReturnType<typeof verifyModelLineage>> }> {
   const { rt, ctx, model, lastServed } = run;
   await run.live.server.context.predictionLog?.flush();
-  await poll("the lineage function to record the prediction", async () => ((await Predictions.get(rt.meta, docKey(lastServed))) ? true : undefined), 30_000);
+  await poll(
+    "the lineage function to record the prediction",
+    async () => ((await Predictions.get(rt.meta, docKey(lastServed))) ? true : undefined),
+    30_000,
+  );
   const lineage = await predictionLineage(rt.meta, lastServed);
   for (const line of renderTree(predictionTree(lineage))) ctx.out(line);
   const verification = await verifyModelLineage(rt, model, lineage.lineage.model.version);
-  ctx.out(`${verification.ok ? "Verified" : "FAILED"}: ${model}:${lineage.lineage.model.version} (${verification.checks.length} checks)`);
+  ctx.out(
+    `${verification.ok ? "Verified" : "FAILED"}: ${model}:${lineage.lineage.model.version} (${verification.checks.length} checks)`,
+  );
   if (!verification.ok) throw new Error("lineage verification failed");
   return { lineage, verification };
 }
 
 /** `--keep-serving`: everything stays up until Ctrl-C. */
 async function keepServing(run: Run): Promise<void> {
-  run.ctx.out(`\nServing stays up at ${run.live.server.url} with the functions running (--keep-serving). Ctrl-C stops.`);
+  run.ctx.out(
+    `\nServing stays up at ${run.live.server.url} with the functions running (--keep-serving). Ctrl-C stops.`,
+  );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
 }
 
-async function writeReport(rt: Runtime, model: string, traffic: DemoReportData["traffic"], lineage: PredictionLineage, verified: { ok: boolean; checks: number }): Promise<string> {
+async function writeReport(
+  rt: Runtime,
+  model: string,
+  traffic: DemoReportData["traffic"],
+  lineage: PredictionLineage,
+  verified: { ok: boolean; checks: number },
+): Promise<string> {
   const versions = await listVersions(rt.meta, model);
   const datasetIds = [...new Set(versions.map((v) => v.datasetId))];
-  const datasets = await Promise.all(datasetIds.map(async (id) => ({ id, name: String((await Datasets.get(rt.meta, id))?.name ?? id.slice(0, 12)) })));
+  const datasets = await Promise.all(
+    datasetIds.map(async (id) => ({ id, name: String((await Datasets.get(rt.meta, id))?.name ?? id.slice(0, 12)) })),
+  );
   // Per version: its first report, and its first drifting one (the one that started a retraining).
   const all = (await listReports(rt.meta, model)).reverse();
-  const reports = all.filter((r, i) => all.findIndex((o) => o.version === r.version) === i || all.findIndex((o) => o.version === r.version && o.drift) === i);
+  const reports = all.filter(
+    (r, i) =>
+      all.findIndex((o) => o.version === r.version) === i ||
+      all.findIndex((o) => o.version === r.version && o.drift) === i,
+  );
   const drift = await Promise.all(
     reports.map(async (r) => {
       const report = await readReport(rt.blobs, r.digest);
@@ -279,7 +362,11 @@ async function writeReport(rt: Runtime, model: string, traffic: DemoReportData["
       const records: PredictionRecord[] = [];
       for (const id of report.window.segments) {
         const segment = await Segments.get(rt.meta, id);
-        if (segment) records.push(...(JSON.parse((await rt.blobs.get(segment.digest)).toString("utf8")) as { records: PredictionRecord[] }).records);
+        if (segment)
+          records.push(
+            ...(JSON.parse((await rt.blobs.get(segment.digest)).toString("utf8")) as { records: PredictionRecord[] })
+              .records,
+          );
       }
       return { report, profile, records };
     }),
@@ -300,4 +387,3 @@ async function writeReport(rt: Runtime, model: string, traffic: DemoReportData["
   await writeFile(path, html);
   return path;
 }
-

@@ -51,10 +51,16 @@ ${auditSection(d)}
 function modelsSection(d: DemoReportData): string {
   const names = new Map(d.datasets.map((x) => [x.id, x.name]));
   const datasetIds = d.datasets.map((x) => x.id);
-  const metric = (v: ModelVersion, ds: string, m: string): number | undefined => (v.datasetId === ds ? v.metrics[m] : v.evaluations[ds]?.[m]);
-  const head = datasetIds.map((id) => `<th>accuracy on ${esc(names.get(id) ?? short(id))}</th><th>macro-F1</th>`).join("");
+  const metric = (v: ModelVersion, ds: string, m: string): number | undefined =>
+    v.datasetId === ds ? v.metrics[m] : v.evaluations[ds]?.[m];
+  const head = datasetIds
+    .map((id) => `<th>accuracy on ${esc(names.get(id) ?? short(id))}</th><th>macro-F1</th>`)
+    .join("");
   const rows = d.versions
-    .map((v) => `<tr><td>${esc(`${v.name}:${v.version}`)}</td><td><code>${esc(short(v.datasetId))}</code> ${esc(names.get(v.datasetId) ?? "")}</td>${datasetIds.map((ds) => `<td class="n">${f4(metric(v, ds, "accuracy"))}</td><td class="n">${f4(metric(v, ds, "macro_f1"))}</td>`).join("")}</tr>`)
+    .map(
+      (v) =>
+        `<tr><td>${esc(`${v.name}:${v.version}`)}</td><td><code>${esc(short(v.datasetId))}</code> ${esc(names.get(v.datasetId) ?? "")}</td>${datasetIds.map((ds) => `<td class="n">${f4(metric(v, ds, "accuracy"))}</td><td class="n">${f4(metric(v, ds, "macro_f1"))}</td>`).join("")}</tr>`,
+    )
     .join("\n");
   return `<h2>Models before and after</h2>
 <p>Held-out metrics of each version on each dataset (its own, from training; the other, from the gate's evaluation in ONNX Runtime).</p>
@@ -63,7 +69,12 @@ ${rows}</table>`;
 }
 
 function trafficSection(d: DemoReportData): string {
-  const rows = d.traffic.map((t) => `<tr><td>${esc(t.phase)}</td><td>${esc(t.version)}</td><td class="n">${t.requests}</td><td class="n">${t.failed}</td><td class="n">${pct(t.accuracy)}</td></tr>`).join("\n");
+  const rows = d.traffic
+    .map(
+      (t) =>
+        `<tr><td>${esc(t.phase)}</td><td>${esc(t.version)}</td><td class="n">${t.requests}</td><td class="n">${t.failed}</td><td class="n">${pct(t.accuracy)}</td></tr>`,
+    )
+    .join("\n");
   return `<h2>Live traffic</h2>
 <table><tr><th>phase</th><th>answered by</th><th>requests</th><th>failed</th><th>accuracy (true labels)</th></tr>
 ${rows}</table>`;
@@ -77,9 +88,17 @@ function driftSection(d: DemoReportData): string {
 function driftReport(r: DriftReport, profile: ReferenceProfile | null, records: PredictionRecord[]): string {
   const v = r.verdict;
   const rows = v.tests
-    .map((t) => `<tr><td>${esc(t.name)}</td><td>${esc(t.test)}</td><td class="n">${t.statistic.toPrecision(4)}</td><td class="n">${t.pValue === null ? "—" : t.pValue.toExponential(2)}</td><td>${t.pValue === null ? `≥ ${t.threshold}` : `p &lt; ${t.threshold}`}</td><td class="${t.drifted ? "drift" : "ok"}">${t.drifted ? "drift" : "ok"}</td><td class="n">${t.referenceSize} / ${t.currentSize}</td></tr>`)
+    .map(
+      (t) =>
+        `<tr><td>${esc(t.name)}</td><td>${esc(t.test)}</td><td class="n">${t.statistic.toPrecision(4)}</td><td class="n">${t.pValue === null ? "—" : t.pValue.toExponential(2)}</td><td>${t.pValue === null ? `≥ ${t.threshold}` : `p &lt; ${t.threshold}`}</td><td class="${t.drifted ? "drift" : "ok"}">${t.drifted ? "drift" : "ok"}</td><td class="n">${t.referenceSize} / ${t.currentSize}</td></tr>`,
+    )
     .join("\n");
-  const charts = profile ? v.tests.filter((t) => t.drifted && profile.features[t.name]).map((t) => histogramChart(t.name, profile, records)).join("\n") : "";
+  const charts = profile
+    ? v.tests
+        .filter((t) => t.drifted && profile.features[t.name])
+        .map((t) => histogramChart(t.name, profile, records))
+        .join("\n")
+    : "";
   return `<h3>${esc(r.reportId)} — <span class="${v.drift ? "drift" : "ok"}">${v.drift ? "drift" : "no drift"}</span> (severity ${pct(v.severity)})</h3>
 <p>Model ${esc(`${r.model}:${r.version}`)}, window ${r.window.seq}: ${r.window.count} predictions (${r.window.embeddings} with embeddings), ${esc(r.window.from)} → ${esc(r.window.to)}.</p>
 ${scoreChart(v.tests)}
@@ -95,7 +114,9 @@ function scoreChart(tests: DriftReport["verdict"]["tests"]): string {
   const rowH = 22;
   const h = tests.length * rowH + 10;
   const strength = (t: (typeof tests)[number]): number =>
-    t.pValue === null ? Math.min(3, t.statistic / t.threshold) : Math.min(3, Math.log10(1 / Math.max(t.pValue, 1e-300)) / Math.log10(1 / t.threshold));
+    t.pValue === null
+      ? Math.min(3, t.statistic / t.threshold)
+      : Math.min(3, Math.log10(1 / Math.max(t.pValue, 1e-300)) / Math.log10(1 / t.threshold));
   const x0 = 140;
   const scale = (w - x0 - 20) / 3;
   const bars = tests
@@ -130,7 +151,12 @@ function histogramChart(feature: string, profile: ReferenceProfile, records: Pre
   const max = Math.max(...ref, ...cur, 1e-9);
   const bw = (w - 20) / counts.length;
   const bar = (xs: number[], color: string, offset: number): string =>
-    xs.map((x, i) => `<rect x="${(10 + i * bw + offset).toFixed(1)}" y="${(h - 20 - (x / max) * (h - 30)).toFixed(1)}" width="${(bw / 2 - 1).toFixed(1)}" height="${((x / max) * (h - 30)).toFixed(1)}" fill="${color}"/>`).join("");
+    xs
+      .map(
+        (x, i) =>
+          `<rect x="${(10 + i * bw + offset).toFixed(1)}" y="${(h - 20 - (x / max) * (h - 30)).toFixed(1)}" width="${(bw / 2 - 1).toFixed(1)}" height="${((x / max) * (h - 30)).toFixed(1)}" fill="${color}"/>`,
+      )
+      .join("");
   return `<figure><svg width="${w}" height="${h}" role="img" aria-label="${esc(feature)} histogram">${bar(ref, "#2e90fa", 0)}${bar(cur, "#f79009", bw / 2)}<text x="10" y="${h - 4}" font-size="11">${edges[0]!.toFixed(3)}</text><text x="${w - 10}" y="${h - 4}" font-size="11" text-anchor="end">${edges.at(-1)!.toFixed(3)}</text></svg>
 <figcaption>${esc(feature)}: reference (blue) and this window (orange), share of images per bin.</figcaption></figure>`;
 }
@@ -142,8 +168,16 @@ function lineageSection(d: DemoReportData): string {
     ["prediction", `${p.requestId} → ${p.label} (${f4(p.confidence)}) at ${p.time}`],
     ["model", `${l.model.name}:${l.model.version} — ${short(l.model.modelDigest)}`],
     ["run", l.run ? `${l.run.runId} (${l.run.status})` : "—"],
-    ["training request", l.request ? `${l.request.requestId} — trigger ${l.request.trigger}${l.request.driftReportId ? `, drift report ${l.request.driftReportId}` : ""}` : "—"],
-    ["dataset", `${short(l.dataset.datasetId)} ${l.dataset.record?.name ?? ""} — ${l.dataset.record ? `${l.dataset.record.files} files` : ""}`],
+    [
+      "training request",
+      l.request
+        ? `${l.request.requestId} — trigger ${l.request.trigger}${l.request.driftReportId ? `, drift report ${l.request.driftReportId}` : ""}`
+        : "—",
+    ],
+    [
+      "dataset",
+      `${short(l.dataset.datasetId)} ${l.dataset.record?.name ?? ""} — ${l.dataset.record ? `${l.dataset.record.files} files` : ""}`,
+    ],
   ];
   const boxW = 760;
   const boxH = 42;
@@ -151,7 +185,10 @@ function lineageSection(d: DemoReportData): string {
   const svg = nodes
     .map(([kind, text], i) => {
       const y = i * (boxH + gap);
-      const arrow = i < nodes.length - 1 ? `<line x1="${boxW / 2}" y1="${y + boxH}" x2="${boxW / 2}" y2="${y + boxH + gap - 4}" stroke="#57606a" marker-end="url(#arrow)"/>` : "";
+      const arrow =
+        i < nodes.length - 1
+          ? `<line x1="${boxW / 2}" y1="${y + boxH}" x2="${boxW / 2}" y2="${y + boxH + gap - 4}" stroke="#57606a" marker-end="url(#arrow)"/>`
+          : "";
       return `<rect x="1" y="${y + 1}" width="${boxW - 2}" height="${boxH}" rx="6" fill="#f3f5f7" stroke="#8c959f"/><text x="12" y="${y + 17}" font-size="11" fill="#57606a">${esc(kind)}</text><text x="12" y="${y + 33}" font-size="13">${esc(text)}</text>${arrow}`;
     })
     .join("");
@@ -164,7 +201,10 @@ Promotions of this version: ${l.aliasMoves.map((m) => esc(`${m.action} ${m.alias
 
 function auditSection(d: DemoReportData): string {
   const rows = d.audit
-    .map((a) => `<tr><td>${esc(a.time)}</td><td>${esc(a.actor)}</td><td>${esc(a.action)}</td><td>${esc(a.alias)}</td><td>${esc(a.from ?? "∅")} → ${esc(a.to ?? "∅")}</td><td>${esc(a.outcome)}</td><td>${esc(a.reason)}${a.detail ? ` — ${esc(a.detail)}` : ""}</td></tr>`)
+    .map(
+      (a) =>
+        `<tr><td>${esc(a.time)}</td><td>${esc(a.actor)}</td><td>${esc(a.action)}</td><td>${esc(a.alias)}</td><td>${esc(a.from ?? "∅")} → ${esc(a.to ?? "∅")}</td><td>${esc(a.outcome)}</td><td>${esc(a.reason)}${a.detail ? ` — ${esc(a.detail)}` : ""}</td></tr>`,
+    )
     .join("\n");
   return `<h2>Audit trail</h2>
 <table><tr><th>time</th><th>who</th><th>action</th><th>alias</th><th>from → to</th><th>outcome</th><th>why</th></tr>

@@ -8,7 +8,9 @@ import { seededRandom } from "../../core/util/random.ts";
 export async function shiftImage(png: Uint8Array, seed: number): Promise<Buffer> {
   // Greyscale stays one channel (sharp would otherwise decode it to three).
   const grey = (await sharp(png).metadata()).channels === 1;
-  const { data, info } = await (grey ? sharp(png).toColourspace("b-w") : sharp(png)).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await (grey ? sharp(png).toColourspace("b-w") : sharp(png))
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const rand = seededRandom(seed);
   const out = Buffer.alloc(data.length);
   for (let i = 0; i < data.length; i++) {

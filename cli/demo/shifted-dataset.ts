@@ -13,19 +13,28 @@ export interface ShiftedDataset {
  * copies of every `trainEvery`-th training image and of every held-out image, under their classes. Idempotent: the
  * same inputs give the same files (and so the same dataset id).
  */
-export async function buildShiftedDataset(sample: string, dir: string, options: { trainEvery?: number } = {}): Promise<ShiftedDataset> {
+export async function buildShiftedDataset(
+  sample: string,
+  dir: string,
+  options: { trainEvery?: number } = {},
+): Promise<ShiftedDataset> {
   const every = options.trainEvery ?? 2;
   await cp(sample, dir, { recursive: true });
   const limit = pLimit(8);
   const added = { train: 0, test: 0 };
   for (const split of ["train", "test"] as const) {
     for (const label of (await readdir(join(sample, split))).sort()) {
-      const files = (await readdir(join(sample, split, label))).sort().filter((_, i) => split === "test" || i % every === 0);
+      const files = (await readdir(join(sample, split, label)))
+        .sort()
+        .filter((_, i) => split === "test" || i % every === 0);
       await mkdir(join(dir, split, label), { recursive: true });
       await Promise.all(
         files.map((file, i) =>
           limit(async () => {
-            const shifted = await shiftImage(await readFile(join(sample, split, label, file)), seedOf(`${split}/${label}/${file}`, i));
+            const shifted = await shiftImage(
+              await readFile(join(sample, split, label, file)),
+              seedOf(`${split}/${label}/${file}`, i),
+            );
             await writeFile(join(dir, split, label, `shifted-${file}`), shifted);
             added[split]++;
           }),
@@ -33,7 +42,10 @@ export async function buildShiftedDataset(sample: string, dir: string, options: 
       );
     }
   }
-  const yaml = (await readFile(join(sample, "dataset.yaml"), "utf8")).replace(/^name: .*$/m, "name: fashion-mnist-sample-shifted");
+  const yaml = (await readFile(join(sample, "dataset.yaml"), "utf8")).replace(
+    /^name: .*$/m,
+    "name: fashion-mnist-sample-shifted",
+  );
   await writeFile(join(dir, "dataset.yaml"), yaml);
   return { dir, added };
 }

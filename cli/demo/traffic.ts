@@ -36,7 +36,12 @@ async function send(url: string, image: Image, stats: TrafficStats): Promise<voi
       return;
     }
     const body = (await res.json()) as PredictBody;
-    stats.served.push({ requestId: body.request_id, version: body.model.version, label: body.predictions[0]!.label, truth: image.label });
+    stats.served.push({
+      requestId: body.request_id,
+      version: body.model.version,
+      label: body.predictions[0]!.label,
+      truth: image.label,
+    });
   } catch (err) {
     stats.failed++;
     const kind = (err as Error).message;
@@ -47,14 +52,24 @@ async function send(url: string, image: Image, stats: TrafficStats): Promise<voi
 export const emptyStats = (): TrafficStats => ({ sent: 0, failed: 0, failures: {}, served: [] });
 
 /** Sends every image once, `concurrency` at a time, as real clients would (one request per image). */
-export async function sendAll(url: string, images: readonly Image[], stats: TrafficStats = emptyStats(), concurrency = 8): Promise<TrafficStats> {
+export async function sendAll(
+  url: string,
+  images: readonly Image[],
+  stats: TrafficStats = emptyStats(),
+  concurrency = 8,
+): Promise<TrafficStats> {
   const limit = pLimit(concurrency);
   await Promise.all(images.map((image) => limit(() => send(url, image, stats))));
   return stats;
 }
 
 /** A steady trickle of requests (about `perSecond`), cycling through `images`, until stopped. */
-export function steadyLoad(url: string, images: readonly Image[], perSecond: number, stats: TrafficStats = emptyStats()): { stats: TrafficStats; stop: () => Promise<void> } {
+export function steadyLoad(
+  url: string,
+  images: readonly Image[],
+  perSecond: number,
+  stats: TrafficStats = emptyStats(),
+): { stats: TrafficStats; stop: () => Promise<void> } {
   let stopped = false;
   let i = 0;
   const loop = (async () => {
@@ -73,7 +88,8 @@ export function steadyLoad(url: string, images: readonly Image[], perSecond: num
   };
 }
 
-export const accuracy = (served: readonly Served[]): number => (served.length === 0 ? 0 : served.filter((s) => s.label === s.truth).length / served.length);
+export const accuracy = (served: readonly Served[]): number =>
+  served.length === 0 ? 0 : served.filter((s) => s.label === s.truth).length / served.length;
 
 /** The images of a split folder, classes interleaved (one of each in turn), as real traffic would mix them. */
 export async function splitImages(dir: string, only?: (file: string) => boolean): Promise<Image[]> {
@@ -83,6 +99,7 @@ export async function splitImages(dir: string, only?: (file: string) => boolean)
     byClass.push(await Promise.all(files.map(async (f) => ({ label, bytes: await readFile(join(dir, label, f)) }))));
   }
   const out: Image[] = [];
-  for (let i = 0; out.length < byClass.reduce((n, c) => n + c.length, 0); i++) for (const c of byClass) if (c[i]) out.push(c[i]!);
+  for (let i = 0; out.length < byClass.reduce((n, c) => n + c.length, 0); i++)
+    for (const c of byClass) if (c[i]) out.push(c[i]!);
   return out;
 }

@@ -1,7 +1,12 @@
 import { readFile } from "node:fs/promises";
 
 /** Polls `probe` until it gives a value; fails naming `what` after `timeoutMs`. */
-export async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
+export async function poll<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -29,8 +34,17 @@ export function followEpochs(
         const lines = text.split("\n").slice(0, -1);
         for (const line of lines.slice(seenLines)) onLine?.(line);
         seenLines = lines.length;
-        const epochs = lines.filter((l) => l.includes('"epoch done"')).map((l) => JSON.parse(l) as Record<string, number>);
-        for (const e of epochs.slice(seenEpochs)) onEpoch({ epoch: e.epoch ?? seenEpochs + 1, epochs: e.epochs, loss: e.loss, accuracy: e.accuracy, valAccuracy: e.valAccuracy });
+        const epochs = lines
+          .filter((l) => l.includes('"epoch done"'))
+          .map((l) => JSON.parse(l) as Record<string, number>);
+        for (const e of epochs.slice(seenEpochs))
+          onEpoch({
+            epoch: e.epoch ?? seenEpochs + 1,
+            epochs: e.epochs,
+            loss: e.loss,
+            accuracy: e.accuracy,
+            valAccuracy: e.valAccuracy,
+          });
         seenEpochs = Math.max(seenEpochs, epochs.length);
       })
       .catch(() => undefined);

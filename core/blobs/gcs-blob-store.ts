@@ -47,7 +47,11 @@ export class GcsBlobStore implements BlobStore {
 
   constructor(options: GcsBlobStoreOptions) {
     if (!options.bucket || options.bucket.includes("/")) {
-      throw new SightlineError("config", "gcs_bucket_invalid", `GcsBlobStore: invalid bucket name ${JSON.stringify(options.bucket)}`);
+      throw new SightlineError(
+        "config",
+        "gcs_bucket_invalid",
+        `GcsBlobStore: invalid bucket name ${JSON.stringify(options.bucket)}`,
+      );
     }
     this.bucketName = options.bucket;
     this.prefix = (options.prefix ?? "").replace(/^\/+|\/+$/g, "");
@@ -62,7 +66,12 @@ export class GcsBlobStore implements BlobStore {
   /** `gs://bucket/some/prefix` → a store; the other options (endpoint, project, client) pass through. */
   static fromUri(uri: string, options: Omit<GcsBlobStoreOptions, "bucket" | "prefix"> = {}): GcsBlobStore {
     const m = /^gs:\/\/([^/]+)\/?(.*)$/.exec(uri);
-    if (!m?.[1]) throw new SightlineError("config", "gcs_uri_invalid", `not a Cloud Storage URI: ${JSON.stringify(uri)} (expected gs://bucket[/prefix])`);
+    if (!m?.[1])
+      throw new SightlineError(
+        "config",
+        "gcs_uri_invalid",
+        `not a Cloud Storage URI: ${JSON.stringify(uri)} (expected gs://bucket[/prefix])`,
+      );
     return new GcsBlobStore({ ...options, bucket: m[1], prefix: m[2] ?? "" });
   }
 
@@ -118,7 +127,9 @@ export class GcsBlobStore implements BlobStore {
     const sent = `sha256:${hash.digest("hex")}`;
     if (sent !== ref.digest || size !== ref.size) {
       await file.delete({ ignoreNotFound: true }).catch(() => undefined);
-      throw new SightlineError("conflict", "blob_source_changed",
+      throw new SightlineError(
+        "conflict",
+        "blob_source_changed",
         `${path} changed while it was stored in ${this.uri(ref.digest)} (hashed ${ref.digest}, sent ${sent}); removed it`,
       );
     }

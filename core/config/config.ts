@@ -3,7 +3,14 @@ import { isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { SightlineError, type SightlineErrorOptions } from "../errors.ts";
-import { SIGHTLINE_BLOBS, SIGHTLINE_BUS, SIGHTLINE_CONFIG, SIGHTLINE_HOME, SIGHTLINE_JOBS, SIGHTLINE_META } from "./settings/stores.ts";
+import {
+  SIGHTLINE_BLOBS,
+  SIGHTLINE_BUS,
+  SIGHTLINE_CONFIG,
+  SIGHTLINE_HOME,
+  SIGHTLINE_JOBS,
+  SIGHTLINE_META,
+} from "./settings/stores.ts";
 
 /** Where each port's adapter points; the scheme of the URI picks the adapter (ARCHITECTURE.md, Configuration). */
 export type BlobsTarget = { kind: "file"; dir: string } | { kind: "gcs"; bucket: string; prefix: string };
@@ -43,14 +50,22 @@ const FileSchema = z
 type Env = Record<string, string | undefined>;
 
 /** The file's keys and the variables that win over them. */
-const STORE_VARIABLES = { home: SIGHTLINE_HOME, blobs: SIGHTLINE_BLOBS, meta: SIGHTLINE_META, bus: SIGHTLINE_BUS, jobs: SIGHTLINE_JOBS } as const;
+const STORE_VARIABLES = {
+  home: SIGHTLINE_HOME,
+  blobs: SIGHTLINE_BLOBS,
+  meta: SIGHTLINE_META,
+  bus: SIGHTLINE_BUS,
+  jobs: SIGHTLINE_JOBS,
+} as const;
 
 /**
  * Reads the configuration: environment first, then the YAML file named by SIGHTLINE_CONFIG (or ./sightline.yaml
  * when present), then the embedded defaults. Anything wrong throws a ConfigError naming the variable or key.
  */
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
-  const file = SIGHTLINE_CONFIG.lookup(env).raw ?? (existsSync(join(cwd, "sightline.yaml")) ? join(cwd, "sightline.yaml") : undefined);
+  const file =
+    SIGHTLINE_CONFIG.lookup(env).raw ??
+    (existsSync(join(cwd, "sightline.yaml")) ? join(cwd, "sightline.yaml") : undefined);
   const fromFile = file === undefined ? {} : readConfigFile(resolve(cwd, file));
   const pick = (key: keyof z.infer<typeof FileSchema>): { value: string | undefined; name: string } => {
     const variable = STORE_VARIABLES[key];
@@ -85,13 +100,15 @@ function readConfigFile(path: string): z.infer<typeof FileSchema> {
 }
 
 /** For readYamlFile: a policy or trainers file an operator names is configuration, so its errors exit 78. */
-export const configFileError = (message: string, options?: ErrorOptions): ConfigError => new ConfigError(message, options);
+export const configFileError = (message: string, options?: ErrorOptions): ConfigError =>
+  new ConfigError(message, options);
 
 type Setting = { value: string | undefined; name: string };
 
 function scheme(setting: Setting, expected: string): { scheme: string; rest: string } {
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(setting.value ?? "");
-  if (!m?.[1]) throw new ConfigError(`${setting.name}: ${JSON.stringify(setting.value)} is not a URI (expected ${expected})`);
+  if (!m?.[1])
+    throw new ConfigError(`${setting.name}: ${JSON.stringify(setting.value)} is not a URI (expected ${expected})`);
   return { scheme: m[1].toLowerCase(), rest: m[2] ?? "" };
 }
 
@@ -114,7 +131,8 @@ function parseBlobs(setting: Setting, fallback: string, cwd: string): BlobsTarge
   if (s === "file") return { kind: "file", dir: localPath(rest, cwd, setting, expected) };
   if (s === "gs") {
     const [bucket = "", ...prefix] = rest.split("/");
-    if (!GCS_BUCKET.test(bucket)) throw new ConfigError(`${setting.name}: ${JSON.stringify(bucket)} is not a valid bucket name`);
+    if (!GCS_BUCKET.test(bucket))
+      throw new ConfigError(`${setting.name}: ${JSON.stringify(bucket)} is not a valid bucket name`);
     return { kind: "gcs", bucket, prefix: prefix.filter(Boolean).join("/") };
   }
   throw unsupported(setting, expected);

@@ -42,7 +42,9 @@ export interface RawRead {
   from: string | undefined;
 }
 
-export type SafeRead<T> = { ok: true; value: T | undefined; from: string | undefined } | { ok: false; from: string; raw: string; issues: string[] };
+export type SafeRead<T> =
+  | { ok: true; value: T | undefined; from: string | undefined }
+  | { ok: false; from: string; raw: string; issues: string[] };
 
 export interface EnvVar<T, N extends string = string> extends EnvSpec<T, N> {
   /** The parsed value from `env` (default process.env); undefined when unset and no default. */

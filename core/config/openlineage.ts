@@ -44,7 +44,9 @@ export function loadOpenLineageSettings(env: Env = process.env): OpenLineageSett
     SIGHTLINE_GIT_REPO_URL: read(SIGHTLINE_GIT_REPO_URL, env),
   };
   if (e.SIGHTLINE_OPENLINEAGE_AUTH === "google" && e.SIGHTLINE_OPENLINEAGE_API_KEY) {
-    throw new ConfigError("SIGHTLINE_OPENLINEAGE_API_KEY: not used with SIGHTLINE_OPENLINEAGE_AUTH=google (the token comes from Application Default Credentials)");
+    throw new ConfigError(
+      "SIGHTLINE_OPENLINEAGE_API_KEY: not used with SIGHTLINE_OPENLINEAGE_AUTH=google (the token comes from Application Default Credentials)",
+    );
   }
   return {
     url: e.SIGHTLINE_OPENLINEAGE_URL ?? null,
@@ -59,7 +61,8 @@ export function loadOpenLineageSettings(env: Env = process.env): OpenLineageSett
 }
 
 /** Dataplex's endpoint for OpenLineage events, relative to https://datalineage.googleapis.com. */
-export const dataplexEndpoint = (project: string, location: string): string => `v1/projects/${project}/locations/${location}:processOpenLineageRunEvent`;
+export const dataplexEndpoint = (project: string, location: string): string =>
+  `v1/projects/${project}/locations/${location}:processOpenLineageRunEvent`;
 
 /** The value, or a ConfigError naming the variable and the problem (each schema's message carries the value). */
 function read<T>(v: EnvVar<T>, env: Env): T | undefined {

@@ -4,7 +4,14 @@ import { EMBEDDED_SUBSCRIPTIONS } from "../events/subscriptions.ts";
 import type { JobRunner } from "../jobs/job-runner.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
-import { ConfigError, type BlobsTarget, type BusTarget, type Config, type JobsTarget, type MetaTarget } from "./config.ts";
+import {
+  ConfigError,
+  type BlobsTarget,
+  type BusTarget,
+  type Config,
+  type JobsTarget,
+  type MetaTarget,
+} from "./config.ts";
 
 /** The adapters a process works with, opened from configuration. Cloud clients load only when configured. */
 export interface Runtime {
@@ -63,10 +70,17 @@ export interface JobRunnerDeps {
 export async function openJobRunner(target: JobsTarget, deps: JobRunnerDeps): Promise<JobRunner> {
   if (target.kind === "local") {
     const { LocalJobRunner } = await import("../jobs/local-runner.ts");
-    return new LocalJobRunner({ config: deps.config, meta: deps.meta, env: deps.env, log: deps.log.child({ component: "local-job-runner" }) });
+    return new LocalJobRunner({
+      config: deps.config,
+      meta: deps.meta,
+      env: deps.env,
+      log: deps.log.child({ component: "local-job-runner" }),
+    });
   }
   if (!deps.trainerImage) {
-    throw new ConfigError(`SIGHTLINE_JOBS=k8s://${target.namespace}: the trainer image (pinned by digest, REPO@sha256:…) is not set`);
+    throw new ConfigError(
+      `SIGHTLINE_JOBS=k8s://${target.namespace}: the trainer image (pinned by digest, REPO@sha256:…) is not set`,
+    );
   }
   const { GkeJobRunner } = await import("../jobs/gke-runner.ts");
   return new GkeJobRunner({

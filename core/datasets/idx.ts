@@ -17,22 +17,35 @@ export async function readIdx(path: string): Promise<IdxArray> {
     try {
       buf = gunzipSync(buf);
     } catch (err) {
-      throw new SightlineError("invalid", "idx_invalid", `${path}: corrupt gzip: ${(err as Error).message}`, { cause: err });
+      throw new SightlineError("invalid", "idx_invalid", `${path}: corrupt gzip: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   return parseIdx(buf, path);
 }
 
 export function parseIdx(buf: Buffer, where = "IDX data"): IdxArray {
-  if (buf.length < 4 || buf[0] !== 0 || buf[1] !== 0) throw new SightlineError("invalid", "idx_invalid", `${where}: not an IDX file (bad magic number)`);
-  if (buf[2] !== UBYTE) throw new SightlineError("invalid", "idx_invalid", `${where}: IDX element type 0x${buf[2]?.toString(16)} is not supported (only unsigned bytes)`);
+  if (buf.length < 4 || buf[0] !== 0 || buf[1] !== 0)
+    throw new SightlineError("invalid", "idx_invalid", `${where}: not an IDX file (bad magic number)`);
+  if (buf[2] !== UBYTE)
+    throw new SightlineError(
+      "invalid",
+      "idx_invalid",
+      `${where}: IDX element type 0x${buf[2]?.toString(16)} is not supported (only unsigned bytes)`,
+    );
   const rank = buf[3] ?? 0;
-  if (rank < 1 || buf.length < 4 + 4 * rank) throw new SightlineError("invalid", "idx_invalid", `${where}: truncated IDX header`);
+  if (rank < 1 || buf.length < 4 + 4 * rank)
+    throw new SightlineError("invalid", "idx_invalid", `${where}: truncated IDX header`);
   const dims = Array.from({ length: rank }, (_, i) => buf.readUInt32BE(4 + 4 * i));
   const expected = dims.reduce((a, b) => a * b, 1);
   const data = buf.subarray(4 + 4 * rank);
   if (data.length !== expected) {
-    throw new SightlineError("invalid", "idx_invalid", `${where}: IDX declares ${dims.join("×")} = ${expected} bytes of data but holds ${data.length}`);
+    throw new SightlineError(
+      "invalid",
+      "idx_invalid",
+      `${where}: IDX declares ${dims.join("×")} = ${expected} bytes of data but holds ${data.length}`,
+    );
   }
   return { dims, data };
 }

@@ -7,7 +7,11 @@ import { SightlineError } from "../errors.ts";
 export class DatasetNotFoundError extends SightlineError {
   readonly datasetId: string;
   constructor(id: string) {
-    super("not_found", "dataset_not_found", `dataset ${id} is not registered (run \`sightline data version DIR\` first)`);
+    super(
+      "not_found",
+      "dataset_not_found",
+      `dataset ${id} is not registered (run \`sightline data version DIR\` first)`,
+    );
     this.datasetId = id;
   }
 }
@@ -20,8 +24,18 @@ export async function loadDataset(
   const record = await Datasets.get(rt.meta, id);
   if (!record) throw new DatasetNotFoundError(id);
   const parsed = ManifestSchema.safeParse(JSON.parse((await rt.blobs.get(record.manifestDigest)).toString("utf8")));
-  if (!parsed.success) throw new SightlineError("corrupt", "manifest_corrupt", `manifest ${record.manifestDigest} of dataset ${id} is malformed: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new SightlineError(
+      "corrupt",
+      "manifest_corrupt",
+      `manifest ${record.manifestDigest} of dataset ${id} is malformed: ${parsed.error.message}`,
+    );
   const actual = datasetIdOf(parsed.data);
-  if (actual !== id) throw new SightlineError("corrupt", "manifest_corrupt", `manifest of dataset ${id} hashes to ${actual}: the record no longer matches its data`);
+  if (actual !== id)
+    throw new SightlineError(
+      "corrupt",
+      "manifest_corrupt",
+      `manifest of dataset ${id} hashes to ${actual}: the record no longer matches its data`,
+    );
   return { record, manifest: parsed.data };
 }

@@ -51,6 +51,7 @@ export async function readSpec(dir: string): Promise<DatasetSpec> {
     throw err;
   }
   const parsed = DatasetSpecSchema.safeParse(parseYaml(text) ?? {});
-  if (!parsed.success) throw new SightlineError("invalid", "dataset_spec_invalid", `${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success)
+    throw new SightlineError("invalid", "dataset_spec_invalid", `${path} is invalid: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }

@@ -14,7 +14,11 @@ import type { Split } from "./split.ts";
 const MARKER = ".staged";
 const WRITES_AT_ONCE = 32;
 /** The JSONL file of each split, named as Vertex AI names them. */
-const VERTEX_SPLIT: Record<Split, keyof RunLayout["jsonl"]> = { train: "training", validation: "validation", test: "test" };
+const VERTEX_SPLIT: Record<Split, keyof RunLayout["jsonl"]> = {
+  train: "training",
+  validation: "validation",
+  test: "test",
+};
 
 export interface StagedDataset {
   classes: string[];
@@ -29,7 +33,11 @@ export interface StagedDataset {
  * the blob store (checked against their digests). A dataset id names immutable content, so a folder staged once
  * is reused: it is written under a temporary name and renamed into place when complete.
  */
-export async function stageDataset(rt: { blobs: BlobStore; meta: MetadataStore }, datasetId: string, layout: Pick<RunLayout, "dataDir" | "jsonl">): Promise<StagedDataset> {
+export async function stageDataset(
+  rt: { blobs: BlobStore; meta: MetadataStore },
+  datasetId: string,
+  layout: Pick<RunLayout, "dataDir" | "jsonl">,
+): Promise<StagedDataset> {
   const { manifest } = await loadDataset(rt, datasetId);
   const counts: Record<Split, number> = { train: 0, validation: 0, test: 0 };
   for (const f of manifest.files) counts[f.split]++;
@@ -41,7 +49,9 @@ export async function stageDataset(rt: { blobs: BlobStore; meta: MetadataStore }
   try {
     const names = fileNames(manifest.files);
     const lines: Record<Split, string[]> = { train: [], validation: [], test: [] };
-    await Promise.all(manifest.classes.flatMap((c) => Object.keys(counts).map((s) => mkdir(join(tmp, s, c), { recursive: true }))));
+    await Promise.all(
+      manifest.classes.flatMap((c) => Object.keys(counts).map((s) => mkdir(join(tmp, s, c), { recursive: true }))),
+    );
     const limit = pLimit(WRITES_AT_ONCE);
     await Promise.all(
       manifest.files.map((f, i) =>
@@ -52,7 +62,10 @@ export async function stageDataset(rt: { blobs: BlobStore; meta: MetadataStore }
     );
     // The URIs name the final location, which exists once the folder is renamed.
     manifest.files.forEach((f, i) => {
-      const line: VertexImageLine = { imageGcsUri: pathToFileURL(join(layout.dataDir, f.split, f.label, names[i]!)).href, classificationAnnotation: { displayName: f.label } };
+      const line: VertexImageLine = {
+        imageGcsUri: pathToFileURL(join(layout.dataDir, f.split, f.label, names[i]!)).href,
+        classificationAnnotation: { displayName: f.label },
+      };
       lines[f.split].push(JSON.stringify(line));
     });
     for (const split of Object.keys(lines) as Split[]) {
@@ -78,7 +91,9 @@ export async function stageDataset(rt: { blobs: BlobStore; meta: MetadataStore }
     }
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
-    throw new Error(`cannot stage dataset ${datasetId} into ${layout.dataDir}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot stage dataset ${datasetId} into ${layout.dataDir}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return { ...result, written: true };
 }

@@ -56,7 +56,12 @@ export async function validateDataset(input: {
  * the declared spec (or the most common one), labels are the declared classes, each class has enough images,
  * classes are not too imbalanced, and no content appears in two splits.
  */
-export function evaluateRules(input: { classes: string[]; spec: DatasetSpec; files: ValidationFile[]; probes: ProbeResult[] }): ValidationReport {
+export function evaluateRules(input: {
+  classes: string[];
+  spec: DatasetSpec;
+  files: ValidationFile[];
+  probes: ProbeResult[];
+}): ValidationReport {
   const { classes, spec, files } = input;
   const decoded = files.map((file, i) => {
     const p = input.probes[i];
@@ -66,7 +71,12 @@ export function evaluateRules(input: { classes: string[]; spec: DatasetSpec; fil
 
   const rules: RuleResult[] = [];
   const undecodable = decoded.flatMap((d) => (d.error === undefined ? [] : [{ file: d.file.path, message: d.error }]));
-  rules.push({ rule: "decodes", ok: undecodable.length === 0, detail: `${files.length - undecodable.length}/${files.length} images decode`, violations: undecodable });
+  rules.push({
+    rule: "decodes",
+    ok: undecodable.length === 0,
+    detail: `${files.length - undecodable.length}/${files.length} images decode`,
+    violations: undecodable,
+  });
 
   const shapes = new Map<string, number>();
   for (const d of decoded) if (d.shape) shapes.set(d.shape, (shapes.get(d.shape) ?? 0) + 1);
@@ -74,7 +84,9 @@ export function evaluateRules(input: { classes: string[]; spec: DatasetSpec; fil
     ? `${spec.image.width}x${spec.image.height}x${spec.image.channels}`
     : [...shapes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
   const wrongShape = decoded.flatMap((d) =>
-    d.shape === undefined || d.shape === expected ? [] : [{ file: d.file.path, message: `is ${d.shape} (width×height×channels), expected ${expected}` }],
+    d.shape === undefined || d.shape === expected
+      ? []
+      : [{ file: d.file.path, message: `is ${d.shape} (width×height×channels), expected ${expected}` }],
   );
   rules.push({
     rule: "image-spec",
@@ -84,8 +96,15 @@ export function evaluateRules(input: { classes: string[]; spec: DatasetSpec; fil
   });
 
   const declared = new Set(classes);
-  const unknown = files.filter((f) => !declared.has(f.label)).map((f) => ({ file: f.path, message: `label ${JSON.stringify(f.label)} is not a declared class` }));
-  rules.push({ rule: "labels", ok: unknown.length === 0, detail: `classes: ${classes.join(", ")}`, violations: unknown });
+  const unknown = files
+    .filter((f) => !declared.has(f.label))
+    .map((f) => ({ file: f.path, message: `label ${JSON.stringify(f.label)} is not a declared class` }));
+  rules.push({
+    rule: "labels",
+    ok: unknown.length === 0,
+    detail: `classes: ${classes.join(", ")}`,
+    violations: unknown,
+  });
 
   const counts: Record<string, Partial<Record<Split, number>>> = {};
   const totals = new Map<string, number>(classes.map((c) => [c, 0]));
@@ -95,8 +114,15 @@ export function evaluateRules(input: { classes: string[]; spec: DatasetSpec; fil
     totals.set(f.label, (totals.get(f.label) ?? 0) + 1);
   }
   const { minPerClass, maxImbalance } = spec.validation;
-  const scarce = [...totals].filter(([c, n]) => declared.has(c) && n < minPerClass).map(([c, n]) => ({ message: `class ${c} has ${n} images, fewer than ${minPerClass}` }));
-  rules.push({ rule: "min-per-class", ok: scarce.length === 0, detail: `at least ${minPerClass} images per class`, violations: scarce });
+  const scarce = [...totals]
+    .filter(([c, n]) => declared.has(c) && n < minPerClass)
+    .map(([c, n]) => ({ message: `class ${c} has ${n} images, fewer than ${minPerClass}` }));
+  rules.push({
+    rule: "min-per-class",
+    ok: scarce.length === 0,
+    detail: `at least ${minPerClass} images per class`,
+    violations: scarce,
+  });
 
   const present = [...totals].filter(([c]) => declared.has(c)).map(([, n]) => n);
   const ratio = present.length > 0 && Math.min(...present) > 0 ? Math.max(...present) / Math.min(...present) : Infinity;
@@ -104,15 +130,31 @@ export function evaluateRules(input: { classes: string[]; spec: DatasetSpec; fil
     rule: "class-imbalance",
     ok: ratio <= maxImbalance,
     detail: `largest/smallest class = ${Number.isFinite(ratio) ? ratio.toFixed(2) : "∞"}, at most ${maxImbalance}`,
-    violations: ratio <= maxImbalance ? [] : [{ message: `class imbalance ${Number.isFinite(ratio) ? ratio.toFixed(2) : "∞"} exceeds ${maxImbalance}` }],
+    violations:
+      ratio <= maxImbalance
+        ? []
+        : [{ message: `class imbalance ${Number.isFinite(ratio) ? ratio.toFixed(2) : "∞"} exceeds ${maxImbalance}` }],
   });
 
   const bySha = new Map<string, ValidationFile[]>();
   for (const f of files) bySha.set(f.sha256, [...(bySha.get(f.sha256) ?? []), f]);
   const leaks = [...bySha.values()]
     .filter((same) => new Set(same.map((f) => f.split)).size > 1)
-    .flatMap((same) => same.map((f) => ({ file: f.path, message: `same bytes as ${same.filter((o) => o !== f).map((o) => `${o.path} (${o.split})`).join(", ")}` })));
-  rules.push({ rule: "split-leakage", ok: leaks.length === 0, detail: "no identical image in two splits", violations: leaks });
+    .flatMap((same) =>
+      same.map((f) => ({
+        file: f.path,
+        message: `same bytes as ${same
+          .filter((o) => o !== f)
+          .map((o) => `${o.path} (${o.split})`)
+          .join(", ")}`,
+      })),
+    );
+  rules.push({
+    rule: "split-leakage",
+    ok: leaks.length === 0,
+    detail: "no identical image in two splits",
+    violations: leaks,
+  });
 
   return { ok: rules.every((r) => r.ok), files: files.length, classes, counts, rules };
 }

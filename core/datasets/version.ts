@@ -87,7 +87,12 @@ async function readDataset(
   const root = resolve(dir);
   const spec = await readSpec(root);
   const { files: scanned } = await scanDataset(root);
-  if (scanned.length === 0) throw new SightlineError("invalid", "dataset_empty", `${root} holds no images (expected CLASS/IMAGE or SPLIT/CLASS/IMAGE with .png, .jpg or .webp)`);
+  if (scanned.length === 0)
+    throw new SightlineError(
+      "invalid",
+      "dataset_empty",
+      `${root} holds no images (expected CLASS/IMAGE or SPLIT/CLASS/IMAGE with .png, .jpg or .webp)`,
+    );
   const files: ManifestFile[] = new Array<ManifestFile>(scanned.length);
   let done = 0;
   let bytes = 0;
@@ -97,7 +102,13 @@ async function readDataset(
         const f = scanned[index] as (typeof scanned)[number];
         const data = await readFile(join(root, f.path));
         const sha256 = sha256Hex(data);
-        const file = { path: f.path, label: f.label, split: assignSplit(sha256, f.declaredSplit, spec.splits), sha256, size: data.length };
+        const file = {
+          path: f.path,
+          label: f.label,
+          split: assignSplit(sha256, f.declaredSplit, spec.splits),
+          sha256,
+          size: data.length,
+        };
         files[index] = file;
         bytes += data.length;
         return { index, file, data };
@@ -112,7 +123,10 @@ async function readDataset(
 }
 
 /** Hashes a dataset folder into its manifest without storing anything. */
-export async function buildManifest(dir: string, onProgress?: Progress): Promise<{ manifest: Manifest; id: string; bytes: number }> {
+export async function buildManifest(
+  dir: string,
+  onProgress?: Progress,
+): Promise<{ manifest: Manifest; id: string; bytes: number }> {
   return readDataset(dir, undefined, (d, t) => onProgress?.("hash", d, t));
 }
 
@@ -150,7 +164,9 @@ export async function versionDataset(
     await pool?.close();
   }
   const { manifest, id, bytes } = read;
-  const report = pool ? evaluateRules({ classes: manifest.classes, spec: manifest.spec, files: manifest.files, probes }) : undefined;
+  const report = pool
+    ? evaluateRules({ classes: manifest.classes, spec: manifest.spec, files: manifest.files, probes })
+    : undefined;
   if (report && !report.ok) throw new DatasetInvalidError(root, report);
 
   const manifestRef = await rt.blobs.put(Buffer.from(canonicalManifest(manifest)));

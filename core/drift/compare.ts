@@ -80,16 +80,26 @@ export function compareFeatures(
   const features = names.map((name) => {
     const ref = reference[name]!;
     const cur = current[name]!;
-    if (ref.length === 0 || cur.length === 0) throw new DriftInputError(`feature ${name}: no values in the ${ref.length === 0 ? "reference" : "current"} data`);
+    if (ref.length === 0 || cur.length === 0)
+      throw new DriftInputError(`feature ${name}: no values in the ${ref.length === 0 ? "reference" : "current"} data`);
     const bad = [ref, cur].findIndex((xs) => xs.some((v) => !Number.isFinite(v)));
-    if (bad >= 0) throw new DriftInputError(`feature ${name}: the ${bad === 0 ? "reference" : "current"} data holds a non-finite value`);
+    if (bad >= 0)
+      throw new DriftInputError(
+        `feature ${name}: the ${bad === 0 ? "reference" : "current"} data holds a non-finite value`,
+      );
     return testFeature(name, ref, cur, pickTest(name, ref, opts), opts);
   });
   const driftedFeatures = features.filter((f) => f.drifted).length;
   const share = driftedFeatures / features.length;
   return {
     features,
-    dataset: { drifted: share >= opts.datasetDriftShare, driftedFeatures, totalFeatures: features.length, share, threshold: opts.datasetDriftShare },
+    dataset: {
+      drifted: share >= opts.datasetDriftShare,
+      driftedFeatures,
+      totalFeatures: features.length,
+      share,
+      threshold: opts.datasetDriftShare,
+    },
   };
 }
 
@@ -103,10 +113,34 @@ function pickTest(name: string, ref: readonly number[], opts: Options): FeatureT
   return categorical ? "jensenshannon" : "wasserstein";
 }
 
-function testFeature(feature: string, ref: readonly number[], cur: readonly number[], test: FeatureTest, opts: Options): FeatureDrift {
+function testFeature(
+  feature: string,
+  ref: readonly number[],
+  cur: readonly number[],
+  test: FeatureTest,
+  opts: Options,
+): FeatureDrift {
   const sizes = { referenceSize: ref.length, currentSize: cur.length };
-  const byPValue = (statistic: number, pValue: number, threshold: number): FeatureDrift => ({ feature, test, statistic, pValue, score: pValue, threshold, drifted: pValue < threshold, ...sizes });
-  const byDistance = (statistic: number, threshold: number): FeatureDrift => ({ feature, test, statistic, pValue: null, score: statistic, threshold, drifted: statistic >= threshold, ...sizes });
+  const byPValue = (statistic: number, pValue: number, threshold: number): FeatureDrift => ({
+    feature,
+    test,
+    statistic,
+    pValue,
+    score: pValue,
+    threshold,
+    drifted: pValue < threshold,
+    ...sizes,
+  });
+  const byDistance = (statistic: number, threshold: number): FeatureDrift => ({
+    feature,
+    test,
+    statistic,
+    pValue: null,
+    score: statistic,
+    threshold,
+    drifted: statistic >= threshold,
+    ...sizes,
+  });
   switch (test) {
     case "ks": {
       const r = ks2samp(ref, cur);

@@ -11,7 +11,15 @@ import type { Logger } from "../telemetry/logger.ts";
 import type { DriftPolicy } from "./drift-policy.ts";
 import { parseProfile } from "./profile.ts";
 import { judgeWindow, type DriftVerdict, type PredictionRecord } from "./verdict.ts";
-import { addSegment, closedWindows, closeDueWindows, markReported, Segments, type Segment, type Window } from "./windows.ts";
+import {
+  addSegment,
+  closedWindows,
+  closeDueWindows,
+  markReported,
+  Segments,
+  type Segment,
+  type Window,
+} from "./windows.ts";
 
 export const REPORTS = "drift_reports";
 export const REPORT_SCHEMA = "sightline.drift-report/v1";
@@ -82,11 +90,22 @@ const SegmentBlob = z.object({ records: z.array(PredictionRecordSchema) });
  * store the report, publish `drift.reported` and write dashboard metrics. Idempotent under redelivery: a segment
  * joins one window once, a window gets one report (its id is the window's), and the event id is the report's.
  */
-export async function onPredictionsLogged(deps: DriftDeps, event: CloudEvent<"sightline.predictions.logged">): Promise<DriftReportRecord | undefined> {
+export async function onPredictionsLogged(
+  deps: DriftDeps,
+  event: CloudEvent<"sightline.predictions.logged">,
+): Promise<DriftReportRecord | undefined> {
   const { model, version, records } = event.data;
   const times = records.map((r) => r.time).sort();
   const { digest } = await deps.blobs.put(Buffer.from(JSON.stringify({ records })));
-  const segment: Omit<Segment, "seq"> = { eventId: event.id, model, version, count: records.length, from: times[0]!, to: times.at(-1)!, digest };
+  const segment: Omit<Segment, "seq"> = {
+    eventId: event.id,
+    model,
+    version,
+    count: records.length,
+    from: times[0]!,
+    to: times.at(-1)!,
+    digest,
+  };
   const closed = await addSegment(deps.meta, segment, deps.policy.window, (deps.now ?? (() => new Date()))());
   return closed ? reportWindow(deps, closed) : undefined;
 }
@@ -112,7 +131,11 @@ export async function reportDueWindows(deps: DriftDeps): Promise<DueWindows> {
       if (r) result.reports.push(r);
     } catch (err) {
       result.failed.push({ window, error: (err as Error).message });
-      deps.log.error("cannot judge a drift window; the others go on", { window, err, failedSoFar: result.failed.length });
+      deps.log.error("cannot judge a drift window; the others go on", {
+        window,
+        err,
+        failedSoFar: result.failed.length,
+      });
     }
   }
   return result;
@@ -124,7 +147,11 @@ export async function reportWindow(deps: DriftDeps, w: Window): Promise<DriftRep
   if (!record) {
     const version = await getVersion(deps.meta, w.model, w.version);
     if (!version.profileDigest) {
-      deps.log.warn("no reference profile for this model version; window not judged", { model: w.model, version: w.version, seq: w.seq });
+      deps.log.warn("no reference profile for this model version; window not judged", {
+        model: w.model,
+        version: w.version,
+        seq: w.seq,
+      });
       await markReported(deps.meta, w, "");
       return undefined;
     }
@@ -132,10 +159,30 @@ export async function reportWindow(deps: DriftDeps, w: Window): Promise<DriftRep
     const records = await windowRecords(deps, w);
     const policy = deps.policy;
     // The window's number seeds the MMD permutations: the same window always gets the same p-value.
-    const verdict = judgeWindow(profile, records, { ...policy.detection, embedding: { ...policy.detection.embedding, seed: w.seq } });
-    const window = { seq: w.seq, from: w.from!, to: w.to!, count: records.length, embeddings: records.filter((r) => r.embedding).length, segments: w.segments };
+    const verdict = judgeWindow(profile, records, {
+      ...policy.detection,
+      embedding: { ...policy.detection.embedding, seed: w.seq },
+    });
+    const window = {
+      seq: w.seq,
+      from: w.from!,
+      to: w.to!,
+      count: records.length,
+      embeddings: records.filter((r) => r.embedding).length,
+      segments: w.segments,
+    };
     const createdAt = (deps.now ?? (() => new Date()))().toISOString();
-    const report: DriftReport = { schema: REPORT_SCHEMA, reportId, model: w.model, version: w.version, profileDigest: version.profileDigest, window, policy, verdict, createdAt };
+    const report: DriftReport = {
+      schema: REPORT_SCHEMA,
+      reportId,
+      model: w.model,
+      version: w.version,
+      profileDigest: version.profileDigest,
+      window,
+      policy,
+      verdict,
+      createdAt,
+    };
     const { digest } = await deps.blobs.put(Buffer.from(JSON.stringify(report)));
     const candidate: DriftReportRecord = {
       reportId,
@@ -176,7 +223,12 @@ export async function reportWindow(deps: DriftDeps, w: Window): Promise<DriftRep
     ),
   );
   await markReported(deps.meta, w, reportId);
-  deps.log.info(record.drift ? "drift detected" : "no drift", { reportId, severity: record.severity, drifted: record.driftedTests, count: record.window.count });
+  deps.log.info(record.drift ? "drift detected" : "no drift", {
+    reportId,
+    severity: record.severity,
+    drifted: record.driftedTests,
+    count: record.window.count,
+  });
   return record;
 }
 
@@ -184,9 +236,13 @@ async function windowRecords(deps: DriftDeps, w: Window): Promise<PredictionReco
   const records: PredictionRecord[] = [];
   for (const id of w.segments) {
     const segment = await Segments.get(deps.meta, id);
-    if (!segment) throw new Error(`drift window ${w.model}:${w.version}:${w.seq} names segment ${id}, which is not recorded`);
+    if (!segment)
+      throw new Error(`drift window ${w.model}:${w.version}:${w.seq} names segment ${id}, which is not recorded`);
     const parsed = SegmentBlob.safeParse(JSON.parse((await deps.blobs.get(segment.digest)).toString("utf8")));
-    if (!parsed.success) throw new Error(`segment ${id} (${segment.digest}) is not a list of prediction records: ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success)
+      throw new Error(
+        `segment ${id} (${segment.digest}) is not a list of prediction records: ${z.prettifyError(parsed.error)}`,
+      );
     records.push(...parsed.data.records);
   }
   return records;

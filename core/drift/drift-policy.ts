@@ -23,7 +23,9 @@ export type DriftPolicy = z.output<typeof DriftPolicySchema>;
 
 export const DEFAULT_DRIFT_POLICY = fileURLToPath(new URL("./drift-policy.yaml", import.meta.url));
 
-export async function loadDriftPolicy(path: string = DEFAULT_DRIFT_POLICY): Promise<{ policy: DriftPolicy; digest: string }> {
+export async function loadDriftPolicy(
+  path: string = DEFAULT_DRIFT_POLICY,
+): Promise<{ policy: DriftPolicy; digest: string }> {
   const { value, digest } = await readYamlFile(path, DriftPolicySchema, "drift policy", configFileError);
   return { policy: value, digest };
 }

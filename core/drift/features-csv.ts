@@ -32,7 +32,9 @@ export function parseFeatureCsv(text: string | Buffer, file: string): Record<str
     for (let c = 0; c < names.length; c++) {
       const cell = record[c] ?? "";
       if (!DECIMAL.test(cell)) {
-        throw new DriftInputError(`${file}: line ${info.lines}, column "${names[c]}": ${cell === "" ? "empty cell" : `"${cell}" is not a number`}`);
+        throw new DriftInputError(
+          `${file}: line ${info.lines}, column "${names[c]}": ${cell === "" ? "empty cell" : `"${cell}" is not a number`}`,
+        );
       }
       columns[c]!.push(Number(cell));
     }

@@ -20,7 +20,9 @@ import { SightlineError } from "../errors.ts";
 export const PROFILE_SCHEMA = "sightline.profile/v1";
 
 /** Quantile levels stored for every scalar (numpy's default linear interpolation over all values). */
-export const PROFILE_QUANTILES: readonly number[] = [0, 0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99, 1];
+export const PROFILE_QUANTILES: readonly number[] = [
+  0, 0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99, 1,
+];
 export const MAX_SAMPLE = 1000;
 export const MAX_EMBEDDING_SAMPLE = 500;
 export const DEFAULT_HISTOGRAM_BINS = 20;
@@ -48,7 +50,10 @@ function decodeFloat32(text: string): number[] {
 const Float32Base64 = z
   .string()
   .regex(BASE64, "not base64")
-  .refine((s) => Buffer.byteLength(s, "base64") % 4 === 0, { message: "length is not a whole number of float32 values", abort: true });
+  .refine((s) => Buffer.byteLength(s, "base64") % 4 === 0, {
+    message: "length is not a whole number of float32 values",
+    abort: true,
+  });
 
 /** A float32 sample: base64 (little-endian) when stored, finite numbers in memory. */
 const Float32Sample = z.codec(Float32Base64, z.array(z.number()), {
@@ -68,8 +73,14 @@ export const HistogramSchema = z
     counts: z.array(Count),
   })
   .strict()
-  .refine((h) => h.counts.length === h.edges.length - 1, { message: "a histogram needs one count per pair of edges", abort: true })
-  .refine((h) => h.edges.every((e, i) => i === 0 || e > h.edges[i - 1]!), { message: "histogram edges must increase", abort: true });
+  .refine((h) => h.counts.length === h.edges.length - 1, {
+    message: "a histogram needs one count per pair of edges",
+    abort: true,
+  })
+  .refine((h) => h.edges.every((e, i) => i === 0 || e > h.edges[i - 1]!), {
+    message: "histogram edges must increase",
+    abort: true,
+  });
 
 export const NumericSummarySchema = z
   .object({
@@ -96,8 +107,17 @@ const EmbeddingSampleSchema = z.codec(
       data: Float32Base64,
     })
     .strict()
-    .refine((e) => Buffer.byteLength(e.data, "base64") % (4 * e.dim) === 0, { message: "embedding data is not a whole number of rows", abort: true }),
-  z.object({ dim: z.number().int().positive(), count: z.number().int().positive(), sample: z.array(z.array(z.number())).min(1).max(MAX_EMBEDDING_SAMPLE) }).strict(),
+    .refine((e) => Buffer.byteLength(e.data, "base64") % (4 * e.dim) === 0, {
+      message: "embedding data is not a whole number of rows",
+      abort: true,
+    }),
+  z
+    .object({
+      dim: z.number().int().positive(),
+      count: z.number().int().positive(),
+      sample: z.array(z.array(z.number())).min(1).max(MAX_EMBEDDING_SAMPLE),
+    })
+    .strict(),
   {
     decode: ({ dim, count, data }) => {
       const flat = decodeFloat32(data);
@@ -105,7 +125,12 @@ const EmbeddingSampleSchema = z.codec(
       for (let r = 0; r < flat.length; r += dim) sample.push(flat.slice(r, r + dim));
       return { dim, count, sample };
     },
-    encode: ({ dim, count, sample }) => ({ dim, count, encoding: "float32-le-base64" as const, data: encodeFloat32(sample.flat()) }),
+    encode: ({ dim, count, sample }) => ({
+      dim,
+      count,
+      encoding: "float32-le-base64" as const,
+      data: encodeFloat32(sample.flat()),
+    }),
   },
 );
 
@@ -131,23 +156,34 @@ export const ReferenceProfileSchema = z
     if (ctx.issues.length > 0) return;
     const issue = (message: string, path: (string | number)[]): void => ctx.addIssue({ code: "custom", message, path });
     const summaries: [string[], z.output<typeof NumericSummarySchema>][] = [
-      ...Object.entries(p.features).map(([name, s]): [string[], z.output<typeof NumericSummarySchema>] => [["features", name], s]),
+      ...Object.entries(p.features).map(([name, s]): [string[], z.output<typeof NumericSummarySchema>] => [
+        ["features", name],
+        s,
+      ]),
       [["confidence"], p.confidence],
     ];
     const sampleSizes = new Set<number>();
     for (const [path, s] of summaries) {
       if (s.count !== p.count) issue(`count ${s.count} differs from the profile's ${p.count}`, [...path, "count"]);
-      if (s.quantiles.length !== p.quantileLevels.length) issue(`${s.quantiles.length} quantiles for ${p.quantileLevels.length} levels`, [...path, "quantiles"]);
-      if (s.histogram.counts.reduce((a, b) => a + b, 0) !== s.count) issue("histogram counts do not add up to count", [...path, "histogram"]);
+      if (s.quantiles.length !== p.quantileLevels.length)
+        issue(`${s.quantiles.length} quantiles for ${p.quantileLevels.length} levels`, [...path, "quantiles"]);
+      if (s.histogram.counts.reduce((a, b) => a + b, 0) !== s.count)
+        issue("histogram counts do not add up to count", [...path, "histogram"]);
       if (s.sample.length > s.count) issue("sample larger than count", [...path, "sample"]);
       sampleSizes.add(s.sample.length);
     }
-    if (sampleSizes.size > 1) issue("scalar samples must all have the same length (one shared sample of rows)", ["features"]);
-    if (new Set(p.predictions.classes).size !== p.predictions.classes.length) issue("class names must be unique", ["predictions", "classes"]);
-    if (p.predictions.counts.length !== p.predictions.classes.length) issue("one count per class", ["predictions", "counts"]);
-    else if (p.predictions.counts.reduce((a, b) => a + b, 0) !== p.count) issue("class counts do not add up to count", ["predictions", "counts"]);
-    if (p.embeddings && p.embeddings.count !== p.count) issue(`embedding count ${p.embeddings.count} differs from the profile's ${p.count}`, ["embeddings", "count"]);
-    if (p.embeddings && p.embeddings.sample.length > p.count) issue("embedding sample larger than count", ["embeddings", "sample"]);
+    if (sampleSizes.size > 1)
+      issue("scalar samples must all have the same length (one shared sample of rows)", ["features"]);
+    if (new Set(p.predictions.classes).size !== p.predictions.classes.length)
+      issue("class names must be unique", ["predictions", "classes"]);
+    if (p.predictions.counts.length !== p.predictions.classes.length)
+      issue("one count per class", ["predictions", "counts"]);
+    else if (p.predictions.counts.reduce((a, b) => a + b, 0) !== p.count)
+      issue("class counts do not add up to count", ["predictions", "counts"]);
+    if (p.embeddings && p.embeddings.count !== p.count)
+      issue(`embedding count ${p.embeddings.count} differs from the profile's ${p.count}`, ["embeddings", "count"]);
+    if (p.embeddings && p.embeddings.sample.length > p.count)
+      issue("embedding sample larger than count", ["embeddings", "sample"]);
   });
 
 /** A profile in memory (samples decoded). */
@@ -164,7 +200,12 @@ export class ProfileInputError extends SightlineError {
 
 /** Reads a stored profile (JSON text, bytes, or an already-parsed object) and validates it. */
 export function parseProfile(json: string | Uint8Array | unknown): ReferenceProfile {
-  const value: unknown = typeof json === "string" ? JSON.parse(json) : json instanceof Uint8Array ? JSON.parse(Buffer.from(json).toString("utf8")) : json;
+  const value: unknown =
+    typeof json === "string"
+      ? JSON.parse(json)
+      : json instanceof Uint8Array
+        ? JSON.parse(Buffer.from(json).toString("utf8"))
+        : json;
   return ReferenceProfileSchema.parse(value);
 }
 
@@ -203,16 +244,24 @@ export function buildProfile(input: BuildProfileInput): ReferenceProfile {
   const { features, predictedIndex, confidence, embeddings, embeddingDim: dim, classes, seed } = input;
   const n = predictedIndex.length;
   const sampleSize = Math.min(input.sampleSize ?? MAX_SAMPLE, MAX_SAMPLE);
-  const embeddingSampleSize = Math.min(input.embeddingSampleSize ?? MAX_EMBEDDING_SAMPLE, MAX_EMBEDDING_SAMPLE, sampleSize);
+  const embeddingSampleSize = Math.min(
+    input.embeddingSampleSize ?? MAX_EMBEDDING_SAMPLE,
+    MAX_EMBEDDING_SAMPLE,
+    sampleSize,
+  );
   const bins = input.histogramBins ?? DEFAULT_HISTOGRAM_BINS;
 
   if (n === 0) throw new ProfileInputError("no images to profile");
   if (!Number.isInteger(seed)) throw new ProfileInputError(`seed must be an integer, got ${seed}`);
-  if (!(Number.isInteger(sampleSize) && sampleSize >= 1)) throw new ProfileInputError(`sampleSize must be a positive integer`);
-  if (!(Number.isInteger(embeddingSampleSize) && embeddingSampleSize >= 1)) throw new ProfileInputError(`embeddingSampleSize must be a positive integer`);
+  if (!(Number.isInteger(sampleSize) && sampleSize >= 1))
+    throw new ProfileInputError(`sampleSize must be a positive integer`);
+  if (!(Number.isInteger(embeddingSampleSize) && embeddingSampleSize >= 1))
+    throw new ProfileInputError(`embeddingSampleSize must be a positive integer`);
   if (!(Number.isInteger(bins) && bins >= 1)) throw new ProfileInputError(`histogramBins must be a positive integer`);
-  if (classes.length === 0 || new Set(classes).size !== classes.length) throw new ProfileInputError("classes must be non-empty and unique");
-  if (embeddings !== undefined && !(dim !== undefined && Number.isInteger(dim) && dim >= 1)) throw new ProfileInputError(`embeddingDim must be a positive integer, got ${dim}`);
+  if (classes.length === 0 || new Set(classes).size !== classes.length)
+    throw new ProfileInputError("classes must be non-empty and unique");
+  if (embeddings !== undefined && !(dim !== undefined && Number.isInteger(dim) && dim >= 1))
+    throw new ProfileInputError(`embeddingDim must be a positive integer, got ${dim}`);
   const names = Object.keys(features);
   if (names.length === 0) throw new ProfileInputError("no features");
   for (const name of names) checkValues(`feature ${name}`, features[name]!, n);
@@ -221,7 +270,8 @@ export function buildProfile(input: BuildProfileInput): ReferenceProfile {
   const counts = new Array<number>(classes.length).fill(0);
   for (let i = 0; i < n; i++) {
     const c = predictedIndex[i]!;
-    if (!Number.isInteger(c) || c < 0 || c >= classes.length) throw new ProfileInputError(`predicted index ${c} of image ${i} is not a class index in [0, ${classes.length})`);
+    if (!Number.isInteger(c) || c < 0 || c >= classes.length)
+      throw new ProfileInputError(`predicted index ${c} of image ${i} is not a class index in [0, ${classes.length})`);
     counts[c]! += 1;
   }
   const row = embeddings === undefined ? undefined : embeddingRows(embeddings, dim!, n);
@@ -242,7 +292,9 @@ export function buildProfile(input: BuildProfileInput): ReferenceProfile {
     features: summaries,
     predictions: { classes: [...classes], counts },
     confidence: summarise(confidence, rows, linspace(0, 1, DEFAULT_HISTOGRAM_BINS)),
-    ...(row ? { embeddings: { dim: dim!, count: n, sample: embeddingRowsPicked.map((r) => Array.from(row(r), Math.fround)) } } : {}),
+    ...(row
+      ? { embeddings: { dim: dim!, count: n, sample: embeddingRowsPicked.map((r) => Array.from(row(r), Math.fround)) } }
+      : {}),
   };
 }
 
@@ -263,12 +315,18 @@ export function classCounts(profile: ReferenceProfile): Record<string, number> {
 
 function checkValues(what: string, values: ArrayLike<number>, n: number): void {
   if (values.length !== n) throw new ProfileInputError(`${what}: ${values.length} values for ${n} images`);
-  for (let i = 0; i < n; i++) if (!Number.isFinite(values[i]!)) throw new ProfileInputError(`${what}: value ${i} is not finite`);
+  for (let i = 0; i < n; i++)
+    if (!Number.isFinite(values[i]!)) throw new ProfileInputError(`${what}: value ${i} is not finite`);
 }
 
-function embeddingRows(embeddings: Float32Array | readonly (readonly number[])[], dim: number, n: number): (r: number) => ArrayLike<number> {
+function embeddingRows(
+  embeddings: Float32Array | readonly (readonly number[])[],
+  dim: number,
+  n: number,
+): (r: number) => ArrayLike<number> {
   if (embeddings instanceof Float32Array) {
-    if (embeddings.length !== n * dim) throw new ProfileInputError(`embeddings: ${embeddings.length} values for ${n} images × ${dim}`);
+    if (embeddings.length !== n * dim)
+      throw new ProfileInputError(`embeddings: ${embeddings.length} values for ${n} images × ${dim}`);
     if (!embeddings.every(Number.isFinite)) throw new ProfileInputError("embeddings: a value is not finite");
     return (r) => embeddings.subarray(r * dim, (r + 1) * dim);
   }

@@ -40,7 +40,11 @@ export const DetectionOptionsSchema = z
 export type DetectionOptions = z.input<typeof DetectionOptionsSchema>;
 
 /** One test of a window: a feature test's outcome (compare.ts), or the class or embedding test in the same shape. */
-export type TestOutcome = Omit<FeatureDrift, "feature" | "test"> & { name: string; test: string; detail?: Record<string, unknown> };
+export type TestOutcome = Omit<FeatureDrift, "feature" | "test"> & {
+  name: string;
+  test: string;
+  detail?: Record<string, unknown>;
+};
 
 export interface DriftVerdict {
   tests: TestOutcome[];
@@ -55,7 +59,11 @@ export interface DriftVerdict {
 }
 
 /** Judges a window of prediction records against a reference profile. Pure: same inputs, same verdict. */
-export function judgeWindow(profile: ReferenceProfile, records: readonly PredictionRecord[], options: DetectionOptions = {}): DriftVerdict {
+export function judgeWindow(
+  profile: ReferenceProfile,
+  records: readonly PredictionRecord[],
+  options: DetectionOptions = {},
+): DriftVerdict {
   if (records.length === 0) throw new RangeError("judgeWindow: an empty window");
   const opts = DetectionOptionsSchema.parse(options);
   const skipped: DriftVerdict["skipped"] = [];
@@ -64,7 +72,9 @@ export function judgeWindow(profile: ReferenceProfile, records: readonly Predict
   const reference: Record<string, number[]> = {};
   const current: Record<string, number[]> = {};
   for (const [name, summary] of Object.entries(profile.features)) {
-    const values = records.map((r) => r.features[name]).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+    const values = records
+      .map((r) => r.features[name])
+      .filter((v): v is number => typeof v === "number" && Number.isFinite(v));
     if (values.length === 0) {
       skipped.push({ name, reason: "no record in the window carries this feature" });
       continue;
@@ -74,7 +84,9 @@ export function judgeWindow(profile: ReferenceProfile, records: readonly Predict
       skipped.push({ name, reason: `constant (${ref[0]}) in both samples` });
       continue;
     }
-    const twin = Object.keys(reference).find((other) => sameValues(reference[other]!, ref) && sameValues(current[other]!, values));
+    const twin = Object.keys(reference).find(
+      (other) => sameValues(reference[other]!, ref) && sameValues(current[other]!, values),
+    );
     if (twin !== undefined) {
       skipped.push({ name, reason: `same values as ${twin} in both samples` });
       continue;
@@ -86,7 +98,9 @@ export function judgeWindow(profile: ReferenceProfile, records: readonly Predict
   current.confidence = records.map((r) => r.confidence);
   const tests: TestOutcome[] = compareFeatures(reference, current, opts.features).features.map(fromFeature);
 
-  const refCounts = Object.fromEntries(profile.predictions.classes.map((c, i) => [c, profile.predictions.counts[i] ?? 0]));
+  const refCounts = Object.fromEntries(
+    profile.predictions.classes.map((c, i) => [c, profile.predictions.counts[i] ?? 0]),
+  );
   const curCounts: Record<string, number> = {};
   for (const r of records) curCounts[r.label] = (curCounts[r.label] ?? 0) + 1;
   const chi2 = compareClassCounts(refCounts, curCounts);
@@ -105,11 +119,23 @@ export function judgeWindow(profile: ReferenceProfile, records: readonly Predict
 
   const embeddings = records.flatMap((r) => (r.embedding ? [r.embedding] : []));
   if (!opts.embedding.enabled) skipped.push({ name: "embedding", reason: "disabled" });
-  else if (!profile.embeddings) skipped.push({ name: "embedding", reason: "the model has no embedding output (sightline.json names none)" });
-  else if (embeddings.length < opts.embedding.minRows) skipped.push({ name: "embedding", reason: `${embeddings.length} embeddings in the window; the test needs ${opts.embedding.minRows}` });
-  else if (embeddings[0]!.length !== profile.embeddings.dim) skipped.push({ name: "embedding", reason: `window embeddings have ${embeddings[0]!.length} dimensions, the profile ${profile.embeddings.dim}` });
+  else if (!profile.embeddings)
+    skipped.push({ name: "embedding", reason: "the model has no embedding output (sightline.json names none)" });
+  else if (embeddings.length < opts.embedding.minRows)
+    skipped.push({
+      name: "embedding",
+      reason: `${embeddings.length} embeddings in the window; the test needs ${opts.embedding.minRows}`,
+    });
+  else if (embeddings[0]!.length !== profile.embeddings.dim)
+    skipped.push({
+      name: "embedding",
+      reason: `window embeddings have ${embeddings[0]!.length} dimensions, the profile ${profile.embeddings.dim}`,
+    });
   else {
-    const mmd = mmdTest(profile.embeddings.sample, embeddings, { permutations: opts.embedding.permutations, seed: opts.embedding.seed });
+    const mmd = mmdTest(profile.embeddings.sample, embeddings, {
+      permutations: opts.embedding.permutations,
+      seed: opts.embedding.seed,
+    });
     tests.push({
       name: "embedding",
       test: "mmd",
@@ -127,7 +153,8 @@ export function judgeWindow(profile: ReferenceProfile, records: readonly Predict
   const driftedTests = tests.filter((t) => t.drifted).map((t) => t.name);
   const severity = driftedTests.length / tests.length;
   const pValues = tests.flatMap((t) => (t.pValue === null ? [] : [t.pValue]));
-  const bonferroni = opts.familyWisePValue > 0 && pValues.length > 0 && Math.min(...pValues) < opts.familyWisePValue / pValues.length;
+  const bonferroni =
+    opts.familyWisePValue > 0 && pValues.length > 0 && Math.min(...pValues) < opts.familyWisePValue / pValues.length;
   const reason = severity >= opts.driftShare ? "share" : bonferroni ? "bonferroni" : null;
   return { tests, skipped, drift: reason !== null, severity, driftedTests, reason, threshold: opts.driftShare };
 }

@@ -89,7 +89,12 @@ export function isDue(w: Pick<Window, "count" | "from">, rule: WindowRule, now: 
  * returns the windows that are closed and may still need a report: the one just closed, or, on redelivery, the one
  * this segment already joined. Idempotent by event id: a segment joins exactly one window, whoever races.
  */
-export async function addSegment(meta: MetadataStore, segment: Omit<Segment, "seq">, rule: WindowRule, now: Date): Promise<Window | undefined> {
+export async function addSegment(
+  meta: MetadataStore,
+  segment: Omit<Segment, "seq">,
+  rule: WindowRule,
+  now: Date,
+): Promise<Window | undefined> {
   const { model, version } = segment;
   return meta.transaction(async (tx) => {
     const [segments, windows, cursors] = [Segments.in(tx), Windows.in(tx), Cursors.in(tx)];
@@ -150,5 +155,16 @@ export async function markReported(meta: MetadataStore, w: Window, reportId: str
 }
 
 function emptyWindow(model: string, version: number, seq: number): Window {
-  return { model, version, seq, state: "open", segments: [], count: 0, from: null, to: null, closedAt: null, reportId: null };
+  return {
+    model,
+    version,
+    seq,
+    state: "open",
+    segments: [],
+    count: 0,
+    from: null,
+    to: null,
+    closedAt: null,
+    reportId: null,
+  };
 }

@@ -74,7 +74,9 @@ export function evaluateClassifier(input: EvaluateInput): Evaluation {
   if (new Set(classes).size !== k) throw new RangeError("evaluateClassifier: class names must be unique");
   if (n === 0) throw new RangeError("evaluateClassifier: no samples");
   if (probabilities.length !== n * k) {
-    throw new RangeError(`evaluateClassifier: ${probabilities.length} probabilities for ${n} labels × ${k} classes (expected ${n * k})`);
+    throw new RangeError(
+      `evaluateClassifier: ${probabilities.length} probabilities for ${n} labels × ${k} classes (expected ${n * k})`,
+    );
   }
 
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
@@ -87,7 +89,8 @@ export function evaluateClassifier(input: EvaluateInput): Evaluation {
 
   for (let i = 0; i < n; i++) {
     const label = labels[i]!;
-    if (!Number.isInteger(label) || label < 0 || label >= k) throw new RangeError(`evaluateClassifier: label ${label} of sample ${i} is not a class index in [0, ${k})`);
+    if (!Number.isInteger(label) || label < 0 || label >= k)
+      throw new RangeError(`evaluateClassifier: label ${label} of sample ${i} is not a class index in [0, ${k})`);
     const row = i * k;
     let clippedSum = 0;
     for (let c = 0; c < k; c++) {

@@ -98,7 +98,10 @@ export function peekEventIds(body: string): { eventId?: string; eventType?: stri
     const raw: unknown = JSON.parse(body);
     if (typeof raw !== "object" || raw === null) return {};
     const { id, type } = raw as Record<string, unknown>;
-    return { ...(typeof id === "string" ? { eventId: id } : {}), ...(typeof type === "string" ? { eventType: type } : {}) };
+    return {
+      ...(typeof id === "string" ? { eventId: id } : {}),
+      ...(typeof type === "string" ? { eventType: type } : {}),
+    };
   } catch {
     return {};
   }

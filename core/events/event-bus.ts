@@ -16,7 +16,11 @@ export interface SubscribeOptions {
  * 5 min, 25 deliveries, so an event is dead-lettered only after about 84 minutes of failures (retryWindowSeconds).
  * Pub/Sub allows at most 100 delivery attempts and a 600 s backoff, so these fit there too.
  */
-export const DEFAULT_RETRY = { maxAttempts: 25, minBackoffSeconds: 1, maxBackoffSeconds: 300 } as const satisfies Required<SubscribeOptions>;
+export const DEFAULT_RETRY = {
+  maxAttempts: 25,
+  minBackoffSeconds: 1,
+  maxBackoffSeconds: 300,
+} as const satisfies Required<SubscribeOptions>;
 
 /** Seconds from the first delivery to the last one before the event is dead-lettered (handler time not counted). */
 export function retryWindowSeconds(options: SubscribeOptions = {}): number {
@@ -73,7 +77,12 @@ export interface EventBus {
   /** Validates and publishes; throws InvalidEventError for an invalid event (nothing is sent). */
   publish(event: AnyCloudEvent): Promise<void>;
   /** Creates the subscription if needed (idempotent) and starts consuming. */
-  subscribe(name: string, types: readonly EventType[], handler: Handler, options?: SubscribeOptions): Promise<Subscription>;
+  subscribe(
+    name: string,
+    types: readonly EventType[],
+    handler: Handler,
+    options?: SubscribeOptions,
+  ): Promise<Subscription>;
   /** Creates the subscription without consuming, so events published from now on are kept for it. */
   ensureSubscription(name: string, types: readonly EventType[], options?: SubscribeOptions): Promise<void>;
   /**

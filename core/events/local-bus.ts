@@ -32,8 +32,24 @@ export interface LocalBusOptions {
   logger?: Logger;
 }
 
-type DeliveryRow = { seq: number; attempts: number; body: string; max_attempts: number; min_backoff: number; max_backoff: number };
-type LetterRow = { dl_seq: number; subscription: string; reason: string; attempts: number; body: string; event_id: string | null; event_type: string | null; at: string };
+type DeliveryRow = {
+  seq: number;
+  attempts: number;
+  body: string;
+  max_attempts: number;
+  min_backoff: number;
+  max_backoff: number;
+};
+type LetterRow = {
+  dl_seq: number;
+  subscription: string;
+  reason: string;
+  attempts: number;
+  body: string;
+  event_id: string | null;
+  event_type: string | null;
+  at: string;
+};
 
 const BATCH = 16;
 /** Pruning runs at most this often per bus, from its consumer loops. */
@@ -96,7 +112,9 @@ export class LocalBus implements EventBus {
         .prepare("INSERT INTO bus_events (id, type, body, published_at) VALUES (?, ?, ?, ?) RETURNING seq")
         .get(id ?? null, type, body, new Date().toISOString()) as { seq: number };
       this.db
-        .prepare("INSERT INTO bus_deliveries (subscription, seq, due_at) SELECT name, ?, ? FROM bus_subscriptions WHERE type = ?")
+        .prepare(
+          "INSERT INTO bus_deliveries (subscription, seq, due_at) SELECT name, ?, ? FROM bus_subscriptions WHERE type = ?",
+        )
         .run(seq, Date.now(), type);
     });
   }
@@ -120,7 +138,12 @@ export class LocalBus implements EventBus {
     });
   }
 
-  async subscribe(name: string, types: readonly EventType[], handler: Handler, options: SubscribeOptions = {}): Promise<Subscription> {
+  async subscribe(
+    name: string,
+    types: readonly EventType[],
+    handler: Handler,
+    options: SubscribeOptions = {},
+  ): Promise<Subscription> {
     await this.ensureSubscription(name, types, options);
     return this.startLoop(name, () => this.consumeBatch(name, handler));
   }
@@ -129,7 +152,9 @@ export class LocalBus implements EventBus {
     // Like a new Pub/Sub subscription, a new dead-letter reader sees letters written from now on.
     await this.write(`creating dead-letter reader ${name}`, () =>
       this.db
-        .prepare("INSERT OR IGNORE INTO bus_dead_letter_cursors (name, last) SELECT ?, COALESCE(MAX(dl_seq), 0) FROM bus_dead_letters")
+        .prepare(
+          "INSERT OR IGNORE INTO bus_dead_letter_cursors (name, last) SELECT ?, COALESCE(MAX(dl_seq), 0) FROM bus_dead_letters",
+        )
         .run(name),
     );
     return this.startLoop(`dead-letters:${name}`, () => this.consumeDeadLetters(name, handler));
@@ -194,7 +219,9 @@ export class LocalBus implements EventBus {
            WHERE d.subscription = ? AND d.due_at <= ? AND d.lease_until <= ? ORDER BY d.seq LIMIT ?`,
         )
         .all(name, now, now, BATCH) as DeliveryRow[];
-      const lease = this.db.prepare("UPDATE bus_deliveries SET attempts = ?, lease_until = ? WHERE subscription = ? AND seq = ?");
+      const lease = this.db.prepare(
+        "UPDATE bus_deliveries SET attempts = ?, lease_until = ? WHERE subscription = ? AND seq = ?",
+      );
       for (const r of rows) lease.run(r.attempts, now + this.ackDeadlineMs, name, r.seq);
       return rows;
     });
@@ -214,7 +241,9 @@ export class LocalBus implements EventBus {
     try {
       await handler(event);
       clearInterval(renewal);
-      await this.write(`acknowledging on ${name}`, () => this.db.prepare("DELETE FROM bus_deliveries WHERE subscription = ? AND seq = ?").run(name, row.seq));
+      await this.write(`acknowledging on ${name}`, () =>
+        this.db.prepare("DELETE FROM bus_deliveries WHERE subscription = ? AND seq = ?").run(name, row.seq),
+      );
     } catch (err) {
       clearInterval(renewal);
       const reason = err instanceof Error ? err.message : String(err);
@@ -222,11 +251,20 @@ export class LocalBus implements EventBus {
         await this.deadLetterRow(name, row, `handler failed ${row.attempts} times; last error: ${reason}`, event);
         return;
       }
-      const delayMs = backoffSeconds(row.attempts, { minBackoffSeconds: row.min_backoff, maxBackoffSeconds: row.max_backoff }) * 1000;
-      this.log.warn("handler failed; will retry", { subscription: name, eventId: event.id, attempt: row.attempts, delayMs, reason });
+      const delayMs =
+        backoffSeconds(row.attempts, { minBackoffSeconds: row.min_backoff, maxBackoffSeconds: row.max_backoff }) * 1000;
+      this.log.warn("handler failed; will retry", {
+        subscription: name,
+        eventId: event.id,
+        attempt: row.attempts,
+        delayMs,
+        reason,
+      });
       await this.write(`rescheduling on ${name}`, () =>
         this.db
-          .prepare("UPDATE bus_deliveries SET due_at = ?, lease_until = 0, last_error = ? WHERE subscription = ? AND seq = ?")
+          .prepare(
+            "UPDATE bus_deliveries SET due_at = ?, lease_until = 0, last_error = ? WHERE subscription = ? AND seq = ?",
+          )
           .run(Date.now() + delayMs, reason, name, row.seq),
       );
     }
@@ -237,14 +275,25 @@ export class LocalBus implements EventBus {
    * handed to a second consumer meanwhile. Only this claim's lease (same attempt number) is renewed.
    */
   private keepLeased(name: string, row: DeliveryRow): NodeJS.Timeout {
-    const timer = setInterval(() => {
-      if (!this.db.isOpen) return;
-      this.write(`renewing a lease on ${name}`, () =>
-        this.db
-          .prepare("UPDATE bus_deliveries SET lease_until = ? WHERE subscription = ? AND seq = ? AND attempts = ? AND lease_until > 0")
-          .run(Date.now() + this.ackDeadlineMs, name, row.seq, row.attempts),
-      ).catch((err: unknown) => this.log.warn("could not renew a lease", { subscription: name, seq: row.seq, reason: err instanceof Error ? err.message : String(err) }));
-    }, Math.max(10, this.ackDeadlineMs / 3));
+    const timer = setInterval(
+      () => {
+        if (!this.db.isOpen) return;
+        this.write(`renewing a lease on ${name}`, () =>
+          this.db
+            .prepare(
+              "UPDATE bus_deliveries SET lease_until = ? WHERE subscription = ? AND seq = ? AND attempts = ? AND lease_until > 0",
+            )
+            .run(Date.now() + this.ackDeadlineMs, name, row.seq, row.attempts),
+        ).catch((err: unknown) =>
+          this.log.warn("could not renew a lease", {
+            subscription: name,
+            seq: row.seq,
+            reason: err instanceof Error ? err.message : String(err),
+          }),
+        );
+      },
+      Math.max(10, this.ackDeadlineMs / 3),
+    );
     timer.unref();
     return timer;
   }
@@ -254,14 +303,24 @@ export class LocalBus implements EventBus {
     this.log.error("event dead-lettered", { subscription, eventId, eventType, attempts, reason });
     await this.write(`dead-lettering on ${subscription}`, () =>
       this.db
-        .prepare("INSERT INTO bus_dead_letters (subscription, reason, attempts, body, event_id, event_type, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .prepare(
+          "INSERT INTO bus_dead_letters (subscription, reason, attempts, body, event_id, event_type, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
         .run(subscription, reason, attempts, body, eventId ?? null, eventType ?? null, new Date().toISOString()),
     );
   }
 
   private async deadLetterRow(name: string, row: DeliveryRow, reason: string, event?: AnyCloudEvent): Promise<void> {
-    const { eventId: id, eventType: type } = event ? { eventId: event.id, eventType: event.type } : peekEventIds(row.body);
-    this.log.error("event dead-lettered", { subscription: name, eventId: id, eventType: type, attempts: row.attempts, reason });
+    const { eventId: id, eventType: type } = event
+      ? { eventId: event.id, eventType: event.type }
+      : peekEventIds(row.body);
+    this.log.error("event dead-lettered", {
+      subscription: name,
+      eventId: id,
+      eventType: type,
+      attempts: row.attempts,
+      reason,
+    });
     await this.write(`dead-lettering on ${name}`, () => {
       this.db
         .prepare(
@@ -284,10 +343,16 @@ export class LocalBus implements EventBus {
   async replayDeadLetters(selector: DeadLetterSelector = {}): Promise<ReplayReport> {
     const report: ReplayReport = { replayed: [], kept: [] };
     await this.write("replaying dead letters", () => {
-      const insertEvent = this.db.prepare("INSERT INTO bus_events (id, type, body, published_at) VALUES (?, ?, ?, ?) RETURNING seq");
+      const insertEvent = this.db.prepare(
+        "INSERT INTO bus_events (id, type, body, published_at) VALUES (?, ?, ?, ?) RETURNING seq",
+      );
       const known = this.db.prepare("SELECT 1 AS one FROM bus_subscriptions WHERE name = ? AND type = ?");
-      const toOne = this.db.prepare("INSERT OR IGNORE INTO bus_deliveries (subscription, seq, due_at) VALUES (?, ?, ?)");
-      const toAll = this.db.prepare("INSERT OR IGNORE INTO bus_deliveries (subscription, seq, due_at) SELECT name, ?, ? FROM bus_subscriptions WHERE type = ?");
+      const toOne = this.db.prepare(
+        "INSERT OR IGNORE INTO bus_deliveries (subscription, seq, due_at) VALUES (?, ?, ?)",
+      );
+      const toAll = this.db.prepare(
+        "INSERT OR IGNORE INTO bus_deliveries (subscription, seq, due_at) SELECT name, ?, ? FROM bus_subscriptions WHERE type = ?",
+      );
       const drop = this.db.prepare("DELETE FROM bus_dead_letters WHERE dl_seq = ?");
       for (const r of this.selectLetters(selector)) {
         let event: AnyCloudEvent;
@@ -308,7 +373,13 @@ export class LocalBus implements EventBus {
           to = `every subscription of ${event.type}`;
         }
         drop.run(r.dl_seq);
-        report.replayed.push({ id: String(r.dl_seq), eventId: event.id, eventType: event.type, subscription: r.subscription, to });
+        report.replayed.push({
+          id: String(r.dl_seq),
+          eventId: event.id,
+          eventType: event.type,
+          subscription: r.subscription,
+          to,
+        });
       }
     });
     for (const r of report.replayed) this.log.info("dead letter replayed", { ...r });
@@ -339,7 +410,9 @@ export class LocalBus implements EventBus {
       .all(name, BATCH) as LetterRow[];
     for (const r of rows) {
       await handler(toLetter(r));
-      await this.write(`advancing dead-letter reader ${name}`, () => this.db.prepare("UPDATE bus_dead_letter_cursors SET last = ? WHERE name = ?").run(r.dl_seq, name));
+      await this.write(`advancing dead-letter reader ${name}`, () =>
+        this.db.prepare("UPDATE bus_dead_letter_cursors SET last = ? WHERE name = ?").run(r.dl_seq, name),
+      );
     }
     return rows.length;
   }
@@ -387,7 +460,10 @@ class Loop {
     try {
       handled = await this.step();
     } catch (err) {
-      this.log.error("consumer step failed", { subscription: this.name, err: err instanceof InvalidEventError ? err.message : err });
+      this.log.error("consumer step failed", {
+        subscription: this.name,
+        err: err instanceof InvalidEventError ? err.message : err,
+      });
     }
     // A full batch means there may be more waiting: go again at once.
     this.schedule(handled >= BATCH ? 0 : this.pollMs);

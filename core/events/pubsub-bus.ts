@@ -88,7 +88,10 @@ function duration(seconds: number): { seconds: number; nanos: number } {
 }
 
 interface Policies {
-  retryPolicy: { minimumBackoff: { seconds: number; nanos: number }; maximumBackoff: { seconds: number; nanos: number } };
+  retryPolicy: {
+    minimumBackoff: { seconds: number; nanos: number };
+    maximumBackoff: { seconds: number; nanos: number };
+  };
   deadLetterPolicy: { deadLetterTopic: string; maxDeliveryAttempts: number };
 }
 
@@ -221,10 +224,20 @@ export class PubSubBus implements EventBus {
       listeners.track(
         (async () => {
           try {
-            await handler(this.toDeadLetter({ attributes: message.attributes, data: message.data, publishTime: new Date(message.publishTime.getTime()) }));
+            await handler(
+              this.toDeadLetter({
+                attributes: message.attributes,
+                data: message.data,
+                publishTime: new Date(message.publishTime.getTime()),
+              }),
+            );
             message.ack();
           } catch (err) {
-            this.log.error("dead-letter handler failed", { subscription: name, messageId: message.id, error: errorMessage(err) });
+            this.log.error("dead-letter handler failed", {
+              subscription: name,
+              messageId: message.id,
+              error: errorMessage(err),
+            });
             message.nack();
           }
         })(),
@@ -262,10 +275,21 @@ export class PubSubBus implements EventBus {
         const topic = await this.ensureTopic(this.topicName(event.type));
         await topic.publishMessage({
           data: Buffer.from(letter.body),
-          attributes: { "ce-type": event.type, "ce-id": event.id, "content-type": "application/cloudevents+json", "replayed-from": letter.subscription },
+          attributes: {
+            "ce-type": event.type,
+            "ce-id": event.id,
+            "content-type": "application/cloudevents+json",
+            "replayed-from": letter.subscription,
+          },
         });
         done.push(ackId);
-        const replayed = { id: letter.id, eventId: event.id, eventType: event.type, subscription: letter.subscription, to: `topic ${topic.name.split("/").at(-1) ?? topic.name}` };
+        const replayed = {
+          id: letter.id,
+          eventId: event.id,
+          eventType: event.type,
+          subscription: letter.subscription,
+          to: `topic ${topic.name.split("/").at(-1) ?? topic.name}`,
+        };
         report.replayed.push(replayed);
         this.log.info("dead letter replayed", { ...replayed });
       }
@@ -283,15 +307,18 @@ export class PubSubBus implements EventBus {
   ): Promise<R> {
     await this.ensureStore(await this.ensureTopic(this.deadLetterTopicName));
     // The plain client's own settings (emulator endpoint and insecure channel included), for synchronous pull.
-    const client = new v1.SubscriberClient((await this.client.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0]);
+    const client = new v1.SubscriberClient(
+      (await this.client.getClientConfig()) as ConstructorParameters<typeof v1.SubscriberClient>[0],
+    );
     const subscription = this.client.subscription(this.deadLetterStoreName).name;
     const pulled: { ackId: string; letter: StoredDeadLetter }[] = [];
     const release = async (ackIds: string[]): Promise<void> => {
-      for (let i = 0; i < ackIds.length; i += 1000) await client.modifyAckDeadline({ subscription, ackIds: ackIds.slice(i, i + 1000), ackDeadlineSeconds: 0 });
+      for (let i = 0; i < ackIds.length; i += 1000)
+        await client.modifyAckDeadline({ subscription, ackIds: ackIds.slice(i, i + 1000), ackDeadlineSeconds: 0 });
     };
     try {
       // A pull may come back empty while letters remain (Pub/Sub answers from some servers only): stop after a few.
-      for (let empty = 0; empty < 3; ) {
+      for (let empty = 0; empty < 3;) {
         const [response] = await client.pull({ subscription, maxMessages: 1000, returnImmediately: true });
         const received = response.receivedMessages ?? [];
         if (received.length === 0) empty++;
@@ -311,7 +338,8 @@ export class PubSubBus implements EventBus {
       const matches = pulled.filter(
         ({ letter }) =>
           (selector.subscription === undefined || letter.subscription === selector.subscription) &&
-          (selector.eventIds === undefined || (letter.eventId !== undefined && selector.eventIds.includes(letter.eventId))),
+          (selector.eventIds === undefined ||
+            (letter.eventId !== undefined && selector.eventIds.includes(letter.eventId))),
       );
       const selected = selector.limit === undefined ? matches : matches.slice(0, selector.limit);
       // What `use` has finished with, even if it throws midway: acknowledged, so it is not replayed twice.
@@ -320,7 +348,8 @@ export class PubSubBus implements EventBus {
         return await use(selected, done);
       } finally {
         if (done.length > 0) {
-          for (let i = 0; i < done.length; i += 1000) await client.acknowledge({ subscription, ackIds: done.slice(i, i + 1000) });
+          for (let i = 0; i < done.length; i += 1000)
+            await client.acknowledge({ subscription, ackIds: done.slice(i, i + 1000) });
         }
         const acked = new Set(done);
         await release(pulled.map((p) => p.ackId).filter((id) => !acked.has(id)));
@@ -398,7 +427,11 @@ export class PubSubBus implements EventBus {
       }
     } catch (err) {
       // Publishing the dead letter failed (or something unexpected): let Pub/Sub deliver it again.
-      this.log.error("message handling failed; nacking", { subscription: name, messageId: message.id, error: errorMessage(err) });
+      this.log.error("message handling failed; nacking", {
+        subscription: name,
+        messageId: message.id,
+        error: errorMessage(err),
+      });
       try {
         message.nack();
       } catch {
@@ -431,7 +464,13 @@ export class PubSubBus implements EventBus {
     });
   }
 
-  private async deadLetterMessage(name: string, message: Message, body: string, attempts: number, reason: string): Promise<void> {
+  private async deadLetterMessage(
+    name: string,
+    message: Message,
+    body: string,
+    attempts: number,
+    reason: string,
+  ): Promise<void> {
     await this.deadLetter(name, body, reason, attempts);
     message.ack();
   }
@@ -516,7 +555,12 @@ export class PubSubBus implements EventBus {
   }
 
   /** Creates the Pub/Sub subscription `id` on `topic` once per bus (idempotent across processes). */
-  private ensureOneSubscription(id: string, topic: Topic, policies: Policies | undefined, create: Record<string, unknown> = {}): Promise<void> {
+  private ensureOneSubscription(
+    id: string,
+    topic: Topic,
+    policies: Policies | undefined,
+    create: Record<string, unknown> = {},
+  ): Promise<void> {
     let ensured = this.ensured.get(id);
     if (ensured === undefined) {
       ensured = (async () => {

@@ -105,7 +105,11 @@ export const DriftReported = z.object({
   drift: z.boolean(),
   severity: z.number().min(0).max(1),
   driftedFeatures: z.array(z.string()),
-  window: z.object({ from: z.iso.datetime({ offset: true }), to: z.iso.datetime({ offset: true }), count: z.number().int() }),
+  window: z.object({
+    from: z.iso.datetime({ offset: true }),
+    to: z.iso.datetime({ offset: true }),
+    count: z.number().int(),
+  }),
 });
 
 /** Every event type in ARCHITECTURE.md and the schema of its `data`. */

@@ -29,7 +29,13 @@ export async function writeWhenFree<R>(db: DatabaseSync, fn: () => R, timeoutMs:
       return immediate(db, fn);
     } catch (err) {
       if (!isBusy(err)) throw err;
-      if (Date.now() >= deadline) throw new SightlineError("unavailable", "database_locked", `${what}: the database stayed locked by another writer for ${timeoutMs} ms`, { cause: err });
+      if (Date.now() >= deadline)
+        throw new SightlineError(
+          "unavailable",
+          "database_locked",
+          `${what}: the database stayed locked by another writer for ${timeoutMs} ms`,
+          { cause: err },
+        );
       await sleep(Math.random() * Math.min(100, 2 ** attempt));
     }
   }

@@ -30,7 +30,16 @@ export const FEATURE_MAX_PIXELS = 256 * 256;
  *   mean_r = mean_g = mean_b = its mean grey value (= brightness), so colour and greyscale traffic share columns.
  * - `width`, `height`: of the image as stored (before any EXIF rotation), in pixels.
  */
-export const FEATURE_NAMES = ["brightness", "contrast", "sharpness", "mean_r", "mean_g", "mean_b", "width", "height"] as const;
+export const FEATURE_NAMES = [
+  "brightness",
+  "contrast",
+  "sharpness",
+  "mean_r",
+  "mean_g",
+  "mean_b",
+  "width",
+  "height",
+] as const;
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 export type ImageFeatures = Record<FeatureName, number>;
 
@@ -71,10 +80,13 @@ export async function imageFeatures(data: Uint8Array): Promise<ImageFeatures> {
  */
 export function rawFeatures(image: RawImage): ImageFeatures {
   const { pixels, width, height, channels } = image;
-  if (!(channels >= 1 && channels <= 4) || !Number.isInteger(channels)) throw new RangeError(`rawFeatures: unsupported channel count ${channels}`);
+  if (!(channels >= 1 && channels <= 4) || !Number.isInteger(channels))
+    throw new RangeError(`rawFeatures: unsupported channel count ${channels}`);
   const n = width * height;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || n <= 0) throw new RangeError(`rawFeatures: bad size ${width}×${height}`);
-  if (pixels.length !== n * channels) throw new RangeError(`rawFeatures: ${pixels.length} bytes for ${width}×${height}×${channels}`);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || n <= 0)
+    throw new RangeError(`rawFeatures: bad size ${width}×${height}`);
+  if (pixels.length !== n * channels)
+    throw new RangeError(`rawFeatures: ${pixels.length} bytes for ${width}×${height}×${channels}`);
 
   // Luminance in integer units of 1/255 (grey) or 1/255,000 (colour); `scale` is applied to the final statistics.
   let luma: Uint8Array | Int32Array;

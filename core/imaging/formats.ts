@@ -25,7 +25,12 @@ const LOADERS: Record<ImageFormat, string[]> = {
 
 const FormatsSchema = z
   .string()
-  .transform((s) => s.split(",").map((f) => f.trim().toLowerCase()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(",")
+      .map((f) => f.trim().toLowerCase())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.enum(IMAGE_FORMATS)).min(1, "name at least one format"));
 
 /** SIGHTLINE_IMAGE_FORMATS: comma-separated formats to decode (default png,jpeg,webp). */
@@ -33,7 +38,11 @@ export function parseImageFormats(raw: string | undefined): ImageFormat[] {
   if (raw === undefined || raw.trim() === "") return [...DEFAULT_IMAGE_FORMATS];
   const parsed = FormatsSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new SightlineError("config", "image_formats_invalid", `SIGHTLINE_IMAGE_FORMATS=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")} (known: ${IMAGE_FORMATS.join(", ")})`);
+    throw new SightlineError(
+      "config",
+      "image_formats_invalid",
+      `SIGHTLINE_IMAGE_FORMATS=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join("; ")} (known: ${IMAGE_FORMATS.join(", ")})`,
+    );
   }
   return [...new Set(parsed.data)];
 }
@@ -43,8 +52,13 @@ export type RefusedFormat = "svg" | "pdf" | "heif" | "jp2" | "bmp" | "psd";
 
 /** The format the bytes start with, or undefined when they are no image format known here. */
 export function sniffImageFormat(data: Uint8Array): ImageFormat | RefusedFormat | undefined {
-  const at = (offset: number, bytes: number[]): boolean => data.length >= offset + bytes.length && bytes.every((b, i) => data[offset + i] === b);
-  const ascii = (offset: number, text: string): boolean => at(offset, [...text].map((c) => c.charCodeAt(0)));
+  const at = (offset: number, bytes: number[]): boolean =>
+    data.length >= offset + bytes.length && bytes.every((b, i) => data[offset + i] === b);
+  const ascii = (offset: number, text: string): boolean =>
+    at(
+      offset,
+      [...text].map((c) => c.charCodeAt(0)),
+    );
   if (at(0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "png";
   if (at(0, [0xff, 0xd8, 0xff])) return "jpeg";
   // RIFF <size> WEBP
@@ -62,7 +76,11 @@ export function sniffImageFormat(data: Uint8Array): ImageFormat | RefusedFormat 
 
 /** XML or an <svg> element after optional BOM and whitespace (libvips sniffs SVG about this loosely). */
 function looksLikeSvg(data: Uint8Array): boolean {
-  const head = Buffer.from(data.subarray(0, 1024)).toString("utf8").replace(/^\uFEFF/, "").trimStart().toLowerCase();
+  const head = Buffer.from(data.subarray(0, 1024))
+    .toString("utf8")
+    .replace(/^\uFEFF/, "")
+    .trimStart()
+    .toLowerCase();
   return head.startsWith("<?xml") || head.startsWith("<svg") || (head.startsWith("<") && head.includes("<svg"));
 }
 
@@ -91,7 +109,9 @@ let allowed: ImageFormat[] | undefined;
  * Sets the formats this process decodes and blocks every other libvips loader (process-wide, and in the image
  * pool's children, which read the same environment). Called with no argument, applies SIGHTLINE_IMAGE_FORMATS.
  */
-export function allowImageFormats(formats: readonly ImageFormat[] = parseImageFormats(SIGHTLINE_IMAGE_FORMATS.read())): ImageFormat[] {
+export function allowImageFormats(
+  formats: readonly ImageFormat[] = parseImageFormats(SIGHTLINE_IMAGE_FORMATS.read()),
+): ImageFormat[] {
   sharp.block({ operation: ["VipsForeignLoad"] });
   sharp.unblock({ operation: formats.flatMap((f) => LOADERS[f]) });
   allowed = [...formats];
@@ -107,6 +127,7 @@ export function allowedImageFormats(): readonly ImageFormat[] {
 export function checkImageFormat(data: Uint8Array): ImageFormat {
   const formats = allowedImageFormats();
   const format = sniffImageFormat(data);
-  if (format === undefined || !(formats as readonly string[]).includes(format)) throw new UnsupportedImageFormatError(format, formats);
+  if (format === undefined || !(formats as readonly string[]).includes(format))
+    throw new UnsupportedImageFormatError(format, formats);
   return format as ImageFormat;
 }

@@ -45,9 +45,12 @@ export class ImagePool {
     return (await this.pool.exec("prepareBatch", [images, spec])) as (PreparedImage | { error: string })[];
   }
 
-
   /** Probes `count` images read by `read(i)`, a few batches per process in flight; results come back in order. */
-  async probeAll(count: number, read: (i: number) => Promise<Uint8Array>, onProgress?: (done: number) => void): Promise<ProbeResult[]> {
+  async probeAll(
+    count: number,
+    read: (i: number) => Promise<Uint8Array>,
+    onProgress?: (done: number) => void,
+  ): Promise<ProbeResult[]> {
     const results: ProbeResult[] = new Array<ProbeResult>(count);
     await forEachBatch(count, this.processes * 3, async (indices) => {
       const out = await this.probeBatch(await Promise.all(indices.map(read)));
@@ -63,7 +66,11 @@ export class ImagePool {
 }
 
 /** Runs `fn` over consecutive batches of indices [0, count), at most `parallel` at a time. */
-export async function forEachBatch(count: number, parallel: number, fn: (indices: number[]) => Promise<void>): Promise<void> {
+export async function forEachBatch(
+  count: number,
+  parallel: number,
+  fn: (indices: number[]) => Promise<void>,
+): Promise<void> {
   const limit = pLimit(parallel);
   const batches: Promise<void>[] = [];
   for (let start = 0; start < count; start += BATCH) {

@@ -17,12 +17,18 @@ async function probeBatch(images: Uint8Array[]): Promise<(ImageShape | { error: 
   return Promise.all(images.map((data) => probeImage(data).catch(failure)));
 }
 
-async function preprocessBatch(images: Uint8Array[], spec: PreprocessSpec): Promise<(Float32Array | { error: string })[]> {
+async function preprocessBatch(
+  images: Uint8Array[],
+  spec: PreprocessSpec,
+): Promise<(Float32Array | { error: string })[]> {
   return Promise.all(images.map((data) => preprocess(data, spec).catch(failure)));
 }
 
 /** Model input and drift features from one decode of each image. */
-async function prepareBatch(images: Uint8Array[], spec: PreprocessSpec): Promise<(PreparedImage | { error: string })[]> {
+async function prepareBatch(
+  images: Uint8Array[],
+  spec: PreprocessSpec,
+): Promise<(PreparedImage | { error: string })[]> {
   return Promise.all(images.map((data) => prepareImage(data, spec, { features: true }).catch(failure)));
 }
 

@@ -35,7 +35,8 @@ interface Pixels {
  * are deterministic.
  */
 export async function perturbImage(bytes: Uint8Array, p: Perturbation, seed: number): Promise<Buffer> {
-  if (!PERTURBATIONS.includes(p)) throw new Error(`unknown perturbation ${JSON.stringify(p)} (one of ${PERTURBATIONS.join(", ")})`);
+  if (!PERTURBATIONS.includes(p))
+    throw new Error(`unknown perturbation ${JSON.stringify(p)} (one of ${PERTURBATIONS.join(", ")})`);
   const source = await decodeSource(bytes);
   if (p === "blur") return encodePlainPng((await blurAll([source]))[0]!);
   if (p === "rotation") return encodePlainPng(await rotate(source));
@@ -46,7 +47,9 @@ export async function perturbImage(bytes: Uint8Array, p: Perturbation, seed: num
  * Every perturbation of each image (what robustness evaluation uses), the same bytes perturbImage gives: each
  * image is decoded once, and the blur of all of them costs a few sharp calls rather than one per image.
  */
-export async function perturbBatch(images: { bytes: Uint8Array; seed: number }[]): Promise<Record<Perturbation, Buffer>[]> {
+export async function perturbBatch(
+  images: { bytes: Uint8Array; seed: number }[],
+): Promise<Record<Perturbation, Buffer>[]> {
   const sources = await Promise.all(images.map((image) => decodeSource(image.bytes)));
   const [blurred, rotated] = await Promise.all([blurAll(sources), Promise.all(sources.map(rotate))]);
   return sources.map((source, i) => ({
@@ -74,11 +77,17 @@ async function decodeSource(bytes: Uint8Array): Promise<Pixels> {
   try {
     const meta = await image.metadata();
     const grey = meta.space === "b-w" || meta.space === "grey16";
-    const { data, info } = await image.rotate().toColourspace(grey ? "b-w" : "srgb").raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await image
+      .rotate()
+      .toColourspace(grey ? "b-w" : "srgb")
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     if (info.channels < 1 || info.channels > 4) throw new Error(`it decodes to ${info.channels} channels`);
     return { data, width: info.width, height: info.height, channels: info.channels as Pixels["channels"] };
   } catch (err) {
-    throw new Error(`cannot perturb an image (${bytes.length} bytes) that does not decode: ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot perturb an image (${bytes.length} bytes) that does not decode: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
@@ -102,10 +111,14 @@ function pointwise(source: Pixels, p: Perturbation, seed: number): Pixels {
  */
 async function rotate(source: Pixels): Promise<Pixels> {
   const { width, height, channels } = source;
-  const rotated = sharp(source.data, { raw: { width, height, channels } }).rotate(ROTATION_DEGREES, { background: { r: 0, g: 0, b: 0, alpha: 1 } });
+  const rotated = sharp(source.data, { raw: { width, height, channels } }).rotate(ROTATION_DEGREES, {
+    background: { r: 0, g: 0, b: 0, alpha: 1 },
+  });
   const { data, info } = await asSource(rotated, channels).raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== channels || info.width < width || info.height < height) {
-    throw new Error(`rotating a ${width}×${height}×${channels} image gave ${info.width}×${info.height}×${info.channels}`);
+    throw new Error(
+      `rotating a ${width}×${height}×${channels} image gave ${info.width}×${info.height}×${info.channels}`,
+    );
   }
   const left = Math.floor((info.width - width) / 2);
   const top = Math.floor((info.height - height) / 2);
@@ -147,7 +160,9 @@ async function blurAll(sources: Pixels[]): Promise<Pixels[]> {
     const perMosaic = Math.max(1, Math.floor(MOSAIC_PIXELS / tile));
     for (let start = 0; start < members.length; start += perMosaic) {
       const batch = members.slice(start, start + perMosaic);
-      jobs.push(blurMosaic(batch.map((i) => sources[i]!)).then((blurred) => blurred.forEach((b, k) => (out[batch[k]!] = b))));
+      jobs.push(
+        blurMosaic(batch.map((i) => sources[i]!)).then((blurred) => blurred.forEach((b, k) => (out[batch[k]!] = b))),
+      );
     }
   }
   await Promise.all(jobs);
@@ -178,7 +193,11 @@ async function blurMosaic(images: Pixels[]): Promise<Pixels[]> {
       }
     }
   });
-  const blurred = await rawOf(sharp(mosaic, { raw: { width: mw, height: rows * th, channels } }).blur(BLUR_SIGMA), { width: mw, height: rows * th, channels });
+  const blurred = await rawOf(sharp(mosaic, { raw: { width: mw, height: rows * th, channels } }).blur(BLUR_SIGMA), {
+    width: mw,
+    height: rows * th,
+    channels,
+  });
   return images.map((image, i) => {
     const ox = (i % cols) * tw + m;
     const oy = Math.floor(i / cols) * th + m;
@@ -199,7 +218,9 @@ function asSource(image: Sharp, channels: number): Sharp {
 async function rawOf(image: Sharp, like: Pick<Pixels, "width" | "height" | "channels">): Promise<Uint8Array> {
   const { data, info } = await asSource(image, like.channels).raw().toBuffer({ resolveWithObject: true });
   if (info.width !== like.width || info.height !== like.height || info.channels !== like.channels) {
-    throw new Error(`perturbing a ${like.width}×${like.height}×${like.channels} image gave ${info.width}×${info.height}×${info.channels}`);
+    throw new Error(
+      `perturbing a ${like.width}×${like.height}×${like.channels} image gave ${info.width}×${info.height}×${info.channels}`,
+    );
   }
   return data;
 }
@@ -212,6 +233,5 @@ function mapColour(data: Uint8Array, channels: number, colour: number, f: (v: nu
   }
   return out;
 }
-
 
 type Sharp = ReturnType<typeof sharp>;

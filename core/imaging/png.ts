@@ -43,11 +43,25 @@ export function readPngHeader(data: Uint8Array): PngHeader | undefined {
   if (!isPng(data) || data.length < 33) return undefined;
   const v = view(data);
   if (v.getUint32(8) !== 13 || typeAt(data, 8) !== "IHDR") return undefined;
-  return { width: v.getUint32(16), height: v.getUint32(20), bitDepth: data[24]!, colorType: data[25]!, compression: data[26]!, filter: data[27]!, interlace: data[28]! };
+  return {
+    width: v.getUint32(16),
+    height: v.getUint32(20),
+    bitDepth: data[24]!,
+    colorType: data[25]!,
+    compression: data[26]!,
+    filter: data[27]!,
+    interlace: data[28]!,
+  };
 }
 
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
-const BIT_DEPTHS: Record<number, readonly number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+const BIT_DEPTHS: Record<number, readonly number[]> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
 // Adam7 passes: first column, first row, column step, row step.
 const ADAM7 = [
   [0, 0, 8, 8],
@@ -70,9 +84,13 @@ export function imageDataBytes(h: PngHeader): number | undefined {
   if (h.compression !== 0 || h.filter !== 0 || h.interlace > 1) return undefined;
   if (h.width === 0 || h.height === 0 || h.width > 0x7fffffff || h.height > 0x7fffffff) return undefined;
   const bits = channels * h.bitDepth;
-  const rows = (width: number, height: number): number => (width > 0 && height > 0 ? (Math.ceil((width * bits) / 8) + 1) * height : 0);
+  const rows = (width: number, height: number): number =>
+    width > 0 && height > 0 ? (Math.ceil((width * bits) / 8) + 1) * height : 0;
   if (h.interlace === 0) return rows(h.width, h.height);
-  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy)), 0);
+  return ADAM7.reduce(
+    (sum, [x0, y0, dx, dy]) => sum + rows(Math.ceil((h.width - x0) / dx), Math.ceil((h.height - y0) / dy)),
+    0,
+  );
 }
 
 const describeHeader = (h: PngHeader, bytes: number): string =>
@@ -104,15 +122,27 @@ export async function checkPngImageData(data: Uint8Array): Promise<void> {
       produced += chunk.length;
       if (produced > expected) {
         inflate.destroy();
-        reject(new Error(`PNG image data inflates to more than its IHDR declares (${describeHeader(header, expected)})`));
+        reject(
+          new Error(`PNG image data inflates to more than its IHDR declares (${describeHeader(header, expected)})`),
+        );
       }
     });
     inflate.on("error", () => resolve());
     inflate.on("end", () => {
       const rest = stream.length - inflate.bytesWritten;
       // A stream ending early is an error to libpng whatever follows it.
-      if (produced < expected) reject(new Error(`PNG image data inflates to ${produced} bytes; its IHDR declares ${describeHeader(header, expected)}`));
-      else if (rest > 0) reject(new Error(`PNG image data continues for ${rest} byte${rest === 1 ? "" : "s"} after its zlib stream ends (IHDR declares ${describeHeader(header, expected)})`));
+      if (produced < expected)
+        reject(
+          new Error(
+            `PNG image data inflates to ${produced} bytes; its IHDR declares ${describeHeader(header, expected)}`,
+          ),
+        );
+      else if (rest > 0)
+        reject(
+          new Error(
+            `PNG image data continues for ${rest} byte${rest === 1 ? "" : "s"} after its zlib stream ends (IHDR declares ${describeHeader(header, expected)})`,
+          ),
+        );
       else resolve();
     });
     inflate.end(stream);
@@ -123,7 +153,7 @@ export async function checkPngImageData(data: Uint8Array): Promise<void> {
 function firstIdatRun(data: Uint8Array): Uint8Array[] {
   const v = view(data);
   const parts: Uint8Array[] = [];
-  for (let offset = 8; offset + 12 <= data.length; ) {
+  for (let offset = 8; offset + 12 <= data.length;) {
     const length = v.getUint32(offset);
     if (offset + 12 + length > data.length) break;
     const type = typeAt(data, offset);
@@ -199,14 +229,23 @@ function plainLayout(data: Uint8Array, v: DataView): PlainLayout | undefined {
  * by the declared size: at most one byte more than IHDR declares is ever inflated (64 bytes for images under 63
  * bytes: zlib's smallest buffer), whatever the file holds.
  */
-export function decodePlainPng(data: Uint8Array, want: { width: number; height: number; channels: number }): Uint8Array | undefined {
+export function decodePlainPng(
+  data: Uint8Array,
+  want: { width: number; height: number; channels: number },
+): Uint8Array | undefined {
   const header = readPngHeader(data);
   if (!header) return undefined;
   const v = view(data);
   // libpng refuses a corrupt IHDR before anything else.
   if (!crcOk(data, v, 8)) throw new SightlineError("invalid", "png_invalid", "PNG IHDR chunk fails its CRC check");
-  if (header.bitDepth !== 8 || header.compression !== 0 || header.filter !== 0 || header.interlace !== 0) return undefined;
-  if (header.width !== want.width || header.height !== want.height || COLOR_TYPE_CHANNELS[header.colorType] !== want.channels) return undefined;
+  if (header.bitDepth !== 8 || header.compression !== 0 || header.filter !== 0 || header.interlace !== 0)
+    return undefined;
+  if (
+    header.width !== want.width ||
+    header.height !== want.height ||
+    COLOR_TYPE_CHANNELS[header.colorType] !== want.channels
+  )
+    return undefined;
   const stride = want.width * want.channels;
   const expected = (stride + 1) * want.height;
   const layout = plainLayout(data, v);
@@ -215,7 +254,8 @@ export function decodePlainPng(data: Uint8Array, want: { width: number; height: 
   if (!layout || layout.idatBytes > 2 * expected + 65536) return undefined;
 
   // libpng checks the CRC of the first IDAT whatever follows; an ancillary chunk's bad CRC only costs a warning.
-  if (!crcOk(data, v, layout.idat[0]!)) throw new SightlineError("invalid", "png_invalid", `PNG IDAT chunk 1 of ${layout.idat.length} fails its CRC check`);
+  if (!crcOk(data, v, layout.idat[0]!))
+    throw new SightlineError("invalid", "png_invalid", `PNG IDAT chunk 1 of ${layout.idat.length} fails its CRC check`);
   if (layout.others.some((o) => !crcOk(data, v, o))) return undefined;
   const badIdat = layout.idat.findIndex((o) => !crcOk(data, v, o));
 
@@ -226,7 +266,11 @@ export function decodePlainPng(data: Uint8Array, want: { width: number; height: 
   let consumed: number;
   try {
     // maxOutputLength makes zlib stop (and throw) one byte past the declared size; chunkSize makes that one buffer.
-    const out = inflateSync(stream, { maxOutputLength: expected, chunkSize: Math.max(64, expected + 1), info: true }) as unknown as { buffer: Buffer; engine: Inflate };
+    const out = inflateSync(stream, {
+      maxOutputLength: expected,
+      chunkSize: Math.max(64, expected + 1),
+      info: true,
+    }) as unknown as { buffer: Buffer; engine: Inflate };
     raw = out.buffer;
     consumed = out.engine.bytesWritten;
   } catch {
@@ -235,13 +279,23 @@ export function decodePlainPng(data: Uint8Array, want: { width: number; height: 
     return undefined;
   }
   // A stream that ends early is an error to libpng whatever follows it.
-  if (raw.length < expected) throw new SightlineError("invalid", "png_invalid", `PNG image data inflates to ${raw.length} bytes; its IHDR declares ${describeHeader(header, expected)}`);
+  if (raw.length < expected)
+    throw new SightlineError(
+      "invalid",
+      "png_invalid",
+      `PNG image data inflates to ${raw.length} bytes; its IHDR declares ${describeHeader(header, expected)}`,
+    );
   // Bytes after the stream: libpng warns and decodes. Let it.
   if (consumed !== stream.length) return undefined;
   if (badIdat >= 0) {
     // libpng reads, and checks, every IDAT up to the one where the stream ends; later (empty) ones it never reads.
     const last = layout.idat.findLastIndex((o) => v.getUint32(o) > 0);
-    if (badIdat <= last) throw new SightlineError("invalid", "png_invalid", `PNG IDAT chunk ${badIdat + 1} of ${layout.idat.length} fails its CRC check`);
+    if (badIdat <= last)
+      throw new SightlineError(
+        "invalid",
+        "png_invalid",
+        `PNG IDAT chunk ${badIdat + 1} of ${layout.idat.length} fails its CRC check`,
+      );
     return undefined;
   }
   return unfilter(raw, stride, want.height, want.channels);
@@ -313,7 +367,12 @@ const PNG_COLOUR_TYPE = { 1: 0, 2: 4, 3: 2, 4: 6 } as const;
  * 28×28 image (measured), which made sharp-encoded perturbations (core/imaging/perturb.ts) cost more than the rest
  * of the robustness evaluation.
  */
-export function encodePlainPng(image: { width: number; height: number; channels: 1 | 2 | 3 | 4; data: Uint8Array }): Buffer {
+export function encodePlainPng(image: {
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+  data: Uint8Array;
+}): Buffer {
   const { width, height, channels, data } = image;
   const stride = width * channels;
   const rows = Buffer.alloc((stride + 1) * height);
@@ -322,7 +381,12 @@ export function encodePlainPng(image: { width: number; height: number; channels:
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, PNG_COLOUR_TYPE[channels], 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from(SIGNATURE), pngChunk("IHDR", ihdr), pngChunk("IDAT", deflateSync(rows, { level: 0 })), pngChunk("IEND")]);
+  return Buffer.concat([
+    Buffer.from(SIGNATURE),
+    pngChunk("IHDR", ihdr),
+    pngChunk("IDAT", deflateSync(rows, { level: 0 })),
+    pngChunk("IEND"),
+  ]);
 }
 
 /** One PNG chunk: length, type, body and its CRC. */

@@ -17,7 +17,10 @@ export const PreprocessSpecSchema = z
     height: z.number().int().positive().max(4096),
     channels: z.union([z.literal(1), z.literal(3)]),
     fit: z.enum(["fill", "contain", "cover"]).default("fill"),
-    scale: z.number().positive().default(1 / 255),
+    scale: z
+      .number()
+      .positive()
+      .default(1 / 255),
     mean: z.array(z.number()).default([0]),
     std: z.array(z.number().positive()).default([1]),
     layout: z.enum(["NHWC", "NCHW"]).default("NHWC"),
@@ -45,7 +48,11 @@ export interface PreparedImage {
  * channels is decoded in-process (see decodePlainPng); everything else goes through sharp. Throws
  * UnsupportedImageFormatError for bytes that are not an allowed format (see formats.ts).
  */
-export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean; storedSize?: { width: number; height: number } } = {}): Promise<PreparedImage> {
+export async function prepareImage(
+  data: Uint8Array,
+  spec: PreprocessSpec,
+  options: { features?: boolean; storedSize?: { width: number; height: number } } = {},
+): Promise<PreparedImage> {
   const plain = preparePlainPng(data, spec, options);
   if (plain) return plain;
   const image = sharp(data, { limitInputPixels: MAX_INPUT_PIXELS, failOn: "error" });
@@ -63,11 +70,17 @@ export async function prepareImage(data: Uint8Array, spec: PreprocessSpec, optio
  * bounded by the model's input size, not by what a client uploads. An input larger than FEATURE_MAX_PIXELS is
  * shrunk by sharp (on libvips' threads) before the statistics run on the event loop.
  */
-async function modelViewFeatures(pixels: Uint8Array, spec: PreprocessSpec, stored: { width: number; height: number }): Promise<ImageFeatures> {
+async function modelViewFeatures(
+  pixels: Uint8Array,
+  spec: PreprocessSpec,
+  stored: { width: number; height: number },
+): Promise<ImageFeatures> {
   let view = { pixels, width: spec.width, height: spec.height, channels: spec.channels as number };
   if (spec.width * spec.height > FEATURE_MAX_PIXELS) {
     const side = Math.floor(Math.sqrt(FEATURE_MAX_PIXELS));
-    const { data, info } = await sharp(pixels, { raw: { width: spec.width, height: spec.height, channels: spec.channels } })
+    const { data, info } = await sharp(pixels, {
+      raw: { width: spec.width, height: spec.height, channels: spec.channels },
+    })
       .resize(side, side, { fit: "inside" })
       .raw()
       .toBuffer({ resolveWithObject: true });
@@ -81,23 +94,33 @@ async function modelViewFeatures(pixels: Uint8Array, spec: PreprocessSpec, store
  * spec's size and channels, or undefined when the image needs sharp. Throws for a corrupt plain PNG. A caller
  * with many small images (a dataset's split) runs these in its own thread and sends only the rest to the pool.
  */
-export function preparePlainPng(data: Uint8Array, spec: PreprocessSpec, options: { features?: boolean } = {}): PreparedImage | undefined {
+export function preparePlainPng(
+  data: Uint8Array,
+  spec: PreprocessSpec,
+  options: { features?: boolean } = {},
+): PreparedImage | undefined {
   checkImageFormat(data);
   const plain = decodePlainPng(data, spec);
   if (!plain) return undefined;
   const input = normalise(plain, spec);
   if (!options.features) return { input };
-  return { input, features: rawFeatures({ pixels: plain, width: spec.width, height: spec.height, channels: spec.channels }) };
+  return {
+    input,
+    features: rawFeatures({ pixels: plain, width: spec.width, height: spec.height, channels: spec.channels }),
+  };
 }
 
 async function sharpPixels(input: Sharp, spec: PreprocessSpec): Promise<Uint8Array> {
-  let image = input
-    .rotate()
-    .resize(spec.width, spec.height, { fit: spec.fit, ...(spec.fit === "contain" ? { background: { r: 0, g: 0, b: 0 } } : {}) });
+  let image = input.rotate().resize(spec.width, spec.height, {
+    fit: spec.fit,
+    ...(spec.fit === "contain" ? { background: { r: 0, g: 0, b: 0 } } : {}),
+  });
   image = spec.channels === 1 ? image.toColourspace("b-w") : image.removeAlpha().toColourspace("srgb");
   const { data: pixels, info } = await image.raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== spec.channels || info.width !== spec.width || info.height !== spec.height) {
-    throw new Error(`preprocessing gave ${info.width}×${info.height}×${info.channels}, expected ${spec.width}×${spec.height}×${spec.channels}`);
+    throw new Error(
+      `preprocessing gave ${info.width}×${info.height}×${info.channels}, expected ${spec.width}×${spec.height}×${spec.channels}`,
+    );
   }
   return pixels;
 }
@@ -147,6 +170,8 @@ export function tensorFeatures(input: Float32Array, spec: PreprocessSpec): Image
 }
 
 /** The shape of one preprocessed image, without the batch axis: [H, W, C] (NHWC) or [C, H, W] (NCHW). */
-export function inputShape(spec: Pick<PreprocessSpec, "width" | "height" | "channels" | "layout">): [number, number, number] {
+export function inputShape(
+  spec: Pick<PreprocessSpec, "width" | "height" | "channels" | "layout">,
+): [number, number, number] {
   return spec.layout === "NCHW" ? [spec.channels, spec.height, spec.width] : [spec.height, spec.width, spec.channels];
 }

@@ -40,7 +40,10 @@ const TemplateSchema = z.looseObject({
   apiVersion: z.literal("batch/v1"),
   kind: z.literal("Job"),
   metadata: z.looseObject({
-    labels: Labels.refine((l) => l[APP_LABEL] === APP, `metadata.labels must include ${APP_LABEL}: ${APP} (active() selects on it)`),
+    labels: Labels.refine(
+      (l) => l[APP_LABEL] === APP,
+      `metadata.labels must include ${APP_LABEL}: ${APP} (active() selects on it)`,
+    ),
     annotations: Labels.optional(),
   }),
   spec: z.looseObject({
@@ -53,8 +56,17 @@ const TemplateSchema = z.looseObject({
         serviceAccountName: z.string().min(1),
         restartPolicy: z.literal("Never"),
         containers: z
-          .array(z.looseObject({ name: z.string(), image: z.string(), env: z.array(z.looseObject({ name: z.string() })).optional() }))
-          .refine((cs) => cs.some((c) => c.name === CONTAINER), `a container named ${JSON.stringify(CONTAINER)} is required`),
+          .array(
+            z.looseObject({
+              name: z.string(),
+              image: z.string(),
+              env: z.array(z.looseObject({ name: z.string() })).optional(),
+            }),
+          )
+          .refine(
+            (cs) => cs.some((c) => c.name === CONTAINER),
+            `a container named ${JSON.stringify(CONTAINER)} is required`,
+          ),
       }),
     }),
   }),
@@ -72,7 +84,11 @@ export class GkeJobRunner implements JobRunner {
 
   constructor(options: GkeJobRunnerOptions) {
     if (!PINNED_IMAGE.test(options.image)) {
-      throw new SightlineError("config", "trainer_image_unpinned", `trainer image ${JSON.stringify(options.image)} is not pinned by digest: use REPOSITORY@sha256:<64 hex> (a tag can move, and the model's lineage must name the image that trained it)`);
+      throw new SightlineError(
+        "config",
+        "trainer_image_unpinned",
+        `trainer image ${JSON.stringify(options.image)} is not pinned by digest: use REPOSITORY@sha256:<64 hex> (a tag can move, and the model's lineage must name the image that trained it)`,
+      );
     }
     this.options = options;
     this.template = loadTemplate(options.templatePath ?? DEFAULT_TEMPLATE);
@@ -128,7 +144,12 @@ export class GkeJobRunner implements JobRunner {
       }
       throw apiError(err, `cannot create Job ${name} in namespace ${this.options.namespace}`);
     }
-    this.log.info("training job created", { job: name, requestId: spec.requestId, model: spec.model, image: spec.contract?.trainer.image ?? this.options.image });
+    this.log.info("training job created", {
+      job: name,
+      requestId: spec.requestId,
+      model: spec.model,
+      image: spec.contract?.trainer.image ?? this.options.image,
+    });
     return { name, created: true };
   }
 
@@ -146,7 +167,12 @@ export class GkeJobRunner implements JobRunner {
     let next: string | undefined;
     try {
       do {
-        const page = await this.api.listNamespacedJob({ namespace: this.options.namespace, labelSelector: `${APP_LABEL}=${APP}`, limit: 200, _continue: next });
+        const page = await this.api.listNamespacedJob({
+          namespace: this.options.namespace,
+          labelSelector: `${APP_LABEL}=${APP}`,
+          limit: 200,
+          _continue: next,
+        });
         jobs.push(...page.items);
         next = page.metadata?._continue || undefined;
       } while (next);
@@ -163,7 +189,10 @@ type Container = Template["spec"]["template"]["spec"]["containers"][number];
 type EnvVar = NonNullable<Container["env"]>[number];
 
 function withEnv(current: EnvVar[] | undefined, env: Record<string, string>): EnvVar[] {
-  return [...(current ?? []).filter((e) => !(e.name in env)), ...Object.entries(env).map(([name, value]) => ({ name, value }))];
+  return [
+    ...(current ?? []).filter((e) => !(e.name in env)),
+    ...Object.entries(env).map(([name, value]) => ({ name, value })),
+  ];
 }
 
 /** Where the pod's containers share the staged data, the model directory and production's model. */
@@ -178,17 +207,39 @@ const RUN_VOLUME = "run";
  */
 function contractPod(job: Template, contract: ContractJob, sightlineEnv: Record<string, string>): void {
   const { trainer } = contract;
-  if (!trainer.image) throw new SightlineError("invalid", "trainer_needs_image", `trainer ${contract.trainerName ?? ""} has no image to run on GKE (it has ${trainer.command ? "only a command" : "nothing to run"})`);
+  if (!trainer.image)
+    throw new SightlineError(
+      "invalid",
+      "trainer_needs_image",
+      `trainer ${contract.trainerName ?? ""} has no image to run on GKE (it has ${trainer.command ? "only a command" : "nothing to run"})`,
+    );
   const pod = job.spec.template.spec;
   const base = pod.containers.find((c) => c.name === CONTAINER)!;
   const mount = { name: RUN_VOLUME, mountPath: RUN_ROOT };
   const mounts = (c: Container): unknown[] => [...((c.volumeMounts as unknown[] | undefined) ?? []), mount];
   const env = { ...sightlineEnv, [SIGHTLINE_RUN_ROOT.name]: RUN_ROOT };
-  const sightline = (name: string, mode: string): Container => ({ ...structuredClone(base), name, args: ["trainer/main.ts", mode], env: withEnv(base.env, env), volumeMounts: mounts(base) });
+  const sightline = (name: string, mode: string): Container => ({
+    ...structuredClone(base),
+    name,
+    args: ["trainer/main.ts", mode],
+    env: withEnv(base.env, env),
+    volumeMounts: mounts(base),
+  });
   const layout = runLayout(RUN_ROOT);
-  const contractVars = contractEnv({ layout, classes: contract.classes, seed: contract.seed, args: contract.args, runId: contract.runId, fineTune: contract.fineTune });
+  const contractVars = contractEnv({
+    layout,
+    classes: contract.classes,
+    seed: contract.seed,
+    args: contract.args,
+    runId: contract.runId,
+    fineTune: contract.fineTune,
+  });
   const { resources } = trainer;
-  const quantities = { ...(resources?.cpu ? { cpu: resources.cpu } : {}), ...(resources?.memory ? { memory: resources.memory } : {}), ...(resources?.gpu ? { "nvidia.com/gpu": String(resources.gpu) } : {}) };
+  const quantities = {
+    ...(resources?.cpu ? { cpu: resources.cpu } : {}),
+    ...(resources?.memory ? { memory: resources.memory } : {}),
+    ...(resources?.gpu ? { "nvidia.com/gpu": String(resources.gpu) } : {}),
+  };
   const user: Container = {
     name: "user-trainer",
     image: trainer.image,
@@ -203,7 +254,8 @@ function contractPod(job: Template, contract: ContractJob, sightlineEnv: Record<
   pod.initContainers = [sightline("stage", "stage"), user];
   pod.containers = pod.containers.map((c) => (c.name === CONTAINER ? sightline(CONTAINER, "ingest") : c));
   pod.volumes = [...((pod.volumes as unknown[] | undefined) ?? []), { name: RUN_VOLUME, emptyDir: {} }];
-  if (resources?.nodeSelector) pod.nodeSelector = { ...(pod.nodeSelector as Record<string, string> | undefined), ...resources.nodeSelector };
+  if (resources?.nodeSelector)
+    pod.nodeSelector = { ...(pod.nodeSelector as Record<string, string> | undefined), ...resources.nodeSelector };
   job.spec.activeDeadlineSeconds = trainer.timeout;
 }
 
@@ -212,10 +264,20 @@ function loadTemplate(path: string): Template {
   try {
     raw = parseYaml(readFileSync(path, "utf8"));
   } catch (err) {
-    throw new SightlineError("config", "job_template_unreadable", `cannot read the trainer Job template ${path}: ${(err as Error).message}`, { cause: err });
+    throw new SightlineError(
+      "config",
+      "job_template_unreadable",
+      `cannot read the trainer Job template ${path}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const parsed = TemplateSchema.safeParse(raw);
-  if (!parsed.success) throw new SightlineError("config", "job_template_invalid", `trainer Job template ${path} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success)
+    throw new SightlineError(
+      "config",
+      "job_template_invalid",
+      `trainer Job template ${path} is invalid: ${z.prettifyError(parsed.error)}`,
+    );
   return parsed.data;
 }
 
@@ -228,7 +290,10 @@ function defaultKubeConfig(): KubeConfig {
 
 /** A valid label value (≤ 63 of [A-Za-z0-9_.-], alphanumeric at both ends) close to the original. */
 function labelValue(value: string): string {
-  return value.replace(/[^A-Za-z0-9_.-]+/g, "-").slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
+  return value
+    .replace(/[^A-Za-z0-9_.-]+/g, "-")
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
 }
 
 /** The API server's own words (a Status object) when there are any. */

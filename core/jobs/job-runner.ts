@@ -51,7 +51,12 @@ export interface JobRunner {
 
 /** A job name valid as a Kubernetes object name (RFC 1123 label, ≤ 63) that is a pure function of the request id. */
 export function jobNameFor(requestId: string): string {
-  const slug = requestId.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40).replace(/-+$/, "");
+  const slug = requestId
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40)
+    .replace(/-+$/, "");
   const hash = createHash("sha256").update(requestId).digest("hex").slice(0, 8);
   return slug ? `train-${slug}-${hash}` : `train-${hash}`;
 }

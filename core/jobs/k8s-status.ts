@@ -12,7 +12,11 @@ export const REQUEST_ID = "sightline.dev/request-id";
 export function jobStatus(job: V1Job): JobStatus {
   const meta = job.metadata ?? {};
   const name = meta.name ?? "";
-  const status: JobStatus = { name, requestId: meta.annotations?.[REQUEST_ID] ?? meta.labels?.[REQUEST_ID] ?? "", state: "pending" };
+  const status: JobStatus = {
+    name,
+    requestId: meta.annotations?.[REQUEST_ID] ?? meta.labels?.[REQUEST_ID] ?? "",
+    state: "pending",
+  };
   const s = job.status ?? {};
   if (s.startTime) status.startedAt = iso(s.startTime);
   const when = (c: V1JobCondition): void => {

@@ -99,7 +99,9 @@ export class LocalJobRunner implements JobRunner {
   async active(): Promise<JobStatus[]> {
     const docs = (
       await Promise.all(
-        (["pending", "running"] as const).map((state) => Jobs.query(this.options.meta, { where: [{ field: "state", op: "==", value: state }] })),
+        (["pending", "running"] as const).map((state) =>
+          Jobs.query(this.options.meta, { where: [{ field: "state", op: "==", value: state }] }),
+        ),
       )
     ).flat();
     return docs.map((d) => view(d.data)).filter((s) => s.state === "pending" || s.state === "running");
@@ -117,7 +119,11 @@ export class LocalJobRunner implements JobRunner {
       mkdirSync(dirname(record.log), { recursive: true });
       fd = openSync(record.log, "a");
     } catch (err) {
-      this.update(record, { state: "failed", finishedAt: new Date().toISOString(), message: `cannot open the job log ${record.log}: ${(err as Error).message}` });
+      this.update(record, {
+        state: "failed",
+        finishedAt: new Date().toISOString(),
+        message: `cannot open the job log ${record.log}: ${(err as Error).message}`,
+      });
       return;
     }
     const entry = this.options.entry ?? DEFAULT_ENTRY;
@@ -130,7 +136,11 @@ export class LocalJobRunner implements JobRunner {
       if (ended) return;
       ended = true;
       this.children.delete(child);
-      this.update(record, { state: "failed", finishedAt: new Date().toISOString(), message: `cannot start ${entry}: ${err.message}` });
+      this.update(record, {
+        state: "failed",
+        finishedAt: new Date().toISOString(),
+        message: `cannot start ${entry}: ${err.message}`,
+      });
     });
     child.once("exit", (code, signal) => {
       if (ended) return;
@@ -140,7 +150,12 @@ export class LocalJobRunner implements JobRunner {
     });
     if (child.pid !== undefined) {
       this.update(record, { state: "running", pid: child.pid, startedAt: new Date().toISOString() });
-      this.log.info("training job started", { job: record.name, requestId: record.requestId, pid: child.pid, log: record.log });
+      this.log.info("training job started", {
+        job: record.name,
+        requestId: record.requestId,
+        pid: child.pid,
+        log: record.log,
+      });
     }
   }
 
@@ -155,7 +170,12 @@ export class LocalJobRunner implements JobRunner {
     const last = await lastLine(record.log).catch((err: Error) => `(cannot read ${record.log}: ${err.message})`);
     const message = last ? `${how}: ${last}` : how;
     this.update(record, { state: "failed", exitCode: code, finishedAt, message });
-    this.log.warn("training job failed", { job: record.name, requestId: record.requestId, detail: message, log: record.log });
+    this.log.warn("training job failed", {
+      job: record.name,
+      requestId: record.requestId,
+      detail: message,
+      log: record.log,
+    });
   }
 
   private update(record: JobRecord, patch: Partial<JobRecord>): void {
@@ -163,7 +183,9 @@ export class LocalJobRunner implements JobRunner {
     const data = toJson(record);
     this.writes = this.writes
       .then(() => Jobs.put(this.options.meta, record.name, data))
-      .catch((err: unknown) => this.log.error("cannot record the training job's state", { job: record.name, state: record.state, err }));
+      .catch((err: unknown) =>
+        this.log.error("cannot record the training job's state", { job: record.name, state: record.state, err }),
+      );
   }
 
   private childEnv(spec: TrainingJobSpec): NodeJS.ProcessEnv {
@@ -183,7 +205,8 @@ function view(r: JobRecord): JobStatus {
   if (r.finishedAt !== undefined) status.finishedAt = r.finishedAt;
   const unfinished = r.state === "pending" || r.state === "running";
   // Another host's pids mean nothing here; its record is taken as it is.
-  if (!unfinished || r.host !== hostname() || alive(r.runnerPid) || (r.pid !== undefined && alive(r.pid))) return status;
+  if (!unfinished || r.host !== hostname() || alive(r.runnerPid) || (r.pid !== undefined && alive(r.pid)))
+    return status;
   status.state = "failed";
   status.message =
     r.pid === undefined

@@ -12,7 +12,12 @@ export async function lastLine(path: string): Promise<string | undefined> {
     const length = Math.min(size, TAIL_BYTES);
     const buffer = Buffer.alloc(length);
     await file.read(buffer, 0, length, size - length);
-    const line = buffer.toString("utf8").split("\n").map((l) => l.trim()).filter(Boolean).at(-1);
+    const line = buffer
+      .toString("utf8")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .at(-1);
     return line === undefined ? undefined : readable(line).slice(0, 500);
   } finally {
     await file.close();
@@ -32,4 +37,3 @@ function readable(line: string): string {
   if (!entry.success) return line;
   return entry.data.err ? `${entry.data.message}: ${entry.data.err.message}` : entry.data.message;
 }
-

@@ -8,7 +8,10 @@ export const RUNS = "runs";
 
 /** A run id that sorts by start time. */
 export function newRunId(): string {
-  return `run-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}-${crypto.randomUUID().slice(0, 8)}`;
+  return `run-${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, "")
+    .slice(0, 14)}-${crypto.randomUUID().slice(0, 8)}`;
 }
 /** Metric lines kept per run record; a longer stream keeps its newest lines (the record is one document). */
 export const MAX_METRIC_LINES = 5000;
@@ -57,7 +60,13 @@ export const RunRecordSchema = z.object({
   updatedAt: z.string().optional(),
   /** Where a running trainer is, when it says (the built-in trainer does, every few seconds). */
   progress: z
-    .object({ epoch: z.number().int(), epochs: z.number().int(), batch: z.number().int(), batches: z.number().int(), etaSeconds: z.number().nonnegative().optional() })
+    .object({
+      epoch: z.number().int(),
+      epochs: z.number().int(),
+      batch: z.number().int(),
+      batches: z.number().int(),
+      etaSeconds: z.number().nonnegative().optional(),
+    })
     .optional(),
   /** The registered version's held-out metrics (the platform's own evaluation), when the run registered one. */
   heldOut: z.record(z.string(), z.number()).optional(),
@@ -69,7 +78,10 @@ export const Runs = defineCollection({ name: RUNS, schema: RunRecordSchema });
 
 export async function putRun(meta: MetadataStore, run: RunRecord): Promise<void> {
   const stamped = { ...run, updatedAt: new Date().toISOString() };
-  const kept = stamped.metrics.length > MAX_METRIC_LINES ? { ...stamped, metrics: stamped.metrics.slice(-MAX_METRIC_LINES) } : stamped;
+  const kept =
+    stamped.metrics.length > MAX_METRIC_LINES
+      ? { ...stamped, metrics: stamped.metrics.slice(-MAX_METRIC_LINES) }
+      : stamped;
   // Through JSON: no `undefined` members reach the adapter (JSON has none, and adapters would differ).
   await Runs.put(meta, run.runId, JSON.parse(JSON.stringify(kept)) as RunRecord);
 }
@@ -83,15 +95,26 @@ export function flattenParams(value: Record<string, unknown>, prefix = ""): Reco
   const out: Record<string, ParamValue> = {};
   for (const [k, v] of Object.entries(value)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === "object" && !Array.isArray(v)) Object.assign(out, flattenParams(v as Record<string, unknown>, key));
-    else if (v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) out[key] = v;
+    if (v !== null && typeof v === "object" && !Array.isArray(v))
+      Object.assign(out, flattenParams(v as Record<string, unknown>, key));
+    else if (
+      v === null ||
+      typeof v === "string" ||
+      typeof v === "boolean" ||
+      (typeof v === "number" && Number.isFinite(v))
+    )
+      out[key] = v;
     else if (v !== undefined) out[key] = JSON.stringify(v);
   }
   return out;
 }
 
 /** The artefacts of a registered version, from its digests. */
-export function versionArtefacts(d: { modelDigest: string; cardDigest: string; profileDigest?: string | null }): RunArtefact[] {
+export function versionArtefacts(d: {
+  modelDigest: string;
+  cardDigest: string;
+  profileDigest?: string | null;
+}): RunArtefact[] {
   return [
     { kind: "onnx", digest: d.modelDigest },
     { kind: "card", digest: d.cardDigest },

@@ -21,7 +21,8 @@ export class PhaseClock {
   /** The phases so far, the current one up to now (it stays open). */
   read(): Record<string, number> {
     const out = { ...this.seconds };
-    if (this.current) out[this.current.name] = (out[this.current.name] ?? 0) + (performance.now() - this.current.started) / 1000;
+    if (this.current)
+      out[this.current.name] = (out[this.current.name] ?? 0) + (performance.now() - this.current.started) / 1000;
     return out;
   }
 
@@ -47,11 +48,22 @@ export class RunRecorder {
   private lastWrite = 0;
   private readonly clock = new PhaseClock();
 
-  constructor(meta: MetadataStore, record: Omit<RunRecord, "status" | "startedAt" | "metrics" | "invalidMetricLines">, log: Logger, options: { everyMs?: number } = {}) {
+  constructor(
+    meta: MetadataStore,
+    record: Omit<RunRecord, "status" | "startedAt" | "metrics" | "invalidMetricLines">,
+    log: Logger,
+    options: { everyMs?: number } = {},
+  ) {
     this.meta = meta;
     this.log = log;
     this.everyMs = options.everyMs ?? RECORD_EVERY_MS;
-    this.record = { ...record, status: "running", startedAt: new Date().toISOString(), metrics: [], invalidMetricLines: 0 };
+    this.record = {
+      ...record,
+      status: "running",
+      startedAt: new Date().toISOString(),
+      metrics: [],
+      invalidMetricLines: 0,
+    };
   }
 
   async start(): Promise<void> {
@@ -82,7 +94,9 @@ export class RunRecorder {
     if (!force && Date.now() - this.lastWrite < this.everyMs) return;
     this.lastWrite = Date.now();
     const snapshot = structuredClone(this.record);
-    this.pending = this.pending.then(() => putRun(this.meta, snapshot)).catch((err: unknown) => this.log.warn("cannot update the run record", { err }));
+    this.pending = this.pending
+      .then(() => putRun(this.meta, snapshot))
+      .catch((err: unknown) => this.log.warn("cannot update the run record", { err }));
   }
 
   async succeed(patch: Partial<RunRecord> = {}): Promise<void> {
@@ -94,7 +108,9 @@ export class RunRecorder {
   async fail(err: unknown): Promise<void> {
     this.closePhase();
     const reason = err instanceof Error ? err.message : String(err);
-    await this.finish({ status: "failed", reason: reason.slice(0, 2000) }).catch((e: unknown) => this.log.warn("cannot record the failed run", { err: e }));
+    await this.finish({ status: "failed", reason: reason.slice(0, 2000) }).catch((e: unknown) =>
+      this.log.warn("cannot record the failed run", { err: e }),
+    );
   }
 
   private async finish(patch: Partial<RunRecord>): Promise<void> {

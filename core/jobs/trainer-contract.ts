@@ -11,7 +11,10 @@ import { z } from "zod";
 
 /** One JSON value on the command line: `--key value` (booleans as `true`/`false`). */
 export const TrainerArgValue = z.union([z.string(), z.number(), z.boolean()]);
-export const TrainerArgsSchema = z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, "argument names are letters, digits, - and _"), TrainerArgValue);
+export const TrainerArgsSchema = z.record(
+  z.string().regex(/^[A-Za-z][A-Za-z0-9_-]*$/, "argument names are letters, digits, - and _"),
+  TrainerArgValue,
+);
 export type TrainerArgs = z.infer<typeof TrainerArgsSchema>;
 
 const jsonString = <T extends z.ZodType>(schema: T) =>
@@ -62,7 +65,11 @@ export function runLayout(root: string, dataDir = join(root, "data")): RunLayout
   return {
     root,
     dataDir,
-    jsonl: { training: join(dataDir, "training.jsonl"), validation: join(dataDir, "validation.jsonl"), test: join(dataDir, "test.jsonl") },
+    jsonl: {
+      training: join(dataDir, "training.jsonl"),
+      validation: join(dataDir, "validation.jsonl"),
+      test: join(dataDir, "test.jsonl"),
+    },
     modelDir: join(root, "model"),
     checkpointDir: join(root, "checkpoints"),
     tensorboardDir: join(root, "tensorboard"),
@@ -124,7 +131,10 @@ export const ModelInterfaceSchema = z
         height: z.number().int().positive().max(4096),
         channels: z.union([z.literal(1), z.literal(3)]),
         /** Each 0–255 value is multiplied by this before mean and std apply. */
-        scale: z.number().positive().default(1 / 255),
+        scale: z
+          .number()
+          .positive()
+          .default(1 / 255),
         mean: z.array(z.number()).min(1).default([0]),
         std: z.array(z.number().positive()).min(1).default([1]),
         /** How an image of another size is brought to width×height (default: stretched). */
@@ -146,9 +156,16 @@ export type ModelInterface = z.output<typeof ModelInterfaceSchema>;
  */
 export const MetricsLineSchema = z
   .record(z.string().min(1).max(100), z.unknown())
-  .transform((m) => Object.fromEntries(Object.entries(m).filter((e): e is [string, number] => typeof e[1] === "number" && Number.isFinite(e[1]))))
+  .transform((m) =>
+    Object.fromEntries(
+      Object.entries(m).filter((e): e is [string, number] => typeof e[1] === "number" && Number.isFinite(e[1])),
+    ),
+  )
   .refine((m) => Object.keys(m).length > 0, "no numbers in the metrics line")
-  .refine((m) => (m.step === undefined || Number.isInteger(m.step)) && (m.epoch === undefined || Number.isInteger(m.epoch)), "step and epoch must be integers");
+  .refine(
+    (m) => (m.step === undefined || Number.isInteger(m.step)) && (m.epoch === undefined || Number.isInteger(m.epoch)),
+    "step and epoch must be integers",
+  );
 export type MetricsLine = z.infer<typeof MetricsLineSchema>;
 
 export const MODEL_FILE = "model.onnx";

@@ -21,13 +21,22 @@ export function specEnv(spec: TrainingJobSpec): Record<string, string> {
 }
 
 /** Every per-job variable and its old names, so an inherited value (e.g. SIGHTLINE_EPOCHS in the parent's shell) can be dropped. */
-export const SPEC_ENV_NAMES: readonly string[] = JOB_SPEC_VARIABLES.flatMap(({ variable }) => [variable.name, ...(variable.deprecatedAliases ?? [])]);
+export const SPEC_ENV_NAMES: readonly string[] = JOB_SPEC_VARIABLES.flatMap(({ variable }) => [
+  variable.name,
+  ...(variable.deprecatedAliases ?? []),
+]);
 
 /** The resolved targets written back as the URIs core/config/config.ts parses, so the trainer opens the same stores. */
 export function storesEnv(stores: StoreTargets): Record<string, string> {
   return {
-    [SIGHTLINE_BLOBS.name]: stores.blobs.kind === "file" ? `file://${stores.blobs.dir}` : `gs://${[stores.blobs.bucket, stores.blobs.prefix].filter(Boolean).join("/")}`,
-    [SIGHTLINE_META.name]: stores.meta.kind === "sqlite" ? `sqlite://${stores.meta.path}` : `firestore://${stores.meta.project}/${stores.meta.database}`,
+    [SIGHTLINE_BLOBS.name]:
+      stores.blobs.kind === "file"
+        ? `file://${stores.blobs.dir}`
+        : `gs://${[stores.blobs.bucket, stores.blobs.prefix].filter(Boolean).join("/")}`,
+    [SIGHTLINE_META.name]:
+      stores.meta.kind === "sqlite"
+        ? `sqlite://${stores.meta.path}`
+        : `firestore://${stores.meta.project}/${stores.meta.database}`,
     [SIGHTLINE_BUS.name]: stores.bus.kind === "local" ? `local://${stores.bus.path}` : `pubsub://${stores.bus.project}`,
   };
 }

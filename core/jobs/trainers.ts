@@ -13,14 +13,22 @@ const CommandSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min
   if (Array.isArray(c)) return c;
   const words = parseShell(c);
   if (!words.every((w): w is string => typeof w === "string")) {
-    ctx.addIssue({ code: "custom", message: `${JSON.stringify(c)} uses shell operators (pipes, redirection, globs); give one program and its arguments` });
+    ctx.addIssue({
+      code: "custom",
+      message: `${JSON.stringify(c)} uses shell operators (pipes, redirection, globs); give one program and its arguments`,
+    });
     return z.NEVER;
   }
   return words;
 });
 
 /** Kubernetes quantities, as the API takes them. */
-const Quantity = z.union([z.string().regex(/^[0-9]+(\.[0-9]+)?([mkMGTPE]i?)?$/, "a Kubernetes quantity such as 2, 500m or 4Gi"), z.number().positive()]).transform(String);
+const Quantity = z
+  .union([
+    z.string().regex(/^[0-9]+(\.[0-9]+)?([mkMGTPE]i?)?$/, "a Kubernetes quantity such as 2, 500m or 4Gi"),
+    z.number().positive(),
+  ])
+  .transform(String);
 
 export const TrainerResourcesSchema = z
   .object({
@@ -50,11 +58,22 @@ export const TrainerDefinitionSchema = z
     args: TrainerArgsSchema.default({}),
     resources: TrainerResourcesSchema.optional(),
     /** Seconds before the run is stopped and counted as failed. */
-    timeout: z.number().int().positive().max(7 * 24 * 3600).default(4 * 3600),
+    timeout: z
+      .number()
+      .int()
+      .positive()
+      .max(7 * 24 * 3600)
+      .default(4 * 3600),
   })
   .strict()
-  .refine((t) => (t.builtin === true) !== (t.command !== undefined || t.image !== undefined), "a trainer is either `builtin: true` or has a `command` and/or an `image`")
-  .refine((t) => t.config === undefined || t.builtin === true, "`config` is for the built-in trainer; give a contract trainer `args`");
+  .refine(
+    (t) => (t.builtin === true) !== (t.command !== undefined || t.image !== undefined),
+    "a trainer is either `builtin: true` or has a `command` and/or an `image`",
+  )
+  .refine(
+    (t) => t.config === undefined || t.builtin === true,
+    "`config` is for the built-in trainer; give a contract trainer `args`",
+  );
 export type TrainerDefinition = z.output<typeof TrainerDefinitionSchema>;
 
 const TRAINER_NAME = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lower-case letters, digits and dashes");
@@ -64,20 +83,31 @@ export const BUILTIN_TRAINER = "builtin";
 
 /** The trainers file (SIGHTLINE_TRAINERS or `--trainers`); `builtin` is always defined. */
 export async function loadTrainers(path: string | undefined): Promise<Record<string, TrainerDefinition>> {
-  const defined = path === undefined ? {} : (await readYamlFile(path, TrainersFileSchema, "trainers file", configFileError)).value.trainers;
+  const defined =
+    path === undefined
+      ? {}
+      : (await readYamlFile(path, TrainersFileSchema, "trainers file", configFileError)).value.trainers;
   return { [BUILTIN_TRAINER]: TrainerDefinitionSchema.parse({ builtin: true }), ...defined };
 }
 
 export function trainerNamed(trainers: Record<string, TrainerDefinition>, name: string): TrainerDefinition {
   const found = trainers[name];
-  if (!found) throw new SightlineError("config", "trainer_undefined", `no trainer named ${JSON.stringify(name)}; defined: ${Object.keys(trainers).join(", ")}`);
+  if (!found)
+    throw new SightlineError(
+      "config",
+      "trainer_undefined",
+      `no trainer named ${JSON.stringify(name)}; defined: ${Object.keys(trainers).join(", ")}`,
+    );
   return found;
 }
 
 /** A trainer given on the command line: `--command "python3 train.py"` or `--image REPO@sha256:…`. */
 export function adHocTrainer(input: { command?: string; image?: string; timeout?: number }): TrainerDefinition {
-  const parsed = TrainerDefinitionSchema.safeParse(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)));
-  if (!parsed.success) throw new SightlineError("config", "trainer_invalid", `invalid trainer: ${z.prettifyError(parsed.error)}`);
+  const parsed = TrainerDefinitionSchema.safeParse(
+    Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
+  );
+  if (!parsed.success)
+    throw new SightlineError("config", "trainer_invalid", `invalid trainer: ${z.prettifyError(parsed.error)}`);
   return parsed.data;
 }
 

@@ -60,15 +60,18 @@ export class LineageEmitter {
       return true;
     } catch (err) {
       this.stats.failed++;
-      this.log.warn("OpenLineage event not delivered; replay it with `sightline lineage … --format openlineage --export`", {
-        err,
-        eventId: event.id,
-        eventType: event.type,
-        runEventType: runEvent?.eventType,
-        runId: runEvent?.run.runId,
-        endpoint: this.transport.endpoint,
-        failed: this.stats.failed,
-      });
+      this.log.warn(
+        "OpenLineage event not delivered; replay it with `sightline lineage … --format openlineage --export`",
+        {
+          err,
+          eventId: event.id,
+          eventType: event.type,
+          runEventType: runEvent?.eventType,
+          runId: runEvent?.run.runId,
+          endpoint: this.transport.endpoint,
+          failed: this.stats.failed,
+        },
+      );
       return false;
     }
   }
@@ -78,7 +81,11 @@ export class LineageEmitter {
  * The lineage consumer's step: records the event in the graph and, the first time only (a redelivery records and
  * sends nothing), emits its RunEvent. Returns whether the event was new.
  */
-export async function recordAndEmit(meta: MetadataStore, event: AnyCloudEvent, emitter: LineageEmitter | undefined): Promise<boolean> {
+export async function recordAndEmit(
+  meta: MetadataStore,
+  event: AnyCloudEvent,
+  emitter: LineageEmitter | undefined,
+): Promise<boolean> {
   const recorded = await recordLineage(meta, event);
   if (recorded && emitter) await emitter.emit(meta, event);
   return recorded;
@@ -105,7 +112,16 @@ export function lineageEmitterFrom(
  * Records what waits on the `lineage` subscription, so a lineage query answers with every event published so far
  * (the reader is the lineage consumer here: what it records for the first time goes to SIGHTLINE_OPENLINEAGE_URL too).
  */
-export async function catchUpLineage(rt: Pick<Runtime, "config" | "bus" | "meta" | "log">, env: Record<string, string | undefined>): Promise<void> {
+export async function catchUpLineage(
+  rt: Pick<Runtime, "config" | "bus" | "meta" | "log">,
+  env: Record<string, string | undefined>,
+): Promise<void> {
   const emitter = lineageEmitterFrom(rt.config, env, rt.log);
-  await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined), { idleMs: 200 });
+  await catchUp(
+    rt.bus,
+    LINEAGE_SUBSCRIPTION,
+    EVENT_TYPES,
+    (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined),
+    { idleMs: 200 },
+  );
 }

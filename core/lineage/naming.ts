@@ -20,13 +20,18 @@ export interface LineageNaming {
   gitRepoUrl: string | null;
 }
 
-export function lineageNaming(blobs: BlobsTarget, options: { jobNamespace: string; gitRepoUrl: string | null; host?: string }): LineageNaming {
+export function lineageNaming(
+  blobs: BlobsTarget,
+  options: { jobNamespace: string; gitRepoUrl: string | null; host?: string },
+): LineageNaming {
   const common = { jobNamespace: options.jobNamespace, gitRepoUrl: options.gitRepoUrl };
-  if (blobs.kind === "gcs") return { datasetNamespace: `gs://${blobs.bucket}`, root: blobs.prefix.replace(/^\/+|\/+$/g, ""), ...common };
+  if (blobs.kind === "gcs")
+    return { datasetNamespace: `gs://${blobs.bucket}`, root: blobs.prefix.replace(/^\/+|\/+$/g, ""), ...common };
   return { datasetNamespace: `file://${options.host ?? hostname()}`, root: blobs.dir.replace(/\/+$/, ""), ...common };
 }
 
-const under = (naming: LineageNaming, ...parts: string[]): string => [naming.root, ...parts].filter((p) => p !== "").join("/");
+const under = (naming: LineageNaming, ...parts: string[]): string =>
+  [naming.root, ...parts].filter((p) => p !== "").join("/");
 
 /**
  * A dataset's stable name: its declared name (dataset.yaml), else the folder it was imported from; a dataset whose

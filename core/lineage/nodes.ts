@@ -239,7 +239,15 @@ const DriftNodeSchema = z.looseObject({
 export type StoredNode = LineageNode & { id: string };
 
 export const StoredNodeSchema: z.ZodType<StoredNode> = z
-  .discriminatedUnion("kind", [DatasetNodeSchema, RequestNodeSchema, RunNodeSchema, ModelNodeSchema, AliasMoveNodeSchema, WindowNodeSchema, DriftNodeSchema])
+  .discriminatedUnion("kind", [
+    DatasetNodeSchema,
+    RequestNodeSchema,
+    RunNodeSchema,
+    ModelNodeSchema,
+    AliasMoveNodeSchema,
+    WindowNodeSchema,
+    DriftNodeSchema,
+  ])
   .and(z.looseObject({ id: str }));
 
 /** A prediction as stored: records written before predictions had their own id carry none (their key is the request id). */

@@ -18,10 +18,12 @@ export const PRODUCER = `${PRODUCER_REPOSITORY}/tree/v${pkg.version}`;
 
 /** The facets' published schemas, by the `$id` of the copies vendored in test/fixtures/openlineage/facets/. */
 export const FACET_SCHEMAS = {
-  datasetVersion: "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet",
+  datasetVersion:
+    "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet",
   errorMessage: "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
   jobType: "https://openlineage.io/spec/facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
-  sourceCodeLocation: "https://openlineage.io/spec/facets/1-1-0/SourceCodeLocationJobFacet.json#/$defs/SourceCodeLocationJobFacet",
+  sourceCodeLocation:
+    "https://openlineage.io/spec/facets/1-1-0/SourceCodeLocationJobFacet.json#/$defs/SourceCodeLocationJobFacet",
 } as const;
 /** Our own facets are named by URN: they are identifiers, not documents anyone can fetch. */
 const REQUEST_FACET = "urn:sightline:facets:TrainingRequestRunFacet:1";
@@ -70,7 +72,11 @@ export function uuidV5(name: string, namespace = URL_NAMESPACE): string {
  */
 export const openLineageRunId = (requestId: string): string => uuidV5(`urn:sightline:training-request:${requestId}`);
 
-const facet = (schemaURL: string, body: JsonObject): JsonObject => ({ _producer: PRODUCER, _schemaURL: schemaURL, ...body });
+const facet = (schemaURL: string, body: JsonObject): JsonObject => ({
+  _producer: PRODUCER,
+  _schemaURL: schemaURL,
+  ...body,
+});
 const jobName = (model: string): string => `train.${model}`;
 
 /** A web page of the source at a commit where the host has one (GitHub, GitLab, Gitea: `/tree/<sha>`), else the repository. */
@@ -81,20 +87,32 @@ function sourceUrl(repo: string, commit: string | null): string {
 
 function job(naming: LineageNaming, model: string, repo: string | null, commit: string | null): RunEvent["job"] {
   const facets: Record<string, JsonObject> = {
-    jobType: facet(FACET_SCHEMAS.jobType, { processingType: "BATCH", integration: INTEGRATION, jobType: TRAINING_JOB_TYPE }),
+    jobType: facet(FACET_SCHEMAS.jobType, {
+      processingType: "BATCH",
+      integration: INTEGRATION,
+      jobType: TRAINING_JOB_TYPE,
+    }),
   };
   // The run's own repository first; one that is not a URL (the facet's url must be a URI) gives way to the setting.
   const repoUrl = [repo, naming.gitRepoUrl].find((r): r is string => typeof r === "string" && URL.canParse(r));
   if (repoUrl) {
-    facets.sourceCodeLocation = facet(FACET_SCHEMAS.sourceCodeLocation, { type: "git", url: sourceUrl(repoUrl, commit), repoUrl, ...(commit ? { version: commit } : {}) });
+    facets.sourceCodeLocation = facet(FACET_SCHEMAS.sourceCodeLocation, {
+      type: "git",
+      url: sourceUrl(repoUrl, commit),
+      repoUrl,
+      ...(commit ? { version: commit } : {}),
+    });
   }
   return { namespace: naming.jobNamespace, name: jobName(model), facets };
 }
 
 /** The dataset as one OpenLineage dataset across its versions; the version facet says which content this run read. */
 function input(naming: LineageNaming, dataset: DatasetRef): OpenLineageDataset {
-  const facets: Record<string, JsonObject> = { sightline_dataset: facet(DATASET_FACET, { datasetId: dataset.datasetId }) };
-  if (dataset.manifestDigest) facets.version = facet(FACET_SCHEMAS.datasetVersion, { datasetVersion: dataset.manifestDigest });
+  const facets: Record<string, JsonObject> = {
+    sightline_dataset: facet(DATASET_FACET, { datasetId: dataset.datasetId }),
+  };
+  if (dataset.manifestDigest)
+    facets.version = facet(FACET_SCHEMAS.datasetVersion, { datasetVersion: dataset.manifestDigest });
   return { namespace: naming.datasetNamespace, name: datasetName(naming, dataset.datasetId, dataset.record), facets };
 }
 
@@ -107,7 +125,12 @@ function output(naming: LineageNaming, run: RunNode): OpenLineageDataset[] {
       name: modelName(naming, run.model),
       facets: {
         version: facet(FACET_SCHEMAS.datasetVersion, { datasetVersion: String(run.version) }),
-        sightline_model: facet(MODEL_FACET, { model: run.model, version: run.version, modelDigest: run.modelDigest, cardDigest: run.cardDigest }),
+        sightline_model: facet(MODEL_FACET, {
+          model: run.model,
+          version: run.version,
+          modelDigest: run.modelDigest,
+          cardDigest: run.cardDigest,
+        }),
       },
     },
   ];
@@ -156,7 +179,13 @@ export function endEvent(run: RunNode, dataset: DatasetRef, naming: LineageNamin
       runId: openLineageRunId(run.requestId),
       facets: completed
         ? { sightline_training: training }
-        : { sightline_training: training, errorMessage: facet(FACET_SCHEMAS.errorMessage, { message: run.reason ?? "failed", programmingLanguage: "TypeScript" }) },
+        : {
+            sightline_training: training,
+            errorMessage: facet(FACET_SCHEMAS.errorMessage, {
+              message: run.reason ?? "failed",
+              programmingLanguage: "TypeScript",
+            }),
+          },
     },
     job: job(naming, run.model, run.gitRepo ?? null, run.gitCommit),
     inputs: [input(naming, dataset)],
@@ -175,13 +204,22 @@ export function datasetReader(meta: MetadataStore): (datasetId: string) => Promi
 }
 
 /** The RunEvents of the given training requests: START from each request, COMPLETE or FAIL from each of its runs. */
-export async function runEventsFor(meta: MetadataStore, requestIds: readonly string[], naming: LineageNaming): Promise<RunEvent[]> {
+export async function runEventsFor(
+  meta: MetadataStore,
+  requestIds: readonly string[],
+  naming: LineageNaming,
+): Promise<RunEvent[]> {
   const events: RunEvent[] = [];
   const datasetOf = datasetReader(meta);
   for (const requestId of [...new Set(requestIds)].sort()) {
     const request = await getNode(meta, nodeId("request", requestId), "request");
     if (request) events.push(startEvent(request, await datasetOf(request.datasetId), naming));
-    const edges = await Edges.query(meta, { where: [{ field: "to", op: "==", value: nodeId("request", requestId) }, { field: "rel", op: "==", value: "for_request" }] });
+    const edges = await Edges.query(meta, {
+      where: [
+        { field: "to", op: "==", value: nodeId("request", requestId) },
+        { field: "rel", op: "==", value: "for_request" },
+      ],
+    });
     const runs = await Promise.all(edges.map((d) => getNode(meta, d.data.from, "run")));
     for (const run of runs.filter((r): r is RunNode => r !== null).sort((a, b) => (a.time < b.time ? -1 : 1))) {
       events.push(endEvent(run, await datasetOf(run.datasetId), naming));

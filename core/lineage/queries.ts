@@ -1,6 +1,17 @@
 import { CorruptRecordError } from "../meta/collection.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
-import type { AliasMoveNode, DatasetNode, DriftNode, LineageNode, ModelNode, PredictionEntry, RequestNode, RunNode, StoredPrediction, WindowNode } from "./nodes.ts";
+import type {
+  AliasMoveNode,
+  DatasetNode,
+  DriftNode,
+  LineageNode,
+  ModelNode,
+  PredictionEntry,
+  RequestNode,
+  RunNode,
+  StoredPrediction,
+  WindowNode,
+} from "./nodes.ts";
 import { docKey, type Edge, Edges, modelNodeId, nodeId, type NodeKind, Nodes, Predictions } from "./store.ts";
 import { SightlineError } from "../errors.ts";
 
@@ -55,13 +66,22 @@ export async function getNode(meta: MetadataStore, id: string, kind?: NodeKind):
   const node = (await Nodes.get(meta, docKey(id))) ?? null;
   if (node === null || kind === undefined) return node;
   if (node.kind !== kind) {
-    throw new CorruptRecordError(Nodes.name, docKey(id), [{ code: "custom", path: ["kind"], message: `node ${id} should be a ${kind} node, not ${node.kind}`, input: node.kind }]);
+    throw new CorruptRecordError(Nodes.name, docKey(id), [
+      {
+        code: "custom",
+        path: ["kind"],
+        message: `node ${id} should be a ${kind} node, not ${node.kind}`,
+        input: node.kind,
+      },
+    ]);
   }
   return node;
 }
 
 async function edgesTo(meta: MetadataStore, to: string, rel?: Edge["rel"]): Promise<Edge[]> {
-  const docs = await Edges.query(meta, { where: [{ field: "to", op: "==", value: to }, ...(rel ? [{ field: "rel", op: "==" as const, value: rel }] : [])] });
+  const docs = await Edges.query(meta, {
+    where: [{ field: "to", op: "==", value: to }, ...(rel ? [{ field: "rel", op: "==" as const, value: rel }] : [])],
+  });
   return docs.map((d) => d.data);
 }
 
@@ -87,11 +107,25 @@ export async function modelLineage(meta: MetadataStore, name: string, version: n
     datasetRef(meta, model.datasetId),
     getNode(meta, nodeId("request", model.requestId), "request"),
     getNode(meta, nodeId("run", model.runId), "run"),
-    edgesTo(meta, id).then((edges) => nodesFrom(meta, edges.filter((e) => e.rel === "moved_to" || e.rel === "moved_from"), "alias_move")),
+    edgesTo(meta, id).then((edges) =>
+      nodesFrom(
+        meta,
+        edges.filter((e) => e.rel === "moved_to" || e.rel === "moved_from"),
+        "alias_move",
+      ),
+    ),
     edgesTo(meta, id, "about").then((edges) => nodesFrom(meta, edges, "drift")),
     edgesTo(meta, id, "served_by").then((edges) => nodesFrom(meta, edges, "window")),
   ]);
-  return { model, dataset, request, run, aliasMoves: moves.sort(byTime), driftReports: drift.sort(byTime), windows: windows.sort(byTime) };
+  return {
+    model,
+    dataset,
+    request,
+    run,
+    aliasMoves: moves.sort(byTime),
+    driftReports: drift.sort(byTime),
+    windows: windows.sort(byTime),
+  };
 }
 
 /**
@@ -110,7 +144,9 @@ export async function predictionLineage(meta: MetadataStore, id: string): Promis
 async function findPrediction(meta: MetadataStore, id: string): Promise<PredictionEntry> {
   const found = await Predictions.get(meta, docKey(id));
   if (found) return withId(found);
-  const shared = (await Predictions.query(meta, { where: [{ field: "requestId", op: "==", value: id }] })).map((d) => withId(d.data)).sort(byTime);
+  const shared = (await Predictions.query(meta, { where: [{ field: "requestId", op: "==", value: id }] }))
+    .map((d) => withId(d.data))
+    .sort(byTime);
   if (shared.length === 0) throw new LineageNotFoundError(`prediction request ${id}`);
   if (shared.length > 1) throw new AmbiguousPredictionError(id, shared);
   return shared[0]!;
@@ -121,8 +157,13 @@ const withId = (p: StoredPrediction): PredictionEntry => ({ ...p, predictionId: 
 
 /** Dataset `id` → every training request, run and model version trained on it. */
 export async function datasetLineage(meta: MetadataStore, datasetId: string): Promise<DatasetLineage> {
-  const [dataset, edges] = await Promise.all([datasetRef(meta, datasetId), edgesTo(meta, nodeId("dataset", datasetId), "trained_on")]);
-  const nodes = (await Promise.all([...new Set(edges.map((e) => e.from))].map((id) => getNode(meta, id)))).filter((n) => n !== null);
+  const [dataset, edges] = await Promise.all([
+    datasetRef(meta, datasetId),
+    edgesTo(meta, nodeId("dataset", datasetId), "trained_on"),
+  ]);
+  const nodes = (await Promise.all([...new Set(edges.map((e) => e.from))].map((id) => getNode(meta, id)))).filter(
+    (n) => n !== null,
+  );
   if (!dataset.record && nodes.length === 0) throw new LineageNotFoundError(`dataset ${datasetId}`);
   const pick = <K extends LineageNode["kind"]>(kind: K): Extract<LineageNode, { kind: K }>[] =>
     nodes.filter((n): n is Extract<LineageNode, { kind: K }> => n.kind === kind);

@@ -1,7 +1,17 @@
 import type { AnyCloudEvent, CloudEvent } from "../events/envelope.ts";
 import type { Collection } from "../meta/collection.ts";
 import { EXPIRES_AT, expiresAfter, type MetadataStore, type Transaction } from "../meta/metadata-store.ts";
-import type { AliasMoveNode, DatasetNode, DriftNode, LineageNode, ModelNode, PredictionEntry, RequestNode, RunNode, WindowNode } from "./nodes.ts";
+import type {
+  AliasMoveNode,
+  DatasetNode,
+  DriftNode,
+  LineageNode,
+  ModelNode,
+  PredictionEntry,
+  RequestNode,
+  RunNode,
+  WindowNode,
+} from "./nodes.ts";
 import { docKey, edgeKey, Edges, EventMarkers, modelNodeId, nodeId, Nodes, Predictions, type Edge } from "./store.ts";
 
 /** A prediction's lineage entry is kept this long after the prediction, then deleted (one document per request). */
@@ -49,7 +59,8 @@ const write =
   (tx) =>
     collection.in(tx).set(id, data);
 const node = (id: string, data: LineageNode): Write => write(Nodes, docKey(id), { id, ...data });
-const edge = (from: string, rel: Edge["rel"], to: string): Write => write(Edges, edgeKey({ from, rel, to }), { from, rel, to });
+const edge = (from: string, rel: Edge["rel"], to: string): Write =>
+  write(Edges, edgeKey({ from, rel, to }), { from, rel, to });
 
 /** The documents an event contributes to the graph. */
 export function writesFor(event: AnyCloudEvent): Write[] {
@@ -183,10 +194,16 @@ function failedRunWrites(event: CloudEvent<"sightline.training.failed">): Write[
     reason: d.reason,
     time: event.time,
   };
-  return [node(run, runData), edge(run, "for_request", nodeId("request", d.requestId)), edge(run, "trained_on", nodeId("dataset", d.datasetId))];
+  return [
+    node(run, runData),
+    edge(run, "for_request", nodeId("request", d.requestId)),
+    edge(run, "trained_on", nodeId("dataset", d.datasetId)),
+  ];
 }
 
-function aliasMoveWrites(event: CloudEvent<"sightline.model.promoted"> | CloudEvent<"sightline.model.rolled_back">): Write[] {
+function aliasMoveWrites(
+  event: CloudEvent<"sightline.model.promoted"> | CloudEvent<"sightline.model.rolled_back">,
+): Write[] {
   const promoted = event.type === "sightline.model.promoted";
   const d = event.data;
   const move = nodeId("alias_move", event.id);
@@ -232,8 +249,20 @@ function predictionWrites(event: CloudEvent<"sightline.predictions.logged">): Wr
     // Keyed by serving's own id, never by one a caller chose: the caller's id is an attribute, and two requests
     // sending the same one keep two records. Only what lineage needs: features and embeddings stay with drift.
     const predictionId = r.predictionId ?? r.requestId;
-    const entry: PredictionEntry = { predictionId, requestId: r.requestId, model: d.model, version: d.version, window: event.id, time: r.time, label: r.label, confidence: r.confidence };
-    return write(Predictions, docKey(predictionId), { ...entry, [EXPIRES_AT]: expiresAfter(r.time, PREDICTION_LINEAGE_DAYS) });
+    const entry: PredictionEntry = {
+      predictionId,
+      requestId: r.requestId,
+      model: d.model,
+      version: d.version,
+      window: event.id,
+      time: r.time,
+      label: r.label,
+      confidence: r.confidence,
+    };
+    return write(Predictions, docKey(predictionId), {
+      ...entry,
+      [EXPIRES_AT]: expiresAfter(r.time, PREDICTION_LINEAGE_DAYS),
+    });
   });
   return [node(window, data), edge(window, "served_by", modelNodeId(d.model, d.version)), ...predictions];
 }

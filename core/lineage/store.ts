@@ -24,19 +24,42 @@ export type NodeKind = "dataset" | "request" | "run" | "model" | "alias_move" | 
 export const nodeId = (kind: NodeKind, key: string): string => `${kind}:${key}`;
 export const modelNodeId = (name: string, version: number): string => nodeId("model", `${name}:${version}`);
 
-export type EdgeRel = "trained_on" | "for_request" | "produced_by" | "triggered_by" | "moved_to" | "moved_from" | "served_by" | "about" | "fine_tuned_from";
+export type EdgeRel =
+  | "trained_on"
+  | "for_request"
+  | "produced_by"
+  | "triggered_by"
+  | "moved_to"
+  | "moved_from"
+  | "served_by"
+  | "about"
+  | "fine_tuned_from";
 
 export type Edge = { from: string; rel: EdgeRel; to: string };
 
 const EdgeSchema: z.ZodType<Edge> = z.looseObject({
   from: z.string(),
-  rel: z.enum(["trained_on", "for_request", "produced_by", "triggered_by", "moved_to", "moved_from", "served_by", "about", "fine_tuned_from"]),
+  rel: z.enum([
+    "trained_on",
+    "for_request",
+    "produced_by",
+    "triggered_by",
+    "moved_to",
+    "moved_from",
+    "served_by",
+    "about",
+    "fine_tuned_from",
+  ]),
   to: z.string(),
 });
 
 export type EventMarker = { eventId: string; type: string; time: string };
 
-const EventMarkerSchema: z.ZodType<EventMarker> = z.looseObject({ eventId: z.string(), type: z.string(), time: z.string() });
+const EventMarkerSchema: z.ZodType<EventMarker> = z.looseObject({
+  eventId: z.string(),
+  type: z.string(),
+  time: z.string(),
+});
 
 /** Nodes keyed `docKey(node id)`. */
 export const Nodes = defineCollection({ name: NODES, schema: StoredNodeSchema });
@@ -52,7 +75,13 @@ export const Predictions = defineCollection({ name: PREDICTIONS, schema: StoredP
  * (no `/`, not `__x__`, short), else a sha256 so any id maps to a valid, stable key.
  */
 export function docKey(text: string): string {
-  const safe = text.length > 0 && text.length <= 500 && !text.includes("/") && text !== "." && text !== ".." && !/^__.*__$/.test(text);
+  const safe =
+    text.length > 0 &&
+    text.length <= 500 &&
+    !text.includes("/") &&
+    text !== "." &&
+    text !== ".." &&
+    !/^__.*__$/.test(text);
   return safe ? text : `sha256-${createHash("sha256").update(text).digest("hex")}`;
 }
 
@@ -70,7 +99,8 @@ export async function dumpLineage(meta: MetadataStore): Promise<string> {
   const parts: string[] = [];
   for (const c of LINEAGE_COLLECTIONS) {
     const docs = await meta.query(c);
-    for (const d of docs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) parts.push(`${c}/${d.id} ${JSON.stringify(d.data)}`);
+    for (const d of docs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)))
+      parts.push(`${c}/${d.id} ${JSON.stringify(d.data)}`);
   }
   return parts.join("\n");
 }

@@ -6,14 +6,21 @@ import { SightlineError, type SightlineErrorOptions } from "../errors.ts";
 /** The events could not be sent: the server refused them or did not answer (or its URL is wrong: kind config). */
 export class OpenLineageExportError extends SightlineError {
   constructor(message: string, options?: SightlineErrorOptions & { kind?: "unavailable" | "config" }) {
-    super(options?.kind ?? "unavailable", options?.kind === "config" ? "openlineage_config" : "openlineage_export_failed", message, options);
+    super(
+      options?.kind ?? "unavailable",
+      options?.kind === "config" ? "openlineage_config" : "openlineage_export_failed",
+      message,
+      options,
+    );
   }
 }
 
 /** A bearer token for each request (Google access tokens expire; the source caches and refreshes them). */
 export type TokenSource = () => Promise<string>;
 
-export type TransportSettings = Pick<OpenLineageSettings, "endpoint" | "auth" | "apiKey" | "timeoutMs" | "retries"> & { url: string };
+export type TransportSettings = Pick<OpenLineageSettings, "endpoint" | "auth" | "apiKey" | "timeoutMs" | "retries"> & {
+  url: string;
+};
 
 /** The URL events are POSTed to: `endpoint` (default `api/v1/lineage`, Marquez's) under the base URL. */
 export function lineageEndpoint(baseUrl: string, endpoint: string = DEFAULT_OPENLINEAGE_ENDPOINT): string {
@@ -21,9 +28,12 @@ export function lineageEndpoint(baseUrl: string, endpoint: string = DEFAULT_OPEN
   try {
     url = new URL(baseUrl);
   } catch {
-    throw new OpenLineageExportError(`SIGHTLINE_OPENLINEAGE_URL: ${JSON.stringify(baseUrl)} is not a URL`, { kind: "config" });
+    throw new OpenLineageExportError(`SIGHTLINE_OPENLINEAGE_URL: ${JSON.stringify(baseUrl)} is not a URL`, {
+      kind: "config",
+    });
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new OpenLineageExportError(`SIGHTLINE_OPENLINEAGE_URL: ${baseUrl} is not http(s)`, { kind: "config" });
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new OpenLineageExportError(`SIGHTLINE_OPENLINEAGE_URL: ${baseUrl} is not http(s)`, { kind: "config" });
   return `${url.href.replace(/\/+$/, "")}/${endpoint.replace(/^\/+/, "")}`;
 }
 
@@ -35,9 +45,16 @@ export function googleAccessToken(projectId?: string): TokenSource {
   let auth: Promise<{ getAccessToken(): Promise<string | null | undefined> }> | undefined;
   return async () => {
     // Loaded on first use: only a Dataplex sink needs it.
-    auth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"], ...(projectId ? { projectId } : {}) }));
+    auth ??= import("google-auth-library").then(
+      ({ GoogleAuth }) =>
+        new GoogleAuth({
+          scopes: ["https://www.googleapis.com/auth/cloud-platform"],
+          ...(projectId ? { projectId } : {}),
+        }),
+    );
     const token = await (await auth).getAccessToken();
-    if (!token) throw new SightlineError("config", "credentials_missing", "Application Default Credentials gave no access token");
+    if (!token)
+      throw new SightlineError("config", "credentials_missing", "Application Default Credentials gave no access token");
     return token;
   };
 }
@@ -61,7 +78,9 @@ export class OpenLineageHttpTransport {
     this.settings = settings;
     const apiKey = settings.apiKey;
     const project = /(?:^|\/)projects\/([^/]+)\//.exec(settings.endpoint)?.[1];
-    this.token = options.token ?? (settings.auth === "google" ? googleAccessToken(project) : apiKey ? async () => apiKey : undefined);
+    this.token =
+      options.token ??
+      (settings.auth === "google" ? googleAccessToken(project) : apiKey ? async () => apiKey : undefined);
     this.minTimeoutMs = options.minTimeoutMs ?? 250;
   }
 
@@ -75,14 +94,22 @@ export class OpenLineageHttpTransport {
         let res: Response;
         try {
           if (this.token) headers.authorization = `Bearer ${await this.token()}`;
-          res = await fetch(this.endpoint, { method: "POST", headers, body, signal: AbortSignal.timeout(this.settings.timeoutMs) });
+          res = await fetch(this.endpoint, {
+            method: "POST",
+            headers,
+            body,
+            signal: AbortSignal.timeout(this.settings.timeoutMs),
+          });
         } catch (err) {
-          const reason = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+          const reason =
+            err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
           throw new OpenLineageExportError(`POST ${this.endpoint} (${what}) failed: ${reason}`, { cause: err });
         }
         const text = await res.text().catch(() => "");
         if (res.ok) return;
-        const refused = new OpenLineageExportError(`POST ${this.endpoint} (${what}) answered ${res.status}: ${text.slice(0, 300) || res.statusText}`);
+        const refused = new OpenLineageExportError(
+          `POST ${this.endpoint} (${what}) answered ${res.status}: ${text.slice(0, 300) || res.statusText}`,
+        );
         if (!retryable(res.status)) return bail(refused);
         throw refused;
       },

@@ -23,7 +23,10 @@ export class VerifyTargetNotFoundError extends SightlineError {
 type Claim = Pick<ModelVersion, "datasetId" | "modelDigest" | "cardDigest">;
 
 /** Reads a blob through the store's own sha256 check; a failure becomes the `actual` of a check, not a throw. */
-async function fetchBlob(blobs: BlobStore, digest: string): Promise<{ data?: Buffer; actual: string; detail?: string }> {
+async function fetchBlob(
+  blobs: BlobStore,
+  digest: string,
+): Promise<{ data?: Buffer; actual: string; detail?: string }> {
   try {
     return { data: await blobs.get(digest), actual: digest };
   } catch (err) {
@@ -39,7 +42,11 @@ async function fetchBlob(blobs: BlobStore, digest: string): Promise<{ data?: Buf
  * Each check lists expected and actual; a single changed byte in any blob fails a check that names the blob (and
  * the dataset file, for dataset blobs).
  */
-export async function verifyModelLineage(rt: { blobs: BlobStore; meta: MetadataStore }, name: string, version: number): Promise<VerifyResult> {
+export async function verifyModelLineage(
+  rt: { blobs: BlobStore; meta: MetadataStore },
+  name: string,
+  version: number,
+): Promise<VerifyResult> {
   const label = `${name}:${version}`;
   const registered = await Versions.get(rt.meta, versionId(name, version));
   const node = await getNode(rt.meta, modelNodeId(name, version), "model");
@@ -50,22 +57,47 @@ export async function verifyModelLineage(rt: { blobs: BlobStore; meta: MetadataS
   // The lineage graph and the registry must tell the same story where both know the version.
   if (registered && node) {
     for (const field of ["datasetId", "modelDigest", "cardDigest"] as const) {
-      checks.push({ check: `lineage ${field}`, subject: label, expected: registered[field], actual: node[field], ok: registered[field] === node[field] });
+      checks.push({
+        check: `lineage ${field}`,
+        subject: label,
+        expected: registered[field],
+        actual: node[field],
+        ok: registered[field] === node[field],
+      });
     }
   }
 
   checks.push(...(await verifyDataset(rt, claim.datasetId)));
 
-  for (const [check, digest] of [["model file", claim.modelDigest], ["model card", claim.cardDigest]] as const) {
+  for (const [check, digest] of [
+    ["model file", claim.modelDigest],
+    ["model card", claim.cardDigest],
+  ] as const) {
     const blob = await fetchBlob(rt.blobs, digest);
-    checks.push({ check, subject: rt.blobs.uri(digest), expected: digest, actual: blob.actual, ok: blob.actual === digest, ...(blob.detail ? { detail: blob.detail } : {}) });
+    checks.push({
+      check,
+      subject: rt.blobs.uri(digest),
+      expected: digest,
+      actual: blob.actual,
+      ok: blob.actual === digest,
+      ...(blob.detail ? { detail: blob.detail } : {}),
+    });
   }
   return { model: label, datasetId: claim.datasetId, ok: checks.every((c) => c.ok), checks };
 }
 
 async function verifyDataset(rt: { blobs: BlobStore; meta: MetadataStore }, datasetId: string): Promise<Check[]> {
   const record = await Datasets.get(rt.meta, datasetId);
-  if (!record) return [{ check: "dataset record", subject: `dataset ${datasetId}`, expected: "registered", actual: "missing", ok: false }];
+  if (!record)
+    return [
+      {
+        check: "dataset record",
+        subject: `dataset ${datasetId}`,
+        expected: "registered",
+        actual: "missing",
+        ok: false,
+      },
+    ];
   const checks: Check[] = [];
   const blob = await fetchBlob(rt.blobs, record.manifestDigest);
   checks.push({
@@ -82,11 +114,24 @@ async function verifyDataset(rt: { blobs: BlobStore; meta: MetadataStore }, data
   try {
     manifest = ManifestSchema.parse(JSON.parse(blob.data.toString("utf8")));
   } catch (err) {
-    checks.push({ check: "dataset id", subject: `dataset ${datasetId}`, expected: datasetId, actual: "unparseable manifest", ok: false, detail: (err as Error).message });
+    checks.push({
+      check: "dataset id",
+      subject: `dataset ${datasetId}`,
+      expected: datasetId,
+      actual: "unparseable manifest",
+      ok: false,
+      detail: (err as Error).message,
+    });
     return checks;
   }
   const recomputed = datasetIdOf(manifest);
-  checks.push({ check: "dataset id", subject: `manifest ${record.manifestDigest}`, expected: datasetId, actual: recomputed, ok: recomputed === datasetId });
+  checks.push({
+    check: "dataset id",
+    subject: `manifest ${record.manifestDigest}`,
+    expected: datasetId,
+    actual: recomputed,
+    ok: recomputed === datasetId,
+  });
 
   // Every file: one summary check, plus one check per file that no longer matches, naming it.
   const limit = pLimit(16);
@@ -112,7 +157,13 @@ async function verifyDataset(rt: { blobs: BlobStore; meta: MetadataStore }, data
   );
   failures.sort((a, b) => a.subject.localeCompare(b.subject));
   const total = manifest.files.length;
-  checks.push({ check: "dataset files", subject: `dataset ${datasetId}`, expected: `${total} files intact`, actual: `${total - failures.length} files intact`, ok: failures.length === 0 });
+  checks.push({
+    check: "dataset files",
+    subject: `dataset ${datasetId}`,
+    expected: `${total} files intact`,
+    actual: `${total - failures.length} files intact`,
+    ok: failures.length === 0,
+  });
   checks.push(...failures);
   return checks;
 }

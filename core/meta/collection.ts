@@ -9,7 +9,11 @@ export class CorruptRecordError extends SightlineError {
   readonly issues: z.core.$ZodIssue[];
 
   constructor(collection: string, id: string, issues: z.core.$ZodIssue[]) {
-    super("corrupt", "corrupt_record", `${collection}/${id} is not a valid record: ${z.prettifyError({ issues } as z.core.$ZodError)}`);
+    super(
+      "corrupt",
+      "corrupt_record",
+      `${collection}/${id} is not a valid record: ${z.prettifyError({ issues } as z.core.$ZodError)}`,
+    );
     this.collection = collection;
     this.id = id;
     this.issues = issues;
@@ -50,7 +54,8 @@ export function defineCollection<S extends z.ZodType>(spec: { name: string; sche
   // The record as written is stored (not the parsed copy), so a write stores exactly what the caller gave.
   const checked = (id: string, record: T): JsonObject => {
     const parsed = schema.safeParse(record);
-    if (!parsed.success) throw new Error(`refusing to write an invalid record ${name}/${id}: ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success)
+      throw new Error(`refusing to write an invalid record ${name}/${id}: ${z.prettifyError(parsed.error)}`);
     return record as JsonObject;
   };
   return {

@@ -60,7 +60,8 @@ function checkStorable(collection: string, id: string, value: Json, path: string
   }
   if (value !== null && typeof value === "object") {
     for (const [key, item] of Object.entries(value)) {
-      if (key === "") throw new Error(`Firestore cannot store an empty field name: ${collection}/${id} field ${path || "(root)"}`);
+      if (key === "")
+        throw new Error(`Firestore cannot store an empty field name: ${collection}/${id} field ${path || "(root)"}`);
       checkStorable(collection, id, item, path === "" ? key : `${path}.${key}`, false);
     }
   }
@@ -74,7 +75,8 @@ function toStored(collection: string, id: string, data: JsonObject): Record<stri
   const expires = data[EXPIRES_AT];
   if (expires === undefined || expires === null) return data;
   const ms = typeof expires === "string" ? Date.parse(expires) : Number.NaN;
-  if (!Number.isFinite(ms)) throw new Error(`${collection}/${id}: ${EXPIRES_AT} must be an ISO time, not ${JSON.stringify(expires)}`);
+  if (!Number.isFinite(ms))
+    throw new Error(`${collection}/${id}: ${EXPIRES_AT} must be an ISO time, not ${JSON.stringify(expires)}`);
   return { ...data, [EXPIRES_AT]: Timestamp.fromMillis(ms) };
 }
 
@@ -110,7 +112,12 @@ function absentField(data: JsonObject): string {
   return name;
 }
 
-function updateWithPrecondition(batch: WriteBatch, ref: DocumentReference, pairs: unknown[], lastUpdateTime: Timestamp): void {
+function updateWithPrecondition(
+  batch: WriteBatch,
+  ref: DocumentReference,
+  pairs: unknown[],
+  lastUpdateTime: Timestamp,
+): void {
   const [field, value, ...rest] = pairs;
   batch.update(ref, field as FieldPath, value, ...rest, { lastUpdateTime });
 }
@@ -140,7 +147,12 @@ export class FirestoreStore implements MetadataStore {
 
   constructor(options: FirestoreStoreOptions) {
     const prefix = options.prefix ?? "sightline";
-    if (!PREFIX.test(prefix)) throw new SightlineError("config", "firestore_prefix_invalid", `invalid Firestore collection prefix ${JSON.stringify(prefix)}`);
+    if (!PREFIX.test(prefix))
+      throw new SightlineError(
+        "config",
+        "firestore_prefix_invalid",
+        `invalid Firestore collection prefix ${JSON.stringify(prefix)}`,
+      );
     this.prefix = prefix;
     this.maxAttempts = options.maxAttempts ?? 100;
     this.db = new Firestore({
@@ -216,7 +228,11 @@ export class FirestoreStore implements MetadataStore {
               const k = `${collection}/${id}`;
               const snap = await ro.get(ref);
               if (!reads.has(k)) {
-                reads.set(k, { ref, updateTime: snap.exists ? snap.updateTime : undefined, data: fromStored(snap.data()) });
+                reads.set(k, {
+                  ref,
+                  updateTime: snap.exists ? snap.updateTime : undefined,
+                  data: fromStored(snap.data()),
+                });
               }
               const own = writes.get(k);
               if (own) return own.data === undefined ? undefined : { id, data: structuredClone(own.data) };
@@ -272,7 +288,8 @@ export class FirestoreStore implements MetadataStore {
         const old = read.data ?? {};
         const pairs: unknown[] = [];
         for (const [field, value] of Object.entries(stored ?? write.data)) pairs.push(new FieldPath(field), value);
-        for (const field of Object.keys(old)) if (!(field in write.data)) pairs.push(new FieldPath(field), FieldValue.delete());
+        for (const field of Object.keys(old))
+          if (!(field in write.data)) pairs.push(new FieldPath(field), FieldValue.delete());
         if (pairs.length === 0) pairs.push(new FieldPath(absentField(old)), FieldValue.delete());
         updateWithPrecondition(batch, write.ref, pairs, read.updateTime);
       }
@@ -280,7 +297,13 @@ export class FirestoreStore implements MetadataStore {
     for (const [k, read] of reads) {
       if (writes.has(k)) continue;
       if (read.updateTime === undefined) batch.delete(read.ref, { exists: false });
-      else updateWithPrecondition(batch, read.ref, [new FieldPath(absentField(read.data ?? {})), FieldValue.delete()], read.updateTime);
+      else
+        updateWithPrecondition(
+          batch,
+          read.ref,
+          [new FieldPath(absentField(read.data ?? {})), FieldValue.delete()],
+          read.updateTime,
+        );
     }
     return batch;
   }

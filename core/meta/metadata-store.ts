@@ -75,7 +75,11 @@ const COLLECTION = /^[a-z][a-z0-9_-]{0,62}$/;
 export function checkKey(collection: string, id: string): void {
   if (!COLLECTION.test(collection)) throw new Error(`invalid collection name ${JSON.stringify(collection)}`);
   if (id.length === 0 || id.length > 1500 || id.includes("/") || id === "." || id === ".." || /^__.*__$/.test(id)) {
-    throw new SightlineError("invalid", "document_id_invalid", `invalid document id ${JSON.stringify(id)} in ${collection}`);
+    throw new SightlineError(
+      "invalid",
+      "document_id_invalid",
+      `invalid document id ${JSON.stringify(id)} in ${collection}`,
+    );
   }
 }
 

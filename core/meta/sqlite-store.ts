@@ -44,7 +44,9 @@ export class SqliteStore implements MetadataStore {
   /** Deletes documents whose `EXPIRES_AT` time has passed; returns how many. Runs by itself from writes too. */
   async pruneExpired(now: Date = new Date()): Promise<number> {
     this.nextPruneAt = now.getTime() + PRUNE_EVERY_MS;
-    const { changes } = immediate(this.db, () => this.db.prepare("DELETE FROM docs WHERE expire_at IS NOT NULL AND expire_at < ?").run(now.toISOString()));
+    const { changes } = immediate(this.db, () =>
+      this.db.prepare("DELETE FROM docs WHERE expire_at IS NOT NULL AND expire_at < ?").run(now.toISOString()),
+    );
     return Number(changes);
   }
 
@@ -151,8 +153,7 @@ export class SqliteStore implements MetadataStore {
 
   private row(collection: string, id: string): Row | undefined {
     return this.db.prepare("SELECT id, data, version FROM docs WHERE collection = ? AND id = ?").get(collection, id) as
-      | Row
-      | undefined;
+      Row | undefined;
   }
 
   /** Call inside immediate(): takes the next version number and upserts. */
@@ -164,7 +165,13 @@ export class SqliteStore implements MetadataStore {
         "INSERT INTO docs (collection, id, data, version, expire_at) VALUES (?, ?, ?, ?, ?) " +
           "ON CONFLICT (collection, id) DO UPDATE SET data = excluded.data, version = excluded.version, expire_at = excluded.expire_at",
       )
-      .run(collection, id, JSON.stringify(data), n, typeof expires === "string" ? new Date(expires).toISOString() : null);
+      .run(
+        collection,
+        id,
+        JSON.stringify(data),
+        n,
+        typeof expires === "string" ? new Date(expires).toISOString() : null,
+      );
   }
 }
 

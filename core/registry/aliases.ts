@@ -65,7 +65,9 @@ export interface AliasMove {
 }
 
 /** `audit` is null for a move to where the alias already points: nothing changed, so nothing is recorded. */
-export type MoveResult = { ok: true; from: number | null; audit: AuditRecord | null } | { ok: false; current: number | null; audit: AuditRecord };
+export type MoveResult =
+  | { ok: true; from: number | null; audit: AuditRecord | null }
+  | { ok: false; current: number | null; audit: AuditRecord };
 
 /**
  * Moves an alias by compare-and-set: only if it still points at `expected`. The audit record of a move is written
@@ -73,7 +75,15 @@ export type MoveResult = { ok: true; from: number | null; audit: AuditRecord | n
  */
 export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<MoveResult> {
   await getVersion(meta, move.name, move.to);
-  const common = { actor: move.actor, action: move.action, model: move.name, alias: move.alias, to: move.to, reason: move.reason, decisionId: move.decisionId ?? null };
+  const common = {
+    actor: move.actor,
+    action: move.action,
+    model: move.name,
+    alias: move.alias,
+    to: move.to,
+    reason: move.reason,
+    decisionId: move.decisionId ?? null,
+  };
   const outcome = await meta.transaction(async (tx) => {
     const aliases = Aliases.in(tx);
     const current = (await aliases.get(aliasId(move.name, move.alias)))?.version ?? null;
@@ -86,7 +96,14 @@ export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<M
     }
     const now = new Date().toISOString();
     const set = (alias: string, version: number): void =>
-      aliases.set(aliasId(move.name, alias), { name: move.name, alias, version, updatedAt: now, actor: move.actor, reason: move.reason });
+      aliases.set(aliasId(move.name, alias), {
+        name: move.name,
+        alias,
+        version,
+        updatedAt: now,
+        actor: move.actor,
+        reason: move.reason,
+      });
     set(move.alias, move.to);
     if (current !== null) for (const other of move.alsoSetToOld ?? []) set(other, current);
     const audit = writeAuditIn(tx, { ...common, outcome: "applied", from: current });
@@ -103,7 +120,6 @@ export async function moveAlias(meta: MetadataStore, move: AliasMove): Promise<M
   return { ok: false, current: outcome.current, audit };
 }
 
-
 /** Points an alias at a version inside a caller's transaction, with its audit record (e.g. `candidate` on registration). */
 export async function setAliasIn(
   tx: Transaction,
@@ -111,6 +127,22 @@ export async function setAliasIn(
 ): Promise<void> {
   const aliases = Aliases.in(tx);
   const from = (await aliases.get(aliasId(move.name, move.alias)))?.version ?? null;
-  aliases.set(aliasId(move.name, move.alias), { name: move.name, alias: move.alias, version: move.to, updatedAt: new Date().toISOString(), actor: move.actor, reason: move.reason });
-  writeAuditIn(tx, { actor: move.actor, action: "alias.set", outcome: "applied", model: move.name, alias: move.alias, from, to: move.to, reason: move.reason });
+  aliases.set(aliasId(move.name, move.alias), {
+    name: move.name,
+    alias: move.alias,
+    version: move.to,
+    updatedAt: new Date().toISOString(),
+    actor: move.actor,
+    reason: move.reason,
+  });
+  writeAuditIn(tx, {
+    actor: move.actor,
+    action: "alias.set",
+    outcome: "applied",
+    model: move.name,
+    alias: move.alias,
+    from,
+    to: move.to,
+    reason: move.reason,
+  });
 }

@@ -84,9 +84,19 @@ export function parseModelCard(bytes: Uint8Array, where: string): ModelCard {
   try {
     raw = JSON.parse(Buffer.from(bytes).toString("utf8"));
   } catch (err) {
-    throw new SightlineError("corrupt", "model_card_corrupt", `model card ${where} is not JSON: ${(err as Error).message}`, { cause: err });
+    throw new SightlineError(
+      "corrupt",
+      "model_card_corrupt",
+      `model card ${where} is not JSON: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const parsed = ModelCardSchema.safeParse(raw);
-  if (!parsed.success) throw new SightlineError("corrupt", "model_card_corrupt", `model card ${where} is invalid: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success)
+    throw new SightlineError(
+      "corrupt",
+      "model_card_corrupt",
+      `model card ${where} is invalid: ${z.prettifyError(parsed.error)}`,
+    );
   return parsed.data;
 }

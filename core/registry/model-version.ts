@@ -66,7 +66,9 @@ const ModelEntrySchema: z.ZodType<ModelEntry> = z.looseObject({
 /** One document per model name. */
 export const Models = defineCollection({ name: MODELS, schema: ModelEntrySchema });
 
-export type NewModelVersion = Omit<ModelVersion, "version" | "createdAt" | "evaluations"> & { evaluations?: Record<string, Metrics> };
+export type NewModelVersion = Omit<ModelVersion, "version" | "createdAt" | "evaluations"> & {
+  evaluations?: Record<string, Metrics>;
+};
 
 export { MODEL_NAME };
 
@@ -91,13 +93,28 @@ export async function registerVersion(
   /** More writes that must commit with the version or not at all (e.g. pointing `candidate` at it). */
   also?: (tx: Transaction, version: ModelVersion) => Promise<void>,
 ): Promise<ModelVersion> {
-  if (!MODEL_NAME.test(input.name)) throw new SightlineError("invalid", "model_name_invalid", `invalid model name ${JSON.stringify(input.name)} (lower-case letters, digits, dashes)`);
+  if (!MODEL_NAME.test(input.name))
+    throw new SightlineError(
+      "invalid",
+      "model_name_invalid",
+      `invalid model name ${JSON.stringify(input.name)} (lower-case letters, digits, dashes)`,
+    );
   return meta.transaction(async (tx) => {
     const model = await Models.in(tx).get(input.name);
     const version = (model?.latestVersion ?? 0) + 1;
     const now = new Date().toISOString();
-    const record: ModelVersion = { ...input, version, createdAt: now, evaluations: input.evaluations ?? { [input.datasetId]: input.metrics } };
-    Models.in(tx).set(input.name, { name: input.name, latestVersion: version, createdAt: model?.createdAt ?? now, updatedAt: now });
+    const record: ModelVersion = {
+      ...input,
+      version,
+      createdAt: now,
+      evaluations: input.evaluations ?? { [input.datasetId]: input.metrics },
+    };
+    Models.in(tx).set(input.name, {
+      name: input.name,
+      latestVersion: version,
+      createdAt: model?.createdAt ?? now,
+      updatedAt: now,
+    });
     Versions.in(tx).set(versionId(input.name, version), record);
     await also?.(tx, record);
     return record;
@@ -115,18 +132,29 @@ export async function listVersions(meta: MetadataStore, name: string): Promise<M
   return docs.map((d) => d.data).sort((a, b) => a.version - b.version);
 }
 
-export async function listModels(meta: MetadataStore): Promise<{ name: string; latestVersion: number; updatedAt: string }[]> {
+export async function listModels(
+  meta: MetadataStore,
+): Promise<{ name: string; latestVersion: number; updatedAt: string }[]> {
   const docs = await Models.query(meta);
   return docs.map((d) => ({ name: d.data.name, latestVersion: d.data.latestVersion, updatedAt: d.data.updatedAt }));
 }
 
 /** Records metrics of a version on another evaluation dataset (e.g. production re-evaluated on a new test split). */
-export async function recordEvaluation(meta: MetadataStore, name: string, version: number, datasetId: string, metrics: Metrics): Promise<void> {
+export async function recordEvaluation(
+  meta: MetadataStore,
+  name: string,
+  version: number,
+  datasetId: string,
+  metrics: Metrics,
+): Promise<void> {
   await meta.transaction(async (tx) => {
     const versions = Versions.in(tx);
     const current = await versions.get(versionId(name, version));
     if (!current) throw new ModelNotFoundError(`${name}:${version}`);
-    versions.set(versionId(name, version), { ...current, evaluations: { ...current.evaluations, [datasetId]: metrics } });
+    versions.set(versionId(name, version), {
+      ...current,
+      evaluations: { ...current.evaluations, [datasetId]: metrics },
+    });
   });
 }
 
@@ -134,7 +162,12 @@ export async function recordEvaluation(meta: MetadataStore, name: string, versio
 export type ModelRef = { name: string; alias?: string; version?: number };
 
 export function parseModelRef(text: string): ModelRef {
-  if (!ModelRefText.safeParse(text).success) throw new SightlineError("invalid", "model_ref_invalid", `${JSON.stringify(text)} is not NAME, NAME@ALIAS or NAME:VERSION`);
+  if (!ModelRefText.safeParse(text).success)
+    throw new SightlineError(
+      "invalid",
+      "model_ref_invalid",
+      `${JSON.stringify(text)} is not NAME, NAME@ALIAS or NAME:VERSION`,
+    );
   const [, name = "", alias, version] = /^([^@:]+)(?:@(.+)|:(.+))?$/.exec(text) ?? [];
   return { name, ...(alias ? { alias } : {}), ...(version ? { version: Number(version) } : {}) };
 }

@@ -35,7 +35,12 @@ export const PromotionPolicySchema = z
      * images (the card's robustness). A candidate without a robustness evaluation fails a configured rule.
      */
     robustness: z
-      .object(Object.fromEntries(ROBUSTNESS_RULES.map((r) => [r, z.number().min(0).max(1).optional()])) as Record<RobustnessRule, z.ZodOptional<z.ZodNumber>>)
+      .object(
+        Object.fromEntries(ROBUSTNESS_RULES.map((r) => [r, z.number().min(0).max(1).optional()])) as Record<
+          RobustnessRule,
+          z.ZodOptional<z.ZodNumber>
+        >,
+      )
       .strict()
       .default({}),
     requireValidatedData: z.boolean().default(true),
@@ -48,7 +53,9 @@ export type PromotionPolicy = z.infer<typeof PromotionPolicySchema>;
 
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL("./promotion-policy.yaml", import.meta.url));
 
-export async function loadPolicy(path: string = DEFAULT_POLICY_FILE): Promise<{ policy: PromotionPolicy; digest: string; path: string }> {
+export async function loadPolicy(
+  path: string = DEFAULT_POLICY_FILE,
+): Promise<{ policy: PromotionPolicy; digest: string; path: string }> {
   const { value, digest } = await readYamlFile(path, PromotionPolicySchema, "promotion policy", configFileError);
   return { policy: value, digest, path };
 }

@@ -94,7 +94,11 @@ export class DecisionInProgressError extends SightlineError {
   readonly decisionId: string;
   readonly since: string;
   constructor(decisionId: string, since: string) {
-    super("conflict", "decision_in_progress", `decision ${decisionId} is being taken by another delivery (claimed ${since}); retry later`);
+    super(
+      "conflict",
+      "decision_in_progress",
+      `decision ${decisionId} is being taken by another delivery (claimed ${since}); retry later`,
+    );
     this.decisionId = decisionId;
     this.since = since;
   }
@@ -104,7 +108,11 @@ export class DecisionInProgressError extends SightlineError {
 class ClaimLostError extends SightlineError {
   readonly decisionId: string;
   constructor(decisionId: string) {
-    super("conflict", "decision_claim_lost", `decision ${decisionId}: the claim was taken over by another delivery before this one finished`);
+    super(
+      "conflict",
+      "decision_claim_lost",
+      `decision ${decisionId}: the claim was taken over by another delivery before this one finished`,
+    );
     this.decisionId = decisionId;
   }
 }
@@ -147,10 +155,14 @@ async function decide(rt: Runtime, input: PromoteInput, decisionId: string, toke
   const productionAlias = await getAlias(rt.meta, input.name, PRODUCTION);
   const expected = productionAlias?.version ?? null;
   const evaluationDatasetId = candidate.datasetId;
-  const production = expected === null || expected === candidate.version ? undefined : await productionMetrics(rt, expected, evaluationDatasetId, input.evaluator, input.name);
+  const production =
+    expected === null || expected === candidate.version
+      ? undefined
+      : await productionMetrics(rt, expected, evaluationDatasetId, input.evaluator, input.name);
   const dataset = await Datasets.get(rt.meta, candidate.datasetId);
   const rules = evaluateRules({ policy: input.policy, candidate, dataset, production });
-  if (expected !== null && expected !== candidate.version) rules.push(...(await regressionRules(rt, input, candidate, expected)));
+  if (expected !== null && expected !== candidate.version)
+    rules.push(...(await regressionRules(rt, input, candidate, expected)));
 
   const decision: Decision = {
     id: decisionId,
@@ -166,11 +178,24 @@ async function decide(rt: Runtime, input: PromoteInput, decisionId: string, toke
     actor: input.actor,
     reason: input.reason,
   };
-  const audit = { actor: input.actor, action: "promotion" as const, model: input.name, alias: PRODUCTION, from: expected, to: input.version, reason: input.reason, decisionId };
+  const audit = {
+    actor: input.actor,
+    action: "promotion" as const,
+    model: input.name,
+    alias: PRODUCTION,
+    from: expected,
+    to: input.version,
+    reason: input.reason,
+    decisionId,
+  };
 
   const failed = rules.filter((r) => !r.passed);
   if (failed.length > 0) {
-    await record(rt, decision, token, { ...audit, outcome: "blocked", detail: failed.map((r) => `${r.rule}: ${r.detail}`).join("; ") });
+    await record(rt, decision, token, {
+      ...audit,
+      outcome: "blocked",
+      detail: failed.map((r) => `${r.rule}: ${r.detail}`).join("; "),
+    });
     return decision;
   }
   if (input.policy.approval === "auto") decision.approval = "auto";
@@ -184,7 +209,11 @@ async function decide(rt: Runtime, input: PromoteInput, decisionId: string, toke
     decision.approval = "approved";
   } else {
     decision.outcome = "pending_approval";
-    await record(rt, decision, token, { ...audit, outcome: "pending_approval", detail: "every rule passed; the policy wants a person to approve" });
+    await record(rt, decision, token, {
+      ...audit,
+      outcome: "pending_approval",
+      detail: "every rule passed; the policy wants a person to approve",
+    });
     return decision;
   }
 
@@ -309,7 +338,12 @@ async function record(rt: Runtime, decision: Decision, token: string, audit?: Au
  * worse on the old. The candidate is evaluated there (and the evaluation recorded); production's metrics there are
  * its own. Rules are named `…@production-data`.
  */
-async function regressionRules(rt: Runtime, input: PromoteInput, candidate: ModelVersion, productionVersion: number): Promise<RuleOutcome[]> {
+async function regressionRules(
+  rt: Runtime,
+  input: PromoteInput,
+  candidate: ModelVersion,
+  productionVersion: number,
+): Promise<RuleOutcome[]> {
   const production = await getVersion(rt.meta, input.name, productionVersion);
   const datasetId = production.datasetId;
   if (datasetId === candidate.datasetId) return [];
@@ -328,8 +362,17 @@ async function regressionRules(rt: Runtime, input: PromoteInput, candidate: Mode
     return [{ rule: "relative@production-data", value: null, threshold: "evaluated", passed: false, detail }];
   }
   const relativeOnly: PromotionPolicy = { ...input.policy, absolute: {}, robustness: {}, requireValidatedData: false };
-  const rules = evaluateRules({ policy: relativeOnly, candidate: { ...candidate, metrics, datasetId }, dataset: undefined, production: { version: productionVersion, metrics: production.metrics } });
-  return rules.map((r) => ({ ...r, rule: `${r.rule}@production-data`, detail: `on production's held-out data (${datasetId.slice(0, 12)}…): ${r.detail}` }));
+  const rules = evaluateRules({
+    policy: relativeOnly,
+    candidate: { ...candidate, metrics, datasetId },
+    dataset: undefined,
+    production: { version: productionVersion, metrics: production.metrics },
+  });
+  return rules.map((r) => ({
+    ...r,
+    rule: `${r.rule}@production-data`,
+    detail: `on production's held-out data (${datasetId.slice(0, 12)}…): ${r.detail}`,
+  }));
 }
 
 /** Production's metrics on the candidate's evaluation data: recorded earlier, or computed now and recorded. */

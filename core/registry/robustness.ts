@@ -20,7 +20,9 @@ export const RobustnessSchema = z.object({
   images: z.number().int().positive(),
   /** Accuracy on those images unperturbed. */
   clean: z.number().min(0).max(1),
-  perturbations: z.object(Object.fromEntries(PERTURBATIONS.map((p) => [p, Score])) as Record<Perturbation, typeof Score>),
+  perturbations: z.object(
+    Object.fromEntries(PERTURBATIONS.map((p) => [p, Score])) as Record<Perturbation, typeof Score>,
+  ),
 });
 export type Robustness = z.infer<typeof RobustnessSchema>;
 

@@ -30,15 +30,35 @@ export async function rollback(
   if (to === production.version) throw new RollbackError(`${input.name}:${to} is already in production`);
   await getVersion(rt.meta, input.name, to);
 
-  const common = { actor: input.actor, action: "rollback" as const, model: input.name, alias: PRODUCTION, from: production.version, to, reason: input.reason };
+  const common = {
+    actor: input.actor,
+    action: "rollback" as const,
+    model: input.name,
+    alias: PRODUCTION,
+    from: production.version,
+    to,
+    reason: input.reason,
+  };
   await writeAudit(rt.meta, { ...common, outcome: "intent" });
-  const moved = await moveAlias(rt.meta, { ...common, name: input.name, expected: production.version, alsoSetToOld: [PREVIOUS] });
+  const moved = await moveAlias(rt.meta, {
+    ...common,
+    name: input.name,
+    expected: production.version,
+    alsoSetToOld: [PREVIOUS],
+  });
   // Never a no-op move (`to` differs from production, checked above), so an applied move has its record.
   if (moved.ok && moved.audit) {
     await rt.bus.publish(
       makeEvent(
         "sightline.model.rolled_back",
-        { model: input.name, alias: PRODUCTION, fromVersion: production.version, toVersion: to, actor: input.actor, reason: input.reason },
+        {
+          model: input.name,
+          alias: PRODUCTION,
+          fromVersion: production.version,
+          toVersion: to,
+          actor: input.actor,
+          reason: input.reason,
+        },
         { id: `model.rolled_back:${moved.audit.id}`, subject: `${input.name}:${to}` },
       ),
     );

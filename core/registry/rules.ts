@@ -34,13 +34,18 @@ export function evaluateRules(input: {
       value: status,
       threshold: "passed",
       passed: status === "passed",
-      detail: input.dataset ? `dataset ${candidate.datasetId.slice(0, 12)}… validation ${status}` : `dataset ${candidate.datasetId} is not registered`,
+      detail: input.dataset
+        ? `dataset ${candidate.datasetId.slice(0, 12)}… validation ${status}`
+        : `dataset ${candidate.datasetId} is not registered`,
     });
   }
 
   for (const [metric, bound] of Object.entries(policy.absolute)) {
     const value = candidate.metrics[metric];
-    for (const [kind, threshold] of [["min", bound.min], ["max", bound.max]] as const) {
+    for (const [kind, threshold] of [
+      ["min", bound.min],
+      ["max", bound.max],
+    ] as const) {
       if (threshold === undefined) continue;
       const passed = value !== undefined && (kind === "min" ? value >= threshold : value <= threshold);
       rules.push({
@@ -48,7 +53,10 @@ export function evaluateRules(input: {
         value: value ?? null,
         threshold: `${kind === "min" ? "≥" : "≤"} ${threshold}`,
         passed,
-        detail: value === undefined ? `candidate has no ${metric}` : `${metric} ${fmt(value)} ${passed ? "meets" : "misses"} ${kind} ${threshold}`,
+        detail:
+          value === undefined
+            ? `candidate has no ${metric}`
+            : `${metric} ${fmt(value)} ${passed ? "meets" : "misses"} ${kind} ${threshold}`,
       });
     }
   }
@@ -59,8 +67,15 @@ export function evaluateRules(input: {
     const rule = `robustness:${name}`;
     const threshold = `drop ≤ ${maxDrop}`;
     const clean = candidate.metrics[robustnessMetric.clean];
-    const scores = perturbationsOf(name).map((p) => ({ p, drop: candidate.metrics[robustnessMetric.drop(p)], accuracy: candidate.metrics[robustnessMetric.accuracy(p)] }));
-    const measured = scores.filter((s): s is { p: (typeof s)["p"]; drop: number; accuracy: number } => s.drop !== undefined && s.accuracy !== undefined);
+    const scores = perturbationsOf(name).map((p) => ({
+      p,
+      drop: candidate.metrics[robustnessMetric.drop(p)],
+      accuracy: candidate.metrics[robustnessMetric.accuracy(p)],
+    }));
+    const measured = scores.filter(
+      (s): s is { p: (typeof s)["p"]; drop: number; accuracy: number } =>
+        s.drop !== undefined && s.accuracy !== undefined,
+    );
     if (clean === undefined || measured.length < scores.length) {
       // Cards written before robustness was measured: the policy asks for something nobody measured.
       const detail = `no robustness evaluation on the card (${name} was not measured); retrain to get one, or remove robustness.${name} from the policy`;
@@ -81,7 +96,13 @@ export function evaluateRules(input: {
 
   const relative = (rule: string, metric: string, maxDrop: number): void => {
     if (!production) {
-      rules.push({ rule, value: null, threshold: `drop ≤ ${maxDrop}`, passed: true, detail: "no production model to compare with" });
+      rules.push({
+        rule,
+        value: null,
+        threshold: `drop ≤ ${maxDrop}`,
+        passed: true,
+        detail: "no production model to compare with",
+      });
       return;
     }
     const cand = candidate.metrics[metric];
@@ -94,7 +115,7 @@ export function evaluateRules(input: {
             ? production.unavailable
             : Object.keys(production.metrics).length === 0
               ? `production v${production.version} has no evaluation on dataset ${candidate.datasetId.slice(0, 12)}…; evaluate it there first`
-            : `production v${production.version} has no ${metric}`;
+              : `production v${production.version} has no ${metric}`;
       rules.push({ rule, value: null, threshold: `drop ≤ ${maxDrop}`, passed: false, detail });
       return;
     }
@@ -107,10 +128,12 @@ export function evaluateRules(input: {
       detail: `${metric} ${fmt(cand)} vs production v${production.version} ${fmt(prod)}`,
     });
   };
-  for (const [metric, maxDrop] of Object.entries(policy.relative.maxDrop)) relative(`relative:${metric}`, metric, maxDrop);
+  for (const [metric, maxDrop] of Object.entries(policy.relative.maxDrop))
+    relative(`relative:${metric}`, metric, maxDrop);
   if (policy.relative.maxClassRecallDrop !== undefined) {
     const classes = Object.keys(candidate.metrics).filter((k) => k.startsWith("recall/"));
-    for (const metric of classes) relative(`class-recall:${metric.slice("recall/".length)}`, metric, policy.relative.maxClassRecallDrop);
+    for (const metric of classes)
+      relative(`class-recall:${metric.slice("recall/".length)}`, metric, policy.relative.maxClassRecallDrop);
   }
   return rules;
 }

@@ -20,13 +20,23 @@ export interface PlanDeps {
 }
 
 /** How one model is retrained: the trainer's part of the job spec (the built-in trainer's config, or a contract job). */
-export async function retrainJob(deps: PlanDeps, model: string, datasetId: string): Promise<Pick<TrainingJobSpec, "configPath" | "epochs" | "fineTune" | "contract">> {
+export async function retrainJob(
+  deps: PlanDeps,
+  model: string,
+  datasetId: string,
+): Promise<Pick<TrainingJobSpec, "configPath" | "epochs" | "fineTune" | "contract">> {
   const choice = { ...deps.policy, ...deps.policy.models[model] };
   const mode = choice.mode ?? "scratch";
-  const { name, definition } = choice.trainer ? { name: choice.trainer, definition: named(deps.trainers, choice.trainer) } : await productionTrainer(deps, model);
+  const { name, definition } = choice.trainer
+    ? { name: choice.trainer, definition: named(deps.trainers, choice.trainer) }
+    : await productionTrainer(deps, model);
   if (definition.builtin) {
     const configPath = deps.policy.config ?? definition.config;
-    return { ...(configPath ? { configPath } : {}), ...(deps.policy.epochs ? { epochs: deps.policy.epochs } : {}), ...(mode === "fine-tune" ? { fineTune: true } : {}) };
+    return {
+      ...(configPath ? { configPath } : {}),
+      ...(deps.policy.epochs ? { epochs: deps.policy.epochs } : {}),
+      ...(mode === "fine-tune" ? { fineTune: true } : {}),
+    };
   }
   const dataset = await Datasets.get(deps.meta, datasetId);
   if (!dataset) throw new SightlineError("not_found", "dataset_not_found", `dataset ${datasetId} is not registered`);
@@ -46,19 +56,31 @@ export async function retrainJob(deps: PlanDeps, model: string, datasetId: strin
 
 function named(trainers: Record<string, TrainerDefinition>, name: string): TrainerDefinition {
   const found = trainers[name];
-  if (!found) throw new SightlineError("config", "retrain_trainer_undefined", `the retrain policy names trainer ${JSON.stringify(name)}, which the trainers file does not define (defined: ${Object.keys(trainers).join(", ")})`);
+  if (!found)
+    throw new SightlineError(
+      "config",
+      "retrain_trainer_undefined",
+      `the retrain policy names trainer ${JSON.stringify(name)}, which the trainers file does not define (defined: ${Object.keys(trainers).join(", ")})`,
+    );
   return found;
 }
 
 /** The trainer whose run produced production: by name when it has one, else rebuilt from the card's identity. */
-async function productionTrainer(deps: PlanDeps, model: string): Promise<{ name?: string; definition: TrainerDefinition }> {
+async function productionTrainer(
+  deps: PlanDeps,
+  model: string,
+): Promise<{ name?: string; definition: TrainerDefinition }> {
   const builtin = { name: BUILTIN_TRAINER, definition: named(deps.trainers, BUILTIN_TRAINER) };
   const production = await getAlias(deps.meta, model, PRODUCTION);
   if (!production || !deps.blobs) return builtin;
   const version = await getVersion(deps.meta, model, production.version);
-  const identity: TrainerIdentity | undefined = parseModelCard(await deps.blobs.get(version.cardDigest), `${model}:${version.version}`).trainer;
+  const identity: TrainerIdentity | undefined = parseModelCard(
+    await deps.blobs.get(version.cardDigest),
+    `${model}:${version.version}`,
+  ).trainer;
   if (!identity || identity.kind === "builtin") return builtin;
-  if (identity.name && deps.trainers[identity.name]) return { name: identity.name, definition: deps.trainers[identity.name]! };
+  if (identity.name && deps.trainers[identity.name])
+    return { name: identity.name, definition: deps.trainers[identity.name]! };
   const definition = TrainerDefinitionSchema.parse({
     ...(identity.command ? { command: identity.command } : {}),
     ...(identity.cwd ? { cwd: identity.cwd } : {}),

@@ -35,7 +35,13 @@ export interface RetrainDeps {
 type RetrainState = {
   model: string;
   /** `priorRequestedAt`: lastRequestedAt before this episode claimed it (restored if the claim is given back). */
-  episode: { version: number; reportId: string; requestId: string; startedAt: string; priorRequestedAt: string | null } | null;
+  episode: {
+    version: number;
+    reportId: string;
+    requestId: string;
+    startedAt: string;
+    priorRequestedAt: string | null;
+  } | null;
   lastRequestedAt: string | null;
   /** Retrainings started within the last day (the budget counts them; older ones are dropped). */
   starts?: { at: string; requestId: string }[];
@@ -105,7 +111,10 @@ export type RetrainOutcome =
  * is derived from the report id, the job's name from the request id (a resubmission is recognised), and the
  * `training.requested` event id from both.
  */
-export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sightline.drift.reported">): Promise<RetrainOutcome> {
+export async function onDriftReported(
+  deps: RetrainDeps,
+  event: CloudEvent<"sightline.drift.reported">,
+): Promise<RetrainOutcome> {
   const report = event.data;
   const now = (deps.now ?? (() => new Date()))();
   const stateId = report.model;
@@ -115,44 +124,82 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
       const state = await RetrainStates.in(tx).get(stateId);
       if (!state) return false;
       const ends = state.episode?.version === report.version;
-      if (ends || (state.failures ?? 0) > 0) RetrainStates.in(tx).set(stateId, { ...state, ...(ends ? { episode: null } : {}), failures: 0, retryAfter: null });
+      if (ends || (state.failures ?? 0) > 0)
+        RetrainStates.in(tx).set(stateId, {
+          ...state,
+          ...(ends ? { episode: null } : {}),
+          failures: 0,
+          retryAfter: null,
+        });
       return ends;
     });
     return ended ? { action: "episode-ended" } : { action: "skipped", reason: "no drift" };
   }
   const skip = async (reason: string): Promise<RetrainOutcome> => {
-    await RetrainDecisions.put(deps.meta, report.reportId, { reportId: report.reportId, model: report.model, outcome: "skipped", reason, time: now.toISOString() });
+    await RetrainDecisions.put(deps.meta, report.reportId, {
+      reportId: report.reportId,
+      model: report.model,
+      outcome: "skipped",
+      reason,
+      time: now.toISOString(),
+    });
     deps.log.info("retraining not started", { reportId: report.reportId, reason });
     return { action: "skipped", reason };
   };
-  if (report.severity < deps.policy.minSeverity) return skip(`severity ${report.severity.toFixed(2)} is below ${deps.policy.minSeverity}`);
-  if (report.window.count < deps.policy.minWindowSize) return skip(`window of ${report.window.count} predictions is below ${deps.policy.minWindowSize}`);
+  if (report.severity < deps.policy.minSeverity)
+    return skip(`severity ${report.severity.toFixed(2)} is below ${deps.policy.minSeverity}`);
+  if (report.window.count < deps.policy.minWindowSize)
+    return skip(`window of ${report.window.count} predictions is below ${deps.policy.minWindowSize}`);
 
   const requestId = `retrain-${createHash("sha256").update(report.reportId).digest("hex").slice(0, 16)}`;
   await releaseIfJobFailed(deps, stateId, report.reportId, now);
   const claim = await deps.meta.transaction(async (tx): Promise<{ ok: true } | { ok: false; reason: string }> => {
-    const state = (await RetrainStates.in(tx).get(stateId)) ?? { model: report.model, episode: null, lastRequestedAt: null };
+    const state = (await RetrainStates.in(tx).get(stateId)) ?? {
+      model: report.model,
+      episode: null,
+      lastRequestedAt: null,
+    };
     // This report's own claim: a redelivery after a crash resumes it (the submission is idempotent).
     if (state.episode?.reportId === report.reportId) return { ok: true };
-    if (state.episode?.version === report.version) return { ok: false, reason: `drift episode of ${report.model}:${report.version} already retraining (${state.episode.requestId})` };
+    if (state.episode?.version === report.version)
+      return {
+        ok: false,
+        reason: `drift episode of ${report.model}:${report.version} already retraining (${state.episode.requestId})`,
+      };
     if (state.retryAfter && Date.parse(state.retryAfter) > now.getTime()) {
-      return { ok: false, reason: `backing off after ${state.failures ?? 0} failed retraining(s) of ${report.model}: next attempt after ${state.retryAfter}` };
+      return {
+        ok: false,
+        reason: `backing off after ${state.failures ?? 0} failed retraining(s) of ${report.model}: next attempt after ${state.retryAfter}`,
+      };
     }
     if (state.lastRequestedAt !== null) {
       const minutes = (now.getTime() - Date.parse(state.lastRequestedAt)) / 60_000;
-      if (minutes < deps.policy.cooldownMinutes) return { ok: false, reason: `cooldown: last retraining of ${report.model} started ${minutes.toFixed(1)} min ago (policy: ${deps.policy.cooldownMinutes})` };
+      if (minutes < deps.policy.cooldownMinutes)
+        return {
+          ok: false,
+          reason: `cooldown: last retraining of ${report.model} started ${minutes.toFixed(1)} min ago (policy: ${deps.policy.cooldownMinutes})`,
+        };
     }
     const starts = (state.starts ?? []).filter((s) => now.getTime() - Date.parse(s.at) < DAY_MS);
     const budget = deps.policy.models[report.model]?.maxRetrainsPerDay ?? deps.policy.maxRetrainsPerDay;
     if (starts.length >= budget) {
       const oldest = starts.map((s) => s.at).sort()[0];
       const until = oldest ? `; the next is allowed after ${new Date(Date.parse(oldest) + DAY_MS).toISOString()}` : "";
-      return { ok: false, reason: `retrain budget: ${starts.length} retraining(s) of ${report.model} started in the last 24 h (policy: maxRetrainsPerDay ${budget})${until}` };
+      return {
+        ok: false,
+        reason: `retrain budget: ${starts.length} retraining(s) of ${report.model} started in the last 24 h (policy: maxRetrainsPerDay ${budget})${until}`,
+      };
     }
     const next: RetrainState = {
       ...state,
       model: report.model,
-      episode: { version: report.version, reportId: report.reportId, requestId, startedAt: now.toISOString(), priorRequestedAt: state.lastRequestedAt },
+      episode: {
+        version: report.version,
+        reportId: report.reportId,
+        requestId,
+        startedAt: now.toISOString(),
+        priorRequestedAt: state.lastRequestedAt,
+      },
       lastRequestedAt: now.toISOString(),
       starts: [...starts, { at: now.toISOString(), requestId }],
     };
@@ -172,16 +219,36 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
       return skip(`${active.length} training job(s) running; the policy allows ${deps.policy.maxConcurrentJobs}`);
     }
     datasetId = await chooseDataset(deps, report.model, report.version);
-    const trainer = await retrainJob({ ...deps, trainers: deps.trainers ?? (await loadTrainers(undefined)) }, report.model, datasetId);
+    const trainer = await retrainJob(
+      { ...deps, trainers: deps.trainers ?? (await loadTrainers(undefined)) },
+      report.model,
+      datasetId,
+    );
     submitted = await deps.jobs.submit({ requestId, model: report.model, datasetId, reason, ...trainer });
   } catch (err) {
     // Nothing runs for this claim: give it back with a backoff, so the next drift report tries again later
     // instead of finding the episode "already retraining" until the drift goes away.
     const why = `submitting the retraining failed: ${err instanceof Error ? err.message : String(err)}`;
     // null: the claim was no longer ours (released meanwhile), so nothing holds the next report back.
-    const retryAfter = (await releaseFailed(deps, stateId, (s) => s.episode?.reportId === report.reportId, now, { dropStart: requestId })) ?? now.toISOString();
-    await RetrainDecisions.put(deps.meta, report.reportId, { reportId: report.reportId, model: report.model, outcome: "failed", reason: why, requestId, retryAfter, time: now.toISOString() });
-    deps.log.error("retraining could not be submitted", { reportId: report.reportId, requestId, retryAfter, reason: why });
+    const retryAfter =
+      (await releaseFailed(deps, stateId, (s) => s.episode?.reportId === report.reportId, now, {
+        dropStart: requestId,
+      })) ?? now.toISOString();
+    await RetrainDecisions.put(deps.meta, report.reportId, {
+      reportId: report.reportId,
+      model: report.model,
+      outcome: "failed",
+      reason: why,
+      requestId,
+      retryAfter,
+      time: now.toISOString(),
+    });
+    deps.log.error("retraining could not be submitted", {
+      reportId: report.reportId,
+      requestId,
+      retryAfter,
+      reason: why,
+    });
     return { action: "failed", reason: why, retryAfter };
   }
   await deps.bus.publish(
@@ -200,7 +267,13 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
     datasetId,
     time: now.toISOString(),
   });
-  deps.log.info("retraining started", { reportId: report.reportId, requestId, job: submitted.name, created: submitted.created, datasetId });
+  deps.log.info("retraining started", {
+    reportId: report.reportId,
+    requestId,
+    job: submitted.name,
+    created: submitted.created,
+    datasetId,
+  });
   return { action: "started", requestId, jobName: submitted.name, datasetId, created: submitted.created };
 }
 
@@ -209,7 +282,10 @@ export async function onDriftReported(deps: RetrainDeps, event: CloudEvent<"sigh
  * episode is released with a backoff (doubling per consecutive failure), so a later drift report retrains again.
  * The failed run still counts against the day's budget. Idempotent: a redelivery finds the episode gone.
  */
-export async function onTrainingFailed(deps: Pick<RetrainDeps, "meta" | "log" | "policy" | "now">, event: CloudEvent<"sightline.training.failed">): Promise<{ released: boolean; retryAfter?: string }> {
+export async function onTrainingFailed(
+  deps: Pick<RetrainDeps, "meta" | "log" | "policy" | "now">,
+  event: CloudEvent<"sightline.training.failed">,
+): Promise<{ released: boolean; retryAfter?: string }> {
   const now = (deps.now ?? (() => new Date()))();
   const { requestId, model, reason } = event.data;
   const retryAfter = await releaseFailed(deps, model, (s) => s.episode?.requestId === requestId, now, {});
@@ -229,7 +305,14 @@ async function releaseIfJobFailed(deps: RetrainDeps, stateId: string, reportId: 
   const status = await deps.jobs.status(jobNameFor(episode.requestId)).catch(() => undefined);
   if (status?.state !== "failed") return;
   const retryAfter = await releaseFailed(deps, stateId, (s) => s.episode?.requestId === episode.requestId, now, {});
-  if (retryAfter) deps.log.warn("retraining job failed; episode released with backoff", { model: stateId, requestId: episode.requestId, job: status.name, retryAfter, reason: status.message ?? "failed" });
+  if (retryAfter)
+    deps.log.warn("retraining job failed; episode released with backoff", {
+      model: stateId,
+      requestId: episode.requestId,
+      job: status.name,
+      retryAfter,
+      reason: status.message ?? "failed",
+    });
 }
 
 /**
@@ -247,14 +330,22 @@ async function releaseFailed(
     const state = await RetrainStates.in(tx).get(stateId);
     if (!state?.episode || !owns(state)) return null;
     const failures = (state.failures ?? 0) + 1;
-    const minutes = Math.min(deps.policy.maxFailureBackoffMinutes, deps.policy.failureBackoffMinutes * 2 ** (failures - 1));
+    const minutes = Math.min(
+      deps.policy.maxFailureBackoffMinutes,
+      deps.policy.failureBackoffMinutes * 2 ** (failures - 1),
+    );
     const retryAfter = new Date(now.getTime() + minutes * 60_000).toISOString();
     const drop = options.dropStart;
     RetrainStates.in(tx).set(stateId, {
       ...state,
       episode: null,
       // A job that never ran neither counts against the budget nor starts a cooldown.
-      ...(drop ? { lastRequestedAt: state.episode.priorRequestedAt, starts: (state.starts ?? []).filter((s) => s.requestId !== drop) } : {}),
+      ...(drop
+        ? {
+            lastRequestedAt: state.episode.priorRequestedAt,
+            starts: (state.starts ?? []).filter((s) => s.requestId !== drop),
+          }
+        : {}),
       failures,
       retryAfter,
     });
@@ -268,7 +359,12 @@ async function release(meta: MetadataStore, stateId: string, reportId: string): 
     const state = await RetrainStates.in(tx).get(stateId);
     if (state?.episode?.reportId === reportId) {
       const requestId = state.episode.requestId;
-      RetrainStates.in(tx).set(stateId, { ...state, episode: null, lastRequestedAt: state.episode.priorRequestedAt, starts: (state.starts ?? []).filter((s) => s.requestId !== requestId) });
+      RetrainStates.in(tx).set(stateId, {
+        ...state,
+        episode: null,
+        lastRequestedAt: state.episode.priorRequestedAt,
+        starts: (state.starts ?? []).filter((s) => s.requestId !== requestId),
+      });
     }
   });
 }
@@ -282,6 +378,11 @@ async function chooseDataset(deps: RetrainDeps, model: string, version: number):
   if (choice !== "latest") return choice;
   const recent = await Datasets.query(deps.meta, { orderBy: { field: "createdAt", direction: "desc" }, limit: 50 });
   const newest = recent.map((d) => d.data).find((d) => d.validation !== "failed");
-  if (!newest) throw new SightlineError("not_found", "dataset_not_found", "retrain policy says dataset: latest, but no dataset version is registered");
+  if (!newest)
+    throw new SightlineError(
+      "not_found",
+      "dataset_not_found",
+      "retrain policy says dataset: latest, but no dataset version is registered",
+    );
   return newest.id;
 }

@@ -19,7 +19,8 @@ export type FilterOp = (typeof FILTER_OPS)[number];
 export const RUN_ATTRIBUTES = ["status", "model", "dataset", "trainer", "request"] as const;
 export type RunAttribute = (typeof RUN_ATTRIBUTES)[number];
 
-export type FilterField = { scope: "metrics" | "params" | "tags"; key: string } | { scope: "attribute"; key: RunAttribute };
+export type FilterField =
+  { scope: "metrics" | "params" | "tags"; key: string } | { scope: "attribute"; key: RunAttribute };
 export interface Comparison {
   field: FilterField;
   op: FilterOp;
@@ -74,8 +75,13 @@ function tokenize(text: string): Token[] {
       i = end + 1;
     } else if ("=!<>".includes(c)) {
       const two = text.slice(i, i + 2);
-      const op = (["!=", "<=", ">="] as const).find((o) => o === two) ?? (["=", "<", ">"] as const).find((o) => o === c);
-      if (!op || two === "==") throw new FilterError(`unknown operator ${JSON.stringify(two === "==" ? two : c)} (use ${FILTER_OPS.join(" ")})`, at);
+      const op =
+        (["!=", "<=", ">="] as const).find((o) => o === two) ?? (["=", "<", ">"] as const).find((o) => o === c);
+      if (!op || two === "==")
+        throw new FilterError(
+          `unknown operator ${JSON.stringify(two === "==" ? two : c)} (use ${FILTER_OPS.join(" ")})`,
+          at,
+        );
       tokens.push({ t: "op", text: op, at });
       i += op.length;
     } else if (WORD.test(c) || c === "+") {
@@ -106,20 +112,36 @@ export function parseRunFilter(text: string): RunFilter {
       const joiner = next()!;
       if (joiner.t !== "word" || joiner.text.toLowerCase() !== "and") {
         const or = joiner.t === "word" && joiner.text.toLowerCase() === "or";
-        throw new FilterError(or ? "only `and` joins comparisons (no `or`)" : `expected \`and\` after a comparison, found ${describe(joiner)}`, joiner.at);
+        throw new FilterError(
+          or
+            ? "only `and` joins comparisons (no `or`)"
+            : `expected \`and\` after a comparison, found ${describe(joiner)}`,
+          joiner.at,
+        );
       }
       if (i >= tokens.length) throw new FilterError("a comparison must follow `and`", end);
     }
     const field = parseField(next()!, tokens, () => i++, end);
     const op = next();
-    if (!op || op.t !== "op") throw new FilterError(`expected an operator (${FILTER_OPS.join(" ")}) after the field, found ${op ? describe(op) : "the end"}`, op?.at ?? end);
+    if (!op || op.t !== "op")
+      throw new FilterError(
+        `expected an operator (${FILTER_OPS.join(" ")}) after the field, found ${op ? describe(op) : "the end"}`,
+        op?.at ?? end,
+      );
     const value = next();
     if (!value || (value.t !== "number" && value.t !== "string")) {
-      throw new FilterError(`expected a number or a "quoted string" after ${op.text}, found ${value ? describe(value) : "the end"}`, value?.at ?? end);
+      throw new FilterError(
+        `expected a number or a "quoted string" after ${op.text}, found ${value ? describe(value) : "the end"}`,
+        value?.at ?? end,
+      );
     }
-    if (field.scope === "metrics" && value.t !== "number") throw new FilterError(`metrics.${field.key} is a number: compare it with a number`, value.at);
+    if (field.scope === "metrics" && value.t !== "number")
+      throw new FilterError(`metrics.${field.key} is a number: compare it with a number`, value.at);
     if ((field.scope === "tags" || field.scope === "attribute") && value.t !== "string") {
-      throw new FilterError(`${field.scope === "tags" ? `tags.${field.key}` : field.key} is text: quote the value ("${value.value}")`, value.at);
+      throw new FilterError(
+        `${field.scope === "tags" ? `tags.${field.key}` : field.key} is text: quote the value ("${value.value}")`,
+        value.at,
+      );
     }
     and.push({ field, op: op.text, value: value.t === "number" ? value.value : value.value });
   }
@@ -141,21 +163,29 @@ export function parseRunOrder(text: string): RunOrder {
   const field = parseField(first, tokens, () => i++, text.length + 1);
   const dir = tokens[i++];
   const direction = dir === undefined ? "asc" : dir.t === "word" ? dir.text.toLowerCase() : "";
-  if (direction !== "asc" && direction !== "desc") throw new FilterError(`expected asc or desc after the field, found ${describe(dir!)}`, dir!.at);
+  if (direction !== "asc" && direction !== "desc")
+    throw new FilterError(`expected asc or desc after the field, found ${describe(dir!)}`, dir!.at);
   const extra = tokens[i];
   if (extra) throw new FilterError(`unexpected ${describe(extra)} after the sort order`, extra.at);
   return { field, direction };
 }
 
 function parseField(token: Token, tokens: Token[], advance: () => void, end: number): FilterField {
-  if (token.t !== "word") throw new FilterError(`expected a field (metrics.KEY, params.KEY, tags.KEY, ${RUN_ATTRIBUTES.join(", ")}), found ${describe(token)}`, token.at);
+  if (token.t !== "word")
+    throw new FilterError(
+      `expected a field (metrics.KEY, params.KEY, tags.KEY, ${RUN_ATTRIBUTES.join(", ")}), found ${describe(token)}`,
+      token.at,
+    );
   const dot = token.text.indexOf(".");
   const head = dot < 0 ? token.text : token.text.slice(0, dot);
   const scope = SCOPES.find((s) => s === head);
   if (!scope) {
     const attribute = RUN_ATTRIBUTES.find((a) => a === token.text);
     if (attribute) return { scope: "attribute", key: attribute };
-    throw new FilterError(`unknown field ${JSON.stringify(token.text)} (metrics.KEY, params.KEY, tags.KEY, ${RUN_ATTRIBUTES.join(", ")})`, token.at);
+    throw new FilterError(
+      `unknown field ${JSON.stringify(token.text)} (metrics.KEY, params.KEY, tags.KEY, ${RUN_ATTRIBUTES.join(", ")})`,
+      token.at,
+    );
   }
   let key = dot < 0 ? "" : token.text.slice(dot + 1);
   // metrics.`recall/bag x`: the quoted key follows the dot.
@@ -164,7 +194,11 @@ function parseField(token: Token, tokens: Token[], advance: () => void, end: num
     key = quoted.text;
     advance();
   }
-  if (key === "") throw new FilterError(`${scope}. needs a key (e.g. ${scope}.accuracy)`, dot < 0 ? token.at + token.text.length : end);
+  if (key === "")
+    throw new FilterError(
+      `${scope}. needs a key (e.g. ${scope}.accuracy)`,
+      dot < 0 ? token.at + token.text.length : end,
+    );
   return { scope, key };
 }
 
@@ -196,7 +230,12 @@ export function matchesFilter(filter: RunFilter, run: FilterSubject): boolean {
     const actual = readField(run, c.field);
     if (actual === undefined || actual === null) return false;
     if (typeof c.value === "number") {
-      const n = typeof actual === "number" ? actual : typeof actual === "string" && NUMBER.test(actual.trim()) ? Number(actual) : undefined;
+      const n =
+        typeof actual === "number"
+          ? actual
+          : typeof actual === "string" && NUMBER.test(actual.trim())
+            ? Number(actual)
+            : undefined;
       return n === undefined ? false : compare(n, c.value, c.op);
     }
     return compare(String(actual), c.value, c.op);

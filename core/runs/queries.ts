@@ -2,7 +2,15 @@ import { SightlineError } from "../errors.ts";
 import { Runs, type ParamValue, type RunRecord } from "../jobs/run-record.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { getVersion } from "../registry/model-version.ts";
-import { matchesFilter, parseRunFilter, parseRunOrder, readField, type FilterSubject, type RunFilter, type RunOrder } from "./filter.ts";
+import {
+  matchesFilter,
+  parseRunFilter,
+  parseRunOrder,
+  readField,
+  type FilterSubject,
+  type RunFilter,
+  type RunOrder,
+} from "./filter.ts";
 
 /*
  * The runs read model (experiment tracking), shared by the CLI and the console: one place decides what a run's
@@ -112,9 +120,18 @@ export const MAX_RUNS_LIMIT = 1000;
  * record, which neither store can index, and the model is matched here too, so the store needs no composite index
  * (one ordered field, one range on it). A first page reads one batch; a selective filter reads further.
  */
-export async function listRuns(meta: MetadataStore, options: ListRunsOptions = {}, tuning: { batch?: number } = {}): Promise<RunsPage> {
+export async function listRuns(
+  meta: MetadataStore,
+  options: ListRunsOptions = {},
+  tuning: { batch?: number } = {},
+): Promise<RunsPage> {
   const limit = options.limit ?? DEFAULT_RUNS_LIMIT;
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RUNS_LIMIT) throw new SightlineError("invalid", "invalid_limit", `limit must be a whole number from 1 to ${MAX_RUNS_LIMIT}, not ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RUNS_LIMIT)
+    throw new SightlineError(
+      "invalid",
+      "invalid_limit",
+      `limit must be a whole number from 1 to ${MAX_RUNS_LIMIT}, not ${limit}`,
+    );
   const filter = typeof options.filter === "string" ? parseRunFilter(options.filter) : options.filter;
   if (options.orderBy !== undefined) return sortedPage(meta, options, limit, filter);
   const after = options.cursor !== undefined ? decodeCursor(options.cursor) : undefined;
@@ -134,7 +151,12 @@ export async function listRuns(meta: MetadataStore, options: ListRunsOptions = {
  * A page in another order than newest first: every matching run is read and sorted (no store can order by a key
  * inside the metric stream), ties newest first; the cursor is an offset into that order.
  */
-async function sortedPage(meta: MetadataStore, options: ListRunsOptions, limit: number, filter: RunFilter | undefined): Promise<RunsPage> {
+async function sortedPage(
+  meta: MetadataStore,
+  options: ListRunsOptions,
+  limit: number,
+  filter: RunFilter | undefined,
+): Promise<RunsPage> {
   const order = typeof options.orderBy === "string" ? parseRunOrder(options.orderBy) : options.orderBy!;
   const offset = options.cursor !== undefined ? decodeOffset(options.cursor) : 0;
   const all: { s: RunSummary; v: string | number | boolean | null | undefined }[] = [];
@@ -169,11 +191,19 @@ function decodeOffset(cursor: string): number {
   } catch {
     // Reported below.
   }
-  throw new SightlineError("invalid", "invalid_cursor", `${JSON.stringify(cursor)} is not a cursor from a previous page of this order`);
+  throw new SightlineError(
+    "invalid",
+    "invalid_cursor",
+    `${JSON.stringify(cursor)} is not a cursor from a previous page of this order`,
+  );
 }
 
 /** Every run after `after` (all when undefined), newest first, read from the store in batches of growing size. */
-async function* newestFirstFrom(meta: MetadataStore, after: Position | undefined, firstBatch: number): AsyncGenerator<RunRecord> {
+async function* newestFirstFrom(
+  meta: MetadataStore,
+  after: Position | undefined,
+  firstBatch: number,
+): AsyncGenerator<RunRecord> {
   let bound = after?.startedAt;
   let size = firstBatch;
   for (;;) {
@@ -182,7 +212,10 @@ async function* newestFirstFrom(meta: MetadataStore, after: Position | undefined
       orderBy: { field: "startedAt", direction: "desc" },
       limit: size,
     });
-    const batch = await withHeldOut(meta, docs.map((d) => d.data));
+    const batch = await withHeldOut(
+      meta,
+      docs.map((d) => d.data),
+    );
     const last = batch.length === size;
     // A full batch may end inside a group of runs that started at the same instant: that group is read whole by
     // the next batch (at or before its start), so the tie order (run id) holds across batches.
@@ -192,7 +225,8 @@ async function* newestFirstFrom(meta: MetadataStore, after: Position | undefined
     if (!last) return;
     if (rows.length > 0) bound = edge;
     size = Math.min(size * 2, MAX_BATCH);
-    if (rows.length === 0 && size === MAX_BATCH && batch.length === MAX_BATCH) throw new SightlineError("unavailable", "runs_tie_too_large", `more than ${MAX_BATCH} runs started at ${edge}`);
+    if (rows.length === 0 && size === MAX_BATCH && batch.length === MAX_BATCH)
+      throw new SightlineError("unavailable", "runs_tie_too_large", `more than ${MAX_BATCH} runs started at ${edge}`);
   }
 }
 
@@ -210,9 +244,17 @@ async function withHeldOut(meta: MetadataStore, runs: RunRecord[]): Promise<RunR
   for (const r of missing) {
     const key = `${r.model}:${r.version}`;
     if (found.has(key)) continue;
-    found.set(key, await getVersion(meta, r.model, r.version!).then((v) => v.metrics, () => ({})));
+    found.set(
+      key,
+      await getVersion(meta, r.model, r.version!).then(
+        (v) => v.metrics,
+        () => ({}),
+      ),
+    );
   }
-  return runs.map((r) => (r.version !== undefined && r.heldOut === undefined ? { ...r, heldOut: found.get(`${r.model}:${r.version}`)! } : r));
+  return runs.map((r) =>
+    r.version !== undefined && r.heldOut === undefined ? { ...r, heldOut: found.get(`${r.model}:${r.version}`)! } : r,
+  );
 }
 
 type Position = Pick<RunRecord, "startedAt" | "runId">;
@@ -233,7 +275,11 @@ function decodeCursor(cursor: string): Position {
   } catch {
     // Reported below, as any other malformed cursor.
   }
-  throw new SightlineError("invalid", "invalid_cursor", `${JSON.stringify(cursor)} is not a cursor from a previous page`);
+  throw new SightlineError(
+    "invalid",
+    "invalid_cursor",
+    `${JSON.stringify(cursor)} is not a cursor from a previous page`,
+  );
 }
 
 /** One run in full; not_found when no run has this id. */
@@ -248,7 +294,14 @@ export async function getRun(meta: MetadataStore, runId: string): Promise<RunDet
 /** The runs that answered one training request, newest first (a retried Job can run twice); read by the store's index. */
 export async function runsForRequest(meta: MetadataStore, requestId: string): Promise<RunSummary[]> {
   const docs = await Runs.query(meta, { where: [{ field: "requestId", op: "==", value: requestId }] });
-  return (await withHeldOut(meta, docs.map((d) => d.data))).sort(newestFirst).map(summarize);
+  return (
+    await withHeldOut(
+      meta,
+      docs.map((d) => d.data),
+    )
+  )
+    .sort(newestFirst)
+    .map(summarize);
 }
 
 /** One key across the compared runs: each run's value by run id (null where the run has none). */
@@ -276,10 +329,18 @@ export async function compareRuns(meta: MetadataStore, runIds: string[]): Promis
   const side = <V>(pick: (r: RunSummary) => Record<string, V>, onlyDiffering: boolean): ComparedKey<V>[] => {
     const keys = [...new Set(runs.flatMap((r) => Object.keys(pick(r))))].sort();
     return keys.flatMap((key) => {
-      const values = Object.fromEntries(runs.map((r) => [r.runId, key in pick(r) ? pick(r)[key]! : null])) as Record<string, V | null>;
+      const values = Object.fromEntries(runs.map((r) => [r.runId, key in pick(r) ? pick(r)[key]! : null])) as Record<
+        string,
+        V | null
+      >;
       const distinct = new Set(Object.values(values).map((v) => JSON.stringify(v)));
       return onlyDiffering && distinct.size < 2 ? [] : [{ key, values }];
     });
   };
-  return { runs, params: side((r) => r.params, true), tags: side((r) => r.tags, true), metrics: side((r) => r.metrics, false) };
+  return {
+    runs,
+    params: side((r) => r.params, true),
+    tags: side((r) => r.tags, true),
+    metrics: side((r) => r.metrics, false),
+  };
 }

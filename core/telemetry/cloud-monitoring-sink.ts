@@ -40,7 +40,8 @@ export const DRIFT_METRIC_DESCRIPTORS: readonly MetricDescriptor[] = [
     valueType: "DOUBLE",
     unit: "1",
     displayName: "Sightline drift score",
-    description: 'Drift score per feature (the value its test compares with its threshold); feature="_overall" is the share of drifted features.',
+    description:
+      'Drift score per feature (the value its test compares with its threshold); feature="_overall" is the share of drifted features.',
     labels: [...MODEL_LABELS, { key: "feature", valueType: "STRING", description: 'Feature name, or "_overall"' }],
   },
   {
@@ -84,13 +85,15 @@ export class CloudMonitoringSink implements DriftMetricsSink {
   private closed: Promise<void> | undefined;
 
   constructor(projectId: string, clientOptions: MetricServiceClientOptions = {}) {
-    if (projectId.length === 0) throw new DriftMetricsError("CloudMonitoringSink needs a project id", { kind: "config" });
+    if (projectId.length === 0)
+      throw new DriftMetricsError("CloudMonitoringSink needs a project id", { kind: "config" });
     this.projectId = projectId;
     this.client = new MetricServiceClient({ projectId, ...clientOptions });
   }
 
   async write(point: DriftMetricPoint): Promise<void> {
-    if (this.closed !== undefined) throw new DriftMetricsError("CloudMonitoringSink is closed", { kind: "unavailable" });
+    if (this.closed !== undefined)
+      throw new DriftMetricsError("CloudMonitoringSink is closed", { kind: "unavailable" });
     validateDriftMetricPoint(point);
     const series = driftTimeSeries(this.projectId, point);
     const name = this.client.projectPath(this.projectId);
@@ -123,11 +126,14 @@ export class CloudMonitoringSink implements DriftMetricsSink {
         await this.client.createMetricDescriptor({ name, metricDescriptor });
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
-        throw new DriftMetricsError(`Cloud Monitoring createMetricDescriptor ${metricDescriptor.type} failed for ${name}: ${reason}`, {
-          cause: err,
-          grpcCode: grpcCode(err),
-          kind: grpcKind(grpcCode(err)),
-        });
+        throw new DriftMetricsError(
+          `Cloud Monitoring createMetricDescriptor ${metricDescriptor.type} failed for ${name}: ${reason}`,
+          {
+            cause: err,
+            grpcCode: grpcCode(err),
+            kind: grpcKind(grpcCode(err)),
+          },
+        );
       }
     }
   }

@@ -42,7 +42,9 @@ export class DriftMetricsError extends SightlineError {
 
   constructor(message: string, options: { cause?: unknown; grpcCode?: number | undefined; kind?: ErrorKind } = {}) {
     const kind = options.kind ?? "invalid";
-    super(kind, kind === "invalid" ? "drift_metric_invalid" : "drift_metrics_failed", message, { cause: options.cause });
+    super(kind, kind === "invalid" ? "drift_metric_invalid" : "drift_metrics_failed", message, {
+      cause: options.cause,
+    });
     this.grpcCode = options.grpcCode;
   }
 }
@@ -54,13 +56,16 @@ export class DriftMetricsError extends SightlineError {
  */
 export function validateDriftMetricPoint(point: DriftMetricPoint): void {
   const fail = (what: string): never => {
-    throw new DriftMetricsError(`invalid drift metric point for model "${point.model}" version ${point.version}: ${what}`);
+    throw new DriftMetricsError(
+      `invalid drift metric point for model "${point.model}" version ${point.version}: ${what}`,
+    );
   };
   if (typeof point.model !== "string" || point.model.length === 0) fail("model name is empty");
   if (!Number.isSafeInteger(point.version) || point.version < 1) fail(`version must be a positive integer`);
   if (!(point.endTime instanceof Date) || Number.isNaN(point.endTime.getTime())) fail("endTime is not a valid date");
   if (!Number.isFinite(point.score)) fail(`score is not finite (${point.score})`);
-  if (!Number.isSafeInteger(point.windowSize) || point.windowSize < 0) fail(`windowSize must be a non-negative integer (${point.windowSize})`);
+  if (!Number.isSafeInteger(point.windowSize) || point.windowSize < 0)
+    fail(`windowSize must be a non-negative integer (${point.windowSize})`);
   if (typeof point.drifted !== "boolean") fail("drifted is not a boolean");
   for (const [feature, score] of Object.entries(point.features)) {
     if (feature.length === 0) fail("a feature name is empty");

@@ -5,7 +5,13 @@
  */
 import { pino, type DestinationStream, type Logger as Pino } from "pino";
 import packageJson from "../../package.json" with { type: "json" };
-import { K_REVISION, K_SERVICE, SIGHTLINE_LOG_LEVEL, SIGHTLINE_SERVICE, SIGHTLINE_SERVICE_VERSION } from "../config/settings/platform.ts";
+import {
+  K_REVISION,
+  K_SERVICE,
+  SIGHTLINE_LOG_LEVEL,
+  SIGHTLINE_SERVICE,
+  SIGHTLINE_SERVICE_VERSION,
+} from "../config/settings/platform.ts";
 
 export type Severity = "DEBUG" | "INFO" | "NOTICE" | "WARNING" | "ERROR" | "CRITICAL";
 
@@ -37,11 +43,21 @@ export interface ServiceContext {
   version?: string;
 }
 
-export const REPORTED_ERROR_EVENT = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent";
+export const REPORTED_ERROR_EVENT =
+  "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent";
 
 type PinoLevel = "debug" | "info" | "notice" | "warn" | "error" | "fatal";
-const PINO_LEVEL: Record<Severity, PinoLevel> = { DEBUG: "debug", INFO: "info", NOTICE: "notice", WARNING: "warn", ERROR: "error", CRITICAL: "fatal" };
-const SEVERITY: Record<string, Severity> = Object.fromEntries(Object.entries(PINO_LEVEL).map(([s, l]) => [l, s as Severity]));
+const PINO_LEVEL: Record<Severity, PinoLevel> = {
+  DEBUG: "debug",
+  INFO: "info",
+  NOTICE: "notice",
+  WARNING: "warn",
+  ERROR: "error",
+  CRITICAL: "fatal",
+};
+const SEVERITY: Record<string, Severity> = Object.fromEntries(
+  Object.entries(PINO_LEVEL).map(([s, l]) => [l, s as Severity]),
+);
 const REPORTED = new Set<Severity>(["ERROR", "CRITICAL"]);
 
 let contextFields: () => LogFields | undefined = () => undefined;

@@ -23,7 +23,14 @@ const MAX_SPAN = (1n << 64n) - 1n;
 export function parseTraceparent(header: string | undefined): TraceContext | undefined {
   const m = TRACEPARENT.exec(header?.trim() ?? "");
   if (!m) return undefined;
-  const [, version, traceId, spanId, flags, rest] = m as unknown as [string, string, string, string, string, string | undefined];
+  const [, version, traceId, spanId, flags, rest] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
   // Version ff is forbidden, and version 00 has exactly four fields.
   if (version === "ff" || (version === "00" && rest !== undefined)) return undefined;
   if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
@@ -46,7 +53,9 @@ export function parseCloudTraceContext(header: string | undefined): TraceContext
 
 /** `traceparent` wins when both headers are present and it is valid; an invalid one falls back to Google's. */
 export function traceFromHeaders(headers: Record<string, string | string[] | undefined>): TraceContext | undefined {
-  return parseTraceparent(single(headers.traceparent)) ?? parseCloudTraceContext(single(headers["x-cloud-trace-context"]));
+  return (
+    parseTraceparent(single(headers.traceparent)) ?? parseCloudTraceContext(single(headers["x-cloud-trace-context"]))
+  );
 }
 
 /** Cloud Logging's special fields for a trace; `trace` needs the project, the others stand alone. */
@@ -60,4 +69,5 @@ export function traceLogFields(trace: TraceContext | undefined, project: string 
 }
 
 // Repeated headers: W3C says a request with several traceparent values is to be treated as having none.
-const single = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value);
+const single = (value: string | string[] | undefined): string | undefined =>
+  Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value;

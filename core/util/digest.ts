@@ -25,7 +25,12 @@ export async function digestOfFile(path: string): Promise<{ digest: string; size
 /** Validates a digest and returns its hex part; the path layout `sha256/ab/abcdef…` comes from it. */
 export function digestHex(digest: string): string {
   const m = DIGEST.exec(digest);
-  if (!m?.[1]) throw new SightlineError("invalid", "digest_invalid", `not a sha256 digest: ${JSON.stringify(digest)} (expected sha256:<64 hex>)`);
+  if (!m?.[1])
+    throw new SightlineError(
+      "invalid",
+      "digest_invalid",
+      `not a sha256 digest: ${JSON.stringify(digest)} (expected sha256:<64 hex>)`,
+    );
   return m[1];
 }
 

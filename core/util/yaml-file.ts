@@ -8,7 +8,12 @@ export type FileErrorFactory = (message: string, options?: ErrorOptions) => Erro
 const plainError: FileErrorFactory = (message, options) => new Error(message, options);
 
 /** Reads a YAML file and validates it; errors say which file (as `what`) and what is wrong. Returns its digest too. */
-export async function readYamlFile<S extends z.ZodType>(path: string, schema: S, what: string, fail: FileErrorFactory = plainError): Promise<{ value: z.output<S>; digest: string }> {
+export async function readYamlFile<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  what: string,
+  fail: FileErrorFactory = plainError,
+): Promise<{ value: z.output<S>; digest: string }> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -19,7 +24,12 @@ export async function readYamlFile<S extends z.ZodType>(path: string, schema: S,
 }
 
 /** Parses YAML text (empty means `{}`) against a schema. */
-export function parseYamlText<S extends z.ZodType>(text: string, schema: S, where: string, fail: FileErrorFactory = plainError): z.output<S> {
+export function parseYamlText<S extends z.ZodType>(
+  text: string,
+  schema: S,
+  where: string,
+  fail: FileErrorFactory = plainError,
+): z.output<S> {
   let raw: unknown;
   try {
     raw = parseYaml(text);

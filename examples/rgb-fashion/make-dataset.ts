@@ -20,7 +20,18 @@ import { gaussianSource, seededRandom } from "../../core/util/random.ts";
 export const FASHION_MNIST_DIR = process.env.FMNIST_DIR ?? "/usr/share/datasets/fashion-mnist";
 
 /** The Fashion-MNIST classes in label order. */
-export const CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"] as const;
+export const CLASSES = [
+  "t-shirt",
+  "trouser",
+  "pullover",
+  "dress",
+  "coat",
+  "sandal",
+  "shirt",
+  "sneaker",
+  "bag",
+  "ankle-boot",
+] as const;
 
 const LICENSE = fileURLToPath(new URL("../../data/sample/LICENSE", import.meta.url));
 
@@ -67,7 +78,8 @@ export async function makeRgbFashion(options: MakeRgbFashionOptions): Promise<{ 
   const source = options.source ?? "train";
   const size = options.size ?? 64;
   const idxDir = options.idxDir ?? FASHION_MNIST_DIR;
-  if (!Number.isInteger(perClass) || perClass < 1) throw new Error(`perClass must be a positive integer, got ${perClass}`);
+  if (!Number.isInteger(perClass) || perClass < 1)
+    throw new Error(`perClass must be a positive integer, got ${perClass}`);
   if (!Number.isInteger(seed)) throw new Error(`seed must be an integer, got ${seed}`);
   if (!(jpegFraction >= 0 && jpegFraction <= 1)) throw new Error(`jpegFraction must be in 0..1, got ${jpegFraction}`);
   if (!Number.isInteger(size) || size < 16) throw new Error(`size must be an integer of at least 16, got ${size}`);
@@ -86,21 +98,25 @@ export async function makeRgbFashion(options: MakeRgbFashionOptions): Promise<{ 
   const labelsPath = join(idxDir, `${source}-labels-idx1-ubyte.gz`);
   const [images, labels] = await Promise.all([readIdx(imagesPath), readIdx(labelsPath)]);
   const [count = 0, rows = 0, cols = 0] = images.dims;
-  if (images.dims.length !== 3 || rows !== 28 || cols !== 28) throw new Error(`${imagesPath}: expected N×28×28 images, got ${images.dims.join("×")}`);
-  if (labels.dims.length !== 1 || labels.dims[0] !== count) throw new Error(`${labelsPath}: expected ${count} labels, got ${labels.dims.join("×")}`);
+  if (images.dims.length !== 3 || rows !== 28 || cols !== 28)
+    throw new Error(`${imagesPath}: expected N×28×28 images, got ${images.dims.join("×")}`);
+  if (labels.dims.length !== 1 || labels.dims[0] !== count)
+    throw new Error(`${labelsPath}: expected ${count} labels, got ${labels.dims.join("×")}`);
 
   // The first perClass images of each class, in file order; within a class the last tenth (at least one image
   // each from 3 per class up) goes to validation and the tenth after it to test.
   const byClass: number[][] = CLASSES.map(() => []);
   for (let i = 0; i < count; i++) {
     const taken = byClass[labels.data[i] ?? 0];
-    if (taken === undefined) throw new Error(`${labelsPath}: label ${labels.data[i]} at ${i} is not a Fashion-MNIST class`);
+    if (taken === undefined)
+      throw new Error(`${labelsPath}: label ${labels.data[i]} at ${i} is not a Fashion-MNIST class`);
     if (taken.length < perClass) taken.push(i);
   }
   const held = perClass >= 3 ? Math.max(1, Math.round(perClass / 10)) : 0;
   const jobs: Job[] = [];
   byClass.forEach((indices, label) => {
-    if (indices.length < perClass) throw new Error(`${imagesPath} holds only ${indices.length} images of ${CLASSES[label]}, fewer than ${perClass}`);
+    if (indices.length < perClass)
+      throw new Error(`${imagesPath} holds only ${indices.length} images of ${CLASSES[label]}, fewer than ${perClass}`);
     indices.forEach((sourceIndex, k) => {
       const split: Split = k < perClass - 2 * held ? "train" : k < perClass - held ? "validation" : "test";
       jobs.push({ sourceIndex, label, split });
@@ -118,7 +134,12 @@ export async function makeRgbFashion(options: MakeRgbFashionOptions): Promise<{ 
     jobs.map((job) =>
       limit(async () => {
         const garment = images.data.subarray(job.sourceIndex * 784, (job.sourceIndex + 1) * 784);
-        const { pixels, jpeg } = await renderImage(garment, imageSeed(seed, source, job.sourceIndex), { size, jpegFraction, brightness, noise });
+        const { pixels, jpeg } = await renderImage(garment, imageSeed(seed, source, job.sourceIndex), {
+          size,
+          jpegFraction,
+          brightness,
+          noise,
+        });
         const raw = sharp(pixels, { raw: { width: size, height: size, channels: 3 } });
         const encoded = jpeg ? await raw.jpeg({ quality: 90 }).toBuffer() : await raw.png().toBuffer();
         const file = `${String(job.sourceIndex).padStart(digits, "0")}.${jpeg ? "jpg" : "png"}`;
@@ -164,7 +185,11 @@ async function licenseText(source: string, perClass: number): Promise<string> {
 
 /** A 32-bit seed per image from the run's seed, the source file and the image's index in it (murmur3's finaliser). */
 function imageSeed(seed: number, source: string, index: number): number {
-  let h = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b) ^ (source === "train" ? 0x27d4eb2f : 0x165667b1)) >>> 0;
+  let h =
+    (Math.imul(seed | 0, 0x9e3779b1) ^
+      Math.imul(index + 1, 0x85ebca6b) ^
+      (source === "train" ? 0x27d4eb2f : 0x165667b1)) >>>
+    0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
@@ -271,7 +296,6 @@ function pickTexture(random: () => number, size: number): (x: number, y: number)
   return (x, y) => ((Math.floor((x + dx) / cell) + Math.floor((y + dy) / cell)) & 1 ? 1 : 0);
 }
 
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -286,11 +310,16 @@ async function main(): Promise<void> {
       "idx-dir": { type: "string" },
     },
   });
-  if (!values.out || !values["per-class"]) throw new Error("usage: make-dataset.ts --out DIR --per-class N [--seed 0] [--jpeg-fraction 0.5] [--source train|t10k] [--size 64] [--brightness X] [--noise SIGMA] [--idx-dir DIR]");
-  if (values.source !== "train" && values.source !== "t10k") throw new Error(`--source must be train or t10k, got ${values.source}`);
+  if (!values.out || !values["per-class"])
+    throw new Error(
+      "usage: make-dataset.ts --out DIR --per-class N [--seed 0] [--jpeg-fraction 0.5] [--source train|t10k] [--size 64] [--brightness X] [--noise SIGMA] [--idx-dir DIR]",
+    );
+  if (values.source !== "train" && values.source !== "t10k")
+    throw new Error(`--source must be train or t10k, got ${values.source}`);
   const number = (flag: string, text: string): number => {
     const n = Number(text);
-    if (text.trim() === "" || !Number.isFinite(n)) throw new Error(`--${flag} must be a number, got ${JSON.stringify(text)}`);
+    if (text.trim() === "" || !Number.isFinite(n))
+      throw new Error(`--${flag} must be a number, got ${JSON.stringify(text)}`);
     return n;
   };
   const shift: RgbShift = {};
@@ -307,7 +336,9 @@ async function main(): Promise<void> {
     ...(Object.keys(shift).length > 0 ? { shift } : {}),
     ...(values["idx-dir"] ? { idxDir: values["idx-dir"] } : {}),
   });
-  console.log(`wrote ${result.files} images of ${result.classes.length} classes to ${values.out} in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+  console.log(
+    `wrote ${result.files} images of ${result.classes.length} classes to ${values.out} in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+  );
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

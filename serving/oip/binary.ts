@@ -10,16 +10,33 @@ import { ApiError } from "../errors.ts";
 export const HEADER_LENGTH = "inference-header-content-length";
 
 /** The JSON header and the bytes after it. */
-export function splitBinaryBody(body: Buffer, headerLength: string | string[] | undefined, maxHeaderBytes: number): { header: unknown; binary: Buffer } {
-  const declared = typeof headerLength === "string" && /^\d{1,12}$/.test(headerLength.trim()) ? Number(headerLength.trim()) : NaN;
-  if (!Number.isSafeInteger(declared)) throw new ApiError("bad_request", `${HEADER_LENGTH} must be a byte count; got ${JSON.stringify(String(headerLength)).slice(0, 64)}`);
-  if (declared > body.length) throw new ApiError("bad_request", `${HEADER_LENGTH} is ${declared} but the body has ${body.length} bytes`);
-  if (declared > maxHeaderBytes) throw new ApiError("payload_too_large", `the JSON inference header is ${declared} bytes; at most ${maxHeaderBytes}`);
+export function splitBinaryBody(
+  body: Buffer,
+  headerLength: string | string[] | undefined,
+  maxHeaderBytes: number,
+): { header: unknown; binary: Buffer } {
+  const declared =
+    typeof headerLength === "string" && /^\d{1,12}$/.test(headerLength.trim()) ? Number(headerLength.trim()) : NaN;
+  if (!Number.isSafeInteger(declared))
+    throw new ApiError(
+      "bad_request",
+      `${HEADER_LENGTH} must be a byte count; got ${JSON.stringify(String(headerLength)).slice(0, 64)}`,
+    );
+  if (declared > body.length)
+    throw new ApiError("bad_request", `${HEADER_LENGTH} is ${declared} but the body has ${body.length} bytes`);
+  if (declared > maxHeaderBytes)
+    throw new ApiError(
+      "payload_too_large",
+      `the JSON inference header is ${declared} bytes; at most ${maxHeaderBytes}`,
+    );
   let header: unknown;
   try {
     header = JSON.parse(body.subarray(0, declared).toString("utf8"));
   } catch (err) {
-    throw new ApiError("bad_request", `the JSON inference header (the first ${declared} bytes) is not JSON: ${(err as Error).message}`);
+    throw new ApiError(
+      "bad_request",
+      `the JSON inference header (the first ${declared} bytes) is not JSON: ${(err as Error).message}`,
+    );
   }
   return { header, binary: body.subarray(declared) };
 }
@@ -27,7 +44,11 @@ export function splitBinaryBody(body: Buffer, headerLength: string | string[] | 
 /** Cuts `binary` into the given sizes in order; they must account for every byte. */
 export function cutBinary(binary: Buffer, sizes: number[]): Buffer[] {
   const total = sizes.reduce((a, b) => a + b, 0);
-  if (total !== binary.length) throw new ApiError("bad_request", `the inputs' binary_data_size add up to ${total} bytes, but ${binary.length} follow the JSON header`);
+  if (total !== binary.length)
+    throw new ApiError(
+      "bad_request",
+      `the inputs' binary_data_size add up to ${total} bytes, but ${binary.length} follow the JSON header`,
+    );
   let offset = 0;
   return sizes.map((size) => binary.subarray(offset, (offset += size)));
 }
@@ -37,10 +58,15 @@ export function readBytesElements(data: Buffer, where: string): Buffer[] {
   const elements: Buffer[] = [];
   let offset = 0;
   while (offset < data.length) {
-    if (offset + 4 > data.length) throw new ApiError("bad_request", `${where}: BYTES element ${elements.length} has a truncated 4-byte length`);
+    if (offset + 4 > data.length)
+      throw new ApiError("bad_request", `${where}: BYTES element ${elements.length} has a truncated 4-byte length`);
     const length = data.readUInt32LE(offset);
     offset += 4;
-    if (offset + length > data.length) throw new ApiError("bad_request", `${where}: BYTES element ${elements.length} declares ${length} bytes; ${data.length - offset} are left`);
+    if (offset + length > data.length)
+      throw new ApiError(
+        "bad_request",
+        `${where}: BYTES element ${elements.length} declares ${length} bytes; ${data.length - offset} are left`,
+      );
     elements.push(data.subarray(offset, (offset += length)));
   }
   return elements;

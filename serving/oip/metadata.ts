@@ -4,7 +4,11 @@ import { modelOutputs } from "./outputs.ts";
 /** The extensions this server implements, by Triton's names (what clients look for in server metadata). */
 export const EXTENSIONS = ["binary_tensor_data", "classification"];
 
-export const serverMetadata = (): { name: string; version: string; extensions: string[] } => ({ name: "sightline", version: "0.1.0", extensions: EXTENSIONS });
+export const serverMetadata = (): { name: string; version: string; extensions: string[] } => ({
+  name: "sightline",
+  version: "0.1.0",
+  extensions: EXTENSIONS,
+});
 
 /**
  * The spec's `$metadata_model_response`. It has no `parameters`; its YAML types `properties` as a map of strings,

@@ -20,9 +20,21 @@ export interface OutputTensor {
 export function modelOutputs(model: LoadedModel): OutputTensor[] {
   const { outputs, embeddingDim } = model.card.onnx;
   const { classes } = model.card;
-  const scores = { name: outputs.kind === "probabilities" ? outputs.scores : "probabilities", width: classes.length, classes, pick: (o: ModelOutput) => o.probabilities };
+  const scores = {
+    name: outputs.kind === "probabilities" ? outputs.scores : "probabilities",
+    width: classes.length,
+    classes,
+    pick: (o: ModelOutput) => o.probabilities,
+  };
   if (outputs.embedding === undefined || embeddingDim === undefined) return [scores];
-  return [scores, { name: outputs.embedding, width: embeddingDim, pick: (o: ModelOutput) => o.embedding ?? new Float32Array(embeddingDim) }];
+  return [
+    scores,
+    {
+      name: outputs.embedding,
+      width: embeddingDim,
+      pick: (o: ModelOutput) => o.embedding ?? new Float32Array(embeddingDim),
+    },
+  ];
 }
 
 export interface OutputPlan {
@@ -42,18 +54,29 @@ export function planOutputs(request: InferRequest, model: LoadedModel): OutputPl
   const tensors = modelOutputs(model);
   const allBinary = booleanParameter(request.parameters, "binary_data_output", "request") ?? false;
   // An empty list asks for nothing in particular, as an absent one does (Triton reads them alike).
-  const requested: { name: string; parameters?: Parameters }[] = request.outputs?.length ? request.outputs : tensors.map((t) => ({ name: t.name }));
+  const requested: { name: string; parameters?: Parameters }[] = request.outputs?.length
+    ? request.outputs
+    : tensors.map((t) => ({ name: t.name }));
   const seen = new Set<string>();
   return requested.map((out, i) => {
     const where = `outputs[${i}]`;
-    if (seen.has(out.name)) throw new ApiError("bad_request", `output ${JSON.stringify(out.name)} is requested more than once`);
+    if (seen.has(out.name))
+      throw new ApiError("bad_request", `output ${JSON.stringify(out.name)} is requested more than once`);
     seen.add(out.name);
     const tensor = tensors.find((t) => t.name === out.name);
-    if (!tensor) throw new ApiError("bad_request", `unknown output ${JSON.stringify(out.name)}; outputs are ${tensors.map((t) => JSON.stringify(t.name)).join(" and ")}`);
+    if (!tensor)
+      throw new ApiError(
+        "bad_request",
+        `unknown output ${JSON.stringify(out.name)}; outputs are ${tensors.map((t) => JSON.stringify(t.name)).join(" and ")}`,
+      );
     const binary = booleanParameter(out.parameters, "binary_data", where) ?? allBinary;
     const k = countParameter(out.parameters, "classification", where, 1);
     if (k === undefined) return { tensor, binary };
-    if (!tensor.classes) throw new ApiError("bad_request", `${where}: classification applies to the class scores output, not ${JSON.stringify(tensor.name)}`);
+    if (!tensor.classes)
+      throw new ApiError(
+        "bad_request",
+        `${where}: classification applies to the class scores output, not ${JSON.stringify(tensor.name)}`,
+      );
     // Asking for more classes than there are gets them all, as Triton does.
     return { tensor, binary, classification: Math.min(k, tensor.classes.length) };
   });
@@ -68,7 +91,10 @@ export interface ResponseOutput {
   data?: (number | string)[];
 }
 
-export function answerOutputs(plans: OutputPlan[], inference: Inference): { outputs: ResponseOutput[]; parts: Buffer[] } {
+export function answerOutputs(
+  plans: OutputPlan[],
+  inference: Inference,
+): { outputs: ResponseOutput[]; parts: Buffer[] } {
   const n = inference.outputs.length;
   const parts: Buffer[] = [];
   const outputs = plans.map(({ tensor, binary, classification }): ResponseOutput => {
@@ -94,5 +120,6 @@ export function answerOutputs(plans: OutputPlan[], inference: Inference): { outp
 /** Triton's classification format: "score:index:label", best first (ties by index). */
 function topK(scores: Float32Array, classes: readonly string[], k: number): string[] {
   return rankClasses(scores)
-    .slice(0, k).map((i) => `${scores[i]}:${i}:${classes[i]}`);
+    .slice(0, k)
+    .map((i) => `${scores[i]}:${i}:${classes[i]}`);
 }

@@ -15,7 +15,10 @@ export function readiness(ctx: ServingContext): RequestHandler {
     const model = ctx.host.current;
     if (ctx.draining) return void res.status(503).json({ status: "draining" });
     if (!model) return void res.status(503).json({ status: "loading", model: null });
-    res.json({ status: "ready", model: { name: model.name, version: model.version, loadedAt: model.loadedAt.toISOString() } });
+    res.json({
+      status: "ready",
+      model: { name: model.name, version: model.version, loadedAt: model.loadedAt.toISOString() },
+    });
   };
 }
 

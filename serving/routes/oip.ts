@@ -66,7 +66,12 @@ export function oipRoutes(ctx: ServingContext, plane: DataPlane): Router {
         return toModelInput(request.inputs[0]!, binary[0], model, limits);
       });
       const { outputs, parts } = answerOutputs(plans, inference);
-      const answer = { model_name: inference.model.name, model_version: String(inference.model.version), ...(request.id === undefined ? {} : { id: request.id }), outputs };
+      const answer = {
+        model_name: inference.model.name,
+        model_version: String(inference.model.version),
+        ...(request.id === undefined ? {} : { id: request.id }),
+        outputs,
+      };
       if (parts.length === 0) return void res.json(answer);
       const { body, headerLength } = binaryBody(answer, parts);
       res.setHeader(HEADER_LENGTH, String(headerLength));
@@ -88,29 +93,47 @@ function readRequest(req: Request): { request: InferRequest; binary: (Buffer | u
     const { header, binary } = splitBinaryBody(req.body, req.headers[HEADER_LENGTH], MAX_BINARY_HEADER_BYTES);
     const request = parseInferRequest(header);
     const sizes = request.inputs.map((t, i) => countParameter(t.parameters, "binary_data_size", `inputs[${i}]`, 0));
-    const parts = cutBinary(binary, sizes.filter((s) => s !== undefined));
+    const parts = cutBinary(
+      binary,
+      sizes.filter((s) => s !== undefined),
+    );
     let next = 0;
     return { request, binary: sizes.map((s) => (s === undefined ? undefined : parts[next++])) };
   }
   if (req.body === undefined) {
-    if (!isJson(req)) throw new ApiError("unsupported_media_type", `content type ${JSON.stringify(mediaType(req))} is not accepted; send application/json, or the binary tensor data extension (${HEADER_LENGTH})`);
+    if (!isJson(req))
+      throw new ApiError(
+        "unsupported_media_type",
+        `content type ${JSON.stringify(mediaType(req))} is not accepted; send application/json, or the binary tensor data extension (${HEADER_LENGTH})`,
+      );
     throw new ApiError("bad_request", "the request has no body; send an inference request");
   }
   const request = parseInferRequest(req.body);
   const i = request.inputs.findIndex((t) => t.parameters?.binary_data_size !== undefined);
-  if (i >= 0) throw new ApiError("bad_request", `inputs[${i}] has parameters.binary_data_size, but the request has no ${HEADER_LENGTH} header`);
+  if (i >= 0)
+    throw new ApiError(
+      "bad_request",
+      `inputs[${i}] has parameters.binary_data_size, but the request has no ${HEADER_LENGTH} header`,
+    );
   return { request, binary: request.inputs.map(() => undefined) };
 }
 
 function servedName(ctx: ServingContext, req: Request): void {
   const name = req.params.model;
-  if (name !== ctx.host.ref.name) throw new ApiError("not_found", `model ${JSON.stringify(name)} is not served here; this server serves ${JSON.stringify(ctx.host.ref.name)}`);
+  if (name !== ctx.host.ref.name)
+    throw new ApiError(
+      "not_found",
+      `model ${JSON.stringify(name)} is not served here; this server serves ${JSON.stringify(ctx.host.ref.name)}`,
+    );
 }
 
 /** Checked against the leased version, so a hot swap between the check and the answer cannot mix two versions. */
 function servedVersion(model: LoadedModel, req: Request): void {
   const version = req.params.version;
   if (version !== undefined && version !== String(model.version)) {
-    throw new ApiError("not_found", `model ${JSON.stringify(model.name)} has no version ${JSON.stringify(version)} here; this server serves version ${model.version}`);
+    throw new ApiError(
+      "not_found",
+      `model ${JSON.stringify(model.name)} has no version ${JSON.stringify(version)} here; this server serves version ${model.version}`,
+    );
   }
 }

@@ -18,7 +18,11 @@ export function predictRoutes(ctx: ServingContext, plane: DataPlane): Router {
     async (req, res) => {
       const images = await readImages(req, { maxBodyBytes: limit, maxImages: config.maxImagesPerRequest });
       const { model, predictions } = await plane.infer("predict", { kind: "images", images });
-      res.json({ request_id: String(res.locals.requestId), model: { name: model.name, version: model.version }, predictions });
+      res.json({
+        request_id: String(res.locals.requestId),
+        model: { name: model.name, version: model.version },
+        predictions,
+      });
     },
   );
   return router;

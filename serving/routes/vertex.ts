@@ -28,7 +28,10 @@ export const literalPath = (path: string): string => path.replace(/[{}()[\]+?!:*
  * The Vertex AI custom-container contract (docs/deploy-vertex.md): the predict handler on VERTEX_PREDICT_ROUTE and
  * AIP_PREDICT_ROUTE, through the one data plane, and the readiness check on AIP_HEALTH_ROUTE.
  */
-export function vertexRoutes(ctx: ServingContext, plane: DataPlane): { paths: string[]; errorShape: RequestHandler; health: Router; predict: Router } {
+export function vertexRoutes(
+  ctx: ServingContext,
+  plane: DataPlane,
+): { paths: string[]; errorShape: RequestHandler; health: Router; predict: Router } {
   const { config } = ctx;
   const paths = config.vertex.predictRoutes.map(literalPath);
   const health = Router();
@@ -45,11 +48,21 @@ export function vertexRoutes(ctx: ServingContext, plane: DataPlane): { paths: st
   // base64 is 4/3 the size of the bytes it carries
   const json = express.json({ limit: Math.ceil((limit * 4) / 3) + 1024, strict: true });
   const answer: RequestHandler = async (req, res) => {
-    if (mediaType(req) !== "application/json") throw new ApiError("unsupported_media_type", `content type ${JSON.stringify(mediaType(req) || "(none)")} is not accepted; send application/json`);
-    const request = readVertexRequest(req.body, { maxImages: config.maxImagesPerRequest, formats: config.imageFormats });
+    if (mediaType(req) !== "application/json")
+      throw new ApiError(
+        "unsupported_media_type",
+        `content type ${JSON.stringify(mediaType(req) || "(none)")} is not accepted; send application/json`,
+      );
+    const request = readVertexRequest(req.body, {
+      maxImages: config.maxImagesPerRequest,
+      formats: config.imageFormats,
+    });
     const { model, predictions } = await plane.infer("vertex", { kind: "images", images: request.images });
     // Vertex fills in `model` and `modelVersionId` itself: its own resource names, which the container is not told.
-    res.json({ predictions: predictions.map((p) => vertexPrediction(p, model.card.classes, request.parameters)), deployedModelId: config.vertex.deployedModelId });
+    res.json({
+      predictions: predictions.map((p) => vertexPrediction(p, model.card.classes, request.parameters)),
+      deployedModelId: config.vertex.deployedModelId,
+    });
   };
   const predict = Router();
   // One route per path, so each has its own latency series.
@@ -58,10 +71,18 @@ export function vertexRoutes(ctx: ServingContext, plane: DataPlane): { paths: st
 }
 
 /** The classes at or above the threshold, most confident first (ties by index), at most maxPredictions of them. */
-export function vertexPrediction(prediction: Prediction, classes: readonly string[], parameters: VertexParameters): VertexPrediction {
+export function vertexPrediction(
+  prediction: Prediction,
+  classes: readonly string[],
+  parameters: VertexParameters,
+): VertexPrediction {
   const ranked = rankClasses(prediction.scores)
     .map((index) => ({ confidence: prediction.scores[index]!, index }))
     .filter((c) => c.confidence >= parameters.confidenceThreshold)
     .slice(0, parameters.maxPredictions);
-  return { ids: ranked.map((c) => String(c.index)), displayNames: ranked.map((c) => classes[c.index]!), confidences: ranked.map((c) => c.confidence) };
+  return {
+    ids: ranked.map((c) => String(c.index)),
+    displayNames: ranked.map((c) => classes[c.index]!),
+    confidences: ranked.map((c) => c.confidence),
+  };
 }

@@ -45,7 +45,9 @@ export function blobStoreContract(name: string, harness: () => BlobStoreHarness)
       await expect(store.writeTo(ref.digest, path)).rejects.toThrow(/EEXIST/);
       // The blob itself is unchanged and still readable after the file was written out.
       expect(Buffer.compare(await store.get(ref.digest), data)).toBe(0);
-      await expect(store.writeTo(digestOf("never stored"), join(scratch, "missing"))).rejects.toBeInstanceOf(BlobNotFoundError);
+      await expect(store.writeTo(digestOf("never stored"), join(scratch, "missing"))).rejects.toBeInstanceOf(
+        BlobNotFoundError,
+      );
     });
 
     it("treats a second write of the same content as a no-op", async () => {

@@ -84,9 +84,20 @@ export function eventBusContract(name: string, harness: () => EventBusHarness): 
       const a: string[] = [];
       const b: string[] = [];
       const onlyFailed: string[] = [];
-      open.push(await bus.subscribe(sub("fan-a"), ["sightline.dataset.versioned"], async (e) => void a.push(e.id), FAST));
-      open.push(await bus.subscribe(sub("fan-b"), ["sightline.dataset.versioned"], async (e) => void b.push(e.id), FAST));
-      open.push(await bus.subscribe(sub("failed"), ["sightline.training.failed"], async (e) => void onlyFailed.push(e.id), FAST));
+      open.push(
+        await bus.subscribe(sub("fan-a"), ["sightline.dataset.versioned"], async (e) => void a.push(e.id), FAST),
+      );
+      open.push(
+        await bus.subscribe(sub("fan-b"), ["sightline.dataset.versioned"], async (e) => void b.push(e.id), FAST),
+      );
+      open.push(
+        await bus.subscribe(
+          sub("failed"),
+          ["sightline.training.failed"],
+          async (e) => void onlyFailed.push(e.id),
+          FAST,
+        ),
+      );
       const ds = datasetEvent("fan");
       const tf = failedEvent("fan");
       await bus.publish(ds);
@@ -192,9 +203,18 @@ export function eventBusContract(name: string, harness: () => EventBusHarness): 
       await bus.publish(event);
       await bus.publish(other);
       const ids = [event.id, other.id];
-      await waitFor(async () => (await bus.listDeadLetters({ eventIds: ids })).length === 2, "both events dead-lettered", 30_000);
+      await waitFor(
+        async () => (await bus.listDeadLetters({ eventIds: ids })).length === 2,
+        "both events dead-lettered",
+        30_000,
+      );
       const [letter] = await bus.listDeadLetters({ eventIds: [event.id] });
-      expect(letter).toMatchObject({ subscription: name, eventId: event.id, eventType: "sightline.dataset.versioned", attempts: ATTEMPTS });
+      expect(letter).toMatchObject({
+        subscription: name,
+        eventId: event.id,
+        eventType: "sightline.dataset.versioned",
+        attempts: ATTEMPTS,
+      });
       expect(letter?.reason).toContain("the downstream service is down");
       // Listing takes nothing away.
       expect(await bus.listDeadLetters({ eventIds: ids })).toHaveLength(2);
@@ -202,7 +222,15 @@ export function eventBusContract(name: string, harness: () => EventBusHarness): 
       broken = false;
       const report = await bus.replayDeadLetters({ eventIds: [event.id] });
       expect(report.kept).toEqual([]);
-      expect(report.replayed).toEqual([{ id: letter?.id, eventId: event.id, eventType: "sightline.dataset.versioned", subscription: name, to: expect.any(String) }]);
+      expect(report.replayed).toEqual([
+        {
+          id: letter?.id,
+          eventId: event.id,
+          eventType: "sightline.dataset.versioned",
+          subscription: name,
+          to: expect.any(String),
+        },
+      ]);
       await waitFor(() => handled.includes(event.id), "the replayed event handled");
       expect(await bus.listDeadLetters({ eventIds: [event.id] })).toEqual([]);
       expect(await bus.listDeadLetters({ eventIds: [other.id] })).toHaveLength(1);

@@ -75,7 +75,10 @@ export function metadataStoreContract(name: string, harness: () => MetadataStore
         limit: 2,
       });
       expect(top.map((d) => d.data.version)).toEqual([5, 4]);
-      const nested = await store.query(c, { where: [{ field: "card.acc", op: ">=", value: 0.4 }], orderBy: { field: "card.acc" } });
+      const nested = await store.query(c, {
+        where: [{ field: "card.acc", op: ">=", value: 0.4 }],
+        orderBy: { field: "card.acc" },
+      });
       expect(nested.map((d) => d.id)).toEqual(["m-4", "m-5", "other-1"]);
     });
 

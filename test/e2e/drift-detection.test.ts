@@ -26,12 +26,16 @@ const SHIFTS: Record<string, Shift> = {
   "Gaussian noise σ = 0.1": async (p, rand) => p.map((v) => clip(v + 25.5 * gaussian(rand))),
   // Rotated about the centre in the same 28×28 frame, as a tilted camera would see it.
   "rotation 15°": async (p) => {
-    const rotated = await sharp(p, { raw: { width: SIDE, height: SIDE, channels: 1 } }).rotate(15, { background: { r: 0, g: 0, b: 0 } }).raw().toBuffer({ resolveWithObject: true });
+    const rotated = await sharp(p, { raw: { width: SIDE, height: SIDE, channels: 1 } })
+      .rotate(15, { background: { r: 0, g: 0, b: 0 } })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const { width, height } = rotated.info;
     const left = Math.floor((width - SIDE) / 2);
     const top = Math.floor((height - SIDE) / 2);
     const out = new Uint8Array(PIXELS);
-    for (let y = 0; y < SIDE; y++) for (let x = 0; x < SIDE; x++) out[y * SIDE + x] = rotated.data[(y + top) * width + x + left]!;
+    for (let y = 0; y < SIDE; y++)
+      for (let x = 0; x < SIDE; x++) out[y * SIDE + x] = rotated.data[(y + top) * width + x + left]!;
     return out;
   },
 };
@@ -42,14 +46,20 @@ function gaussian(rand: () => number): number {
 }
 
 /** What serving would log for each image: features, predicted label and confidence, embedding. */
-async function served(images: Uint8Array[], card: ModelCard, session: ort.InferenceSession): Promise<PredictionRecord[]> {
+async function served(
+  images: Uint8Array[],
+  card: ModelCard,
+  session: ort.InferenceSession,
+): Promise<PredictionRecord[]> {
   const records: PredictionRecord[] = [];
   const time = new Date().toISOString();
   for (let start = 0; start < images.length; start += 500) {
     const batch = images.slice(start, start + 500);
     const input = new Float32Array(batch.length * PIXELS);
     batch.forEach((p, i) => p.forEach((v, j) => (input[i * PIXELS + j] = v / 255)));
-    const out = await session.run({ [card.onnx.input]: new ort.Tensor("float32", input, [batch.length, SIDE, SIDE, 1]) });
+    const out = await session.run({
+      [card.onnx.input]: new ort.Tensor("float32", input, [batch.length, SIDE, SIDE, 1]),
+    });
     const probs = out[card.onnx.outputs.scores]!.data as Float32Array;
     const emb = out[card.onnx.outputs.embedding!]!.data as Float32Array;
     const k = card.classes.length;
@@ -95,7 +105,9 @@ describe("drift detection on real images through a real model", { timeout: 600_0
   }, 600_000);
   afterAll(async () => {
     await world?.rt.close();
-    console.log(`drift rate per shift over ${WINDOWS} windows of ${WINDOW}: ${JSON.stringify(rates)}; windows in which each test drifted: ${JSON.stringify(perTest)}`);
+    console.log(
+      `drift rate per shift over ${WINDOWS} windows of ${WINDOW}: ${JSON.stringify(rates)}; windows in which each test drifted: ${JSON.stringify(perTest)}`,
+    );
   });
 
   function driftRate(shift: string, seed: number): number {

@@ -30,14 +30,25 @@ if (host === undefined) {
 
   describe("PubSubBus subscriptions by default", () => {
     it("retry for more than an hour before the dead-letter policy forwards, and the dead-letter store exists", async () => {
-      const bus = new PubSubBus({ projectId, apiEndpoint: host, prefix, logger: createLogger({}, { level: "CRITICAL" }) });
+      const bus = new PubSubBus({
+        projectId,
+        apiEndpoint: host,
+        prefix,
+        logger: createLogger({}, { level: "CRITICAL" }),
+      });
       try {
         const name = `defaults-${randomUUID().slice(0, 8)}`;
         await bus.ensureSubscription(name, ["sightline.training.failed"]);
-        const [meta] = await raw.subscription(bus.subscriptionName(name, bus.topicName("sightline.training.failed"))).getMetadata();
+        const [meta] = await raw
+          .subscription(bus.subscriptionName(name, bus.topicName("sightline.training.failed")))
+          .getMetadata();
         const seconds = (d: { seconds?: unknown } | null | undefined): number => Number(d?.seconds ?? 0);
         const attempts = Number(meta.deadLetterPolicy?.maxDeliveryAttempts);
-        const window = retryWindowSeconds({ maxAttempts: attempts - 1, minBackoffSeconds: seconds(meta.retryPolicy?.minimumBackoff), maxBackoffSeconds: seconds(meta.retryPolicy?.maximumBackoff) });
+        const window = retryWindowSeconds({
+          maxAttempts: attempts - 1,
+          minBackoffSeconds: seconds(meta.retryPolicy?.minimumBackoff),
+          maxBackoffSeconds: seconds(meta.retryPolicy?.maximumBackoff),
+        });
         expect(window).toBeGreaterThan(3600);
         const [exists] = await raw.subscription(bus.deadLetterStoreName).exists();
         expect(exists).toBe(true);

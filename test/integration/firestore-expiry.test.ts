@@ -15,7 +15,8 @@ if (host === undefined) {
     const store = new FirestoreStore({ projectId, host, prefix: "sightline" });
     afterAll(() => store.close());
     const expires = "2027-03-02T10:11:12.345Z";
-    const raw = async (collection: string, id: string): Promise<unknown> => (await store.db.collection(`sightline_${collection}`).doc(id).get()).get(EXPIRES_AT);
+    const raw = async (collection: string, id: string): Promise<unknown> =>
+      (await store.db.collection(`sightline_${collection}`).doc(id).get()).get(EXPIRES_AT);
 
     it("stores it as a Timestamp on put, create and in transactions, and reads it back as the same ISO time", async () => {
       await store.put("expiring", "put", { n: 1, [EXPIRES_AT]: expires });
@@ -38,7 +39,9 @@ if (host === undefined) {
     });
 
     it("refuses an expireAt that is not a time, naming the document", async () => {
-      await expect(store.put("expiring", "bad", { [EXPIRES_AT]: "soon" })).rejects.toThrow(/expiring\/bad: expireAt must be an ISO time/);
+      await expect(store.put("expiring", "bad", { [EXPIRES_AT]: "soon" })).rejects.toThrow(
+        /expiring\/bad: expireAt must be an ISO time/,
+      );
     });
   });
 }

@@ -36,9 +36,9 @@ if (host === undefined) {
         await expect(store.put("nested", "doc-1", { spec: { grid: [[1, 2]] } })).rejects.toThrow(
           "Firestore cannot store an array directly inside an array: nested/doc-1 field spec.grid[0]",
         );
-        await expect(store.transaction(async (tx) => tx.set("nested", "doc-2", { rows: [{ cells: [1] }, [2]] }))).rejects.toThrow(
-          /nested\/doc-2 field rows\[1\]/,
-        );
+        await expect(
+          store.transaction(async (tx) => tx.set("nested", "doc-2", { rows: [{ cells: [1] }, [2]] })),
+        ).rejects.toThrow(/nested\/doc-2 field rows\[1\]/);
         await store.put("nested", "doc-3", { rows: [{ cells: [1, 2] }] });
         expect((await store.get("nested", "doc-3"))?.data).toEqual({ rows: [{ cells: [1, 2] }] });
       } finally {

@@ -13,7 +13,9 @@ export function chromiumUnavailable(): string | undefined {
  * failed requests, and a few facts about the rendered page. Flags as this machine needs them: no sandbox as root,
  * no background networking (its connections are refused here).
  */
-export async function renderPage(path: string): Promise<{ errors: string[]; title: string; svgs: number; text: string }> {
+export async function renderPage(
+  path: string,
+): Promise<{ errors: string[]; title: string; svgs: number; text: string }> {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
@@ -22,7 +24,12 @@ export async function renderPage(path: string): Promise<{ errors: string[]; titl
     page.on("pageerror", (e) => void errors.push(`page: ${e.message}`));
     page.on("requestfailed", (r) => void errors.push(`request: ${r.url()} ${r.failure()?.errorText ?? ""}`));
     await page.goto(`file://${path}`, { waitUntil: "load" });
-    return { errors, title: await page.title(), svgs: await page.locator("svg").count(), text: await page.locator("body").innerText() };
+    return {
+      errors,
+      title: await page.title(),
+      svgs: await page.locator("svg").count(),
+      text: await page.locator("body").innerText(),
+    };
   } finally {
     await browser.close();
   }
@@ -32,6 +39,14 @@ export async function renderPage(path: string): Promise<{ errors: string[]; titl
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }

@@ -36,7 +36,8 @@ const modelDir = env.AIP_MODEL_DIR ?? ".";
 const classes = JSON.parse(env.SIGHTLINE_CLASSES ?? "[]") as string[];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-if (typeof args.dump === "string") writeFileSync(args.dump, JSON.stringify({ env, argv: process.argv.slice(2), pid: process.pid }));
+if (typeof args.dump === "string")
+  writeFileSync(args.dump, JSON.stringify({ env, argv: process.argv.slice(2), pid: process.pid }));
 if (mode === "sleep") {
   // Before loading anything, so the pid is written even when the timeout comes quickly on a busy machine.
   writeFileSync(join(env.AIP_CHECKPOINT_DIR ?? ".", "trainer.pid"), String(process.pid));
@@ -48,7 +49,10 @@ const { default: sharp } = await import("sharp");
 const { onnx } = onnxProto;
 
 function metric(line: Record<string, unknown> | string, newline = true): void {
-  appendFileSync(join(modelDir, "metrics.jsonl"), `${typeof line === "string" ? line : JSON.stringify(line)}${newline ? "\n" : ""}`);
+  appendFileSync(
+    join(modelDir, "metrics.jsonl"),
+    `${typeof line === "string" ? line : JSON.stringify(line)}${newline ? "\n" : ""}`,
+  );
 }
 
 /** Deterministic values in [-0.05, 0.05). */
@@ -63,13 +67,23 @@ function fixedValues(n: number, seed: number): Float32Array {
 }
 
 function tensor(name: string, dims: number[], values: Float32Array) {
-  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+  return {
+    name,
+    dims,
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+  };
 }
 
 function valueInfo(name: string, dims: (number | string)[]) {
   return {
     name,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d })) } } },
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d })) },
+      },
+    },
   };
 }
 
@@ -82,11 +96,21 @@ function buildModel(w: Float32Array, b: Float32Array, k: number): Uint8Array {
     graph: {
       name: "ncm",
       node: [
-        { opType: "Flatten", input: ["pixels"], output: ["flat"], name: "flatten", attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
+        {
+          opType: "Flatten",
+          input: ["pixels"],
+          output: ["flat"],
+          name: "flatten",
+          attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+        },
         { opType: "Gemm", input: ["flat", "W", "b"], output: ["logits"], name: "gemm" },
         { opType: "MatMul", input: ["flat", "P"], output: ["features"], name: "project" },
       ],
-      initializer: [tensor("W", [PIXELS, k], w), tensor("b", [k], b), tensor("P", [PIXELS, FEATURES], fixedValues(PIXELS * FEATURES, 7))],
+      initializer: [
+        tensor("W", [PIXELS, k], w),
+        tensor("b", [k], b),
+        tensor("P", [PIXELS, FEATURES], fixedValues(PIXELS * FEATURES, 7)),
+      ],
       input: [valueInfo("pixels", ["N", 1, SIZE, SIZE])],
       output: [valueInfo("logits", ["N", k]), valueInfo("features", ["N", FEATURES])],
     },
@@ -102,7 +126,16 @@ function fixedModel(k = classes.length, fill?: number): Uint8Array {
 
 function writeInterface(over: { output?: string; kind?: string; embedding?: string | null } = {}): void {
   const iface = {
-    input: { name: "pixels", layout: "NCHW", width: SIZE, height: SIZE, channels: 1, scale: 1 / 255, mean: [0], std: [1] },
+    input: {
+      name: "pixels",
+      layout: "NCHW",
+      width: SIZE,
+      height: SIZE,
+      channels: 1,
+      scale: 1 / 255,
+      mean: [0],
+      std: [1],
+    },
     output: { name: over.output ?? "logits", kind: over.kind ?? "logits" },
     // null: the model declares no embedding output (it still has one; the platform must not ask for it).
     ...(over.embedding === null ? {} : { embedding: over.embedding ?? "features" }),
@@ -120,8 +153,14 @@ async function readSplit(uri: string): Promise<{ x: Float32Array[]; y: number[] 
   const x: Float32Array[] = [];
   const y: number[] = [];
   for (const line of lines) {
-    const { imageGcsUri, classificationAnnotation } = JSON.parse(line) as { imageGcsUri: string; classificationAnnotation: { displayName: string } };
-    const { data } = await sharp(fileURLToPath(imageGcsUri)).toColourspace("b-w").raw().toBuffer({ resolveWithObject: true });
+    const { imageGcsUri, classificationAnnotation } = JSON.parse(line) as {
+      imageGcsUri: string;
+      classificationAnnotation: { displayName: string };
+    };
+    const { data } = await sharp(fileURLToPath(imageGcsUri))
+      .toColourspace("b-w")
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     x.push(Float32Array.from(data, (v) => v / 255));
     y.push(classes.indexOf(classificationAnnotation.displayName));
   }
@@ -199,7 +238,9 @@ switch (mode) {
     break;
   case "fail":
     process.stdout.write("epoch 1/3\n");
-    process.stderr.write('Traceback (most recent call last):\n  File "train.py", line 12, in <module>\n    raise ValueError("learning rate must be positive")\nValueError: learning rate must be positive\n');
+    process.stderr.write(
+      'Traceback (most recent call last):\n  File "train.py", line 12, in <module>\n    raise ValueError("learning rate must be positive")\nValueError: learning rate must be positive\n',
+    );
     process.exit(3);
     break;
   case "no-model":
@@ -244,7 +285,13 @@ switch (mode) {
     if (!init) throw new Error("fine-tune needs SIGHTLINE_INIT_MODEL");
     copyFileSync(init, join(modelDir, "model.onnx"));
     writeInterface();
-    metric({ step: 1, init_sha256_prefix: Number.parseInt(createHash("sha256").update(readFileSync(init)).digest("hex").slice(0, 8), 16) });
+    metric({
+      step: 1,
+      init_sha256_prefix: Number.parseInt(
+        createHash("sha256").update(readFileSync(init)).digest("hex").slice(0, 8),
+        16,
+      ),
+    });
     break;
   }
   default:

@@ -7,7 +7,9 @@ import sharp from "sharp";
 export const SAMPLE = fileURLToPath(new URL("../../data/sample", import.meta.url));
 
 /** A small real dataset: the first `perClass` sample images of a few classes, copied to a temp folder. */
-export async function smallDataset(options: { classes?: string[]; perClass?: number; splits?: boolean } = {}): Promise<string> {
+export async function smallDataset(
+  options: { classes?: string[]; perClass?: number; splits?: boolean } = {},
+): Promise<string> {
   const classes = options.classes ?? ["bag", "sneaker", "trouser"];
   const perClass = options.perClass ?? 8;
   const dir = await mkdtemp(join(tmpdir(), "sightline-ds-"));
@@ -22,5 +24,8 @@ export async function smallDataset(options: { classes?: string[]; perClass?: num
 }
 
 export async function grayPng(width: number, height: number, value = 128): Promise<Buffer> {
-  return sharp(Buffer.alloc(width * height, value), { raw: { width, height, channels: 1 } }).toColourspace("b-w").png().toBuffer();
+  return sharp(Buffer.alloc(width * height, value), { raw: { width, height, channels: 1 } })
+    .toColourspace("b-w")
+    .png()
+    .toBuffer();
 }

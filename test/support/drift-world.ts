@@ -20,7 +20,12 @@ function gaussian(rand: () => number): number {
 }
 
 /** Synthetic served predictions: features, class and confidence, embeddings; `shift` moves every signal. */
-export function records(n: number, seed: number, shift = 0, start = Date.parse("2026-11-24T00:00:00Z")): PredictionRecord[] {
+export function records(
+  n: number,
+  seed: number,
+  shift = 0,
+  start = Date.parse("2026-11-24T00:00:00Z"),
+): PredictionRecord[] {
   const rand = seededRandom(seed);
   return Array.from({ length: n }, (_, i) => {
     const index = shift > 0 && rand() < 0.5 ? 0 : Math.floor(rand() * CLASSES.length);
@@ -72,6 +77,11 @@ export async function registerDriftModel(rt: Pick<Runtime, "blobs" | "meta">): P
   });
 }
 
-export function logged(model: string, version: number, batch: PredictionRecord[], id: string): CloudEvent<"sightline.predictions.logged"> {
+export function logged(
+  model: string,
+  version: number,
+  batch: PredictionRecord[],
+  id: string,
+): CloudEvent<"sightline.predictions.logged"> {
   return makeEvent("sightline.predictions.logged", { model, version, records: batch, dropped: 0 }, { id });
 }

@@ -44,7 +44,8 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     requests.push({ method: req.method ?? "", path: url.pathname, authorization: req.headers.authorization });
-    if (req.headers.authorization !== `Bearer ${token}`) return send(res, 401, status(401, "Unauthorized", "Unauthorized"));
+    if (req.headers.authorization !== `Bearer ${token}`)
+      return send(res, 401, status(401, "Unauthorized", "Unauthorized"));
     const m = JOBS.exec(url.pathname);
     if (!m) return send(res, 404, status(404, "NotFound", `the server could not find the requested resource`));
     const namespace = decodeURIComponent(m[1] ?? "");
@@ -53,12 +54,28 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     if (req.method === "POST" && name === undefined) {
       const job = JSON.parse(await body(req)) as JsonJob;
       const jobName = job.metadata?.name;
-      if (!jobName) return send(res, 422, status(422, "Invalid", "Job.batch is invalid: metadata.name: Required value"));
+      if (!jobName)
+        return send(res, 422, status(422, "Invalid", "Job.batch is invalid: metadata.name: Required value"));
       const key = `${namespace}/${jobName}`;
-      if (jobs.has(key)) return send(res, 409, status(409, "AlreadyExists", `jobs.batch "${jobName}" already exists`, { name: jobName, group: "batch", kind: "jobs" }));
+      if (jobs.has(key))
+        return send(
+          res,
+          409,
+          status(409, "AlreadyExists", `jobs.batch "${jobName}" already exists`, {
+            name: jobName,
+            group: "batch",
+            kind: "jobs",
+          }),
+        );
       const stored: JsonJob = {
         ...job,
-        metadata: { ...job.metadata, namespace, uid: randomUUID(), resourceVersion: String(resourceVersion++), creationTimestamp: new Date().toISOString() },
+        metadata: {
+          ...job.metadata,
+          namespace,
+          uid: randomUUID(),
+          resourceVersion: String(resourceVersion++),
+          creationTimestamp: new Date().toISOString(),
+        },
         status: {},
       };
       jobs.set(key, stored);
@@ -66,17 +83,33 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     }
     if (req.method === "GET" && name !== undefined) {
       const job = jobs.get(`${namespace}/${name}`);
-      if (!job) return send(res, 404, status(404, "NotFound", `jobs.batch "${name}" not found`, { name, group: "batch", kind: "jobs" }));
+      if (!job)
+        return send(
+          res,
+          404,
+          status(404, "NotFound", `jobs.batch "${name}" not found`, { name, group: "batch", kind: "jobs" }),
+        );
       return send(res, 200, job);
     }
     if (req.method === "GET") {
       const selector = parseSelector(url.searchParams.get("labelSelector") ?? "");
       const items = [...jobs.values()].filter(
-        (j) => j.metadata.namespace === namespace && Object.entries(selector).every(([k, v]) => j.metadata.labels?.[k] === v),
+        (j) =>
+          j.metadata.namespace === namespace &&
+          Object.entries(selector).every(([k, v]) => j.metadata.labels?.[k] === v),
       );
-      return send(res, 200, { apiVersion: "batch/v1", kind: "JobList", metadata: { resourceVersion: String(resourceVersion) }, items });
+      return send(res, 200, {
+        apiVersion: "batch/v1",
+        kind: "JobList",
+        metadata: { resourceVersion: String(resourceVersion) },
+        items,
+      });
     }
-    return send(res, 405, status(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`));
+    return send(
+      res,
+      405,
+      status(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`),
+    );
   }
 
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -118,8 +151,22 @@ function parseSelector(selector: string): Record<string, string> {
   return out;
 }
 
-function status(code: number, reason: string, message: string, details?: Record<string, unknown>): Record<string, unknown> {
-  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, ...(details ? { details } : {}), code };
+function status(
+  code: number,
+  reason: string,
+  message: string,
+  details?: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message,
+    reason,
+    ...(details ? { details } : {}),
+    code,
+  };
 }
 
 function send(res: ServerResponse, code: number, payload: unknown): void {

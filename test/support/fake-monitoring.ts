@@ -99,7 +99,12 @@ function loadService(): grpc.ServiceDefinition {
 function seriesKey(series: DecodedTimeSeries): string {
   const sorted = (labels: Record<string, string> | undefined): [string, string][] =>
     Object.entries(labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return JSON.stringify([series.metric?.type, sorted(series.metric?.labels), series.resource?.type, sorted(series.resource?.labels)]);
+  return JSON.stringify([
+    series.metric?.type,
+    sorted(series.metric?.labels),
+    series.resource?.type,
+    sorted(series.resource?.labels),
+  ]);
 }
 
 function nanosOf(ts: DecodedTimestamp | undefined): bigint | undefined {
@@ -109,10 +114,12 @@ function nanosOf(ts: DecodedTimestamp | undefined): bigint | undefined {
 
 /** Why the real service would refuse this request, or undefined. */
 function invalid(request: DecodedCreateTimeSeriesRequest, lastEnd: Map<string, bigint>): string | undefined {
-  if (!/^projects\/[^/]+$/.test(request.name ?? "")) return `Field name had an invalid value of "${request.name ?? ""}"`;
+  if (!/^projects\/[^/]+$/.test(request.name ?? ""))
+    return `Field name had an invalid value of "${request.name ?? ""}"`;
   const series = request.timeSeries ?? [];
   if (series.length === 0) return "Field timeSeries is required";
-  if (series.length > MAX_SERIES) return `Field timeSeries had an invalid value: a request can contain at most ${MAX_SERIES} time series (got ${series.length})`;
+  if (series.length > MAX_SERIES)
+    return `Field timeSeries had an invalid value: a request can contain at most ${MAX_SERIES} time series (got ${series.length})`;
   const seen = new Set<string>();
   for (const [i, s] of series.entries()) {
     const key = seriesKey(s);
@@ -120,16 +127,20 @@ function invalid(request: DecodedCreateTimeSeriesRequest, lastEnd: Map<string, b
     seen.add(key);
     if (!s.metric?.type) return `Field timeSeries[${i}].metric.type is required`;
     if (!s.resource?.type) return `Field timeSeries[${i}].resource.type is required`;
-    if (s.points?.length !== 1) return `Field timeSeries[${i}].points must contain exactly one point (got ${s.points?.length ?? 0})`;
+    if (s.points?.length !== 1)
+      return `Field timeSeries[${i}].points must contain exactly one point (got ${s.points?.length ?? 0})`;
     const [point] = s.points;
     const end = nanosOf(point?.interval?.endTime);
     if (end === undefined) return `Field timeSeries[${i}].points[0].interval.endTime is required`;
     const start = nanosOf(point?.interval?.startTime);
-    if (s.metricKind === "GAUGE" && start !== undefined && start !== end) return `Field timeSeries[${i}]: a GAUGE point's start time must equal its end time`;
+    if (s.metricKind === "GAUGE" && start !== undefined && start !== end)
+      return `Field timeSeries[${i}]: a GAUGE point's start time must equal its end time`;
     const expected = VALUE_FIELD[s.valueType ?? ""];
-    if (expected === undefined || point?.value?.value !== expected) return `Field timeSeries[${i}].points[0].value: ${point?.value?.value} does not match value type ${s.valueType}`;
+    if (expected === undefined || point?.value?.value !== expected)
+      return `Field timeSeries[${i}].points[0].value: ${point?.value?.value} does not match value type ${s.valueType}`;
     const last = lastEnd.get(key);
-    if (last !== undefined && end <= last) return `Field timeSeries[${i}].points[0].interval.endTime had an invalid value: Points must be written in order. One or more of the points specified had an older start time than the most recent point.`;
+    if (last !== undefined && end <= last)
+      return `Field timeSeries[${i}].points[0].interval.endTime had an invalid value: Points must be written in order. One or more of the points specified had an older start time than the most recent point.`;
   }
   return undefined;
 }
@@ -182,7 +193,9 @@ export async function startFakeMonitoring(): Promise<FakeMonitoring> {
   });
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
   });
 
   return {

@@ -9,7 +9,9 @@ process.stdout.write(`env ${JSON.stringify(env)}\n`);
 const model = process.env.SIGHTLINE_TRAIN_MODEL_NAME ?? "";
 if (model === "broken") {
   process.stdout.write("loading dataset\n");
-  process.stderr.write(`${JSON.stringify({ severity: "ERROR", message: "training failed", err: { message: "dataset not found" } })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ severity: "ERROR", message: "training failed", err: { message: "dataset not found" } })}\n`,
+  );
   process.exit(1);
 }
 if (model === "slow") {

@@ -38,41 +38,127 @@ export async function lineageWorld() {
     published.push(e);
   };
 
-  const train = async (requestId: string, runId: string, minute: number, extra: { reason?: string; driftReportId?: string } = {}) => {
+  const train = async (
+    requestId: string,
+    runId: string,
+    minute: number,
+    extra: { reason?: string; driftReportId?: string } = {},
+  ) => {
     await publish(
       makeEvent(
         "sightline.training.requested",
-        { requestId, model: MODEL, datasetId: dataset.id, trigger: extra.driftReportId ? "retrain" : "cli", configDigest: digestOf(`config of ${requestId}`), ...extra },
+        {
+          requestId,
+          model: MODEL,
+          datasetId: dataset.id,
+          trigger: extra.driftReportId ? "retrain" : "cli",
+          configDigest: digestOf(`config of ${requestId}`),
+          ...extra,
+        },
         { id: `train-req-${requestId}`, time: at(minute) },
       ),
     );
     const model = await blobs.put(Buffer.from(`ONNX bytes of ${runId}`));
     const card = await blobs.put(Buffer.from(JSON.stringify({ model: MODEL, runId })));
     const metrics = { accuracy: 0.8 + minute / 1000, macro_f1: 0.79 };
-    const common = { datasetId: dataset.id, requestId, runId, modelDigest: model.digest, cardDigest: card.digest, configHash: `cfg-${requestId}`, gitCommit: "9f1c2e4", image: "europe-docker.pkg.dev/p/sightline/trainer@sha256:" + "ab".repeat(32), metrics };
+    const common = {
+      datasetId: dataset.id,
+      requestId,
+      runId,
+      modelDigest: model.digest,
+      cardDigest: card.digest,
+      configHash: `cfg-${requestId}`,
+      gitCommit: "9f1c2e4",
+      image: "europe-docker.pkg.dev/p/sightline/trainer@sha256:" + "ab".repeat(32),
+      metrics,
+    };
     const version = await registerVersion(meta, { name: MODEL, profileDigest: null, ...common });
-    await publish(makeEvent("sightline.training.completed", { model: MODEL, version: version.version, ...common }, { id: `train-done-${runId}`, time: at(minute + 5) }));
+    await publish(
+      makeEvent(
+        "sightline.training.completed",
+        { model: MODEL, version: version.version, ...common },
+        { id: `train-done-${runId}`, time: at(minute + 5) },
+      ),
+    );
     return version;
   };
 
   const v1 = await train("req-1", "run-1", 0, { reason: "first model" });
-  await publish(makeEvent("sightline.training.requested", { requestId: "req-2", model: MODEL, datasetId: dataset.id, trigger: "cli" }, { id: "train-req-req-2", time: at(10) }));
-  await publish(makeEvent("sightline.training.failed", { requestId: "req-2", runId: "run-2", model: MODEL, datasetId: dataset.id, reason: "out of memory" }, { id: "train-fail-run-2", time: at(11) }));
-  await publish(makeEvent("sightline.model.promoted", { model: MODEL, version: 1, alias: "production", actor: "ci", reason: "passed the gate" }, { id: "promote-1", time: at(12) }));
+  await publish(
+    makeEvent(
+      "sightline.training.requested",
+      { requestId: "req-2", model: MODEL, datasetId: dataset.id, trigger: "cli" },
+      { id: "train-req-req-2", time: at(10) },
+    ),
+  );
+  await publish(
+    makeEvent(
+      "sightline.training.failed",
+      { requestId: "req-2", runId: "run-2", model: MODEL, datasetId: dataset.id, reason: "out of memory" },
+      { id: "train-fail-run-2", time: at(11) },
+    ),
+  );
+  await publish(
+    makeEvent(
+      "sightline.model.promoted",
+      { model: MODEL, version: 1, alias: "production", actor: "ci", reason: "passed the gate" },
+      { id: "promote-1", time: at(12) },
+    ),
+  );
   const records = (ids: string[], minute: number) =>
-    ids.map((requestId, i) => ({ requestId, time: at(minute + i).toISOString(), label: "bag", index: 0, confidence: 0.9, features: { brightness: 0.4 + i / 10 } }));
-  await publish(makeEvent("sightline.predictions.logged", { model: MODEL, version: 1, records: records(["pred-a", "pred-b", "pred-c"], 20), dropped: 0 }, { id: "window-1", time: at(25) }));
+    ids.map((requestId, i) => ({
+      requestId,
+      time: at(minute + i).toISOString(),
+      label: "bag",
+      index: 0,
+      confidence: 0.9,
+      features: { brightness: 0.4 + i / 10 },
+    }));
+  await publish(
+    makeEvent(
+      "sightline.predictions.logged",
+      { model: MODEL, version: 1, records: records(["pred-a", "pred-b", "pred-c"], 20), dropped: 0 },
+      { id: "window-1", time: at(25) },
+    ),
+  );
   await publish(
     makeEvent(
       "sightline.drift.reported",
-      { model: MODEL, version: 1, reportId: "drift-1", reportDigest: digestOf("report"), drift: true, severity: 0.6, driftedFeatures: ["brightness"], window: { from: at(20).toISOString(), to: at(25).toISOString(), count: 3 } },
+      {
+        model: MODEL,
+        version: 1,
+        reportId: "drift-1",
+        reportDigest: digestOf("report"),
+        drift: true,
+        severity: 0.6,
+        driftedFeatures: ["brightness"],
+        window: { from: at(20).toISOString(), to: at(25).toISOString(), count: 3 },
+      },
       { id: "drift-event-1", time: at(26) },
     ),
   );
   const v2 = await train("req-3", "run-3", 30, { driftReportId: "drift-1" });
-  await publish(makeEvent("sightline.model.promoted", { model: MODEL, version: 2, alias: "production", previousVersion: 1, actor: "ci", reason: "retrained on drift" }, { id: "promote-2", time: at(40) }));
-  await publish(makeEvent("sightline.predictions.logged", { model: MODEL, version: 2, records: records(["pred-d"], 41), dropped: 2 }, { id: "window-2", time: at(42) }));
-  await publish(makeEvent("sightline.model.rolled_back", { model: MODEL, alias: "production", fromVersion: 2, toVersion: 1, actor: "alice", reason: "complaints" }, { id: "rollback-1", time: at(50) }));
+  await publish(
+    makeEvent(
+      "sightline.model.promoted",
+      { model: MODEL, version: 2, alias: "production", previousVersion: 1, actor: "ci", reason: "retrained on drift" },
+      { id: "promote-2", time: at(40) },
+    ),
+  );
+  await publish(
+    makeEvent(
+      "sightline.predictions.logged",
+      { model: MODEL, version: 2, records: records(["pred-d"], 41), dropped: 2 },
+      { id: "window-2", time: at(42) },
+    ),
+  );
+  await publish(
+    makeEvent(
+      "sightline.model.rolled_back",
+      { model: MODEL, alias: "production", fromVersion: 2, toVersion: 1, actor: "alice", reason: "complaints" },
+      { id: "rollback-1", time: at(50) },
+    ),
+  );
 
   return {
     home,

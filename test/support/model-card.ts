@@ -13,7 +13,12 @@ export function testCard(extra: Record<string, unknown> = {}): ModelCard {
     manifestDigest: digest,
     classes: ["a", "b"],
     preprocessing: { width: 28, height: 28, channels: 1 },
-    onnx: { modelDigest: digest, opset: 13, input: "pixels", outputs: { scores: "probabilities", kind: "probabilities" } },
+    onnx: {
+      modelDigest: digest,
+      opset: 13,
+      input: "pixels",
+      outputs: { scores: "probabilities", kind: "probabilities" },
+    },
     profileDigest: digest,
     architecture: "test",
     config: {},

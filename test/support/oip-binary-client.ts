@@ -35,11 +35,19 @@ export function binaryRequest(request: BinaryRequest): { body: Buffer; headers: 
   const header = {
     ...(request.id === undefined ? {} : { id: request.id }),
     ...(request.parameters === undefined ? {} : { parameters: request.parameters }),
-    inputs: request.inputs.map((t, i) => ({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: { binary_data_size: raw[i]!.length } })),
+    inputs: request.inputs.map((t, i) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: t.shape,
+      parameters: { binary_data_size: raw[i]!.length },
+    })),
     ...(request.outputs === undefined ? {} : { outputs: request.outputs }),
   };
   const json = Buffer.from(JSON.stringify(header), "utf8");
-  return { body: Buffer.concat([json, ...raw]), headers: { "content-type": "application/octet-stream", "inference-header-content-length": String(json.length) } };
+  return {
+    body: Buffer.concat([json, ...raw]),
+    headers: { "content-type": "application/octet-stream", "inference-header-content-length": String(json.length) },
+  };
 }
 
 interface HeaderOutput {
@@ -51,7 +59,10 @@ interface HeaderOutput {
 }
 
 /** Each output's values: from `data`, or decoded from the binary part in the header's order. */
-export function readOutputs(header: unknown, binary: Buffer | undefined): Map<string, { shape: number[]; datatype: string; values: (number | string)[] }> {
+export function readOutputs(
+  header: unknown,
+  binary: Buffer | undefined,
+): Map<string, { shape: number[]; datatype: string; values: (number | string)[] }> {
   const outputs = (header as { outputs: HeaderOutput[] }).outputs;
   const result = new Map<string, { shape: number[]; datatype: string; values: (number | string)[] }>();
   let offset = 0;
@@ -61,13 +72,14 @@ export function readOutputs(header: unknown, binary: Buffer | undefined): Map<st
       result.set(out.name, { shape: out.shape, datatype: out.datatype, values: out.data ?? [] });
       continue;
     }
-    if (!binary || offset + size > binary.length) throw new Error(`output ${out.name} declares ${size} bytes past the end of the body`);
+    if (!binary || offset + size > binary.length)
+      throw new Error(`output ${out.name} declares ${size} bytes past the end of the body`);
     const part = binary.subarray(offset, offset + size);
     offset += size;
     const values: (number | string)[] = [];
     if (out.datatype === "FP32") for (let i = 0; i < part.length; i += 4) values.push(part.readFloatLE(i));
     else if (out.datatype === "BYTES") {
-      for (let i = 0; i < part.length; ) {
+      for (let i = 0; i < part.length;) {
         const n = part.readUInt32LE(i);
         values.push(part.subarray(i + 4, i + 4 + n).toString("utf8"));
         i += 4 + n;
@@ -75,6 +87,7 @@ export function readOutputs(header: unknown, binary: Buffer | undefined): Map<st
     } else throw new Error(`unexpected datatype ${out.datatype}`);
     result.set(out.name, { shape: out.shape, datatype: out.datatype, values });
   }
-  if (binary && offset !== binary.length) throw new Error(`${binary.length - offset} bytes after the last binary output`);
+  if (binary && offset !== binary.length)
+    throw new Error(`${binary.length - offset} bytes after the last binary output`);
   return result;
 }

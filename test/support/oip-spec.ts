@@ -43,12 +43,15 @@ function convert(node: Json, inParametersSchema = false): Json {
       out.properties = Object.fromEntries(Object.entries(value).map(([name, s]) => [name, convert(s)]));
     } else out[key] = convert(value);
   }
-  if (out.type === "object" && out.properties !== undefined && out.additionalProperties === undefined) out.additionalProperties = false;
+  if (out.type === "object" && out.properties !== undefined && out.additionalProperties === undefined)
+    out.additionalProperties = false;
   if (inParametersSchema) out.additionalProperties = { type: ["string", "number", "boolean"] };
   return out;
 }
 
-const defs: Record<string, Json> = Object.fromEntries(Object.entries(spec.components.schemas).map(([name, s]) => [name, convert(s, name === "parameters")]));
+const defs: Record<string, Json> = Object.fromEntries(
+  Object.entries(spec.components.schemas).map(([name, s]) => [name, convert(s, name === "parameters")]),
+);
 const errorSchema = defs.inference_error_response as Schema;
 errorSchema.required = ["error"];
 // Binary outputs: the extension moves `data` after the JSON header and says how many bytes it is.
@@ -59,15 +62,48 @@ defs.binary_response_output = {
     {
       ...responseOutput,
       required: ["name", "shape", "datatype", "parameters"],
-      properties: { ...(responseOutput.properties as Schema), parameters: { allOf: [{ $ref: "#/$defs/parameters" }, { type: "object", required: ["binary_data_size"], properties: { binary_data_size: { type: "integer", minimum: 0 } } }] } },
+      properties: {
+        ...(responseOutput.properties as Schema),
+        parameters: {
+          allOf: [
+            { $ref: "#/$defs/parameters" },
+            {
+              type: "object",
+              required: ["binary_data_size"],
+              properties: { binary_data_size: { type: "integer", minimum: 0 } },
+            },
+          ],
+        },
+      },
     },
   ],
 };
 const inferenceResponse = defs.inference_response as Schema;
-defs.binary_inference_header = { ...inferenceResponse, properties: { ...(inferenceResponse.properties as Schema), outputs: { type: "array", items: { $ref: "#/$defs/binary_response_output" } } } };
-defs.live_server_response = { type: "object", additionalProperties: false, required: ["live"], properties: { live: { type: "boolean" } } };
-defs.ready_server_response = { type: "object", additionalProperties: false, required: ["ready"], properties: { ready: { type: "boolean" } } };
-defs.ready_model_response = { type: "object", additionalProperties: false, required: ["name", "ready"], properties: { name: { type: "string" }, ready: { type: "boolean" } } };
+defs.binary_inference_header = {
+  ...inferenceResponse,
+  properties: {
+    ...(inferenceResponse.properties as Schema),
+    outputs: { type: "array", items: { $ref: "#/$defs/binary_response_output" } },
+  },
+};
+defs.live_server_response = {
+  type: "object",
+  additionalProperties: false,
+  required: ["live"],
+  properties: { live: { type: "boolean" } },
+};
+defs.ready_server_response = {
+  type: "object",
+  additionalProperties: false,
+  required: ["ready"],
+  properties: { ready: { type: "boolean" } },
+};
+defs.ready_model_response = {
+  type: "object",
+  additionalProperties: false,
+  required: ["name", "ready"],
+  properties: { name: { type: "string" }, ready: { type: "boolean" } },
+};
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 ajv.addSchema({ $id: "oip", $defs: defs });
@@ -86,10 +122,15 @@ export function validatorFor(name: string): ValidateFunction {
 /** The spec's errors for `body` against schema `name`, as readable lines; empty when it validates. */
 export function schemaErrors(name: string, body: unknown): string[] {
   const v = validatorFor(name);
-  return v(body) ? [] : (v.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message ?? ""} ${JSON.stringify(e.params)}`);
+  return v(body)
+    ? []
+    : (v.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message ?? ""} ${JSON.stringify(e.params)}`);
 }
 
-const HEALTH: Record<string, string> = { "/v2/health/live": "live_server_response", "/v2/health/ready": "ready_server_response" };
+const HEALTH: Record<string, string> = {
+  "/v2/health/live": "live_server_response",
+  "/v2/health/ready": "ready_server_response",
+};
 
 /**
  * Which schema the spec gives the response to `method path` with `status`: the operation's own for that status,
@@ -98,13 +139,18 @@ const HEALTH: Record<string, string> = { "/v2/health/live": "live_server_respons
 export function responseSchemaName(method: string, path: string, status: number, binary = false): string {
   const route = specRoute(path);
   if (status >= 400) {
-    const own = route && (spec.paths[route]?.[method.toLowerCase()] as Operation | undefined)?.responses[String(status)]?.content?.["application/json"]?.schema.$ref;
+    const own =
+      route &&
+      (spec.paths[route]?.[method.toLowerCase()] as Operation | undefined)?.responses[String(status)]?.content?.[
+        "application/json"
+      ]?.schema.$ref;
     return own ? own.replace("#/components/schemas/", "") : "inference_error_response";
   }
   if (route === undefined) throw new Error(`${method} ${path} is no path of the OIP spec`);
   if (HEALTH[route]) return HEALTH[route];
   if (route.endsWith("/ready")) return "ready_model_response";
-  const ref = (spec.paths[route]?.[method.toLowerCase()] as Operation | undefined)?.responses[String(status)]?.content?.["application/json"]?.schema.$ref;
+  const ref = (spec.paths[route]?.[method.toLowerCase()] as Operation | undefined)?.responses[String(status)]
+    ?.content?.["application/json"]?.schema.$ref;
   if (!ref) throw new Error(`the OIP spec has no ${status} body for ${method} ${route}`);
   const name = ref.replace("#/components/schemas/", "");
   return binary && name === "inference_response" ? "binary_inference_header" : name;
@@ -117,7 +163,9 @@ function specRoute(path: string): string | undefined {
     const pattern = route
       .replace(/\/$/, "")
       .split(/(\/versions\/\$\{MODEL_VERSION\})/)
-      .map((part) => (part === "/versions/${MODEL_VERSION}" ? "(?:/versions/[^/]+)?" : part.replace(/\$\{[A-Z_]+\}/g, "[^/]+")))
+      .map((part) =>
+        part === "/versions/${MODEL_VERSION}" ? "(?:/versions/[^/]+)?" : part.replace(/\$\{[A-Z_]+\}/g, "[^/]+"),
+      )
       .join("");
     if (new RegExp(`^${pattern}/?$`).test(clean)) return route;
   }
@@ -145,15 +193,22 @@ export async function oipFetch(base: string, path: string, init: RequestInit = {
   let json: unknown;
   let binary: Buffer | undefined;
   if (headerLength !== null) {
-    if (res.headers.get("content-type") !== "application/octet-stream") throw new Error(`a binary response is application/octet-stream, not ${res.headers.get("content-type")}`);
+    if (res.headers.get("content-type") !== "application/octet-stream")
+      throw new Error(`a binary response is application/octet-stream, not ${res.headers.get("content-type")}`);
     json = JSON.parse(bytes.subarray(0, Number(headerLength)).toString("utf8"));
     binary = bytes.subarray(Number(headerLength));
   } else {
-    if (!/^application\/json\b/.test(res.headers.get("content-type") ?? "")) throw new Error(`${method} ${path} answered ${res.status} with content type ${res.headers.get("content-type")}, not JSON`);
+    if (!/^application\/json\b/.test(res.headers.get("content-type") ?? ""))
+      throw new Error(
+        `${method} ${path} answered ${res.status} with content type ${res.headers.get("content-type")}, not JSON`,
+      );
     json = JSON.parse(bytes.toString("utf8"));
   }
   const name = responseSchemaName(method, path, res.status, headerLength !== null);
   const errors = schemaErrors(name, json);
-  if (errors.length > 0) throw new Error(`${method} ${path} → ${res.status}: the body does not validate against the spec's ${name}:\n${errors.join("\n")}\n${JSON.stringify(json).slice(0, 500)}`);
+  if (errors.length > 0)
+    throw new Error(
+      `${method} ${path} → ${res.status}: the body does not validate against the spec's ${name}:\n${errors.join("\n")}\n${JSON.stringify(json).slice(0, 500)}`,
+    );
   return { status: res.status, headers: res.headers, json, ...(binary ? { binary } : {}) };
 }

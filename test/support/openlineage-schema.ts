@@ -33,7 +33,12 @@ export function openLineageValidator(): ValidateFunction {
 }
 
 type Facets = Record<string, { _schemaURL?: unknown }> | undefined;
-type EventLike = { run?: { facets?: Facets }; job?: { facets?: Facets }; inputs?: { facets?: Facets }[]; outputs?: { facets?: Facets }[] };
+type EventLike = {
+  run?: { facets?: Facets };
+  job?: { facets?: Facets };
+  inputs?: { facets?: Facets }[];
+  outputs?: { facets?: Facets }[];
+};
 
 /**
  * Checks every facet of an event against the vendored schema its `_schemaURL` names (`<$id>#/$defs/<Facet>`).
@@ -57,7 +62,12 @@ export function facetValidator(): (event: EventLike) => string[] {
           problems.push(`${where}.${key}: ${url} names no definition`);
           continue;
         }
-        if (!validate(facet)) problems.push(...(validate.errors ?? []).map((e: ErrorObject) => `${where}.${key}${e.instancePath}: ${e.message ?? e.keyword}`));
+        if (!validate(facet))
+          problems.push(
+            ...(validate.errors ?? []).map(
+              (e: ErrorObject) => `${where}.${key}${e.instancePath}: ${e.message ?? e.keyword}`,
+            ),
+          );
       }
     };
     check("run", event.run?.facets);

@@ -28,7 +28,9 @@ export async function startOpenLineageSink(statuses: number[] = [201]): Promise<
       }
       requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: parsed });
       const status = statuses[Math.min(requests.length - 1, statuses.length - 1)] ?? 201;
-      res.writeHead(status, { "content-type": "application/json" }).end(status < 300 ? "{}" : `{"error":"status ${status} from the test sink"}`);
+      res
+        .writeHead(status, { "content-type": "application/json" })
+        .end(status < 300 ? "{}" : `{"error":"status ${status} from the test sink"}`);
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

@@ -7,7 +7,9 @@ const WORKER = fileURLToPath(new URL("./meta-race-worker.ts", import.meta.url));
 /** Runs a race with one OS process per writer against one SQLite file, released together once all are ready. */
 export async function raceInProcesses(dbPath: string, task: RaceTask): Promise<RaceResult[]> {
   const children = Array.from({ length: task.writers }, (_, i) => {
-    const child = spawn(process.execPath, [WORKER, dbPath, JSON.stringify(task), `w${i}`], { stdio: ["pipe", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [WORKER, dbPath, JSON.stringify(task), `w${i}`], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const ready = new Promise<void>((res, rej) => {

@@ -4,7 +4,11 @@ import { DATASETS, type DatasetRecord } from "../../core/datasets/version.ts";
 import { registerVersion, type Metrics, type ModelVersion } from "../../core/registry/model-version.ts";
 
 /** Records a dataset as `data version` would, with the validation outcome given. */
-export async function putDataset(meta: MetadataStore, id: string, validation: DatasetRecord["validation"] = "passed"): Promise<void> {
+export async function putDataset(
+  meta: MetadataStore,
+  id: string,
+  validation: DatasetRecord["validation"] = "passed",
+): Promise<void> {
   const record: DatasetRecord = {
     id,
     name: "test",
@@ -22,7 +26,12 @@ export async function putDataset(meta: MetadataStore, id: string, validation: Da
 }
 
 /** Registers a version as the trainer will, with the metrics given. */
-export async function registerTestVersion(meta: MetadataStore, name: string, datasetId: string, metrics: Metrics): Promise<ModelVersion> {
+export async function registerTestVersion(
+  meta: MetadataStore,
+  name: string,
+  datasetId: string,
+  metrics: Metrics,
+): Promise<ModelVersion> {
   const run = `run-${Math.random().toString(36).slice(2, 10)}`;
   return registerVersion(meta, {
     name,

@@ -31,7 +31,15 @@ export async function trainedWorld(options: { second?: boolean } = {}): Promise<
   const rt = await openRuntime(config, createLogger({}, { level: "CRITICAL" }));
   const datasetId = (await versionDataset(rt, SAMPLE)).record.id;
   const train = async (requestId: string, epochs: number, limit: number, seed: number): Promise<ModelVersion> =>
-    (await runTraining(rt, { requestId, model: MODEL, datasetId, config: await loadTrainConfig(undefined, { epochs, limit, seed }), actor: "tester" })).version;
+    (
+      await runTraining(rt, {
+        requestId,
+        model: MODEL,
+        datasetId,
+        config: await loadTrainConfig(undefined, { epochs, limit, seed }),
+        actor: "tester",
+      })
+    ).version;
   const v1 = await train("serve-v1", 2, 1600, 1);
   const v2 = options.second === false ? v1 : await train("serve-v2", 1, 800, 2);
   await setProduction(rt, v1.version);
@@ -41,7 +49,15 @@ export async function trainedWorld(options: { second?: boolean } = {}): Promise<
 /** Points production at `version`, whatever it points at now. */
 export async function setProduction(rt: Runtime, version: number): Promise<void> {
   const current = (await getAlias(rt.meta, MODEL, PRODUCTION))?.version ?? null;
-  const moved = await moveAlias(rt.meta, { name: MODEL, alias: PRODUCTION, to: version, expected: current, actor: "tester", reason: "test", action: "alias.set" });
+  const moved = await moveAlias(rt.meta, {
+    name: MODEL,
+    alias: PRODUCTION,
+    to: version,
+    expected: current,
+    actor: "tester",
+    reason: "test",
+    action: "alias.set",
+  });
   if (!moved.ok) throw new Error(`production moved under the test: now ${moved.current}`);
 }
 
@@ -49,7 +65,8 @@ export async function setProduction(rt: Runtime, version: number): Promise<void>
 export async function heldOutImages(): Promise<{ label: string; file: string; bytes: Buffer }[]> {
   const out: { label: string; file: string; bytes: Buffer }[] = [];
   for (const label of (await readdir(join(SAMPLE, "test"))).sort()) {
-    for (const file of (await readdir(join(SAMPLE, "test", label))).sort()) out.push({ label, file, bytes: await readFile(join(SAMPLE, "test", label, file)) });
+    for (const file of (await readdir(join(SAMPLE, "test", label))).sort())
+      out.push({ label, file, bytes: await readFile(join(SAMPLE, "test", label, file)) });
   }
   return out;
 }

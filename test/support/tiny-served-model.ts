@@ -26,10 +26,20 @@ export function tinyOnnx(): Uint8Array {
     w[i * 2] = -1 / PIXELS;
     w[i * 2 + 1] = 1 / PIXELS;
   }
-  const tensor = (name: string, dims: number[], values: Float32Array) => ({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(values.buffer) });
+  const tensor = (name: string, dims: number[], values: Float32Array) => ({
+    name,
+    dims,
+    dataType: onnx.TensorProto.DataType.FLOAT,
+    rawData: new Uint8Array(values.buffer),
+  });
   const valueInfo = (name: string, dims: (number | string)[]) => ({
     name,
-    type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d })) } } },
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === "string" ? { dimParam: d } : { dimValue: d })) },
+      },
+    },
   });
   const proto = onnx.ModelProto.create({
     irVersion: 7,
@@ -38,9 +48,21 @@ export function tinyOnnx(): Uint8Array {
     graph: {
       name: "tiny",
       node: [
-        { opType: "Flatten", input: ["input"], output: ["flat"], name: "flatten", attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
+        {
+          opType: "Flatten",
+          input: ["input"],
+          output: ["flat"],
+          name: "flatten",
+          attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+        },
         { opType: "Gemm", input: ["flat", "W", "b"], output: ["logits"], name: "gemm" },
-        { opType: "Softmax", input: ["logits"], output: ["probabilities"], name: "softmax", attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] },
+        {
+          opType: "Softmax",
+          input: ["logits"],
+          output: ["probabilities"],
+          name: "softmax",
+          attribute: [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+        },
       ],
       initializer: [tensor("W", [PIXELS, 2], w), tensor("b", [2], new Float32Array([0.5, -0.5]))],
       input: [valueInfo("input", ["N", SIZE, SIZE, 1])],
@@ -66,7 +88,12 @@ export async function tinyWorld(): Promise<TinyWorld> {
     name: TINY_MODEL,
     classes: TINY_CLASSES,
     preprocessing: { width: SIZE, height: SIZE, channels: 1 },
-    onnx: { modelDigest: model.digest, opset: 13, input: "input", outputs: { scores: "probabilities", kind: "probabilities" } },
+    onnx: {
+      modelDigest: model.digest,
+      opset: 13,
+      input: "input",
+      outputs: { scores: "probabilities", kind: "probabilities" },
+    },
   });
   const cardRef = await rt.blobs.put(new TextEncoder().encode(JSON.stringify(card)));
   const version = await registerVersion(rt.meta, {
@@ -82,11 +109,21 @@ export async function tinyWorld(): Promise<TinyWorld> {
     image: null,
     metrics: { accuracy: 1 },
   });
-  await moveAlias(rt.meta, { name: TINY_MODEL, alias: PRODUCTION, to: version.version, expected: null, actor: "tester", reason: "test", action: "alias.set" });
+  await moveAlias(rt.meta, {
+    name: TINY_MODEL,
+    alias: PRODUCTION,
+    to: version.version,
+    expected: null,
+    actor: "tester",
+    reason: "test",
+    action: "alias.set",
+  });
   return { home, rt, version, close: () => rt.close() };
 }
 
 /** A real PNG, 28×28 grey at `level` (0–255). */
 export function greyPng(level: number): Promise<Buffer> {
-  return sharp(Buffer.alloc(PIXELS, level), { raw: { width: SIZE, height: SIZE, channels: 1 } }).png().toBuffer();
+  return sharp(Buffer.alloc(PIXELS, level), { raw: { width: SIZE, height: SIZE, channels: 1 } })
+    .png()
+    .toBuffer();
 }

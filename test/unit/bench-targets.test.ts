@@ -20,13 +20,19 @@ describe("bench ratio lines", () => {
   });
 
   it("prints the ratio, what it compares with, the target and the verdict", () => {
-    expect(ratioLine(0.897, 0.9, "the raw pipeline's img/s")).toBe("ratio        0.897× the raw pipeline's img/s   target ≥ 0.9×   MISSED");
+    expect(ratioLine(0.897, 0.9, "the raw pipeline's img/s")).toBe(
+      "ratio        0.897× the raw pipeline's img/s   target ≥ 0.9×   MISSED",
+    );
     expect(ratioLine(2.274, 1.6, "the peer's req/s")).toBe("ratio        2.27× the peer's req/s   target ≥ 1.6×   met");
   });
 
   it("says whether the raw pipeline's own ratio to the peer leaves a target against the peer reachable", () => {
-    expect(ceilingLine(32.2 / 23.8, 1.6)).toBe("  ceiling    the raw pipeline alone is 1.35× the peer's rate: no server running it can reach 1.6× here");
-    expect(ceilingLine(1.8, 1.6)).toBe("  ceiling    the raw pipeline alone is 1.80× the peer's rate: the 1.6× target is within reach");
+    expect(ceilingLine(32.2 / 23.8, 1.6)).toBe(
+      "  ceiling    the raw pipeline alone is 1.35× the peer's rate: no server running it can reach 1.6× here",
+    );
+    expect(ceilingLine(1.8, 1.6)).toBe(
+      "  ceiling    the raw pipeline alone is 1.80× the peer's rate: the 1.6× target is within reach",
+    );
     expect(ceilingLine(Number.NaN, 1.6)).toBe("  ceiling    the raw pipeline alone is n/a× the peer's rate: unknown");
   });
 });

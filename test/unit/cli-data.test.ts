@@ -9,7 +9,8 @@ import { smallDataset } from "../support/datasets.ts";
 
 const FMNIST = "/usr/share/datasets/fashion-mnist";
 const haveFmnist = existsSync(join(FMNIST, "t10k-images-idx3-ubyte.gz"));
-if (!haveFmnist && process.env.CI === "true") throw new Error(`${FMNIST} is missing: .ci/run installs dataset-fashion-mnist`);
+if (!haveFmnist && process.env.CI === "true")
+  throw new Error(`${FMNIST} is missing: .ci/run installs dataset-fashion-mnist`);
 
 describe("sightline data (the real command)", () => {
   const cwd = mkdtempSync(join(tmpdir(), "sightline-cli-"));
@@ -56,7 +57,9 @@ describe("sightline data (the real command)", () => {
     header.writeUInt32BE(28, 8);
     header.writeUInt32BE(28, 12);
     await writeFile(images, gzipSync(Buffer.concat([header, Buffer.alloc(100)])));
-    const run = await runCli(["data", "import-idx", "--images", images, "--labels", images, "--out", join(cwd, "x")], { cwd });
+    const run = await runCli(["data", "import-idx", "--images", images, "--labels", images, "--out", join(cwd, "x")], {
+      cwd,
+    });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/declares 5×28×28 = 3920 bytes of data but holds 100/);
   });
@@ -65,7 +68,20 @@ describe("sightline data (the real command)", () => {
     const out = join(cwd, "fmnist");
     const names = "t-shirt,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle-boot";
     const run = await runCli(
-      ["data", "import-idx", "--images", join(FMNIST, "t10k-images-idx3-ubyte.gz"), "--labels", join(FMNIST, "t10k-labels-idx1-ubyte.gz"), "--out", out, "--names", names, "--per-class", "5"],
+      [
+        "data",
+        "import-idx",
+        "--images",
+        join(FMNIST, "t10k-images-idx3-ubyte.gz"),
+        "--labels",
+        join(FMNIST, "t10k-labels-idx1-ubyte.gz"),
+        "--out",
+        out,
+        "--names",
+        names,
+        "--per-class",
+        "5",
+      ],
       { cwd },
     );
     expect(run.code).toBe(0);

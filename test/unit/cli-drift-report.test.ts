@@ -8,7 +8,13 @@ import { driftWorld, logged, records } from "../support/drift-world.ts";
 describe("sightline drift report", () => {
   it("shows the latest report in full and the history, as text and as JSON", async () => {
     const world = await driftWorld();
-    const deps = { blobs: world.rt.blobs, meta: world.rt.meta, bus: world.rt.bus, log: createLogger({}, { level: "CRITICAL" }), policy: DriftPolicySchema.parse({}) };
+    const deps = {
+      blobs: world.rt.blobs,
+      meta: world.rt.meta,
+      bus: world.rt.bus,
+      log: createLogger({}, { level: "CRITICAL" }),
+      policy: DriftPolicySchema.parse({}),
+    };
     await onPredictionsLogged(deps, logged("shoes", 1, records(500, 5), "w1"));
     await onPredictionsLogged(deps, logged("shoes", 1, records(500, 6, 1), "w2"));
     await world.rt.close();
@@ -21,7 +27,10 @@ describe("sightline drift report", () => {
     expect(text.stdout).toMatch(/shoes:1:1\s+ok/);
 
     const json = await runCli(["drift", "report", "shoes:1", "--json"], { cwd: world.home, env });
-    const parsed = JSON.parse(json.stdout) as { latest: { reportId: string; verdict: { drift: boolean } }; history: { reportId: string }[] };
+    const parsed = JSON.parse(json.stdout) as {
+      latest: { reportId: string; verdict: { drift: boolean } };
+      history: { reportId: string }[];
+    };
     expect(parsed.latest).toMatchObject({ reportId: "shoes:1:2", verdict: { drift: true } });
     expect(parsed.history.map((h) => h.reportId)).toEqual(["shoes:1:2", "shoes:1:1"]);
 

@@ -8,9 +8,18 @@ import { ModelNotFoundError } from "../../core/registry/model-version.ts";
 
 describe("the CLI's exit codes (one table)", () => {
   it("maps each kind once: config 78, unavailable 75, the rest 1 as before", () => {
-    const expected: Record<ErrorKind | "internal", number> = { invalid: 1, not_found: 1, conflict: 1, corrupt: 1, unavailable: 75, config: 78, internal: 1 };
+    const expected: Record<ErrorKind | "internal", number> = {
+      invalid: 1,
+      not_found: 1,
+      conflict: 1,
+      corrupt: 1,
+      unavailable: 75,
+      config: 78,
+      internal: 1,
+    };
     expect(KIND_EXIT).toEqual(expected);
-    for (const kind of Object.keys(ERROR_KINDS) as ErrorKind[]) expect(exitCodeFor(new SightlineError(kind, "x", "m"))).toBe(expected[kind]);
+    for (const kind of Object.keys(ERROR_KINDS) as ErrorKind[])
+      expect(exitCodeFor(new SightlineError(kind, "x", "m"))).toBe(expected[kind]);
     expect(exitCodeFor(new ConfigError("SIGHTLINE_META: bad"))).toBe(78);
     expect(exitCodeFor(new ModelNotFoundError("m:1"))).toBe(1);
     expect(exitCodeFor(new BlobCorruptError("sha256:a", "sha256:b", "x"))).toBe(1);
@@ -18,7 +27,9 @@ describe("the CLI's exit codes (one table)", () => {
   });
 
   it("gives usage errors 64 and help 0", () => {
-    expect(exitCodeFor(new CommanderError(1, "commander.unknownOption", "error: unknown option '--bogus'"))).toBe(EXIT.usage);
+    expect(exitCodeFor(new CommanderError(1, "commander.unknownOption", "error: unknown option '--bogus'"))).toBe(
+      EXIT.usage,
+    );
     expect(exitCodeFor(new InvalidArgumentError("not a positive integer"))).toBe(64);
     expect(exitCodeFor(new CommanderError(0, "commander.helpDisplayed", "(outputHelp)"))).toBe(0);
   });
@@ -31,7 +42,14 @@ describe("the CLI's exit codes (one table)", () => {
   });
 
   it("keeps policy outcomes apart from every failure code", () => {
-    expect(PROMOTE_EXIT).toEqual({ promoted: 0, blocked: 2, pending_approval: 3, rejected: 4, conflict: 5, deciding: 6 });
+    expect(PROMOTE_EXIT).toEqual({
+      promoted: 0,
+      blocked: 2,
+      pending_approval: 3,
+      rejected: 4,
+      conflict: 5,
+      deciding: 6,
+    });
     const failures = new Set<number>([...Object.values(KIND_EXIT), EXIT.usage]);
     for (const code of Object.values(PROMOTE_EXIT).filter((c) => c !== 0)) expect(failures.has(code)).toBe(false);
   });

@@ -25,13 +25,28 @@ describe("sightline lineage (the real command)", () => {
   it("prints a model's lineage as a tree after catching up on the published events", async () => {
     // Catching up, the command is the lineage consumer: what it records first goes to the OpenLineage server too.
     const sink = await startOpenLineageSink();
-    const run = await runCli(["lineage", "model", `${MODEL}:1`], { cwd: w.home, env: { ...env, SIGHTLINE_OPENLINEAGE_URL: sink.url } });
+    const run = await runCli(["lineage", "model", `${MODEL}:1`], {
+      cwd: w.home,
+      env: { ...env, SIGHTLINE_OPENLINEAGE_URL: sink.url },
+    });
     await sink.close();
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     // Deliveries are handled concurrently, so the sink sees each run's events, not a global order.
-    const sent = sink.requests.map((r) => r.body as RunEvent).map((e) => `${e.eventType} ${e.run.facets.sightline_request?.requestId ?? e.run.facets.sightline_training?.requestId}`);
-    expect(sent.sort()).toEqual(["COMPLETE req-1", "COMPLETE req-3", "FAIL req-2", "START req-1", "START req-2", "START req-3"]);
+    const sent = sink.requests
+      .map((r) => r.body as RunEvent)
+      .map(
+        (e) =>
+          `${e.eventType} ${e.run.facets.sightline_request?.requestId ?? e.run.facets.sightline_training?.requestId}`,
+      );
+    expect(sent.sort()).toEqual([
+      "COMPLETE req-1",
+      "COMPLETE req-3",
+      "FAIL req-2",
+      "START req-1",
+      "START req-2",
+      "START req-3",
+    ]);
     const out = run.stdout;
     expect(out).toMatch(/^model fashion:1\n/);
     expect(out).toContain(`dataset ${w.dataset.id}`);
@@ -46,11 +61,17 @@ describe("sightline lineage (the real command)", () => {
   });
 
   it("answers --json for a model, a prediction and a dataset; NAME@ALIAS resolves through the registry", async () => {
-    const model = JSON.parse((await cli("model", `${MODEL}:2`, "--json")).stdout) as { model: { version: number }; run: { runId: string } };
+    const model = JSON.parse((await cli("model", `${MODEL}:2`, "--json")).stdout) as {
+      model: { version: number };
+      run: { runId: string };
+    };
     expect(model).toMatchObject({ model: { version: 2 }, run: { runId: "run-3" } });
     const prediction = await cli("prediction", "pred-c", "--format", "json");
     expect(prediction.code).toBe(0);
-    expect(JSON.parse(prediction.stdout)).toMatchObject({ prediction: { requestId: "pred-c" }, lineage: { model: { version: 1 }, dataset: { datasetId: w.dataset.id } } });
+    expect(JSON.parse(prediction.stdout)).toMatchObject({
+      prediction: { requestId: "pred-c" },
+      lineage: { model: { version: 1 }, dataset: { datasetId: w.dataset.id } },
+    });
     const dataset = await cli("dataset", w.dataset.id);
     expect(dataset.code).toBe(0);
     expect(dataset.stdout).toContain("runs: 3");
@@ -78,7 +99,10 @@ describe("sightline lineage (the real command)", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const exported = await runCli(["lineage", "model", `${MODEL}:1`, "--format", "openlineage", "--export"], { cwd: w.home, env: { ...env, SIGHTLINE_OPENLINEAGE_URL: url } });
+      const exported = await runCli(["lineage", "model", `${MODEL}:1`, "--format", "openlineage", "--export"], {
+        cwd: w.home,
+        env: { ...env, SIGHTLINE_OPENLINEAGE_URL: url },
+      });
       expect(exported.stderr).toBe("");
       expect(exported.stdout.trim()).toBe(`exported 2 RunEvents to ${url}/api/v1/lineage`);
       expect(received.map((e) => e.eventType)).toEqual(["START", "COMPLETE"]);
@@ -108,8 +132,14 @@ describe("sightline lineage (the real command)", () => {
       const bad = await cli("verify", `${MODEL}:1`);
       expect(bad.code).toBe(1);
       expect(bad.stdout).toMatch(/^VERIFY FAILED: model fashion:1/);
-      expect(bad.stdout).toMatch(new RegExp(`FAIL dataset file +${victim.path.replace(".", "\\.")} \\(file://.*/blobs/sha256/${victim.sha256.slice(0, 2)}/${victim.sha256}\\)`));
-      expect(bad.stderr).toContain(`does not match the stored data: dataset files dataset ${w.dataset.id}; dataset file ${victim.path}`);
+      expect(bad.stdout).toMatch(
+        new RegExp(
+          `FAIL dataset file +${victim.path.replace(".", "\\.")} \\(file://.*/blobs/sha256/${victim.sha256.slice(0, 2)}/${victim.sha256}\\)`,
+        ),
+      );
+      expect(bad.stderr).toContain(
+        `does not match the stored data: dataset files dataset ${w.dataset.id}; dataset file ${victim.path}`,
+      );
     } finally {
       await writeFile(path, original);
     }

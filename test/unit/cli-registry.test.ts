@@ -51,7 +51,9 @@ describe("sightline models / promote / rollback (the real command)", () => {
     expect(rolled.stdout).toContain("fmnist@production: 3 → 1");
 
     const list = await cli("models", "list", "--json");
-    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ name: "fmnist", latestVersion: 3, aliases: { production: 1, previous: 3 } })]);
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ name: "fmnist", latestVersion: 3, aliases: { production: 1, previous: 3 } }),
+    ]);
     const show = await cli("models", "show", "fmnist@production", "--json");
     expect(JSON.parse(show.stdout)).toMatchObject({ name: "fmnist", version: 1, aliases: ["production"] });
     const model = await cli("models", "show", "fmnist");

@@ -39,10 +39,35 @@ describe("sightline runs list / show / compare (the real command)", () => {
 
   beforeAll(async () => {
     const meta = new SqliteStore(join(cwd, "home", "meta.db"));
-    await putRun(meta, run("run-a", 1, { version: 1, heldOut: { accuracy: 0.88, macro_f1: 0.87 }, artefacts: [{ kind: "onnx", digest: "e".repeat(64) }] }));
-    await putRun(meta, run("run-b", 2, { version: 2, params: { epochs: 5, learningRate: 0.001, "preprocessing.width": 28 }, tags: { trigger: "drift" }, heldOut: { accuracy: 0.93, macro_f1: 0.92 } }));
-    await putRun(meta, run("run-d", 0, { status: "running", finishedAt: undefined, progress: { epoch: 2, epochs: 5, batch: 7, batches: 10, etaSeconds: 61.4 } }));
-    await putRun(meta, run("run-c", 3, { status: "failed", reason: "dataset ffff is not registered", metrics: [], heldOut: undefined }));
+    await putRun(
+      meta,
+      run("run-a", 1, {
+        version: 1,
+        heldOut: { accuracy: 0.88, macro_f1: 0.87 },
+        artefacts: [{ kind: "onnx", digest: "e".repeat(64) }],
+      }),
+    );
+    await putRun(
+      meta,
+      run("run-b", 2, {
+        version: 2,
+        params: { epochs: 5, learningRate: 0.001, "preprocessing.width": 28 },
+        tags: { trigger: "drift" },
+        heldOut: { accuracy: 0.93, macro_f1: 0.92 },
+      }),
+    );
+    await putRun(
+      meta,
+      run("run-d", 0, {
+        status: "running",
+        finishedAt: undefined,
+        progress: { epoch: 2, epochs: 5, batch: 7, batches: 10, etaSeconds: 61.4 },
+      }),
+    );
+    await putRun(
+      meta,
+      run("run-c", 3, { status: "failed", reason: "dataset ffff is not registered", metrics: [], heldOut: undefined }),
+    );
     await meta.close();
   });
 
@@ -51,22 +76,38 @@ describe("sightline runs list / show / compare (the real command)", () => {
     expect(table.stderr).toBe("");
     expect(table.code).toBe(0);
     const lines = table.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^RUN\s+MODEL\s+TRAINER\s+STATUS\s+STARTED\s+SECONDS\s+VERSION\s+test_accuracy\s+test_macro_f1$/);
+    expect(lines[0]).toMatch(
+      /^RUN\s+MODEL\s+TRAINER\s+STATUS\s+STARTED\s+SECONDS\s+VERSION\s+test_accuracy\s+test_macro_f1$/,
+    );
     expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(["run-c", "run-b", "run-a", "run-d"]);
-    expect(lines[2]).toMatch(/^run-b\s+fmnist\s+builtin\s+succeeded\s+2026-01-02T09:02:00Z\s+42\.0\s+2\s+0\.9300\s+0\.9200$/);
+    expect(lines[2]).toMatch(
+      /^run-b\s+fmnist\s+builtin\s+succeeded\s+2026-01-02T09:02:00Z\s+42\.0\s+2\s+0\.9300\s+0\.9200$/,
+    );
     expect(lines[1]).toMatch(/^run-c\s+fmnist\s+builtin\s+failed\s+.*—\s+—\s+—$/);
 
-    const filtered = await cli("runs", "list", "--model", "fmnist", "--filter", 'metrics.test_accuracy > 0.9 and tags.trigger = "drift"', "--json");
+    const filtered = await cli(
+      "runs",
+      "list",
+      "--model",
+      "fmnist",
+      "--filter",
+      'metrics.test_accuracy > 0.9 and tags.trigger = "drift"',
+      "--json",
+    );
     expect(filtered.code).toBe(0);
     expect((JSON.parse(filtered.stdout) as RunsPage).runs.map((r) => r.runId)).toEqual(["run-b"]);
 
     const page = await cli("runs", "list", "--limit", "2");
     expect(page.stdout).toMatch(/more: --cursor \S+/);
     const cursor = /more: --cursor (\S+)/.exec(page.stdout)![1]!;
-    const rest = JSON.parse((await cli("runs", "list", "--limit", "2", "--cursor", cursor, "--json")).stdout) as RunsPage;
+    const rest = JSON.parse(
+      (await cli("runs", "list", "--limit", "2", "--cursor", cursor, "--json")).stdout,
+    ) as RunsPage;
     expect(rest.runs.map((r) => r.runId)).toEqual(["run-a", "run-d"]);
 
-    const sorted = JSON.parse((await cli("runs", "list", "--sort", "metrics.test_accuracy desc", "--json")).stdout) as RunsPage;
+    const sorted = JSON.parse(
+      (await cli("runs", "list", "--sort", "metrics.test_accuracy desc", "--json")).stdout,
+    ) as RunsPage;
     expect(sorted.runs.map((r) => r.runId)).toEqual(["run-b", "run-a", "run-c", "run-d"]);
 
     const none = await cli("runs", "list", "--filter", 'status = "running" and tags.trigger = "drift"');

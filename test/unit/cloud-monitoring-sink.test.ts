@@ -1,7 +1,11 @@
 import { Socket } from "node:net";
 import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { CloudMonitoringSink, DRIFT_METRIC_TYPES, MAX_SERIES_PER_REQUEST } from "../../core/telemetry/cloud-monitoring-sink.ts";
+import {
+  CloudMonitoringSink,
+  DRIFT_METRIC_TYPES,
+  MAX_SERIES_PER_REQUEST,
+} from "../../core/telemetry/cloud-monitoring-sink.ts";
 import { type DriftMetricPoint, DriftMetricsError, LogDriftMetrics } from "../../core/telemetry/drift-metrics.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { grpcCode } from "../../core/util/grpc.ts";
@@ -45,7 +49,8 @@ function manyFeatures(n: number): Record<string, number> {
   return Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${String(i).padStart(4, "0")}`, i / n]));
 }
 
-const byType = (series: DecodedTimeSeries[], type: string): DecodedTimeSeries[] => series.filter((s) => s.metric?.type === type);
+const byType = (series: DecodedTimeSeries[], type: string): DecodedTimeSeries[] =>
+  series.filter((s) => s.metric?.type === type);
 
 describe("CloudMonitoringSink against a loopback MetricService", () => {
   let fake: FakeMonitoring;
@@ -95,13 +100,17 @@ describe("CloudMonitoringSink against a loopback MetricService", () => {
 
     const scores = byType(series, DRIFT_METRIC_TYPES.score);
     expect(scores.every((s) => s.valueType === "DOUBLE")).toBe(true);
-    expect(Object.fromEntries(scores.map((s) => [s.metric?.labels?.feature, s.points?.[0]?.value?.doubleValue]))).toEqual({
+    expect(
+      Object.fromEntries(scores.map((s) => [s.metric?.labels?.feature, s.points?.[0]?.value?.doubleValue])),
+    ).toEqual({
       _overall: 0.375,
       brightness: 0.02,
       contrast: 0.41,
       sharpness: 0.125,
     });
-    expect(scores.every((s) => s.metric?.labels?.model === "fashion-cnn" && s.metric.labels.version === "3")).toBe(true);
+    expect(scores.every((s) => s.metric?.labels?.model === "fashion-cnn" && s.metric.labels.version === "3")).toBe(
+      true,
+    );
 
     // The real client made the call: gax's headers, the routing header, and no credentials on a plain-text channel.
     expect(metadata["x-goog-api-client"]?.[0]).toMatch(/gax\//);
@@ -114,8 +123,14 @@ describe("CloudMonitoringSink against a loopback MetricService", () => {
     const series = fake.timeSeriesCalls[0]?.request.timeSeries ?? [];
     expect(series).toHaveLength(3);
     // Zeros live in a oneof, so they travel on the wire (not dropped as proto3 defaults).
-    expect(byType(series, DRIFT_METRIC_TYPES.detected)[0]?.points?.[0]?.value).toEqual({ int64Value: "0", value: "int64Value" });
-    expect(byType(series, DRIFT_METRIC_TYPES.score)[0]?.points?.[0]?.value).toEqual({ doubleValue: 0, value: "doubleValue" });
+    expect(byType(series, DRIFT_METRIC_TYPES.detected)[0]?.points?.[0]?.value).toEqual({
+      int64Value: "0",
+      value: "int64Value",
+    });
+    expect(byType(series, DRIFT_METRIC_TYPES.score)[0]?.points?.[0]?.value).toEqual({
+      doubleValue: 0,
+      value: "doubleValue",
+    });
   });
 
   it("splits a report into requests of at most 200 series, each series written exactly once", async () => {
@@ -142,7 +157,10 @@ describe("CloudMonitoringSink against a loopback MetricService", () => {
   });
 
   it("turns INVALID_ARGUMENT into a rejected promise that names the project, model, version and status", async () => {
-    fake.failCreateTimeSeries({ code: status.INVALID_ARGUMENT, message: "Field timeSeries[0].metric.labels had an invalid value" });
+    fake.failCreateTimeSeries({
+      code: status.INVALID_ARGUMENT,
+      message: "Field timeSeries[0].metric.labels had an invalid value",
+    });
 
     const err = await sink.write(report()).then(
       () => undefined,
@@ -150,7 +168,9 @@ describe("CloudMonitoringSink against a loopback MetricService", () => {
     );
     expect(err).toBeInstanceOf(DriftMetricsError);
     const message = (err as Error).message;
-    expect(message).toMatch(/createTimeSeries failed for projects\/p, model "fashion-cnn" version 3 at 2026-11-05T12:00:00\.250Z/);
+    expect(message).toMatch(
+      /createTimeSeries failed for projects\/p, model "fashion-cnn" version 3 at 2026-11-05T12:00:00\.250Z/,
+    );
     expect(message).toMatch(/INVALID_ARGUMENT/);
     expect(message).toMatch(/metric\.labels had an invalid value/);
     expect(grpcCode(err)).toBe(status.INVALID_ARGUMENT);
@@ -188,7 +208,9 @@ describe("CloudMonitoringSink against a loopback MetricService", () => {
     await expect(sink.write(report({ version: 0 }))).rejects.toThrow(/version must be a positive integer/);
     await expect(sink.write(report({ windowSize: 1.5 }))).rejects.toThrow(/windowSize/);
     await expect(sink.write(report({ endTime: new Date(Number.NaN) }))).rejects.toThrow(/endTime/);
-    await expect(sink.write(report({ features: { contrast: Number.POSITIVE_INFINITY } }))).rejects.toThrow(/"contrast" score is not finite/);
+    await expect(sink.write(report({ features: { contrast: Number.POSITIVE_INFINITY } }))).rejects.toThrow(
+      /"contrast" score is not finite/,
+    );
     expect(fake.timeSeriesCalls).toHaveLength(0);
   });
 
@@ -219,7 +241,9 @@ describe("CloudMonitoringSink against a loopback MetricService", () => {
 describe("LogDriftMetrics", () => {
   it("writes one structured log line per report", async () => {
     const lines: string[] = [];
-    const sink = new LogDriftMetrics(createLogger({ component: "drift-metrics" }, { level: "INFO", write: (l) => lines.push(l) }));
+    const sink = new LogDriftMetrics(
+      createLogger({ component: "drift-metrics" }, { level: "INFO", write: (l) => lines.push(l) }),
+    );
     await sink.write(report());
     await sink.close();
     expect(lines).toHaveLength(1);

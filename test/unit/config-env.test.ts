@@ -3,8 +3,21 @@ import { z } from "zod";
 import { ConfigError } from "../../core/config/config.ts";
 import { defineEnv } from "../../core/config/env.ts";
 
-const port = defineEnv({ name: "SIGHTLINE_X_PORT", schema: z.coerce.number().int().positive(), default: "8080", doc: "port", components: ["serving"], deprecatedAliases: ["SIGHTLINE_OLD_PORT"] });
-const token = defineEnv({ name: "SIGHTLINE_X_TOKEN", schema: z.string().min(8), doc: "token", secret: true, components: ["cli"] });
+const port = defineEnv({
+  name: "SIGHTLINE_X_PORT",
+  schema: z.coerce.number().int().positive(),
+  default: "8080",
+  doc: "port",
+  components: ["serving"],
+  deprecatedAliases: ["SIGHTLINE_OLD_PORT"],
+});
+const token = defineEnv({
+  name: "SIGHTLINE_X_TOKEN",
+  schema: z.string().min(8),
+  doc: "token",
+  secret: true,
+  components: ["cli"],
+});
 
 describe("defineEnv", () => {
   it("parses the set value, an old alias, or the default", () => {

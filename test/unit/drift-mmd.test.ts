@@ -15,12 +15,20 @@ const shiftFirst = (by: number) => (z: number, k: number) => z + (k === 0 ? by :
 describe("MMD: calibration under the null", () => {
   // Under "same distribution" a valid test's p-value is uniform: over 40 independent pairs of samples about 2 fall
   // below 0.05 (≤ 6 allowed) and about half below 0.5.
-  const calibration = (options: MmdOptions, n: number, dim: number): { below05: number; below50: number; methods: Set<string> } => {
+  const calibration = (
+    options: MmdOptions,
+    n: number,
+    dim: number,
+  ): { below05: number; below50: number; methods: Set<string> } => {
     let below05 = 0;
     let below50 = 0;
     const methods = new Set<string>();
     for (let s = 0; s < 40; s++) {
-      const r = mmdTest(vectors(n, dim, 1000 + s), vectors(n, dim, 2000 + s), { permutations: 100, seed: s, ...options });
+      const r = mmdTest(vectors(n, dim, 1000 + s), vectors(n, dim, 2000 + s), {
+        permutations: 100,
+        seed: s,
+        ...options,
+      });
       methods.add(r.method);
       if (r.pValue < 0.05) below05++;
       if (r.pValue < 0.5) below50++;
@@ -63,7 +71,11 @@ describe("MMD: power and agreement", () => {
 
   it("random features reach the exact test's verdict, and a close statistic, on moderate samples", () => {
     for (let s = 0; s < 5; s++) {
-      for (const [name, f] of [["same", undefined], ["shift", shiftFirst(0.4)], ["scale", (z: number) => 1.25 * z]] as const) {
+      for (const [name, f] of [
+        ["same", undefined],
+        ["shift", shiftFirst(0.4)],
+        ["scale", (z: number) => 1.25 * z],
+      ] as const) {
         const x = vectors(400, 16, 100 + s);
         const y = vectors(400, 16, 200 + s, f);
         const exact = mmdTest(x, y, { method: "exact", seed: s });
@@ -74,7 +86,10 @@ describe("MMD: power and agreement", () => {
         expect(rff.pValue < 0.05, label).toBe(exact.pValue < 0.05);
         if (name !== "same") expect(exact.pValue, label).toBeLessThan(0.05);
         // The null spread of MMD² here is ~4e-4; the approximation error is about that plus a share of the signal.
-        expect(Math.abs(rff.statistic - exact.statistic), `${label}: MMD² ${exact.statistic} vs ${rff.statistic}`).toBeLessThan(6e-4 + 0.2 * Math.abs(exact.statistic));
+        expect(
+          Math.abs(rff.statistic - exact.statistic),
+          `${label}: MMD² ${exact.statistic} vs ${rff.statistic}`,
+        ).toBeLessThan(6e-4 + 0.2 * Math.abs(exact.statistic));
         expect(rff.bandwidth / exact.bandwidth).toBeCloseTo(1, 1);
       }
     }
@@ -98,9 +113,22 @@ describe("MMD: reproducibility and options", () => {
   it("reports the method, its size and the bandwidth's source", () => {
     const x = vectors(30, 4, 7);
     const y = vectors(40, 4, 8);
-    expect(mmdTest(x, y, { permutations: 10 })).toMatchObject({ method: "exact", features: null, bandwidthPairs: (70 * 69) / 2, permutations: 10 });
-    expect(mmdTest(x, y, { permutations: 10, method: "rff", features: 64 })).toMatchObject({ method: "rff", features: 64, bandwidthPairs: (70 * 69) / 2 });
-    expect(mmdTest(x, y, { permutations: 10, method: "rff", bandwidth: 2 })).toMatchObject({ bandwidth: 2, bandwidthPairs: null, features: 512 });
+    expect(mmdTest(x, y, { permutations: 10 })).toMatchObject({
+      method: "exact",
+      features: null,
+      bandwidthPairs: (70 * 69) / 2,
+      permutations: 10,
+    });
+    expect(mmdTest(x, y, { permutations: 10, method: "rff", features: 64 })).toMatchObject({
+      method: "rff",
+      features: 64,
+      bandwidthPairs: (70 * 69) / 2,
+    });
+    expect(mmdTest(x, y, { permutations: 10, method: "rff", bandwidth: 2 })).toMatchObject({
+      bandwidth: 2,
+      bandwidthPairs: null,
+      features: 512,
+    });
   });
 
   it("does not depend on where the embeddings sit (no cancellation far from the origin)", () => {
@@ -121,8 +149,18 @@ describe("MMD: reproducibility and options", () => {
     expect(() => mmdTest(x, x, { permutations: -1 })).toThrow();
     expect(() => mmdTest(x, x, { kernel: "laplace" } as never)).toThrow();
     expect(() => mmdTest(x, [[1, 2, 3]])).toThrow(/at least 2/);
-    expect(() => mmdTest(x, [[1, 2, 3], [1, 2]])).toThrow(/same length/);
-    expect(() => mmdTest(x, [[1, 2, 3], [1, Number.NaN, 3]])).toThrow(/finite/);
+    expect(() =>
+      mmdTest(x, [
+        [1, 2, 3],
+        [1, 2],
+      ]),
+    ).toThrow(/same length/);
+    expect(() =>
+      mmdTest(x, [
+        [1, 2, 3],
+        [1, Number.NaN, 3],
+      ]),
+    ).toThrow(/finite/);
   });
 });
 
@@ -141,7 +179,12 @@ describe("MMD building blocks", () => {
 
   it("blocked A·Bᵀ equals plain dot products, including the edge rows and columns, and mirrors exactly", () => {
     const random = seededRandom(13);
-    for (const [rows, cols, dim] of [[7, 9, 5], [8, 8, 3], [1, 5, 2], [5, 5, 1]] as const) {
+    for (const [rows, cols, dim] of [
+      [7, 9, 5],
+      [8, 8, 3],
+      [1, 5, 2],
+      [5, 5, 1],
+    ] as const) {
       const A = Float64Array.from({ length: rows * dim }, () => random() - 0.5);
       const B = Float64Array.from({ length: cols * dim }, () => random() - 0.5);
       const product = multiplyTransposed(A, rows, B, cols, dim);
@@ -155,7 +198,8 @@ describe("MMD building blocks", () => {
       if (rows === cols) {
         const gram = multiplyTransposed(A, rows, A, rows, dim, true);
         expect(gram).toEqual(multiplyTransposed(A, rows, A, rows, dim));
-        for (let i = 0; i < rows; i++) for (let j = 0; j < rows; j++) expect(gram[i * rows + j]).toBe(gram[j * rows + i]);
+        for (let i = 0; i < rows; i++)
+          for (let j = 0; j < rows; j++) expect(gram[i * rows + j]).toBe(gram[j * rows + i]);
       }
     }
   });

@@ -4,7 +4,18 @@ import { describe, expect, it } from "vitest";
 import { compareClassCounts } from "../../core/drift/stats/chi2.ts";
 import { compareFeatures } from "../../core/drift/compare.ts";
 import { mmdTest } from "../../core/drift/stats/mmd.ts";
-import { buildProfile, classCounts, MAX_EMBEDDING_SAMPLE, MAX_SAMPLE, parseProfile, PROFILE_QUANTILES, ProfileInputError, referenceSamples, ReferenceProfileSchema, serializeProfile } from "../../core/drift/profile.ts";
+import {
+  buildProfile,
+  classCounts,
+  MAX_EMBEDDING_SAMPLE,
+  MAX_SAMPLE,
+  parseProfile,
+  PROFILE_QUANTILES,
+  ProfileInputError,
+  referenceSamples,
+  ReferenceProfileSchema,
+  serializeProfile,
+} from "../../core/drift/profile.ts";
 import type { BuildProfileInput } from "../../core/drift/profile.ts";
 import { seededRandom } from "../../core/util/random.ts";
 import { FEATURE_NAMES, imageFeatures } from "../../core/imaging/features.ts";
@@ -134,7 +145,10 @@ describe("stored form", () => {
     const json = serializeProfile(p);
     expect(parseProfile(json)).toEqual(p);
     expect(parseProfile(new TextEncoder().encode(json))).toEqual(p);
-    const stored = JSON.parse(json) as { embeddings: { encoding: string; data: string }; features: Record<string, { sample: unknown }> };
+    const stored = JSON.parse(json) as {
+      embeddings: { encoding: string; data: string };
+      features: Record<string, { sample: unknown }>;
+    };
     expect(stored.embeddings.encoding).toBe("float32-le-base64");
     expect(typeof stored.features.brightness!.sample).toBe("string");
     // ~2 kB of summaries, 2 × 5.3 kB of scalar samples, 500 × 128 float32 = 341 kB of embeddings in base64.
@@ -142,12 +156,28 @@ describe("stored form", () => {
   });
 
   it("refuses a profile that does not hold together", () => {
-    const stored = JSON.parse(serializeProfile(buildProfile(synthetic(200, 4)))) as Record<string, unknown> & { predictions: { counts: number[] }; embeddings: { data: string }; features: Record<string, { quantiles: number[] }> };
+    const stored = JSON.parse(serializeProfile(buildProfile(synthetic(200, 4)))) as Record<string, unknown> & {
+      predictions: { counts: number[] };
+      embeddings: { data: string };
+      features: Record<string, { quantiles: number[] }>;
+    };
     expect(() => parseProfile({ ...stored, schema: "sightline.profile/v2" })).toThrow();
     expect(() => parseProfile({ ...stored, extra: 1 })).toThrow();
-    expect(() => parseProfile({ ...stored, predictions: { ...stored.predictions, counts: stored.predictions.counts.map(() => 0) } })).toThrow(/add up/);
-    expect(() => parseProfile({ ...stored, embeddings: { ...stored.embeddings, data: stored.embeddings.data.slice(8) } })).toThrow(/whole number/);
-    expect(() => parseProfile({ ...stored, features: { ...stored.features, brightness: { ...stored.features.brightness!, quantiles: [1] } } })).toThrow(/quantiles/);
+    expect(() =>
+      parseProfile({
+        ...stored,
+        predictions: { ...stored.predictions, counts: stored.predictions.counts.map(() => 0) },
+      }),
+    ).toThrow(/add up/);
+    expect(() =>
+      parseProfile({ ...stored, embeddings: { ...stored.embeddings, data: stored.embeddings.data.slice(8) } }),
+    ).toThrow(/whole number/);
+    expect(() =>
+      parseProfile({
+        ...stored,
+        features: { ...stored.features, brightness: { ...stored.features.brightness!, quantiles: [1] } },
+      }),
+    ).toThrow(/quantiles/);
     expect(() => parseProfile("{")).toThrow();
     expect(ReferenceProfileSchema.safeParse(stored).success).toBe(true);
   });
@@ -209,7 +239,9 @@ describe("use for drift detection (issue 6)", () => {
   it("class counts feed chi-squared and the embedding sample feeds MMD", () => {
     const p = parseProfile(serializeProfile(buildProfile({ ...synthetic(2000, 4), embeddingSampleSize: 100 })));
     const current = synthetic(100, 4, 5, 1);
-    const rows = Array.from({ length: 100 }, (_, i) => Array.from((current.embeddings as Float32Array).subarray(i * 4, i * 4 + 4)));
+    const rows = Array.from({ length: 100 }, (_, i) =>
+      Array.from((current.embeddings as Float32Array).subarray(i * 4, i * 4 + 4)),
+    );
     expect(mmdTest(p.embeddings!.sample, rows, { permutations: 50, seed: 1 }).pValue).toBeLessThan(0.05);
     const skewed = { a: 500, b: 20, c: 20, d: 20 };
     expect(compareClassCounts(classCounts(p), skewed).pValue).toBeLessThan(0.05);

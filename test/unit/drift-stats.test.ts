@@ -63,7 +63,8 @@ describe(`parity with SciPy ${fixtures.scipy}`, () => {
       const u = pick(c.a, c.aN);
       const v = pick(c.b, c.bN);
       expectClose(wassersteinDistance(u, v), c.distance, `wasserstein ${c.a} vs ${c.b}`);
-      if (Number.isFinite(c.normalised)) expectClose(normalisedWasserstein(u, v), c.normalised, `normalised ${c.a} vs ${c.b}`);
+      if (Number.isFinite(c.normalised))
+        expectClose(normalisedWasserstein(u, v), c.normalised, `normalised ${c.a} vs ${c.b}`);
     }
   });
 
@@ -82,14 +83,21 @@ describe(`parity with SciPy ${fixtures.scipy}`, () => {
 
   it("jensenshannon in base 2 and base e", () => {
     for (const c of fixtures.jensenshannon) {
-      expectClose(jensenShannonDistance(c.p, c.q, c.base ?? Math.E), c.distance, `js ${JSON.stringify(c.p)} ${JSON.stringify(c.q)} base ${c.base ?? "e"}`);
+      expectClose(
+        jensenShannonDistance(c.p, c.q, c.base ?? Math.E),
+        c.distance,
+        `js ${JSON.stringify(c.p)} ${JSON.stringify(c.q)} base ${c.base ?? "e"}`,
+      );
     }
   });
 });
 
 function normal(n: number, shift: number, seed: number): number[] {
   const random = seededRandom(seed);
-  return Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()) + shift);
+  return Array.from(
+    { length: n },
+    () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()) + shift,
+  );
 }
 
 describe("PSI", () => {

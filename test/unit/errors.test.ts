@@ -23,24 +23,49 @@ describe("Sightline's error classes", () => {
   const cases: [SightlineError, string, string, string][] = [
     [new ConfigError("SIGHTLINE_META: bad"), "ConfigError", "config", "config_invalid"],
     [new InvalidEventError("not JSON"), "InvalidEventError", "invalid", "invalid_event"],
-    [new UnsupportedImageFormatError("svg", ["png"]), "UnsupportedImageFormatError", "invalid", "unsupported_image_format"],
-    [new UnsupportedImageFormatError(undefined, ["png"]), "UnsupportedImageFormatError", "invalid", "unknown_image_format"],
+    [
+      new UnsupportedImageFormatError("svg", ["png"]),
+      "UnsupportedImageFormatError",
+      "invalid",
+      "unsupported_image_format",
+    ],
+    [
+      new UnsupportedImageFormatError(undefined, ["png"]),
+      "UnsupportedImageFormatError",
+      "invalid",
+      "unknown_image_format",
+    ],
     [new DatasetNotFoundError("f".repeat(64)), "DatasetNotFoundError", "not_found", "dataset_not_found"],
     [new ConflictError("lost"), "ConflictError", "conflict", "conflict"],
     [new DriftInputError("no features"), "DriftInputError", "invalid", "drift_input_invalid"],
     [new ProfileInputError("empty"), "ProfileInputError", "invalid", "profile_input_invalid"],
     [new ModelNotFoundError("m:1"), "ModelNotFoundError", "not_found", "model_not_found"],
     [new RollbackError("no reason"), "RollbackError", "invalid", "rollback_refused"],
-    [new DecisionInProgressError("d", "2026-01-01T00:00:00Z"), "DecisionInProgressError", "conflict", "decision_in_progress"],
+    [
+      new DecisionInProgressError("d", "2026-01-01T00:00:00Z"),
+      "DecisionInProgressError",
+      "conflict",
+      "decision_in_progress",
+    ],
     [new BlobNotFoundError("sha256:00", "/tmp/blobs"), "BlobNotFoundError", "not_found", "blob_not_found"],
     [new BlobCorruptError("sha256:00", "sha256:11", "/tmp/blobs/x"), "BlobCorruptError", "corrupt", "blob_corrupt"],
     [new VerifyTargetNotFoundError("model m:1"), "VerifyTargetNotFoundError", "not_found", "verify_target_not_found"],
     [new LineageNotFoundError("model m:1"), "LineageNotFoundError", "not_found", "lineage_not_found"],
     [new AmbiguousPredictionError("r", []), "AmbiguousPredictionError", "not_found", "prediction_ambiguous"],
     [new OpenLineageExportError("POST failed"), "OpenLineageExportError", "unavailable", "openlineage_export_failed"],
-    [new OpenLineageExportError("not a URL", { kind: "config" }), "OpenLineageExportError", "config", "openlineage_config"],
+    [
+      new OpenLineageExportError("not a URL", { kind: "config" }),
+      "OpenLineageExportError",
+      "config",
+      "openlineage_config",
+    ],
     [new DriftMetricsError("bad point"), "DriftMetricsError", "invalid", "drift_metric_invalid"],
-    [new DriftMetricsError("outage", { kind: "unavailable", grpcCode: 14 }), "DriftMetricsError", "unavailable", "drift_metrics_failed"],
+    [
+      new DriftMetricsError("outage", { kind: "unavailable", grpcCode: 14 }),
+      "DriftMetricsError",
+      "unavailable",
+      "drift_metrics_failed",
+    ],
   ];
 
   it.each(cases)("%s is a SightlineError named %s, kind %s, code %s", (err, name, kind, code) => {
@@ -65,7 +90,12 @@ describe("Sightline's error classes", () => {
 
   it("BlobCorruptError carries the expected and actual digests and where it was read", () => {
     const err = new BlobCorruptError("sha256:aa", "sha256:bb", "gs://bucket/blobs/sha256/aa/aa");
-    expect(err).toMatchObject({ digest: "sha256:aa", expected: "sha256:aa", actual: "sha256:bb", location: "gs://bucket/blobs/sha256/aa/aa" });
+    expect(err).toMatchObject({
+      digest: "sha256:aa",
+      expected: "sha256:aa",
+      actual: "sha256:bb",
+      location: "gs://bucket/blobs/sha256/aa/aa",
+    });
   });
 
   it("DriftMetricsError keeps the gRPC status apart from its own code", () => {
@@ -73,7 +103,12 @@ describe("Sightline's error classes", () => {
     expect(err.code).toBe("drift_metric_invalid");
     expect(grpcCode(err)).toBe(3);
     expect(grpcCode({ code: 14 })).toBe(14);
-    expect([grpcKind(3), grpcKind(7), grpcKind(14), grpcKind(undefined)]).toEqual(["invalid", "config", "unavailable", "unavailable"]);
+    expect([grpcKind(3), grpcKind(7), grpcKind(14), grpcKind(undefined)]).toEqual([
+      "invalid",
+      "config",
+      "unavailable",
+      "unavailable",
+    ]);
   });
 });
 
@@ -97,7 +132,12 @@ describe("lineage verify reads a corrupt blob's digest from the error", () => {
     const result = await verifyModelLineage({ blobs, meta: w.meta }, MODEL, 2);
     expect(result.ok).toBe(false);
     expect(result.checks.filter((c) => !c.ok)).toEqual([
-      expect.objectContaining({ check: "model file", expected: w.v2.modelDigest, actual, detail: "the model file is damaged" }),
+      expect.objectContaining({
+        check: "model file",
+        expected: w.v2.modelDigest,
+        actual,
+        detail: "the model file is damaged",
+      }),
     ]);
   });
 });

@@ -24,7 +24,9 @@ interface Fixtures {
   ece_bins: number;
   cases: Case[];
 }
-const fixtures = JSON.parse(readFileSync(new URL("../fixtures/evaluation/sklearn.json", import.meta.url), "utf8")) as Fixtures;
+const fixtures = JSON.parse(
+  readFileSync(new URL("../fixtures/evaluation/sklearn.json", import.meta.url), "utf8"),
+) as Fixtures;
 
 /** Parity as the brief states it: equal to scikit-learn within 1e-9, absolute or relative. */
 function expectClose(actual: number, expected: number, what: string): void {
@@ -110,11 +112,19 @@ describe("evaluateClassifier", () => {
 
   it("rejects inconsistent input", () => {
     const classes = ["a", "b"];
-    expect(() => evaluateClassifier({ probabilities: new Float32Array(3), labels: [0, 1], classes })).toThrow(RangeError);
-    expect(() => evaluateClassifier({ probabilities: new Float32Array(4), labels: [0, 2], classes })).toThrow(/label 2/);
-    expect(() => evaluateClassifier({ probabilities: Float32Array.from([NaN, 1]), labels: [0], classes })).toThrow(/not finite/);
+    expect(() => evaluateClassifier({ probabilities: new Float32Array(3), labels: [0, 1], classes })).toThrow(
+      RangeError,
+    );
+    expect(() => evaluateClassifier({ probabilities: new Float32Array(4), labels: [0, 2], classes })).toThrow(
+      /label 2/,
+    );
+    expect(() => evaluateClassifier({ probabilities: Float32Array.from([NaN, 1]), labels: [0], classes })).toThrow(
+      /not finite/,
+    );
     expect(() => evaluateClassifier({ probabilities: new Float32Array(0), labels: [], classes })).toThrow(/no samples/);
-    expect(() => evaluateClassifier({ probabilities: new Float32Array(1), labels: [0], classes: ["a"] })).toThrow(/2 classes/);
+    expect(() => evaluateClassifier({ probabilities: new Float32Array(1), labels: [0], classes: ["a"] })).toThrow(
+      /2 classes/,
+    );
   });
 });
 
@@ -123,7 +133,18 @@ describe("flatMetrics", () => {
     const probabilities = Float32Array.from([0.9, 0.1, 0.3, 0.7, 0.6, 0.4]);
     const e = evaluateClassifier({ probabilities, labels: [0, 1, 1], classes: ["cat", "dog"] });
     const flat = flatMetrics(e);
-    expect(Object.keys(flat)).toEqual(["accuracy", "macro_f1", "log_loss", "ece", "precision/cat", "precision/dog", "recall/cat", "recall/dog", "f1/cat", "f1/dog"]);
+    expect(Object.keys(flat)).toEqual([
+      "accuracy",
+      "macro_f1",
+      "log_loss",
+      "ece",
+      "precision/cat",
+      "precision/dog",
+      "recall/cat",
+      "recall/dog",
+      "f1/cat",
+      "f1/dog",
+    ]);
     expect(flat["recall/dog"]).toBe(0.5);
     expect(flat["precision/cat"]).toBe(0.5);
     expect(flat.accuracy).toBeCloseTo(2 / 3, 12);

@@ -11,7 +11,13 @@ import { waitFor } from "../support/wait.ts";
 
 const quiet = createLogger({}, { level: "CRITICAL" });
 const failed = (tag: string): AnyCloudEvent =>
-  makeEvent("sightline.training.failed", { requestId: tag, runId: `run-${tag}`, model: "fmnist", datasetId: "c".repeat(64), reason: "test" });
+  makeEvent("sightline.training.failed", {
+    requestId: tag,
+    runId: `run-${tag}`,
+    model: "fmnist",
+    datasetId: "c".repeat(64),
+    reason: "test",
+  });
 
 describe("local bus: leases, lock waits and retention", () => {
   let db: string;
@@ -32,10 +38,12 @@ describe("local bus: leases, lock waits and retention", () => {
     const deliveries: string[] = [];
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
-    const handler = (who: string) => async (e: AnyCloudEvent): Promise<void> => {
-      deliveries.push(`${who}:${e.id}`);
-      await released;
-    };
+    const handler =
+      (who: string) =>
+      async (e: AnyCloudEvent): Promise<void> => {
+        deliveries.push(`${who}:${e.id}`);
+        await released;
+      };
     // Two consumers of one subscription (two processes in real life), with a short ack deadline.
     const a = open({ ackDeadlineSeconds: 0.3 });
     const b = open({ ackDeadlineSeconds: 0.3 });
@@ -80,7 +88,15 @@ describe("local bus: leases, lock waits and retention", () => {
     for (const tag of ["a", "b", "c"]) await bus.publish(failed(tag));
     await bus.publish(
       makeEvent("sightline.dataset.versioned", {
-        datasetId: "a".repeat(64), manifestDigest: `sha256:${"b".repeat(64)}`, name: "x", source: "x", classes: ["a", "b"], files: 2, bytes: 1, splits: { train: 2 }, validation: "passed",
+        datasetId: "a".repeat(64),
+        manifestDigest: `sha256:${"b".repeat(64)}`,
+        name: "x",
+        source: "x",
+        classes: ["a", "b"],
+        files: 2,
+        bytes: 1,
+        splits: { train: 2 },
+        validation: "passed",
       }),
     );
     await bus.subscribe("fast", ["sightline.training.failed"], async (e) => void handled.push(e.id));

@@ -10,7 +10,13 @@ import { runCli } from "../support/cli.ts";
 import { waitFor } from "../support/wait.ts";
 
 const failed = (tag: string): AnyCloudEvent =>
-  makeEvent("sightline.training.failed", { requestId: tag, runId: `run-${tag}`, model: "fmnist", datasetId: "c".repeat(64), reason: "test" });
+  makeEvent("sightline.training.failed", {
+    requestId: tag,
+    runId: `run-${tag}`,
+    model: "fmnist",
+    datasetId: "c".repeat(64),
+    reason: "test",
+  });
 
 describe("sightline events dead-letters list|replay (the real command, local bus)", () => {
   const cwd = mkdtempSync(join(tmpdir(), "sightline-cli-dead-letters-"));
@@ -45,7 +51,11 @@ describe("sightline events dead-letters list|replay (the real command, local bus
     const listed = await cli("events", "dead-letters", "list", "--json");
     expect(listed.code).toBe(0);
     const letters = JSON.parse(listed.stdout) as StoredDeadLetter[];
-    expect(letters.map((l) => [l.subscription, l.eventId ?? null])).toEqual([["retrain", lost.id], ["retrain", other.id], ["gate", null]]);
+    expect(letters.map((l) => [l.subscription, l.eventId ?? null])).toEqual([
+      ["retrain", lost.id],
+      ["retrain", other.id],
+      ["gate", null],
+    ]);
     expect(letters[0]!.reason).toContain("Firestore is down");
     const text = await cli("events", "dead-letters", "list", "--subscription", "retrain");
     expect(text.stdout).toContain(lost.id);
@@ -58,13 +68,18 @@ describe("sightline events dead-letters list|replay (the real command, local bus
     broken = false;
     const replay = await cli("events", "dead-letters", "replay", "--event", lost.id);
     expect(replay.code).toBe(0);
-    expect(replay.stdout).toContain(`replayed sightline.training.failed ${lost.id} (dead-lettered by retrain) to subscription retrain`);
+    expect(replay.stdout).toContain(
+      `replayed sightline.training.failed ${lost.id} (dead-lettered by retrain) to subscription retrain`,
+    );
     expect(replay.stdout).toContain("1 replayed, 0 kept");
     await waitFor(() => handled.includes(lost.id), "the replayed event, with its id");
     expect(handled).toEqual([lost.id]);
 
     const all = await cli("events", "dead-letters", "replay", "--all", "--json");
-    expect(JSON.parse(all.stdout)).toMatchObject({ replayed: [{ eventId: other.id }], kept: [{ subscription: "gate", reason: expect.stringMatching(/JSON/) }] });
+    expect(JSON.parse(all.stdout)).toMatchObject({
+      replayed: [{ eventId: other.id }],
+      kept: [{ subscription: "gate", reason: expect.stringMatching(/JSON/) }],
+    });
     await waitFor(() => handled.includes(other.id), "the second replayed event");
     expect((await cli("events", "dead-letters", "list", "--json")).stdout).toContain('"subscription": "gate"');
   });

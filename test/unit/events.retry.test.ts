@@ -35,18 +35,33 @@ describe("retries are sized so an hour's outage does not dead-letter", () => {
     await bus.ensureSubscription("defaults", ["sightline.training.failed"]);
     await bus.close();
     const sqlite = new DatabaseSync(db);
-    const row = sqlite.prepare("SELECT max_attempts, min_backoff, max_backoff FROM bus_subscriptions WHERE name = 'defaults'").get() as Record<string, number>;
+    const row = sqlite
+      .prepare("SELECT max_attempts, min_backoff, max_backoff FROM bus_subscriptions WHERE name = 'defaults'")
+      .get() as Record<string, number>;
     sqlite.close();
-    expect(retryWindowSeconds({ maxAttempts: row.max_attempts!, minBackoffSeconds: row.min_backoff!, maxBackoffSeconds: row.max_backoff! })).toBeGreaterThan(HOUR);
+    expect(
+      retryWindowSeconds({
+        maxAttempts: row.max_attempts!,
+        minBackoffSeconds: row.min_backoff!,
+        maxBackoffSeconds: row.max_backoff!,
+      }),
+    ).toBeGreaterThan(HOUR);
   });
 
   it("the functions' push subscriptions in terraform retry for more than an hour, and dead letters are kept where the CLI reads them", async () => {
-    const tf = (await parseHcl("pubsub.tf", read("terraform/pubsub.tf"))) as { resource: Record<string, Record<string, Record<string, unknown>[]>> };
+    const tf = (await parseHcl("pubsub.tf", read("terraform/pubsub.tf"))) as {
+      resource: Record<string, Record<string, Record<string, unknown>[]>>;
+    };
     const subs = tf.resource.google_pubsub_subscription!;
-    const fn = subs.functions![0]! as { retry_policy: { minimum_backoff: string; maximum_backoff: string }[]; dead_letter_policy: { max_delivery_attempts: number }[] };
+    const fn = subs.functions![0]! as {
+      retry_policy: { minimum_backoff: string; maximum_backoff: string }[];
+      dead_letter_policy: { max_delivery_attempts: number }[];
+    };
     const retry = fn.retry_policy[0]!;
     const attempts = fn.dead_letter_policy[0]!.max_delivery_attempts;
-    expect(pubsubWindowSeconds(seconds(retry.minimum_backoff), seconds(retry.maximum_backoff), attempts)).toBeGreaterThan(HOUR);
+    expect(
+      pubsubWindowSeconds(seconds(retry.minimum_backoff), seconds(retry.maximum_backoff), attempts),
+    ).toBeGreaterThan(HOUR);
     expect(seconds(retry.maximum_backoff)).toBeLessThanOrEqual(600);
     const store = subs.dead_letters![0]! as { name: string; expiration_policy: { ttl: string }[] };
     const bus = new PubSubBus({ projectId: "my-project" });

@@ -30,18 +30,31 @@ describe("CloudEvents envelope and event schemas", () => {
 
   it("builds a CloudEvents 1.0 envelope that survives a JSON round trip", () => {
     const e = makeEvent("sightline.training.completed", completed, { id: "fixed", subject: "fmnist:3" });
-    expect(e).toMatchObject({ specversion: "1.0", id: "fixed", type: "sightline.training.completed", source: "sightline", datacontenttype: "application/json" });
+    expect(e).toMatchObject({
+      specversion: "1.0",
+      id: "fixed",
+      type: "sightline.training.completed",
+      source: "sightline",
+      datacontenttype: "application/json",
+    });
     expect(decodeEvent(Buffer.from(JSON.stringify(e)))).toEqual(e);
   });
 
   it("names what is wrong with invalid data", () => {
     expect(() => makeEvent("sightline.training.completed", { ...completed, version: 0 })).toThrow(/version/);
-    expect(() => parseEvent({ specversion: "0.3", id: "x", source: "s", type: "t", time: new Date().toISOString() })).toThrow(
-      /invalid CloudEvents envelope/,
-    );
-    expect(() => parseEvent({ specversion: "1.0", id: "x", source: "s", type: "sightline.nope", time: new Date().toISOString(), data: {} })).toThrow(
-      /unknown event type "sightline.nope"/,
-    );
+    expect(() =>
+      parseEvent({ specversion: "0.3", id: "x", source: "s", type: "t", time: new Date().toISOString() }),
+    ).toThrow(/invalid CloudEvents envelope/);
+    expect(() =>
+      parseEvent({
+        specversion: "1.0",
+        id: "x",
+        source: "s",
+        type: "sightline.nope",
+        time: new Date().toISOString(),
+        data: {},
+      }),
+    ).toThrow(/unknown event type "sightline.nope"/);
     expect(() => decodeEvent("{oops")).toThrow(InvalidEventError);
     expect(() => decodeEvent("{oops")).toThrow(/not JSON/);
   });

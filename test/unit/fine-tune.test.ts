@@ -48,14 +48,24 @@ describe("built-in trainer: fine-tuning from production", { timeout: 240_000 }, 
     const got = Array.from((fresh.predict(x) as tf.Tensor).dataSync());
     expect(got).toEqual(want);
     expect(got).not.toEqual(before);
-    expect(() => importOnnxWeights(buildModel({ ...shape, architecture: "cnn", seed: 1 }), onnx)).toThrow(WeightImportError);
+    expect(() => importOnnxWeights(buildModel({ ...shape, architecture: "cnn", seed: 1 }), onnx)).toThrow(
+      WeightImportError,
+    );
   });
 
   it("starts from production's weights: the first epoch's loss is far below a from-scratch run's, and lineage names the parent", async () => {
     const config = await loadTrainConfig(undefined, { epochs: 2, limit: 1200 });
     const base = { model: "fmnist", datasetId, config, actor: "tester" };
     const v1 = await runTraining(rt, { ...base, requestId: "req-v1" });
-    await moveAlias(rt.meta, { name: "fmnist", alias: PRODUCTION, to: v1.version.version, expected: null, actor: "tester", reason: "test", action: "promotion" });
+    await moveAlias(rt.meta, {
+      name: "fmnist",
+      alias: PRODUCTION,
+      to: v1.version.version,
+      expected: null,
+      actor: "tester",
+      reason: "test",
+      action: "promotion",
+    });
     const once = { ...config, epochs: 1 };
     const scratch = await runTraining(rt, { ...base, config: once, requestId: "req-scratch" });
     const tuned = await runTraining(rt, { ...base, config: once, requestId: "req-tuned", fineTune: true });
@@ -76,7 +86,16 @@ describe("built-in trainer: fine-tuning from production", { timeout: 240_000 }, 
 
   it("fails clearly when there is no production version to start from, and registers nothing", async () => {
     const config = await loadTrainConfig(undefined, { epochs: 1, limit: 100 });
-    await expect(runTraining(rt, { model: "nothing-here", datasetId, config, actor: "tester", requestId: "req-none", fineTune: true })).rejects.toThrow(/nothing-here/);
+    await expect(
+      runTraining(rt, {
+        model: "nothing-here",
+        datasetId,
+        config,
+        actor: "tester",
+        requestId: "req-none",
+        fineTune: true,
+      }),
+    ).rejects.toThrow(/nothing-here/);
     expect(await listVersions(rt.meta, "nothing-here")).toEqual([]);
   });
 });

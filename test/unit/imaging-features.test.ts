@@ -60,12 +60,25 @@ function expectFeaturesClose(actual: ImageFeatures, expected: ImageFeatures, dig
 
 describe("image features", () => {
   it("has a fixed feature order", () => {
-    expect(FEATURE_NAMES).toEqual(["brightness", "contrast", "sharpness", "mean_r", "mean_g", "mean_b", "width", "height"]);
+    expect(FEATURE_NAMES).toEqual([
+      "brightness",
+      "contrast",
+      "sharpness",
+      "mean_r",
+      "mean_g",
+      "mean_b",
+      "width",
+      "height",
+    ]);
   });
 
   it("gives a flat grey image zero contrast and zero sharpness, in grey and in colour encodings", async () => {
     const grey = await imageFeatures(await png(new Uint8Array(20 * 10).fill(128), 20, 10, 1));
-    const rgb = await imageFeatures(await sharp({ create: { width: 20, height: 10, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toBuffer());
+    const rgb = await imageFeatures(
+      await sharp({ create: { width: 20, height: 10, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+        .png()
+        .toBuffer(),
+    );
     for (const f of [grey, rgb]) {
       expect(f.contrast).toBe(0);
       expect(f.sharpness).toBe(0);
@@ -77,13 +90,15 @@ describe("image features", () => {
 
   it("gives a one-pixel checkerboard the maximum sharpness (16) and contrast 0.5", async () => {
     const w = 8;
-    const pixels = new Uint8Array(w * w).map((_, i) => ((i % w) + Math.floor(i / w)) % 2 ? 255 : 0);
+    const pixels = new Uint8Array(w * w).map((_, i) => (((i % w) + Math.floor(i / w)) % 2 ? 255 : 0));
     const f = await imageFeatures(await png(pixels, w, w, 1));
     expect(f.brightness).toBe(0.5);
     expect(f.contrast).toBe(0.5);
     expect(f.sharpness).toBe(16);
     // A coarser checkerboard (4-pixel squares) is much less sharp, a flat image not at all.
-    const coarse = new Uint8Array(w * w).map((_, i) => (Math.floor((i % w) / 4) + Math.floor(i / w / 4)) % 2 ? 255 : 0);
+    const coarse = new Uint8Array(w * w).map((_, i) =>
+      (Math.floor((i % w) / 4) + Math.floor(i / w / 4)) % 2 ? 255 : 0,
+    );
     const g = await imageFeatures(await png(coarse, w, w, 1));
     expect(g.sharpness).toBeGreaterThan(0);
     expect(g.sharpness).toBeLessThan(f.sharpness / 4);
@@ -107,7 +122,13 @@ describe("image features", () => {
   it("matches a naive implementation on random colour and grey pixels", () => {
     let seed = 7;
     const byte = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % 256;
-    for (const [w, h, c] of [[13, 9, 3], [5, 17, 4], [11, 11, 1], [6, 7, 2], [2, 5, 3]] as const) {
+    for (const [w, h, c] of [
+      [13, 9, 3],
+      [5, 17, 4],
+      [11, 11, 1],
+      [6, 7, 2],
+      [2, 5, 3],
+    ] as const) {
       const pixels = Uint8Array.from({ length: w * h * c }, byte);
       expectFeaturesClose(rawFeatures({ pixels, width: w, height: h, channels: c }), naiveFeatures(pixels, w, h, c));
     }
@@ -116,7 +137,10 @@ describe("image features", () => {
   it("reduces a 16-bit greyscale PNG to 8 bits", async () => {
     const px = new Uint16Array(12).fill(40000);
     px[5] = 65535;
-    const data = await sharp(px, { raw: { width: 4, height: 3, channels: 1 } }).toColourspace("grey16").png().toBuffer();
+    const data = await sharp(px, { raw: { width: 4, height: 3, channels: 1 } })
+      .toColourspace("grey16")
+      .png()
+      .toBuffer();
     expect((await sharp(data).metadata()).depth).toBe("ushort");
     const f = await imageFeatures(data);
     // 40000 / 257 → 156 (rounded), 65535 → 255.
@@ -125,7 +149,9 @@ describe("image features", () => {
   });
 
   it("reports the stored size of a non-square JPEG", async () => {
-    const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 10, g: 200, b: 30 } } }).jpeg().toBuffer();
+    const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 10, g: 200, b: 30 } } })
+      .jpeg()
+      .toBuffer();
     const f = await imageFeatures(jpeg);
     expect([f.width, f.height]).toEqual([40, 30]);
     expect(f.mean_g).toBeGreaterThan(f.mean_r);

@@ -1,6 +1,11 @@
 import sharp from "sharp";
 import { afterAll, describe, expect, it } from "vitest";
-import { allowImageFormats, parseImageFormats, sniffImageFormat, UnsupportedImageFormatError } from "../../core/imaging/formats.ts";
+import {
+  allowImageFormats,
+  parseImageFormats,
+  sniffImageFormat,
+  UnsupportedImageFormatError,
+} from "../../core/imaging/formats.ts";
 import { ImagePool } from "../../core/imaging/image-pool.ts";
 import { prepareImage, preparePlainPng, PreprocessSpecSchema } from "../../core/imaging/preprocess.ts";
 import { probeImage, readImageSize } from "../../core/imaging/probe.ts";
@@ -10,11 +15,17 @@ const GREY = PreprocessSpecSchema.parse({ width: 28, height: 28, channels: 1 });
 // Made before any Sightline decode runs in this file: encoding is never blocked, but keep the fixtures independent.
 const pixels = Buffer.alloc(28 * 28 * 3, 128);
 const raw = () => sharp(pixels, { raw: { width: 28, height: 28, channels: 3 } });
-const fixtures = Promise.all([raw().png().toBuffer(), raw().jpeg().toBuffer(), raw().webp().toBuffer(), raw().gif().toBuffer(), raw().tiff().toBuffer()]).then(
-  ([png, jpeg, webp, gif, tiff]) => ({ png, jpeg, webp, gif, tiff }),
-);
+const fixtures = Promise.all([
+  raw().png().toBuffer(),
+  raw().jpeg().toBuffer(),
+  raw().webp().toBuffer(),
+  raw().gif().toBuffer(),
+  raw().tiff().toBuffer(),
+]).then(([png, jpeg, webp, gif, tiff]) => ({ png, jpeg, webp, gif, tiff }));
 // A small, harmless SVG: libvips renders any SVG it is handed, including filter bombs.
-const SVG = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><rect width="28" height="28" fill="#888"/></svg>');
+const SVG = Buffer.from(
+  '<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><rect width="28" height="28" fill="#888"/></svg>',
+);
 
 describe("image formats: decoded by what the bytes are, only from the allow-list", () => {
   afterAll(() => void allowImageFormats());
@@ -35,8 +46,13 @@ describe("image formats: decoded by what the bytes are, only from the allow-list
   it("preprocesses PNG, JPEG and WebP and refuses SVG, GIF and TIFF before decoding (default allow-list)", async () => {
     allowImageFormats(parseImageFormats(undefined));
     const f = await fixtures;
-    for (const ok of [f.png, f.jpeg, f.webp]) expect((await prepareImage(ok, GREY, { features: true })).input).toHaveLength(28 * 28);
-    for (const [name, bad] of [["svg", SVG], ["gif", f.gif], ["tiff", f.tiff]] as const) {
+    for (const ok of [f.png, f.jpeg, f.webp])
+      expect((await prepareImage(ok, GREY, { features: true })).input).toHaveLength(28 * 28);
+    for (const [name, bad] of [
+      ["svg", SVG],
+      ["gif", f.gif],
+      ["tiff", f.tiff],
+    ] as const) {
       await expect(prepareImage(bad, GREY), name).rejects.toBeInstanceOf(UnsupportedImageFormatError);
       await expect(readImageSize(bad), name).rejects.toBeInstanceOf(UnsupportedImageFormatError);
       await expect(probeImage(bad), name).rejects.toBeInstanceOf(UnsupportedImageFormatError);
@@ -44,7 +60,9 @@ describe("image formats: decoded by what the bytes are, only from the allow-list
     }
     await expect(prepareImage(SVG, GREY)).rejects.toThrow(/SVG images are not accepted; send PNG, JPEG, WEBP/);
     await expect(prepareImage(f.gif, GREY)).rejects.toThrow(/GIF images are not accepted/);
-    await expect(prepareImage(Buffer.from("definitely not an image"), GREY)).rejects.toThrow(/not a known image format/);
+    await expect(prepareImage(Buffer.from("definitely not an image"), GREY)).rejects.toThrow(
+      /not a known image format/,
+    );
   });
 
   it("blocks the other loaders in sharp itself, so a path that skips the sniffing cannot reach them", async () => {

@@ -5,9 +5,14 @@ import { describe, expect, it } from "vitest";
 import { readJpegHeader } from "../../core/imaging/jpeg.ts";
 import { readImageSize } from "../../core/imaging/probe.ts";
 
-const noise = (width: number, height: number, channels: 1 | 3): Buffer => Buffer.from(Array.from({ length: width * height * channels }, (_, i) => (i * 7919) % 256));
+const noise = (width: number, height: number, channels: 1 | 3): Buffer =>
+  Buffer.from(Array.from({ length: width * height * channels }, (_, i) => (i * 7919) % 256));
 
-async function jpeg(width: number, height: number, options: { channels?: 1 | 3; progressive?: boolean; exif?: boolean } = {}): Promise<Buffer> {
+async function jpeg(
+  width: number,
+  height: number,
+  options: { channels?: 1 | 3; progressive?: boolean; exif?: boolean } = {},
+): Promise<Buffer> {
   const channels = options.channels ?? 3;
   let image = sharp(noise(width, height, channels), { raw: { width, height, channels } });
   if (options.exif) image = image.withMetadata({ orientation: 6, exif: { IFD0: { Copyright: "x".repeat(3000) } } });

@@ -17,14 +17,21 @@ function noise(n: number, seed: number): Buffer {
   return out;
 }
 
-const noisyPng = (side: number, channels: 1 | 3) => sharp(noise(side * side * channels, side), { raw: { width: side, height: side, channels } }).png({ compressionLevel: 1 }).toBuffer();
+const noisyPng = (side: number, channels: 1 | 3) =>
+  sharp(noise(side * side * channels, side), { raw: { width: side, height: side, channels } })
+    .png({ compressionLevel: 1 })
+    .toBuffer();
 
 describe("drift features are computed on the image as the model sees it", () => {
   it("uses the preprocessed pixels (and the stored size) for an upload far larger than the model's input", async () => {
     const big = await noisyPng(1024, 3);
     const { features } = await prepareImage(big, GREY, { features: true });
     const view = await sharp(big).resize(28, 28, { fit: "fill" }).toColourspace("b-w").raw().toBuffer();
-    expect(features).toEqual({ ...rawFeatures({ pixels: view, width: 28, height: 28, channels: 1 }), width: 1024, height: 1024 });
+    expect(features).toEqual({
+      ...rawFeatures({ pixels: view, width: 28, height: 28, channels: 1 }),
+      width: 1024,
+      height: 1024,
+    });
     // The full-resolution statistics differ: the model never sees that pixel-level noise.
     expect((await imageFeatures(big)).sharpness).toBeGreaterThan(features!.sharpness * 2);
   });
@@ -34,15 +41,31 @@ describe("drift features are computed on the image as the model sees it", () => 
     const image = await noisyPng(700, 3);
     const { features, input } = await prepareImage(image, spec, { features: true });
     expect(input).toHaveLength(640 * 480 * 3);
-    const modelPixels = await sharp(image).resize(640, 480, { fit: "fill" }).removeAlpha().toColourspace("srgb").raw().toBuffer();
-    const { data, info } = await sharp(modelPixels, { raw: { width: 640, height: 480, channels: 3 } }).resize(256, 256, { fit: "inside" }).raw().toBuffer({ resolveWithObject: true });
+    const modelPixels = await sharp(image)
+      .resize(640, 480, { fit: "fill" })
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw()
+      .toBuffer();
+    const { data, info } = await sharp(modelPixels, { raw: { width: 640, height: 480, channels: 3 } })
+      .resize(256, 256, { fit: "inside" })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     expect(info.width * info.height).toBeLessThanOrEqual(FEATURE_MAX_PIXELS);
-    expect(features).toEqual({ ...rawFeatures({ pixels: data, width: info.width, height: info.height, channels: 3 }), width: 700, height: 700 });
+    expect(features).toEqual({
+      ...rawFeatures({ pixels: data, width: info.width, height: info.height, channels: 3 }),
+      width: 700,
+      height: 700,
+    });
   });
 
   it("gives the training side (image pool) and the serving side (in process) the same features, so reference and live match", async () => {
-    const jpeg = await sharp(noise(300 * 200 * 3, 5), { raw: { width: 300, height: 200, channels: 3 } }).jpeg().toBuffer();
-    const webp = await sharp(noise(64 * 64, 9), { raw: { width: 64, height: 64, channels: 1 } }).webp().toBuffer();
+    const jpeg = await sharp(noise(300 * 200 * 3, 5), { raw: { width: 300, height: 200, channels: 3 } })
+      .jpeg()
+      .toBuffer();
+    const webp = await sharp(noise(64 * 64, 9), { raw: { width: 64, height: 64, channels: 1 } })
+      .webp()
+      .toBuffer();
     const pool = new ImagePool(1);
     try {
       const trained = await pool.prepareBatch([jpeg, webp], GREY);

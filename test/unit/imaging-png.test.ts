@@ -3,7 +3,18 @@ import { join } from "node:path";
 import { deflateSync, inflateSync } from "node:zlib";
 import sharp, { type Sharp } from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { chunk, differential, fuzz, loadCorpus, pngOf, sharpPixels, watchInflate, zlibWithZeros, type InflateCall, type Target } from "../../bench/png-fuzz.ts";
+import {
+  chunk,
+  differential,
+  fuzz,
+  loadCorpus,
+  pngOf,
+  sharpPixels,
+  watchInflate,
+  zlibWithZeros,
+  type InflateCall,
+  type Target,
+} from "../../bench/png-fuzz.ts";
 import { decodePlainPng, MAX_CHUNKS, readPngHeader } from "../../core/imaging/png.ts";
 import { ImagePool } from "../../core/imaging/image-pool.ts";
 import { probeImage } from "../../core/imaging/probe.ts";
@@ -17,7 +28,17 @@ const GREY: Target = { width: 28, height: 28, channels: 1, fit: "fill" };
 const IEND = chunk("IEND");
 const DECLARED = 29 * 28; // filter byte + 28 samples, 28 rows
 
-function ihdr(o: { width?: number; height?: number; depth?: number; colour?: number; compression?: number; filter?: number; interlace?: number } = {}): Buffer {
+function ihdr(
+  o: {
+    width?: number;
+    height?: number;
+    depth?: number;
+    colour?: number;
+    compression?: number;
+    filter?: number;
+    interlace?: number;
+  } = {},
+): Buffer {
   const d = Buffer.alloc(13);
   d.writeUInt32BE(o.width ?? 28, 0);
   d.writeUInt32BE(o.height ?? 28, 4);
@@ -55,7 +76,11 @@ const fastOutcome = (data: Buffer, target = GREY): Outcome => {
     return { throws: (err as Error).message };
   }
 };
-const sharpOutcome = async (data: Buffer, target = GREY): Promise<Outcome> => sharpPixels(data, target).then((p) => ({ pixels: p }), (err: Error) => ({ throws: err.message }));
+const sharpOutcome = async (data: Buffer, target = GREY): Promise<Outcome> =>
+  sharpPixels(data, target).then(
+    (p) => ({ pixels: p }),
+    (err: Error) => ({ throws: err.message }),
+  );
 
 /** Asserts the fast path declines the file and sharp does what is noted (decodes to the sample's pixels, or refuses). */
 async function declines(files: Record<string, Buffer>, sharpDoes: "decodes" | "refuses"): Promise<void> {
@@ -112,7 +137,14 @@ describe("zlib bombs and image data of the wrong size", () => {
 
 describe("what sharp refuses or reads differently never decodes on the fast path", () => {
   it("declines IHDR methods that do not exist: interlace 2, compression 7, filter 9 (sharp refuses them)", async () => {
-    await declines({ "interlace 2": pngOf(ihdr({ interlace: 2 }), chunk("IDAT", z), IEND), "compression 7": pngOf(ihdr({ compression: 7 }), chunk("IDAT", z), IEND), "filter 9": pngOf(ihdr({ filter: 9 }), chunk("IDAT", z), IEND) }, "refuses");
+    await declines(
+      {
+        "interlace 2": pngOf(ihdr({ interlace: 2 }), chunk("IDAT", z), IEND),
+        "compression 7": pngOf(ihdr({ compression: 7 }), chunk("IDAT", z), IEND),
+        "filter 9": pngOf(ihdr({ filter: 9 }), chunk("IDAT", z), IEND),
+      },
+      "refuses",
+    );
   });
 
   it("declines a duplicate IHDR and a chunk between IDATs (sharp refuses them)", async () => {
@@ -120,8 +152,16 @@ describe("what sharp refuses or reads differently never decodes on the fast path
     await declines(
       {
         "duplicate IHDR": pngOf(ihdr(), ihdr(), chunk("IDAT", z), IEND),
-        "tEXt between IDATs": plain(chunk("IDAT", z.subarray(0, half)), chunk("tEXt", Buffer.from("a\0b")), chunk("IDAT", z.subarray(half))),
-        "pHYs between IDATs": plain(chunk("IDAT", z.subarray(0, half)), chunk("pHYs", Buffer.alloc(9)), chunk("IDAT", z.subarray(half))),
+        "tEXt between IDATs": plain(
+          chunk("IDAT", z.subarray(0, half)),
+          chunk("tEXt", Buffer.from("a\0b")),
+          chunk("IDAT", z.subarray(half)),
+        ),
+        "pHYs between IDATs": plain(
+          chunk("IDAT", z.subarray(0, half)),
+          chunk("pHYs", Buffer.alloc(9)),
+          chunk("IDAT", z.subarray(half)),
+        ),
       },
       "refuses",
     );
@@ -135,7 +175,11 @@ describe("what sharp refuses or reads differently never decodes on the fast path
         "bytes after IEND": Buffer.concat([file, Buffer.from("trailing bytes")]),
         "a chunk after IEND": Buffer.concat([file, chunk("tEXt", Buffer.from("k\0v"))]),
         "IEND with data": pngOf(ihdr(), chunk("IDAT", z), chunk("IEND", Buffer.from([0]))),
-        "IDAT, tEXt, IDAT": plain(chunk("IDAT", z), chunk("tEXt", Buffer.from("a\0b")), chunk("IDAT", Buffer.from([1, 2]))),
+        "IDAT, tEXt, IDAT": plain(
+          chunk("IDAT", z),
+          chunk("tEXt", Buffer.from("a\0b")),
+          chunk("IDAT", Buffer.from([1, 2])),
+        ),
         "pHYs after IDAT": plain(chunk("IDAT", z), chunk("pHYs", Buffer.alloc(9))),
       },
       "decodes",
@@ -158,7 +202,11 @@ describe("what sharp refuses or reads differently never decodes on the fast path
       IHDR: pngOf(badCrc(ihdr()), chunk("IDAT", z), IEND),
       "the only IDAT": plain(badCrc(chunk("IDAT", z))),
       "IDAT 2 of 2": plain(chunk("IDAT", z.subarray(0, half)), badCrc(chunk("IDAT", z.subarray(half)))),
-      "an empty IDAT mid-stream": plain(chunk("IDAT", z.subarray(0, half)), badCrc(chunk("IDAT")), chunk("IDAT", z.subarray(half))),
+      "an empty IDAT mid-stream": plain(
+        chunk("IDAT", z.subarray(0, half)),
+        badCrc(chunk("IDAT")),
+        chunk("IDAT", z.subarray(half)),
+      ),
     };
     for (const [what, data] of Object.entries(refused)) {
       expect(fastOutcome(data), what).toEqual({ throws: expect.stringMatching(/CRC/) });
@@ -177,8 +225,18 @@ describe("what sharp refuses or reads differently never decodes on the fast path
   it("still decodes what is plain: inert chunks before and after the data, IDATs split anywhere, empty ones", async () => {
     const cuts = [0, 1, 2, 100, z.length - 1];
     const files: Record<string, Buffer> = {
-      "text and time": plain(chunk("tEXt", Buffer.from("Comment\0hi")), chunk("tIME", Buffer.from([7, 234, 12, 1, 0, 0, 0])), chunk("IDAT", z), chunk("zTXt", Buffer.from("k\0\0x"))),
-      ...Object.fromEntries(cuts.map((c) => [`split at ${c}`, plain(chunk("IDAT", z.subarray(0, c)), chunk("IDAT", z.subarray(c)), chunk("IDAT"))])),
+      "text and time": plain(
+        chunk("tEXt", Buffer.from("Comment\0hi")),
+        chunk("tIME", Buffer.from([7, 234, 12, 1, 0, 0, 0])),
+        chunk("IDAT", z),
+        chunk("zTXt", Buffer.from("k\0\0x")),
+      ),
+      ...Object.fromEntries(
+        cuts.map((c) => [
+          `split at ${c}`,
+          plain(chunk("IDAT", z.subarray(0, c)), chunk("IDAT", z.subarray(c)), chunk("IDAT")),
+        ]),
+      ),
     };
     for (const [what, data] of Object.entries(files)) {
       expect(fastOutcome(data), what).toEqual({ pixels });
@@ -195,13 +253,22 @@ describe("chunk count", () => {
     const many = pngOf(ihdr(), spam, chunk("IDAT", z), IEND);
     expect(many.length).toBeGreaterThan(10_000_000);
     expect(decodePlainPng(many, GREY)).toBeUndefined();
-    expect(readPngHeader(many)).toEqual({ width: 28, height: 28, bitDepth: 8, colorType: 0, compression: 0, filter: 0, interlace: 0 });
+    expect(readPngHeader(many)).toEqual({
+      width: 28,
+      height: 28,
+      bitDepth: 8,
+      colorType: 0,
+      compression: 0,
+      filter: 0,
+      interlace: 0,
+    });
     // Nothing past IHDR is read for the header: a file cut right after it has the same one.
     expect(readPngHeader(many.subarray(0, 33))).toEqual(readPngHeader(many));
   });
 
   it(`decodes up to ${MAX_CHUNKS} chunks and declines beyond`, async () => {
-    const withText = (n: number): Buffer => pngOf(ihdr(), ...Array<Buffer>(n).fill(chunk("tEXt", Buffer.from("k\0v"))), chunk("IDAT", z), IEND);
+    const withText = (n: number): Buffer =>
+      pngOf(ihdr(), ...Array<Buffer>(n).fill(chunk("tEXt", Buffer.from("k\0v"))), chunk("IDAT", z), IEND);
     const most = withText(MAX_CHUNKS - 3); // IHDR, the text chunks, IDAT, IEND
     expect(fastOutcome(most)).toEqual({ pixels });
     expect(await sharpOutcome(most)).toEqual({ pixels });
@@ -212,12 +279,22 @@ describe("chunk count", () => {
 describe("dataset validation (probeImage) holds the same bound", () => {
   it("refuses a bomb, bytes after the zlib stream and too little data, naming the declared size (sharp decodes the first two)", async () => {
     const bomb = plain(chunk("IDAT", zlibWithZeros(rows, 255 << 20)));
-    await expect(probeImage(bomb)).rejects.toThrow(/more than its IHDR declares \(28×28, colour type 0, 8-bit: 812 bytes\)/);
-    await expect(probeImage(plain(chunk("IDAT", Buffer.concat([z, Buffer.from([1, 2, 3])]))))).rejects.toThrow(/3 bytes after its zlib stream ends.*812 bytes/);
+    await expect(probeImage(bomb)).rejects.toThrow(
+      /more than its IHDR declares \(28×28, colour type 0, 8-bit: 812 bytes\)/,
+    );
+    await expect(probeImage(plain(chunk("IDAT", Buffer.concat([z, Buffer.from([1, 2, 3])]))))).rejects.toThrow(
+      /3 bytes after its zlib stream ends.*812 bytes/,
+    );
     await expect(probeImage(plain(chunk("IDAT", z), chunk("IDAT", Buffer.from([9]))))).rejects.toThrow(/1 byte after/);
     // Too little data sharp refuses as well, after allocating the declared image: refused before that.
-    const wide = pngOf(ihdr({ width: 4_194_309, height: 9, colour: 2 }), chunk("IDAT", deflateSync(Buffer.alloc(9 * 16))), IEND);
-    await expect(probeImage(wide)).rejects.toThrow(/inflates to 144 bytes; its IHDR declares 4194309×9, colour type 2, 8-bit: 113246352 bytes/);
+    const wide = pngOf(
+      ihdr({ width: 4_194_309, height: 9, colour: 2 }),
+      chunk("IDAT", deflateSync(Buffer.alloc(9 * 16))),
+      IEND,
+    );
+    await expect(probeImage(wide)).rejects.toThrow(
+      /inflates to 144 bytes; its IHDR declares 4194309×9, colour type 2, 8-bit: 113246352 bytes/,
+    );
     await expect(probeImage(sample)).resolves.toEqual({ format: "png", width: 28, height: 28, channels: 1 });
   });
 
@@ -233,10 +310,17 @@ describe("dataset validation (probeImage) holds the same bound", () => {
   });
 
   it("still accepts PNGs of every colour type, bit depth and interlacing, at odd sizes", async () => {
-    const bytes = (n: number, k: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * k + 11) & 0xff));
+    const bytes = (n: number, k: number): Buffer =>
+      Buffer.from(Array.from({ length: n }, (_, i) => (i * k + 11) & 0xff));
     const made: [string, Buffer, number][] = [];
-    for (const [w, h] of [[1, 1], [3, 9], [13, 7], [17, 2]] as const) {
-      const raw = (channels: 1 | 2 | 3 | 4): Sharp => sharp(bytes(w * h * channels, 37), { raw: { width: w, height: h, channels } });
+    for (const [w, h] of [
+      [1, 1],
+      [3, 9],
+      [13, 7],
+      [17, 2],
+    ] as const) {
+      const raw = (channels: 1 | 2 | 3 | 4): Sharp =>
+        sharp(bytes(w * h * channels, 37), { raw: { width: w, height: h, channels } });
       const variants: [string, Sharp, number][] = [
         ["grey", raw(1).toColourspace("b-w").png(), 1],
         ["grey 16-bit", raw(1).toColourspace("grey16").png(), 1],
@@ -244,7 +328,11 @@ describe("dataset validation (probeImage) holds the same bound", () => {
         ["RGB", raw(3).png(), 3],
         ["RGB 16-bit", raw(3).toColourspace("rgb16").png(), 3],
         ["RGBA", raw(4).png(), 4],
-        ...[2, 4, 16, 256].map((colours): [string, Sharp, number] => [`palette of ${colours}`, raw(3).png({ palette: true, colours }), 3]),
+        ...[2, 4, 16, 256].map((colours): [string, Sharp, number] => [
+          `palette of ${colours}`,
+          raw(3).png({ palette: true, colours }),
+          3,
+        ]),
       ];
       for (const [what, image, channels] of variants) {
         made.push([`${what} ${w}×${h}`, await image.toBuffer(), channels]);
@@ -253,12 +341,25 @@ describe("dataset validation (probeImage) holds the same bound", () => {
       // Greyscale below 8 bits (sharp writes none): rows of packed samples, filter type 0.
       for (const depth of [1, 2, 4]) {
         const stride = Math.ceil((w * depth) / 8);
-        const data = Buffer.concat(Array.from({ length: h }, (_, y) => Buffer.concat([Buffer.from([0]), bytes(stride, 7 + y)])));
-        made.push([`grey ${depth}-bit ${w}×${h}`, pngOf(ihdr({ width: w, height: h, depth }), chunk("IDAT", deflateSync(data)), IEND), 1]);
+        const data = Buffer.concat(
+          Array.from({ length: h }, (_, y) => Buffer.concat([Buffer.from([0]), bytes(stride, 7 + y)])),
+        );
+        made.push([
+          `grey ${depth}-bit ${w}×${h}`,
+          pngOf(ihdr({ width: w, height: h, depth }), chunk("IDAT", deflateSync(data)), IEND),
+          1,
+        ]);
       }
     }
     // IHDR's colour type, bit depth and interlace method: the kinds made.
-    const kinds = new Set(made.map(([, png]) => png.subarray(24, 29).filter((_, i) => i !== 2 && i !== 3).join("/")));
+    const kinds = new Set(
+      made.map(([, png]) =>
+        png
+          .subarray(24, 29)
+          .filter((_, i) => i !== 2 && i !== 3)
+          .join("/"),
+      ),
+    );
     expect(kinds.size).toBeGreaterThanOrEqual(20);
     for (const [what, png] of made) await expect(probeImage(png), what).resolves.toMatchObject({ format: "png" });
   });
@@ -273,11 +374,14 @@ describe("differential check against sharp over mutated sample PNGs", () => {
     expect(failures).toEqual([]);
     expect(report.unbounded).toBe(0);
     // The mutator reaches every outcome, the fast path's decoding included.
-    for (const outcome of ["identical", "declined", "both-refuse"] as const) expect(report.counts[outcome], outcome).toBeGreaterThan(200);
+    for (const outcome of ["identical", "declined", "both-refuse"] as const)
+      expect(report.counts[outcome], outcome).toBeGreaterThan(200);
   });
 
   it("classifies a known pair of outcomes", async () => {
     expect((await differential(sample, GREY)).outcome).toBe("identical");
-    expect((await differential(plain(chunk("IDAT", z), chunk("pHYs", Buffer.alloc(9))), GREY)).outcome).toBe("declined-sharp-decodes");
+    expect((await differential(plain(chunk("IDAT", z), chunk("pHYs", Buffer.alloc(9))), GREY)).outcome).toBe(
+      "declined-sharp-decodes",
+    );
   });
 });

@@ -9,12 +9,20 @@ import { SAMPLE } from "../support/datasets.ts";
 import { grey100k } from "../support/images.ts";
 
 const GREY = PreprocessSpecSchema.parse({ width: 28, height: 28, channels: 1 });
-const RGB = PreprocessSpecSchema.parse({ width: 16, height: 12, channels: 3, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] });
+const RGB = PreprocessSpecSchema.parse({
+  width: 16,
+  height: 12,
+  channels: 3,
+  mean: [0.5, 0.4, 0.3],
+  std: [0.2, 0.25, 0.3],
+});
 
 /** The general path, forced: what sharp makes of the image. */
 async function viaSharp(data: Buffer, spec: typeof GREY): Promise<Buffer> {
   const image = sharp(data).rotate().resize(spec.width, spec.height, { fit: spec.fit });
-  return (spec.channels === 1 ? image.toColourspace("b-w") : image.removeAlpha().toColourspace("srgb")).raw().toBuffer();
+  return (spec.channels === 1 ? image.toColourspace("b-w") : image.removeAlpha().toColourspace("srgb"))
+    .raw()
+    .toBuffer();
 }
 
 function randomPixels(n: number, seed: number): Buffer {
@@ -43,7 +51,9 @@ describe("plain PNG fast path", () => {
 
   it("gives exactly sharp's pixels and features for RGB images, and normalises per channel", async () => {
     const raw = randomPixels(16 * 12 * 3, 7);
-    const png = await sharp(raw, { raw: { width: 16, height: 12, channels: 3 } }).png().toBuffer();
+    const png = await sharp(raw, { raw: { width: 16, height: 12, channels: 3 } })
+      .png()
+      .toBuffer();
     expect(Buffer.from(decodePlainPng(png, RGB)!).equals(raw)).toBe(true);
     const prepared = await prepareImage(png, RGB, { features: true });
     expect(prepared.features).toEqual(await imageFeatures(png));
@@ -62,7 +72,10 @@ describe("plain PNG fast path", () => {
         const y = Math.floor(i / channels / w);
         raw[i] = y < 10 ? (x * 6 + y * 3) & 0xff : y < 20 ? noise[i]! : 77;
       }
-      const png = await sharp(raw, { raw: { width: w, height: h, channels } }).toColourspace(channels === 1 ? "b-w" : "srgb").png({ adaptiveFiltering: true, compressionLevel: 9 }).toBuffer();
+      const png = await sharp(raw, { raw: { width: w, height: h, channels } })
+        .toColourspace(channels === 1 ? "b-w" : "srgb")
+        .png({ adaptiveFiltering: true, compressionLevel: 9 })
+        .toBuffer();
       const spec = { width: w, height: h, channels };
       expect(Buffer.from(decodePlainPng(png, spec)!).equals(raw), `${channels} channel(s)`).toBe(true);
       // Which filters the encoder chose: the test is only as good as this variety.
@@ -75,7 +88,9 @@ describe("plain PNG fast path", () => {
   });
 
   it("refuses a PNG whose data fails its CRC, as sharp does", async () => {
-    const data = Buffer.from(await readFile(join(SAMPLE, "test", "bag", (await readdir(join(SAMPLE, "test", "bag")))[0]!)));
+    const data = Buffer.from(
+      await readFile(join(SAMPLE, "test", "bag", (await readdir(join(SAMPLE, "test", "bag")))[0]!)),
+    );
     const at = data.indexOf("IDAT") + 10;
     data[at] = data[at]! ^ 0xff;
     expect(() => decodePlainPng(data, GREY)).toThrow(/CRC/);
@@ -83,10 +98,15 @@ describe("plain PNG fast path", () => {
   });
 
   it("leaves to sharp what it cannot reproduce: another size, other channels, EXIF orientation, palette, 16 bits", async () => {
-    const grey = (w: number, h: number) => sharp(randomPixels(w * h, 3), { raw: { width: w, height: h, channels: 1 } }).toColourspace("b-w");
+    const grey = (w: number, h: number) =>
+      sharp(randomPixels(w * h, 3), { raw: { width: w, height: h, channels: 1 } }).toColourspace("b-w");
     const cases: Record<string, Buffer> = {
       "other size": await grey(30, 28).png().toBuffer(),
-      "colour for a grey model": await sharp(randomPixels(28 * 28 * 3, 5), { raw: { width: 28, height: 28, channels: 3 } }).png().toBuffer(),
+      "colour for a grey model": await sharp(randomPixels(28 * 28 * 3, 5), {
+        raw: { width: 28, height: 28, channels: 3 },
+      })
+        .png()
+        .toBuffer(),
       "EXIF orientation": await grey(28, 28).withMetadata({ orientation: 6 }).png().toBuffer(),
       palette: await grey(28, 28).png({ palette: true, colours: 16 }).toBuffer(),
       "16 bits": await grey(28, 28).toColourspace("grey16").png().toBuffer(),
@@ -95,7 +115,10 @@ describe("plain PNG fast path", () => {
       expect(decodePlainPng(png, GREY), what).toBeUndefined();
       const prepared = await prepareImage(png, GREY);
       const expected = await viaSharp(png, GREY);
-      expect(Array.from(prepared.input, (v) => Math.round(v * 255)), what).toEqual(Array.from(expected));
+      expect(
+        Array.from(prepared.input, (v) => Math.round(v * 255)),
+        what,
+      ).toEqual(Array.from(expected));
     }
   });
 

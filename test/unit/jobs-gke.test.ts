@@ -50,7 +50,12 @@ afterAll(async () => {
   await api.close();
 });
 
-const spec = (requestId: string, extra: Partial<TrainingJobSpec> = {}): TrainingJobSpec => ({ requestId, model: "fashion", datasetId: DATASET, ...extra });
+const spec = (requestId: string, extra: Partial<TrainingJobSpec> = {}): TrainingJobSpec => ({
+  requestId,
+  model: "fashion",
+  datasetId: DATASET,
+  ...extra,
+});
 
 function stored(requestId: string): JsonJob {
   const job = api.jobs.get(`${NS}/${jobNameFor(requestId)}`);
@@ -66,7 +71,11 @@ describe("GkeJobRunner", () => {
 
     const job = stored(requestId);
     const post = api.requests.find((r) => r.method === "POST");
-    expect(post).toEqual({ method: "POST", path: `/apis/batch/v1/namespaces/${NS}/jobs`, authorization: `Bearer ${api.token}` });
+    expect(post).toEqual({
+      method: "POST",
+      path: `/apis/batch/v1/namespaces/${NS}/jobs`,
+      authorization: `Bearer ${api.token}`,
+    });
     expect(job.apiVersion).toBe("batch/v1");
     expect(job.kind).toBe("Job");
     expect(job.metadata.name).toBe(jobNameFor(requestId));
@@ -86,11 +95,17 @@ describe("GkeJobRunner", () => {
       backoffLimit: number;
       ttlSecondsAfterFinished: number;
       activeDeadlineSeconds: number;
-      template: { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+      template: {
+        metadata: { labels: Record<string, string> };
+        spec: Record<string, unknown> & { containers: Record<string, unknown>[] };
+      };
     };
     expect(jobSpec).toMatchObject({ backoffLimit: 1, ttlSecondsAfterFinished: 86400, activeDeadlineSeconds: 14400 });
     const pod = jobSpec.template;
-    expect(pod.metadata.labels).toMatchObject({ "app.kubernetes.io/name": "sightline-trainer", "sightline.dev/request-id": "drift-report-2026-11-01-7" });
+    expect(pod.metadata.labels).toMatchObject({
+      "app.kubernetes.io/name": "sightline-trainer",
+      "sightline.dev/request-id": "drift-report-2026-11-01-7",
+    });
     expect(pod.spec).toMatchObject({
       serviceAccountName: "sightline-trainer",
       restartPolicy: "Never",
@@ -103,7 +118,11 @@ describe("GkeJobRunner", () => {
       name: "trainer",
       image: IMAGE,
       resources: { requests: { cpu: "2", memory: "4Gi" }, limits: { cpu: "2", memory: "4Gi" } },
-      securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+      securityContext: {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] },
+      },
     });
     const env = Object.fromEntries((container?.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
     expect(env).toEqual({
@@ -130,7 +149,9 @@ describe("GkeJobRunner", () => {
     for (const key of ["namespace", "uid", "resourceVersion", "creationTimestamp"]) delete sent.metadata[key];
     expect(sent).toEqual(built);
     // And the file's own values are what went out (the runner only adds, never drops).
-    const template = parseYaml(readFileSync(DEFAULT_TEMPLATE, "utf8")) as { spec: { template: { spec: { volumes: unknown } } } };
+    const template = parseYaml(readFileSync(DEFAULT_TEMPLATE, "utf8")) as {
+      spec: { template: { spec: { volumes: unknown } } };
+    };
     expect((sent.spec as typeof template.spec).template.spec.volumes).toEqual(template.spec.template.spec.volumes);
   });
 
@@ -150,7 +171,11 @@ describe("GkeJobRunner", () => {
     expect(await runner.status(name)).toMatchObject({ state: "pending", startedAt: "2026-11-02T10:00:00.000Z" });
     api.setStatus(NS, name, { active: 1, ready: 1, startTime: "2026-11-02T10:00:00Z" });
     expect(await runner.status(name)).toMatchObject({ state: "running" });
-    api.setStatus(NS, name, { succeeded: 1, startTime: "2026-11-02T10:00:00Z", completionTime: "2026-11-02T10:07:30Z" });
+    api.setStatus(NS, name, {
+      succeeded: 1,
+      startTime: "2026-11-02T10:00:00Z",
+      completionTime: "2026-11-02T10:07:30Z",
+    });
     expect(await runner.status(name)).toEqual({
       name,
       requestId: "req-status",
@@ -166,8 +191,19 @@ describe("GkeJobRunner", () => {
     api.setStatus(NS, failed, {
       failed: 2,
       conditions: [
-        { type: "FailureTarget", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit" },
-        { type: "Failed", status: "True", reason: "BackoffLimitExceeded", message: "Job has reached the specified backoff limit", lastTransitionTime: "2026-11-02T11:00:00Z" },
+        {
+          type: "FailureTarget",
+          status: "True",
+          reason: "BackoffLimitExceeded",
+          message: "Job has reached the specified backoff limit",
+        },
+        {
+          type: "Failed",
+          status: "True",
+          reason: "BackoffLimitExceeded",
+          message: "Job has reached the specified backoff limit",
+          lastTransitionTime: "2026-11-02T11:00:00Z",
+        },
       ],
     });
     expect(await runner.status(failed)).toMatchObject({
@@ -189,7 +225,12 @@ describe("GkeJobRunner", () => {
       ns2.setStatus(NS, b, { active: 1, ready: 1 });
       ns2.setStatus(NS, c, { succeeded: 1 });
       // Some other Job in the namespace is not the runner's business.
-      ns2.jobs.set(`${NS}/other`, { apiVersion: "batch/v1", kind: "Job", metadata: { name: "other", namespace: NS, labels: { app: "x" } }, status: {} });
+      ns2.jobs.set(`${NS}/other`, {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: "other", namespace: NS, labels: { app: "x" } },
+        status: {},
+      });
 
       const active = await r.active();
       expect(active.map((s) => [s.name, s.requestId, s.state]).sort()).toEqual([
@@ -204,7 +245,12 @@ describe("GkeJobRunner", () => {
   });
 
   it("refuses a trainer image that is not pinned by digest", () => {
-    for (const image of ["europe-docker.pkg.dev/p/r/trainer:1.2.3", "trainer", "trainer@sha256:abc", "trainer:latest"]) {
+    for (const image of [
+      "europe-docker.pkg.dev/p/r/trainer:1.2.3",
+      "trainer",
+      "trainer@sha256:abc",
+      "trainer:latest",
+    ]) {
       expect(() => new GkeJobRunner(options({ image }))).toThrow(/not pinned by digest/);
     }
     expect(() => new GkeJobRunner(options({ image: `trainer:1.2.3@sha256:${"a".repeat(64)}` }))).not.toThrow();
@@ -215,16 +261,22 @@ describe("GkeJobRunner", () => {
     const meta = new SqliteStore(join(mkdtempSync(join(tmpdir(), "sightline-open-")), "meta.db"));
     if (config.jobs.kind !== "k8s") throw new Error("expected a k8s target");
     await expect(openJobRunner(config.jobs, { config, meta, log: quiet })).rejects.toThrow(ConfigError);
-    await expect(openJobRunner(config.jobs, { config, meta, log: quiet, trainerImage: "trainer:latest" })).rejects.toThrow(/not pinned by digest/);
+    await expect(
+      openJobRunner(config.jobs, { config, meta, log: quiet, trainerImage: "trainer:latest" }),
+    ).rejects.toThrow(/not pinned by digest/);
     await meta.close();
   });
 
   it("refuses a template without the parts it relies on, naming the file", () => {
     const path = join(mkdtempSync(join(tmpdir(), "sightline-tpl-")), "job.yaml");
-    const template = parseYaml(readFileSync(DEFAULT_TEMPLATE, "utf8")) as { spec: { template: { spec: { restartPolicy?: string } } } };
+    const template = parseYaml(readFileSync(DEFAULT_TEMPLATE, "utf8")) as {
+      spec: { template: { spec: { restartPolicy?: string } } };
+    };
     template.spec.template.spec.restartPolicy = "OnFailure";
     writeFileSync(path, JSON.stringify(template));
-    expect(() => new GkeJobRunner(options({ templatePath: path }))).toThrow(new RegExp(`${path}.*invalid[\\s\\S]*restartPolicy`));
+    expect(() => new GkeJobRunner(options({ templatePath: path }))).toThrow(
+      new RegExp(`${path}.*invalid[\\s\\S]*restartPolicy`),
+    );
   });
 
   it("reports API errors with what it was doing and the server's reason", async () => {
@@ -236,7 +288,9 @@ describe("GkeJobRunner", () => {
       currentContext: "fake",
     });
     const r = new GkeJobRunner(options({ kubeConfig: kc }));
-    await expect(r.submit(spec("req-denied"))).rejects.toThrow(`cannot create Job ${jobNameFor("req-denied")} in namespace ${NS}: HTTP 401`);
+    await expect(r.submit(spec("req-denied"))).rejects.toThrow(
+      `cannot create Job ${jobNameFor("req-denied")} in namespace ${NS}: HTTP 401`,
+    );
     await expect(r.active()).rejects.toThrow(`cannot list Jobs in namespace ${NS}: HTTP 401`);
   });
 });
@@ -253,9 +307,15 @@ describe("GkeJobRunner with a trainer on the contract", () => {
     classes,
     runId: "run-20261202-abcdef12",
   });
-  type Pod = { initContainers: Record<string, unknown>[]; containers: Record<string, unknown>[]; volumes: { name: string }[]; nodeSelector?: Record<string, string> };
+  type Pod = {
+    initContainers: Record<string, unknown>[];
+    containers: Record<string, unknown>[];
+    volumes: { name: string }[];
+    nodeSelector?: Record<string, string>;
+  };
   const podOf = (job: JsonJob): Pod => (job.spec as { template: { spec: Pod } }).template.spec;
-  const envOf = (c: Record<string, unknown>): Record<string, string> => Object.fromEntries((c.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+  const envOf = (c: Record<string, unknown>): Record<string, string> =>
+    Object.fromEntries((c.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
 
   it("runs the trainer's image by digest between Sightline's stage and ingest containers, with the contract's environment only", async () => {
     await runner.submit(spec("byo-1", { contract: contract() }));
@@ -267,7 +327,10 @@ describe("GkeJobRunner with a trainer on the contract", () => {
     const ingest = pod.containers[0]!;
     expect(user.image).toBe(USER_IMAGE);
     expect([stage.image, ingest.image]).toEqual([IMAGE, IMAGE]);
-    expect([stage.args, ingest.args]).toEqual([["trainer/main.ts", "stage"], ["trainer/main.ts", "ingest"]]);
+    expect([stage.args, ingest.args]).toEqual([
+      ["trainer/main.ts", "stage"],
+      ["trainer/main.ts", "ingest"],
+    ]);
     // The same names as the local runner's (both come from contractEnv): nothing of the stores reaches the trainer.
     const userEnv = envOf(user);
     expect(Object.keys(userEnv).sort()).toEqual(TRAINER_ENV_NAMES.filter((n) => n !== "SIGHTLINE_INIT_MODEL").sort());
@@ -280,17 +343,32 @@ describe("GkeJobRunner with a trainer on the contract", () => {
     expect(user.args).toEqual(["--epochs", "3", "--lr", "0.01"]);
     // Sightline's containers carry the job and the stores, and share the run volume with the trainer.
     for (const c of [stage, ingest]) {
-      expect(envOf(c)).toMatchObject({ SIGHTLINE_RUN_ROOT: "/sightline", SIGHTLINE_META: "firestore://my-project/(default)", SIGHTLINE_REQUEST_ID: "byo-1" });
+      expect(envOf(c)).toMatchObject({
+        SIGHTLINE_RUN_ROOT: "/sightline",
+        SIGHTLINE_META: "firestore://my-project/(default)",
+        SIGHTLINE_REQUEST_ID: "byo-1",
+      });
       expect(ContractJobSchema.parse(JSON.parse(envOf(c).SIGHTLINE_CONTRACT_JOB!))).toEqual(contract());
     }
-    for (const c of [stage, user, ingest]) expect(c.volumeMounts).toContainEqual({ name: "run", mountPath: "/sightline" });
+    for (const c of [stage, user, ingest])
+      expect(c.volumeMounts).toContainEqual({ name: "run", mountPath: "/sightline" });
     expect(pod.volumes).toContainEqual({ name: "run", emptyDir: {} });
     expect((job.spec as { activeDeadlineSeconds: number }).activeDeadlineSeconds).toBe(1800);
     expect(pod.nodeSelector).toBeUndefined();
   });
 
   it("gives the trainer its resources, a GPU with its node selector, and production's model when fine-tuning", async () => {
-    const gpu = contract({ resources: { cpu: "4", memory: "16Gi", gpu: 1, nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" } } }, true);
+    const gpu = contract(
+      {
+        resources: {
+          cpu: "4",
+          memory: "16Gi",
+          gpu: 1,
+          nodeSelector: { "cloud.google.com/gke-accelerator": "nvidia-l4" },
+        },
+      },
+      true,
+    );
     await runner.submit(spec("byo-gpu", { contract: gpu }));
     const pod = podOf(stored("byo-gpu"));
     const user = pod.initContainers[1]!;
@@ -311,24 +389,39 @@ describe("sightline train --image", () => {
     const cwd = mkdtempSync(join(tmpdir(), "sightline-train-image-"));
     const kubeconfig = join(cwd, "kubeconfig");
     writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
-    const env = { SIGHTLINE_HOME: join(cwd, "home"), SIGHTLINE_JOBS: `k8s://${NS}`, SIGHTLINE_TRAINER_IMAGE: IMAGE, KUBECONFIG: kubeconfig };
+    const env = {
+      SIGHTLINE_HOME: join(cwd, "home"),
+      SIGHTLINE_JOBS: `k8s://${NS}`,
+      SIGHTLINE_TRAINER_IMAGE: IMAGE,
+      KUBECONFIG: kubeconfig,
+    };
     const dataset = await smallDataset({ classes: ["bag", "coat"] });
     const versioned = await runCli(["data", "version", dataset, "--json"], { cwd, env });
     expect(versioned.code, versioned.stderr).toBe(0);
     const datasetId = (JSON.parse(versioned.stdout) as { id: string }).id;
     const userImage = `europe-docker.pkg.dev/p/team/cnn@sha256:${"2".repeat(64)}`;
-    const run = await runCli(["train", "--dataset", datasetId, "--model", "bags", "--image", userImage, "--arg", "epochs=4", "--json"], { cwd, env });
+    const run = await runCli(
+      ["train", "--dataset", datasetId, "--model", "bags", "--image", userImage, "--arg", "epochs=4", "--json"],
+      { cwd, env },
+    );
     expect(run.code, run.stderr).toBe(0);
     const { job: name, requestId } = JSON.parse(run.stdout) as { job: string; requestId: string };
     expect(name).toBe(jobNameFor(requestId));
-    const pod = (api.jobs.get(`${NS}/${name}`)?.spec as { template: { spec: { initContainers: { image: string; env: { name: string; value: string }[] }[] } } }).template.spec;
+    const pod = (
+      api.jobs.get(`${NS}/${name}`)?.spec as {
+        template: { spec: { initContainers: { image: string; env: { name: string; value: string }[] }[] } };
+      }
+    ).template.spec;
     const user = pod.initContainers[1]!;
     expect(user.image).toBe(userImage);
     const userEnv = TrainerEnvSchema.parse(Object.fromEntries(user.env.map((e) => [e.name, e.value])));
     expect(userEnv.SIGHTLINE_CLASSES).toEqual(["bag", "coat"]);
     expect(userEnv.SIGHTLINE_ARGS).toEqual({ epochs: 4 });
 
-    const local = await runCli(["train", "--dataset", datasetId, "--model", "bags", "--image", userImage], { cwd, env: { SIGHTLINE_HOME: join(cwd, "home") } });
+    const local = await runCli(["train", "--dataset", datasetId, "--model", "bags", "--image", userImage], {
+      cwd,
+      env: { SIGHTLINE_HOME: join(cwd, "home") },
+    });
     expect(local.code).toBe(64);
     expect(local.stderr).toMatch(/SIGHTLINE_JOBS=k8s:\/\//);
   });

@@ -24,7 +24,13 @@ beforeAll(() => {
   const home = mkdtempSync(join(tmpdir(), "sightline-jobs-"));
   config = loadConfig({ SIGHTLINE_HOME: home }, home);
   meta = new SqliteStore(config.meta.kind === "sqlite" ? config.meta.path : "");
-  runner = new LocalJobRunner({ config, meta, entry: FAKE_TRAINER, env: { SIGHTLINE_GIT_COMMIT: "abc123" }, log: quiet });
+  runner = new LocalJobRunner({
+    config,
+    meta,
+    entry: FAKE_TRAINER,
+    env: { SIGHTLINE_GIT_COMMIT: "abc123" },
+    log: quiet,
+  });
 });
 
 afterAll(async () => {
@@ -43,7 +49,9 @@ async function finished(name: string): Promise<JobStatus> {
 }
 
 function envSeen(name: string): Record<string, string> {
-  const line = readFileSync(join(config.home, "jobs", `${name}.log`), "utf8").split("\n").find((l) => l.startsWith("env "));
+  const line = readFileSync(join(config.home, "jobs", `${name}.log`), "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("env "));
   if (!line) throw new Error(`no env line in the log of ${name}`);
   return JSON.parse(line.slice(4)) as Record<string, string>;
 }
@@ -52,7 +60,13 @@ describe("LocalJobRunner", () => {
   it("runs the trainer with the spec and the parent's stores in its environment, and records success", async () => {
     process.env.SIGHTLINE_EPOCHS = "99"; // a stray value in the parent must not reach a job that did not ask for it
     try {
-      const res = await runner.submit({ requestId: "req-ok-1", model: "ok", datasetId: DATASET, limit: 50, configPath: "trainer/configs/x.yaml" });
+      const res = await runner.submit({
+        requestId: "req-ok-1",
+        model: "ok",
+        datasetId: DATASET,
+        limit: 50,
+        configPath: "trainer/configs/x.yaml",
+      });
       expect(res).toEqual({ name: jobNameFor("req-ok-1"), created: true });
       const status = await finished(res.name);
       expect(status).toMatchObject({ name: res.name, requestId: "req-ok-1", state: "succeeded" });
@@ -73,10 +87,22 @@ describe("LocalJobRunner", () => {
       });
       expect(env.SIGHTLINE_EPOCHS).toBeUndefined();
       // The URIs handed over parse back to the very same stores.
-      expect(loadConfig(env, "/")).toMatchObject({ home: config.home, blobs: config.blobs, meta: config.meta, bus: config.bus });
+      expect(loadConfig(env, "/")).toMatchObject({
+        home: config.home,
+        blobs: config.blobs,
+        meta: config.meta,
+        bus: config.bus,
+      });
 
       const record = await meta.get("jobs", res.name);
-      expect(record?.data).toMatchObject({ state: "succeeded", exitCode: 0, model: "ok", datasetId: DATASET, runnerPid: process.pid, host: hostname() });
+      expect(record?.data).toMatchObject({
+        state: "succeeded",
+        exitCode: 0,
+        model: "ok",
+        datasetId: DATASET,
+        runnerPid: process.pid,
+        host: hostname(),
+      });
       expect(typeof record?.data.pid).toBe("number");
     } finally {
       delete process.env.SIGHTLINE_EPOCHS;
@@ -112,7 +138,12 @@ describe("LocalJobRunner", () => {
   });
 
   it("lists running jobs as active until they end", async () => {
-    const { name } = await runner.submit({ requestId: "req-slow", model: "slow", datasetId: DATASET, reason: "drift report d1" });
+    const { name } = await runner.submit({
+      requestId: "req-slow",
+      model: "slow",
+      datasetId: DATASET,
+      reason: "drift report d1",
+    });
     await waitFor(async () => (await runner.status(name))?.state === "running", "the slow job to run");
     const active = await runner.active();
     expect(active.map((s) => s.name)).toEqual([name]);
@@ -134,14 +165,44 @@ describe("LocalJobRunner", () => {
       const r = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
       return Number(r.stdout.toString());
     };
-    const base = { requestId: "req-orphan", model: "ok", datasetId: DATASET, host: hostname(), log: "/x.log", createdAt: new Date().toISOString() };
-    await meta.put("jobs", "train-orphan", { ...base, name: "train-orphan", state: "running", runnerPid: deadPid(), pid: deadPid() });
-    await meta.put("jobs", "train-unstarted", { ...base, name: "train-unstarted", state: "pending", runnerPid: deadPid() });
+    const base = {
+      requestId: "req-orphan",
+      model: "ok",
+      datasetId: DATASET,
+      host: hostname(),
+      log: "/x.log",
+      createdAt: new Date().toISOString(),
+    };
+    await meta.put("jobs", "train-orphan", {
+      ...base,
+      name: "train-orphan",
+      state: "running",
+      runnerPid: deadPid(),
+      pid: deadPid(),
+    });
+    await meta.put("jobs", "train-unstarted", {
+      ...base,
+      name: "train-unstarted",
+      state: "pending",
+      runnerPid: deadPid(),
+    });
     // A live runner (this process) still owns its job: no verdict from a missing trainer pid alone.
-    await meta.put("jobs", "train-owned", { ...base, name: "train-owned", state: "running", runnerPid: process.pid, pid: deadPid() });
+    await meta.put("jobs", "train-owned", {
+      ...base,
+      name: "train-owned",
+      state: "running",
+      runnerPid: process.pid,
+      pid: deadPid(),
+    });
 
-    expect(await runner.status("train-orphan")).toMatchObject({ state: "failed", message: expect.stringMatching(/trainer \(pid \d+\) is gone .* without recording/) });
-    expect(await runner.status("train-unstarted")).toMatchObject({ state: "failed", message: expect.stringMatching(/exited before it started/) });
+    expect(await runner.status("train-orphan")).toMatchObject({
+      state: "failed",
+      message: expect.stringMatching(/trainer \(pid \d+\) is gone .* without recording/),
+    });
+    expect(await runner.status("train-unstarted")).toMatchObject({
+      state: "failed",
+      message: expect.stringMatching(/exited before it started/),
+    });
     expect(await runner.status("train-owned")).toMatchObject({ state: "running" });
     expect((await runner.active()).map((s) => s.name)).toEqual(["train-owned"]);
     expect(await runner.status("train-nothing")).toBeUndefined();

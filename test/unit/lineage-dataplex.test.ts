@@ -28,9 +28,12 @@ describe("SIGHTLINE_OPENLINEAGE_AUTH=google (Dataplex)", () => {
       if (req.headers["metadata-flavor"] !== "Google") return void res.writeHead(403, headers).end("{}");
       if (req.url?.startsWith("/computeMetadata/v1/instance/service-accounts/default/token")) {
         tokenRequests++;
-        return void res.writeHead(200, headers).end(JSON.stringify({ access_token: "ya29.fake-token", expires_in: 3599, token_type: "Bearer" }));
+        return void res
+          .writeHead(200, headers)
+          .end(JSON.stringify({ access_token: "ya29.fake-token", expires_in: 3599, token_type: "Bearer" }));
       }
-      if (req.url?.startsWith("/computeMetadata/v1/project/project-id")) return void res.writeHead(200, { ...headers, "content-type": "text/plain" }).end("sightline-test");
+      if (req.url?.startsWith("/computeMetadata/v1/project/project-id"))
+        return void res.writeHead(200, { ...headers, "content-type": "text/plain" }).end("sightline-test");
       res.writeHead(404, headers).end("{}");
     });
     await new Promise<void>((r) => metadata.listen(0, "127.0.0.1", r));
@@ -51,14 +54,30 @@ describe("SIGHTLINE_OPENLINEAGE_AUTH=google (Dataplex)", () => {
     const endpoint = dataplexEndpoint("sightline-test", "europe-west1");
     expect(endpoint).toBe("v1/projects/sightline-test/locations/europe-west1:processOpenLineageRunEvent");
     const config = loadConfig({ SIGHTLINE_HOME: tmpdir(), SIGHTLINE_BLOBS: "gs://sightline-data/sightline" });
-    const emitter = lineageEmitterFrom(config, { SIGHTLINE_OPENLINEAGE_URL: sink.url, SIGHTLINE_OPENLINEAGE_ENDPOINT: endpoint, SIGHTLINE_OPENLINEAGE_AUTH: "google" }, createLogger({}, { level: "CRITICAL" }));
+    const emitter = lineageEmitterFrom(
+      config,
+      {
+        SIGHTLINE_OPENLINEAGE_URL: sink.url,
+        SIGHTLINE_OPENLINEAGE_ENDPOINT: endpoint,
+        SIGHTLINE_OPENLINEAGE_AUTH: "google",
+      },
+      createLogger({}, { level: "CRITICAL" }),
+    );
     expect(emitter?.naming).toMatchObject({ datasetNamespace: "gs://sightline-data", root: "sightline" });
     const event = { eventType: "START", run: { runId: openLineageRunId("r1") } } as RunEvent;
     await emitter!.transport.send(event);
     await emitter!.transport.send({ ...event, eventType: "COMPLETE" });
     expect(sink.requests.map((r) => [r.method, r.path, r.headers.authorization])).toEqual([
-      ["POST", "/v1/projects/sightline-test/locations/europe-west1:processOpenLineageRunEvent", "Bearer ya29.fake-token"],
-      ["POST", "/v1/projects/sightline-test/locations/europe-west1:processOpenLineageRunEvent", "Bearer ya29.fake-token"],
+      [
+        "POST",
+        "/v1/projects/sightline-test/locations/europe-west1:processOpenLineageRunEvent",
+        "Bearer ya29.fake-token",
+      ],
+      [
+        "POST",
+        "/v1/projects/sightline-test/locations/europe-west1:processOpenLineageRunEvent",
+        "Bearer ya29.fake-token",
+      ],
     ]);
     expect(sink.requests.map((r) => (r.body as RunEvent).eventType)).toEqual(["START", "COMPLETE"]);
     // The library caches the token until it expires: one token request for both events.

@@ -50,8 +50,18 @@ async function twoVersionsOfOneDataset() {
 }
 
 const requested = (requestId: string, dataset: DatasetRecord, minute: number): AnyCloudEvent =>
-  makeEvent("sightline.training.requested", { requestId, model: "shoes-cnn", datasetId: dataset.id, trigger: "cli" }, { id: `req:${requestId}`, time: at(minute) });
-const completed = (requestId: string, runId: string, version: number, dataset: DatasetRecord, minute: number): AnyCloudEvent =>
+  makeEvent(
+    "sightline.training.requested",
+    { requestId, model: "shoes-cnn", datasetId: dataset.id, trigger: "cli" },
+    { id: `req:${requestId}`, time: at(minute) },
+  );
+const completed = (
+  requestId: string,
+  runId: string,
+  version: number,
+  dataset: DatasetRecord,
+  minute: number,
+): AnyCloudEvent =>
   makeEvent(
     "sightline.training.completed",
     {
@@ -69,7 +79,11 @@ const completed = (requestId: string, runId: string, version: number, dataset: D
     { id: `done:${runId}`, time: at(minute) },
   );
 const failed = (requestId: string, runId: string, dataset: DatasetRecord, minute: number): AnyCloudEvent =>
-  makeEvent("sightline.training.failed", { requestId, runId, model: "shoes-cnn", datasetId: dataset.id, reason: "out of memory" }, { id: `fail:${runId}`, time: at(minute) });
+  makeEvent(
+    "sightline.training.failed",
+    { requestId, runId, model: "shoes-cnn", datasetId: dataset.id, reason: "out of memory" },
+    { id: `fail:${runId}`, time: at(minute) },
+  );
 
 describe("the lineage consumer sends OpenLineage RunEvents as it records them", () => {
   let world: Awaited<ReturnType<typeof twoVersionsOfOneDataset>>;
@@ -82,7 +96,12 @@ describe("the lineage consumer sends OpenLineage RunEvents as it records them", 
     world = await twoVersionsOfOneDataset();
     sink = await startOpenLineageSink();
     ctx = await openFunctionContext({
-      env: { SIGHTLINE_HOME: world.home, SIGHTLINE_OPENLINEAGE_URL: `${sink.url}/`, SIGHTLINE_OPENLINEAGE_API_KEY: "sink-key", SIGHTLINE_GIT_REPO_URL: REPO },
+      env: {
+        SIGHTLINE_HOME: world.home,
+        SIGHTLINE_OPENLINEAGE_URL: `${sink.url}/`,
+        SIGHTLINE_OPENLINEAGE_API_KEY: "sink-key",
+        SIGHTLINE_GIT_REPO_URL: REPO,
+      },
       log: quiet,
     });
     // The embedded default's lineage function, consuming the local queue: what `sightline functions` runs.
@@ -118,7 +137,12 @@ describe("the lineage consumer sends OpenLineage RunEvents as it records them", 
       ["COMPLETE", openLineageRunId("r3")],
     ]);
     for (const r of sink.requests) {
-      expect([r.method, r.path, r.headers["content-type"], r.headers.authorization]).toEqual(["POST", "/api/v1/lineage", "application/json", "Bearer sink-key"]);
+      expect([r.method, r.path, r.headers["content-type"], r.headers.authorization]).toEqual([
+        "POST",
+        "/api/v1/lineage",
+        "application/json",
+        "Bearer sink-key",
+      ]);
     }
     expect(sent()[3]?.run.facets.errorMessage).toMatchObject({ message: "out of memory" });
     expect(ctx.lineage?.stats).toEqual({ sent: 6, failed: 0 });
@@ -156,8 +180,17 @@ describe("the lineage consumer sends OpenLineage RunEvents as it records them", 
 
   it("names the job's kind and its source: the configured repository at the run's commit", () => {
     const complete = sent()[5] as RunEvent;
-    expect(complete.job.facets.jobType).toMatchObject({ processingType: "BATCH", integration: "SIGHTLINE", jobType: "TRAINING" });
-    expect(complete.job.facets.sourceCodeLocation).toMatchObject({ type: "git", repoUrl: REPO, url: `${REPO}/tree/4be2f9a`, version: "4be2f9a" });
+    expect(complete.job.facets.jobType).toMatchObject({
+      processingType: "BATCH",
+      integration: "SIGHTLINE",
+      jobType: "TRAINING",
+    });
+    expect(complete.job.facets.sourceCodeLocation).toMatchObject({
+      type: "git",
+      repoUrl: REPO,
+      url: `${REPO}/tree/4be2f9a`,
+      version: "4be2f9a",
+    });
   });
 
   it("sends nothing again when an event is delivered again", async () => {
@@ -171,7 +204,14 @@ describe("a sink that is down or flaky", () => {
     const world = await twoVersionsOfOneDataset();
     const lines: string[] = [];
     const log = createLogger({}, { level: "WARNING", write: (l) => lines.push(l) });
-    const ctx = await openFunctionContext({ env: { SIGHTLINE_HOME: world.home, SIGHTLINE_OPENLINEAGE_URL: await deadUrl(), SIGHTLINE_OPENLINEAGE_RETRIES: "1" }, log });
+    const ctx = await openFunctionContext({
+      env: {
+        SIGHTLINE_HOME: world.home,
+        SIGHTLINE_OPENLINEAGE_URL: await deadUrl(),
+        SIGHTLINE_OPENLINEAGE_RETRIES: "1",
+      },
+      log,
+    });
     try {
       const handle = functionHandlers(ctx).recordLineage;
       await expect(handle(requested("r9", world.first, 0))).resolves.toBeUndefined();
@@ -179,7 +219,9 @@ describe("a sink that is down or flaky", () => {
       expect(await getNode(ctx.rt.meta, nodeId("request", "r9"))).toMatchObject({ requestId: "r9" });
       expect(await getNode(ctx.rt.meta, nodeId("run", "run-9"))).toMatchObject({ status: "failed" });
       expect(ctx.lineage?.stats).toEqual({ sent: 0, failed: 2 });
-      const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.component === "openlineage");
+      const warnings = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.component === "openlineage");
       expect(warnings.map((w) => [w.severity, w.runEventType, w.failed])).toEqual([
         ["WARNING", "START", 1],
         ["WARNING", "FAIL", 2],
@@ -200,10 +242,14 @@ describe("a sink that is down or flaky", () => {
     try {
       await new OpenLineageHttpTransport({ ...settings, url: flaky.url }, { minTimeoutMs: 5 }).send(event);
       expect(flaky.requests).toHaveLength(3);
-      await expect(new OpenLineageHttpTransport({ ...settings, url: refusing.url }, { minTimeoutMs: 5 }).send(event)).rejects.toThrow(/answered 400: .*status 400 from the test sink/);
+      await expect(
+        new OpenLineageHttpTransport({ ...settings, url: refusing.url }, { minTimeoutMs: 5 }).send(event),
+      ).rejects.toThrow(/answered 400: .*status 400 from the test sink/);
       expect(refusing.requests).toHaveLength(1);
       const exhausted = await startOpenLineageSink([503]);
-      await expect(new OpenLineageHttpTransport({ ...settings, url: exhausted.url, retries: 2 }, { minTimeoutMs: 5 }).send(event)).rejects.toThrow(/answered 503/);
+      await expect(
+        new OpenLineageHttpTransport({ ...settings, url: exhausted.url, retries: 2 }, { minTimeoutMs: 5 }).send(event),
+      ).rejects.toThrow(/answered 503/);
       expect(exhausted.requests).toHaveLength(3);
       await exhausted.close();
     } finally {
@@ -215,23 +261,55 @@ describe("a sink that is down or flaky", () => {
 
 describe("OpenLineage settings", () => {
   it("read from the environment, with clear errors", () => {
-    expect(loadOpenLineageSettings({})).toMatchObject({ url: null, endpoint: "api/v1/lineage", auth: "none", apiKey: null, jobNamespace: "sightline", retries: 3, timeoutMs: 10_000 });
-    expect(loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_URL: "https://datalineage.googleapis.com", SIGHTLINE_OPENLINEAGE_AUTH: "google", SIGHTLINE_OPENLINEAGE_RETRIES: "5" })).toMatchObject({
+    expect(loadOpenLineageSettings({})).toMatchObject({
+      url: null,
+      endpoint: "api/v1/lineage",
+      auth: "none",
+      apiKey: null,
+      jobNamespace: "sightline",
+      retries: 3,
+      timeoutMs: 10_000,
+    });
+    expect(
+      loadOpenLineageSettings({
+        SIGHTLINE_OPENLINEAGE_URL: "https://datalineage.googleapis.com",
+        SIGHTLINE_OPENLINEAGE_AUTH: "google",
+        SIGHTLINE_OPENLINEAGE_RETRIES: "5",
+      }),
+    ).toMatchObject({
       url: "https://datalineage.googleapis.com",
       auth: "google",
       retries: 5,
     });
-    expect(() => loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_URL: "ftp://x" })).toThrow(/SIGHTLINE_OPENLINEAGE_URL: expected an http\(s\) URL/);
-    expect(() => loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_AUTH: "kerberos" })).toThrow(/SIGHTLINE_OPENLINEAGE_AUTH/);
-    expect(() => loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_RETRIES: "many" })).toThrow(/SIGHTLINE_OPENLINEAGE_RETRIES: expected an integer from 0 to 10, not "many"/);
-    expect(() => loadOpenLineageSettings({ SIGHTLINE_GIT_REPO_URL: "git@github.com:org/repo.git" })).toThrow(/SIGHTLINE_GIT_REPO_URL: expected a URL/);
-    expect(() => loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_AUTH: "google", SIGHTLINE_OPENLINEAGE_API_KEY: "k" })).toThrow(/not used with SIGHTLINE_OPENLINEAGE_AUTH=google/);
+    expect(() => loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_URL: "ftp://x" })).toThrow(
+      /SIGHTLINE_OPENLINEAGE_URL: expected an http\(s\) URL/,
+    );
+    expect(() => loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_AUTH: "kerberos" })).toThrow(
+      /SIGHTLINE_OPENLINEAGE_AUTH/,
+    );
+    expect(() => loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_RETRIES: "many" })).toThrow(
+      /SIGHTLINE_OPENLINEAGE_RETRIES: expected an integer from 0 to 10, not "many"/,
+    );
+    expect(() => loadOpenLineageSettings({ SIGHTLINE_GIT_REPO_URL: "git@github.com:org/repo.git" })).toThrow(
+      /SIGHTLINE_GIT_REPO_URL: expected a URL/,
+    );
+    expect(() =>
+      loadOpenLineageSettings({ SIGHTLINE_OPENLINEAGE_AUTH: "google", SIGHTLINE_OPENLINEAGE_API_KEY: "k" }),
+    ).toThrow(/not used with SIGHTLINE_OPENLINEAGE_AUTH=google/);
   });
 
   it("no URL, no emitter; a bad setting stops the function context from opening", async () => {
     const config = loadConfig({ SIGHTLINE_HOME: tmpdir() });
     expect(lineageEmitterFrom(config, {}, quiet)).toBeUndefined();
-    expect(lineageEmitterFrom(config, { SIGHTLINE_OPENLINEAGE_URL: "http://127.0.0.1:1", SIGHTLINE_OPENLINEAGE_ENDPOINT: "/custom/path" }, quiet)?.transport.endpoint).toBe("http://127.0.0.1:1/custom/path");
-    await expect(openFunctionContext({ env: { SIGHTLINE_HOME: tmpdir(), SIGHTLINE_OPENLINEAGE_TIMEOUT_MS: "5" }, log: quiet })).rejects.toThrow(/SIGHTLINE_OPENLINEAGE_TIMEOUT_MS/);
+    expect(
+      lineageEmitterFrom(
+        config,
+        { SIGHTLINE_OPENLINEAGE_URL: "http://127.0.0.1:1", SIGHTLINE_OPENLINEAGE_ENDPOINT: "/custom/path" },
+        quiet,
+      )?.transport.endpoint,
+    ).toBe("http://127.0.0.1:1/custom/path");
+    await expect(
+      openFunctionContext({ env: { SIGHTLINE_HOME: tmpdir(), SIGHTLINE_OPENLINEAGE_TIMEOUT_MS: "5" }, log: quiet }),
+    ).rejects.toThrow(/SIGHTLINE_OPENLINEAGE_TIMEOUT_MS/);
   });
 });

@@ -7,7 +7,14 @@ import { EVENT_TYPES } from "../../core/events/schemas.ts";
 import { LINEAGE_SUBSCRIPTION } from "../../core/events/subscriptions.ts";
 import { exportRunEvents, OpenLineageExportError } from "../../core/lineage/export.ts";
 import { lineageNaming, type LineageNaming } from "../../core/lineage/naming.ts";
-import { openLineageRunId, OPENLINEAGE_SCHEMA_URL, PRODUCER, runEventsFor, uuidV5, type RunEvent } from "../../core/lineage/openlineage.ts";
+import {
+  openLineageRunId,
+  OPENLINEAGE_SCHEMA_URL,
+  PRODUCER,
+  runEventsFor,
+  uuidV5,
+  type RunEvent,
+} from "../../core/lineage/openlineage.ts";
 import { recordLineage } from "../../core/lineage/record.ts";
 import { OpenLineageHttpTransport } from "../../core/lineage/transport.ts";
 import { lineageWorld, MODEL, type LineageWorld } from "../support/lineage-world.ts";
@@ -16,10 +23,16 @@ import { facetValidator, openLineageValidator } from "../support/openlineage-sch
 const validate = openLineageValidator();
 const validateFacets = facetValidator();
 const REPO = "https://github.com/example-org/sightline.git";
-const transport = (url: string, retries = 0) => new OpenLineageHttpTransport({ url, endpoint: "api/v1/lineage", auth: "none", apiKey: null, timeoutMs: 5_000, retries }, { minTimeoutMs: 10 });
+const transport = (url: string, retries = 0) =>
+  new OpenLineageHttpTransport(
+    { url, endpoint: "api/v1/lineage", auth: "none", apiKey: null, timeoutMs: 5_000, retries },
+    { minTimeoutMs: 10 },
+  );
 
 /** A real HTTP server on loopback that keeps what is POSTed to /api/v1/lineage and answers `status`. */
-async function lineageServer(status = 201): Promise<{ url: string; received: unknown[]; paths: string[]; server: Server }> {
+async function lineageServer(
+  status = 201,
+): Promise<{ url: string; received: unknown[]; paths: string[]; server: Server }> {
   const received: unknown[] = [];
   const paths: string[] = [];
   const server = createServer((req: IncomingMessage, res) => {
@@ -28,7 +41,9 @@ async function lineageServer(status = 201): Promise<{ url: string; received: unk
     req.on("end", () => {
       paths.push(`${req.method} ${req.url} ${req.headers["content-type"]}`);
       received.push(JSON.parse(body));
-      res.writeHead(status, { "content-type": "application/json" }).end(status < 300 ? "" : '{"error":"rejected by test"}');
+      res
+        .writeHead(status, { "content-type": "application/json" })
+        .end(status < 300 ? "" : '{"error":"rejected by test"}');
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -42,8 +57,13 @@ describe("OpenLineage RunEvents", () => {
 
   beforeAll(async () => {
     w = await lineageWorld();
-    await catchUp(w.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => void (await recordLineage(w.meta, e)), { idleMs: 300 });
-    naming = lineageNaming({ kind: "file", dir: join(w.home, "blobs") }, { jobNamespace: "sightline", gitRepoUrl: REPO, host: "build-host" });
+    await catchUp(w.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => void (await recordLineage(w.meta, e)), {
+      idleMs: 300,
+    });
+    naming = lineageNaming(
+      { kind: "file", dir: join(w.home, "blobs") },
+      { jobNamespace: "sightline", gitRepoUrl: REPO, host: "build-host" },
+    );
     events = await runEventsFor(w.meta, ["req-1", "req-2", "req-3"], naming);
   });
   afterAll(async () => w.close());
@@ -74,33 +94,57 @@ describe("OpenLineage RunEvents", () => {
       expect.objectContaining({
         namespace: "file://build-host",
         name: `${join(w.home, "blobs")}/datasets/${basename(w.dataset.source)}`,
-        facets: expect.objectContaining({ version: expect.objectContaining({ datasetVersion: w.dataset.manifestDigest }), sightline_dataset: expect.objectContaining({ datasetId: w.dataset.id }) }),
+        facets: expect.objectContaining({
+          version: expect.objectContaining({ datasetVersion: w.dataset.manifestDigest }),
+          sightline_dataset: expect.objectContaining({ datasetId: w.dataset.id }),
+        }),
       }),
     ]);
     expect(complete.outputs).toEqual([
       expect.objectContaining({
         namespace: "file://build-host",
         name: `${join(w.home, "blobs")}/models/${MODEL}`,
-        facets: expect.objectContaining({ version: expect.objectContaining({ datasetVersion: "1" }), sightline_model: expect.objectContaining({ modelDigest: w.v1.modelDigest }) }),
+        facets: expect.objectContaining({
+          version: expect.objectContaining({ datasetVersion: "1" }),
+          sightline_model: expect.objectContaining({ modelDigest: w.v1.modelDigest }),
+        }),
       }),
     ]);
-    expect(complete.run.facets.sightline_training).toMatchObject({ runId: "run-1", configHash: "cfg-req-1", gitCommit: "9f1c2e4" });
+    expect(complete.run.facets.sightline_training).toMatchObject({
+      runId: "run-1",
+      configHash: "cfg-req-1",
+      gitCommit: "9f1c2e4",
+    });
     expect((events[3] as RunEvent).run.facets.errorMessage).toMatchObject({ message: "out of memory" });
     expect((events[3] as RunEvent).outputs).toEqual([]);
   });
 
   it("says what kind of job it is and where its code is, from the run's commit and the configured repository", async () => {
     const [start, complete] = events as [RunEvent, RunEvent];
-    expect(start.job.facets.jobType).toMatchObject({ processingType: "BATCH", integration: "SIGHTLINE", jobType: "TRAINING" });
+    expect(start.job.facets.jobType).toMatchObject({
+      processingType: "BATCH",
+      integration: "SIGHTLINE",
+      jobType: "TRAINING",
+    });
     // START comes from the request, before any code ran: the repository is known, the commit not yet.
     expect(start.job.facets.sourceCodeLocation).toMatchObject({ type: "git", url: REPO, repoUrl: REPO });
     expect(start.job.facets.sourceCodeLocation).not.toHaveProperty("version");
-    expect(complete.job.facets.sourceCodeLocation).toMatchObject({ type: "git", url: "https://github.com/example-org/sightline/tree/9f1c2e4", repoUrl: REPO, version: "9f1c2e4" });
-    const anonymous = lineageNaming({ kind: "gcs", bucket: "b", prefix: "" }, { jobNamespace: "sightline", gitRepoUrl: null });
+    expect(complete.job.facets.sourceCodeLocation).toMatchObject({
+      type: "git",
+      url: "https://github.com/example-org/sightline/tree/9f1c2e4",
+      repoUrl: REPO,
+      version: "9f1c2e4",
+    });
+    const anonymous = lineageNaming(
+      { kind: "gcs", bucket: "b", prefix: "" },
+      { jobNamespace: "sightline", gitRepoUrl: null },
+    );
     const [, done] = (await runEventsFor(w.meta, ["req-1"], anonymous)) as [RunEvent, RunEvent];
     // No repository known: no SourceCodeLocation facet (its url is required). On Cloud Storage: the bucket's namespace.
     expect(Object.keys(done.job.facets)).toEqual(["jobType"]);
-    expect(done.inputs.map((d) => [d.namespace, d.name])).toEqual([["gs://b", `datasets/${basename(w.dataset.source)}`]]);
+    expect(done.inputs.map((d) => [d.namespace, d.name])).toEqual([
+      ["gs://b", `datasets/${basename(w.dataset.source)}`],
+    ]);
     expect(done.outputs.map((d) => [d.namespace, d.name])).toEqual([["gs://b", `models/${MODEL}`]]);
   });
 
@@ -116,8 +160,15 @@ describe("OpenLineage RunEvents", () => {
     const broken = structuredClone(events[1]) as RunEvent;
     delete (broken.job.facets.jobType as Record<string, unknown>).integration;
     (broken.job.facets.sourceCodeLocation as Record<string, unknown>).url = "not a uri";
-    expect(validateFacets(broken)).toEqual([expect.stringMatching(/^job\.jobType: .*integration/), expect.stringMatching(/^job\.sourceCodeLocation\/url: .*uri/)]);
-    expect(validateFacets({ run: { facets: { x: { _schemaURL: "https://openlineage.io/spec/facets/1-0-0/Unknown.json#/$defs/X" } } } })).toEqual([expect.stringMatching(/no vendored schema/)]);
+    expect(validateFacets(broken)).toEqual([
+      expect.stringMatching(/^job\.jobType: .*integration/),
+      expect.stringMatching(/^job\.sourceCodeLocation\/url: .*uri/),
+    ]);
+    expect(
+      validateFacets({
+        run: { facets: { x: { _schemaURL: "https://openlineage.io/spec/facets/1-0-0/Unknown.json#/$defs/X" } } },
+      }),
+    ).toEqual([expect.stringMatching(/no vendored schema/)]);
     // The schema bites: a run id that is not a UUID, or a facet without _producer, is rejected.
     expect(validate({ ...events[0], run: { runId: "req-1" } })).toBe(false);
     const noProducer = structuredClone(events[1]) as RunEvent;
@@ -140,7 +191,9 @@ describe("OpenLineage RunEvents", () => {
     const s = await lineageServer(400);
     try {
       await expect(exportRunEvents(transport(s.url, 3), events)).rejects.toThrow(
-        new RegExp(`POST ${s.url}/api/v1/lineage \\(START event of run ${openLineageRunId("req-1")}\\) answered 400: \\{"error":"rejected by test"\\}; 0 of 6`),
+        new RegExp(
+          `POST ${s.url}/api/v1/lineage \\(START event of run ${openLineageRunId("req-1")}\\) answered 400: \\{"error":"rejected by test"\\}; 0 of 6`,
+        ),
       );
       // A 400 is final: it is not retried although the transport may retry three times.
       expect(s.received).toHaveLength(1);

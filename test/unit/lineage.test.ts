@@ -22,10 +22,16 @@ describe("lineage graph built from real events", () => {
 
   beforeAll(async () => {
     w = await lineageWorld();
-    const n = await catchUp(w.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => {
-      delivered.push(e);
-      await recordLineage(w.meta, e);
-    }, { idleMs: 300 });
+    const n = await catchUp(
+      w.bus,
+      LINEAGE_SUBSCRIPTION,
+      EVENT_TYPES,
+      async (e) => {
+        delivered.push(e);
+        await recordLineage(w.meta, e);
+      },
+      { idleMs: 300 },
+    );
     expect(n).toBe(w.published.length + 1); // + dataset.versioned
   });
   afterAll(async () => w.close());
@@ -35,15 +41,27 @@ describe("lineage graph built from real events", () => {
     expect(l.dataset).toMatchObject({ datasetId: w.dataset.id, manifestDigest: w.dataset.manifestDigest });
     expect(l.dataset.record?.files).toBe(24);
     expect(l.request).toMatchObject({ requestId: "req-1", trigger: "cli", reason: "first model" });
-    expect(l.run).toMatchObject({ runId: "run-1", status: "completed", configHash: "cfg-req-1", gitCommit: "9f1c2e4", version: 1 });
+    expect(l.run).toMatchObject({
+      runId: "run-1",
+      status: "completed",
+      configHash: "cfg-req-1",
+      gitCommit: "9f1c2e4",
+      version: 1,
+    });
     expect(l.run?.image).toMatch(/trainer@sha256:(ab){32}$/);
-    expect(l.model).toMatchObject({ modelDigest: w.v1.modelDigest, cardDigest: w.v1.cardDigest, metrics: { accuracy: 0.8, macro_f1: 0.79 } });
+    expect(l.model).toMatchObject({
+      modelDigest: w.v1.modelDigest,
+      cardDigest: w.v1.cardDigest,
+      metrics: { accuracy: 0.8, macro_f1: 0.79 },
+    });
     expect(l.aliasMoves.map((a) => [a.action, a.from, a.to, a.actor])).toEqual([
       ["promoted", null, 1, "ci"],
       ["promoted", 1, 2, "ci"],
       ["rolled_back", 2, 1, "alice"],
     ]);
-    expect(l.driftReports.map((d) => [d.reportId, d.drift, d.driftedFeatures])).toEqual([["drift-1", true, ["brightness"]]]);
+    expect(l.driftReports.map((d) => [d.reportId, d.drift, d.driftedFeatures])).toEqual([
+      ["drift-1", true, ["brightness"]],
+    ]);
     expect(l.windows.map((x) => [x.eventId, x.count])).toEqual([["window-1", 3]]);
 
     const l2 = await modelLineage(w.meta, MODEL, 2);
@@ -65,7 +83,11 @@ describe("lineage graph built from real events", () => {
   it("answers a dataset with every request, run (failed ones too) and model version trained on it", async () => {
     const d = await datasetLineage(w.meta, w.dataset.id);
     expect(d.requests.map((r) => r.requestId)).toEqual(["req-1", "req-2", "req-3"]);
-    expect(d.runs.map((r) => [r.runId, r.status])).toEqual([["run-1", "completed"], ["run-2", "failed"], ["run-3", "completed"]]);
+    expect(d.runs.map((r) => [r.runId, r.status])).toEqual([
+      ["run-1", "completed"],
+      ["run-2", "failed"],
+      ["run-3", "completed"],
+    ]);
     expect(d.models.map((m) => `${m.name}:${m.version}`)).toEqual([`${MODEL}:1`, `${MODEL}:2`]);
     await expect(datasetLineage(w.meta, "0".repeat(64))).rejects.toBeInstanceOf(LineageNotFoundError);
   });
@@ -78,7 +100,9 @@ describe("lineage graph built from real events", () => {
     expect(results.every((r) => r === false)).toBe(true);
     // Redelivery through the bus as well: the dataset event is published again under its deterministic id.
     await w.bus.publish(delivered[0] as AnyCloudEvent);
-    await catchUp(w.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => void (await recordLineage(w.meta, e)), { idleMs: 200 });
+    await catchUp(w.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => void (await recordLineage(w.meta, e)), {
+      idleMs: 200,
+    });
     expect(await dumpLineage(w.meta)).toBe(before);
   });
 
@@ -97,8 +121,19 @@ describe("lineage graph built from real events", () => {
   it("keeps a prediction window larger than one transaction allows, and still records it once", async () => {
     const other = new SqliteStore(join(w.home, "big.db"));
     try {
-      const records = Array.from({ length: 950 }, (_, i) => ({ requestId: `big-${i}`, time: "2026-11-02T10:00:00.000Z", label: "bag", index: 0, confidence: 0.5, features: {} }));
-      const event = makeEvent("sightline.predictions.logged", { model: MODEL, version: 1, records, dropped: 0 }, { id: "big-window" });
+      const records = Array.from({ length: 950 }, (_, i) => ({
+        requestId: `big-${i}`,
+        time: "2026-11-02T10:00:00.000Z",
+        label: "bag",
+        index: 0,
+        confidence: 0.5,
+        features: {},
+      }));
+      const event = makeEvent(
+        "sightline.predictions.logged",
+        { model: MODEL, version: 1, records, dropped: 0 },
+        { id: "big-window" },
+      );
       expect(await recordLineage(other, event)).toBe(true);
       expect(await recordLineage(other, event)).toBe(false);
       expect((await other.query(PREDICTIONS)).length).toBe(950);
@@ -118,8 +153,15 @@ describe("lineage graph built from real events", () => {
     // Independently: the manifest blob's bytes hash to the dataset id.
     const { manifest } = await loadDataset(w, w.dataset.id);
     expect(sha256Hex(canonicalManifest(manifest))).toBe(p.lineage.dataset.datasetId);
-    expect(result.checks.find((c) => c.check === "dataset files")).toMatchObject({ actual: "24 files intact", ok: true });
-    expect(result.checks.find((c) => c.check === "model file")).toMatchObject({ expected: w.v1.modelDigest, actual: w.v1.modelDigest, ok: true });
+    expect(result.checks.find((c) => c.check === "dataset files")).toMatchObject({
+      actual: "24 files intact",
+      ok: true,
+    });
+    expect(result.checks.find((c) => c.check === "model file")).toMatchObject({
+      expected: w.v1.modelDigest,
+      actual: w.v1.modelDigest,
+      ok: true,
+    });
   });
 
   it("fails loudly, naming the file and blob, when one stored dataset blob is tampered with", async () => {
@@ -156,7 +198,11 @@ describe("lineage graph built from real events", () => {
       const result = await verifyModelLineage(w, MODEL, 2);
       expect(result.ok).toBe(false);
       expect(result.checks.filter((c) => !c.ok)).toEqual([
-        expect.objectContaining({ check: "model file", expected: w.v2.modelDigest, actual: `sha256:${sha256Hex("a different model")}` }),
+        expect.objectContaining({
+          check: "model file",
+          expected: w.v2.modelDigest,
+          actual: `sha256:${sha256Hex("a different model")}`,
+        }),
       ]);
     } finally {
       await writeFile(path, original);

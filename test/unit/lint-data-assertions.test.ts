@@ -9,7 +9,9 @@ const eslint = new ESLint({ cwd: root });
 
 async function dataAssertions(filePath: string, code: string): Promise<string[]> {
   const [result] = await eslint.lintText(code, { filePath: `${root}${filePath}` });
-  return result!.messages.filter((m) => m.ruleId === "no-restricted-syntax" && /assert the type of `\.data`/.test(m.message)).map((m) => m.message);
+  return result!.messages
+    .filter((m) => m.ruleId === "no-restricted-syntax" && /assert the type of `\.data`/.test(m.message))
+    .map((m) => m.message);
 }
 
 const READS = `import type { MetadataStore } from "../meta/metadata-store.ts";
@@ -37,13 +39,26 @@ describe("no type assertions on .data", () => {
   }
 
   it("leaves other assertions alone, and tests", async () => {
-    expect(await dataAssertions("core/registry/data-probe.ts", 'export const j = JSON.parse("{}") as { data: number };\nexport const d = j.data as number;\n')).toHaveLength(1);
-    expect(await dataAssertions("core/registry/data-probe.ts", 'export const j = JSON.parse("{}") as { data: number };\nexport const n = j.data;\n')).toEqual([]);
+    expect(
+      await dataAssertions(
+        "core/registry/data-probe.ts",
+        'export const j = JSON.parse("{}") as { data: number };\nexport const d = j.data as number;\n',
+      ),
+    ).toHaveLength(1);
+    expect(
+      await dataAssertions(
+        "core/registry/data-probe.ts",
+        'export const j = JSON.parse("{}") as { data: number };\nexport const n = j.data;\n',
+      ),
+    ).toEqual([]);
     expect(await dataAssertions("test/unit/data-probe.ts", READS)).toEqual([]);
   });
 
   it("still enforces one private-member style where both rules apply", async () => {
-    const [result] = await eslint.lintText("export class K {\n  #p = 1;\n  q(): number {\n    return this.#p;\n  }\n}\n", { filePath: `${root}core/registry/data-probe.ts` });
+    const [result] = await eslint.lintText(
+      "export class K {\n  #p = 1;\n  q(): number {\n    return this.#p;\n  }\n}\n",
+      { filePath: `${root}core/registry/data-probe.ts` },
+    );
     expect(result!.messages.map((m) => m.message)).toEqual([expect.stringMatching(/TypeScript's `private`/)]);
   });
 });

@@ -1,26 +1,44 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { createLogger, REPORTED_ERROR_EVENT, setLogContext, type LogFields, type Severity } from "../../core/telemetry/logger.ts";
+import {
+  createLogger,
+  REPORTED_ERROR_EVENT,
+  setLogContext,
+  type LogFields,
+  type Severity,
+} from "../../core/telemetry/logger.ts";
 
 const LOGGER = fileURLToPath(new URL("../../core/telemetry/logger.ts", import.meta.url));
 
 function capture(base: LogFields = {}, level: Severity = "INFO") {
   const lines: string[] = [];
-  const log = createLogger(base, { level, write: (l) => lines.push(l), service: { service: "sightline-test", version: "9.9.9" } });
+  const log = createLogger(base, {
+    level,
+    write: (l) => lines.push(l),
+    service: { service: "sightline-test", version: "9.9.9" },
+  });
   return { log, entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
 describe("structured logger", () => {
   it("writes one Cloud Logging JSON object per line, with inherited fields and serialised errors", () => {
     const lines: string[] = [];
-    const log = createLogger({ component: "test" }, { level: "INFO", write: (l) => lines.push(l) }).child({ run: "r1" });
+    const log = createLogger({ component: "test" }, { level: "INFO", write: (l) => lines.push(l) }).child({
+      run: "r1",
+    });
     log.debug("hidden");
     log.warn("slow consumer", { subscription: "lineage", err: new Error("boom") });
     expect(lines).toHaveLength(1);
     expect(lines[0]).not.toContain("\n");
     const entry = JSON.parse(lines[0] as string) as Record<string, unknown>;
-    expect(entry).toMatchObject({ severity: "WARNING", message: "slow consumer", component: "test", run: "r1", subscription: "lineage" });
+    expect(entry).toMatchObject({
+      severity: "WARNING",
+      message: "slow consumer",
+      component: "test",
+      run: "r1",
+      subscription: "lineage",
+    });
     expect(entry.err).toMatchObject({ name: "Error", message: "boom" });
     expect(Date.parse(entry.time as string)).not.toBeNaN();
     expect(entry.time).toBe(new Date(entry.time as string).toISOString());
@@ -32,7 +50,11 @@ describe("structured logger", () => {
     log.info("i");
     log.warn("w");
     log.error("e");
-    expect(entries().map((e) => [e.severity, e.message])).toEqual([["INFO", "i"], ["WARNING", "w"], ["ERROR", "e"]]);
+    expect(entries().map((e) => [e.severity, e.message])).toEqual([
+      ["INFO", "i"],
+      ["WARNING", "w"],
+      ["ERROR", "e"],
+    ]);
     const quiet = capture({}, "ERROR");
     quiet.log.warn("w");
     quiet.log.error("e");
@@ -44,7 +66,9 @@ describe("structured logger", () => {
 
   it("lets a child's and a call's fields override inherited ones, each key once per line", () => {
     const lines: string[] = [];
-    const log = createLogger({ component: "serving" }, { level: "INFO", write: (l) => lines.push(l) }).child({ component: "model-host" });
+    const log = createLogger({ component: "serving" }, { level: "INFO", write: (l) => lines.push(l) }).child({
+      component: "model-host",
+    });
     log.info("loaded", { version: 3 });
     log.info("swapped", { component: "batcher" });
     expect(lines[0]!.match(/"component"/g)).toHaveLength(1);
@@ -83,7 +107,9 @@ describe("structured logger", () => {
     const saved = { s: process.env.SIGHTLINE_SERVICE, k: process.env.K_SERVICE };
     const serviceOf = (): unknown => {
       const lines: string[] = [];
-      createLogger({ component: "functions" }, { level: "INFO", write: (l) => lines.push(l) }).error("x", { err: new Error("y") });
+      createLogger({ component: "functions" }, { level: "INFO", write: (l) => lines.push(l) }).error("x", {
+        err: new Error("y"),
+      });
       return (JSON.parse(lines[0]!) as { serviceContext: { service: string } }).serviceContext.service;
     };
     try {
@@ -95,7 +121,10 @@ describe("structured logger", () => {
       process.env.SIGHTLINE_SERVICE = "sightline-serving";
       expect(serviceOf()).toBe("sightline-serving");
     } finally {
-      for (const [name, value] of [["SIGHTLINE_SERVICE", saved.s], ["K_SERVICE", saved.k]] as const) {
+      for (const [name, value] of [
+        ["SIGHTLINE_SERVICE", saved.s],
+        ["K_SERVICE", saved.k],
+      ] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }
@@ -123,7 +152,10 @@ describe("structured logger", () => {
 function runChild(body: string): Promise<string[]> {
   const script = `import { createLogger, flushLogs } from ${JSON.stringify(LOGGER)};\n${body}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, SIGHTLINE_LOG_LEVEL: "info" } });
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, SIGHTLINE_LOG_LEVEL: "info" },
+    });
     let err = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
     child.on("error", reject);

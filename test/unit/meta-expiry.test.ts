@@ -70,7 +70,9 @@ describe("documents that expire (bounded growth of per-prediction lineage)", () 
   });
 
   it("terraform puts a TTL policy on that field of that collection, as the Firestore store names it", async () => {
-    const tf = (await parseHcl("firestore.tf", read("terraform/firestore.tf"))) as { resource: Record<string, Record<string, Record<string, unknown>[]>> };
+    const tf = (await parseHcl("firestore.tf", read("terraform/firestore.tf"))) as {
+      resource: Record<string, Record<string, Record<string, unknown>[]>>;
+    };
     const field = tf.resource.google_firestore_field!.prediction_lineage_ttl![0]!;
     // FirestoreStore's default prefix "sightline": collection X is the root collection sightline_X.
     expect(field).toMatchObject({ collection: `sightline_${PREDICTIONS}`, field: EXPIRES_AT, ttl_config: [{}] });

@@ -46,7 +46,9 @@ const pythonOnnx = spawnSync(PYTHON, ["-c", "import onnx; print(onnx.__version__
 const onnxVersion = pythonOnnx.status === 0 ? pythonOnnx.stdout.trim() : null;
 const onCi = process.env.CI === "true";
 if (onnxVersion === null && !onCi) {
-  console.warn(`skipping the onnx.checker tests: ${PYTHON} cannot import onnx (install python3-onnx): ${pythonOnnx.stderr ?? pythonOnnx.error?.message}`);
+  console.warn(
+    `skipping the onnx.checker tests: ${PYTHON} cannot import onnx (install python3-onnx): ${pythonOnnx.stderr ?? pythonOnnx.error?.message}`,
+  );
 }
 /** Runs when python3-onnx is importable; on CI it always runs (and fails when python3-onnx is missing). */
 const itWithPythonOnnx = onnxVersion !== null || onCi ? it : it.skip;
@@ -160,19 +162,27 @@ function argmaxRows(values: Float32Array, columns: number): number[] {
   const rows: number[] = [];
   for (let row = 0; row < values.length / columns; row += 1) {
     let best = 0;
-    for (let c = 1; c < columns; c += 1) if ((values[row * columns + c] ?? -Infinity) > (values[row * columns + best] ?? -Infinity)) best = c;
+    for (let c = 1; c < columns; c += 1)
+      if ((values[row * columns + c] ?? -Infinity) > (values[row * columns + best] ?? -Infinity)) best = c;
     rows.push(best);
   }
   return rows;
 }
 
-async function runOnnx(bytes: Uint8Array, images: Float32Array, count: number): Promise<{ probabilities: ort.Tensor; embedding: ort.Tensor }> {
+async function runOnnx(
+  bytes: Uint8Array,
+  images: Float32Array,
+  count: number,
+): Promise<{ probabilities: ort.Tensor; embedding: ort.Tensor }> {
   const session = await ort.InferenceSession.create(bytes);
   try {
-    const result = await session.run({ input: new ort.Tensor("float32", images.subarray(0, count * SIZE * SIZE), [count, SIZE, SIZE, 1]) });
+    const result = await session.run({
+      input: new ort.Tensor("float32", images.subarray(0, count * SIZE * SIZE), [count, SIZE, SIZE, 1]),
+    });
     const probabilities = result.probabilities;
     const embedding = result.embedding;
-    if (probabilities === undefined || embedding === undefined) throw new Error(`missing outputs: ${Object.keys(result).join(", ")}`);
+    if (probabilities === undefined || embedding === undefined)
+      throw new Error(`missing outputs: ${Object.keys(result).join(", ")}`);
     return { probabilities, embedding };
   } finally {
     await session.release();
@@ -180,7 +190,10 @@ async function runOnnx(bytes: Uint8Array, images: Float32Array, count: number): 
 }
 
 function tfjsOutputs(model: tfl.LayersModel, images: Images): { probabilities: Float32Array; embedding: Float32Array } {
-  const embeddingModel = tfl.model({ inputs: model.inputs, outputs: model.getLayer(EMBEDDING_LAYER).output as tfl.SymbolicTensor });
+  const embeddingModel = tfl.model({
+    inputs: model.inputs,
+    outputs: model.getLayer(EMBEDDING_LAYER).output as tfl.SymbolicTensor,
+  });
   return tf.tidy(() => {
     const x = tf.tensor4d(images.data, [images.count, SIZE, SIZE, 1]);
     return {
@@ -260,7 +273,10 @@ describe.each(["cnn", "cnn-bn"] as Architecture[])("ONNX export of %s", (archite
     expect(onnx.embedding.dims).toEqual([images.count, 128]);
     const probabilities = onnx.probabilities.data as Float32Array;
     const embedding = onnx.embedding.data as Float32Array;
-    const diffs = { probabilities: maxAbsDiff(probabilities, reference.probabilities), embedding: maxAbsDiff(embedding, reference.embedding) };
+    const diffs = {
+      probabilities: maxAbsDiff(probabilities, reference.probabilities),
+      embedding: maxAbsDiff(embedding, reference.embedding),
+    };
     console.log(`${architecture}: max |onnx - tfjs| over ${images.count} images: ${JSON.stringify(diffs)}`);
     expect(diffs.probabilities).toBeLessThanOrEqual(TOLERANCE);
     expect(diffs.embedding).toBeLessThanOrEqual(TOLERANCE);
@@ -286,7 +302,9 @@ describe.each(["cnn", "cnn-bn"] as Architecture[])("ONNX export of %s", (archite
       );
       const changed = exportOnnx(model, { metadata: {} });
       const onnx = await runOnnx(changed, images.data, 20);
-      expect(maxAbsDiff(onnx.embedding.data as Float32Array, reference.embedding.subarray(0, 20 * 128))).toBeGreaterThan(1e-2);
+      expect(
+        maxAbsDiff(onnx.embedding.data as Float32Array, reference.embedding.subarray(0, 20 * 128)),
+      ).toBeGreaterThan(1e-2);
     } finally {
       layer.setWeights(original);
     }
@@ -297,8 +315,12 @@ describe.each(["cnn", "cnn-bn"] as Architecture[])("ONNX export of %s", (archite
       const onnx = await runOnnx(bytes, images.data, batch);
       expect(onnx.probabilities.dims).toEqual([batch, CLASSES]);
       expect(onnx.embedding.dims).toEqual([batch, 128]);
-      expect(maxAbsDiff(onnx.probabilities.data as Float32Array, reference.probabilities.subarray(0, batch * CLASSES))).toBeLessThanOrEqual(TOLERANCE);
-      expect(maxAbsDiff(onnx.embedding.data as Float32Array, reference.embedding.subarray(0, batch * 128))).toBeLessThanOrEqual(TOLERANCE);
+      expect(
+        maxAbsDiff(onnx.probabilities.data as Float32Array, reference.probabilities.subarray(0, batch * CLASSES)),
+      ).toBeLessThanOrEqual(TOLERANCE);
+      expect(
+        maxAbsDiff(onnx.embedding.data as Float32Array, reference.embedding.subarray(0, batch * 128)),
+      ).toBeLessThanOrEqual(TOLERANCE);
     }
   });
 
@@ -312,7 +334,9 @@ describe.each(["cnn", "cnn-bn"] as Architecture[])("ONNX export of %s", (archite
     const dims = (info: InstanceType<typeof onnxProto.onnx.ValueInfoProto>): (string | number)[] =>
       (info.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
     const graph = onnxProto.onnx.GraphProto.create(decoded.graph ?? {});
-    expect(graph.input.map((i) => [i.name, dims(onnxProto.onnx.ValueInfoProto.create(i))])).toEqual([["input", ["N", SIZE, SIZE, 1]]]);
+    expect(graph.input.map((i) => [i.name, dims(onnxProto.onnx.ValueInfoProto.create(i))])).toEqual([
+      ["input", ["N", SIZE, SIZE, 1]],
+    ]);
     expect(graph.output.map((o) => [o.name, dims(onnxProto.onnx.ValueInfoProto.create(o))])).toEqual([
       ["probabilities", ["N", CLASSES]],
       ["embedding", ["N", 128]],
@@ -328,25 +352,28 @@ describe.each(["cnn", "cnn-bn"] as Architecture[])("ONNX export of %s", (archite
     );
   });
 
-  itWithPythonOnnx("passes onnx.checker.check_model(full_check=True) and shape inference agrees with the outputs", () => {
-    if (onnxVersion === null) throw new Error(`CI=true but ${PYTHON} cannot import onnx: install python3-onnx`);
-    const file = join(workdir, `${architecture}.onnx`);
-    writeFileSync(file, bytes);
-    let stdout: string;
-    try {
-      stdout = execFileSync(PYTHON, ["-c", CHECKER, file], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr ?? "";
-      throw new Error(`onnx ${onnxVersion} rejected the model:\n${stderr}`, { cause: error });
-    }
-    const report = JSON.parse(stdout) as CheckerReport;
-    expect(report.ir_version).toBe(ONNX_IR_VERSION);
-    expect(report.opsets).toEqual({ "": ONNX_OPSET });
-    expect(report.producer).toBe("sightline");
-    expect(report.metadata).toEqual(METADATA);
-    expect(report.declared).toEqual({ probabilities: ["N", CLASSES], embedding: ["N", 128] });
-    expect(report.inferred).toEqual(report.declared);
-  });
+  itWithPythonOnnx(
+    "passes onnx.checker.check_model(full_check=True) and shape inference agrees with the outputs",
+    () => {
+      if (onnxVersion === null) throw new Error(`CI=true but ${PYTHON} cannot import onnx: install python3-onnx`);
+      const file = join(workdir, `${architecture}.onnx`);
+      writeFileSync(file, bytes);
+      let stdout: string;
+      try {
+        stdout = execFileSync(PYTHON, ["-c", CHECKER, file], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      } catch (error) {
+        const stderr = (error as { stderr?: string }).stderr ?? "";
+        throw new Error(`onnx ${onnxVersion} rejected the model:\n${stderr}`, { cause: error });
+      }
+      const report = JSON.parse(stdout) as CheckerReport;
+      expect(report.ir_version).toBe(ONNX_IR_VERSION);
+      expect(report.opsets).toEqual({ "": ONNX_OPSET });
+      expect(report.producer).toBe("sightline");
+      expect(report.metadata).toEqual(METADATA);
+      expect(report.declared).toEqual({ probabilities: ["N", CLASSES], embedding: ["N", 128] });
+      expect(report.inferred).toEqual(report.declared);
+    },
+  );
 });
 
 describe("ONNX export refusals", () => {
@@ -361,7 +388,9 @@ describe("ONNX export refusals", () => {
       ],
     });
     expect(() => exportOnnx(model, { metadata: {} })).toThrow(OnnxExportError);
-    expect(() => exportOnnx(model, { metadata: {} })).toThrow(/layer "upsample" \(UpSampling2D\).*does not know this layer type/);
+    expect(() => exportOnnx(model, { metadata: {} })).toThrow(
+      /layer "upsample" \(UpSampling2D\).*does not know this layer type/,
+    );
   });
 
   it("refuses an activation it does not know", () => {
@@ -375,7 +404,9 @@ describe("ONNX export refusals", () => {
   });
 
   it("refuses a model without an embedding layer", () => {
-    const model = tfl.sequential({ layers: [tfl.layers.dense({ name: "probabilities", units: CLASSES, activation: "softmax", inputShape: [4] })] });
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ name: "probabilities", units: CLASSES, activation: "softmax", inputShape: [4] })],
+    });
     expect(() => exportOnnx(model, { metadata: {} })).toThrow(/no layer named "embedding"/);
   });
 });

@@ -25,7 +25,10 @@ describe("policy files are configuration", () => {
     ["trainers file", loadTrainers],
   ] as const)("%s: missing, not YAML, or invalid is a ConfigError naming the file", async (what, load) => {
     for (const path of [missing, notYaml, wrongShape]) {
-      const err = await (load as (p: string) => Promise<unknown>)(path).then(() => undefined, (e: unknown) => e);
+      const err = await (load as (p: string) => Promise<unknown>)(path).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err, `${what} ${path}`).toBeInstanceOf(ConfigError);
       expect((err as Error).message).toContain(what);
       expect((err as Error).message).toContain(path);
@@ -42,7 +45,10 @@ describe("policy files are configuration", () => {
     const byFlag = await runCli(["promote", "fmnist", "1", "--policy", wrongShape], { cwd: dir, env });
     expect(byFlag.stderr).toMatch(/promotion policy .*wrong\.yaml is invalid/);
     expect(byFlag.code).toBe(78);
-    const byEnv = await runCli(["promote", "fmnist", "1"], { cwd: dir, env: { ...env, SIGHTLINE_PROMOTION_POLICY: missing } });
+    const byEnv = await runCli(["promote", "fmnist", "1"], {
+      cwd: dir,
+      env: { ...env, SIGHTLINE_PROMOTION_POLICY: missing },
+    });
     expect(byEnv.stderr).toMatch(/cannot read promotion policy .*missing\.yaml/);
     expect(byEnv.code).toBe(78);
   });

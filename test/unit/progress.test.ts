@@ -5,7 +5,15 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { trainingProgress } from "../../cli/progress.ts";
 import type { EpochStats } from "../../trainer/train.ts";
 
-const epoch: EpochStats = { epoch: 1, loss: 0.5, accuracy: 0.8, valLoss: 0.6, valAccuracy: 0.75, seconds: 2, imagesPerSecond: 900 };
+const epoch: EpochStats = {
+  epoch: 1,
+  loss: 0.5,
+  accuracy: 0.8,
+  valLoss: 0.6,
+  valAccuracy: 0.75,
+  seconds: 2,
+  imagesPerSecond: 900,
+};
 
 describe("trainingProgress off a terminal", () => {
   afterEach(() => vi.restoreAllMocks());
@@ -39,7 +47,10 @@ describe("trainingProgress off a terminal", () => {
       progress.hooks.onEpoch?.(epoch);
       progress.hooks.onPhase?.("evaluate");
       progress.stop();
-      const lines = readFileSync(logFile, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { message: string; component: string });
+      const lines = readFileSync(logFile, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { message: string; component: string });
       expect(lines.map((l) => l.message)).toEqual(["phase train", "epoch done", "phase evaluate"]);
       expect(lines.every((l) => l.component === "train")).toBe(true);
       expect(epochs).toEqual([epoch]);

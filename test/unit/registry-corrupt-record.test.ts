@@ -35,7 +35,12 @@ describe("a corrupt stored record read through the domain", () => {
 
     const err = await getVersion(meta, "fmnist", v.version).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CorruptRecordError);
-    expect(err).toMatchObject({ kind: "corrupt", code: "corrupt_record", collection: "model_versions", id: "fmnist:1" });
+    expect(err).toMatchObject({
+      kind: "corrupt",
+      code: "corrupt_record",
+      collection: "model_versions",
+      id: "fmnist:1",
+    });
     const paths = (err as CorruptRecordError).issues.map((i) => i.path.join("."));
     expect(paths).toEqual(expect.arrayContaining(["version", "metrics.accuracy"]));
     expect((err as Error).message).toMatch(/^model_versions\/fmnist:1 is not a valid record/);
@@ -44,14 +49,33 @@ describe("a corrupt stored record read through the domain", () => {
 
   it("a record missing a field fails inside a transaction too (moving an alias reads it)", async () => {
     const v = await registerTestVersion(meta, "fmnist", D1, GOOD);
-    await moveAlias(meta, { name: "fmnist", alias: PRODUCTION, to: v.version, expected: null, actor: "t", reason: "r", action: "alias.set" });
+    await moveAlias(meta, {
+      name: "fmnist",
+      alias: PRODUCTION,
+      to: v.version,
+      expected: null,
+      actor: "t",
+      reason: "r",
+      action: "alias.set",
+    });
     const alias = await meta.get("aliases", "fmnist@production");
     const broken = { ...alias!.data };
     delete broken.version;
     await meta.put("aliases", "fmnist@production", broken);
 
-    await expect(getAlias(meta, "fmnist", PRODUCTION)).rejects.toMatchObject({ collection: "aliases", id: "fmnist@production" });
-    const moved = moveAlias(meta, { name: "fmnist", alias: PRODUCTION, to: v.version, expected: v.version, actor: "t", reason: "r", action: "alias.set" });
+    await expect(getAlias(meta, "fmnist", PRODUCTION)).rejects.toMatchObject({
+      collection: "aliases",
+      id: "fmnist@production",
+    });
+    const moved = moveAlias(meta, {
+      name: "fmnist",
+      alias: PRODUCTION,
+      to: v.version,
+      expected: v.version,
+      actor: "t",
+      reason: "r",
+      action: "alias.set",
+    });
     await expect(moved).rejects.toBeInstanceOf(CorruptRecordError);
   });
 
@@ -59,12 +83,18 @@ describe("a corrupt stored record read through the domain", () => {
     const doc = await meta.get(Datasets.name, D1);
     await meta.put(Datasets.name, D1, { ...doc!.data, validation: "maybe" });
     const blobs = new FsBlobStore(join(home, "blobs"));
-    await expect(loadDataset({ blobs, meta }, D1)).rejects.toMatchObject({ code: "corrupt_record", collection: "datasets", id: D1 });
+    await expect(loadDataset({ blobs, meta }, D1)).rejects.toMatchObject({
+      code: "corrupt_record",
+      collection: "datasets",
+      id: D1,
+    });
   });
 
   it("refuses to write a record its readers would refuse", async () => {
     const v = await registerTestVersion(meta, "fmnist", D1, GOOD);
-    await expect(Versions.put(meta, versionId("fmnist", v.version), { ...v, datasetId: 7 as unknown as string })).rejects.toThrow(/refusing to write an invalid record model_versions\/fmnist:1/);
+    await expect(
+      Versions.put(meta, versionId("fmnist", v.version), { ...v, datasetId: 7 as unknown as string }),
+    ).rejects.toThrow(/refusing to write an invalid record model_versions\/fmnist:1/);
     expect(await getVersion(meta, "fmnist", v.version)).toEqual(v);
   });
 });

@@ -88,8 +88,15 @@ describe("the gate finishes a decision that failed midway", () => {
     await putDataset(sqlite, D1);
     const v = await registerTestVersion(sqlite, "fmnist", D1, GOOD);
     event = makeEvent("sightline.training.completed", {
-      requestId: v.requestId, runId: v.runId, model: "fmnist", version: v.version, datasetId: D1,
-      modelDigest: v.modelDigest, cardDigest: v.cardDigest, configHash: "cfg", metrics: GOOD,
+      requestId: v.requestId,
+      runId: v.runId,
+      model: "fmnist",
+      version: v.version,
+      datasetId: D1,
+      modelDigest: v.modelDigest,
+      cardDigest: v.cardDigest,
+      configHash: "cfg",
+      metrics: GOOD,
     });
   });
   afterEach(async () => {
@@ -127,14 +134,24 @@ describe("the gate finishes a decision that failed midway", () => {
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     const slow = { evaluate: async () => (await held, GOOD) };
-    await promote({ meta, bus }, { name: "fmnist", version: 1, actor: "t", reason: "t", policy: AUTO.policy, policyDigest: AUTO.digest });
+    await promote(
+      { meta, bus },
+      { name: "fmnist", version: 1, actor: "t", reason: "t", policy: AUTO.policy, policyDigest: AUTO.digest },
+    );
     // A candidate on other data than production's: deciding evaluates (held here until released).
     const D2 = "2".repeat(64);
     await putDataset(sqlite, D2);
     const v2 = await registerTestVersion(sqlite, "fmnist", D2, GOOD);
     const e2 = makeEvent("sightline.training.completed", {
-      requestId: v2.requestId, runId: v2.runId, model: "fmnist", version: v2.version, datasetId: D2,
-      modelDigest: v2.modelDigest, cardDigest: v2.cardDigest, configHash: "cfg", metrics: GOOD,
+      requestId: v2.requestId,
+      runId: v2.runId,
+      model: "fmnist",
+      version: v2.version,
+      datasetId: D2,
+      modelDigest: v2.modelDigest,
+      cardDigest: v2.cardDigest,
+      configHash: "cfg",
+      metrics: GOOD,
     });
     const first = gate({ meta, bus }, e2, { ...AUTO, evaluator: slow });
     await waitFor(async () => (await getDecision(sqlite, `gate-${e2.id}`))?.outcome === "deciding", "the claim");
@@ -146,11 +163,19 @@ describe("the gate finishes a decision that failed midway", () => {
   it("through the local bus: a delivery that failed midway is redelivered and the decision completes", async () => {
     meta.failures = 1;
     bus.failures = 1;
-    await local.subscribe("gate", ["sightline.training.completed"], async (e) => {
-      if (e.type === "sightline.training.completed") await gate({ meta, bus }, e, AUTO);
-    }, { minBackoffSeconds: 0.01, maxBackoffSeconds: 0.05 });
+    await local.subscribe(
+      "gate",
+      ["sightline.training.completed"],
+      async (e) => {
+        if (e.type === "sightline.training.completed") await gate({ meta, bus }, e, AUTO);
+      },
+      { minBackoffSeconds: 0.01, maxBackoffSeconds: 0.05 },
+    );
     await local.publish(event);
-    await waitFor(async () => (await getDecision(sqlite, `gate-${event.id}`))?.published === true, "the decision to be published");
+    await waitFor(
+      async () => (await getDecision(sqlite, `gate-${event.id}`))?.published === true,
+      "the decision to be published",
+    );
     await waitFor(() => promoted.length === 1, "the promotion event");
     expect((await getDecision(sqlite, `gate-${event.id}`))?.outcome).toBe("promoted");
   });

@@ -34,7 +34,11 @@ describe("model registry, promotion and rollback", () => {
     meta = new SqliteStore(db);
     bus = new LocalBus(db, { pollMs: 10, logger: createLogger({}, { level: "CRITICAL" }) });
     events.length = 0;
-    await bus.subscribe("observer", ["sightline.model.promoted", "sightline.model.rolled_back"], async (e) => void events.push(e));
+    await bus.subscribe(
+      "observer",
+      ["sightline.model.promoted", "sightline.model.rolled_back"],
+      async (e) => void events.push(e),
+    );
     await putDataset(meta, D1);
   });
   afterEach(async () => {
@@ -43,7 +47,15 @@ describe("model registry, promotion and rollback", () => {
   });
   const rt = (): { meta: SqliteStore; bus: LocalBus } => ({ meta, bus });
   const promoteAuto = (version: number, extra: Partial<Parameters<typeof promote>[1]> = {}) =>
-    promote(rt(), { name: "fmnist", version, actor: "alice", reason: "test", policy: AUTO.policy, policyDigest: AUTO.digest, ...extra });
+    promote(rt(), {
+      name: "fmnist",
+      version,
+      actor: "alice",
+      reason: "test",
+      policy: AUTO.policy,
+      policyDigest: AUTO.digest,
+      ...extra,
+    });
 
   it("parses model references", () => {
     expect(parseModelRef("fmnist")).toEqual({ name: "fmnist" });
@@ -81,7 +93,10 @@ describe("model registry, promotion and rollback", () => {
     const again = await promoteAuto(2);
     expect(again.outcome).toBe("promoted");
     expect(await listAudit(meta, "fmnist")).toEqual(before);
-    expect((await listAliases(meta, "fmnist")).map((a) => [a.alias, a.version])).toEqual([["previous", 1], ["production", 2]]);
+    expect((await listAliases(meta, "fmnist")).map((a) => [a.alias, a.version])).toEqual([
+      ["previous", 1],
+      ["production", 2],
+    ]);
     const move = { name: "fmnist", alias: "production", actor: "bob", reason: "same", action: "alias.set" as const };
     expect(await moveAlias(meta, { ...move, to: 2, expected: 2 })).toEqual({ ok: true, from: 2, audit: null });
     expect(await listAudit(meta, "fmnist")).toEqual(before);
@@ -92,22 +107,40 @@ describe("model registry, promotion and rollback", () => {
     const decision = await promoteAuto(1);
     expect(decision.outcome).toBe("promoted");
     expect(decision.rules.map((r) => [r.rule, r.passed])).toEqual(
-      expect.arrayContaining([["data-validation", true], ["absolute:accuracy", true], ["absolute:macro_f1", true], ["relative:accuracy", true]]),
+      expect.arrayContaining([
+        ["data-validation", true],
+        ["absolute:accuracy", true],
+        ["absolute:macro_f1", true],
+        ["relative:accuracy", true],
+      ]),
     );
     expect((await getAlias(meta, "fmnist", "production"))?.version).toBe(1);
     await waitFor(() => events.some((e) => e.type === "sightline.model.promoted"), "model.promoted");
-    expect(events[0]?.data).toMatchObject({ model: "fmnist", version: 1, alias: "production", actor: "alice", decisionId: decision.id });
+    expect(events[0]?.data).toMatchObject({
+      model: "fmnist",
+      version: 1,
+      alias: "production",
+      actor: "alice",
+      decisionId: decision.id,
+    });
   });
 
   it("blocks a candidate below an absolute threshold or trained on unvalidated data, listing every rule", async () => {
     await registerTestVersion(meta, "fmnist", D1, { ...GOOD, accuracy: 0.5 });
     const low = await promoteAuto(1);
     expect(low.outcome).toBe("blocked");
-    expect(low.rules.find((r) => r.rule === "absolute:accuracy")).toMatchObject({ value: 0.5, threshold: "≥ 0.8", passed: false });
+    expect(low.rules.find((r) => r.rule === "absolute:accuracy")).toMatchObject({
+      value: 0.5,
+      threshold: "≥ 0.8",
+      passed: false,
+    });
     await putDataset(meta, D2, "skipped");
     await registerTestVersion(meta, "fmnist", D2, GOOD);
     const unvalidated = await promoteAuto(2);
-    expect(unvalidated.rules.find((r) => r.rule === "data-validation")).toMatchObject({ value: "skipped", passed: false });
+    expect(unvalidated.rules.find((r) => r.rule === "data-validation")).toMatchObject({
+      value: "skipped",
+      passed: false,
+    });
     expect(await getAlias(meta, "fmnist", "production")).toBeUndefined();
     expect((await listAudit(meta, "fmnist")).map((a) => a.outcome)).toEqual(["blocked", "blocked"]);
   });
@@ -120,11 +153,17 @@ describe("model registry, promotion and rollback", () => {
     await registerTestVersion(meta, "fmnist", D2, { ...GOOD, accuracy: 0.95 });
     const blind = await promoteAuto(2);
     expect(blind.outcome).toBe("blocked");
-    expect(blind.rules.find((r) => r.rule === "relative:accuracy")?.detail).toMatch(/production v1 has no evaluation on dataset 222222222222/);
+    expect(blind.rules.find((r) => r.rule === "relative:accuracy")?.detail).toMatch(
+      /production v1 has no evaluation on dataset 222222222222/,
+    );
 
-    const broken = await promoteAuto(2, { evaluator: { evaluate: async () => Promise.reject(new Error("card missing")) } });
+    const broken = await promoteAuto(2, {
+      evaluator: { evaluate: async () => Promise.reject(new Error("card missing")) },
+    });
     expect(broken.outcome).toBe("blocked");
-    expect(broken.rules.find((r) => r.rule === "relative:accuracy")?.detail).toBe("evaluating production v1 failed: card missing");
+    expect(broken.rules.find((r) => r.rule === "relative:accuracy")?.detail).toBe(
+      "evaluating production v1 failed: card missing",
+    );
 
     const evaluated: string[] = [];
     const evaluator: Evaluator = {
@@ -141,12 +180,23 @@ describe("model registry, promotion and rollback", () => {
     expect(worse.rules.find((r) => r.rule === "class-recall:b")).toMatchObject({ value: 0.09, passed: false });
     expect((await getVersion(meta, "fmnist", 1)).evaluations[D2]?.accuracy).toBe(0.97);
 
-    await registerTestVersion(meta, "fmnist", D2, { accuracy: 0.975, macro_f1: 0.93, "recall/a": 0.96, "recall/b": 0.94 });
+    await registerTestVersion(meta, "fmnist", D2, {
+      accuracy: 0.975,
+      macro_f1: 0.93,
+      "recall/a": 0.96,
+      "recall/b": 0.94,
+    });
     const better = await promoteAuto(3, { evaluator });
     expect(evaluated).toEqual(["1@2222", "2@1111", "3@1111"]);
-    expect(better.rules.find((r) => r.rule === "relative:accuracy@production-data")).toMatchObject({ passed: true, value: -0.07 });
+    expect(better.rules.find((r) => r.rule === "relative:accuracy@production-data")).toMatchObject({
+      passed: true,
+      value: -0.07,
+    });
     expect(better.outcome).toBe("promoted");
-    expect((await listAliases(meta, "fmnist")).map((a) => [a.alias, a.version])).toEqual([["previous", 1], ["production", 3]]);
+    expect((await listAliases(meta, "fmnist")).map((a) => [a.alias, a.version])).toEqual([
+      ["previous", 1],
+      ["production", 3],
+    ]);
   });
 
   it("blocks a candidate that is better on its new data but worse on production's held-out data", async () => {
@@ -160,19 +210,33 @@ describe("model registry, promotion and rollback", () => {
     };
     const decision = await promoteAuto(2, { evaluator });
     expect(decision.rules.find((r) => r.rule === "relative:accuracy")?.passed).toBe(true);
-    expect(decision.rules.find((r) => r.rule === "relative:accuracy@production-data")).toMatchObject({ passed: false, value: 0.05 });
+    expect(decision.rules.find((r) => r.rule === "relative:accuracy@production-data")).toMatchObject({
+      passed: false,
+      value: 0.05,
+    });
     expect(decision.outcome).toBe("blocked");
   });
 
   it("waits for a person when the policy says manual", async () => {
     await registerTestVersion(meta, "fmnist", D1, GOOD);
-    const manual = { name: "fmnist", version: 1, actor: "ci", reason: "r", policy: MANUAL.policy, policyDigest: MANUAL.digest };
+    const manual = {
+      name: "fmnist",
+      version: 1,
+      actor: "ci",
+      reason: "r",
+      policy: MANUAL.policy,
+      policyDigest: MANUAL.digest,
+    };
     expect((await promote(rt(), manual)).outcome).toBe("pending_approval");
     expect((await promote(rt(), { ...manual, askApproval: async () => false })).outcome).toBe("rejected");
     expect(await getAlias(meta, "fmnist", "production")).toBeUndefined();
     const approved = await promote(rt(), { ...manual, askApproval: async (d) => d.rules.every((r) => r.passed) });
     expect(approved).toMatchObject({ outcome: "promoted", approval: "approved" });
-    expect((await listAudit(meta, "fmnist")).map((a) => a.outcome)).toEqual(["pending_approval", "rejected", "applied"]);
+    expect((await listAudit(meta, "fmnist")).map((a) => a.outcome)).toEqual([
+      "pending_approval",
+      "rejected",
+      "applied",
+    ]);
   });
 
   it("two promotions racing on one model: one wins, the other gets a conflict, the audit shows both", async () => {
@@ -198,21 +262,37 @@ describe("model registry, promotion and rollback", () => {
     expect((await getAlias(meta, "fmnist", "production"))?.version).toBe(winner);
     const attempts = (await listAudit(meta, "fmnist")).filter((r) => r.action === "promotion" && r.from === 1);
     expect(attempts.map((r) => [r.to, r.outcome]).sort()).toEqual(
-      [[2, winner === 2 ? "applied" : "conflict"], [3, winner === 3 ? "applied" : "conflict"]].sort(),
+      [
+        [2, winner === 2 ? "applied" : "conflict"],
+        [3, winner === 3 ? "applied" : "conflict"],
+      ].sort(),
     );
   });
 
   it("gates a training.completed event once, however often it is delivered", async () => {
     const v = await registerTestVersion(meta, "fmnist", D1, GOOD);
     const event = makeEvent("sightline.training.completed", {
-      requestId: v.requestId, runId: v.runId, model: "fmnist", version: 1, datasetId: D1,
-      modelDigest: v.modelDigest, cardDigest: v.cardDigest, configHash: "cfg", metrics: GOOD,
+      requestId: v.requestId,
+      runId: v.runId,
+      model: "fmnist",
+      version: 1,
+      datasetId: D1,
+      modelDigest: v.modelDigest,
+      cardDigest: v.cardDigest,
+      configHash: "cfg",
+      metrics: GOOD,
     });
     // Two deliveries at once, then a redelivery: one decision, one promotion.
     const settled = await Promise.allSettled([gate(rt(), event, AUTO), gate(rt(), event, AUTO)]);
     const again = await gate(rt(), event, AUTO);
     // The other delivery sees the claim (and throws, to be redelivered) or, if it retried late, the finished decision.
-    const outcomes = settled.map((s) => (s.status === "fulfilled" ? s.value.outcome : s.reason instanceof DecisionInProgressError ? "in progress" : String(s.reason)));
+    const outcomes = settled.map((s) =>
+      s.status === "fulfilled"
+        ? s.value.outcome
+        : s.reason instanceof DecisionInProgressError
+          ? "in progress"
+          : String(s.reason),
+    );
     expect(outcomes).toContain("promoted");
     for (const o of outcomes) expect(["promoted", "in progress"]).toContain(o);
     expect(again.outcome).toBe("promoted");
@@ -227,20 +307,29 @@ describe("model registry, promotion and rollback", () => {
   it("rolls back: intent first, then the move, then the event; the version left becomes previous", async () => {
     await registerTestVersion(meta, "fmnist", D1, GOOD);
     await registerTestVersion(meta, "fmnist", D1, GOOD);
-    await expect(rollback(rt(), { name: "fmnist", actor: "ops", reason: "bad" })).rejects.toThrow(/fmnist@production is not registered/);
+    await expect(rollback(rt(), { name: "fmnist", actor: "ops", reason: "bad" })).rejects.toThrow(
+      /fmnist@production is not registered/,
+    );
     await promoteAuto(1);
     await expect(rollback(rt(), { name: "fmnist", actor: "ops", reason: "bad" })).rejects.toBeInstanceOf(RollbackError);
     await promoteAuto(2);
     const result = await rollback(rt(), { name: "fmnist", actor: "ops", reason: "latency regression" });
     expect(result).toMatchObject({ ok: true, from: 2, to: 1 });
-    expect((await listAliases(meta, "fmnist")).map((a) => [a.alias, a.version])).toEqual([["previous", 2], ["production", 1]]);
+    expect((await listAliases(meta, "fmnist")).map((a) => [a.alias, a.version])).toEqual([
+      ["previous", 2],
+      ["production", 1],
+    ]);
     const trail = (await listAudit(meta, "fmnist")).filter((a) => a.action === "rollback");
     expect(trail.map((a) => [a.outcome, a.from, a.to, a.reason])).toEqual([
       ["intent", 2, 1, "latency regression"],
       ["applied", 2, 1, "latency regression"],
     ]);
     await waitFor(() => events.some((e) => e.type === "sightline.model.rolled_back"), "rolled_back event");
-    expect(events.find((e) => e.type === "sightline.model.rolled_back")?.data).toMatchObject({ fromVersion: 2, toVersion: 1, actor: "ops" });
+    expect(events.find((e) => e.type === "sightline.model.rolled_back")?.data).toMatchObject({
+      fromVersion: 2,
+      toVersion: 1,
+      actor: "ops",
+    });
   });
 
   it("ships a default policy that parses", async () => {

@@ -22,12 +22,38 @@ describe("retrain plan: which trainer retrains a model, and how", () => {
   let rt: Runtime;
   const trainers: Record<string, TrainerDefinition> = {
     builtin: TrainerDefinitionSchema.parse({ builtin: true, config: "trainer/configs/reference-cnn-bn.yaml" }),
-    "pytorch-cnn": TrainerDefinitionSchema.parse({ command: "python3 examples/pytorch/train.py", image: IMAGE, args: { epochs: 2, lr: 0.001 } }),
+    "pytorch-cnn": TrainerDefinitionSchema.parse({
+      command: "python3 examples/pytorch/train.py",
+      image: IMAGE,
+      args: { epochs: 2, lr: 0.001 },
+    }),
   };
   const produce = async (trainer: TrainerIdentity): Promise<void> => {
-    const { digest } = await rt.blobs.put(Buffer.from(JSON.stringify(testCard({ name: "rgb", datasetId: DATASET, trainer }))));
-    const v = await registerVersion(rt.meta, { name: "rgb", datasetId: DATASET, requestId: "r", runId: "run-1", modelDigest: digestOf("m"), cardDigest: digest, profileDigest: null, configHash: "h", gitCommit: null, image: null, metrics: {} });
-    await moveAlias(rt.meta, { name: "rgb", alias: PRODUCTION, to: v.version, expected: null, actor: "t", reason: "t", action: "promotion" });
+    const { digest } = await rt.blobs.put(
+      Buffer.from(JSON.stringify(testCard({ name: "rgb", datasetId: DATASET, trainer }))),
+    );
+    const v = await registerVersion(rt.meta, {
+      name: "rgb",
+      datasetId: DATASET,
+      requestId: "r",
+      runId: "run-1",
+      modelDigest: digestOf("m"),
+      cardDigest: digest,
+      profileDigest: null,
+      configHash: "h",
+      gitCommit: null,
+      image: null,
+      metrics: {},
+    });
+    await moveAlias(rt.meta, {
+      name: "rgb",
+      alias: PRODUCTION,
+      to: v.version,
+      expected: null,
+      actor: "t",
+      reason: "t",
+      action: "promotion",
+    });
   };
 
   beforeEach(async () => {
@@ -39,31 +65,72 @@ describe("retrain plan: which trainer retrains a model, and how", () => {
 
   it("uses the built-in trainer when nothing names another and production was trained by it (or there is none)", async () => {
     const policy = RetrainPolicySchema.parse({ epochs: 4 });
-    expect(await retrainJob({ meta: rt.meta, blobs: rt.blobs, policy, trainers }, "rgb", DATASET)).toEqual({ configPath: "trainer/configs/reference-cnn-bn.yaml", epochs: 4 });
+    expect(await retrainJob({ meta: rt.meta, blobs: rt.blobs, policy, trainers }, "rgb", DATASET)).toEqual({
+      configPath: "trainer/configs/reference-cnn-bn.yaml",
+      epochs: 4,
+    });
     await produce({ kind: "builtin", args: {} });
-    expect((await retrainJob({ meta: rt.meta, blobs: rt.blobs, policy: RetrainPolicySchema.parse({ mode: "fine-tune" }), trainers }, "rgb", DATASET))).toEqual({ configPath: "trainer/configs/reference-cnn-bn.yaml", fineTune: true });
+    expect(
+      await retrainJob(
+        { meta: rt.meta, blobs: rt.blobs, policy: RetrainPolicySchema.parse({ mode: "fine-tune" }), trainers },
+        "rgb",
+        DATASET,
+      ),
+    ).toEqual({ configPath: "trainer/configs/reference-cnn-bn.yaml", fineTune: true });
   });
 
   it("retrains with the trainer that made production, by name, in the policy's mode", async () => {
-    await produce({ kind: "command", name: "pytorch-cnn", command: ["python3", "examples/pytorch/train.py"], args: { epochs: 9 } });
-    const job = await retrainJob({ meta: rt.meta, blobs: rt.blobs, policy: RetrainPolicySchema.parse({ mode: "fine-tune" }), trainers }, "rgb", DATASET);
-    expect(job.contract).toMatchObject({ trainerName: "pytorch-cnn", trainer: trainers["pytorch-cnn"], args: { epochs: 2, lr: 0.001 }, fineTune: true, classes: ["a", "b"], seed: 0 });
+    await produce({
+      kind: "command",
+      name: "pytorch-cnn",
+      command: ["python3", "examples/pytorch/train.py"],
+      args: { epochs: 9 },
+    });
+    const job = await retrainJob(
+      { meta: rt.meta, blobs: rt.blobs, policy: RetrainPolicySchema.parse({ mode: "fine-tune" }), trainers },
+      "rgb",
+      DATASET,
+    );
+    expect(job.contract).toMatchObject({
+      trainerName: "pytorch-cnn",
+      trainer: trainers["pytorch-cnn"],
+      args: { epochs: 2, lr: 0.001 },
+      fineTune: true,
+      classes: ["a", "b"],
+      seed: 0,
+    });
     expect(job.contract?.runId).toMatch(/^run-\d{14}-[0-9a-f]{8}$/);
   });
 
   it("rebuilds an unnamed trainer from production's card", async () => {
     await produce({ kind: "command", command: ["python3", "train.py", "--x"], cwd: "/work/team", args: { epochs: 3 } });
-    const job = await retrainJob({ meta: rt.meta, blobs: rt.blobs, policy: RetrainPolicySchema.parse({}), trainers }, "rgb", DATASET);
-    expect(job.contract).toMatchObject({ trainer: { command: ["python3", "train.py", "--x"], cwd: "/work/team", args: { epochs: 3 } }, fineTune: false });
+    const job = await retrainJob(
+      { meta: rt.meta, blobs: rt.blobs, policy: RetrainPolicySchema.parse({}), trainers },
+      "rgb",
+      DATASET,
+    );
+    expect(job.contract).toMatchObject({
+      trainer: { command: ["python3", "train.py", "--x"], cwd: "/work/team", args: { epochs: 3 } },
+      fineTune: false,
+    });
     expect(job.contract?.trainerName).toBeUndefined();
   });
 
   it("lets the policy name the trainer per model over its default, and refuses one the trainers file lacks", async () => {
     await produce({ kind: "builtin", args: {} });
-    const policy = RetrainPolicySchema.parse({ trainer: "builtin", models: { rgb: { trainer: "pytorch-cnn", mode: "scratch" } }, epochs: 5 });
+    const policy = RetrainPolicySchema.parse({
+      trainer: "builtin",
+      models: { rgb: { trainer: "pytorch-cnn", mode: "scratch" } },
+      epochs: 5,
+    });
     const job = await retrainJob({ meta: rt.meta, blobs: rt.blobs, policy, trainers }, "rgb", DATASET);
     expect(job.contract).toMatchObject({ trainerName: "pytorch-cnn", args: { epochs: 5, lr: 0.001 }, fineTune: false });
-    expect(await retrainJob({ meta: rt.meta, blobs: rt.blobs, policy, trainers }, "fmnist", DATASET)).toEqual({ configPath: "trainer/configs/reference-cnn-bn.yaml", epochs: 5 });
-    await expect(retrainJob({ meta: rt.meta, policy: RetrainPolicySchema.parse({ trainer: "keras" }), trainers }, "rgb", DATASET)).rejects.toThrow(/trainer "keras", which the trainers file does not define/);
+    expect(await retrainJob({ meta: rt.meta, blobs: rt.blobs, policy, trainers }, "fmnist", DATASET)).toEqual({
+      configPath: "trainer/configs/reference-cnn-bn.yaml",
+      epochs: 5,
+    });
+    await expect(
+      retrainJob({ meta: rt.meta, policy: RetrainPolicySchema.parse({ trainer: "keras" }), trainers }, "rgb", DATASET),
+    ).rejects.toThrow(/trainer "keras", which the trainers file does not define/);
   });
 });

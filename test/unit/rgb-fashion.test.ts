@@ -8,7 +8,9 @@ import { validateDataset } from "../../core/datasets/validate.ts";
 import { buildManifest } from "../../core/datasets/version.ts";
 import { CLASSES, FASHION_MNIST_DIR, makeRgbFashion, renderImage } from "../../examples/rgb-fashion/make-dataset.ts";
 
-const haveFmnist = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"].every((f) => existsSync(join(FASHION_MNIST_DIR, f)));
+const haveFmnist = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"].every((f) =>
+  existsSync(join(FASHION_MNIST_DIR, f)),
+);
 const onCi = process.env.CI === "true";
 if (!haveFmnist && onCi) throw new Error(`${FASHION_MNIST_DIR} is missing: .ci/run installs dataset-fashion-mnist`);
 const skipReason = `skipped: no Fashion-MNIST IDX files in ${FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)`;
@@ -21,7 +23,12 @@ async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries
     .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1).split("\\").join("/"))
+    .map((e) =>
+      join(e.parentPath, e.name)
+        .slice(dir.length + 1)
+        .split("\\")
+        .join("/"),
+    )
     .sort();
 }
 
@@ -41,25 +48,45 @@ describe("examples/rgb-fashion: renderImage (no Fashion-MNIST needed)", () => {
       const ys = changed.map((i) => Math.floor(i / 64));
       const [left, right, top, bottom] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
       const side = right - left + 1;
-      expect({ seed, square: bottom - top + 1 === side, sideInRange: side >= 36 && side <= 56 }).toEqual({ seed, square: true, sideInRange: true });
+      expect({ seed, square: bottom - top + 1 === side, sideInRange: side >= 36 && side <= 56 }).toEqual({
+        seed,
+        square: true,
+        sideInRange: true,
+      });
       const colour = at(pixels, top * 64 + left);
-      const inBox = (i: number): boolean => i % 64 >= left && i % 64 <= right && Math.floor(i / 64) >= top && Math.floor(i / 64) <= bottom;
+      const inBox = (i: number): boolean =>
+        i % 64 >= left && i % 64 <= right && Math.floor(i / 64) >= top && Math.floor(i / 64) <= bottom;
       const [r, g, b] = colour.split(",").map(Number) as [number, number, number];
       // The background is clearly another colour: over 1,000 seeds no background pixel came within 90 (RGB distance).
       let nearest = Infinity;
       for (let i = 0; i < 64 * 64; i++) {
         if (inBox(i)) expect(at(pixels, i), `seed ${seed}: garment pixel ${i}`).toBe(colour);
-        nearest = Math.min(nearest, Math.hypot((background[3 * i] as number) - r, (background[3 * i + 1] as number) - g, (background[3 * i + 2] as number) - b));
+        nearest = Math.min(
+          nearest,
+          Math.hypot(
+            (background[3 * i] as number) - r,
+            (background[3 * i + 1] as number) - g,
+            (background[3 * i + 2] as number) - b,
+          ),
+        );
       }
-      expect(nearest, `seed ${seed}: RGB distance from the garment's colour ${colour} to the nearest background pixel`).toBeGreaterThan(60);
-      expect((Math.max(r, g, b) - Math.min(r, g, b)) / Math.max(r, g, b), `seed ${seed}: saturation of ${colour}`).toBeGreaterThan(0.49);
+      expect(
+        nearest,
+        `seed ${seed}: RGB distance from the garment's colour ${colour} to the nearest background pixel`,
+      ).toBeGreaterThan(60);
+      expect(
+        (Math.max(r, g, b) - Math.min(r, g, b)) / Math.max(r, g, b),
+        `seed ${seed}: saturation of ${colour}`,
+      ).toBeGreaterThan(0.49);
     }
   });
 });
 
 describe.skipIf(!haveFmnist)(`examples/rgb-fashion: makeRgbFashion${haveFmnist ? "" : ` (${skipReason})`}`, () => {
   const dirs: string[] = [];
-  const make = async (options: Omit<Parameters<typeof makeRgbFashion>[0], "out" | "perClass" | "source">): Promise<string> => {
+  const make = async (
+    options: Omit<Parameters<typeof makeRgbFashion>[0], "out" | "perClass" | "source">,
+  ): Promise<string> => {
     const out = await mkdtemp(join(tmpdir(), "sightline-rgb-fashion-"));
     dirs.push(out);
     const result = await makeRgbFashion({ out, perClass: PER_CLASS, source: "t10k", ...options });
@@ -87,9 +114,16 @@ describe.skipIf(!haveFmnist)(`examples/rgb-fashion: makeRgbFashion${haveFmnist ?
     expect(jpegs).toBeLessThan(images.length);
     for (const c of CLASSES) {
       const of = (split: string): number => images.filter((f) => f.startsWith(`${split}/${c}/`)).length;
-      expect({ class: c, train: of("train"), validation: of("validation"), test: of("test") }).toEqual({ class: c, train: 4, validation: 1, test: 1 });
+      expect({ class: c, train: of("train"), validation: of("validation"), test: of("test") }).toEqual({
+        class: c,
+        train: 4,
+        validation: 1,
+        test: 1,
+      });
     }
-    expect(await readFile(join(a, "LICENSE"), "utf8")).toMatch(/Copyright © 2017 Zalando SE[\s\S]*Permission is hereby granted/);
+    expect(await readFile(join(a, "LICENSE"), "utf8")).toMatch(
+      /Copyright © 2017 Zalando SE[\s\S]*Permission is hereby granted/,
+    );
     expect(await readFile(join(a, "dataset.yaml"), "utf8")).toMatch(/^name: rgb-fashion$/m);
   });
 
@@ -130,7 +164,9 @@ describe.skipIf(!haveFmnist)(`examples/rgb-fashion: makeRgbFashion${haveFmnist ?
           .filter((f) => f.split("/")[1] === c)
           .map(async (f) => (await sharp(join(a, f)).stats()).channels.slice(0, 3).map((ch) => ch.mean)),
       );
-      const spread = [0, 1, 2].map((k) => Math.max(...means.map((m) => m[k] as number)) - Math.min(...means.map((m) => m[k] as number)));
+      const spread = [0, 1, 2].map(
+        (k) => Math.max(...means.map((m) => m[k] as number)) - Math.min(...means.map((m) => m[k] as number)),
+      );
       expect(Math.max(...spread), `${c}: mean RGB ${JSON.stringify(means)}`).toBeGreaterThan(30);
     }
   });
@@ -141,7 +177,12 @@ describe.skipIf(!haveFmnist)(`examples/rgb-fashion: makeRgbFashion${haveFmnist ?
     expect(manifest.spec.image).toEqual({ width: 64, height: 64, channels: 3 });
     // Each file stays in the split its folder declares (the default fractions would move some of train/).
     for (const f of manifest.files) expect(f.split, f.path).toBe(f.path.split("/")[0]);
-    const report = await validateDataset({ classes: manifest.classes, spec: manifest.spec, files: manifest.files, read: (f) => readFile(join(a, f.path)) });
+    const report = await validateDataset({
+      classes: manifest.classes,
+      spec: manifest.spec,
+      files: manifest.files,
+      read: (f) => readFile(join(a, f.path)),
+    });
     expect(report.rules.filter((r) => !r.ok)).toEqual([]);
     expect(report).toMatchObject({ ok: true, files: PER_CLASS * CLASSES.length });
   });
@@ -151,7 +192,11 @@ describe.skipIf(!haveFmnist)(`examples/rgb-fashion: makeRgbFashion${haveFmnist ?
     const shiftedImages = imagesOf(await listFiles(shifted));
     expect(shiftedImages).toEqual(imagesOf(files));
     const brightness = async (dir: string): Promise<number> => {
-      const means = await Promise.all(shiftedImages.map(async (f) => (await sharp(join(dir, f)).stats()).channels.slice(0, 3).reduce((s, ch) => s + ch.mean, 0) / 3));
+      const means = await Promise.all(
+        shiftedImages.map(
+          async (f) => (await sharp(join(dir, f)).stats()).channels.slice(0, 3).reduce((s, ch) => s + ch.mean, 0) / 3,
+        ),
+      );
       return means.reduce((s, m) => s + m, 0) / means.length;
     };
     const [before, after] = await Promise.all([brightness(a), brightness(shifted)]);

@@ -72,7 +72,13 @@ describe("experiment tracking of a bring-your-own trainer", { timeout: 60_000 },
 
     await expect(train("req-fail", { mode: "fail", lr: 0.1 })).rejects.toThrow(/exited with code 3/);
     const { runs } = await listRuns(rt.meta, { filter: 'status = "failed" and params.mode = "fail"' });
-    expect(runs).toEqual([expect.objectContaining({ status: "failed", trainer: "node-nearest-mean", reason: expect.stringMatching(/exited with code 3/) })]);
+    expect(runs).toEqual([
+      expect.objectContaining({
+        status: "failed",
+        trainer: "node-nearest-mean",
+        reason: expect.stringMatching(/exited with code 3/),
+      }),
+    ]);
     expect(Object.keys((await getRun(rt.meta, runs[0]!.runId)).phases ?? {})).toEqual(["stage", "train"]);
 
     const c = await compareRuns(rt.meta, [runId, runs[0]!.runId]);

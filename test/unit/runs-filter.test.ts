@@ -9,7 +9,13 @@ const run: FilterSubject = {
   requestId: "req-1",
   trainer: "builtin",
   metrics: { accuracy: 0.93, "recall/bag": 0.8, epoch: 3 },
-  params: { epochs: 3, "preprocessing.width": 28, schedule: "cosine", "augmentation.flipHorizontal": false, lr: "0.001" },
+  params: {
+    epochs: 3,
+    "preprocessing.width": 28,
+    schedule: "cosine",
+    "augmentation.flipHorizontal": false,
+    lr: "0.001",
+  },
   tags: { trigger: "drift" },
 };
 
@@ -27,7 +33,11 @@ function parseError(text: string): FilterError {
 
 describe("runs filter", () => {
   it("parses the MLflow-style grammar into a typed AST", () => {
-    expect(parseRunFilter('metrics.accuracy > 0.9 and params.epochs = 3 and tags.trigger = "drift" and status = "succeeded"')).toEqual({
+    expect(
+      parseRunFilter(
+        'metrics.accuracy > 0.9 and params.epochs = 3 and tags.trigger = "drift" and status = "succeeded"',
+      ),
+    ).toEqual({
       and: [
         { field: { scope: "metrics", key: "accuracy" }, op: ">", value: 0.9 },
         { field: { scope: "params", key: "epochs" }, op: "=", value: 3 },
@@ -41,12 +51,18 @@ describe("runs filter", () => {
         { field: { scope: "params", key: "preprocessing.width" }, op: "<=", value: 28 },
       ],
     });
-    expect(parseRunFilter("tags.note != 'it\\'s'").and[0]).toEqual({ field: { scope: "tags", key: "note" }, op: "!=", value: "it's" });
+    expect(parseRunFilter("tags.note != 'it\\'s'").and[0]).toEqual({
+      field: { scope: "tags", key: "note" },
+      op: "!=",
+      value: "it's",
+    });
     expect(parseRunFilter("  ")).toEqual({ and: [] });
   });
 
   it("matches runs: numbers numerically, text as text, a missing key never", () => {
-    expect(matches('metrics.accuracy > 0.9 and params.epochs = 3 and tags.trigger = "drift" and status = "succeeded"')).toBe(true);
+    expect(
+      matches('metrics.accuracy > 0.9 and params.epochs = 3 and tags.trigger = "drift" and status = "succeeded"'),
+    ).toBe(true);
     expect(matches("metrics.accuracy > 0.95")).toBe(false);
     expect(matches("metrics.recall/bag = 0.8")).toBe(true);
     expect(matches("params.preprocessing.width < 100")).toBe(true);
@@ -62,18 +78,18 @@ describe("runs filter", () => {
   });
 
   it.each([
-    ["metrics.accuracy > 0.9 or status = \"failed\"", /column 24: only `and`/],
+    ['metrics.accuracy > 0.9 or status = "failed"', /column 24: only `and`/],
     ["metrics.accuracy == 0.9", /column 18: unknown operator "=="/],
     ["metrics.accuracy ~ 0.9", /column 18: unexpected "~"/],
-    ["metrics.accuracy > \"high\"", /metrics.accuracy is a number/],
+    ['metrics.accuracy > "high"', /metrics.accuracy is a number/],
     ["tags.trigger = drift", /expected a number or a "quoted string" after =, found "drift"/],
     ["status = 1", /status is text: quote the value/],
     ["accuracy > 0.9", /column 1: unknown field "accuracy"/],
     ["metrics. > 1", /metrics. needs a key/],
     ["metrics.accuracy >", /column 19: expected a number .* found the end/],
     ["metrics.accuracy > 0.9 and", /a comparison must follow `and`/],
-    ["metrics.accuracy > 0.9 status = \"x\"", /expected `and` after a comparison, found "status"/],
-    ["tags.x = \"open", /unterminated string/],
+    ['metrics.accuracy > 0.9 status = "x"', /expected `and` after a comparison, found "status"/],
+    ['tags.x = "open', /unterminated string/],
     ["metrics.`open > 1", /unterminated `key`/],
     ["metrics.accuracy", /expected an operator/],
   ])("refuses %s with a clear error of kind invalid", (text, message) => {

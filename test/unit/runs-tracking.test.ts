@@ -23,7 +23,10 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
   let testImages: number;
 
   beforeAll(async () => {
-    rt = await openRuntime(loadConfig({ SIGHTLINE_HOME: join(cwd, "home") }, cwd), createLogger({}, { level: "CRITICAL" }));
+    rt = await openRuntime(
+      loadConfig({ SIGHTLINE_HOME: join(cwd, "home") }, cwd),
+      createLogger({}, { level: "CRITICAL" }),
+    );
     const { record } = await versionDataset(rt, await smallDataset({ perClass: 10, splits: true }));
     datasetId = record.id;
     testImages = record.splits.test!;
@@ -60,14 +63,32 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
 
     const [doc] = await Runs.query(rt.meta, { where: [{ field: "requestId", op: "==", value: "req-ok" }] });
     const run = doc!.data;
-    expect(run).toMatchObject({ status: "succeeded", model: "tracked", datasetId, version: version.version, trainer: { kind: "builtin" } });
-    expect(run.params).toMatchObject({ epochs: 3, seed: 1, architecture: "cnn", "preprocessing.width": 28, "augmentation.maxShift": 0 });
-    expect(run.tags).toMatchObject({ trigger: "cli", actor: "tester", trainer: "builtin", config_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(run).toMatchObject({
+      status: "succeeded",
+      model: "tracked",
+      datasetId,
+      version: version.version,
+      trainer: { kind: "builtin" },
+    });
+    expect(run.params).toMatchObject({
+      epochs: 3,
+      seed: 1,
+      architecture: "cnn",
+      "preprocessing.width": 28,
+      "augmentation.maxShift": 0,
+    });
+    expect(run.tags).toMatchObject({
+      trigger: "cli",
+      actor: "tester",
+      trainer: "builtin",
+      config_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     expect(run.metrics.map((m) => m.epoch)).toEqual([1, 2, 3]);
     const stamps = run.metrics.map((m) => m.timestamp!);
     expect(stamps[0]).toBeGreaterThanOrEqual(before);
     expect([...stamps].sort((a, b) => a - b)).toEqual(stamps);
-    for (const m of run.metrics) expect(Object.keys(m)).toEqual(expect.arrayContaining(["loss", "accuracy", "seconds", "images_per_second"]));
+    for (const m of run.metrics)
+      expect(Object.keys(m)).toEqual(expect.arrayContaining(["loss", "accuracy", "seconds", "images_per_second"]));
     expect(Object.keys(run.phases ?? {}).sort()).toEqual(["evaluate", "export", "load", "register", "train"]);
     expect(run.imagesPerSecond).toBeGreaterThan(0);
     expect(run.progress).toMatchObject({ epoch: 3, epochs: 3, batch: run.progress?.batches });
@@ -87,16 +108,27 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
     expect(await runConfusion(rt.blobs, { runId: "none" })).toBeUndefined();
 
     const detail = await getRun(rt.meta, run.runId);
-    expect(detail.final).toMatchObject({ epoch: 3, loss: run.metrics[2]!.loss, test_accuracy: version.metrics.accuracy });
+    expect(detail.final).toMatchObject({
+      epoch: 3,
+      loss: run.metrics[2]!.loss,
+      test_accuracy: version.metrics.accuracy,
+    });
     expect(detail.final.timestamp).toBeUndefined();
   });
 
   it("records a failed run with its reason (a dataset that does not exist)", async () => {
     const config = await loadTrainConfig(undefined, { epochs: 1 });
-    await expect(runTraining(rt, { requestId: "req-bad", model: "broken", datasetId: "f".repeat(64), config, actor: "tester" })).rejects.toThrow();
+    await expect(
+      runTraining(rt, { requestId: "req-bad", model: "broken", datasetId: "f".repeat(64), config, actor: "tester" }),
+    ).rejects.toThrow();
     const { runs } = await listRuns(rt.meta, { model: "broken" });
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatchObject({ status: "failed", requestId: "req-bad", reason: expect.stringMatching(/f{12}/), finishedAt: expect.any(String) });
+    expect(runs[0]).toMatchObject({
+      status: "failed",
+      requestId: "req-bad",
+      reason: expect.stringMatching(/f{12}/),
+      finishedAt: expect.any(String),
+    });
     expect(runs[0]!.version).toBeUndefined();
     expect((await runsForRequest(rt.meta, "req-bad")).map((r) => r.runId)).toEqual([runs[0]!.runId]);
     const failed = await getRun(rt.meta, runs[0]!.runId);
@@ -105,7 +137,11 @@ describe("experiment tracking of the built-in trainer (real SQLite store, real t
     expect(failed.params).toMatchObject({ epochs: 1 });
     expect(failed.metrics).toEqual([]);
     expect((await listRuns(rt.meta, { filter: 'status = "failed"' })).runs.map((r) => r.model)).toEqual(["broken"]);
-    expect((await listRuns(rt.meta, { filter: 'metrics.test_accuracy >= 0 and tags.trigger = "cli"' })).runs.map((r) => r.model)).toEqual(["tracked"]);
+    expect(
+      (await listRuns(rt.meta, { filter: 'metrics.test_accuracy >= 0 and tags.trigger = "cli"' })).runs.map(
+        (r) => r.model,
+      ),
+    ).toEqual(["tracked"]);
   });
 });
 
@@ -132,7 +168,10 @@ describe("runs read model: pages and comparisons", () => {
   });
 
   beforeAll(async () => {
-    rt = await openRuntime(loadConfig({ SIGHTLINE_HOME: join(cwd, "home") }, cwd), createLogger({}, { level: "CRITICAL" }));
+    rt = await openRuntime(
+      loadConfig({ SIGHTLINE_HOME: join(cwd, "home") }, cwd),
+      createLogger({}, { level: "CRITICAL" }),
+    );
     for (let i = 1; i <= 7; i++) await putRun(rt.meta, record(i));
   });
   afterAll(async () => {
@@ -147,24 +186,42 @@ describe("runs read model: pages and comparisons", () => {
     expect(second.runs.map((r) => r.runId)).toEqual(["run-004", "run-003", "run-002"]);
     const last = await listRuns(rt.meta, { limit: 3, cursor: second.nextCursor! });
     expect(last).toEqual({ runs: [expect.objectContaining({ runId: "run-001", seconds: 30 })] });
-    expect((await listRuns(rt.meta, { limit: 2, model: "odd", filter: "metrics.accuracy > 0.52" })).runs.map((r) => r.runId)).toEqual(["run-007", "run-005"]);
-    await expect(listRuns(rt.meta, { cursor: "nonsense" })).rejects.toMatchObject({ kind: "invalid", code: "invalid_cursor" });
+    expect(
+      (await listRuns(rt.meta, { limit: 2, model: "odd", filter: "metrics.accuracy > 0.52" })).runs.map((r) => r.runId),
+    ).toEqual(["run-007", "run-005"]);
+    await expect(listRuns(rt.meta, { cursor: "nonsense" })).rejects.toMatchObject({
+      kind: "invalid",
+      code: "invalid_cursor",
+    });
     await expect(listRuns(rt.meta, { limit: 0 })).rejects.toMatchObject({ kind: "invalid" });
-    await expect(listRuns(rt.meta, { filter: "accuracy > 1" })).rejects.toMatchObject({ kind: "invalid", code: "invalid_filter" });
+    await expect(listRuns(rt.meta, { filter: "accuracy > 1" })).rejects.toMatchObject({
+      kind: "invalid",
+      code: "invalid_filter",
+    });
   });
 
   it("reads the store in batches without losing or repeating runs, also when runs started at the same instant", async () => {
     const cwd2 = mkdtempSync(join(tmpdir(), "sightline-runs-ties-"));
-    const rt2 = await openRuntime(loadConfig({ SIGHTLINE_HOME: join(cwd2, "home") }, cwd2), createLogger({}, { level: "CRITICAL" }));
+    const rt2 = await openRuntime(
+      loadConfig({ SIGHTLINE_HOME: join(cwd2, "home") }, cwd2),
+      createLogger({}, { level: "CRITICAL" }),
+    );
     try {
       // Starts: 5 runs at one instant (more than a batch), then pairs, then singles.
       const minutes = [1, 1, 1, 1, 1, 2, 2, 3, 4, 4, 5, 6];
-      for (const [i, m] of minutes.entries()) await putRun(rt2.meta, record(100 + i, { startedAt: new Date(Date.UTC(2026, 0, 1, 0, m)).toISOString() }));
+      for (const [i, m] of minutes.entries())
+        await putRun(rt2.meta, record(100 + i, { startedAt: new Date(Date.UTC(2026, 0, 1, 0, m)).toISOString() }));
       const expected = minutes
         .map((m, i) => ({ runId: `run-${100 + i}`, startedAt: m }))
         .sort((a, b) => b.startedAt - a.startedAt || (a.runId < b.runId ? 1 : -1))
         .map((r) => r.runId);
-      for (const [limit, batch] of [[1, 2], [2, 2], [3, 4], [5, 3], [50, 2]] as const) {
+      for (const [limit, batch] of [
+        [1, 2],
+        [2, 2],
+        [3, 4],
+        [5, 3],
+        [50, 2],
+      ] as const) {
         const seen: string[] = [];
         let cursor: string | undefined;
         do {
@@ -174,7 +231,11 @@ describe("runs read model: pages and comparisons", () => {
         } while (cursor);
         expect(seen, `limit ${limit}, batch ${batch}`).toEqual(expected);
       }
-      const odd = await listRuns(rt2.meta, { model: "odd", filter: "metrics.accuracy >= 1.05", limit: 2 }, { batch: 2 });
+      const odd = await listRuns(
+        rt2.meta,
+        { model: "odd", filter: "metrics.accuracy >= 1.05", limit: 2 },
+        { batch: 2 },
+      );
       expect(odd.runs.map((r) => r.runId)).toEqual(["run-111", "run-109"]);
     } finally {
       await rt2.close();
@@ -185,23 +246,45 @@ describe("runs read model: pages and comparisons", () => {
     await putRun(rt.meta, record(9, { metrics: [] }));
     const byAccuracy = await listRuns(rt.meta, { orderBy: "metrics.accuracy desc", limit: 4 });
     expect(byAccuracy.runs.map((r) => r.runId)).toEqual(["run-008", "run-007", "run-006", "run-005"]);
-    const rest = await listRuns(rt.meta, { orderBy: "metrics.accuracy desc", limit: 10, cursor: byAccuracy.nextCursor! });
+    const rest = await listRuns(rt.meta, {
+      orderBy: "metrics.accuracy desc",
+      limit: 10,
+      cursor: byAccuracy.nextCursor!,
+    });
     expect(rest.runs.map((r) => r.runId)).toEqual(["run-004", "run-003", "run-002", "run-001", "run-009"]);
     expect(rest.nextCursor).toBeUndefined();
     // Ties keep newest first; ascending by default.
-    expect((await listRuns(rt.meta, { orderBy: "params.learningRate", model: "odd" })).runs.map((r) => r.runId)).toEqual(["run-007", "run-005", "run-001", "run-009", "run-003"]);
-    expect((await listRuns(rt.meta, { orderBy: "tags.trigger desc", filter: "metrics.accuracy > 0.55", limit: 2 })).runs.map((r) => r.runId)).toEqual(["run-008", "run-007"]);
-    await expect(listRuns(rt.meta, { orderBy: "metrics.accuracy sideways" })).rejects.toMatchObject({ kind: "invalid", message: expect.stringMatching(/expected asc or desc/) });
-    await expect(listRuns(rt.meta, { orderBy: "speed" })).rejects.toMatchObject({ kind: "invalid", message: expect.stringMatching(/unknown field "speed"/) });
+    expect(
+      (await listRuns(rt.meta, { orderBy: "params.learningRate", model: "odd" })).runs.map((r) => r.runId),
+    ).toEqual(["run-007", "run-005", "run-001", "run-009", "run-003"]);
+    expect(
+      (await listRuns(rt.meta, { orderBy: "tags.trigger desc", filter: "metrics.accuracy > 0.55", limit: 2 })).runs.map(
+        (r) => r.runId,
+      ),
+    ).toEqual(["run-008", "run-007"]);
+    await expect(listRuns(rt.meta, { orderBy: "metrics.accuracy sideways" })).rejects.toMatchObject({
+      kind: "invalid",
+      message: expect.stringMatching(/expected asc or desc/),
+    });
+    await expect(listRuns(rt.meta, { orderBy: "speed" })).rejects.toMatchObject({
+      kind: "invalid",
+      message: expect.stringMatching(/unknown field "speed"/),
+    });
     const newestFirstCursor = (await listRuns(rt.meta, { limit: 1 })).nextCursor!;
-    await expect(listRuns(rt.meta, { orderBy: "status", cursor: newestFirstCursor })).rejects.toMatchObject({ code: "invalid_cursor" });
-    await expect(listRuns(rt.meta, { cursor: byAccuracy.nextCursor! })).rejects.toMatchObject({ code: "invalid_cursor" });
+    await expect(listRuns(rt.meta, { orderBy: "status", cursor: newestFirstCursor })).rejects.toMatchObject({
+      code: "invalid_cursor",
+    });
+    await expect(listRuns(rt.meta, { cursor: byAccuracy.nextCursor! })).rejects.toMatchObject({
+      code: "invalid_cursor",
+    });
   });
 
   it("compares runs: only the params that differ, every final metric side by side", async () => {
     const c = await compareRuns(rt.meta, ["run-003", "run-004", "run-005"]);
     expect(c.runs.map((r) => r.runId)).toEqual(["run-003", "run-004", "run-005"]);
-    expect(c.params).toEqual([{ key: "learningRate", values: { "run-003": 0.002, "run-004": 0.001, "run-005": 0.001 } }]);
+    expect(c.params).toEqual([
+      { key: "learningRate", values: { "run-003": 0.002, "run-004": 0.001, "run-005": 0.001 } },
+    ]);
     expect(c.tags).toEqual([{ key: "trigger", values: { "run-003": "cli", "run-004": "drift", "run-005": "cli" } }]);
     expect(c.metrics).toEqual([
       { key: "accuracy", values: { "run-003": 0.53, "run-004": 0.54, "run-005": 0.55 } },
@@ -209,11 +292,21 @@ describe("runs read model: pages and comparisons", () => {
     ]);
     await expect(compareRuns(rt.meta, ["run-003"])).rejects.toMatchObject({ kind: "invalid" });
     await expect(compareRuns(rt.meta, ["run-003", "run-003"])).rejects.toMatchObject({ kind: "invalid" });
-    await expect(compareRuns(rt.meta, ["run-003", "run-999"])).rejects.toMatchObject({ kind: "not_found", code: "run_not_found" });
+    await expect(compareRuns(rt.meta, ["run-003", "run-999"])).rejects.toMatchObject({
+      kind: "not_found",
+      code: "run_not_found",
+    });
   });
 
   it("takes the last value of each key as final, and the held-out metrics as test_KEY over a trainer's own", () => {
-    const final = finalMetrics({ metrics: [{ step: 1, loss: 2, test_accuracy: 0.99 }, { step: 2, loss: 1 }, { epoch: 1, val_accuracy: 0.7, timestamp: 1 }], heldOut: { accuracy: 0.8 } });
+    const final = finalMetrics({
+      metrics: [
+        { step: 1, loss: 2, test_accuracy: 0.99 },
+        { step: 2, loss: 1 },
+        { epoch: 1, val_accuracy: 0.7, timestamp: 1 },
+      ],
+      heldOut: { accuracy: 0.8 },
+    });
     expect(final).toEqual({ step: 2, loss: 1, epoch: 1, val_accuracy: 0.7, test_accuracy: 0.8 });
   });
 
@@ -231,7 +324,9 @@ describe("runs read model: pages and comparisons", () => {
     const old = record(21, { model: "older", version: version.version });
     await putRun(rt.meta, old);
     expect((await getRun(rt.meta, "run-021")).final.test_accuracy).toBe(GOOD.accuracy);
-    expect((await listRuns(rt.meta, { filter: `metrics.test_accuracy = ${GOOD.accuracy}` })).runs.map((r) => r.runId)).toEqual(["run-021"]);
+    expect(
+      (await listRuns(rt.meta, { filter: `metrics.test_accuracy = ${GOOD.accuracy}` })).runs.map((r) => r.runId),
+    ).toEqual(["run-021"]);
     // A version that is gone costs the held-out metrics, not the listing.
     await putRun(rt.meta, { ...old, runId: "run-022", version: 99 });
     expect((await getRun(rt.meta, "run-022")).final.test_accuracy).toBeUndefined();

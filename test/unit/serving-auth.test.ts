@@ -27,7 +27,17 @@ beforeAll(async () => {
 afterAll(async () => world?.close());
 
 async function serve(auth: ServeAuth): Promise<RunningServer> {
-  const config = loadServingConfig({}, { host: "127.0.0.1", port: 0, workers: 1, model: { name: TINY_MODEL, alias: "production" }, auth, predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 1000, maxRecordsPerEvent: 1 } });
+  const config = loadServingConfig(
+    {},
+    {
+      host: "127.0.0.1",
+      port: 0,
+      workers: 1,
+      model: { name: TINY_MODEL, alias: "production" },
+      auth,
+      predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 1000, maxRecordsPerEvent: 1 },
+    },
+  );
   return startServer(world.rt, config, quiet, { defaultMetrics: false });
 }
 
@@ -35,13 +45,17 @@ const predict = (server: RunningServer, headers: Record<string, string> = {}) =>
   fetch(`${server.url}/predict`, { method: "POST", headers: { "content-type": "image/png", ...headers }, body: png });
 
 async function expectOpenProbes(server: RunningServer): Promise<void> {
-  for (const path of ["/health", "/ready", "/v2/health/live", "/v2/health/ready"]) expect((await fetch(`${server.url}${path}`)).status, path).toBe(200);
+  for (const path of ["/health", "/ready", "/v2/health/live", "/v2/health/ready"])
+    expect((await fetch(`${server.url}${path}`)).status, path).toBe(200);
 }
 
 describe("serving auth: api-key", () => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await serve({ mode: "api-key", keyHashes: [sha256("first-key-0123456789"), sha256("second-key-0123456789")] });
+    server = await serve({
+      mode: "api-key",
+      keyHashes: [sha256("first-key-0123456789"), sha256("second-key-0123456789")],
+    });
   });
   afterAll(async () => server?.shutdown());
 
@@ -51,7 +65,14 @@ describe("serving auth: api-key", () => {
     expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="sightline"/);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
     // OIP routes refuse the same way, with the spec's error body.
-    for (const res of [await fetch(`${server.url}/v2/models/${TINY_MODEL}`), await fetch(`${server.url}/v2/models/${TINY_MODEL}/infer`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })]) {
+    for (const res of [
+      await fetch(`${server.url}/v2/models/${TINY_MODEL}`),
+      await fetch(`${server.url}/v2/models/${TINY_MODEL}/infer`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      }),
+    ]) {
       expect(res.status).toBe(401);
       expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm="sightline"/);
       expect(schemaErrors("inference_error_response", await res.json())).toEqual([]);
@@ -75,11 +96,20 @@ describe("serving auth: api-key", () => {
 
   it("CD's smoke test passes with SIGHTLINE_SMOKE_API_KEY and fails without it", async () => {
     const smoke = (key: string | undefined) =>
-      promisify(execFile)(process.execPath, [".github/scripts/smoke-test.ts", server.url, "--model", TINY_MODEL, "--attempts", "1"], {
-        env: { ...process.env, SIGHTLINE_SMOKE_API_KEY: key ?? "" },
-      });
-    await expect(smoke("first-key-0123456789")).resolves.toMatchObject({ stdout: expect.stringContaining("smoke test passed") });
-    await expect(smoke(undefined)).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining("/predict answered 401") });
+      promisify(execFile)(
+        process.execPath,
+        [".github/scripts/smoke-test.ts", server.url, "--model", TINY_MODEL, "--attempts", "1"],
+        {
+          env: { ...process.env, SIGHTLINE_SMOKE_API_KEY: key ?? "" },
+        },
+      );
+    await expect(smoke("first-key-0123456789")).resolves.toMatchObject({
+      stdout: expect.stringContaining("smoke test passed"),
+    });
+    await expect(smoke(undefined)).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("/predict answered 401"),
+    });
   });
 });
 
@@ -90,7 +120,10 @@ describe("serving auth: google-id-token", () => {
   let stranger: CryptoKey;
   let jwksFetches = 0;
 
-  const token = (claims: Record<string, unknown> = {}, options: { key?: CryptoKey; kid?: string; expiresIn?: string | number } = {}) =>
+  const token = (
+    claims: Record<string, unknown> = {},
+    options: { key?: CryptoKey; kid?: string; expiresIn?: string | number } = {},
+  ) =>
     new SignJWT({ email: "caller@example.com", ...claims })
       .setProtectedHeader({ alg: "RS256", kid: options.kid ?? "google-1" })
       .setIssuer(typeof claims.iss === "string" ? claims.iss : "https://accounts.google.com")
@@ -103,13 +136,19 @@ describe("serving auth: google-id-token", () => {
     const pair = await generateKeyPair("RS256");
     google = pair.privateKey;
     stranger = (await generateKeyPair("RS256")).privateKey;
-    const body = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: "google-1", alg: "RS256", use: "sig" }] });
+    const body = JSON.stringify({
+      keys: [{ ...(await exportJWK(pair.publicKey)), kid: "google-1", alg: "RS256", use: "sig" }],
+    });
     jwks = createServer((_req, res) => {
       jwksFetches++;
       res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=3600" }).end(body);
     });
     await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
-    server = await serve({ mode: "google-id-token", audience: AUDIENCE, jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/oauth2/v3/certs` });
+    server = await serve({
+      mode: "google-id-token",
+      audience: AUDIENCE,
+      jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/oauth2/v3/certs`,
+    });
   });
   afterAll(async () => {
     await server?.shutdown();
@@ -118,7 +157,9 @@ describe("serving auth: google-id-token", () => {
 
   it("accepts a Google-signed token for the audience, under either issuer spelling", async () => {
     expect((await predict(server, { authorization: `Bearer ${await token()}` })).status).toBe(200);
-    expect((await predict(server, { authorization: `Bearer ${await token({ iss: "accounts.google.com" })}` })).status).toBe(200);
+    expect(
+      (await predict(server, { authorization: `Bearer ${await token({ iss: "accounts.google.com" })}` })).status,
+    ).toBe(200);
     expect(jwksFetches).toBe(1);
   });
 
@@ -149,12 +190,21 @@ describe("serving auth: configuration", () => {
   it("is off by default and needs its secret or audience when on", () => {
     expect(loadServingConfig({}).auth).toEqual({ mode: "none" });
     const hash = sha256("k");
-    expect(loadServingConfig({ SIGHTLINE_SERVE_AUTH: "api-key", SIGHTLINE_SERVE_API_KEY_HASHES: `sha256:${hash.toUpperCase()}, ${sha256("j")}` }).auth).toEqual({ mode: "api-key", keyHashes: [hash, sha256("j")] });
-    expect(loadServingConfig({ SIGHTLINE_SERVE_AUTH: "google-id-token", SIGHTLINE_SERVE_AUDIENCE: AUDIENCE }).auth).toEqual({ mode: "google-id-token", audience: AUDIENCE, jwksUrl: "https://www.googleapis.com/oauth2/v3/certs" });
+    expect(
+      loadServingConfig({
+        SIGHTLINE_SERVE_AUTH: "api-key",
+        SIGHTLINE_SERVE_API_KEY_HASHES: `sha256:${hash.toUpperCase()}, ${sha256("j")}`,
+      }).auth,
+    ).toEqual({ mode: "api-key", keyHashes: [hash, sha256("j")] });
+    expect(
+      loadServingConfig({ SIGHTLINE_SERVE_AUTH: "google-id-token", SIGHTLINE_SERVE_AUDIENCE: AUDIENCE }).auth,
+    ).toEqual({ mode: "google-id-token", audience: AUDIENCE, jwksUrl: "https://www.googleapis.com/oauth2/v3/certs" });
     expect(() => loadServingConfig({ SIGHTLINE_SERVE_AUTH: "api-key" })).toThrow(/SIGHTLINE_SERVE_API_KEY_HASHES/);
     expect(() => loadServingConfig({ SIGHTLINE_SERVE_AUTH: "google-id-token" })).toThrow(/SIGHTLINE_SERVE_AUDIENCE/);
     expect(() => loadServingConfig({ SIGHTLINE_SERVE_AUTH: "basic" })).toThrow(ConfigError);
     // A key pasted where its hash belongs is refused, and not echoed.
-    expect(() => loadServingConfig({ SIGHTLINE_SERVE_AUTH: "api-key", SIGHTLINE_SERVE_API_KEY_HASHES: "my-secret-key" })).toThrow(/^SIGHTLINE_SERVE_API_KEY_HASHES=\(hidden\): .*SHA-256/);
+    expect(() =>
+      loadServingConfig({ SIGHTLINE_SERVE_AUTH: "api-key", SIGHTLINE_SERVE_API_KEY_HASHES: "my-secret-key" }),
+    ).toThrow(/^SIGHTLINE_SERVE_API_KEY_HASHES=\(hidden\): .*SHA-256/);
   });
 });

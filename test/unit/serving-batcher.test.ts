@@ -7,7 +7,10 @@ describe("micro-batcher", () => {
   it("runs a lone item at once, alone, whatever the delay allowed", async () => {
     const batches: number[][] = [];
     // A delay longer than the test's timeout: the item must not wait for it.
-    const b = new MicroBatcher<number, number>(async (xs) => (batches.push(xs), xs.map((x) => x * 2)), { maxSize: 8, maxDelayMs: 600_000 });
+    const b = new MicroBatcher<number, number>(async (xs) => (batches.push(xs), xs.map((x) => x * 2)), {
+      maxSize: 8,
+      maxDelayMs: 600_000,
+    });
     expect(await b.submit(3)).toBe(6);
     expect(batches).toEqual([[3]]);
   });
@@ -34,10 +37,13 @@ describe("micro-batcher", () => {
 
   it("fails every item of a failed run, and keeps working afterwards", async () => {
     let fail = true;
-    const b = new MicroBatcher<number, number>(async (xs) => {
-      if (fail) throw new Error("session broke");
-      return xs;
-    }, { maxSize: 4, maxDelayMs: 0 });
+    const b = new MicroBatcher<number, number>(
+      async (xs) => {
+        if (fail) throw new Error("session broke");
+        return xs;
+      },
+      { maxSize: 4, maxDelayMs: 0 },
+    );
     const results = await Promise.allSettled([b.submit(1), b.submit(2)]);
     expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
     fail = false;
@@ -57,7 +63,10 @@ describe("micro-batcher", () => {
     const a = b.submit(3);
     setTimeout(() => void b.submit(4), 5);
     await a;
-    expect(batches).toEqual([[1, 2], [3, 4]]);
+    expect(batches).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
   });
 
   it("reports idle only when nothing is queued or running", async () => {

@@ -5,7 +5,14 @@ import { loadServingConfig } from "../../serving/config.ts";
 describe("serving configuration", () => {
   it("has defaults that follow the model's production alias", () => {
     const c = loadServingConfig({});
-    expect(c).toMatchObject({ port: 8080, model: { name: "fmnist", alias: "production" }, maxBodyBytes: 10 * 1024 * 1024, ortThreads: 1, adminToken: undefined, corsOrigins: [] });
+    expect(c).toMatchObject({
+      port: 8080,
+      model: { name: "fmnist", alias: "production" },
+      maxBodyBytes: 10 * 1024 * 1024,
+      ortThreads: 1,
+      adminToken: undefined,
+      corsOrigins: [],
+    });
     expect(c.workers).toBeGreaterThanOrEqual(1);
   });
 
@@ -19,19 +26,36 @@ describe("serving configuration", () => {
       SIGHTLINE_ADMIN_TOKEN: "0123456789abcdef",
       SIGHTLINE_CORS_ORIGINS: "https://a.example, https://b.example",
     });
-    expect(c).toMatchObject({ port: 9000, model: { name: "shoes", version: 3 }, workers: 3, maxBodyBytes: 1000, adminToken: "0123456789abcdef", corsOrigins: ["https://a.example", "https://b.example"] });
+    expect(c).toMatchObject({
+      port: 9000,
+      model: { name: "shoes", version: 3 },
+      workers: 3,
+      maxBodyBytes: 1000,
+      adminToken: "0123456789abcdef",
+      corsOrigins: ["https://a.example", "https://b.example"],
+    });
     expect(c.predictionLog.sampleRate).toBe(0.1);
   });
 
   it("reads the request log's sampling, the slow threshold and the trusted proxy hops, all logged and none trusted by default", () => {
     expect(loadServingConfig({})).toMatchObject({ requestLog: { sampleRate: 1, slowMs: 1000 }, trustedProxyHops: 0 });
-    const c = loadServingConfig({ SIGHTLINE_REQUEST_LOG_RATE: "0.05", SIGHTLINE_SLOW_REQUEST_MS: "250", SIGHTLINE_TRUSTED_PROXY_HOPS: "2" });
+    const c = loadServingConfig({
+      SIGHTLINE_REQUEST_LOG_RATE: "0.05",
+      SIGHTLINE_SLOW_REQUEST_MS: "250",
+      SIGHTLINE_TRUSTED_PROXY_HOPS: "2",
+    });
     expect(c).toMatchObject({ requestLog: { sampleRate: 0.05, slowMs: 250 }, trustedProxyHops: 2 });
   });
 
   it("reads the served model from SIGHTLINE_SERVE_MODEL, which wins over the old SIGHTLINE_MODEL", () => {
-    expect(loadServingConfig({ SIGHTLINE_SERVE_MODEL: "shoes@staging" }).model).toEqual({ name: "shoes", alias: "staging" });
-    expect(loadServingConfig({ SIGHTLINE_SERVE_MODEL: "shoes:2", SIGHTLINE_MODEL: "bags:1" }).model).toEqual({ name: "shoes", version: 2 });
+    expect(loadServingConfig({ SIGHTLINE_SERVE_MODEL: "shoes@staging" }).model).toEqual({
+      name: "shoes",
+      alias: "staging",
+    });
+    expect(loadServingConfig({ SIGHTLINE_SERVE_MODEL: "shoes:2", SIGHTLINE_MODEL: "bags:1" }).model).toEqual({
+      name: "shoes",
+      version: 2,
+    });
     expect(() => loadServingConfig({ SIGHTLINE_SERVE_MODEL: "Not A Model" })).toThrow(/^SIGHTLINE_SERVE_MODEL:/);
   });
 

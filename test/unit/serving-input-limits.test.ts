@@ -24,7 +24,9 @@ function inputsApp(): express.Express {
   );
   const handler: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
     const status = err instanceof ApiError ? err.status : 500;
-    res.status(status).json({ error: { code: err instanceof ApiError ? err.code : "internal", message: (err as Error).message } });
+    res
+      .status(status)
+      .json({ error: { code: err instanceof ApiError ? err.code : "internal", message: (err as Error).message } });
   };
   app.use(handler);
   return app;
@@ -35,25 +37,32 @@ describe("request inputs are bounded by counts and sizes before their elements",
   let url: string;
   let png: Buffer;
   beforeAll(async () => {
-    png = await sharp(Buffer.alloc(28 * 28, 9), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    png = await sharp(Buffer.alloc(28 * 28, 9), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
     server = createServer(inputsApp());
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/images`;
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  const postJson = (body: string) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const postJson = (body: string) =>
+    fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
 
   it("refuses half a million instances by their count, with a short message", async () => {
     const res = await postJson(`{"instances":[${new Array(500_000).fill("1").join(",")}]}`);
     const text = await res.text();
     expect(res.status).toBe(413);
     expect(text.length).toBeLessThan(1024);
-    expect(JSON.parse(text)).toEqual({ error: { code: "payload_too_large", message: "500000 instances; at most 64 per request" } });
+    expect(JSON.parse(text)).toEqual({
+      error: { code: "payload_too_large", message: "500000 instances; at most 64 per request" },
+    });
   });
 
   it("lists a few of the element issues and counts the rest", async () => {
-    const res = await postJson(JSON.stringify({ instances: new Array(MAX_IMAGES).fill({ b64: 1, extra: "x".repeat(1000) }) }));
+    const res = await postJson(
+      JSON.stringify({ instances: new Array(MAX_IMAGES).fill({ b64: 1, extra: "x".repeat(1000) }) }),
+    );
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(res.status).toBe(400);
     expect(body.error.message.length).toBeLessThan(600);
@@ -62,7 +71,9 @@ describe("request inputs are bounded by counts and sizes before their elements",
   });
 
   it("still reads valid instances and refuses malformed bodies", async () => {
-    const ok = await postJson(JSON.stringify({ instances: [{ b64: png.toString("base64") }, { b64: png.toString("base64") }] }));
+    const ok = await postJson(
+      JSON.stringify({ instances: [{ b64: png.toString("base64") }, { b64: png.toString("base64") }] }),
+    );
     expect(await ok.json()).toEqual({ sizes: [png.length, png.length] });
     for (const bad of ['{"instances":{}}', "[1]", '{"instances":[]}']) {
       const res = await postJson(bad);
@@ -76,7 +87,9 @@ describe("request inputs are bounded by counts and sizes before their elements",
     form.append("file", new Blob([png], { type: "image/png" }), "a.png");
     const res = await fetch(url, { method: "POST", body: form });
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/multipart field "note0" exceeds/);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /multipart field "note0" exceeds/,
+    );
   });
 
   it("counts many small fields together with the files", async () => {
@@ -85,7 +98,9 @@ describe("request inputs are bounded by counts and sizes before their elements",
     form.append("file", new Blob([Buffer.alloc(MAX_BODY - 40 * 1024, 1)], { type: "image/png" }), "big.png");
     const res = await fetch(url, { method: "POST", body: form });
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/exceed 1048576 bytes together/);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(
+      /exceed 1048576 bytes together/,
+    );
   });
 
   it("still accepts files with a few small fields", async () => {

@@ -26,9 +26,28 @@ describe("prediction lineage with client request ids", { timeout: 120_000 }, () 
     const v = world.version;
     // What the trainer publishes for a version, so lineage knows the model behind the predictions.
     await world.rt.bus.publish(
-      makeEvent("sightline.training.completed", { requestId: v.requestId, runId: v.runId, model: v.name, version: v.version, datasetId: v.datasetId, modelDigest: v.modelDigest, cardDigest: v.cardDigest, configHash: v.configHash, metrics: v.metrics }),
+      makeEvent("sightline.training.completed", {
+        requestId: v.requestId,
+        runId: v.runId,
+        model: v.name,
+        version: v.version,
+        datasetId: v.datasetId,
+        modelDigest: v.modelDigest,
+        cardDigest: v.cardDigest,
+        configHash: v.configHash,
+        metrics: v.metrics,
+      }),
     );
-    const config = loadServingConfig({}, { host: "127.0.0.1", port: 0, workers: 1, model: { name: TINY_MODEL, alias: "production" }, predictionLog: { sampleRate: 1, embeddingRate: 0, bufferSize: 1000, flushMs: 60_000, maxRecordsPerEvent: 100 } });
+    const config = loadServingConfig(
+      {},
+      {
+        host: "127.0.0.1",
+        port: 0,
+        workers: 1,
+        model: { name: TINY_MODEL, alias: "production" },
+        predictionLog: { sampleRate: 1, embeddingRate: 0, bufferSize: 1000, flushMs: 60_000, maxRecordsPerEvent: 100 },
+      },
+    );
     server = await startServer(world.rt, config, createLogger({}, { level: "CRITICAL" }), { defaultMetrics: false });
   });
   afterAll(async () => {
@@ -37,14 +56,24 @@ describe("prediction lineage with client request ids", { timeout: 120_000 }, () 
   });
 
   const send = async (level: number, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${server.url}/predict`, { method: "POST", headers: { "content-type": "image/png", ...headers }, body: await greyPng(level) });
+    const res = await fetch(`${server.url}/predict`, {
+      method: "POST",
+      headers: { "content-type": "image/png", ...headers },
+      body: await greyPng(level),
+    });
     expect(res.status).toBe(200);
     const body = (await res.json()) as PredictBody;
     return { body, requestId: res.headers.get("x-request-id"), predictionId: res.headers.get("x-prediction-id") };
   };
   const recordAll = async (): Promise<void> => {
     await server.context.predictionLog!.flush();
-    await catchUp(world.rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => void (await recordLineage(world.rt.meta, e)), { idleMs: 100 });
+    await catchUp(
+      world.rt.bus,
+      LINEAGE_SUBSCRIPTION,
+      EVENT_TYPES,
+      async (e) => void (await recordLineage(world.rt.meta, e)),
+      { idleMs: 100 },
+    );
   };
 
   it("keeps both predictions of two requests sent with the same x-request-id, still echoing it", async () => {
@@ -52,7 +81,9 @@ describe("prediction lineage with client request ids", { timeout: 120_000 }, () 
     const light = await send(245, { "x-request-id": "order-42" });
     expect([dark.body.predictions[0]!.label, light.body.predictions[0]!.label]).toEqual(["dark", "light"]);
     await recordAll();
-    const stored = (await world.rt.meta.query(PREDICTIONS, { where: [{ field: "requestId", op: "==", value: "order-42" }] })).map((d) => d.data);
+    const stored = (
+      await world.rt.meta.query(PREDICTIONS, { where: [{ field: "requestId", op: "==", value: "order-42" }] })
+    ).map((d) => d.data);
     expect(stored.map((d) => d.label).sort()).toEqual(["dark", "light"]);
     for (const r of [dark, light]) {
       expect(r.requestId).toBe("order-42");
@@ -61,11 +92,20 @@ describe("prediction lineage with client request ids", { timeout: 120_000 }, () 
     }
     expect(dark.predictionId).not.toBe(light.predictionId);
     // Each is found by its own id, and the shared one names both.
-    expect((await predictionLineage(world.rt.meta, dark.predictionId!)).prediction).toMatchObject({ label: "dark", requestId: "order-42", predictionId: dark.predictionId });
-    expect((await predictionLineage(world.rt.meta, light.predictionId!)).prediction).toMatchObject({ label: "light", requestId: "order-42" });
+    expect((await predictionLineage(world.rt.meta, dark.predictionId!)).prediction).toMatchObject({
+      label: "dark",
+      requestId: "order-42",
+      predictionId: dark.predictionId,
+    });
+    expect((await predictionLineage(world.rt.meta, light.predictionId!)).prediction).toMatchObject({
+      label: "light",
+      requestId: "order-42",
+    });
     const ambiguous = await predictionLineage(world.rt.meta, "order-42").catch((err: unknown) => err);
     expect(ambiguous).toBeInstanceOf(AmbiguousPredictionError);
-    expect((ambiguous as AmbiguousPredictionError).candidates.map((c) => c.predictionId).sort()).toEqual([dark.predictionId, light.predictionId].sort());
+    expect((ambiguous as AmbiguousPredictionError).candidates.map((c) => c.predictionId).sort()).toEqual(
+      [dark.predictionId, light.predictionId].sort(),
+    );
 
     const env = { SIGHTLINE_HOME: world.home, SIGHTLINE_LOG_LEVEL: "ERROR" };
     const shared = await runCli(["lineage", "prediction", "order-42"], { cwd: world.home, env });
@@ -74,7 +114,10 @@ describe("prediction lineage with client request ids", { timeout: 120_000 }, () 
     expect(shared.stderr).toContain(light.predictionId!);
     const one = await runCli(["lineage", "prediction", light.predictionId!, "--json"], { cwd: world.home, env });
     expect(one.code, one.stderr).toBe(0);
-    expect(JSON.parse(one.stdout)).toMatchObject({ prediction: { label: "light", requestId: "order-42" }, lineage: { model: { name: TINY_MODEL, version: 1 } } });
+    expect(JSON.parse(one.stdout)).toMatchObject({
+      prediction: { label: "light", requestId: "order-42" },
+      lineage: { model: { name: TINY_MODEL, version: 1 } },
+    });
   });
 
   it("finds a prediction by the caller's id when only one used it, and by ours when the caller sent none", async () => {
@@ -84,20 +127,36 @@ describe("prediction lineage with client request ids", { timeout: 120_000 }, () 
     // A caller reusing another prediction's id cannot take its place.
     const impostor = await send(245, { "x-request-id": anonymous.requestId! });
     await recordAll();
-    expect((await predictionLineage(world.rt.meta, "order-43")).prediction).toMatchObject({ label: "light", predictionId: mine.predictionId });
-    expect((await predictionLineage(world.rt.meta, anonymous.requestId!)).prediction).toMatchObject({ label: "dark", predictionId: anonymous.requestId });
-    expect((await predictionLineage(world.rt.meta, impostor.predictionId!)).prediction).toMatchObject({ label: "light", requestId: anonymous.requestId });
+    expect((await predictionLineage(world.rt.meta, "order-43")).prediction).toMatchObject({
+      label: "light",
+      predictionId: mine.predictionId,
+    });
+    expect((await predictionLineage(world.rt.meta, anonymous.requestId!)).prediction).toMatchObject({
+      label: "dark",
+      predictionId: anonymous.requestId,
+    });
+    expect((await predictionLineage(world.rt.meta, impostor.predictionId!)).prediction).toMatchObject({
+      label: "light",
+      requestId: anonymous.requestId,
+    });
   });
 
   it("gives each image of a multi-image request its own record", async () => {
     const body = new FormData();
-    for (const level of [10, 245]) body.append("file", new Blob([await greyPng(level)], { type: "image/png" }), `${level}.png`);
+    for (const level of [10, 245])
+      body.append("file", new Blob([await greyPng(level)], { type: "image/png" }), `${level}.png`);
     const res = await fetch(`${server.url}/predict`, { method: "POST", headers: { "x-request-id": "batch-7" }, body });
     expect(res.status).toBe(200);
     const predictionId = res.headers.get("x-prediction-id")!;
     await recordAll();
-    expect((await predictionLineage(world.rt.meta, `${predictionId}/0`)).prediction).toMatchObject({ label: "dark", requestId: "batch-7/0" });
-    expect((await predictionLineage(world.rt.meta, `${predictionId}/1`)).prediction).toMatchObject({ label: "light", requestId: "batch-7/1" });
+    expect((await predictionLineage(world.rt.meta, `${predictionId}/0`)).prediction).toMatchObject({
+      label: "dark",
+      requestId: "batch-7/0",
+    });
+    expect((await predictionLineage(world.rt.meta, `${predictionId}/1`)).prediction).toMatchObject({
+      label: "light",
+      requestId: "batch-7/1",
+    });
     expect((await predictionLineage(world.rt.meta, "batch-7/1")).prediction.predictionId).toBe(`${predictionId}/1`);
   });
 });

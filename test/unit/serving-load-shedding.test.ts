@@ -14,14 +14,17 @@ beforeAll(async () => void (world = await tinyWorld()));
 afterAll(async () => world?.close());
 
 function serve(overrides: Partial<ServingConfig>): Promise<RunningServer> {
-  const config = loadServingConfig({}, {
-    host: "127.0.0.1",
-    port: 0,
-    workers: 1,
-    model: { name: TINY_MODEL, alias: "production" },
-    predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 1000, maxRecordsPerEvent: 1 },
-    ...overrides,
-  });
+  const config = loadServingConfig(
+    {},
+    {
+      host: "127.0.0.1",
+      port: 0,
+      workers: 1,
+      model: { name: TINY_MODEL, alias: "production" },
+      predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 1000, maxRecordsPerEvent: 1 },
+      ...overrides,
+    },
+  );
   return startServer(world.rt, config, quiet, { defaultMetrics: false });
 }
 
@@ -52,14 +55,23 @@ describe("serving load shedding", () => {
     const server = await serve({ maxQueuedImages: 8, batch: { maxSize: 1, maxDelayMs: 0 } });
     try {
       const image = await greyPng(30);
-      const res = await fetch(`${server.url}/predict`, { method: "POST", body: form(Array.from({ length: 64 }, () => image)) });
+      const res = await fetch(`${server.url}/predict`, {
+        method: "POST",
+        body: form(Array.from({ length: 64 }, () => image)),
+      });
       expect(res.status).toBe(503);
       expect(res.headers.get("retry-after")).toBe("1");
-      expect(await res.json()).toMatchObject({ error: { code: "overloaded", message: expect.stringMatching(/queue is full/) } });
+      expect(await res.json()).toMatchObject({
+        error: { code: "overloaded", message: expect.stringMatching(/queue is full/) },
+      });
       // One image runs at once, eight wait, the other 55 are refused.
       expect(await metric(server, 'sightline_batch_dropped_total{reason="full"}')).toBe(55);
       await until("the queue to drain", async () => (await metric(server, "sightline_batch_queue_images")) === 0);
-      const ok = await fetch(`${server.url}/predict`, { method: "POST", headers: { "content-type": "image/png" }, body: image });
+      const ok = await fetch(`${server.url}/predict`, {
+        method: "POST",
+        headers: { "content-type": "image/png" },
+        body: image,
+      });
       expect(ok.status).toBe(200);
     } finally {
       await server.shutdown();
@@ -70,9 +82,18 @@ describe("serving load shedding", () => {
     const server = await serve({ requestTimeoutMs: 1, maxBodyBytes: 64 << 20, batch: { maxSize: 4, maxDelayMs: 0 } });
     try {
       // Decoding 64 noisy 256×256 PNGs takes far longer than the 1 ms the request has.
-      const noise = await Promise.all(Array.from({ length: 64 }, () => sharp(randomBytes(256 * 256), { raw: { width: 256, height: 256, channels: 1 } }).png().toBuffer()));
+      const noise = await Promise.all(
+        Array.from({ length: 64 }, () =>
+          sharp(randomBytes(256 * 256), { raw: { width: 256, height: 256, channels: 1 } })
+            .png()
+            .toBuffer(),
+        ),
+      );
       const res = await fetch(`${server.url}/predict`, { method: "POST", body: form(noise) });
-      expect({ status: res.status, body: await res.json() }).toMatchObject({ status: 503, body: { error: { code: "timeout" } } });
+      expect({ status: res.status, body: await res.json() }).toMatchObject({
+        status: 503,
+        body: { error: { code: "timeout" } },
+      });
       // Each image is skipped in the decode queue or dropped from the batch queue, whichever it reaches after the
       // answer: wait until neither moves any more, then the model must have run none of them.
       let last = -1;

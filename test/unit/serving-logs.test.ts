@@ -33,15 +33,21 @@ interface Served {
 
 async function serve(overrides: Partial<ServingConfig>): Promise<Served> {
   const entries: Entry[] = [];
-  const log = createLogger({ component: "serving" }, { level: "INFO", write: (l) => entries.push(JSON.parse(l) as Entry) });
-  const config = loadServingConfig({}, {
-    host: "127.0.0.1",
-    port: 0,
-    workers: 1,
-    model: { name: TINY_MODEL, alias: "production" },
-    predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 1000, maxRecordsPerEvent: 1 },
-    ...overrides,
-  });
+  const log = createLogger(
+    { component: "serving" },
+    { level: "INFO", write: (l) => entries.push(JSON.parse(l) as Entry) },
+  );
+  const config = loadServingConfig(
+    {},
+    {
+      host: "127.0.0.1",
+      port: 0,
+      workers: 1,
+      model: { name: TINY_MODEL, alias: "production" },
+      predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 1000, maxRecordsPerEvent: 1 },
+      ...overrides,
+    },
+  );
   const server = await startServer(world.rt, config, log, { defaultMetrics: false });
   return { server, entries, linesOf: (id) => entries.filter((e) => e.requestId === id) };
 }
@@ -67,7 +73,11 @@ describe("serving logs: errors and traces", () => {
     try {
       const unready = await fetch(`${served.server.url}/ready`);
       expect(unready.status).toBe(503);
-      expect(await requestLog(served, unready)).toMatchObject({ severity: "WARNING", message: "request refused: unavailable", httpRequest: { status: 503 } });
+      expect(await requestLog(served, unready)).toMatchObject({
+        severity: "WARNING",
+        message: "request refused: unavailable",
+        httpRequest: { status: 503 },
+      });
     } finally {
       ctx.draining = false;
     }
@@ -78,7 +88,9 @@ describe("serving logs: errors and traces", () => {
       throw new Error("registry exploded");
     };
     try {
-      const res = await fetch(`${served.server.url}/metrics`, { headers: { traceparent: TRACEPARENT, "user-agent": "log-test" } });
+      const res = await fetch(`${served.server.url}/metrics`, {
+        headers: { traceparent: TRACEPARENT, "user-agent": "log-test" },
+      });
       expect(res.status).toBe(500);
       const id = res.headers.get("x-request-id");
       await requestLog(served, res);
@@ -89,9 +101,14 @@ describe("serving logs: errors and traces", () => {
       expect(error["@type"]).toBe(REPORTED_ERROR_EVENT);
       expect(error.stack_trace).toMatch(/^Error: registry exploded\n\s+at .*serving-logs\.test\.ts/);
       expect(error.message).toBe("unhandled error: registry exploded");
-      expect(error.serviceContext).toMatchObject({ service: expect.any(String) as string, version: expect.any(String) as string });
+      expect(error.serviceContext).toMatchObject({
+        service: expect.any(String) as string,
+        version: expect.any(String) as string,
+      });
       expect(error.err).toEqual({ name: "Error", message: "registry exploded" });
-      expect(error.context).toMatchObject({ httpRequest: { method: "GET", url: "/metrics", responseStatusCode: 500, userAgent: "log-test" } });
+      expect(error.context).toMatchObject({
+        httpRequest: { method: "GET", url: "/metrics", responseStatusCode: 500, userAgent: "log-test" },
+      });
       expect(error).toMatchObject({
         "logging.googleapis.com/trace": `projects/${PROJECT}/traces/${TRACE}`,
         "logging.googleapis.com/spanId": "00f067aa0ba902b7",
@@ -100,7 +117,11 @@ describe("serving logs: errors and traces", () => {
       const inside = lines.find((e) => e.message === "collecting metrics");
       expect(inside).toMatchObject({ severity: "WARNING", "logging.googleapis.com/spanId": "00f067aa0ba902b7" });
       const request = lines.find((e) => e.httpRequest)!;
-      expect(request).toMatchObject({ severity: "ERROR", message: "request failed", httpRequest: { status: 500, requestMethod: "GET", requestUrl: "/metrics" } });
+      expect(request).toMatchObject({
+        severity: "ERROR",
+        message: "request failed",
+        httpRequest: { status: 500, requestMethod: "GET", requestUrl: "/metrics" },
+      });
       // The request log is no second error event.
       expect(request).not.toHaveProperty("stack_trace");
       expect(request).not.toHaveProperty("@type");
@@ -113,7 +134,11 @@ describe("serving logs: errors and traces", () => {
     const png = await greyPng(220);
     const res = await fetch(`${served.server.url}/predict`, {
       method: "POST",
-      headers: { "content-type": "image/png", traceparent: `00-${TRACE}-b7ad6b7169203331-00`, "x-cloud-trace-context": "105445aa7843bc8bf206b12000100000/1;o=1" },
+      headers: {
+        "content-type": "image/png",
+        traceparent: `00-${TRACE}-b7ad6b7169203331-00`,
+        "x-cloud-trace-context": "105445aa7843bc8bf206b12000100000/1;o=1",
+      },
       body: png,
     });
     expect(res.status).toBe(200);
@@ -124,14 +149,22 @@ describe("serving logs: errors and traces", () => {
       "logging.googleapis.com/trace": `projects/${PROJECT}/traces/${TRACE}`,
       "logging.googleapis.com/spanId": "b7ad6b7169203331",
       "logging.googleapis.com/trace_sampled": false,
-      httpRequest: { requestMethod: "POST", requestUrl: "/predict", status: 200, requestSize: String(png.length), remoteIp: "127.0.0.1" },
+      httpRequest: {
+        requestMethod: "POST",
+        requestUrl: "/predict",
+        status: 200,
+        requestSize: String(png.length),
+        remoteIp: "127.0.0.1",
+      },
     });
     expect(entry.httpRequest!.latency).toMatch(/^\d+\.\d{6}s$/);
     expect(Number(entry.httpRequest!.responseSize)).toBeGreaterThan(0);
   });
 
   it("takes X-Cloud-Trace-Context alone, its decimal span id in hex", async () => {
-    const res = await fetch(`${served.server.url}/health`, { headers: { "x-cloud-trace-context": "105445aa7843bc8bf206b12000100000/12345678901234567890;o=1" } });
+    const res = await fetch(`${served.server.url}/health`, {
+      headers: { "x-cloud-trace-context": "105445aa7843bc8bf206b12000100000/12345678901234567890;o=1" },
+    });
     expect(await requestLog(served, res)).toMatchObject({
       "logging.googleapis.com/trace": `projects/${PROJECT}/traces/105445aa7843bc8bf206b12000100000`,
       "logging.googleapis.com/spanId": "ab54a98ceb1f0ad2",
@@ -152,14 +185,22 @@ describe("serving logs: sampling", () => {
     expect(ok.status).toBe(200);
     const refused = await fetch(`${served.server.url}/no-such-route`);
     expect(refused.status).toBe(404);
-    expect(await requestLog(served, refused)).toMatchObject({ severity: "INFO", message: "request refused", httpRequest: { status: 404 } });
+    expect(await requestLog(served, refused)).toMatchObject({
+      severity: "INFO",
+      message: "request refused",
+      httpRequest: { status: 404 },
+    });
     const ctx = served.server.context;
     // Not ready (here: draining) is a 503 at WARNING: a probe answered "not now" is no fault for Error Reporting.
     ctx.draining = true;
     try {
       const unready = await fetch(`${served.server.url}/ready`);
       expect(unready.status).toBe(503);
-      expect(await requestLog(served, unready)).toMatchObject({ severity: "WARNING", message: "request refused: unavailable", httpRequest: { status: 503 } });
+      expect(await requestLog(served, unready)).toMatchObject({
+        severity: "WARNING",
+        message: "request refused: unavailable",
+        httpRequest: { status: 503 },
+      });
     } finally {
       ctx.draining = false;
     }
@@ -171,7 +212,11 @@ describe("serving logs: sampling", () => {
     try {
       const slow = await fetch(`${served.server.url}/metrics`);
       expect(slow.status).toBe(200);
-      expect(await requestLog(served, slow)).toMatchObject({ severity: "WARNING", message: "slow request", httpRequest: { status: 200 } });
+      expect(await requestLog(served, slow)).toMatchObject({
+        severity: "WARNING",
+        message: "slow request",
+        httpRequest: { status: 200 },
+      });
     } finally {
       ctx.metricsText = original;
     }
@@ -185,7 +230,8 @@ describe("serving logs: remoteIp behind proxies", () => {
   const hops = [0, 1, 2];
   const servers: Served[] = [];
   beforeAll(async () => {
-    for (const n of hops) servers.push(await serve({ trustedProxyHops: n, requestLog: { sampleRate: 1, slowMs: 60_000 } }));
+    for (const n of hops)
+      servers.push(await serve({ trustedProxyHops: n, requestLog: { sampleRate: 1, slowMs: 60_000 } }));
   });
   afterAll(async () => Promise.all(servers.map((s) => s.server.shutdown())));
 

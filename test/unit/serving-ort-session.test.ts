@@ -17,12 +17,38 @@ const OPTIONS = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "se
 /** x [N, WIDTH] → LAYERS × MatMul by one shared WIDTH×WIDTH weight → y [N, WIDTH]: ~4 M multiply-adds per row. */
 function heavyOnnx(): Uint8Array {
   const w = new Float32Array(WIDTH * WIDTH).map((_, i) => ((i % 7) - 3) / (WIDTH * 4));
-  const info = (name: string) => ({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: "N" }, { dimValue: WIDTH }] } } } });
-  const node = Array.from({ length: LAYERS }, (_, i) => ({ opType: "MatMul", input: [i === 0 ? "x" : `h${i}`, "W"], output: [i === LAYERS - 1 ? "y" : `h${i + 1}`], name: `mm${i}` }));
+  const info = (name: string) => ({
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: [{ dimParam: "N" }, { dimValue: WIDTH }] },
+      },
+    },
+  });
+  const node = Array.from({ length: LAYERS }, (_, i) => ({
+    opType: "MatMul",
+    input: [i === 0 ? "x" : `h${i}`, "W"],
+    output: [i === LAYERS - 1 ? "y" : `h${i + 1}`],
+    name: `mm${i}`,
+  }));
   const proto = onnx.ModelProto.create({
     irVersion: 7,
     opsetImport: [{ domain: "", version: 13 }],
-    graph: { name: "heavy", node, initializer: [{ name: "W", dims: [WIDTH, WIDTH], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(w.buffer) }], input: [info("x")], output: [info("y")] },
+    graph: {
+      name: "heavy",
+      node,
+      initializer: [
+        {
+          name: "W",
+          dims: [WIDTH, WIDTH],
+          dataType: onnx.TensorProto.DataType.FLOAT,
+          rawData: new Uint8Array(w.buffer),
+        },
+      ],
+      input: [info("x")],
+      output: [info("y")],
+    },
   });
   return onnx.ModelProto.encode(proto).finish();
 }
@@ -58,7 +84,8 @@ describe("ONNX Runtime in a worker thread", () => {
 
     let expected: Float32Array | undefined;
     const inlineCpu = await loopThreadCpuDuring(async () => {
-      expected = (await inline.run({ x: new ort.Tensor("float32", batch(), [ROWS, WIDTH]) }, ["y"])).y!.data as Float32Array;
+      expected = (await inline.run({ x: new ort.Tensor("float32", batch(), [ROWS, WIDTH]) }, ["y"])).y!
+        .data as Float32Array;
     });
     let got: Float32Array | undefined;
     const threadCpu = await loopThreadCpuDuring(async () => {
@@ -81,9 +108,13 @@ describe("ONNX Runtime in a worker thread", () => {
   });
 
   it("refuses a model that does not load with ONNX Runtime's reason, and a run with a wrong input name", async () => {
-    await expect(ThreadedSession.create(new Uint8Array([1, 2, 3, 4]), OPTIONS)).rejects.toThrow(/protobuf|parse|load|model/i);
+    await expect(ThreadedSession.create(new Uint8Array([1, 2, 3, 4]), OPTIONS)).rejects.toThrow(
+      /protobuf|parse|load|model/i,
+    );
     const session = threaded;
-    await expect(session.run("nope", new Float32Array(WIDTH), [1, WIDTH], ["y"])).rejects.toThrow(/ONNX Runtime: .*missing/i);
+    await expect(session.run("nope", new Float32Array(WIDTH), [1, WIDTH], ["y"])).rejects.toThrow(
+      /ONNX Runtime: .*missing/i,
+    );
     // The thread survives a failed run.
     expect((await session.run("x", new Float32Array(WIDTH), [1, WIDTH], ["y"])).y).toHaveLength(WIDTH);
   });
@@ -104,7 +135,12 @@ describe("where a served version's session runs", { timeout: 60_000 }, () => {
     await world?.close();
   });
   const load = (ortPlacement: OrtPlacement): Promise<LoadedModel> =>
-    LoadedModel.load(world.rt, TINY_MODEL, world.version.version, { ortThreads: 1, ortPlacement, batch: { maxSize: 8, maxDelayMs: 0 }, metrics: new ServingMetrics({ defaults: false }) });
+    LoadedModel.load(world.rt, TINY_MODEL, world.version.version, {
+      ortThreads: 1,
+      ortPlacement,
+      batch: { maxSize: 8, maxDelayMs: 0 },
+      metrics: new ServingMetrics({ defaults: false }),
+    });
 
   it("answers the same in a thread and inline, and `auto` keeps a model of microseconds on the event loop", async () => {
     const inputs = (): Float32Array[] => [0.1, 0.9].map((v) => new Float32Array(28 * 28).fill(v));

@@ -13,7 +13,13 @@ import { PredictionLog, type PredictionLogOptions, type PredictionRecord } from 
 
 const quiet = createLogger({}, { level: "CRITICAL" });
 const SUB = "drift-test";
-const OPTIONS: PredictionLogOptions = { sampleRate: 1, embeddingRate: 0, bufferSize: 100, flushMs: 60_000, maxRecordsPerEvent: 500 };
+const OPTIONS: PredictionLogOptions = {
+  sampleRate: 1,
+  embeddingRate: 0,
+  bufferSize: 100,
+  flushMs: 60_000,
+  maxRecordsPerEvent: 500,
+};
 
 const record = (i: number): PredictionRecord => ({
   requestId: `r${i}`,
@@ -40,7 +46,10 @@ describe("prediction log", () => {
   });
 
   async function setup(options: Partial<PredictionLogOptions> = {}) {
-    const bus = new LocalBus(join(mkdtempSync(join(tmpdir(), "sightline-plog-")), "bus.db"), { logger: quiet, pollMs: 10 });
+    const bus = new LocalBus(join(mkdtempSync(join(tmpdir(), "sightline-plog-")), "bus.db"), {
+      logger: quiet,
+      pollMs: 10,
+    });
     await bus.ensureSubscription(SUB, ["sightline.predictions.logged"]);
     const metrics = new ServingMetrics({ defaults: false });
     const log = new PredictionLog(bus, { ...OPTIONS, ...options }, metrics, quiet, seededRandom(42));
@@ -57,7 +66,12 @@ describe("prediction log", () => {
         setImmediate(() => order.push("io"));
       },
     } as unknown as EventBus;
-    const log = new PredictionLog(bus, { ...OPTIONS, maxRecordsPerEvent: 2 }, new ServingMetrics({ defaults: false }), quiet);
+    const log = new PredictionLog(
+      bus,
+      { ...OPTIONS, maxRecordsPerEvent: 2 },
+      new ServingMetrics({ defaults: false }),
+      quiet,
+    );
     open.push(log);
     for (let i = 0; i < 6; i++) log.append("fmnist", 1, record(i));
     await log.flush();
@@ -70,8 +84,15 @@ describe("prediction log", () => {
     log.append("fmnist", 2, record(99));
     await log.flush();
     const events = await drained(bus);
-    expect(events.map((e) => [e.data.version, e.data.records.length])).toEqual([[1, 4], [1, 4], [1, 2], [2, 1]]);
-    expect(events.flatMap((e) => e.data.records.map((r) => r.requestId)).slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
+    expect(events.map((e) => [e.data.version, e.data.records.length])).toEqual([
+      [1, 4],
+      [1, 4],
+      [1, 2],
+      [2, 1],
+    ]);
+    expect(events.flatMap((e) => e.data.records.map((r) => r.requestId)).slice(0, 10)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `r${i}`),
+    );
     expect(await counter(metrics, "published")).toBe(11);
   });
 

@@ -33,7 +33,12 @@ describe("Vertex AI prediction requests", () => {
   it("reads the three instance forms to the same bytes, in order", () => {
     const b64 = png.toString("base64");
     const { images, parameters } = read({
-      instances: [{ b64 }, { image_bytes: { b64: jpeg.toString("base64") } }, { content: b64 }, { content: jpeg.toString("base64"), mimeType: "image/jpeg" }],
+      instances: [
+        { b64 },
+        { image_bytes: { b64: jpeg.toString("base64") } },
+        { content: b64 },
+        { content: jpeg.toString("base64"), mimeType: "image/jpeg" },
+      ],
     });
     expect(images.map((i) => Buffer.from(i).equals(png))).toEqual([true, false, true, false]);
     expect(Buffer.from(images[1]!).equals(jpeg)).toBe(true);
@@ -42,18 +47,29 @@ describe("Vertex AI prediction requests", () => {
   });
 
   it("accepts a declared type that matches the bytes, however it is spelt", () => {
-    for (const mimeType of ["image/png", "IMAGE/PNG", "image/png; charset=binary"]) expect(read({ instances: [{ content: png.toString("base64"), mimeType }] }).images).toHaveLength(1);
+    for (const mimeType of ["image/png", "IMAGE/PNG", "image/png; charset=binary"])
+      expect(read({ instances: [{ content: png.toString("base64"), mimeType }] }).images).toHaveLength(1);
     expect(read({ instances: [{ content: jpeg.toString("base64"), mimeType: "image/jpg" }] }).images).toHaveLength(1);
   });
 
   it("refuses a declared type that is not decoded here (415) or that the bytes contradict (400)", () => {
     const svg = refusal({ instances: [{ content: png.toString("base64"), mimeType: "image/svg+xml" }] });
-    expect([svg.status, svg.message]).toEqual([415, 'instances[0].mimeType "image/svg+xml" is not accepted; send image/png, image/jpeg, image/webp']);
+    expect([svg.status, svg.message]).toEqual([
+      415,
+      'instances[0].mimeType "image/svg+xml" is not accepted; send image/png, image/jpeg, image/webp',
+    ]);
     // GIF is a format sharp could decode, but not one this server allows.
     expect(refusal({ instances: [{ content: png.toString("base64"), mimeType: "image/gif" }] }).status).toBe(415);
-    const lie = refusal({ instances: [{ content: png.toString("base64") }, { content: png.toString("base64"), mimeType: "image/jpeg" }] });
-    expect([lie.status, lie.message]).toEqual([400, "instances[1].mimeType is image/jpeg but the content is a PNG image"]);
-    const text = refusal({ instances: [{ content: Buffer.from("hello, world").toString("base64"), mimeType: "image/png" }] });
+    const lie = refusal({
+      instances: [{ content: png.toString("base64") }, { content: png.toString("base64"), mimeType: "image/jpeg" }],
+    });
+    expect([lie.status, lie.message]).toEqual([
+      400,
+      "instances[1].mimeType is image/jpeg but the content is a PNG image",
+    ]);
+    const text = refusal({
+      instances: [{ content: Buffer.from("hello, world").toString("base64"), mimeType: "image/png" }],
+    });
     expect(text.message).toBe("instances[0].mimeType is image/png but the content is no known image format");
   });
 
@@ -66,7 +82,10 @@ describe("Vertex AI prediction requests", () => {
       [{ instances: [{ image_bytes: "abc" }] }, /^instances\[0\]: .* at \.image_bytes/],
       [{ instances: [{ image_bytes: { b64: "" } }] }, /^instances\[0\]: b64 is empty at \.image_bytes\.b64/],
       [{ instances: [{ content: "not base64!" }] }, /^instances\[0\]\.content is not valid base64$/],
-      [{ instances: [{ b64: png.toString("base64") }, { image_bytes: { b64: "a" } }] }, /^instances\[1\]\.image_bytes\.b64 is not valid base64$/],
+      [
+        { instances: [{ b64: png.toString("base64") }, { image_bytes: { b64: "a" } }] },
+        /^instances\[1\]\.image_bytes\.b64 is not valid base64$/,
+      ],
       [{ instances: [{ content: png.toString("base64"), mimeType: 7 }] }, /^instances\[0\]: mimeType must be a string/],
       [{ instances: {} }, /instances must be an array$/],
       [{ instances: [] }, /instances is empty$/],
@@ -87,17 +106,32 @@ describe("Vertex AI prediction requests", () => {
 
   it("validates the parameters", () => {
     const instances = [{ b64: png.toString("base64") }];
-    expect(read({ instances, parameters: { confidenceThreshold: 0.25, maxPredictions: 3 } }).parameters).toEqual({ confidenceThreshold: 0.25, maxPredictions: 3 });
-    expect(read({ instances, parameters: {} }).parameters).toEqual({ confidenceThreshold: 0, maxPredictions: undefined });
-    expect(read({ instances, parameters: null }).parameters).toEqual({ confidenceThreshold: 0, maxPredictions: undefined });
+    expect(read({ instances, parameters: { confidenceThreshold: 0.25, maxPredictions: 3 } }).parameters).toEqual({
+      confidenceThreshold: 0.25,
+      maxPredictions: 3,
+    });
+    expect(read({ instances, parameters: {} }).parameters).toEqual({
+      confidenceThreshold: 0,
+      maxPredictions: undefined,
+    });
+    expect(read({ instances, parameters: null }).parameters).toEqual({
+      confidenceThreshold: 0,
+      maxPredictions: undefined,
+    });
     const cases: [unknown, RegExp][] = [
       [{ confidenceThreshold: -0.1 }, /^parameters: confidenceThreshold must be from 0 to 1 at \.confidenceThreshold/],
       [{ confidenceThreshold: 1.5 }, /^parameters: confidenceThreshold must be from 0 to 1/],
       [{ confidenceThreshold: "0.5" }, /^parameters: confidenceThreshold must be a number from 0 to 1/],
       [{ maxPredictions: 0 }, /^parameters: maxPredictions must be an integer ≥ 1/],
       [{ maxPredictions: 2.5 }, /^parameters: maxPredictions must be an integer ≥ 1/],
-      [{ maxPrediction: 2 }, /^parameters: Unrecognized key: "maxPrediction" .*\(accepted: confidenceThreshold, maxPredictions\)$/],
-      [Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i])), /^parameters has 20000 keys; the accepted ones are confidenceThreshold and maxPredictions$/],
+      [
+        { maxPrediction: 2 },
+        /^parameters: Unrecognized key: "maxPrediction" .*\(accepted: confidenceThreshold, maxPredictions\)$/,
+      ],
+      [
+        Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i])),
+        /^parameters has 20000 keys; the accepted ones are confidenceThreshold and maxPredictions$/,
+      ],
       [[0.5], /parameters must be an object$/],
       ["top5", /parameters must be an object$/],
     ];
@@ -122,10 +156,25 @@ describe("Vertex AI prediction answers", () => {
   });
 
   it("drops classes below confidenceThreshold and keeps the top maxPredictions", () => {
-    expect(vertexPrediction(prediction, classes, { confidenceThreshold: 0.3, maxPredictions: undefined }).ids).toEqual(["3", "1"]);
-    expect(vertexPrediction(prediction, classes, { confidenceThreshold: 0, maxPredictions: 1 })).toEqual({ ids: ["3"], displayNames: ["dress"], confidences: [0.5] });
-    expect(vertexPrediction(prediction, classes, { confidenceThreshold: 0.05, maxPredictions: 3 }).ids).toEqual(["3", "1", "0"]);
-    expect(vertexPrediction(prediction, classes, { confidenceThreshold: 0.9, maxPredictions: 3 })).toEqual({ ids: [], displayNames: [], confidences: [] });
+    expect(vertexPrediction(prediction, classes, { confidenceThreshold: 0.3, maxPredictions: undefined }).ids).toEqual([
+      "3",
+      "1",
+    ]);
+    expect(vertexPrediction(prediction, classes, { confidenceThreshold: 0, maxPredictions: 1 })).toEqual({
+      ids: ["3"],
+      displayNames: ["dress"],
+      confidences: [0.5],
+    });
+    expect(vertexPrediction(prediction, classes, { confidenceThreshold: 0.05, maxPredictions: 3 }).ids).toEqual([
+      "3",
+      "1",
+      "0",
+    ]);
+    expect(vertexPrediction(prediction, classes, { confidenceThreshold: 0.9, maxPredictions: 3 })).toEqual({
+      ids: [],
+      displayNames: [],
+      confidences: [],
+    });
   });
 });
 
@@ -134,23 +183,45 @@ describe("Vertex AI settings (AIP_*)", () => {
     expect(loadServingConfig({ PORT: "9000", AIP_HTTP_PORT: "8081" }).port).toBe(8081);
     expect(loadServingConfig({ PORT: "9000" }).port).toBe(9000);
     expect(loadServingConfig({ AIP_HTTP_PORT: "7000" }).port).toBe(7000);
-    expect(() => loadServingConfig({ AIP_HTTP_PORT: "7000", SIGHTLINE_INTERNAL_PORT: "7000" })).toThrow(/^SIGHTLINE_INTERNAL_PORT=7000 is AIP_HTTP_PORT too/);
+    expect(() => loadServingConfig({ AIP_HTTP_PORT: "7000", SIGHTLINE_INTERNAL_PORT: "7000" })).toThrow(
+      /^SIGHTLINE_INTERNAL_PORT=7000 is AIP_HTTP_PORT too/,
+    );
   });
 
   it("adds AIP_PREDICT_ROUTE to the Vertex route and keeps AIP_HEALTH_ROUTE and AIP_DEPLOYED_MODEL_ID", () => {
-    expect(loadServingConfig({}).vertex).toEqual({ predictRoutes: [VERTEX_PREDICT_ROUTE], healthRoute: undefined, deployedModelId: "" });
-    const env = { AIP_PREDICT_ROUTE: "/v1/endpoints/1/deployedModels/2:predict", AIP_HEALTH_ROUTE: "/v1/endpoints/1/deployedModels/2", AIP_DEPLOYED_MODEL_ID: "2" };
-    expect(loadServingConfig(env).vertex).toEqual({ predictRoutes: [VERTEX_PREDICT_ROUTE, env.AIP_PREDICT_ROUTE], healthRoute: env.AIP_HEALTH_ROUTE, deployedModelId: "2" });
+    expect(loadServingConfig({}).vertex).toEqual({
+      predictRoutes: [VERTEX_PREDICT_ROUTE],
+      healthRoute: undefined,
+      deployedModelId: "",
+    });
+    const env = {
+      AIP_PREDICT_ROUTE: "/v1/endpoints/1/deployedModels/2:predict",
+      AIP_HEALTH_ROUTE: "/v1/endpoints/1/deployedModels/2",
+      AIP_DEPLOYED_MODEL_ID: "2",
+    };
+    expect(loadServingConfig(env).vertex).toEqual({
+      predictRoutes: [VERTEX_PREDICT_ROUTE, env.AIP_PREDICT_ROUTE],
+      healthRoute: env.AIP_HEALTH_ROUTE,
+      deployedModelId: "2",
+    });
     // Routes we already answer as Vertex expects are not mounted twice.
-    expect(loadServingConfig({ AIP_PREDICT_ROUTE: "/vertex/predict/", AIP_HEALTH_ROUTE: "/ready" }).vertex).toMatchObject({ predictRoutes: [VERTEX_PREDICT_ROUTE], healthRoute: undefined });
+    expect(
+      loadServingConfig({ AIP_PREDICT_ROUTE: "/vertex/predict/", AIP_HEALTH_ROUTE: "/ready" }).vertex,
+    ).toMatchObject({ predictRoutes: [VERTEX_PREDICT_ROUTE], healthRoute: undefined });
   });
 
   it("refuses routes that would shadow our own, and the liveness check as the health route", () => {
     const cases: [Record<string, string>, RegExp][] = [
-      [{ AIP_PREDICT_ROUTE: "/predict" }, /^AIP_PREDICT_ROUTE="\/predict" is one of Sightline's own routes.*--container-predict-route=\/vertex\/predict$/],
+      [
+        { AIP_PREDICT_ROUTE: "/predict" },
+        /^AIP_PREDICT_ROUTE="\/predict" is one of Sightline's own routes.*--container-predict-route=\/vertex\/predict$/,
+      ],
       [{ AIP_PREDICT_ROUTE: "/v2/models/fmnist/infer" }, /^AIP_PREDICT_ROUTE=/],
       [{ AIP_PREDICT_ROUTE: "/Admin/reload" }, /^AIP_PREDICT_ROUTE=/],
-      [{ AIP_HEALTH_ROUTE: "/health" }, /^AIP_HEALTH_ROUTE="\/health" is the liveness check, which answers 200 before a model is loaded; .*--container-health-route=\/ready$/],
+      [
+        { AIP_HEALTH_ROUTE: "/health" },
+        /^AIP_HEALTH_ROUTE="\/health" is the liveness check, which answers 200 before a model is loaded; .*--container-health-route=\/ready$/,
+      ],
       [{ AIP_HEALTH_ROUTE: "/v2/health/live" }, /is the liveness check/],
       [{ AIP_HEALTH_ROUTE: "/metrics" }, /^AIP_HEALTH_ROUTE="\/metrics" is one of Sightline's own routes/],
       [{ AIP_PREDICT_ROUTE: "predict" }, /^AIP_PREDICT_ROUTE="predict": must be a URL path starting with \//],

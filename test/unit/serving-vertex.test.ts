@@ -16,7 +16,10 @@ const HEALTH_ROUTE = "/v1/endpoints/123/deployedModels/456";
 // Served by alias, moved only once the "before a model is loaded" checks are done.
 const ALIAS = "vertex";
 
-type VertexAnswer = { predictions: { ids: string[]; displayNames: string[]; confidences: number[] }[]; deployedModelId: string };
+type VertexAnswer = {
+  predictions: { ids: string[]; displayNames: string[]; confidences: number[] }[];
+  deployedModelId: string;
+};
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -39,8 +42,16 @@ describe("the serving image as a Vertex AI custom container", { timeout: 60_000 
   let lightJpeg: Buffer;
 
   beforeAll(async () => {
-    [world, port, otherPort, dark, light] = await Promise.all([tinyWorld(), freePort(), freePort(), greyPng(10), greyPng(245)]);
-    lightJpeg = await sharp(await greyPng(250)).jpeg({ quality: 95 }).toBuffer();
+    [world, port, otherPort, dark, light] = await Promise.all([
+      tinyWorld(),
+      freePort(),
+      freePort(),
+      greyPng(10),
+      greyPng(245),
+    ]);
+    lightJpeg = await sharp(await greyPng(250))
+      .jpeg({ quality: 95 })
+      .toBuffer();
     const env = {
       // PORT is what the image sets; Vertex's AIP_HTTP_PORT must win.
       PORT: String(otherPort),
@@ -51,7 +62,12 @@ describe("the serving image as a Vertex AI custom container", { timeout: 60_000 
       AIP_STORAGE_URI: "",
       AIP_MODE: "PREDICTION",
     };
-    const config = loadServingConfig(env, { host: "127.0.0.1", workers: 1, model: { name: TINY_MODEL, alias: ALIAS }, predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 60_000, maxRecordsPerEvent: 1 } });
+    const config = loadServingConfig(env, {
+      host: "127.0.0.1",
+      workers: 1,
+      model: { name: TINY_MODEL, alias: ALIAS },
+      predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 60_000, maxRecordsPerEvent: 1 },
+    });
     server = await startServer(world.rt, config, createLogger({}, { level: "CRITICAL" }), { defaultMetrics: false });
   });
   afterAll(async () => {
@@ -59,7 +75,12 @@ describe("the serving image as a Vertex AI custom container", { timeout: 60_000 
     await world?.close();
   });
 
-  const post = (path: string, body: unknown, type = "application/json") => fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": type }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  const post = (path: string, body: unknown, type = "application/json") =>
+    fetch(`${server.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": type },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
   const vertex = async (path: string, body: unknown): Promise<VertexAnswer> => {
     const res = await post(path, body);
     expect(res.status, await res.clone().text()).toBe(200);
@@ -78,23 +99,47 @@ describe("the serving image as a Vertex AI custom container", { timeout: 60_000 
     expect(early.status).toBe(503);
     expect(await early.json()).toEqual({ error: "no model is loaded yet; try again shortly" });
 
-    await moveAlias(world.rt.meta, { name: TINY_MODEL, alias: ALIAS, to: world.version.version, expected: null, actor: "tester", reason: "test", action: "alias.set" });
+    await moveAlias(world.rt.meta, {
+      name: TINY_MODEL,
+      alias: ALIAS,
+      to: world.version.version,
+      expected: null,
+      actor: "tester",
+      reason: "test",
+      action: "alias.set",
+    });
     expect((await server.context.host.check("test")).changed).toBe(true);
     const ready = await fetch(`${server.url}${HEALTH_ROUTE}`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: "ready", model: { name: TINY_MODEL, version: world.version.version } });
+    expect(await ready.json()).toMatchObject({
+      status: "ready",
+      model: { name: TINY_MODEL, version: world.version.version },
+    });
   });
 
   it("answers all three instance forms on AIP_PREDICT_ROUTE in Vertex's shape, with the scores /predict gives", async () => {
     const answer = await vertex(PREDICT_ROUTE, {
-      instances: [{ b64: b64(dark) }, { image_bytes: { b64: b64(light) } }, { content: b64(lightJpeg), mimeType: "image/jpeg" }],
+      instances: [
+        { b64: b64(dark) },
+        { image_bytes: { b64: b64(light) } },
+        { content: b64(lightJpeg), mimeType: "image/jpeg" },
+      ],
     });
     expect(Object.keys(answer)).toEqual(["predictions", "deployedModelId"]);
     expect(answer.deployedModelId).toBe("456");
     expect(answer.predictions.map((p) => [p.ids, p.displayNames])).toEqual([
-      [["0", "1"], ["dark", "light"]],
-      [["1", "0"], ["light", "dark"]],
-      [["1", "0"], ["light", "dark"]],
+      [
+        ["0", "1"],
+        ["dark", "light"],
+      ],
+      [
+        ["1", "0"],
+        ["light", "dark"],
+      ],
+      [
+        ["1", "0"],
+        ["light", "dark"],
+      ],
     ]);
     const res = await post("/predict", { instances: [dark, light, lightJpeg].map((b) => ({ b64: b64(b) })) });
     const reference = ((await res.json()) as { predictions: { scores: number[] }[] }).predictions;
@@ -116,7 +161,10 @@ describe("the serving image as a Vertex AI custom container", { timeout: 60_000 
     ]);
     const one = await vertex("/vertex/predict", { instances, parameters: { maxPredictions: 1 } });
     expect(one.predictions.map((p) => p.displayNames)).toEqual([["dark"], ["light"]]);
-    const none = await vertex("/vertex/predict", { instances, parameters: { confidenceThreshold: 0.99, maxPredictions: 5 } });
+    const none = await vertex("/vertex/predict", {
+      instances,
+      parameters: { confidenceThreshold: 0.99, maxPredictions: 5 },
+    });
     expect(none.predictions).toEqual([
       { ids: [], displayNames: [], confidences: [] },
       { ids: [], displayNames: [], confidences: [] },
@@ -127,14 +175,39 @@ describe("the serving image as a Vertex AI custom container", { timeout: 60_000 
   it('refuses bad requests with {"error": "<message>"} and the status that says why; /predict keeps its own error shape', async () => {
     const cases: [unknown, string, number, RegExp][] = [
       [{ instances: [{ b64: "no base64!" }] }, "application/json", 400, /^instances\[0\]\.b64 is not valid base64$/],
-      [{ instances: [{ content: b64(light), mimeType: "image/jpeg" }] }, "application/json", 400, /^instances\[0\]\.mimeType is image\/jpeg but the content is a PNG image$/],
-      [{ instances: [{ content: b64(light), mimeType: "image/bmp" }] }, "application/json", 415, /^instances\[0\]\.mimeType "image\/bmp" is not accepted/],
-      [{ instances: [{ b64: b64(light) }], parameters: { maxPredictions: 0 } }, "application/json", 400, /^parameters: maxPredictions must be an integer ≥ 1/],
-      [{ instances: [{ b64: b64(Buffer.from("GIF89a not really")) }] }, "application/json", 415, /GIF images are not accepted/],
+      [
+        { instances: [{ content: b64(light), mimeType: "image/jpeg" }] },
+        "application/json",
+        400,
+        /^instances\[0\]\.mimeType is image\/jpeg but the content is a PNG image$/,
+      ],
+      [
+        { instances: [{ content: b64(light), mimeType: "image/bmp" }] },
+        "application/json",
+        415,
+        /^instances\[0\]\.mimeType "image\/bmp" is not accepted/,
+      ],
+      [
+        { instances: [{ b64: b64(light) }], parameters: { maxPredictions: 0 } },
+        "application/json",
+        400,
+        /^parameters: maxPredictions must be an integer ≥ 1/,
+      ],
+      [
+        { instances: [{ b64: b64(Buffer.from("GIF89a not really")) }] },
+        "application/json",
+        415,
+        /GIF images are not accepted/,
+      ],
       ["instances=1", "text/plain", 415, /^content type "text\/plain" is not accepted; send application\/json$/],
       ["{not json", "application/json", 400, /JSON/],
       // ~1 MB of instances: refused by their count, not validated one by one.
-      [`{"instances":[${new Array(250_000).fill("{}").join(",")}]}`, "application/json", 413, /^250000 instances; at most 64 per request$/],
+      [
+        `{"instances":[${new Array(250_000).fill("{}").join(",")}]}`,
+        "application/json",
+        413,
+        /^250000 instances; at most 64 per request$/,
+      ],
     ];
     for (const [body, type, status, message] of cases) {
       const res = await post(PREDICT_ROUTE, body, type);
@@ -144,9 +217,14 @@ describe("the serving image as a Vertex AI custom container", { timeout: 60_000 
       expect(answer.error).toMatch(message);
     }
     // The route is the literal path: ":predict" is no parameter that ":explain" would fill.
-    expect((await post(PREDICT_ROUTE.replace(":predict", ":explain"), { instances: [{ b64: b64(light) }] })).status).toBe(404);
+    expect(
+      (await post(PREDICT_ROUTE.replace(":predict", ":explain"), { instances: [{ b64: b64(light) }] })).status,
+    ).toBe(404);
     const own = await post("/predict", { instances: [{ b64: "no base64!" }] });
-    expect([own.status, await own.json()]).toEqual([400, { error: { code: "bad_request", message: "instances[0].b64 is not valid base64" } }]);
+    expect([own.status, await own.json()]).toEqual([
+      400,
+      { error: { code: "bad_request", message: "instances[0].b64 is not valid base64" } },
+    ]);
   });
 });
 
@@ -164,7 +242,12 @@ describe("the Vertex routes with authentication on", { timeout: 60_000 }, () => 
       SIGHTLINE_SERVE_AUTH: "api-key",
       SIGHTLINE_SERVE_API_KEY_HASHES: createHash("sha256").update(KEY).digest("hex"),
     };
-    const config = loadServingConfig(env, { host: "127.0.0.1", workers: 1, model: { name: TINY_MODEL, alias: "production" }, predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 60_000, maxRecordsPerEvent: 1 } });
+    const config = loadServingConfig(env, {
+      host: "127.0.0.1",
+      workers: 1,
+      model: { name: TINY_MODEL, alias: "production" },
+      predictionLog: { sampleRate: 0, embeddingRate: 0, bufferSize: 1, flushMs: 60_000, maxRecordsPerEvent: 1 },
+    });
     server = await startServer(world.rt, config, createLogger({}, { level: "CRITICAL" }), { defaultMetrics: false });
   });
   afterAll(async () => {
@@ -175,10 +258,18 @@ describe("the Vertex routes with authentication on", { timeout: 60_000 }, () => 
   it("leaves the health route open, and refuses a request without a key in Vertex's error shape", async () => {
     expect((await fetch(`${server.url}${HEALTH_ROUTE}`)).status).toBe(200);
     const body = JSON.stringify({ instances: [{ b64: (await greyPng(10)).toString("base64") }] });
-    const refused = await fetch(`${server.url}${PREDICT_ROUTE}`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const refused = await fetch(`${server.url}${PREDICT_ROUTE}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
     expect(refused.status).toBe(401);
     expect(await refused.json()).toEqual({ error: "an API key is required (Authorization: Bearer KEY, or x-api-key)" });
-    const ok = await fetch(`${server.url}${PREDICT_ROUTE}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` }, body });
+    const ok = await fetch(`${server.url}${PREDICT_ROUTE}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+      body,
+    });
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as VertexAnswer).predictions[0]!.displayNames[0]).toBe("dark");
   });

@@ -9,7 +9,17 @@ import { ALL_SETTINGS, SETTINGS_BY_NAME } from "../../core/config/settings/index
 import { settingsTable, TABLE_END, TABLE_START, withSettingsTable } from "../../core/config/settings/table.ts";
 import { ROOT } from "../fixtures/deploy/support.ts";
 
-const SOURCE_DIRS = ["core", "cli", "serving", "functions", "trainer", "evaluation", "bench", "scripts", ".github/scripts"];
+const SOURCE_DIRS = [
+  "core",
+  "cli",
+  "serving",
+  "functions",
+  "trainer",
+  "evaluation",
+  "bench",
+  "scripts",
+  ".github/scripts",
+];
 /** The registry itself, which alone may name process.env's variables. */
 const REGISTRY = (path: string): boolean => path === "core/config/env.ts" || path.startsWith("core/config/settings/");
 
@@ -19,7 +29,8 @@ function sources(): { path: string; text: string }[] {
     for (const name of readdirSync(join(ROOT, dir))) {
       const path = `${dir}/${name}`;
       if (statSync(join(ROOT, path)).isDirectory()) walk(path);
-      else if (/\.(ts|js)$/.test(name) && !REGISTRY(path)) out.push({ path, text: readFileSync(join(ROOT, path), "utf8") });
+      else if (/\.(ts|js)$/.test(name) && !REGISTRY(path))
+        out.push({ path, text: readFileSync(join(ROOT, path), "utf8") });
     }
   };
   for (const d of SOURCE_DIRS) walk(d);
@@ -66,7 +77,10 @@ describe("the settings registry", () => {
     const offending = files.flatMap(({ path, text }) => unregisteredNames(text).map((n) => `${path}: ${n}`));
     expect(offending).toEqual([]);
     // And the check bites: a name the registry does not know, and a prefix nothing has.
-    expect(unregisteredNames('const x = env.SIGHTLINE_NEW_SETTING; // SIGHTLINE_SERVE_* SIGHTLINE_NOPE_*')).toEqual(["SIGHTLINE_NEW_SETTING", "SIGHTLINE_NOPE_"]);
+    expect(unregisteredNames("const x = env.SIGHTLINE_NEW_SETTING; // SIGHTLINE_SERVE_* SIGHTLINE_NOPE_*")).toEqual([
+      "SIGHTLINE_NEW_SETTING",
+      "SIGHTLINE_NOPE_",
+    ]);
     expect(unregisteredNames("SIGHTLINE_SERVE_MODEL, SIGHTLINE_MODEL (old), SIGHTLINE_OPENLINEAGE_*")).toEqual([]);
   });
 
@@ -79,19 +93,29 @@ describe("the settings registry", () => {
         else if (keep.test(name)) files.push({ path, text: readFileSync(join(ROOT, path), "utf8") });
       }
     };
-    for (const d of ["docs", "k8s", "terraform", ".github/workflows", "examples", "serving", "trainer", "functions"]) walk(d, /\.(md|ya?ml|tf|py|sh)$|^Dockerfile$/);
+    for (const d of ["docs", "k8s", "terraform", ".github/workflows", "examples", "serving", "trainer", "functions"])
+      walk(d, /\.(md|ya?ml|tf|py|sh)$|^Dockerfile$/);
     for (const f of ["README.md", ".ci/run"]) files.push({ path: f, text: readFileSync(join(ROOT, f), "utf8") });
     expect(files.some((f) => f.path === "k8s/base/serving-deployment.yaml")).toBe(true);
     // GitHub Actions repository variables (`vars.NAME` in cd.yml, printed by terraform's outputs): the workflow's, not ours.
     const githubVariables = new Set(["SIGHTLINE_MODEL_NAME"]);
-    const offending = files.flatMap(({ path, text }) => unregisteredNames(text).filter((n) => !githubVariables.has(n)).map((n) => `${path}: ${n}`));
+    const offending = files.flatMap(({ path, text }) =>
+      unregisteredNames(text)
+        .filter((n) => !githubVariables.has(n))
+        .map((n) => `${path}: ${n}`),
+    );
     expect(offending).toEqual([]);
   });
 
   it("nothing outside the registry reads a variable from process.env", () => {
-    const offending = sources().flatMap(({ path, text }) => processEnvReads(text).map((n) => `${path}: process.env.${n}`));
+    const offending = sources().flatMap(({ path, text }) =>
+      processEnvReads(text).map((n) => `${path}: process.env.${n}`),
+    );
     expect(offending).toEqual([]);
-    expect(processEnvReads('process.env.SIGHTLINE_X; process.env["PORT"]; process.env.HOME')).toEqual(["SIGHTLINE_X", "PORT"]);
+    expect(processEnvReads('process.env.SIGHTLINE_X; process.env["PORT"]; process.env.HOME')).toEqual([
+      "SIGHTLINE_X",
+      "PORT",
+    ]);
   });
 });
 
@@ -122,7 +146,14 @@ describe("README.md's configuration table", () => {
 });
 
 describe("defineEnv's old names", () => {
-  const v = defineEnv({ name: "SIGHTLINE_X_NEW", schema: z.string().min(2), doc: "x", components: ["cli"], deprecatedAliases: ["SIGHTLINE_X_OLD"], emptyIsUnset: true });
+  const v = defineEnv({
+    name: "SIGHTLINE_X_NEW",
+    schema: z.string().min(2),
+    doc: "x",
+    components: ["cli"],
+    deprecatedAliases: ["SIGHTLINE_X_OLD"],
+    emptyIsUnset: true,
+  });
 
   it("reads the old name when the new one is unset, reports it, and names it in errors", () => {
     const uses: DeprecatedUse[] = [];
@@ -141,14 +172,24 @@ describe("defineEnv's old names", () => {
     const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((chunk: string) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
     try {
-      const once = defineEnv({ name: "SIGHTLINE_Y_NEW", schema: z.string(), doc: "y", components: ["cli"], deprecatedAliases: ["SIGHTLINE_Y_OLD"] });
+      const once = defineEnv({
+        name: "SIGHTLINE_Y_NEW",
+        schema: z.string(),
+        doc: "y",
+        components: ["cli"],
+        deprecatedAliases: ["SIGHTLINE_Y_OLD"],
+      });
       once.read({ SIGHTLINE_Y_OLD: "a" });
       once.read({ SIGHTLINE_Y_OLD: "b" });
     } finally {
       process.stderr.write = write;
     }
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0]!)).toMatchObject({ severity: "WARNING", variable: "SIGHTLINE_Y_OLD", replacement: "SIGHTLINE_Y_NEW" });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      severity: "WARNING",
+      variable: "SIGHTLINE_Y_OLD",
+      replacement: "SIGHTLINE_Y_NEW",
+    });
   });
 });
 

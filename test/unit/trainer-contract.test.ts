@@ -22,7 +22,15 @@ import { catchUp } from "../../core/events/catch-up.ts";
 import type { AnyCloudEvent } from "../../core/events/envelope.ts";
 import type { EventType } from "../../core/events/schemas.ts";
 import { getRun, RUNS, type RunRecord } from "../../core/jobs/run-record.ts";
-import { MetricsLineSchema, runLayout, TRAINER_ENV_NAMES, TrainerEnvSchema, VertexImageLineSchema, type MetricsLine, type TrainerArgs } from "../../core/jobs/trainer-contract.ts";
+import {
+  MetricsLineSchema,
+  runLayout,
+  TRAINER_ENV_NAMES,
+  TrainerEnvSchema,
+  VertexImageLineSchema,
+  type MetricsLine,
+  type TrainerArgs,
+} from "../../core/jobs/trainer-contract.ts";
 import { TrainerDefinitionSchema } from "../../core/jobs/trainers.ts";
 import { CANDIDATE, getAlias, moveAlias, PRODUCTION } from "../../core/registry/aliases.ts";
 import { parseModelCard } from "../../core/registry/model-card.ts";
@@ -42,7 +50,8 @@ const TYPES: EventType[] = ["sightline.training.completed", "sightline.training.
 const BAD = "bad";
 
 type TrainingEvent = Extract<AnyCloudEvent, { type: "sightline.training.completed" | "sightline.training.failed" }>;
-const isTraining = (e: AnyCloudEvent): e is TrainingEvent => e.type === "sightline.training.completed" || e.type === "sightline.training.failed";
+const isTraining = (e: AnyCloudEvent): e is TrainingEvent =>
+  e.type === "sightline.training.completed" || e.type === "sightline.training.failed";
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 const alive = (pid: number): boolean => {
   try {
@@ -70,13 +79,22 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     dir = await smallDataset({ classes: CLASSES, perClass: 12, splits: true });
     for (const split of readdirSync(dir)) {
       for (const label of readdirSync(join(dir, split))) {
-        for (const f of readdirSync(join(dir, split, label))) sources.set(sha256(readFileSync(join(dir, split, label, f))), { label, split });
+        for (const f of readdirSync(join(dir, split, label)))
+          sources.set(sha256(readFileSync(join(dir, split, label, f))), { label, split });
       }
     }
     ({ record: dataset } = await versionDataset(rt, dir));
     datasetId = dataset.id;
     await registerTestVersion(rt.meta, BAD, datasetId, GOOD);
-    await moveAlias(rt.meta, { name: BAD, alias: CANDIDATE, to: 1, expected: null, actor: "tester", reason: "setup", action: "alias.set" });
+    await moveAlias(rt.meta, {
+      name: BAD,
+      alias: CANDIDATE,
+      to: 1,
+      expected: null,
+      actor: "tester",
+      reason: "setup",
+      action: "alias.set",
+    });
   }, 60_000);
   afterAll(async () => {
     await rt?.close();
@@ -98,11 +116,33 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
   }
 
   let requests = 0;
-  function train(o: { model: string; args: TrainerArgs; requestId?: string; fineTune?: boolean; timeout?: number; command?: string[]; hooks?: ContractHooks }) {
-    const trainer = TrainerDefinitionSchema.parse({ command: o.command ?? [process.execPath, TRAINER], cwd, timeout: o.timeout ?? 60 });
+  function train(o: {
+    model: string;
+    args: TrainerArgs;
+    requestId?: string;
+    fineTune?: boolean;
+    timeout?: number;
+    command?: string[];
+    hooks?: ContractHooks;
+  }) {
+    const trainer = TrainerDefinitionSchema.parse({
+      command: o.command ?? [process.execPath, TRAINER],
+      cwd,
+      timeout: o.timeout ?? 60,
+    });
     return runContractTraining(
       rt,
-      { requestId: o.requestId ?? `req-${++requests}`, model: o.model, datasetId, actor: "tester", trainer, args: o.args, seed: 42, fineTune: o.fineTune ?? false, home },
+      {
+        requestId: o.requestId ?? `req-${++requests}`,
+        model: o.model,
+        datasetId,
+        actor: "tester",
+        trainer,
+        args: o.args,
+        seed: 42,
+        fineTune: o.fineTune ?? false,
+        home,
+      },
       o.hooks,
     );
   }
@@ -121,7 +161,10 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
         if (seen.length !== 1) return;
         // The trainer is blocked until the gate exists: this line was streamed while it runs, into the record too.
         streaming = (async () => {
-          await waitFor(async () => (await runOf(requestId).catch(() => undefined))?.metrics.length === 1, "the first metric line in the run record");
+          await waitFor(
+            async () => (await runOf(requestId).catch(() => undefined))?.metrics.length === 1,
+            "the first metric line in the run record",
+          );
           const record = await runOf(requestId);
           whileRunning = { record, modelWritten: existsSync(join(home, "runs", record.runId, "model", "model.onnx")) };
           writeFileSync(gate, "go");
@@ -143,19 +186,54 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
 
     const stored = parseModelCard(await rt.blobs.get(version.cardDigest), version.cardDigest);
     expect(stored).toEqual(card);
-    expect(stored.trainer).toEqual({ kind: "command", command: [process.execPath, TRAINER], cwd, args: { mode: "good", gate } });
+    expect(stored.trainer).toEqual({
+      kind: "command",
+      command: [process.execPath, TRAINER],
+      cwd,
+      args: { mode: "good", gate },
+    });
     expect(stored.config).toMatchObject({ trainer: stored.trainer });
-    expect(stored.preprocessing).toEqual({ width: 28, height: 28, channels: 1, layout: "NCHW", fit: "fill", scale: 1 / 255, mean: [0], std: [1] });
-    expect(stored.onnx).toMatchObject({ input: "pixels", opset: 13, embeddingDim: 16, modelDigest: version.modelDigest, outputs: { scores: "logits", kind: "logits", embedding: "features" } });
+    expect(stored.preprocessing).toEqual({
+      width: 28,
+      height: 28,
+      channels: 1,
+      layout: "NCHW",
+      fit: "fill",
+      scale: 1 / 255,
+      mean: [0],
+      std: [1],
+    });
+    expect(stored.onnx).toMatchObject({
+      input: "pixels",
+      opset: 13,
+      embeddingDim: 16,
+      modelDigest: version.modelDigest,
+      outputs: { scores: "logits", kind: "logits", embedding: "features" },
+    });
     expect(stored.onnx.outputs).toEqual({ scores: "logits", kind: "logits", embedding: "features" });
     expect(stored.classes).toEqual(CLASSES);
     expect(stored.parentVersion).toBeUndefined();
     // The registered ONNX file is the one the trainer wrote.
-    expect(`sha256:${sha256(readFileSync(join(home, "runs", runId, "model", "model.onnx")))}`).toBe(version.modelDigest);
+    expect(`sha256:${sha256(readFileSync(join(home, "runs", runId, "model", "model.onnx")))}`).toBe(
+      version.modelDigest,
+    );
 
-    const lines = [{ epoch: 1, step: 1, loss: 2.25 }, { epoch: 1, step: 2, loss: 1.5 }, expect.objectContaining({ epoch: 1, step: 3 })];
+    const lines = [
+      { epoch: 1, step: 1, loss: 2.25 },
+      { epoch: 1, step: 2, loss: 1.5 },
+      expect.objectContaining({ epoch: 1, step: 3 }),
+    ];
     const record = await runOf(requestId);
-    expect(record).toMatchObject({ runId, status: "succeeded", version: 1, model: "good", datasetId, invalidMetricLines: 0, metrics: lines, trainer: stored.trainer });
+    expect(record).toMatchObject({
+      runId,
+      status: "succeeded",
+      version: 1,
+      model: "good",
+      datasetId,
+      invalidMetricLines: 0,
+      metrics: lines,
+      trainer: stored.trainer,
+    });
     expect(record.finishedAt).toBeDefined();
     expect(record.reason).toBeUndefined();
     expect(seen).toEqual(record.metrics);
@@ -168,9 +246,19 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     expect(version.metrics.accuracy).toBeCloseTo(own.test_accuracy!, 12);
     expect(version.metrics.accuracy).toBeGreaterThan(0.5);
 
-    const completed = (await published()).filter((e) => e.type === "sightline.training.completed" && e.data.requestId === requestId);
+    const completed = (await published()).filter(
+      (e) => e.type === "sightline.training.completed" && e.data.requestId === requestId,
+    );
     expect(completed).toHaveLength(1);
-    expect(completed[0]?.data).toMatchObject({ runId, model: "good", version: 1, datasetId, modelDigest: version.modelDigest, cardDigest: version.cardDigest, metrics: version.metrics });
+    expect(completed[0]?.data).toMatchObject({
+      runId,
+      model: "good",
+      version: 1,
+      datasetId,
+      modelDigest: version.modelDigest,
+      cardDigest: version.cardDigest,
+      metrics: version.metrics,
+    });
     expect(events.some((e) => e.type === "sightline.training.failed" && e.data.requestId === requestId)).toBe(false);
   });
 
@@ -179,7 +267,14 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     const args = { mode: "fixed", dump, lr: 0.5, verbose: true, label: "two words" };
     const saved = { ...process.env };
     // What a parent process may carry: the stores' settings and stale contract values must not reach the trainer.
-    Object.assign(process.env, { SIGHTLINE_META: "sqlite:///nowhere.db", SIGHTLINE_BLOBS: "file:///nowhere", SIGHTLINE_BUS: "local:///nowhere.db", SIGHTLINE_HOME: "/nowhere", AIP_MODEL_DIR: "/stale", SIGHTLINE_INIT_MODEL: "/stale/model.onnx" });
+    Object.assign(process.env, {
+      SIGHTLINE_META: "sqlite:///nowhere.db",
+      SIGHTLINE_BLOBS: "file:///nowhere",
+      SIGHTLINE_BUS: "local:///nowhere.db",
+      SIGHTLINE_HOME: "/nowhere",
+      AIP_MODEL_DIR: "/stale",
+      SIGHTLINE_INIT_MODEL: "/stale/model.onnx",
+    });
     let runId: string;
     try {
       ({ runId } = await train({ model: "env", args }));
@@ -190,11 +285,14 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     const seen = JSON.parse(readFileSync(dump, "utf8")) as { env: Record<string, string>; argv: string[] };
     const { env } = seen;
 
-    for (const name of TRAINER_ENV_NAMES.filter((n) => n !== "SIGHTLINE_INIT_MODEL")) expect(env[name], name).toBeTruthy();
+    for (const name of TRAINER_ENV_NAMES.filter((n) => n !== "SIGHTLINE_INIT_MODEL"))
+      expect(env[name], name).toBeTruthy();
     expect(env.SIGHTLINE_INIT_MODEL).toBeUndefined();
     const contract = TrainerEnvSchema.parse(Object.fromEntries(TRAINER_ENV_NAMES.map((n) => [n, env[n]])));
-    for (const k of Object.keys(env).filter((k) => k.startsWith("SIGHTLINE_") || k.startsWith("AIP_"))) expect(TRAINER_ENV_NAMES, `${k} leaked to the trainer`).toContain(k);
-    for (const k of ["SIGHTLINE_META", "SIGHTLINE_BLOBS", "SIGHTLINE_BUS", "SIGHTLINE_HOME"]) expect(env[k], k).toBeUndefined();
+    for (const k of Object.keys(env).filter((k) => k.startsWith("SIGHTLINE_") || k.startsWith("AIP_")))
+      expect(TRAINER_ENV_NAMES, `${k} leaked to the trainer`).toContain(k);
+    for (const k of ["SIGHTLINE_META", "SIGHTLINE_BLOBS", "SIGHTLINE_BUS", "SIGHTLINE_HOME"])
+      expect(env[k], k).toBeUndefined();
     expect(env.PATH).toBe(process.env.PATH); // the rest of the environment is inherited
 
     const layout = runLayout(join(home, "runs", runId), join(home, "staged", datasetId));
@@ -209,11 +307,27 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
       SIGHTLINE_ARGS: args,
       SIGHTLINE_RUN_ID: runId,
     });
-    for (const k of ["AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR", "AIP_TENSORBOARD_LOG_DIR", "SIGHTLINE_DATA_DIR"] as const) expect(isAbsolute(contract[k]), k).toBe(true);
-    expect(seen.argv).toEqual(["--mode", "fixed", "--dump", dump, "--lr", "0.5", "--verbose", "true", "--label", "two words"]);
+    for (const k of ["AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR", "AIP_TENSORBOARD_LOG_DIR", "SIGHTLINE_DATA_DIR"] as const)
+      expect(isAbsolute(contract[k]), k).toBe(true);
+    expect(seen.argv).toEqual([
+      "--mode",
+      "fixed",
+      "--dump",
+      dump,
+      "--lr",
+      "0.5",
+      "--verbose",
+      "true",
+      "--label",
+      "two words",
+    ]);
 
     // One JSONL line per image of each split, in Vertex's format, naming staged copies of the dataset's files.
-    const uris = { train: contract.AIP_TRAINING_DATA_URI, validation: contract.AIP_VALIDATION_DATA_URI, test: contract.AIP_TEST_DATA_URI };
+    const uris = {
+      train: contract.AIP_TRAINING_DATA_URI,
+      validation: contract.AIP_VALIDATION_DATA_URI,
+      test: contract.AIP_TEST_DATA_URI,
+    };
     const staged = new Set<string>();
     const covered = new Map<string, string>();
     for (const [split, uri] of Object.entries(uris)) {
@@ -229,7 +343,10 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
         const { imageGcsUri, classificationAnnotation } = VertexImageLineSchema.parse(line);
         expect(imageGcsUri).toMatch(/^file:\/\/\//);
         const path = fileURLToPath(imageGcsUri);
-        expect(relative(contract.SIGHTLINE_DATA_DIR, path).split(sep).slice(0, 2)).toEqual([split, classificationAnnotation.displayName]);
+        expect(relative(contract.SIGHTLINE_DATA_DIR, path).split(sep).slice(0, 2)).toEqual([
+          split,
+          classificationAnnotation.displayName,
+        ]);
         const source = sources.get(sha256(readFileSync(path)));
         expect(source, `${path} is a file of the dataset`).toBeDefined();
         expect(source?.label).toBe(classificationAnnotation.displayName);
@@ -246,7 +363,9 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     const onDisk = new Set<string>();
     for (const split of ["train", "validation", "test"]) {
       expect(readdirSync(join(contract.SIGHTLINE_DATA_DIR, split)).sort()).toEqual(CLASSES);
-      for (const c of CLASSES) for (const f of readdirSync(join(contract.SIGHTLINE_DATA_DIR, split, c))) onDisk.add(join(contract.SIGHTLINE_DATA_DIR, split, c, f));
+      for (const c of CLASSES)
+        for (const f of readdirSync(join(contract.SIGHTLINE_DATA_DIR, split, c)))
+          onDisk.add(join(contract.SIGHTLINE_DATA_DIR, split, c, f));
     }
     expect(onDisk).toEqual(staged);
     expect((await runOf((await listVersions(rt.meta, "env"))[0]!.requestId)).status).toBe("succeeded");
@@ -254,7 +373,15 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
 
   it("fine-tunes from production: SIGHTLINE_INIT_MODEL holds production's ONNX bytes and the card names the parent", async () => {
     if (!good) throw new Error("the first test registers good:1");
-    await moveAlias(rt.meta, { name: "good", alias: PRODUCTION, to: 1, expected: null, actor: "tester", reason: "test", action: "promotion" });
+    await moveAlias(rt.meta, {
+      name: "good",
+      alias: PRODUCTION,
+      to: 1,
+      expected: null,
+      actor: "tester",
+      reason: "test",
+      action: "promotion",
+    });
     const dump = join(cwd, "env-fine-tune.json");
     const { version, card, runId } = await train({ model: "good", args: { mode: "fine-tune", dump }, fineTune: true });
     const { env } = JSON.parse(readFileSync(dump, "utf8")) as { env: Record<string, string> };
@@ -273,7 +400,14 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
   });
 
   describe("a trainer that fails or writes no usable model registers nothing and reports why", () => {
-    async function expectRefused(o: { name: string; args: TrainerArgs; reason: RegExp; fineTune?: boolean; timeout?: number; command?: string[] }): Promise<RunRecord> {
+    async function expectRefused(o: {
+      name: string;
+      args: TrainerArgs;
+      reason: RegExp;
+      fineTune?: boolean;
+      timeout?: number;
+      command?: string[];
+    }): Promise<RunRecord> {
       const before = { versions: await listVersions(rt.meta, BAD), candidate: await getAlias(rt.meta, BAD, CANDIDATE) };
       const requestId = `req-bad-${o.name}`;
       await expect(train({ model: BAD, requestId, ...o })).rejects.toThrow(o.reason);
@@ -286,7 +420,12 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
       if (failed.type !== "sightline.training.failed") throw new Error("unreachable");
       expect(failed.data.reason).toMatch(o.reason);
       const record = await runOf(requestId);
-      expect(record).toMatchObject({ status: "failed", reason: failed.data.reason, runId: failed.data.runId, model: BAD });
+      expect(record).toMatchObject({
+        status: "failed",
+        reason: failed.data.reason,
+        runId: failed.data.runId,
+        model: BAD,
+      });
       expect(record.finishedAt).toBeDefined();
       expect(record.version).toBeUndefined();
       return record;
@@ -305,13 +444,22 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     });
 
     it("exits non-zero: the reason has the exit code and the trainer's last log line", async () => {
-      const record = await expectRefused({ name: "fail", args: { mode: "fail" }, reason: /the trainer exited with code 3: ValueError: learning rate must be positive \(log: / });
+      const record = await expectRefused({
+        name: "fail",
+        args: { mode: "fail" },
+        reason: /the trainer exited with code 3: ValueError: learning rate must be positive \(log: /,
+      });
       expect(readFileSync(record.log!, "utf8")).toContain("Traceback (most recent call last):");
     });
 
     it("runs past its timeout: stopped within seconds and reported as timed out", async () => {
       const started = Date.now();
-      const record = await expectRefused({ name: "timeout", args: { mode: "sleep" }, timeout: 1, reason: /ran past its timeout of 1 s and was stopped/ });
+      const record = await expectRefused({
+        name: "timeout",
+        args: { mode: "sleep" },
+        timeout: 1,
+        reason: /ran past its timeout of 1 s and was stopped/,
+      });
       expect(Date.now() - started).toBeLessThan(10_000);
       const pidFile = join(dirname(record.log!), "checkpoints", "trainer.pid");
       const pid = Number(readFileSync(pidFile, "utf8"));
@@ -323,25 +471,54 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     });
 
     it("names a command that does not exist", async () => {
-      await expectRefused({ name: "enoent", args: {}, command: [join(cwd, "no-such-trainer")], reason: /cannot start trainer ".*no-such-trainer".*ENOENT/ });
+      await expectRefused({
+        name: "enoent",
+        args: {},
+        command: [join(cwd, "no-such-trainer")],
+        reason: /cannot start trainer ".*no-such-trainer".*ENOENT/,
+      });
     });
 
     it("fine-tunes a model that has no production version", async () => {
-      await expectRefused({ name: "no-production", args: { mode: "fine-tune" }, fineTune: true, reason: /bad@production is not registered/ });
+      await expectRefused({
+        name: "no-production",
+        args: { mode: "fine-tune" },
+        fineTune: true,
+        reason: /bad@production is not registered/,
+      });
     });
   });
 
   it("leaves nothing registered and no trainer running when the harness is stopped (SIGTERM) mid-run", async () => {
     const ready = join(cwd, "ready-killed");
     const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(TRAINER)}`;
-    const child = spawn(process.execPath, [CLI, "train", "--dataset", datasetId, "--model", "killed", "--command", command, "--arg", "mode=model-then-sleep", "--arg", `ready=${ready}`], {
-      cwd,
-      env: { ...process.env, SIGHTLINE_HOME: home, SIGHTLINE_ACTOR: "tester", CI: "true" },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        "train",
+        "--dataset",
+        datasetId,
+        "--model",
+        "killed",
+        "--command",
+        command,
+        "--arg",
+        "mode=model-then-sleep",
+        "--arg",
+        `ready=${ready}`,
+      ],
+      {
+        cwd,
+        env: { ...process.env, SIGHTLINE_HOME: home, SIGHTLINE_ACTOR: "tester", CI: "true" },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once("exit", (code, signal) => resolve({ code, signal })),
+    );
     await waitFor(() => existsSync(ready) || child.exitCode !== null, "the trainer to write its model", 20_000);
     expect(existsSync(ready), stderr).toBe(true);
     const trainerPid = Number(readFileSync(ready, "utf8"));
@@ -380,7 +557,12 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
       label: CLASSES[i % CLASSES.length]!,
       index: i % CLASSES.length,
       confidence: 0.5,
-      features: Object.fromEntries(Object.keys(profile.features).map((f) => [f, profile.features[f]!.sample[i % profile.features[f]!.sample.length]!])),
+      features: Object.fromEntries(
+        Object.keys(profile.features).map((f) => [
+          f,
+          profile.features[f]!.sample[i % profile.features[f]!.sample.length]!,
+        ]),
+      ),
       embedding: Array.from({ length: 16 }, () => 0.1),
     }));
     const verdict = judgeWindow(profile, records, {});
@@ -399,7 +581,11 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     await expect(train({ model: "restage", args: { mode: "no-model" } })).rejects.toThrow(/wrote no model\.onnx/);
     expect(statSync(marker).mtimeMs).toBe(before);
     expect(statSync(join(layout.dataDir, "test", "bag", file)).mtimeMs).toBe(fileBefore);
-    expect(await stageDataset(rt, datasetId, layout)).toMatchObject({ written: false, classes: CLASSES, counts: dataset.splits });
+    expect(await stageDataset(rt, datasetId, layout)).toMatchObject({
+      written: false,
+      classes: CLASSES,
+      counts: dataset.splits,
+    });
     // A folder not staged yet is written.
     const fresh = runLayout(join(cwd, "fresh"));
     expect(await stageDataset(rt, datasetId, fresh)).toMatchObject({ written: true, counts: dataset.splits });
@@ -412,13 +598,24 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
     expect(results.filter((r) => r.written).length).toBeGreaterThanOrEqual(1);
     const lines = readFileSync(shared.jsonl.test, "utf8").trim().split("\n");
     expect(lines).toHaveLength(dataset.splits.test!);
-    for (const line of lines) expect(statSync(fileURLToPath((JSON.parse(line) as { imageGcsUri: string }).imageGcsUri)).isFile()).toBe(true);
+    for (const line of lines)
+      expect(statSync(fileURLToPath((JSON.parse(line) as { imageGcsUri: string }).imageGcsUri)).isFile()).toBe(true);
     expect(readdirSync(cwd).filter((n) => n.startsWith("concurrent.tmp-"))).toEqual([]);
   });
 
   describe("metrics.jsonl", () => {
     it("MetricsLineSchema keeps finite numbers, drops other values and wants integer steps and epochs", () => {
-      expect(MetricsLineSchema.parse({ step: 3, epoch: 1, loss: 0.25, phase: "fit", nested: { a: 1 }, flag: true, inf: Infinity })).toEqual({ step: 3, epoch: 1, loss: 0.25 });
+      expect(
+        MetricsLineSchema.parse({
+          step: 3,
+          epoch: 1,
+          loss: 0.25,
+          phase: "fit",
+          nested: { a: 1 },
+          flag: true,
+          inf: Infinity,
+        }),
+      ).toEqual({ step: 3, epoch: 1, loss: 0.25 });
       expect(MetricsLineSchema.safeParse({ step: 1.5, loss: 1 }).success).toBe(false);
       expect(MetricsLineSchema.safeParse({ epoch: 0.5, loss: 1 }).success).toBe(false);
       expect(MetricsLineSchema.safeParse({ phase: "no numbers" }).success).toBe(false);
@@ -433,8 +630,14 @@ describe("trainer contract: a bring-your-own trainer run", { timeout: 30_000 }, 
       const record = await runOf("req-junk");
       expect(record.status).toBe("succeeded");
       expect(record.invalidMetricLines).toBe(4);
-      expect(record.metrics).toEqual([{ step: 1, loss: 1 }, { step: 2, loss: 0.8 }, { step: 3, loss: 0.7 }]);
-      expect(parseModelCard(await rt.blobs.get(version.cardDigest), version.cardDigest).history).toEqual(record.metrics);
+      expect(record.metrics).toEqual([
+        { step: 1, loss: 1 },
+        { step: 2, loss: 0.8 },
+        { step: 3, loss: 0.7 },
+      ]);
+      expect(parseModelCard(await rt.blobs.get(version.cardDigest), version.cardDigest).history).toEqual(
+        record.metrics,
+      );
     });
   });
 });

@@ -59,7 +59,8 @@ function expectClose(actual: Float32Array, expected: Float32Array, what: string,
   let scale = 1;
   for (const v of expected) scale = Math.max(scale, Math.abs(v));
   let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs((actual[i] ?? NaN) - (expected[i] ?? NaN)));
+  for (let i = 0; i < expected.length; i++)
+    worst = Math.max(worst, Math.abs((actual[i] ?? NaN) - (expected[i] ?? NaN)));
   expect(worst, `${what}: max abs diff ${worst} (scale ${scale})`).toBeLessThanOrEqual(rel * scale);
 }
 
@@ -76,8 +77,15 @@ async function compareKernel(
 }
 
 interface ConvCase {
-  n: number; h: number; w: number; ic: number; oc: number; fh: number; fw: number;
-  stride: number | [number, number]; pad: Pad;
+  n: number;
+  h: number;
+  w: number;
+  ic: number;
+  oc: number;
+  fh: number;
+  fw: number;
+  stride: number | [number, number];
+  pad: Pad;
 }
 
 const convCases: ConvCase[] = [
@@ -86,7 +94,22 @@ const convCases: ConvCase[] = [
   { n: 1, h: 9, w: 7, ic: 3, oc: 2, fh: 3, fw: 3, stride: 2, pad: "same" },
   { n: 2, h: 10, w: 11, ic: 2, oc: 3, fh: 3, fw: 2, stride: [2, 3], pad: "valid" },
   { n: 1, h: 8, w: 8, ic: 4, oc: 4, fh: 5, fw: 3, stride: 1, pad: 1 },
-  { n: 1, h: 6, w: 7, ic: 2, oc: 3, fh: 3, fw: 3, stride: 2, pad: [[0, 0], [2, 0], [1, 2], [0, 0]] },
+  {
+    n: 1,
+    h: 6,
+    w: 7,
+    ic: 2,
+    oc: 3,
+    fh: 3,
+    fw: 3,
+    stride: 2,
+    pad: [
+      [0, 0],
+      [2, 0],
+      [1, 2],
+      [0, 0],
+    ],
+  },
   { n: 3, h: 5, w: 5, ic: 1, oc: 6, fh: 1, fw: 1, stride: 1, pad: "valid" },
   // Forward padding beyond the filter (pad 3 > fh - 1): the input gradient falls back to the backend's own kernel.
   { n: 1, h: 5, w: 5, ic: 2, oc: 2, fh: 3, fw: 3, stride: 1, pad: 3 },
@@ -151,7 +174,12 @@ describe("Conv2DBackpropFilter in image chunks (partial products added) matches 
       const x = randomData(c.n * c.h * c.w * c.ic, 21 + k);
       const dy = randomData(size(dyShape), 121 + k);
       const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC", filterShape: [c.fh, c.fw, c.ic, c.oc] };
-      const ref = await runOn("cpu", "Conv2DBackpropFilter", { x: { shape: [c.n, c.h, c.w, c.ic], data: x }, dy: { shape: dyShape, data: dy } }, attrs);
+      const ref = await runOn(
+        "cpu",
+        "Conv2DBackpropFilter",
+        { x: { shape: [c.n, c.h, c.w, c.ic], data: x }, dy: { shape: dyShape, data: dy } },
+        attrs,
+      );
       await tf.setBackend("wasm");
       const backend = tf.backend() as BackendWasm;
       const xt = tf.tensor4d(x, [c.n, c.h, c.w, c.ic]);
@@ -189,7 +217,12 @@ describe("Conv2DBackpropInput matches the CPU backend", () => {
 });
 
 describe("MaxPoolGrad matches the CPU backend (ties included)", () => {
-  const cases: { shape: [number, number, number, number]; f: number | [number, number]; s: number | [number, number]; pad: Pad }[] = [
+  const cases: {
+    shape: [number, number, number, number];
+    f: number | [number, number];
+    s: number | [number, number];
+    pad: Pad;
+  }[] = [
     { shape: [2, 8, 8, 3], f: 2, s: 2, pad: "valid" },
     { shape: [2, 7, 9, 4], f: 3, s: 2, pad: "same" },
     { shape: [1, 6, 6, 2], f: 3, s: 1, pad: "same" },
@@ -249,7 +282,11 @@ describe("MaxPoolGrad 2×2 on the SIMD routine", () => {
     y.dispose();
     await compareKernel(
       "MaxPoolGrad",
-      { dy: { shape: [1, 2, 2, 4], data: randomData(16, 902) }, input: { shape, data: x }, output: { shape: [1, 2, 2, 4], data: yData } },
+      {
+        dy: { shape: [1, 2, 2, 4], data: randomData(16, 902) },
+        input: { shape, data: x },
+        output: { shape: [1, 2, 2, 4], data: yData },
+      },
       { filterSize: 2, strides: 2, pad: "valid" },
       "edge values",
     );
@@ -306,7 +343,10 @@ describe("BatchMatMul matches the CPU backend", () => {
     it(name, async () => {
       await compareKernel(
         "BatchMatMul",
-        { a: { shape: c.a, data: randomData(size(c.a), 601 + k) }, b: { shape: c.b, data: randomData(size(c.b), 701 + k) } },
+        {
+          a: { shape: c.a, data: randomData(size(c.a), 601 + k) },
+          b: { shape: c.b, data: randomData(size(c.b), 701 + k) },
+        },
         { transposeA: c.ta, transposeB: c.tb },
         name,
       );
@@ -330,7 +370,12 @@ describe("Sum matches the CPU backend", () => {
   for (const [k, c] of cases.entries()) {
     const name = `[${c.shape}] axis ${JSON.stringify(c.axis)}${c.keepDims ? " keepDims" : ""}`;
     it(name, async () => {
-      await compareKernel("Sum", { x: { shape: c.shape, data: randomData(size(c.shape), 801 + k) } }, { axis: c.axis, keepDims: c.keepDims }, name);
+      await compareKernel(
+        "Sum",
+        { x: { shape: c.shape, data: randomData(size(c.shape), 801 + k) } },
+        { axis: c.axis, keepDims: c.keepDims },
+        name,
+      );
     });
   }
   it("int32 input goes to the backend's kernel", async () => {
@@ -356,7 +401,12 @@ describe("Mean matches the CPU backend", () => {
   for (const [k, c] of cases.entries()) {
     const name = `[${c.shape}] axis ${JSON.stringify(c.axis)}${c.keepDims ? " keepDims" : ""}`;
     it(name, async () => {
-      await compareKernel("Mean", { x: { shape: c.shape, data: randomData(size(c.shape), 851 + k) } }, { axis: c.axis, keepDims: c.keepDims }, name);
+      await compareKernel(
+        "Mean",
+        { x: { shape: c.shape, data: randomData(size(c.shape), 851 + k) } },
+        { axis: c.axis, keepDims: c.keepDims },
+        name,
+      );
     });
   }
 });
@@ -376,7 +426,12 @@ describe("Tile matches the CPU backend", () => {
   for (const [k, c] of cases.entries()) {
     const name = `[${c.shape}] reps [${c.reps}]`;
     it(name, async () => {
-      await compareKernel("Tile", { x: { shape: c.shape, data: randomData(size(c.shape), 901 + k) } }, { reps: c.reps }, name);
+      await compareKernel(
+        "Tile",
+        { x: { shape: c.shape, data: randomData(size(c.shape), 901 + k) } },
+        { reps: c.reps },
+        name,
+      );
     });
   }
 });
@@ -419,7 +474,10 @@ describe("unsupported attributes are rejected", () => {
     const dy = tf.zeros([1, 2, 5, 5]);
     expect(() =>
       tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
-        strides: 1, pad: "same", dataFormat: "NCHW", filterShape: [3, 3, 2, 2],
+        strides: 1,
+        pad: "same",
+        dataFormat: "NCHW",
+        filterShape: [3, 3, 2, 2],
       } as unknown as tf.NamedAttrMap),
     ).toThrow(/NCHW.*not supported/);
     tf.dispose([x, dy]);
@@ -430,7 +488,10 @@ describe("unsupported attributes are rejected", () => {
     const dy = tf.zeros([1, 4, 4, 2]);
     expect(() =>
       tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
-        strides: 1, pad: "same", dataFormat: "NHWC", filterShape: [3, 3, 2, 2],
+        strides: 1,
+        pad: "same",
+        dataFormat: "NHWC",
+        filterShape: [3, 3, 2, 2],
       } as unknown as tf.NamedAttrMap),
     ).toThrow(/does not match/);
     tf.dispose([x, dy]);
@@ -441,13 +502,27 @@ describe("unsupported attributes are rejected", () => {
 function smallNetLoss(x: tf.Tensor4D, labels: tf.Tensor2D, w: Record<string, tf.Variable>): tf.Scalar {
   const c1 = tf.relu(tf.add(tf.conv2d(x, w.k1 as tf.Tensor4D, 1, "same"), w.b1 as tf.Tensor1D));
   const p1 = tf.maxPool(c1 as tf.Tensor4D, 2, 2, "valid");
-  const c2 = tf.fused.conv2d({ x: p1, filter: w.k2 as tf.Tensor4D, strides: 2, pad: "valid", bias: w.b2 as tf.Tensor1D, activation: "relu" });
+  const c2 = tf.fused.conv2d({
+    x: p1,
+    filter: w.k2 as tf.Tensor4D,
+    strides: 2,
+    pad: "valid",
+    bias: w.b2 as tf.Tensor1D,
+    activation: "relu",
+  });
   const flat = tf.reshape(c2, [x.shape[0], -1]) as tf.Tensor2D;
   const logits = tf.fused.matMul({ a: flat, b: w.wd as tf.Tensor2D, bias: w.bd as tf.Tensor1D });
   return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
 }
 
-const netShapes: Record<string, number[]> = { k1: [3, 3, 1, 6], b1: [6], k2: [3, 3, 6, 8], b2: [8], wd: [3 * 3 * 8, 10], bd: [10] };
+const netShapes: Record<string, number[]> = {
+  k1: [3, 3, 1, 6],
+  b1: [6],
+  k2: [3, 3, 6, 8],
+  b2: [8],
+  wd: [3 * 3 * 8, 10],
+  bd: [10],
+};
 
 async function netGrads(backend: "cpu" | "wasm"): Promise<Record<string, Float32Array>> {
   await tf.setBackend(backend);
@@ -455,7 +530,11 @@ async function netGrads(backend: "cpu" | "wasm"): Promise<Record<string, Float32
     const vars: Record<string, tf.Variable> = {};
     let seed = 900;
     for (const [name, shape] of Object.entries(netShapes)) {
-      vars[name] = tf.variable(tf.mul(tf.tensor(randomData(size(shape), seed++), shape), 0.5), true, `${backend}-${name}`);
+      vars[name] = tf.variable(
+        tf.mul(tf.tensor(randomData(size(shape), seed++), shape), 0.5),
+        true,
+        `${backend}-${name}`,
+      );
     }
     const x = tf.tensor4d(randomData(4 * 14 * 14, 7), [4, 14, 14, 1]);
     const labels = tf.oneHot(tf.tensor1d([1, 3, 5, 7], "int32"), 10) as tf.Tensor2D;
@@ -472,10 +551,15 @@ describe("FusedAdam matches tfjs's Adam on the CPU backend", () => {
   async function adamRun(backend: "cpu" | "wasm", fused: boolean, steps: number): Promise<Float32Array[]> {
     await tf.setBackend(backend);
     const shapes = [[3, 3, 2, 5], [7], [37, 11]];
-    const vars = shapes.map((shape, k) => tf.variable(tf.tensor(randomData(size(shape), 700 + k), shape), true, `adam-${backend}-${fused}-${k}`));
+    const vars = shapes.map((shape, k) =>
+      tf.variable(tf.tensor(randomData(size(shape), 700 + k), shape), true, `adam-${backend}-${fused}-${k}`),
+    );
     const opt = fused ? fusedAdam(0.01) : tf.train.adam(0.01);
     for (let s = 0; s < steps; s++) {
-      const grads = vars.map((v, k) => ({ name: v.name, tensor: tf.tensor(randomData(v.size, 800 + 10 * s + k), v.shape) }));
+      const grads = vars.map((v, k) => ({
+        name: v.name,
+        tensor: tf.tensor(randomData(v.size, 800 + 10 * s + k), v.shape),
+      }));
       opt.applyGradients(grads);
       tf.dispose(grads.map((g) => g.tensor));
     }
@@ -516,7 +600,12 @@ describe("FusedAdam matches tfjs's Adam on the CPU backend", () => {
       opt.setLearningRate(0.25);
       step();
       // Adam's first bias-corrected step moves each weight by the rate against its gradient's sign.
-      expectClose((await v.data()) as Float32Array, Float32Array.from([0.75, 2.25, 2.75]), `${backend} after one step at 0.25`, 1e-4);
+      expectClose(
+        (await v.data()) as Float32Array,
+        Float32Array.from([0.75, 2.25, 2.75]),
+        `${backend} after one step at 0.25`,
+        1e-4,
+      );
       opt.dispose();
       v.dispose();
     }

@@ -51,11 +51,38 @@ describe("a contract trainer's pod: stage, the user's image, ingest", { timeout:
   /** One pod: the three containers in order, each a process; returns their exit codes. */
   function pod(name: string, mode: string): { codes: number[]; root: string } {
     const root = join(cwd, name);
-    const job: ContractJob = { trainerName: "team-cnn", trainer: TrainerDefinitionSchema.parse({ image: IMAGE, args: { mode } }), args: { mode }, seed: 0, fineTune: false, classes: CLASSES, runId: `run-${name}` };
+    const job: ContractJob = {
+      trainerName: "team-cnn",
+      trainer: TrainerDefinitionSchema.parse({ image: IMAGE, args: { mode } }),
+      args: { mode },
+      seed: 0,
+      fineTune: false,
+      classes: CLASSES,
+      runId: `run-${name}`,
+    };
     // What GkeJobRunner gives Sightline's containers (the stores, the job) and, separately, the user's.
-    const sightline = { ...process.env, SIGHTLINE_HOME: home, SIGHTLINE_DATASET: datasetId, SIGHTLINE_MODEL: name, SIGHTLINE_REQUEST_ID: `req-${name}`, SIGHTLINE_CONTRACT_JOB: JSON.stringify(job), SIGHTLINE_RUN_ROOT: root };
-    const user = { PATH: process.env.PATH, ...contractEnv({ layout: runLayout(root), classes: CLASSES, seed: 0, args: job.args, runId: job.runId, fineTune: false }) };
-    const run = (args: string[], env: NodeJS.ProcessEnv) => spawnSync(process.execPath, args, { env, encoding: "utf8", timeout: 45_000 }).status ?? -1;
+    const sightline = {
+      ...process.env,
+      SIGHTLINE_HOME: home,
+      SIGHTLINE_DATASET: datasetId,
+      SIGHTLINE_MODEL: name,
+      SIGHTLINE_REQUEST_ID: `req-${name}`,
+      SIGHTLINE_CONTRACT_JOB: JSON.stringify(job),
+      SIGHTLINE_RUN_ROOT: root,
+    };
+    const user = {
+      PATH: process.env.PATH,
+      ...contractEnv({
+        layout: runLayout(root),
+        classes: CLASSES,
+        seed: 0,
+        args: job.args,
+        runId: job.runId,
+        fineTune: false,
+      }),
+    };
+    const run = (args: string[], env: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, args, { env, encoding: "utf8", timeout: 45_000 }).status ?? -1;
     const codes = [run([MAIN, "stage"], sightline)];
     codes.push(run([TRAINER, ...argvOf(job.args)], user));
     codes.push(run([MAIN, "ingest"], sightline));
@@ -64,7 +91,13 @@ describe("a contract trainer's pod: stage, the user's image, ingest", { timeout:
 
   const events = async (): Promise<AnyCloudEvent[]> => {
     const out: AnyCloudEvent[] = [];
-    await catchUp(rt.bus, SUB, ["sightline.training.completed", "sightline.training.failed"], async (e) => void out.push(e), { idleMs: 100 });
+    await catchUp(
+      rt.bus,
+      SUB,
+      ["sightline.training.completed", "sightline.training.failed"],
+      async (e) => void out.push(e),
+      { idleMs: 100 },
+    );
     return out;
   };
 
@@ -72,7 +105,11 @@ describe("a contract trainer's pod: stage, the user's image, ingest", { timeout:
     const { codes, root } = pod("pod-good", "fixed");
     expect(codes).toEqual([0, 0, 0]);
     expect(existsSync(join(root, "data", "training.jsonl"))).toBe(true);
-    expect(readFileSync(join(root, "data", "training.jsonl"), "utf8").trim().split("\n")).toHaveLength(trainFiles);
+    expect(
+      readFileSync(join(root, "data", "training.jsonl"), "utf8")
+        .trim()
+        .split("\n"),
+    ).toHaveLength(trainFiles);
     const [version] = await listVersions(rt.meta, "pod-good");
     expect(version?.image).toBe(IMAGE);
     const card = parseModelCard(await rt.blobs.get(version!.cardDigest), "pod-good:1");
@@ -81,14 +118,19 @@ describe("a contract trainer's pod: stage, the user's image, ingest", { timeout:
     expect(card.trainingSeconds).toBeGreaterThan(0);
     expect(card.imagesPerSecond).toBeGreaterThan(0);
     expect(card.history).toEqual([{ step: 1, loss: 1 }]);
-    expect((await events()).map((e) => [e.type, (e.data as { runId: string }).runId])).toContainEqual(["sightline.training.completed", "run-pod-good"]);
+    expect((await events()).map((e) => [e.type, (e.data as { runId: string }).runId])).toContainEqual([
+      "sightline.training.completed",
+      "run-pod-good",
+    ]);
   });
 
   it("registers nothing when the image wrote no model, and the ingest container publishes training.failed", async () => {
     const { codes } = pod("pod-bad", "no-model");
     expect(codes).toEqual([0, 0, 1]);
     expect(await listVersions(rt.meta, "pod-bad")).toEqual([]);
-    const failed = (await events()).find((e) => e.type === "sightline.training.failed" && (e.data as { runId: string }).runId === "run-pod-bad");
+    const failed = (await events()).find(
+      (e) => e.type === "sightline.training.failed" && (e.data as { runId: string }).runId === "run-pod-bad",
+    );
     expect((failed?.data as { reason: string } | undefined)?.reason).toMatch(/wrote no model\.onnx/);
   });
 

@@ -40,16 +40,30 @@ describe("trainer on the bundled sample", { timeout: 240_000 }, () => {
   });
 
   it("trains a model that beats chance by a wide margin and registers it as candidate with card, profile and ONNX", async () => {
-    const run = await runCli(["train", "--dataset", datasetId, "--model", "fmnist", "--epochs", "2", "--limit", "1600", "--json"], { cwd, env });
+    const run = await runCli(
+      ["train", "--dataset", datasetId, "--model", "fmnist", "--epochs", "2", "--limit", "1600", "--json"],
+      { cwd, env },
+    );
     expect(run.code, run.stderr).toBe(0);
-    const version = JSON.parse(run.stdout) as { version: number; metrics: Record<string, number>; cardDigest: string; profileDigest: string; modelDigest: string };
+    const version = JSON.parse(run.stdout) as {
+      version: number;
+      metrics: Record<string, number>;
+      cardDigest: string;
+      profileDigest: string;
+      modelDigest: string;
+    };
     expect(version.version).toBe(1);
     // Chance is 0.1 on ten balanced classes.
     expect(version.metrics.accuracy).toBeGreaterThan(0.6);
     expect((await getAlias(rt.meta, "fmnist", "candidate"))?.version).toBe(1);
 
     const card = parseModelCard(await rt.blobs.get(version.cardDigest), version.cardDigest);
-    expect(card).toMatchObject({ name: "fmnist", datasetId, classes: expect.arrayContaining(["bag", "sneaker"]), onnx: { modelDigest: version.modelDigest } });
+    expect(card).toMatchObject({
+      name: "fmnist",
+      datasetId,
+      classes: expect.arrayContaining(["bag", "sneaker"]),
+      onnx: { modelDigest: version.modelDigest },
+    });
     expect(card.preprocessing).toMatchObject({ width: 28, height: 28, channels: 1 });
     const profile = parseProfile(await rt.blobs.get(version.profileDigest));
     expect(profile).toBeDefined();
@@ -59,8 +73,14 @@ describe("trainer on the bundled sample", { timeout: 240_000 }, () => {
 
     const events: AnyCloudEvent[] = [];
     await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => void events.push(e));
-    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["sightline.training.requested", "sightline.training.completed"]));
-    expect(events.find((e) => e.type === "sightline.training.completed")?.data).toMatchObject({ model: "fmnist", version: 1, datasetId });
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(["sightline.training.requested", "sightline.training.completed"]),
+    );
+    expect(events.find((e) => e.type === "sightline.training.completed")?.data).toMatchObject({
+      model: "fmnist",
+      version: 1,
+      datasetId,
+    });
   });
 
   it("evaluates a registered version from its ONNX file as the gate does, matching the trainer's own evaluation", async () => {
@@ -85,11 +105,15 @@ describe("trainer on the bundled sample", { timeout: 240_000 }, () => {
   });
 
   it("leaves nothing registered when killed mid-run, and reports a failure with its reason", async () => {
-    const child = spawn(process.execPath, [CLI, "train", "--dataset", datasetId, "--model", "killed", "--epochs", "50"], {
-      cwd,
-      env: { ...process.env, ...env, CI: "true" },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, "train", "--dataset", datasetId, "--model", "killed", "--epochs", "50"],
+      {
+        cwd,
+        env: { ...process.env, ...env, CI: "true" },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       let err = "";
       child.stderr.on("data", (d: Buffer) => {
@@ -109,6 +133,8 @@ describe("trainer on the bundled sample", { timeout: 240_000 }, () => {
     expect(missing.stderr).toContain(`dataset ${"f".repeat(64)} is not registered`);
     const events: AnyCloudEvent[] = [];
     await catchUp(rt.bus, LINEAGE_SUBSCRIPTION, EVENT_TYPES, async (e) => void events.push(e));
-    expect(events.find((e) => e.type === "sightline.training.failed" && e.data.model === "nodata")?.data).toMatchObject({ reason: expect.stringContaining("not registered") });
+    expect(events.find((e) => e.type === "sightline.training.failed" && e.data.model === "nodata")?.data).toMatchObject(
+      { reason: expect.stringContaining("not registered") },
+    );
   });
 });

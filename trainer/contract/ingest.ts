@@ -5,7 +5,13 @@ import onnxProto from "onnx-proto";
 import * as ort from "onnxruntime-node";
 import { z } from "zod";
 import type { PreprocessSpec } from "../../core/imaging/preprocess.ts";
-import { INTERFACE_FILE, MODEL_FILE, ModelInterfaceSchema, type MetricsLine, type ModelInterface } from "../../core/jobs/trainer-contract.ts";
+import {
+  INTERFACE_FILE,
+  MODEL_FILE,
+  ModelInterfaceSchema,
+  type MetricsLine,
+  type ModelInterface,
+} from "../../core/jobs/trainer-contract.ts";
 import type { ModelCard, TrainerIdentity } from "../../core/registry/model-card.ts";
 import type { ModelVersion } from "../../core/registry/model-version.ts";
 import { robustnessMetrics } from "../../core/registry/robustness.ts";
@@ -47,14 +53,24 @@ export class TrainerOutputError extends SightlineError {
  * or normalisation mismatch shows up here as a low score), builds the drift profile and the card, and registers
  * it. Nothing the trainer reported about itself is used to judge it.
  */
-export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ version: ModelVersion; card: ModelCard }> {
+export async function ingestModel(
+  rt: Runtime,
+  input: IngestInput,
+): Promise<{ version: ModelVersion; card: ModelCard }> {
   const { request } = input;
   const iface = await readInterface(input.modelDir);
-  const onnx = await readOutput(join(input.modelDir, MODEL_FILE), `${MODEL_FILE} (the trainer must write it into AIP_MODEL_DIR)`);
+  const onnx = await readOutput(
+    join(input.modelDir, MODEL_FILE),
+    `${MODEL_FILE} (the trainer must write it into AIP_MODEL_DIR)`,
+  );
   const opset = opsetOf(onnx);
   const { width, height, channels, fit, scale, mean, std, layout } = iface.input;
   const spec: PreprocessSpec = { width, height, channels, fit, scale, mean, std, layout };
-  const outputs = { scores: iface.output.name, kind: iface.output.kind, ...(iface.embedding ? { embedding: iface.embedding } : {}) };
+  const outputs = {
+    scores: iface.output.name,
+    kind: iface.output.kind,
+    ...(iface.embedding ? { embedding: iface.embedding } : {}),
+  };
 
   let session: ort.InferenceSession;
   try {
@@ -64,22 +80,44 @@ export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ ve
   }
   try {
     const missing = [iface.input.name].filter((n) => !session.inputNames.includes(n));
-    if (missing.length) throw new TrainerOutputError(`${INTERFACE_FILE} names input ${missing[0]}; ${MODEL_FILE} has inputs ${session.inputNames.join(", ")}`);
+    if (missing.length)
+      throw new TrainerOutputError(
+        `${INTERFACE_FILE} names input ${missing[0]}; ${MODEL_FILE} has inputs ${session.inputNames.join(", ")}`,
+      );
     for (const name of [outputs.scores, outputs.embedding].filter((n) => n !== undefined)) {
-      if (!session.outputNames.includes(name)) throw new TrainerOutputError(`${INTERFACE_FILE} names output ${name}; ${MODEL_FILE} has outputs ${session.outputNames.join(", ")}`);
+      if (!session.outputNames.includes(name))
+        throw new TrainerOutputError(
+          `${INTERFACE_FILE} names output ${name}; ${MODEL_FILE} has outputs ${session.outputNames.join(", ")}`,
+        );
     }
     const data = await loadTrainingData(rt, request.datasetId, spec, { splits: ["test"], testFeatures: true });
     const classes = data.classes;
     let scores;
     try {
-      scores = await classifySplit(session, { classes, preprocessing: spec, onnx: { input: iface.input.name, outputs } }, data.test);
+      scores = await classifySplit(
+        session,
+        { classes, preprocessing: spec, onnx: { input: iface.input.name, outputs } },
+        data.test,
+      );
     } catch (err) {
       throw new TrainerOutputError(`${MODEL_FILE} on the test split: ${(err as Error).message}`);
     }
     if (outputs.kind === "probabilities") checkRowsSumToOne(scores.probabilities, classes.length, outputs.scores);
     const evaluation = evaluateClassifier({ probabilities: scores.probabilities, labels: data.test.y, classes });
-    const classify = classifyWith(data.test.pixels, (split) => classifySplit(session, { classes, preprocessing: spec, onnx: { input: iface.input.name, outputs } }, split, { embeddings: false }));
-    const robustness = await robustnessReport({ blobs: rt.blobs, test: data.test, spec, cleanAccuracy: evaluation.accuracy, classify, classes: classes.length, seed: input.seed });
+    const classify = classifyWith(data.test.pixels, (split) =>
+      classifySplit(session, { classes, preprocessing: spec, onnx: { input: iface.input.name, outputs } }, split, {
+        embeddings: false,
+      }),
+    );
+    const robustness = await robustnessReport({
+      blobs: rt.blobs,
+      test: data.test,
+      spec,
+      cleanAccuracy: evaluation.accuracy,
+      classify,
+      classes: classes.length,
+      seed: input.seed,
+    });
     const metrics = { ...flatMetrics(evaluation), ...robustnessMetrics(robustness) };
     const profile = testProfile(data.test, scores, classes, input.seed);
     const configHash = sha256Hex(canonicalize({ trainer: input.trainer, interface: iface }) ?? "");
@@ -97,7 +135,13 @@ export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ ve
         manifestDigest: data.record.manifestDigest,
         classes,
         preprocessing: spec,
-        onnx: { modelDigest, opset, input: iface.input.name, outputs, ...(scores.embeddingDim ? { embeddingDim: scores.embeddingDim } : {}) },
+        onnx: {
+          modelDigest,
+          opset,
+          input: iface.input.name,
+          outputs,
+          ...(scores.embeddingDim ? { embeddingDim: scores.embeddingDim } : {}),
+        },
         profileDigest,
         architecture: input.trainer.name ?? `external ${input.trainer.kind}`,
         config: { trainer: input.trainer, interface: iface },
@@ -111,7 +155,10 @@ export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ ve
         trainedAt: new Date().toISOString(),
         trainingSeconds: input.trainingSeconds,
         imagesPerSecond: input.trainingSeconds > 0 ? (input.trainImages * epochs) / input.trainingSeconds : 0,
-        backend: input.trainer.kind === "image" ? `image ${input.trainer.image}` : `command ${(input.trainer.command ?? []).join(" ")}`,
+        backend:
+          input.trainer.kind === "image"
+            ? `image ${input.trainer.image}`
+            : `command ${(input.trainer.command ?? []).join(" ")}`,
         trainer: input.trainer,
         ...(input.parentVersion !== undefined ? { parentVersion: input.parentVersion } : {}),
       }),
@@ -122,7 +169,10 @@ export async function ingestModel(rt: Runtime, input: IngestInput): Promise<{ ve
 }
 
 async function readInterface(modelDir: string): Promise<ModelInterface> {
-  const text = await readOutput(join(modelDir, INTERFACE_FILE), `${INTERFACE_FILE} (how to feed and read the model; see docs/trainer-contract.md)`);
+  const text = await readOutput(
+    join(modelDir, INTERFACE_FILE),
+    `${INTERFACE_FILE} (how to feed and read the model; see docs/trainer-contract.md)`,
+  );
   let raw: unknown;
   try {
     raw = JSON.parse(text.toString("utf8"));
@@ -160,6 +210,9 @@ function checkRowsSumToOne(p: Float32Array, k: number, name: string): void {
   for (let start = 0; start < p.length; start += k) {
     let sum = 0;
     for (let c = 0; c < k; c++) sum += p[start + c]!;
-    if (Math.abs(sum - 1) > 1e-3) throw new TrainerOutputError(`output ${name} is declared "probabilities" but a row sums to ${sum.toFixed(4)}; declare it "logits" if it is not softmaxed`);
+    if (Math.abs(sum - 1) > 1e-3)
+      throw new TrainerOutputError(
+        `output ${name} is declared "probabilities" but a row sums to ${sum.toFixed(4)}; declare it "logits" if it is not softmaxed`,
+      );
   }
 }

@@ -19,7 +19,12 @@ function startRecord(job: ContractJob, request: RunRequest, gitCommit: string | 
     requestId: request.requestId,
     model: request.model,
     datasetId: request.datasetId,
-    trainer: { kind: "image", ...(job.trainerName ? { name: job.trainerName } : {}), ...(job.trainer.image ? { image: job.trainer.image } : {}), args: job.args },
+    trainer: {
+      kind: "image",
+      ...(job.trainerName ? { name: job.trainerName } : {}),
+      ...(job.trainer.image ? { image: job.trainer.image } : {}),
+      args: job.args,
+    },
     status: "running",
     startedAt,
     metrics: [],
@@ -36,8 +41,16 @@ function startRecord(job: ContractJob, request: RunRequest, gitCommit: string | 
 }
 
 /** The stage container: the run has started. */
-export async function recordStaged(rt: Runtime, job: ContractJob, request: RunRequest, gitCommit: string | null, log: Logger): Promise<void> {
-  await putRun(rt.meta, startRecord(job, request, gitCommit, new Date().toISOString())).catch((err: unknown) => log.warn("cannot record the run", { err }));
+export async function recordStaged(
+  rt: Runtime,
+  job: ContractJob,
+  request: RunRequest,
+  gitCommit: string | null,
+  log: Logger,
+): Promise<void> {
+  await putRun(rt.meta, startRecord(job, request, gitCommit, new Date().toISOString())).catch((err: unknown) =>
+    log.warn("cannot record the run", { err }),
+  );
 }
 
 /** The ingest container: how the run ended (registered, or the reason it did not). */
@@ -45,19 +58,35 @@ export async function recordIngested(
   rt: Runtime,
   job: ContractJob,
   request: RunRequest,
-  outcome: { gitCommit: string | null; history: MetricsLine[]; trainingSeconds: number; evaluateSeconds: number } & ({ version: ModelVersion; card: ModelCard } | { err: unknown }),
+  outcome: { gitCommit: string | null; history: MetricsLine[]; trainingSeconds: number; evaluateSeconds: number } & (
+    { version: ModelVersion; card: ModelCard } | { err: unknown }
+  ),
   log: Logger,
 ): Promise<void> {
   try {
     const staged = await getRun(rt.meta, job.runId).catch(() => undefined);
-    const base = staged ?? startRecord(job, request, outcome.gitCommit, new Date(Date.now() - outcome.trainingSeconds * 1000).toISOString());
-    const ended = { ...base, metrics: outcome.history, phases: { ...base.phases, train: outcome.trainingSeconds, evaluate: outcome.evaluateSeconds }, finishedAt: new Date().toISOString() };
+    const base =
+      staged ??
+      startRecord(job, request, outcome.gitCommit, new Date(Date.now() - outcome.trainingSeconds * 1000).toISOString());
+    const ended = {
+      ...base,
+      metrics: outcome.history,
+      phases: { ...base.phases, train: outcome.trainingSeconds, evaluate: outcome.evaluateSeconds },
+      finishedAt: new Date().toISOString(),
+    };
     if ("err" in outcome) {
       const reason = outcome.err instanceof Error ? outcome.err.message : String(outcome.err);
       await putRun(rt.meta, { ...ended, status: "failed", reason: reason.slice(0, 2000) });
     } else {
       const { version, card } = outcome;
-      await putRun(rt.meta, { ...ended, status: "succeeded", version: version.version, imagesPerSecond: card.imagesPerSecond, heldOut: version.metrics, artefacts: versionArtefacts(version) });
+      await putRun(rt.meta, {
+        ...ended,
+        status: "succeeded",
+        version: version.version,
+        imagesPerSecond: card.imagesPerSecond,
+        heldOut: version.metrics,
+        artefacts: versionArtefacts(version),
+      });
     }
   } catch (err) {
     log.warn("cannot record the run", { err });

@@ -51,10 +51,14 @@ export async function runTrainerProcess(p: TrainerProcess): Promise<TrainerExit>
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   try {
-    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-      child.once("error", (err) => reject(new Error(`cannot start trainer ${JSON.stringify(p.argv[0])}: ${err.message}`, { cause: err })));
-      child.once("exit", (code, signal) => resolve({ code, signal }));
-    });
+    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+      (resolve, reject) => {
+        child.once("error", (err) =>
+          reject(new Error(`cannot start trainer ${JSON.stringify(p.argv[0])}: ${err.message}`, { cause: err })),
+        );
+        child.once("exit", (code, signal) => resolve({ code, signal }));
+      },
+    );
     return { code, signal, timedOut, seconds: (performance.now() - started) / 1000 };
   } finally {
     clearTimeout(timer);

@@ -4,7 +4,15 @@ import { stageDataset } from "../../core/datasets/stage.ts";
 import { lastLine } from "../../core/jobs/log-tail.ts";
 import { PhaseClock } from "../../core/jobs/run-recorder.ts";
 import { flattenParams, putRun, versionArtefacts, type RunRecord } from "../../core/jobs/run-record.ts";
-import { argvOf, contractEnv, METRICS_FILE, runLayout, TRAINER_ENV_NAMES, type MetricsLine, type TrainerArgs } from "../../core/jobs/trainer-contract.ts";
+import {
+  argvOf,
+  contractEnv,
+  METRICS_FILE,
+  runLayout,
+  TRAINER_ENV_NAMES,
+  type MetricsLine,
+  type TrainerArgs,
+} from "../../core/jobs/trainer-contract.ts";
 import type { TrainerDefinition } from "../../core/jobs/trainers.ts";
 import { PRODUCTION, resolveAlias } from "../../core/registry/aliases.ts";
 import type { ModelCard, TrainerIdentity } from "../../core/registry/model-card.ts";
@@ -47,9 +55,18 @@ const RECORD_EVERY_MS = 2000;
  * evaluate and register what it wrote (ingest.ts). A trainer that fails, times out or writes no usable model
  * registers nothing and publishes `sightline.training.failed` with the reason.
  */
-export async function runContractTraining(rt: Runtime, request: ContractRunRequest, hooks: ContractHooks = {}): Promise<{ version: ModelVersion; card: ModelCard; runId: string }> {
+export async function runContractTraining(
+  rt: Runtime,
+  request: ContractRunRequest,
+  hooks: ContractHooks = {},
+): Promise<{ version: ModelVersion; card: ModelCard; runId: string }> {
   const { trainer } = request;
-  if (!trainer.command) throw new SightlineError("invalid", "trainer_needs_command", `trainer ${request.trainerName ?? ""} has no command to run on this machine${trainer.image ? ` (it has an image: run it on GKE, SIGHTLINE_JOBS=k8s://NAMESPACE)` : ""}`);
+  if (!trainer.command)
+    throw new SightlineError(
+      "invalid",
+      "trainer_needs_command",
+      `trainer ${request.trainerName ?? ""} has no command to run on this machine${trainer.image ? ` (it has an image: run it on GKE, SIGHTLINE_JOBS=k8s://NAMESPACE)` : ""}`,
+    );
   const runId = request.runId ?? newRunId();
   const log = rt.log.child({ runId, requestId: request.requestId, model: request.model });
   const layout = runLayout(join(request.home, "runs", runId), join(request.home, "staged", request.datasetId));
@@ -88,11 +105,23 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
     hooks.onPhase?.("stage");
     const staged = await stageDataset(rt, request.datasetId, layout);
     log.info("dataset staged", { dataDir: layout.dataDir, reused: !staged.written, ...staged.counts });
-    await Promise.all([layout.modelDir, layout.checkpointDir, layout.tensorboardDir].map((d) => mkdir(d, { recursive: true })));
+    await Promise.all(
+      [layout.modelDir, layout.checkpointDir, layout.tensorboardDir].map((d) => mkdir(d, { recursive: true })),
+    );
     const parentVersion = request.fineTune ? await stageInitModel(rt, request.model, layout.initModel) : undefined;
     if (parentVersion !== undefined) record.parentVersion = parentVersion;
 
-    const env: NodeJS.ProcessEnv = { ...inheritedEnv(), ...contractEnv({ layout, classes: staged.classes, seed: request.seed, args: request.args, runId, fineTune: request.fineTune }) };
+    const env: NodeJS.ProcessEnv = {
+      ...inheritedEnv(),
+      ...contractEnv({
+        layout,
+        classes: staged.classes,
+        seed: request.seed,
+        args: request.args,
+        runId,
+        fineTune: request.fineTune,
+      }),
+    };
     const argv = [...trainer.command, ...argvOf(request.args)];
     clock.enter("train");
     hooks.onPhase?.("train", { argv, cwd, log: logPath });
@@ -109,17 +138,28 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
         hooks.onMetrics?.(line);
         if (Date.now() - lastRecorded < RECORD_EVERY_MS) return;
         lastRecorded = Date.now();
-        record$ = record$.then(() => putRun(rt.meta, record)).catch((err: unknown) => log.warn("cannot update the run record", { err }));
+        record$ = record$
+          .then(() => putRun(rt.meta, record))
+          .catch((err: unknown) => log.warn("cannot update the run record", { err }));
       },
       onInvalidMetrics: (line, why) => {
         record.invalidMetricLines++;
         log.warn("skipped a metrics.jsonl line", { line: line.slice(0, 200), why });
       },
     });
-    if (exit.timedOut) throw new SightlineError("invalid", "trainer_timed_out", `the trainer ran past its timeout of ${trainer.timeout} s and was stopped`);
+    if (exit.timedOut)
+      throw new SightlineError(
+        "invalid",
+        "trainer_timed_out",
+        `the trainer ran past its timeout of ${trainer.timeout} s and was stopped`,
+      );
     if (exit.code !== 0) {
       const last = await lastLine(logPath).catch(() => undefined);
-      throw new SightlineError("invalid", "trainer_failed", `the trainer ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${last ? `: ${last}` : ""} (log: ${logPath})`);
+      throw new SightlineError(
+        "invalid",
+        "trainer_failed",
+        `the trainer ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${last ? `: ${last}` : ""} (log: ${logPath})`,
+      );
     }
     clock.enter("evaluate");
     hooks.onPhase?.("evaluate");
@@ -137,22 +177,41 @@ export async function runContractTraining(rt: Runtime, request: ContractRunReque
       ...(parentVersion !== undefined ? { parentVersion } : {}),
     });
     await record$;
-    const registered = { phases: clock.close(), version: version.version, imagesPerSecond: card.imagesPerSecond, heldOut: version.metrics, artefacts: versionArtefacts(version) };
+    const registered = {
+      phases: clock.close(),
+      version: version.version,
+      imagesPerSecond: card.imagesPerSecond,
+      heldOut: version.metrics,
+      artefacts: versionArtefacts(version),
+    };
     await putRun(rt.meta, { ...record, status: "succeeded", finishedAt: new Date().toISOString(), ...registered });
-    log.info("training completed", { version: version.version, accuracy: version.metrics.accuracy, seconds: exit.seconds });
+    log.info("training completed", {
+      version: version.version,
+      accuracy: version.metrics.accuracy,
+      seconds: exit.seconds,
+    });
     return { version, card, runId };
   } catch (err) {
     log.error("training failed", { err });
     const reason = err instanceof Error ? err.message : String(err);
     await record$;
-    await putRun(rt.meta, { ...record, phases: clock.close(), status: "failed", finishedAt: new Date().toISOString(), reason: reason.slice(0, 2000) }).catch((e: unknown) => log.warn("cannot record the failed run", { err: e }));
+    await putRun(rt.meta, {
+      ...record,
+      phases: clock.close(),
+      status: "failed",
+      finishedAt: new Date().toISOString(),
+      reason: reason.slice(0, 2000),
+    }).catch((e: unknown) => log.warn("cannot record the failed run", { err: e }));
     await publishFailed(rt, request, runId, err, log);
     throw err;
   }
 }
 
 /** The run record's tags: what is known of where the run came from. */
-function runTags(request: ContractRunRequest, git: { commit: string; dirty: boolean } | undefined): Record<string, string> {
+function runTags(
+  request: ContractRunRequest,
+  git: { commit: string; dirty: boolean } | undefined,
+): Record<string, string> {
   const commit = request.gitCommit ?? git?.commit;
   return {
     trainer: request.trainerName ?? "command",
@@ -179,5 +238,9 @@ export async function stageInitModel(rt: Runtime, model: string, path: string): 
  */
 function inheritedEnv(): NodeJS.ProcessEnv {
   const contract = new Set<string>(TRAINER_ENV_NAMES);
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SIGHTLINE_") && !k.startsWith("AIP_") && !contract.has(k)));
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !k.startsWith("SIGHTLINE_") && !k.startsWith("AIP_") && !contract.has(k),
+    ),
+  );
 }

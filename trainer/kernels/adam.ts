@@ -37,14 +37,23 @@ export interface FusedAdamAttrs {
   c2: number;
 }
 
-export function fusedAdamWasm(inputs: Record<string, TensorInfo | undefined>, backend: BackendWasm, attrs: FusedAdamAttrs): TensorInfo[] {
+export function fusedAdamWasm(
+  inputs: Record<string, TensorInfo | undefined>,
+  backend: BackendWasm,
+  attrs: FusedAdamAttrs,
+): TensorInfo[] {
   const w = input(inputs, "value", FUSED_ADAM);
   const m = input(inputs, "m", FUSED_ADAM);
   const v = input(inputs, "v", FUSED_ADAM);
   const g = input(inputs, "grad", FUSED_ADAM);
   const size = tf.util.sizeFromShape(w.shape);
-  for (const [name, t] of [["m", m], ["v", v], ["grad", g]] as const) {
-    if (tf.util.sizeFromShape(t.shape) !== size) throw new Error(`${FUSED_ADAM}: '${name}' has shape [${t.shape.join(", ")}], value [${w.shape.join(", ")}]`);
+  for (const [name, t] of [
+    ["m", m],
+    ["v", v],
+    ["grad", g],
+  ] as const) {
+    if (tf.util.sizeFromShape(t.shape) !== size)
+      throw new Error(`${FUSED_ADAM}: '${name}' has shape [${t.shape.join(", ")}], value [${w.shape.join(", ")}]`);
   }
   const outW = alloc(backend, [...w.shape]);
   const outM = alloc(backend, [...w.shape]);
@@ -64,7 +73,24 @@ export function fusedAdamWasm(inputs: Record<string, TensorInfo | undefined>, ba
   const simd = simdFor(backend);
   const n4 = simd !== undefined ? size >> 2 : 0;
   if (simd !== undefined && n4 > 0) {
-    simd.adam(ws.byteOffset, ms.byteOffset, vs.byteOffset, gs.byteOffset, nw.byteOffset, nm.byteOffset, nv.byteOffset, n4, b1, a1, b2, a2, c1, c2, eps, step);
+    simd.adam(
+      ws.byteOffset,
+      ms.byteOffset,
+      vs.byteOffset,
+      gs.byteOffset,
+      nw.byteOffset,
+      nm.byteOffset,
+      nv.byteOffset,
+      n4,
+      b1,
+      a1,
+      b2,
+      a2,
+      c1,
+      c2,
+      eps,
+      step,
+    );
   }
   for (let i = 4 * n4; i < size; i++) {
     const gi = gs[i] as number;
@@ -84,7 +110,8 @@ function flushSubnormal(x: number): number {
 export const fusedAdamConfig: KernelConfig = {
   kernelName: FUSED_ADAM,
   backendName: WASM,
-  kernelFunc: ({ inputs, backend, attrs }) => fusedAdamWasm(inputs, backend as BackendWasm, attrs as unknown as FusedAdamAttrs),
+  kernelFunc: ({ inputs, backend, attrs }) =>
+    fusedAdamWasm(inputs, backend as BackendWasm, attrs as unknown as FusedAdamAttrs),
 };
 
 /** The stock optimizer's state, which tfjs declares private (read and updated here exactly as it does). */
@@ -112,24 +139,42 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       return;
     }
     const s = this as unknown as AdamState;
-    const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
+    const names = Array.isArray(variableGradients)
+      ? variableGradients.map((v) => v.name)
+      : Object.keys(variableGradients);
     tf.tidy(() => {
       const c1 = 1 - (s.accBeta1.dataSync()[0] as number);
       const c2 = 1 - (s.accBeta2.dataSync()[0] as number);
-      const attrs: FusedAdamAttrs = { learningRate: s.learningRate, beta1: s.beta1, beta2: s.beta2, epsilon: s.epsilon, c1, c2 };
+      const attrs: FusedAdamAttrs = {
+        learningRate: s.learningRate,
+        beta1: s.beta1,
+        beta2: s.beta2,
+        epsilon: s.epsilon,
+        c1,
+        c2,
+      };
       names.forEach((name, i) => {
         const value = tf.engine().registeredVariables[name];
         if (value === undefined) throw new Error(`FusedAdamOptimizer: no variable '${name}'`);
-        const first = (s.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) });
-        const second = (s.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) });
+        const first = (s.accumulatedFirstMoment[i] ??= {
+          originalName: `${name}/m`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        });
+        const second = (s.accumulatedSecondMoment[i] ??= {
+          originalName: `${name}/v`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        });
         const grad = Array.isArray(variableGradients) ? variableGradients[i]?.tensor : variableGradients[name];
         if (grad === undefined || grad === null) return;
-        const [w, m, v] = tf.engine().runKernel(
-          FUSED_ADAM,
-          { value, m: first.variable, v: second.variable, grad },
-          attrs as unknown as NamedAttrMap,
-        ) as tf.Tensor[];
-        if (w === undefined || m === undefined || v === undefined) throw new Error(`${FUSED_ADAM} returned fewer than 3 outputs`);
+        const [w, m, v] = tf
+          .engine()
+          .runKernel(
+            FUSED_ADAM,
+            { value, m: first.variable, v: second.variable, grad },
+            attrs as unknown as NamedAttrMap,
+          ) as tf.Tensor[];
+        if (w === undefined || m === undefined || v === undefined)
+          throw new Error(`${FUSED_ADAM} returned fewer than 3 outputs`);
         first.variable.assign(m);
         second.variable.assign(v);
         value.assign(w);

@@ -33,7 +33,13 @@ export function batchMatMulFast(args: WasmKernelArgs<BatchMatMulAttrs>): TensorI
   const b = input(args.inputs, "b", NAME);
   const transposeA = attrs.transposeA === true;
   const transposeB = attrs.transposeB === true;
-  if ((!transposeA && !transposeB) || a.shape.length < 2 || b.shape.length < 2 || batchOf(a.shape) !== 1 || batchOf(b.shape) !== 1) {
+  if (
+    (!transposeA && !transposeB) ||
+    a.shape.length < 2 ||
+    b.shape.length < 2 ||
+    batchOf(a.shape) !== 1 ||
+    batchOf(b.shape) !== 1
+  ) {
     return callKernel(NAME, backend, args.inputs, attrs as unknown as NamedAttrMap);
   }
   const rank = Math.max(a.shape.length, b.shape.length);

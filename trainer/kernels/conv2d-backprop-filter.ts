@@ -12,7 +12,18 @@
  */
 import { backend_util, Conv2DBackpropFilter } from "@tensorflow/tfjs-core";
 import type { Conv2DBackpropFilterAttrs, KernelConfig, TensorInfo } from "@tensorflow/tfjs-core";
-import { alloc, asKernelFunc, callKernel, heap, input, rank4, release, requireNHWC, view, WASM } from "./wasm-internals.ts";
+import {
+  alloc,
+  asKernelFunc,
+  callKernel,
+  heap,
+  input,
+  rank4,
+  release,
+  requireNHWC,
+  view,
+  WASM,
+} from "./wasm-internals.ts";
 import type { WasmKernelArgs } from "./wasm-internals.ts";
 import { simdFor } from "./simd.ts";
 
@@ -22,10 +33,21 @@ function convInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttr
   requireNHWC(attrs.dataFormat, NAME);
   const xShape = rank4(x.shape, `${NAME}: x`);
   const filterShape = rank4(attrs.filterShape, `${NAME}: filterShape`);
-  const info = backend_util.computeConv2DInfo(xShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
+  const info = backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
   const dyShape = rank4(dy.shape, `${NAME}: dy`);
   if (dyShape.join() !== info.outShape.join()) {
-    throw new Error(`${NAME}: dy shape [${dyShape.join(", ")}] does not match the convolution's output [${info.outShape.join(", ")}]`);
+    throw new Error(
+      `${NAME}: dy shape [${dyShape.join(", ")}] does not match the convolution's output [${info.outShape.join(", ")}]`,
+    );
   }
   return info;
 }
@@ -38,12 +60,23 @@ function convInfo(x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttr
  * SIMD loop instead (simd.ts `smallKGemm`): XNNPACK packs dy, its right operand, on every call (~9 ns a float, single
  * threaded), which cost ~10 ms a step for the first layer against ~1.6 ms for the whole kernel now.
  */
-export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFilterAttrs>, chunkFloats = CHUNK_FLOATS): TensorInfo {
+export function conv2DBackpropFilterMatMul(
+  args: WasmKernelArgs<Conv2DBackpropFilterAttrs>,
+  chunkFloats = CHUNK_FLOATS,
+): TensorInfo {
   const { backend, attrs } = args;
   const x = input(args.inputs, "x", NAME);
   const dy = input(args.inputs, "dy", NAME);
   const info = convInfo(x, dy, attrs);
-  const { batchSize: n, outHeight: oh, outWidth: ow, inChannels: ic, outChannels: oc, filterHeight: fh, filterWidth: fw } = info;
+  const {
+    batchSize: n,
+    outHeight: oh,
+    outWidth: ow,
+    inChannels: ic,
+    outChannels: oc,
+    filterHeight: fh,
+    filterWidth: fw,
+  } = info;
   const kk = fh * fw * ic;
   const perImage = oh * ow;
   // Images per product: the whole batch, up to CHUNK_FLOATS of left + right operand (then image chunks whose
@@ -55,7 +88,10 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
   // every row of colsᵀ a run of contiguous copies of image planes instead of a gather with stride ic.
   const planar = info.strideHeight === 1 && info.strideWidth === 1;
   // (NHWC → CNHW is the 2-D transpose of [N·H·W, C]: the backend's 2-D path is ~4× faster than its 4-D one.)
-  const xT = planar && ic > 1 ? callKernel("Transpose", backend, { x: view(x, [n * info.inHeight * info.inWidth, ic]) }, { perm: [1, 0] }) : x;
+  const xT =
+    planar && ic > 1
+      ? callKernel("Transpose", backend, { x: view(x, [n * info.inHeight * info.inWidth, ic]) }, { perm: [1, 0] })
+      : x;
   const colsT = alloc(backend, [kk, chunk * perImage]);
   try {
     const simd = kk <= SMALL_K && oc % 16 === 0 ? simdFor(backend) : undefined;
@@ -68,7 +104,14 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
       try {
         if (planar) im2colTPlanar(heap(backend, xT), heap(backend, colsT), info, 0, n, simd.copy);
         else im2colT(heap(backend, x), heap(backend, colsT), info, 0, n);
-        simd.smallKGemm(heap(backend, colsT).byteOffset, heap(backend, dy).byteOffset, r.byteOffset, kk, n * perImage, oc);
+        simd.smallKGemm(
+          heap(backend, colsT).byteOffset,
+          heap(backend, dy).byteOffset,
+          r.byteOffset,
+          kk,
+          n * perImage,
+          oc,
+        );
       } catch (err) {
         release(backend, result);
         throw err;
@@ -83,7 +126,8 @@ export function conv2DBackpropFilterMatMul(args: WasmKernelArgs<Conv2DBackpropFi
       const whole = nb === n;
       const dyChunk = whole ? { dataId: dy.dataId, shape: [m, oc], dtype: dy.dtype } : alloc(backend, [m, oc]);
       try {
-        if (!whole) heap(backend, dyChunk).set(heap(backend, dy).subarray(b0 * perImage * oc, (b0 + nb) * perImage * oc));
+        if (!whole)
+          heap(backend, dyChunk).set(heap(backend, dy).subarray(b0 * perImage * oc, (b0 + nb) * perImage * oc));
         const a = nb === chunk ? colsT : alloc(backend, [kk, m]);
         try {
           if (planar) im2colTPlanar(heap(backend, xT), heap(backend, a), info, b0, nb, simdFor(backend)?.copy);
@@ -124,7 +168,15 @@ const CHUNK_FLOATS = 16 * 1024 * 1024;
 
 /** colsᵀ[K, M] for images [b0, b0 + nb): row (i, j, c) holds xpad[b, y·sh + i, x·sw + j, c] over (b, y, x). */
 function im2colT(xs: Float32Array, d: Float32Array, info: backend_util.Conv2DInfo, b0: number, nb: number): void {
-  const { inHeight: ih, inWidth: iw, inChannels: ic, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const {
+    inHeight: ih,
+    inWidth: iw,
+    inChannels: ic,
+    outHeight: oh,
+    outWidth: ow,
+    filterHeight: fh,
+    filterWidth: fw,
+  } = info;
   const { strideHeight: sh, strideWidth: sw } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
@@ -170,7 +222,16 @@ function im2colTPlanar(
   nb: number,
   copyBytes?: (dst: number, src: number, bytes: number) => void,
 ): void {
-  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ic, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const {
+    batchSize: n,
+    inHeight: ih,
+    inWidth: iw,
+    inChannels: ic,
+    outHeight: oh,
+    outWidth: ow,
+    filterHeight: fh,
+    filterWidth: fw,
+  } = info;
   const pt = info.padInfo.top;
   const pl = info.padInfo.left;
   const plane = oh * ow;
@@ -200,7 +261,8 @@ function im2colTPlanar(
           // Input and output planes have the same size, so the whole chunk (nb consecutive planes of xT[c]) is one
           // affine copy; what it wrongly fills (rows and columns the shift moves out of the image) is zeroed after.
           const src = xBase + (c * n + b0) * plane + shift;
-          if (copyBytes !== undefined) copyBytes((dBase + o + first) * 4, (src + first) * 4, ((nb - 1) * plane + last - first) * 4);
+          if (copyBytes !== undefined)
+            copyBytes((dBase + o + first) * 4, (src + first) * 4, ((nb - 1) * plane + last - first) * 4);
           else all.copyWithin(dBase + o + first, src + first, src + (nb - 1) * plane + last);
           for (let b = 0, ob = o; b < nb; b++, ob += plane) {
             for (let e = ob; e < ob + first; e++) d[e] = 0;
@@ -241,7 +303,15 @@ export function conv2DBackpropFilterNaive(args: WasmKernelArgs<Conv2DBackpropFil
   const x = input(args.inputs, "x", NAME);
   const dy = input(args.inputs, "dy", NAME);
   const info = convInfo(x, dy, attrs);
-  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ic, outHeight: oh, outWidth: ow, outChannels: oc } = info;
+  const {
+    batchSize: n,
+    inHeight: ih,
+    inWidth: iw,
+    inChannels: ic,
+    outHeight: oh,
+    outWidth: ow,
+    outChannels: oc,
+  } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const out = alloc(backend, [fh, fw, ic, oc]);
   const xs = heap(backend, x);

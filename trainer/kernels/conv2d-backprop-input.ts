@@ -26,12 +26,31 @@ export function conv2DBackpropInputFast(args: WasmKernelArgs<Conv2DBackpropInput
   requireNHWC(attrs.dataFormat, NAME);
   const inShape = rank4(attrs.inputShape, `${NAME}: inputShape`);
   const fShape = rank4(filter.shape, `${NAME}: filter`);
-  const info = backend_util.computeConv2DInfo(inShape, fShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, "channelsLast");
+  const info = backend_util.computeConv2DInfo(
+    inShape,
+    fShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
   const dyShape = rank4(dy.shape, `${NAME}: dy`);
   if (dyShape.join() !== info.outShape.join()) {
-    throw new Error(`${NAME}: dy shape [${dyShape.join(", ")}] does not match the convolution's output [${info.outShape.join(", ")}]`);
+    throw new Error(
+      `${NAME}: dy shape [${dyShape.join(", ")}] does not match the convolution's output [${info.outShape.join(", ")}]`,
+    );
   }
-  const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: ic, outHeight: oh, outWidth: ow, outChannels: oc } = info;
+  const {
+    batchSize: n,
+    inHeight: ih,
+    inWidth: iw,
+    inChannels: ic,
+    outHeight: oh,
+    outWidth: ow,
+    outChannels: oc,
+  } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const hd = (oh - 1) * sh + 1;
   const wd = (ow - 1) * sw + 1;
@@ -76,12 +95,22 @@ export function conv2DBackpropInputFast(args: WasmKernelArgs<Conv2DBackpropInput
     }
     src = dilated;
   }
-  const out = callKernel("Conv2D", backend, { x: src, filter: wT }, {
-    strides: [1, 1],
-    pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
-    dilations: [1, 1],
-    dataFormat: "NHWC",
-  });
+  const out = callKernel(
+    "Conv2D",
+    backend,
+    { x: src, filter: wT },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ],
+      dilations: [1, 1],
+      dataFormat: "NHWC",
+    },
+  );
   release(backend, wT);
   if (dilated !== undefined) release(backend, dilated);
   if (out.shape.join() !== inShape.join()) {

@@ -33,5 +33,9 @@ export function castShared(args: WasmKernelArgs<CastAttrs>): TensorInfo {
   return share(args, Cast);
 }
 
-export const identityConfig: KernelConfig = { kernelName: Identity, backendName: WASM, kernelFunc: asKernelFunc(identityShared) };
+export const identityConfig: KernelConfig = {
+  kernelName: Identity,
+  backendName: WASM,
+  kernelFunc: asKernelFunc(identityShared),
+};
 export const castConfig: KernelConfig = { kernelName: Cast, backendName: WASM, kernelFunc: asKernelFunc(castShared) };

@@ -23,10 +23,19 @@ export function maxPoolGradFast(args: WasmKernelArgs<MaxPoolGradAttrs>): TensorI
   const dy = input(args.inputs, "dy", NAME);
   const x = input(args.inputs, "input", NAME);
   const xShape = rank4(x.shape, `${NAME}: input`);
-  const info = backend_util.computePool2DInfo(xShape, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const info = backend_util.computePool2DInfo(
+    xShape,
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
   const dyShape = rank4(dy.shape, `${NAME}: dy`);
   if (dyShape.join() !== info.outShape.join()) {
-    throw new Error(`${NAME}: dy shape [${dyShape.join(", ")}] does not match the pooling output [${info.outShape.join(", ")}]`);
+    throw new Error(
+      `${NAME}: dy shape [${dyShape.join(", ")}] does not match the pooling output [${info.outShape.join(", ")}]`,
+    );
   }
   const { batchSize: n, inHeight: ih, inWidth: iw, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
@@ -91,12 +100,22 @@ export function maxPoolGradFast(args: WasmKernelArgs<MaxPoolGradAttrs>): TensorI
  * overlap, so every covered input cell is written exactly once (dy at the window's first maximum, 0 elsewhere) and
  * nothing is filled or accumulated. Rows or columns no window covers (odd sizes) are zeroed.
  */
-function pool2x2Grad(xs: Float32Array, g: Float32Array, dx: Float32Array, n: number, ih: number, iw: number, c: number, oh: number, ow: number): void {
+function pool2x2Grad(
+  xs: Float32Array,
+  g: Float32Array,
+  dx: Float32Array,
+  n: number,
+  ih: number,
+  iw: number,
+  c: number,
+  oh: number,
+  ow: number,
+): void {
   if (2 * oh < ih || 2 * ow < iw) dx.fill(0);
   const row = iw * c;
   for (let b = 0; b < n; b++) {
     for (let yo = 0; yo < oh; yo++) {
-      let go = ((b * oh + yo) * ow) * c;
+      let go = (b * oh + yo) * ow * c;
       for (let xo = 0; xo < ow; xo++) {
         const p00 = ((b * ih + 2 * yo) * iw + 2 * xo) * c;
         const p01 = p00 + c;

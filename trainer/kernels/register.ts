@@ -41,7 +41,18 @@ export const FAST_KERNELS: readonly KernelConfig[] = [
 ];
 
 /** Kernels the fast ones call into; captured before any override so an override never calls itself. */
-const BUILDING_BLOCKS = ["Conv2D", "Transpose", "BatchMatMul", "Conv2DBackpropInput", "MaxPoolGrad", "Sum", "Identity", "Cast", "Mean", "Tile"];
+const BUILDING_BLOCKS = [
+  "Conv2D",
+  "Transpose",
+  "BatchMatMul",
+  "Conv2DBackpropInput",
+  "MaxPoolGrad",
+  "Sum",
+  "Identity",
+  "Cast",
+  "Mean",
+  "Tile",
+];
 
 function install(config: KernelConfig): void {
   const previous = tf.getKernel(config.kernelName, WASM);
@@ -104,7 +115,9 @@ type ThreadedFactory = (config: Record<string, unknown>) => Promise<EmscriptenMo
 async function createThreadedBackend(threads: number): Promise<BackendWasm> {
   const factoryPath = join(wasmPackageDir, "wasm-out/tfjs-backend-wasm-threaded-simd.js");
   const factory = require(factoryPath) as ThreadedFactory;
-  const { wasmWorkerContents } = require(join(wasmPackageDir, "wasm-out/tfjs-backend-wasm-threaded-simd.worker.js")) as {
+  const { wasmWorkerContents } = require(
+    join(wasmPackageDir, "wasm-out/tfjs-backend-wasm-threaded-simd.worker.js"),
+  ) as {
     wasmWorkerContents: string;
   };
   const workerPath = join(mkdtempSync(join(tmpdir(), "sightline-tfwasm-")), "worker.cjs");

@@ -20,7 +20,8 @@ export function reluGradMaskWasm(inputs: Record<string, TensorInfo | undefined>,
   const dy = input(inputs, "dy", RELU_GRAD_MASK);
   const x = input(inputs, "x", RELU_GRAD_MASK);
   const size = tf.util.sizeFromShape(dy.shape);
-  if (tf.util.sizeFromShape(x.shape) !== size) throw new Error(`${RELU_GRAD_MASK}: x [${x.shape.join(", ")}] and dy [${dy.shape.join(", ")}] differ in size`);
+  if (tf.util.sizeFromShape(x.shape) !== size)
+    throw new Error(`${RELU_GRAD_MASK}: x [${x.shape.join(", ")}] and dy [${dy.shape.join(", ")}] differ in size`);
   const out = alloc(backend, [...dy.shape]);
   const g = heap(backend, dy);
   const xs = heap(backend, x);
@@ -46,7 +47,10 @@ export const reluGradConfig: GradConfig = {
     if (x === undefined || Array.isArray(dy)) throw new Error("Relu gradient: expected one saved input and one dy");
     return {
       x: () =>
-        tf.getBackend() === WASM && tf.getKernel(RELU_GRAD_MASK, WASM) !== undefined && x.dtype === "float32" && dy.dtype === "float32"
+        tf.getBackend() === WASM &&
+        tf.getKernel(RELU_GRAD_MASK, WASM) !== undefined &&
+        x.dtype === "float32" &&
+        dy.dtype === "float32"
           ? (tf.engine().runKernel(RELU_GRAD_MASK, { dy, x }, {}) as tf.Tensor)
           : tf.mul(dy, tf.cast(tf.step(x), "float32")),
     };

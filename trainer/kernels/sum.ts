@@ -22,7 +22,10 @@ const SIMD_BLOCK_ROWS = 64;
 
 /** The number of leading axes reduced, or -1 when `axis` is not exactly [0, 1, …, r-1] with 0 < r < rank. */
 function leadingAxes(axis: number | number[], rank: number): number {
-  const axes = util.parseAxisParam(axis, Array.from({ length: rank }, () => 1));
+  const axes = util.parseAxisParam(
+    axis,
+    Array.from({ length: rank }, () => 1),
+  );
   const sorted = [...new Set(axes)].sort((a, b) => a - b);
   if (sorted.length === 0 || sorted.length >= rank) return -1;
   for (let i = 0; i < sorted.length; i++) if (sorted[i] !== i) return -1;

@@ -27,7 +27,10 @@ export function tileFast(args: WasmKernelArgs<TileAttrs>): TensorInfo {
   if (x === undefined) throw new Error(`${Tile}: missing input 'x'`);
   const copies = x.dtype === "float32" ? wholeCopies(x.shape, attrs.reps) : -1;
   if (copies < 1) return callKernel(Tile, backend, args.inputs, attrs as unknown as NamedAttrMap);
-  const out = alloc(backend, x.shape.map((s, d) => s * (attrs.reps[d] ?? 1)));
+  const out = alloc(
+    backend,
+    x.shape.map((s, d) => s * (attrs.reps[d] ?? 1)),
+  );
   const d = heap(backend, out);
   const size = util.sizeFromShape(x.shape);
   const xs = heap(backend, x);
@@ -36,11 +39,13 @@ export function tileFast(args: WasmKernelArgs<TileAttrs>): TensorInfo {
   if (copy !== undefined) {
     const at = d.byteOffset;
     copy(at, xs.byteOffset, size * 4);
-    for (let filled = size, total = size * copies; filled < total; filled *= 2) copy(at + filled * 4, at, Math.min(filled, total - filled) * 4);
+    for (let filled = size, total = size * copies; filled < total; filled *= 2)
+      copy(at + filled * 4, at, Math.min(filled, total - filled) * 4);
     return out;
   }
   d.set(xs.subarray(0, size));
-  for (let filled = size, total = size * copies; filled < total; filled *= 2) d.copyWithin(filled, 0, Math.min(filled, total - filled));
+  for (let filled = size, total = size * copies; filled < total; filled *= 2)
+    d.copyWithin(filled, 0, Math.min(filled, total - filled));
   return out;
 }
 

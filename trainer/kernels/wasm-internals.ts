@@ -85,7 +85,12 @@ export function rememberOriginal(kernelName: string): KernelConfig | undefined {
   return config;
 }
 
-export function callKernel(kernelName: string, backend: BackendWasm, inputs: NamedTensorInfoMap, attrs: NamedAttrMap): TensorInfo {
+export function callKernel(
+  kernelName: string,
+  backend: BackendWasm,
+  inputs: NamedTensorInfoMap,
+  attrs: NamedAttrMap,
+): TensorInfo {
   const config = rememberOriginal(kernelName);
   if (config === undefined) throw new Error(`wasm backend kernel '${kernelName}' is not registered`);
   const out = config.kernelFunc({ inputs, backend, attrs });

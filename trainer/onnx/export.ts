@@ -77,7 +77,8 @@ export function exportOnnx(model: tfl.LayersModel, options: OnnxExportOptions): 
 
   const input = model.inputs[0];
   if (input === undefined) throw new OnnxExportError("the model has no input");
-  if (input.dtype !== "float32") throw new OnnxExportError(`input dtype ${input.dtype} is not supported (float32 only)`);
+  if (input.dtype !== "float32")
+    throw new OnnxExportError(`input dtype ${input.dtype} is not supported (float32 only)`);
   const inputShape = input.shape.map((dim, index) => (index === 0 ? null : dim));
   if (inputShape.slice(1).some((dim) => dim === null)) {
     throw new OnnxExportError(`input shape ${JSON.stringify(input.shape)} must be static apart from the batch`);
@@ -91,7 +92,10 @@ export function exportOnnx(model: tfl.LayersModel, options: OnnxExportOptions): 
   ]);
   for (const layer of layers) {
     const tensorName = outputTensor.get(layer.name);
-    if (tensorName === undefined && (layer.name === ONNX_PROBABILITIES || layer.name === ONNX_EMBEDDING || layer.name === ONNX_INPUT)) {
+    if (
+      tensorName === undefined &&
+      (layer.name === ONNX_PROBABILITIES || layer.name === ONNX_EMBEDDING || layer.name === ONNX_INPUT)
+    ) {
       throw new OnnxExportError(`layer name "${layer.name}" collides with an ONNX graph input/output name`);
     }
     const before = graph.nodes.length;
@@ -144,7 +148,9 @@ function checkLinearChain(model: tfl.LayersModel, layers: Layer[]): void {
     const previous = layers[index - 1];
     const inbound = layer?.inboundNodes.flatMap((node) => node.inboundLayers) ?? [];
     if (inbound.length !== 1 || inbound[0] !== previous) {
-      throw new OnnxExportError(`layer "${layer?.name}" is not fed by "${previous?.name}" alone; only linear stacks can be exported`);
+      throw new OnnxExportError(
+        `layer "${layer?.name}" is not fed by "${previous?.name}" alone; only linear stacks can be exported`,
+      );
     }
   }
 }
@@ -172,16 +178,28 @@ function exportLayer(graph: GraphBuilder, layer: Layer, input: Current): Current
     case "Flatten": {
       const x = graph.toNhwc(input, layer.name);
       if (x.shape.length <= 2) return x;
-      return { name: graph.node("Flatten", [x.name], `${layer.name}/flatten`, { axis: 1 }), layout: "plain", shape: x.shape };
+      return {
+        name: graph.node("Flatten", [x.name], `${layer.name}/flatten`, { axis: 1 }),
+        layout: "plain",
+        shape: x.shape,
+      };
     }
     case "Dense": {
       const x = graph.toNhwc(input, layer.name);
       const weights = namedWeights(layer);
       const kernel = required(weights, "kernel", where);
-      let y = graph.node("MatMul", [x.name, graph.initializer(`${layer.name}/kernel`, kernel.shape, kernel.values)], `${layer.name}/matmul`);
+      let y = graph.node(
+        "MatMul",
+        [x.name, graph.initializer(`${layer.name}/kernel`, kernel.shape, kernel.values)],
+        `${layer.name}/matmul`,
+      );
       if (readBoolean(config, "useBias", where)) {
         const bias = required(weights, "bias", where);
-        y = graph.node("Add", [y, graph.initializer(`${layer.name}/bias`, bias.shape, bias.values)], `${layer.name}/bias_add`);
+        y = graph.node(
+          "Add",
+          [y, graph.initializer(`${layer.name}/bias`, bias.shape, bias.values)],
+          `${layer.name}/bias_add`,
+        );
       }
       return activation(graph, layer.name, { ...x, name: y }, readString(config, "activation", where), where);
     }
@@ -195,7 +213,10 @@ function exportLayer(graph: GraphBuilder, layer: Layer, input: Current): Current
       const kernel = required(weights, "kernel", where);
       const [kh, kw, cin, cout] = kernel.shape as [number, number, number, number];
       const x = graph.toNchw(input, layer.name);
-      const inputs = [x.name, graph.initializer(`${layer.name}/kernel`, [cout, cin, kh, kw], hwioToOihw(kernel.values, kh, kw, cin, cout))];
+      const inputs = [
+        x.name,
+        graph.initializer(`${layer.name}/kernel`, [cout, cin, kh, kw], hwioToOihw(kernel.values, kh, kw, cin, cout)),
+      ];
       if (readBoolean(config, "useBias", where)) {
         const bias = required(weights, "bias", where);
         inputs.push(graph.initializer(`${layer.name}/bias`, bias.shape, bias.values));
@@ -207,7 +228,13 @@ function exportLayer(graph: GraphBuilder, layer: Layer, input: Current): Current
         group: 1,
         pads: pads(readString(config, "padding", where), input.shape, kernelSize, strides, dilations, where),
       });
-      return activation(graph, layer.name, { name: y, layout: "nchw", shape: input.shape }, readString(config, "activation", where), where);
+      return activation(
+        graph,
+        layer.name,
+        { name: y, layout: "nchw", shape: input.shape },
+        readString(config, "activation", where),
+        where,
+      );
     }
     case "MaxPooling2D":
     case "AveragePooling2D": {
@@ -224,20 +251,29 @@ function exportLayer(graph: GraphBuilder, layer: Layer, input: Current): Current
       // tfjs averages over the valid (unpadded) window only; so does ONNX with count_include_pad = 0.
       if (kind === "AveragePooling2D") attributes.count_include_pad = 0;
       const op = kind === "MaxPooling2D" ? "MaxPool" : "AveragePool";
-      return { name: graph.node(op, [x.name], `${layer.name}/${op.toLowerCase()}`, attributes), layout: "nchw", shape: input.shape };
+      return {
+        name: graph.node(op, [x.name], `${layer.name}/${op.toLowerCase()}`, attributes),
+        layout: "nchw",
+        shape: input.shape,
+      };
     }
     case "BatchNormalization": {
       const rank = input.shape.length;
       const axis = readNumber(config, "axis", where);
-      if (axis !== -1 && axis !== rank - 1) throw new OnnxExportError(`${where}: only the channel (last) axis is supported, got axis ${axis}`);
+      if (axis !== -1 && axis !== rank - 1)
+        throw new OnnxExportError(`${where}: only the channel (last) axis is supported, got axis ${axis}`);
       if (rank !== 4 && rank !== 2) throw new OnnxExportError(`${where}: input rank ${rank} is not supported (2 or 4)`);
       const x = rank === 4 ? graph.toNchw(input, layer.name) : input;
       const weights = namedWeights(layer);
       const mean = required(weights, "moving_mean", where);
       const variance = required(weights, "moving_variance", where);
       const channels = mean.values.length;
-      const gamma = readBoolean(config, "scale", where) ? required(weights, "gamma", where).values : new Float32Array(channels).fill(1);
-      const beta = readBoolean(config, "center", where) ? required(weights, "beta", where).values : new Float32Array(channels);
+      const gamma = readBoolean(config, "scale", where)
+        ? required(weights, "gamma", where).values
+        : new Float32Array(channels).fill(1);
+      const beta = readBoolean(config, "center", where)
+        ? required(weights, "beta", where).values
+        : new Float32Array(channels);
       const y = graph.node(
         "BatchNormalization",
         [
@@ -278,7 +314,14 @@ function activation(graph: GraphBuilder, layerName: string, input: Current, name
 }
 
 /** TF "same" padding: total = max((ceil(in/s) - 1)·s + (k - 1)·d + 1 - in, 0), the odd pixel at the end (SAME_UPPER). */
-function pads(padding: string, shape: (number | null)[], kernel: number[], strides: number[], dilations: number[], where: string): number[] {
+function pads(
+  padding: string,
+  shape: (number | null)[],
+  kernel: number[],
+  strides: number[],
+  dilations: number[],
+  where: string,
+): number[] {
   if (padding === "valid") return [0, 0, 0, 0];
   if (padding !== "same") throw new OnnxExportError(`${where}: padding "${padding}" is not supported`);
   const begin: number[] = [];
@@ -288,7 +331,8 @@ function pads(padding: string, shape: (number | null)[], kernel: number[], strid
     const k = kernel[axis] ?? 1;
     const s = strides[axis] ?? 1;
     const d = dilations[axis] ?? 1;
-    if (size === null || size === undefined) throw new OnnxExportError(`${where}: "same" padding needs a static spatial size`);
+    if (size === null || size === undefined)
+      throw new OnnxExportError(`${where}: "same" padding needs a static spatial size`);
     const total = Math.max((Math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0);
     begin.push(Math.floor(total / 2));
     end.push(total - Math.floor(total / 2));
@@ -323,7 +367,9 @@ function namedWeights(layer: Layer): Map<string, Weight> {
     const tensor = tensors[index];
     if (tensor === undefined) return;
     if (tensor.dtype !== "float32") {
-      throw new OnnxExportError(`layer "${layer.name}": weight ${variable.name} is ${tensor.dtype}, only float32 is supported`);
+      throw new OnnxExportError(
+        `layer "${layer.name}": weight ${variable.name} is ${tensor.dtype}, only float32 is supported`,
+      );
     }
     const short = variable.originalName.split("/").pop() ?? variable.originalName;
     result.set(short, { shape: tensor.shape.slice(), values: Float32Array.from(tensor.dataSync() as Float32Array) });
@@ -351,13 +397,18 @@ function readBoolean(config: Config, key: string, where: string): boolean {
 }
 function readNumber(config: Config, key: string, where: string): number {
   const value = config[key];
-  if (typeof value !== "number" || !Number.isFinite(value)) throw new OnnxExportError(`${where}: config "${key}" is not a number`);
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw new OnnxExportError(`${where}: config "${key}" is not a number`);
   return value;
 }
 function readPair(config: Config, key: string, where: string): number[] {
   const value = config[key];
   const pair = typeof value === "number" ? [value, value] : value;
-  if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => typeof v === "number" && Number.isInteger(v) && v > 0)) {
+  if (
+    !Array.isArray(pair) ||
+    pair.length !== 2 ||
+    !pair.every((v) => typeof v === "number" && Number.isInteger(v) && v > 0)
+  ) {
     throw new OnnxExportError(`${where}: config "${key}" is not a pair of positive integers`);
   }
   return pair as number[];
@@ -369,7 +420,8 @@ function requireChannelsLast(config: Config, where: string): void {
   }
 }
 function requireRank(input: Current, rank: number, where: string): void {
-  if (input.shape.length !== rank) throw new OnnxExportError(`${where}: expected a rank-${rank} input, got rank ${input.shape.length}`);
+  if (input.shape.length !== rank)
+    throw new OnnxExportError(`${where}: expected a rank-${rank} input, got rank ${input.shape.length}`);
 }
 
 function valueInfo(name: string, shape: (number | null)[]): ValueInfoInit {
@@ -417,7 +469,8 @@ class GraphBuilder {
   initializer(name: string, dims: number[], values: Float32Array): string {
     const unique = this.unique(name);
     const expected = dims.reduce((a, b) => a * b, 1);
-    if (expected !== values.length) throw new OnnxExportError(`initializer ${name}: ${values.length} values for shape [${dims.join(", ")}]`);
+    if (expected !== values.length)
+      throw new OnnxExportError(`initializer ${name}: ${values.length} values for shape [${dims.join(", ")}]`);
     const bytes = new Uint8Array(values.length * 4);
     const view = new DataView(bytes.buffer);
     values.forEach((value, index) => view.setFloat32(index * 4, value, true)); // ONNX raw_data is little-endian
@@ -427,12 +480,20 @@ class GraphBuilder {
 
   toNchw(input: Current, layerName: string): Current {
     if (input.layout !== "nhwc") return input;
-    return { ...input, layout: "nchw", name: this.node("Transpose", [input.name], `${layerName}/to_nchw`, { perm: [0, 3, 1, 2] }) };
+    return {
+      ...input,
+      layout: "nchw",
+      name: this.node("Transpose", [input.name], `${layerName}/to_nchw`, { perm: [0, 3, 1, 2] }),
+    };
   }
 
   toNhwc(input: Current, layerName: string): Current {
     if (input.layout !== "nchw") return input;
-    return { ...input, layout: "nhwc", name: this.node("Transpose", [input.name], `${layerName}/to_nhwc`, { perm: [0, 2, 3, 1] }) };
+    return {
+      ...input,
+      layout: "nhwc",
+      name: this.node("Transpose", [input.name], `${layerName}/to_nhwc`, { perm: [0, 2, 3, 1] }),
+    };
   }
 }
 

@@ -31,16 +31,23 @@ export function importOnnxWeights(model: tfl.LayersModel, onnx: Uint8Array): num
       const short = variable.originalName.split("/").pop() ?? variable.originalName;
       const name = `${layer.name}/${short}`;
       const init = initializers.get(name);
-      if (!init) throw new WeightImportError(`the ONNX file has no initializer ${name}: it was not exported from this architecture`);
+      if (!init)
+        throw new WeightImportError(
+          `the ONNX file has no initializer ${name}: it was not exported from this architecture`,
+        );
       const data = floats(init, name);
       const shape = variable.shape as number[];
       const dims = (init.dims ?? []).map(Number);
       if (shape.length === 4) {
         const [kh, kw, cin, cout] = shape as [number, number, number, number];
-        if (dims.join() !== [cout, cin, kh, kw].join()) throw new WeightImportError(`${name} is [${dims.join(", ")}]; this model's kernel needs [${[cout, cin, kh, kw].join(", ")}] (OIHW)`);
+        if (dims.join() !== [cout, cin, kh, kw].join())
+          throw new WeightImportError(
+            `${name} is [${dims.join(", ")}]; this model's kernel needs [${[cout, cin, kh, kw].join(", ")}] (OIHW)`,
+          );
         return tf.tensor(oihwToHwio(data, kh, kw, cin, cout), shape);
       }
-      if (dims.join() !== shape.join()) throw new WeightImportError(`${name} is [${dims.join(", ")}]; this model needs [${shape.join(", ")}]`);
+      if (dims.join() !== shape.join())
+        throw new WeightImportError(`${name} is [${dims.join(", ")}]; this model needs [${shape.join(", ")}]`);
       return tf.tensor(data, shape);
     });
     layer.setWeights(values);
@@ -63,7 +70,8 @@ function oihwToHwio(values: Float32Array, kh: number, kw: number, cin: number, c
   for (let y = 0; y < kh; y += 1) {
     for (let x = 0; x < kw; x += 1) {
       for (let i = 0; i < cin; i += 1) {
-        for (let o = 0; o < cout; o += 1) out[((y * kw + x) * cin + i) * cout + o] = values[((o * cin + i) * kh + y) * kw + x] ?? 0;
+        for (let o = 0; o < cout; o += 1)
+          out[((y * kw + x) * cin + i) * cout + o] = values[((o * cin + i) * kh + y) * kw + x] ?? 0;
       }
     }
   }

@@ -2,10 +2,28 @@ import { z } from "zod";
 import { defineEnv } from "../env.ts";
 
 // The benchmarks' caches (bench/), so a rerun skips the demo's training and resnet18's export.
-export const SIGHTLINE_BENCH_HOME = defineEnv({ name: "SIGHTLINE_BENCH_HOME", schema: z.string(), defaultDoc: "`$TMPDIR/sightline-bench-serve-home`", doc: "the trained demo home the serving benches reuse", components: ["bench"] });
-export const SIGHTLINE_BENCH_CACHE = defineEnv({ name: "SIGHTLINE_BENCH_CACHE", schema: z.string(), defaultDoc: "`$TMPDIR/sightline-bench-cache`", doc: "resnet18's ONNX export and JPEGs, kept between bench runs", components: ["bench"] });
+export const SIGHTLINE_BENCH_HOME = defineEnv({
+  name: "SIGHTLINE_BENCH_HOME",
+  schema: z.string(),
+  defaultDoc: "`$TMPDIR/sightline-bench-serve-home`",
+  doc: "the trained demo home the serving benches reuse",
+  components: ["bench"],
+});
+export const SIGHTLINE_BENCH_CACHE = defineEnv({
+  name: "SIGHTLINE_BENCH_CACHE",
+  schema: z.string(),
+  defaultDoc: "`$TMPDIR/sightline-bench-cache`",
+  doc: "resnet18's ONNX export and JPEGs, kept between bench runs",
+  components: ["bench"],
+});
 
-export const FMNIST_DIR = defineEnv({ name: "FMNIST_DIR", schema: z.string(), default: "/usr/share/datasets/fashion-mnist", doc: "the full Fashion-MNIST IDX files the training and dataset benches read", components: ["bench"] });
+export const FMNIST_DIR = defineEnv({
+  name: "FMNIST_DIR",
+  schema: z.string(),
+  default: "/usr/share/datasets/fashion-mnist",
+  doc: "the full Fashion-MNIST IDX files the training and dataset benches read",
+  components: ["bench"],
+});
 
 // CD's smoke test of a deployed endpoint (.github/scripts/smoke-test.ts).
 export const SIGHTLINE_SMOKE_API_KEY = defineEnv({
@@ -17,4 +35,9 @@ export const SIGHTLINE_SMOKE_API_KEY = defineEnv({
   emptyIsUnset: true,
 });
 
-export const TOOL_SETTINGS = [SIGHTLINE_BENCH_HOME, SIGHTLINE_BENCH_CACHE, FMNIST_DIR, SIGHTLINE_SMOKE_API_KEY] as const;
+export const TOOL_SETTINGS = [
+  SIGHTLINE_BENCH_HOME,
+  SIGHTLINE_BENCH_CACHE,
+  FMNIST_DIR,
+  SIGHTLINE_SMOKE_API_KEY,
+] as const;

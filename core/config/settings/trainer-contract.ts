@@ -24,5 +24,10 @@ const DOCS: Record<Name, string> = {
 };
 
 export const CONTRACT_SETTINGS = (Object.keys(DOCS) as Name[]).map((name) =>
-  defineEnv({ name, schema: TrainerEnvSchema.shape[name] as z.ZodType<unknown>, doc: `set by Sightline for a contract trainer: ${DOCS[name]}`, components: ["contract"] }),
+  defineEnv({
+    name,
+    schema: TrainerEnvSchema.shape[name] as z.ZodType<unknown>,
+    doc: `set by Sightline for a contract trainer: ${DOCS[name]}`,
+    components: ["contract"],
+  }),
 );

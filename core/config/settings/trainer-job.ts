@@ -13,7 +13,12 @@ const contractJob = z.string().transform((s, ctx) => {
   return z.NEVER;
 });
 
-export const SIGHTLINE_DATASET = defineEnv({ name: "SIGHTLINE_DATASET", schema: z.string().regex(/^[0-9a-f]{64}$/, "a 64-hex dataset id"), doc: "set per training job: the dataset id to train on", components: ["trainer"] });
+export const SIGHTLINE_DATASET = defineEnv({
+  name: "SIGHTLINE_DATASET",
+  schema: z.string().regex(/^[0-9a-f]{64}$/, "a 64-hex dataset id"),
+  doc: "set per training job: the dataset id to train on",
+  components: ["trainer"],
+});
 export const SIGHTLINE_TRAIN_MODEL_NAME = defineEnv({
   name: "SIGHTLINE_TRAIN_MODEL_NAME",
   schema: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a model name"),
@@ -21,13 +26,53 @@ export const SIGHTLINE_TRAIN_MODEL_NAME = defineEnv({
   components: ["trainer"],
   deprecatedAliases: ["SIGHTLINE_MODEL"],
 });
-export const SIGHTLINE_REQUEST_ID = defineEnv({ name: "SIGHTLINE_REQUEST_ID", schema: z.string().min(1), doc: "set per training job: the `training.requested` request id", components: ["trainer"] });
-export const SIGHTLINE_TRAIN_CONFIG = defineEnv({ name: "SIGHTLINE_TRAIN_CONFIG", schema: z.string(), defaultDoc: "the reference CNN", doc: "set per training job: the built-in trainer's config YAML", components: ["trainer"] });
-export const SIGHTLINE_EPOCHS = defineEnv({ name: "SIGHTLINE_EPOCHS", schema: z.coerce.number().int().positive(), defaultDoc: "the config's", doc: "set per training job: epochs, overriding the config", components: ["trainer"] });
-export const SIGHTLINE_LIMIT = defineEnv({ name: "SIGHTLINE_LIMIT", schema: z.coerce.number().int().nonnegative(), defaultDoc: "all", doc: "set per training job: train on at most this many images", components: ["trainer"] });
-export const SIGHTLINE_FINE_TUNE = defineEnv({ name: "SIGHTLINE_FINE_TUNE", schema: z.enum(["true", "false"]), defaultDoc: "`false`", doc: "set per training job: start from production's weights", components: ["trainer"] });
-export const SIGHTLINE_CONTRACT_JOB = defineEnv({ name: "SIGHTLINE_CONTRACT_JOB", schema: contractJob, doc: "set per training job for a contract trainer: its trainer, args, seed and run (JSON)", components: ["trainer"] });
-export const SIGHTLINE_RUN_ROOT = defineEnv({ name: "SIGHTLINE_RUN_ROOT", schema: z.string(), default: "/sightline", doc: "a contract Job's volume shared by its stage, trainer and ingest containers", components: ["trainer"] });
+export const SIGHTLINE_REQUEST_ID = defineEnv({
+  name: "SIGHTLINE_REQUEST_ID",
+  schema: z.string().min(1),
+  doc: "set per training job: the `training.requested` request id",
+  components: ["trainer"],
+});
+export const SIGHTLINE_TRAIN_CONFIG = defineEnv({
+  name: "SIGHTLINE_TRAIN_CONFIG",
+  schema: z.string(),
+  defaultDoc: "the reference CNN",
+  doc: "set per training job: the built-in trainer's config YAML",
+  components: ["trainer"],
+});
+export const SIGHTLINE_EPOCHS = defineEnv({
+  name: "SIGHTLINE_EPOCHS",
+  schema: z.coerce.number().int().positive(),
+  defaultDoc: "the config's",
+  doc: "set per training job: epochs, overriding the config",
+  components: ["trainer"],
+});
+export const SIGHTLINE_LIMIT = defineEnv({
+  name: "SIGHTLINE_LIMIT",
+  schema: z.coerce.number().int().nonnegative(),
+  defaultDoc: "all",
+  doc: "set per training job: train on at most this many images",
+  components: ["trainer"],
+});
+export const SIGHTLINE_FINE_TUNE = defineEnv({
+  name: "SIGHTLINE_FINE_TUNE",
+  schema: z.enum(["true", "false"]),
+  defaultDoc: "`false`",
+  doc: "set per training job: start from production's weights",
+  components: ["trainer"],
+});
+export const SIGHTLINE_CONTRACT_JOB = defineEnv({
+  name: "SIGHTLINE_CONTRACT_JOB",
+  schema: contractJob,
+  doc: "set per training job for a contract trainer: its trainer, args, seed and run (JSON)",
+  components: ["trainer"],
+});
+export const SIGHTLINE_RUN_ROOT = defineEnv({
+  name: "SIGHTLINE_RUN_ROOT",
+  schema: z.string(),
+  default: "/sightline",
+  doc: "a contract Job's volume shared by its stage, trainer and ingest containers",
+  components: ["trainer"],
+});
 export const SIGHTLINE_TRAIN_JOB_IMAGE = defineEnv({
   name: "SIGHTLINE_TRAIN_JOB_IMAGE",
   schema: z.string(),
@@ -36,7 +81,13 @@ export const SIGHTLINE_TRAIN_JOB_IMAGE = defineEnv({
   components: ["trainer"],
   deprecatedAliases: ["SIGHTLINE_IMAGE"],
 });
-export const SIGHTLINE_GIT_COMMIT = defineEnv({ name: "SIGHTLINE_GIT_COMMIT", schema: z.string(), defaultDoc: "the checkout's `git` commit", doc: "the commit recorded for a training run (CD passes `GITHUB_SHA` to the Jobs)", components: ["trainer", "cli"] });
+export const SIGHTLINE_GIT_COMMIT = defineEnv({
+  name: "SIGHTLINE_GIT_COMMIT",
+  schema: z.string(),
+  defaultDoc: "the checkout's `git` commit",
+  doc: "the commit recorded for a training run (CD passes `GITHUB_SHA` to the Jobs)",
+  components: ["trainer", "cli"],
+});
 
 /** One value the job runners derive from a TrainingJobSpec; `encode` undefined means the variable is not set. */
 export interface JobSpecVariable {
@@ -56,10 +107,18 @@ export const JOB_SPEC_VARIABLES: readonly JobSpecVariable[] = [
   { variable: SIGHTLINE_EPOCHS, encode: (s) => (s.epochs === undefined ? undefined : String(s.epochs)) },
   { variable: SIGHTLINE_LIMIT, encode: (s) => (s.limit === undefined ? undefined : String(s.limit)) },
   { variable: SIGHTLINE_FINE_TUNE, encode: (s) => (s.fineTune ? "true" : undefined) },
-  { variable: SIGHTLINE_CONTRACT_JOB, encode: (s) => (s.contract === undefined ? undefined : JSON.stringify(s.contract)) },
+  {
+    variable: SIGHTLINE_CONTRACT_JOB,
+    encode: (s) => (s.contract === undefined ? undefined : JSON.stringify(s.contract)),
+  },
 ];
 
-export const TRAINER_JOB_SETTINGS = [...JOB_SPEC_VARIABLES.map((v) => v.variable), SIGHTLINE_RUN_ROOT, SIGHTLINE_TRAIN_JOB_IMAGE, SIGHTLINE_GIT_COMMIT] as const;
+export const TRAINER_JOB_SETTINGS = [
+  ...JOB_SPEC_VARIABLES.map((v) => v.variable),
+  SIGHTLINE_RUN_ROOT,
+  SIGHTLINE_TRAIN_JOB_IMAGE,
+  SIGHTLINE_GIT_COMMIT,
+] as const;
 
 export interface TrainerJobEnv {
   datasetId: string;
@@ -78,7 +137,10 @@ export interface TrainerJobEnv {
 const REQUIRED = new Set<EnvVar<unknown>>([SIGHTLINE_DATASET, SIGHTLINE_TRAIN_MODEL_NAME, SIGHTLINE_REQUEST_ID]);
 
 /** trainer/main.ts's environment, every problem at once (the job's log then names them all). */
-export function readTrainerJobEnv(env: Env, options?: ReadOptions): { ok: true; value: TrainerJobEnv } | { ok: false; issues: string[] } {
+export function readTrainerJobEnv(
+  env: Env,
+  options?: ReadOptions,
+): { ok: true; value: TrainerJobEnv } | { ok: false; issues: string[] } {
   const issues: string[] = [];
   const values = new Map<EnvVar<unknown>, unknown>();
   for (const v of TRAINER_JOB_SETTINGS) {

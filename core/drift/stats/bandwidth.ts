@@ -14,7 +14,13 @@ export interface Bandwidth {
 }
 
 /** `points` is row-major, `count` rows of `dim` values. */
-export function sampledMedianBandwidth(points: Float64Array, count: number, dim: number, random: () => number, maxPairs = DEFAULT_BANDWIDTH_PAIRS): Bandwidth {
+export function sampledMedianBandwidth(
+  points: Float64Array,
+  count: number,
+  dim: number,
+  random: () => number,
+  maxPairs = DEFAULT_BANDWIDTH_PAIRS,
+): Bandwidth {
   const all = (count * (count - 1)) / 2;
   if (all <= maxPairs) {
     const d = new Float64Array(all);

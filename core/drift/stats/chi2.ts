@@ -17,13 +17,16 @@ export interface Chi2Result {
 export function chi2Contingency(observed: readonly (readonly number[])[]): Chi2Result {
   const rows = observed.length;
   const cols = observed[0]?.length ?? 0;
-  if (rows === 0 || cols === 0 || observed.some((r) => r.length !== cols)) throw new RangeError("chi2Contingency: the table must be a non-empty rectangle");
-  if (observed.some((r) => r.some((v) => !(v >= 0) || !Number.isFinite(v)))) throw new RangeError("chi2Contingency: counts must be finite and non-negative");
+  if (rows === 0 || cols === 0 || observed.some((r) => r.length !== cols))
+    throw new RangeError("chi2Contingency: the table must be a non-empty rectangle");
+  if (observed.some((r) => r.some((v) => !(v >= 0) || !Number.isFinite(v))))
+    throw new RangeError("chi2Contingency: counts must be finite and non-negative");
   const rowSums = observed.map((r) => r.reduce((s, v) => s + v, 0));
   const colSums = Array.from({ length: cols }, (_, j) => observed.reduce((s, r) => s + r[j]!, 0));
   const total = rowSums.reduce((s, v) => s + v, 0);
   const expected = rowSums.map((rs) => colSums.map((cs) => (rs * cs) / total));
-  if (expected.some((r) => r.some((v) => v === 0))) throw new RangeError("chi2Contingency: a row or column sums to zero, so an expected count is zero");
+  if (expected.some((r) => r.some((v) => v === 0)))
+    throw new RangeError("chi2Contingency: a row or column sums to zero, so an expected count is zero");
   const dof = rows * cols - rows - cols + 1;
   if (dof === 0) return { statistic: 0, pValue: 1, dof, corrected: false };
   const corrected = dof === 1;
@@ -46,8 +49,13 @@ export function chi2Contingency(observed: readonly (readonly number[])[]): Chi2R
  * Compares two class distributions (label → count) with a 2×k chi-squared test. Classes seen in neither sample
  * are dropped first: they carry no information and would make an expected count zero.
  */
-export function compareClassCounts(reference: Readonly<Record<string, number>>, current: Readonly<Record<string, number>>): Chi2Result {
-  const labels = [...new Set([...Object.keys(reference), ...Object.keys(current)])].filter((l) => (reference[l] ?? 0) + (current[l] ?? 0) > 0).sort();
+export function compareClassCounts(
+  reference: Readonly<Record<string, number>>,
+  current: Readonly<Record<string, number>>,
+): Chi2Result {
+  const labels = [...new Set([...Object.keys(reference), ...Object.keys(current)])]
+    .filter((l) => (reference[l] ?? 0) + (current[l] ?? 0) > 0)
+    .sort();
   if (labels.length < 2) return { statistic: 0, pValue: 1, dof: 0, corrected: false };
   return chi2Contingency([labels.map((l) => reference[l] ?? 0), labels.map((l) => current[l] ?? 0)]);
 }

@@ -5,7 +5,8 @@ import { ascending, quantileSorted } from "./sorted.ts";
  * `jensenshannon(p, q, base)`. We default to base 2, which bounds the distance by 1; pass `Math.E` for nats.
  */
 export function jensenShannonDistance(p: readonly number[], q: readonly number[], base = 2): number {
-  if (p.length !== q.length || p.length === 0) throw new RangeError("jensenShannonDistance: p and q must have the same non-zero length");
+  if (p.length !== q.length || p.length === 0)
+    throw new RangeError("jensenShannonDistance: p and q must have the same non-zero length");
   const ps = p.reduce((s, v) => s + v, 0);
   const qs = q.reduce((s, v) => s + v, 0);
   let js = 0;
@@ -30,7 +31,12 @@ function relEntr(x: number, y: number): number {
  * Jensen–Shannon distance between two numeric samples binned on shared edges (the reference's deciles by default),
  * for features Evidently would treat as categorical-like; the binning is the same as PSI's.
  */
-export function jensenShannonSamples(reference: readonly number[], current: readonly number[], bins = 10, base = 2): number {
+export function jensenShannonSamples(
+  reference: readonly number[],
+  current: readonly number[],
+  bins = 10,
+  base = 2,
+): number {
   const edges = quantileEdges(reference, bins);
   return jensenShannonDistance(histogram(reference, edges), histogram(current, edges), base);
 }

@@ -17,8 +17,8 @@ const PI4 = Math.PI ** 4;
 const PI6 = Math.PI ** 6;
 // Stirling series coefficients B_{2j}/(2j)/(2j-1), j = 8…1 (highest first, as np.polyval wants).
 const STIRLING = [
-  -0.029550653594771242, 0.00641025641025641, -0.0019175269175269176, 0.0008417508417508417,
-  -0.0005952380952380953, 0.0007936507936507937, -0.002777777777777778, 0.08333333333333333,
+  -0.029550653594771242, 0.00641025641025641, -0.0019175269175269176, 0.0008417508417508417, -0.0005952380952380953,
+  0.0007936507936507937, -0.002777777777777778, 0.08333333333333333,
 ];
 
 const clip = (p: number): number => Math.min(1, Math.max(0, p));
@@ -166,7 +166,8 @@ export function kolmogornCdfPomeranz(n: number, x: number): number {
       for (let r = 0; r < len; r++) {
         const idx = start + r;
         let s = 0;
-        for (let a = Math.max(0, idx - ln2 + 1); a <= Math.min(idx, ln2 - 1); a++) s += (V0[base + a] ?? 0) * pwrs[idx - a]!;
+        for (let a = Math.max(0, idx - ln2 + 1); a <= Math.min(idx, ln2 - 1); a++)
+          s += (V0[base + a] ?? 0) * pwrs[idx - a]!;
         V1[r] = s;
         if (s > max) max = s;
       }

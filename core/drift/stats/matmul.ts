@@ -5,7 +5,14 @@
  * 2–3× the speed of one dot product at a time in V8. With `symmetric` (A = B), blocks below the diagonal are skipped
  * and mirrored; a_i·a_j and a_j·a_i are summed in the same order, so the mirror is exact.
  */
-export function multiplyTransposed(A: Float64Array, aRows: number, B: Float64Array, bRows: number, dim: number, symmetric = false): Float64Array {
+export function multiplyTransposed(
+  A: Float64Array,
+  aRows: number,
+  B: Float64Array,
+  bRows: number,
+  dim: number,
+  symmetric = false,
+): Float64Array {
   const out = new Float64Array(aRows * bRows);
   const B4 = bRows - (bRows % 4);
   let i = 0;
@@ -18,7 +25,14 @@ export function multiplyTransposed(A: Float64Array, aRows: number, B: Float64Arr
       const w1 = w0 + dim;
       const w2 = w1 + dim;
       const w3 = w2 + dim;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+      let a0 = 0,
+        a1 = 0,
+        a2 = 0,
+        a3 = 0,
+        b0 = 0,
+        b1 = 0,
+        b2 = 0,
+        b3 = 0;
       for (let k = 0; k < dim; k++) {
         const x = A[xa + k]!;
         const y = A[xb + k]!;

@@ -14,7 +14,15 @@ export interface KernelTest {
  * permuted split read off it. O(N²) memory and O(N²·(d + permutations)) time, hence only for small samples.
  * `points` is row-major: the n rows of the first sample, then the m rows of the second.
  */
-export function exactMmdTest(points: Float64Array, n: number, m: number, dim: number, permutations: number, random: () => number, sigma?: number): KernelTest {
+export function exactMmdTest(
+  points: Float64Array,
+  n: number,
+  m: number,
+  dim: number,
+  permutations: number,
+  random: () => number,
+  sigma?: number,
+): KernelTest {
   const N = n + m;
   // Squared distances as ‖a‖² + ‖b‖² − 2a·b from one blocked product (the caller centred the points, which keeps
   // the cancellation small); clamped at 0, where rounding can leave a tiny negative for (near-)identical points.

@@ -58,7 +58,11 @@ export interface MmdResult {
  * Maximum mean discrepancy between two samples of vectors (e.g. embeddings) with the Gaussian kernel
  * k(a, b) = exp(−‖a − b‖² / (2σ²)), and a permutation test of "same distribution" (as Alibi Detect's MMDDrift).
  */
-export function mmdTest(x: readonly (readonly number[])[], y: readonly (readonly number[])[], options: MmdOptions = {}): MmdResult {
+export function mmdTest(
+  x: readonly (readonly number[])[],
+  y: readonly (readonly number[])[],
+  options: MmdOptions = {},
+): MmdResult {
   const opts = MmdOptionsSchema.parse(options);
   const n = x.length;
   const m = y.length;
@@ -90,7 +94,10 @@ export function mmdTest(x: readonly (readonly number[])[], y: readonly (readonly
     const r = exactMmdTest(points, n, m, dim, opts.permutations, random, opts.bandwidth);
     return { ...r, ...common, features: null };
   }
-  const { bandwidth, pairs } = opts.bandwidth === undefined ? sampledMedianBandwidth(points, N, dim, random) : { bandwidth: opts.bandwidth, pairs: null };
+  const { bandwidth, pairs } =
+    opts.bandwidth === undefined
+      ? sampledMedianBandwidth(points, N, dim, random)
+      : { bandwidth: opts.bandwidth, pairs: null };
   const phi = randomFourierFeatures(points, N, dim, bandwidth > 0 ? bandwidth : 1, opts.features / 2, random);
   const r = rffPermutationTest(phi, n, m, opts.features, opts.permutations, random);
   return { ...r, bandwidth, bandwidthPairs: pairs, ...common, features: opts.features };

@@ -9,7 +9,14 @@ import { shuffle } from "../../util/random.ts";
  * Returns N rows of 2F values, row-major; float32 halves the memory (10,000 rows × 512 features = 20 MB) and the bytes
  * each permutation streams, and a rounding of the features is just a slightly different (fixed) feature map.
  */
-export function randomFourierFeatures(points: Float64Array, count: number, dim: number, sigma: number, frequencies: number, random: () => number): Float32Array {
+export function randomFourierFeatures(
+  points: Float64Array,
+  count: number,
+  dim: number,
+  sigma: number,
+  frequencies: number,
+  random: () => number,
+): Float32Array {
   const W = new Float64Array(frequencies * dim);
   for (let i = 0; i < W.length; i += 2) {
     // Box–Muller: two independent standard normals per pair of uniforms.
@@ -39,7 +46,14 @@ export function randomFourierFeatures(points: Float64Array, count: number, dim: 
  * permuted split only needs the feature sum of its smaller side (S_Y = S − S_X): O(min(n, m)·D) per permutation.
  * `phi` holds the n rows of the first sample, then the m rows of the second.
  */
-export function rffPermutationTest(phi: Float32Array, n: number, m: number, D: number, permutations: number, random: () => number): { statistic: number; pValue: number } {
+export function rffPermutationTest(
+  phi: Float32Array,
+  n: number,
+  m: number,
+  D: number,
+  permutations: number,
+  random: () => number,
+): { statistic: number; pValue: number } {
   const N = n + m;
   const total = new Float64Array(D);
   for (let i = 0; i < N; i++) {

@@ -12,7 +12,18 @@ const MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore
 
 export const firestoreEmulator: EmulatorStarter = {
   name: "firestore",
-  unavailable: () => (existsSync(JAR) ? javaUnavailable() : `Firestore emulator jar not found at ${JAR} (install google-cloud-cli-firestore-emulator)`),
+  unavailable: () =>
+    existsSync(JAR)
+      ? javaUnavailable()
+      : `Firestore emulator jar not found at ${JAR} (install google-cloud-cli-firestore-emulator)`,
   start: () =>
-    startJavaEmulator("firestore", (port) => ["-Duser.language=en", "-cp", JAR, MAIN_CLASS, "start", "--host=127.0.0.1", `--port=${port}`]),
+    startJavaEmulator("firestore", (port) => [
+      "-Duser.language=en",
+      "-cp",
+      JAR,
+      MAIN_CLASS,
+      "start",
+      "--host=127.0.0.1",
+      `--port=${port}`,
+    ]),
 };

@@ -17,7 +17,9 @@ export function runs(command: string, args: string[]): boolean {
 
 /** Why Java cannot run here, or undefined. */
 export function javaUnavailable(): string | undefined {
-  return runs(JAVA, ["-version"]) ? undefined : `\`${JAVA}\` is not runnable (the gcloud emulators need a Java runtime)`;
+  return runs(JAVA, ["-version"])
+    ? undefined
+    : `\`${JAVA}\` is not runnable (the gcloud emulators need a Java runtime)`;
 }
 
 function freePort(): Promise<number> {
@@ -103,7 +105,9 @@ export async function startJavaEmulator(name: string, javaArgs: (port: number) =
   while (!(await answers(`http://${host}/`))) {
     if (exited(child) || Date.now() > deadline) {
       await stop();
-      throw new Error(`${name} emulator did not start on ${host} (exit ${child.exitCode ?? child.signalCode ?? "none"}):\n${output}`);
+      throw new Error(
+        `${name} emulator did not start on ${host} (exit ${child.exitCode ?? child.signalCode ?? "none"}):\n${output}`,
+      );
     }
     await sleep(100);
   }

@@ -17,7 +17,10 @@ function findJar(): string | undefined {
 
 export const pubsubEmulator: EmulatorStarter = {
   name: "pubsub",
-  unavailable: () => (findJar() === undefined ? `no Pub/Sub emulator jar in ${LIB} (install google-cloud-cli-pubsub-emulator)` : javaUnavailable()),
+  unavailable: () =>
+    findJar() === undefined
+      ? `no Pub/Sub emulator jar in ${LIB} (install google-cloud-cli-pubsub-emulator)`
+      : javaUnavailable(),
   start: () => {
     const jar = findJar();
     if (jar === undefined) throw new Error(`no Pub/Sub emulator jar in ${LIB}`);
