@@ -16,7 +16,7 @@ import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
-import { UI_PORT } from "./ui.ts";
+import { port, serveConsoleUntilStopped, UI_PORT } from "./ui.ts";
 import { runLifecycle } from "../demo/lifecycle.ts";
 import { phaseProgress, trainingProgress } from "../progress.ts";
 import { describeRecord, printReport } from "../report.ts";
@@ -41,93 +41,101 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .option("--epochs <n>", "training epochs (the first model and the retraining)", "3")
     .option("--port <n>", "port of the inference API (0 picks a free one)", "0")
     .option("--keep-serving", "leave the API and the functions running at the end, until Ctrl-C")
+    .option(
+      "--ui [port]",
+      `at the end, open the console over the demo's state and keep it up until Ctrl-C (port ${UI_PORT})`,
+      port,
+    )
     .option("--verbose", "also print the training runs' structured log lines (always kept in their logs)")
-    .action(async (opts: { data: string; epochs: string; port: string; keepServing?: boolean; verbose?: boolean }) =>
-      withRuntime(ctx, async (rt) => {
-        ctx.out(`Sightline demo — state in ${rt.config.home}`);
+    .action(
+      async (opts: {
+        data: string;
+        epochs: string;
+        port: string;
+        keepServing?: boolean;
+        verbose?: boolean;
+        ui?: number | true;
+      }) =>
+        withRuntime(ctx, async (rt) => {
+          ctx.out(`Sightline demo — state in ${rt.config.home}`);
 
-        ctx.out(`\n[1/${STEPS}] version and validate the dataset in ${opts.data}`);
-        const progress = phaseProgress(ctx.log);
-        let result: VersionResult;
-        try {
-          result = await versionDataset(rt, opts.data, { onProgress: (phase, d, t) => progress.update(phase, d, t) });
-        } catch (err) {
-          if (err instanceof DatasetInvalidError) printReport(ctx, err.report);
-          throw err;
-        } finally {
-          progress.stop();
-        }
-        const { record, created, report } = result;
-        if (report) printReport(ctx, report);
-        ctx.out(`${created ? "Registered" : "Reused"} dataset ${record.id}`);
-        ctx.out(describeRecord(record));
+          ctx.out(`\n[1/${STEPS}] version and validate the dataset in ${opts.data}`);
+          const progress = phaseProgress(ctx.log);
+          let result: VersionResult;
+          try {
+            result = await versionDataset(rt, opts.data, { onProgress: (phase, d, t) => progress.update(phase, d, t) });
+          } catch (err) {
+            if (err instanceof DatasetInvalidError) printReport(ctx, err.report);
+            throw err;
+          } finally {
+            progress.stop();
+          }
+          const { record, created, report } = result;
+          if (report) printReport(ctx, report);
+          ctx.out(`${created ? "Registered" : "Reused"} dataset ${record.id}`);
+          ctx.out(describeRecord(record));
 
-        ctx.out(
-          `\n[2/${STEPS}] train the reference CNN on it (${opts.epochs} epochs, TensorFlow.js on wasm), gate it, promote it`,
-        );
-        const config = await loadTrainConfig(REFERENCE_CONFIG, { epochs: Number(opts.epochs) });
-        const version = await trainFirstModel(rt, ctx, record.id, config, opts.verbose === true);
-        ctx.out(
-          `  test accuracy ${version.metrics.accuracy?.toFixed(4)}, macro-F1 ${version.metrics.macro_f1?.toFixed(4)} (chance: ${(1 / record.classes.length).toFixed(2)})`,
-        );
-
-        const production = await getAlias(rt.meta, MODEL, PRODUCTION);
-        if (production) {
-          ctx.out(`${MODEL}:${production.version} is already in production`);
-        } else {
-          const { policy, digest, path } = await loadPolicy(SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY);
-          const decision = await promote(rt, {
-            name: MODEL,
-            version: version.version,
-            actor: ctx.actor,
-            reason: "demo",
-            policy,
-            policyDigest: digest,
-            evaluator: new OnnxEvaluator(rt),
-          });
-          for (const r of decision.rules) ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(22)} ${r.detail}`);
           ctx.out(
-            `${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`,
+            `\n[2/${STEPS}] train the reference CNN on it (${opts.epochs} epochs, TensorFlow.js on wasm), gate it, promote it`,
           );
-        }
+          const config = await loadTrainConfig(REFERENCE_CONFIG, { epochs: Number(opts.epochs) });
+          const version = await trainFirstModel(rt, ctx, record.id, config, opts.verbose === true);
+          ctx.out(
+            `  test accuracy ${version.metrics.accuracy?.toFixed(4)}, macro-F1 ${version.metrics.macro_f1?.toFixed(4)} (chance: ${(1 / record.classes.length).toFixed(2)})`,
+          );
 
-        const emitter = lineageEmitterFrom(rt.config, ctx.env, rt.log);
-        await catchUp(
-          rt.bus,
-          LINEAGE_SUBSCRIPTION,
-          EVENT_TYPES,
-          (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined),
-          { idleMs: 200 },
-        );
-        if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined)
-          ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
+          const production = await getAlias(rt.meta, MODEL, PRODUCTION);
+          if (production) {
+            ctx.out(`${MODEL}:${production.version} is already in production`);
+          } else {
+            const { policy, digest, path } = await loadPolicy(SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY);
+            const decision = await promote(rt, {
+              name: MODEL,
+              version: version.version,
+              actor: ctx.actor,
+              reason: "demo",
+              policy,
+              policyDigest: digest,
+              evaluator: new OnnxEvaluator(rt),
+            });
+            for (const r of decision.rules)
+              ctx.out(`  ${r.passed ? "pass" : "FAIL"}  ${r.rule.padEnd(22)} ${r.detail}`);
+            ctx.out(
+              `${decision.outcome === "promoted" ? `Promoted ${MODEL}:${version.version} to production` : `Not promoted: ${decision.outcome}`} (policy ${path})`,
+            );
+          }
 
-        await runLifecycle(
-          rt,
-          ctx,
-          {
-            model: MODEL,
-            sample: opts.data,
-            datasetId: record.id,
-            epochs: Number(opts.epochs),
-            port: Number(opts.port),
-            keepServing: opts.keepServing === true,
-            verbose: opts.verbose === true,
-            promotionPolicy: SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY,
-          },
-          (n, title) => ctx.out(`\n[${n}/${STEPS}] ${title}`),
-        );
+          const emitter = lineageEmitterFrom(rt.config, ctx.env, rt.log);
+          await catchUp(
+            rt.bus,
+            LINEAGE_SUBSCRIPTION,
+            EVENT_TYPES,
+            (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined),
+            { idleMs: 200 },
+          );
+          if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined)
+            ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
 
-        ctx.out("\nNext:");
-        ctx.out(`  npx sightline models show ${MODEL}                 npx sightline drift report ${MODEL}`);
-        ctx.out(
-          `  npx sightline lineage model ${MODEL}@production    npx sightline serve    (then curl -F file=@image.png http://127.0.0.1:8080/predict)`,
-        );
-        ctx.out(`  npx sightline rollback ${MODEL} --reason "…"        docs/deploy-gcp.md to run it on Google Cloud`);
-        ctx.out(
-          `  npx sightline ui    (the console: models, lineage and drift in the browser at http://127.0.0.1:${UI_PORT}/)`,
-        );
-      }),
+          await runLifecycle(
+            rt,
+            ctx,
+            {
+              model: MODEL,
+              sample: opts.data,
+              datasetId: record.id,
+              epochs: Number(opts.epochs),
+              port: Number(opts.port),
+              keepServing: opts.keepServing === true,
+              verbose: opts.verbose === true,
+              promotionPolicy: SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY,
+            },
+            (n, title) => ctx.out(`\n[${n}/${STEPS}] ${title}`),
+          );
+
+          printNext(ctx);
+          if (opts.ui !== undefined)
+            await serveConsoleUntilStopped(rt, ctx, { host: "127.0.0.1", port: opts.ui === true ? UI_PORT : opts.ui });
+        }),
     );
 }
 
@@ -173,4 +181,17 @@ async function trainFirstModel(
   } finally {
     bars.stop();
   }
+}
+
+/** The commands to try next. */
+function printNext(ctx: CliContext): void {
+  ctx.out("\nNext:");
+  ctx.out(`  npx sightline models show ${MODEL}                 npx sightline drift report ${MODEL}`);
+  ctx.out(
+    `  npx sightline lineage model ${MODEL}@production    npx sightline serve    (then curl -F file=@image.png http://127.0.0.1:8080/predict)`,
+  );
+  ctx.out(`  npx sightline rollback ${MODEL} --reason "…"        docs/deploy-gcp.md to run it on Google Cloud`);
+  ctx.out(
+    `  npx sightline ui    (the console in the browser at http://127.0.0.1:${UI_PORT}/; \`npm run demo -- --ui\` leaves it up)`,
+  );
 }

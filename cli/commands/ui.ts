@@ -1,8 +1,9 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { isLoopback, startConsole } from "../../console/server/start.ts";
+import type { Runtime } from "../../core/config/runtime.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 
-const port = (value: string): number => {
+export const port = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError("expected a port number (0 picks a free one)");
@@ -25,24 +26,31 @@ export function registerUi(program: Command, ctx: CliContext): void {
       "127.0.0.1",
     )
     .action(async (opts: { port: number; host: string }) =>
-      withRuntime(ctx, async (rt) => {
-        if (!isLoopback(opts.host))
-          ctx.log.warn(
-            "the console answers reads without a token: anyone who can reach this address can read the registry and lineage",
-            { host: opts.host },
-          );
-        const running = await startConsole(rt, {
-          host: opts.host,
-          port: opts.port,
-          env: ctx.env,
-          say: (line) => process.stderr.write(`${line}\n`),
-        });
-        ctx.out(`Sightline console at ${running.url} (state in ${rt.config.home}). Ctrl-C stops.`);
-        await new Promise<void>((resolve) => {
-          const stop = (): void => void running.stop().then(resolve);
-          process.once("SIGINT", stop);
-          process.once("SIGTERM", stop);
-        });
-      }),
+      withRuntime(ctx, (rt) => serveConsoleUntilStopped(rt, ctx, opts)),
     );
+}
+
+/** Serves the console over `rt`'s stores until SIGINT or SIGTERM (`sightline ui`, and `sightline demo --ui`). */
+export async function serveConsoleUntilStopped(
+  rt: Runtime,
+  ctx: CliContext,
+  opts: { port: number; host: string },
+): Promise<void> {
+  if (!isLoopback(opts.host))
+    ctx.log.warn(
+      "the console answers reads without a token: anyone who can reach this address can read the registry and lineage",
+      { host: opts.host },
+    );
+  const running = await startConsole(rt, {
+    host: opts.host,
+    port: opts.port,
+    env: ctx.env,
+    say: (line) => process.stderr.write(`${line}\n`),
+  });
+  ctx.out(`Sightline console at ${running.url} (state in ${rt.config.home}). Ctrl-C stops.`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => void running.stop().then(resolve);
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
 }

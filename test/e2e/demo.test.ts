@@ -1,6 +1,8 @@
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../core/config/config.ts";
 import { openRuntime } from "../../core/config/runtime.ts";
@@ -12,6 +14,8 @@ import { RETRAIN_DECISIONS } from "../../core/retrain/trigger.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { chromiumUnavailable, renderPage } from "../support/browser.ts";
 import { runCli } from "../support/cli.ts";
+
+const CLI = fileURLToPath(new URL("../../cli/sightline.ts", import.meta.url));
 
 describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
   it("runs the whole lifecycle, writes a report a browser renders, and reuses everything on a second run", async () => {
@@ -65,8 +69,14 @@ describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
       expect(page.text).toMatch(/Audit trail/);
     }
 
-    const second = await runCli(["demo"], { cwd, env });
+    // The second run leaves the console up over the demo's state (`npm run demo -- --ui`) until it is interrupted.
+    const second = await runDemoWithConsole(cwd, env, async (url) => {
+      const res = await fetch(new URL("api/models", url));
+      expect(res.status).toBe(200);
+      expect(JSON.stringify(await res.json())).toMatch(/"fmnist"/);
+    });
     expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/Sightline console at http:\/\/127\.0\.0\.1:\d+\//);
     expect(second.stdout).toMatch(/Reused dataset/);
     expect(second.stdout).toContain("Reused fmnist:1");
     expect(second.stdout).toContain("fmnist:2 is already in production");
@@ -74,3 +84,38 @@ describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
     expect(second.stdout).toMatch(/Verified: fmnist:2/);
   });
 });
+
+/** `sightline demo --ui 0`: waits for the console's URL, runs `check` against it, then interrupts the demo. */
+function runDemoWithConsole(
+  cwd: string,
+  env: Record<string, string>,
+  check: (url: string) => Promise<void>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, "demo", "--ui", "0"], {
+      cwd,
+      env: { ...process.env, CI: "true", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let checked = false;
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      const url = /Sightline console at (http:\/\/\S+\/)/.exec(stdout)?.[1];
+      if (url && !checked) {
+        checked = true;
+        check(url).then(
+          () => child.kill("SIGINT"),
+          (err: unknown) => {
+            child.kill("SIGKILL");
+            reject(err);
+          },
+        );
+      }
+    });
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
