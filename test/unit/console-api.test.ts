@@ -155,6 +155,9 @@ describe("console API over a real SQLite state", () => {
       message: expect.stringMatching(/^invalid filter at column/),
     });
     expect((await get("/api/runs?limit=0", ApiError, 400)).error.code).toBe("invalid_limit");
+    const badSort = await get(`/api/runs?sort=${encodeURIComponent("metrics.accuracy sideways")}`, ApiError, 400);
+    expect(badSort.error.message).toMatch(/expected asc or desc/);
+    expect((await get("/api/runs?cursor=nonsense", ApiError, 400)).error.code).toBe("invalid_cursor");
   });
 
   it("shows one run with its stream, phases, artefacts and confusion matrix; an unknown run is a 404", async () => {
@@ -186,6 +189,8 @@ describe("console API over a real SQLite state", () => {
     expect(c.confusion["run-3"]!.matrix[0]).toEqual([8, 2, 2]);
     expect((await get("/api/runs/compare?ids=run-1", ApiError, 400)).error.code).toBe("compare_needs_two");
     expect((await get("/api/runs/compare?ids=run-1,nope", ApiError, 404)).error.code).toBe("run_not_found");
+    const eleven = Array.from({ length: 11 }, (_, i) => `r${i}`).join(",");
+    expect((await get(`/api/runs/compare?ids=${eleven}`, ApiError, 400)).error.code).toBe("compare_too_many");
   });
 
   it("lists dataset versions and shows one's validation and class balance; an unknown one is a 404", async () => {
