@@ -36,7 +36,14 @@ export function TimeChart({
         width: width(),
         height: 260,
         scales: { x: { time }, y: yRange ? { range: yRange } : {} },
-        axes: [xLabel ? { label: xLabel } : {}, { label: yLabel }],
+        // Counted x values (epochs, steps) tick at whole numbers.
+        axes: [
+          {
+            ...(xLabel ? { label: xLabel } : {}),
+            ...(time ? {} : { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }),
+          },
+          { label: yLabel },
+        ],
         series: [
           {},
           ...series.map((s) => ({

@@ -67,7 +67,7 @@ export function MetricCurves({ streams, id }: { streams: { label: string; stream
               <tr key={x}>
                 <th scope="row">{x}</th>
                 {series.map((s) => (
-                  <td key={s.label}>{num(s.values[j] ?? undefined)}</td>
+                  <td key={s.label}>{metricText(s.values[j])}</td>
                 ))}
               </tr>
             ))}
@@ -119,3 +119,7 @@ export function Confusion({
 
 export const paramText = (v: string | number | boolean | null | undefined): string =>
   v === undefined ? "—" : v === null ? "null" : String(v);
+
+/** A metric's value: whole numbers (epochs, counts) as they are, others to four places. */
+export const metricText = (v: number | null | undefined): string =>
+  v === null || v === undefined ? "—" : Number.isInteger(v) ? String(v) : num(v);

@@ -1,6 +1,5 @@
 import { RunComparison } from "../../../api/schemas.ts";
-import { num } from "../format.ts";
-import { Confusion, MetricCurves, paramText } from "../run-views.tsx";
+import { Confusion, MetricCurves, metricText, paramText } from "../run-views.tsx";
 import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
@@ -108,7 +107,7 @@ function Comparison({ c }: { c: RunComparison }) {
         caption="Each run's final metrics; test_* are the registered version's held-out numbers"
         rows={c.metrics}
         runIds={runIds}
-        show={(v) => (v === null || v === undefined ? "—" : num(v))}
+        show={metricText}
         empty="No run has metrics."
       />
       <section aria-labelledby="curves">

@@ -1,6 +1,6 @@
 import { RunDetail } from "../../../api/schemas.ts";
-import { num, short, when } from "../format.ts";
-import { Confusion, MetricCurves, paramText } from "../run-views.tsx";
+import { short, when } from "../format.ts";
+import { Confusion, MetricCurves, metricText, paramText } from "../run-views.tsx";
 import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
@@ -83,7 +83,11 @@ function Run({ d }: { d: RunDetail }) {
         <h2 id="stream">Metric stream</h2>
         <MetricCurves id="run" streams={[{ label: r.runId, stream: r.stream }]} />
       </section>
-      <KeyValues id="final" title="Final metrics" values={Object.entries(r.metrics).map(([k, v]) => [k, num(v)])} />
+      <KeyValues
+        id="final"
+        title="Final metrics"
+        values={Object.entries(r.metrics).map(([k, v]) => [k, metricText(v)])}
+      />
       <KeyValues id="params" title="Params" values={Object.entries(r.params).map(([k, v]) => [k, paramText(v)])} />
       <KeyValues id="tags" title="Tags" values={Object.entries(r.tags)} />
       <KeyValues

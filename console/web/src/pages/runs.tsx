@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { RunsPage as RunsPageSchema } from "../../../api/schemas.ts";
-import { num, when } from "../format.ts";
+import { when } from "../format.ts";
+import { metricText } from "../run-views.tsx";
 import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
@@ -133,7 +134,7 @@ export function RunsPage({ filter, sort }: { filter: string; sort: string }) {
                         <td>{r.model}</td>
                         <td>{r.version !== undefined ? `${r.model}:${r.version}` : "—"}</td>
                         {columns.map((k) => (
-                          <td key={k}>{k === "epoch" ? (r.metrics[k] ?? "—") : num(r.metrics[k])}</td>
+                          <td key={k}>{metricText(r.metrics[k])}</td>
                         ))}
                       </tr>
                     ))}
