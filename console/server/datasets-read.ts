@@ -14,6 +14,27 @@ const THUMBNAIL_SIDE = 96;
 const MAX_INPUT_PIXELS = 4096 * 4096;
 const EXAMPLES = 5;
 
+/**
+ * Manifests recently read, per store: a dataset id is its manifest's digest, so a cached one never goes stale, and a
+ * page of thumbnails (one request per image) reads and checks a large manifest once rather than 24 times.
+ */
+const manifests = new WeakMap<object, Map<string, Promise<Manifest>>>();
+const CACHED_MANIFESTS = 4;
+
+function manifestOf(deps: ReadDeps, id: string): Promise<Manifest> {
+  const cache = manifests.get(deps.meta) ?? new Map<string, Promise<Manifest>>();
+  manifests.set(deps.meta, cache);
+  let loaded = cache.get(id);
+  if (!loaded) {
+    loaded = loadDataset(deps, id).then((d) => d.manifest);
+    // A failed read is not kept: the next request tries again.
+    loaded.catch(() => cache.delete(id));
+    cache.set(id, loaded);
+    if (cache.size > CACHED_MANIFESTS) cache.delete(cache.keys().next().value!);
+  }
+  return loaded;
+}
+
 const row = (r: DatasetRecord) => ({
   id: r.id,
   name: r.name,
@@ -68,7 +89,7 @@ const thumbnailUrl = (id: string, label: string, n: number): string =>
   `/api/datasets/${encodeURIComponent(id)}/thumbnails/${encodeURIComponent(label)}/${n}`;
 
 export async function thumbnailList(deps: ReadDeps, id: string, label: string): Promise<Thumbnails> {
-  const { manifest } = await loadDataset(deps, id);
+  const manifest = await manifestOf(deps, id);
   const files = classFiles(manifest, id, label);
   return Thumbnails.parse({
     class: label,
@@ -82,7 +103,7 @@ export async function thumbnailList(deps: ReadDeps, id: string, label: string): 
  * never reach the browser as they are.
  */
 export async function thumbnail(deps: ReadDeps, id: string, label: string, n: number): Promise<Buffer> {
-  const { manifest } = await loadDataset(deps, id);
+  const manifest = await manifestOf(deps, id);
   const file = classFiles(manifest, id, label)[n];
   if (!Number.isInteger(n) || n < 0 || n >= THUMBNAILS_PER_CLASS || !file)
     throw new SightlineError("not_found", "thumbnail_not_found", `no thumbnail ${n} of class ${label}`);

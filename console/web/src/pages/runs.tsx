@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { RunsPage as RunsPageSchema } from "../../../api/schemas.ts";
 import { when } from "../format.ts";
 import { metricText } from "../run-views.tsx";
@@ -19,6 +19,8 @@ export function RunsPage({ filter, sort }: { filter: string; sort: string }) {
   const [cursors, setCursors] = useState<string[]>([]);
   const [picked, setPicked] = useState<string[]>([]);
   const [draft, setDraft] = useState(filter);
+  // The box follows the address (a link or Back changes the filter too).
+  useEffect(() => setDraft(filter), [filter]);
   const cursor = cursors.at(-1);
   const query = new URLSearchParams({
     limit: String(PAGE),
