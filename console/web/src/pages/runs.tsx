@@ -16,7 +16,11 @@ const SORTABLE = [
 ] as const;
 
 export function RunsPage({ filter, sort }: { filter: string; sort: string }) {
-  const [cursors, setCursors] = useState<string[]>([]);
+  // A cursor belongs to one filter and order: the pages read are kept with them, and another starts at page one.
+  const key = `${filter}\n${sort}`;
+  const [paged, setPaged] = useState<{ key: string; cursors: string[] }>({ key, cursors: [] });
+  const cursors = paged.key === key ? paged.cursors : [];
+  const setCursors = (next: (c: string[]) => string[]) => setPaged({ key, cursors: next(cursors) });
   const [picked, setPicked] = useState<string[]>([]);
   const [draft, setDraft] = useState(filter);
   // The box follows the address (a link or Back changes the filter too).
@@ -30,7 +34,6 @@ export function RunsPage({ filter, sort }: { filter: string; sort: string }) {
   });
   const loaded = useApi(`/api/runs?${query.toString()}`, RunsPageSchema);
   const go = (f: string, s: string) => {
-    setCursors([]);
     location.hash = href.runs(f, s);
   };
   const toggle = (id: string) => setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p, id]));
