@@ -142,6 +142,18 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     await expect.poll(() => rows.first().innerText()).toContain("run-3");
     await page.getByRole("button", { name: /^test_accuracy/ }).click();
     await expect.poll(() => rows.first().innerText()).toContain("run-1");
+    // Paged by cursor: two rows a page, then the last one, then back.
+    await page.goto(`${ui.url}#/runs?limit=2`);
+    await expect
+      .poll(() => rows.allInnerTexts())
+      .toEqual([expect.stringContaining("run-3"), expect.stringContaining("run-2")]);
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(() => rows.allInnerTexts()).toEqual([expect.stringContaining("run-1")]);
+    expect(await page.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await expect.poll(() => rows.count()).toBe(2);
+    await page.goto(`${ui.url}#/runs`);
+    await expect.poll(() => rows.count()).toBe(3);
     for (const id of ["run-1", "run-2", "run-3"]) await page.getByLabel(`Compare ${id}`).check();
     await page.getByRole("button", { name: "Compare selected (3)" }).click();
     await page.getByRole("heading", { level: 1, name: "Compare 3 runs" }).waitFor();

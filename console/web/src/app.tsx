@@ -59,7 +59,7 @@ function Page({ route }: { route: Route }) {
     case "drift":
       return <DriftPage name={route.name} version={route.version} />;
     case "runs":
-      return <RunsPage filter={route.filter} sort={route.sort} />;
+      return <RunsPage filter={route.filter} sort={route.sort} limit={route.limit} />;
     case "run":
       return <RunPage id={route.id} />;
     case "compare":

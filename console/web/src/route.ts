@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 
 /**
  * Where the hash says we are: `#/models`, `#/models/NAME`, `#/lineage?q=ID`, `#/drift`, `#/drift/NAME/VERSION`,
- * `#/runs?filter=F&sort=S`, `#/runs/ID`, `#/compare?ids=A,B`, `#/datasets`, `#/datasets/ID`, `#/datasets/diff?a=&b=`,
+ * `#/runs?filter=F&sort=S&limit=N`, `#/runs/ID`, `#/compare?ids=A,B`, `#/datasets`, `#/datasets/ID`, `#/datasets/diff?a=&b=`,
  * `#/jobs`, `#/jobs/NAME`.
  */
 export type Route =
@@ -10,7 +10,7 @@ export type Route =
   | { page: "model"; name: string }
   | { page: "lineage"; q: string }
   | { page: "drift"; name?: string; version?: number }
-  | { page: "runs"; filter: string; sort: string }
+  | { page: "runs"; filter: string; sort: string; limit?: number }
   | { page: "run"; id: string }
   | { page: "compare"; ids: string[] }
   | { page: "datasets" }
@@ -18,6 +18,12 @@ export type Route =
   | { page: "datasetDiff"; a: string; b: string }
   | { page: "jobs" }
   | { page: "job"; name: string };
+
+/** `limit=N` (rows per page of runs), when it is a whole number the API accepts. */
+function pageSize(params: URLSearchParams): { limit?: number } {
+  const n = Number(params.get("limit"));
+  return Number.isInteger(n) && n >= 1 && n <= 1000 ? { limit: n } : {};
+}
 
 export function parseRoute(hash: string): Route {
   const [path = "", query = ""] = hash.replace(/^#/, "").split("?");
@@ -31,7 +37,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "runs")
     return parts[1]
       ? { page: "run", id: parts[1] }
-      : { page: "runs", filter: params.get("filter") ?? "", sort: params.get("sort") ?? "" };
+      : { page: "runs", filter: params.get("filter") ?? "", sort: params.get("sort") ?? "", ...pageSize(params) };
   if (parts[0] === "compare") return { page: "compare", ids: (params.get("ids") ?? "").split(",").filter(Boolean) };
   if (parts[0] === "datasets" && parts[1] === "diff")
     return { page: "datasetDiff", a: params.get("a") ?? "", b: params.get("b") ?? "" };

@@ -6,6 +6,7 @@ import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
 
+/** Rows per page unless the address says otherwise (`limit=N`). */
 const PAGE = 25;
 /** The final metrics shown as columns when runs have them, in this order. */
 const PREFERRED = ["test_accuracy", "test_macro_f1", "accuracy", "loss", "epoch"];
@@ -15,9 +16,9 @@ const SORTABLE = [
   { label: "Model", field: "model" },
 ] as const;
 
-export function RunsPage({ filter, sort }: { filter: string; sort: string }) {
+export function RunsPage({ filter, sort, limit = PAGE }: { filter: string; sort: string; limit?: number | undefined }) {
   // A cursor belongs to one filter and order: the pages read are kept with them, and another starts at page one.
-  const key = `${filter}\n${sort}`;
+  const key = `${filter}\n${sort}\n${limit}`;
   const [paged, setPaged] = useState<{ key: string; cursors: string[] }>({ key, cursors: [] });
   const cursors = paged.key === key ? paged.cursors : [];
   const setCursors = (next: (c: string[]) => string[]) => setPaged({ key, cursors: next(cursors) });
@@ -27,7 +28,7 @@ export function RunsPage({ filter, sort }: { filter: string; sort: string }) {
   useEffect(() => setDraft(filter), [filter]);
   const cursor = cursors.at(-1);
   const query = new URLSearchParams({
-    limit: String(PAGE),
+    limit: String(limit),
     ...(filter ? { filter } : {}),
     ...(sort ? { sort } : {}),
     ...(cursor ? { cursor } : {}),
@@ -104,7 +105,7 @@ export function RunsPage({ filter, sort }: { filter: string; sort: string }) {
               <Scroll label="Runs">
                 <table class="runs">
                   <caption>
-                    {`Runs ${cursors.length * PAGE + 1}–${cursors.length * PAGE + page.runs.length}${filter ? `, matching ${filter}` : ""}; pick two or more to compare`}
+                    {`Runs ${cursors.length * limit + 1}–${cursors.length * limit + page.runs.length}${filter ? `, matching ${filter}` : ""}; pick two or more to compare`}
                   </caption>
                   <thead>
                     <tr>
