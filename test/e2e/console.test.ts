@@ -188,6 +188,16 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     expect(problems).toEqual([]);
   });
 
+  it("runs: a malformed filter shows the parser's message, and the only error is that 400", async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${ui.url}#/runs`);
+    await page.getByLabel("Filter").fill("metrics.accuracy >");
+    await page.keyboard.press("Enter");
+    expect(await page.getByRole("alert").innerText()).toMatch(/^invalid filter at column \d+/);
+    expect(problems.filter((p) => !/400/.test(p))).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
+  });
+
   it("datasets: versions, one version's validation, class balance and thumbnails, and the diff's counts", async () => {
     const { page, problems } = await open(browser);
     await page.goto(`${ui.url}#/datasets`);
