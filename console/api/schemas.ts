@@ -123,3 +123,136 @@ export const DriftHistory = z.object({
   ),
 });
 export type DriftHistory = z.infer<typeof DriftHistory>;
+
+const Param = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const RunStatus = z.enum(["running", "succeeded", "failed"]);
+
+const RunRow = z.object({
+  runId: z.string(),
+  requestId: z.string(),
+  model: z.string(),
+  datasetId: z.string(),
+  trainer: z.string(),
+  status: RunStatus,
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  seconds: z.number().optional(),
+  version: z.number().int().optional(),
+  reason: z.string().optional(),
+  params: z.record(z.string(), Param),
+  tags: z.record(z.string(), z.string()),
+  metrics: Metrics,
+  imagesPerSecond: z.number().optional(),
+});
+
+export const RunsPage = z.object({ runs: z.array(RunRow), nextCursor: z.string().optional() });
+export type RunsPage = z.infer<typeof RunsPage>;
+
+const Confusion = z.object({ classes: z.array(z.string()), matrix: z.array(z.array(z.number().int())) });
+
+export const RunDetail = z.object({
+  run: RunRow.extend({
+    /** The metric stream as the trainer wrote it, one line per epoch or step. */
+    stream: z.array(Metrics),
+    phases: z.record(z.string(), z.number()),
+    artefacts: z.array(z.object({ kind: z.string(), digest: z.string(), pointer: z.string().optional() })),
+    progress: z
+      .object({ epoch: z.number().int(), epochs: z.number().int(), batch: z.number().int(), batches: z.number().int() })
+      .optional(),
+    updatedAt: z.string().optional(),
+  }),
+  confusion: Confusion.nullable(),
+});
+export type RunDetail = z.infer<typeof RunDetail>;
+
+const Compared = <V extends z.ZodType>(value: V) =>
+  z.array(z.object({ key: z.string(), values: z.record(z.string(), value.nullable()) }));
+
+export const RunComparison = z.object({
+  runs: z.array(RunRow),
+  params: Compared(Param),
+  tags: Compared(z.string()),
+  metrics: Compared(z.number()),
+  /** Each run's metric stream, by run id (per-epoch curves). */
+  streams: z.record(z.string(), z.array(Metrics)),
+  /** Each run's confusion matrix on the held-out split, by run id (null: it registered nothing). */
+  confusion: z.record(z.string(), Confusion.nullable()),
+});
+export type RunComparison = z.infer<typeof RunComparison>;
+
+const DatasetRow = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  classes: z.array(z.string()),
+  files: z.number().int(),
+  bytes: z.number(),
+  splits: z.record(z.string(), z.number().int()),
+  source: z.string(),
+  createdAt: z.string(),
+  validation: z.enum(["passed", "failed", "skipped"]),
+});
+
+export const DatasetList = z.object({ datasets: z.array(DatasetRow) });
+export type DatasetList = z.infer<typeof DatasetList>;
+
+export const DatasetDetail = z.object({
+  dataset: DatasetRow,
+  /** Files per class and split, from the manifest. */
+  balance: z.array(z.object({ class: z.string(), splits: z.record(z.string(), z.number().int()) })),
+  validation: z
+    .object({
+      ok: z.boolean(),
+      rules: z.array(z.object({ rule: z.string(), ok: z.boolean(), detail: z.string(), violations: z.number().int() })),
+    })
+    .nullable(),
+});
+export type DatasetDetail = z.infer<typeof DatasetDetail>;
+
+export const Thumbnails = z.object({
+  class: z.string(),
+  /** How many files the class has; only the first few are shown. */
+  total: z.number().int(),
+  images: z.array(z.object({ path: z.string(), url: z.string() })),
+});
+export type Thumbnails = z.infer<typeof Thumbnails>;
+
+export const DatasetDiff = z.object({
+  a: z.string(),
+  b: z.string(),
+  classes: z.array(
+    z.object({
+      class: z.string(),
+      added: z.number().int(),
+      removed: z.number().int(),
+      changed: z.number().int(),
+      /** A few of the paths, for a person to check. */
+      examples: z.object({ added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
+    }),
+  ),
+  totals: z.object({ added: z.number().int(), removed: z.number().int(), changed: z.number().int() }),
+});
+export type DatasetDiff = z.infer<typeof DatasetDiff>;
+
+const JobRow = z.object({
+  name: z.string(),
+  requestId: z.string(),
+  model: z.string(),
+  datasetId: z.string(),
+  state: z.enum(["pending", "running", "succeeded", "failed"]),
+  reason: z.string().optional(),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  exitCode: z.number().int().nullable().optional(),
+  message: z.string().optional(),
+});
+
+export const JobList = z.object({ jobs: z.array(JobRow) });
+export type JobList = z.infer<typeof JobList>;
+
+export const JobDetail = z.object({
+  job: JobRow,
+  /** The end of its log, oldest line first; `truncated` when the log holds more. */
+  log: z.object({ lines: z.array(z.string()), truncated: z.boolean(), missing: z.boolean() }),
+});
+export type JobDetail = z.infer<typeof JobDetail>;

@@ -5,6 +5,7 @@ import { errorKind, SightlineError, type ErrorKind } from "../../core/errors.ts"
 import type { Logger } from "../../core/telemetry/logger.ts";
 import type { ApiError } from "../api/schemas.ts";
 import { driftHistory, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
+import { pageRoutes } from "./page-routes.ts";
 
 export interface ConsoleOptions extends ReadDeps {
   /** The built front end (index.html and its assets); without it only the API answers. */
@@ -100,6 +101,7 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
       );
     return driftHistory(options, String(req.params.name), version);
   });
+  pageRoutes(api, options);
   api.use((req, res) => fail(res, 404, "not_found", `no API route ${req.path}`));
   api.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status ?? KIND_STATUS[errorKind(err)];

@@ -37,3 +37,33 @@ function readable(line: string): string {
   if (!entry.success) return line;
   return entry.data.err ? `${entry.data.message}: ${entry.data.err.message}` : entry.data.message;
 }
+
+/**
+ * The last lines of a log, bounded both ways (at most `maxBytes` read from its end, at most `maxLines` kept), each
+ * JSON entry shortened as by lastLine and each line cut at 1000 characters. `truncated`: the log holds more.
+ */
+export async function tailLines(
+  path: string,
+  options: { maxLines?: number; maxBytes?: number } = {},
+): Promise<{ lines: string[]; truncated: boolean }> {
+  const maxLines = options.maxLines ?? 200;
+  const maxBytes = options.maxBytes ?? 64 * 1024;
+  const file = await open(path, "r");
+  try {
+    const { size } = await file.stat();
+    const length = Math.min(size, maxBytes);
+    const buffer = Buffer.alloc(length);
+    await file.read(buffer, 0, length, size - length);
+    let lines = buffer.toString("utf8").split("\n");
+    // A read that starts inside the file starts inside a line: that partial line is dropped.
+    if (length < size) lines = lines.slice(1);
+    lines = lines.map((l) => l.trimEnd()).filter(Boolean);
+    const kept = lines.slice(-maxLines);
+    return {
+      lines: kept.map((l) => readable(l.trim()).slice(0, 1000)),
+      truncated: length < size || kept.length < lines.length,
+    };
+  } finally {
+    await file.close();
+  }
+}

@@ -123,11 +123,141 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     expect(problems).toEqual([]);
   });
 
+  it("runs: the table filters and sorts; compare three runs shows the param diff, three curves and the matrices", async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${ui.url}#/runs`);
+    await page.getByRole("heading", { level: 1, name: "Runs" }).waitFor();
+    const rows = page.locator("table.runs tbody tr");
+    await expect.poll(() => rows.count()).toBe(3);
+    expect(await rows.first().innerText()).toContain("run-3");
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByLabel("Filter").fill('status = "failed"');
+    await page.keyboard.press("Enter");
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.first().innerText()).toMatch(/run-2\s[\s\S]*failed/);
+    await page.getByLabel("Filter").fill("");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => rows.count()).toBe(3);
+    await page.getByRole("button", { name: /^test_accuracy/ }).click();
+    await expect.poll(() => rows.first().innerText()).toContain("run-3");
+    await page.getByRole("button", { name: /^test_accuracy/ }).click();
+    await expect.poll(() => rows.first().innerText()).toContain("run-1");
+    // Paged by cursor: two rows a page, then the last one, then back.
+    await page.goto(`${ui.url}#/runs?limit=2`);
+    await expect
+      .poll(() => rows.allInnerTexts())
+      .toEqual([expect.stringContaining("run-3"), expect.stringContaining("run-2")]);
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(() => rows.allInnerTexts()).toEqual([expect.stringContaining("run-1")]);
+    expect(await page.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
+    await page.getByRole("button", { name: "Previous page" }).click();
+    await expect.poll(() => rows.count()).toBe(2);
+    await page.goto(`${ui.url}#/runs`);
+    await expect.poll(() => rows.count()).toBe(3);
+    for (const id of ["run-1", "run-2", "run-3"]) await page.getByLabel(`Compare ${id}`).check();
+    await page.getByRole("button", { name: "Compare selected (3)" }).click();
+    await page.getByRole("heading", { level: 1, name: "Compare 3 runs" }).waitFor();
+    const diff = await page.locator("section[aria-labelledby=param-diff] table").innerText();
+    expect(diff).toMatch(/learningRate\s+0\.01\s+0\.02\s+0\.005/);
+    expect(diff).toContain("epochs");
+    expect(diff).not.toContain("architecture");
+    // One curve per run: uPlot's legend lists the x axis, then each series.
+    await page.locator("section[aria-labelledby=curves] .chart canvas").waitFor();
+    const legend = page.locator("section[aria-labelledby=curves] .u-legend .u-series");
+    expect(await legend.allInnerTexts()).toEqual([
+      expect.any(String),
+      ...["run-1", "run-2", "run-3"].map((r) => expect.stringContaining(r)),
+    ]);
+    await page.getByLabel("Metric", { exact: true }).selectOption("loss");
+    await expect
+      .poll(() => page.locator("section[aria-labelledby=curves] .chart").getAttribute("aria-label"))
+      .toMatch(/^loss per epoch/);
+    expect(await page.locator("table.confusion").count()).toBe(2);
+    expect(await page.locator("section[aria-labelledby=confusions]").innerText()).toContain("No registered version");
+    expect(await seriousViolations(page)).toEqual([]);
+    // One run's own page: its stream, params, and links to its model version and lineage.
+    await page.getByRole("link", { name: "run-3", exact: true }).first().click();
+    await page.getByRole("heading", { level: 1, name: "Run run-3" }).waitFor();
+    await page.locator(".chart canvas").first().waitFor();
+    const text = await page.locator("main").innerText();
+    expect(text).toContain(`${MODEL}:2`);
+    expect(text).toContain("learningRate");
+    expect(text).toContain("confusion_matrix");
+    expect(await page.getByRole("link", { name: "lineage of run-3" }).getAttribute("href")).toBe("#/lineage?q=run-3");
+    expect(await seriousViolations(page)).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it("runs: a malformed filter shows the parser's message, and the only error is that 400", async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${ui.url}#/runs`);
+    await page.getByLabel("Filter").fill("metrics.accuracy >");
+    await page.keyboard.press("Enter");
+    expect(await page.getByRole("alert").innerText()).toMatch(/^invalid filter at column \d+/);
+    expect(problems.filter((p) => !/400/.test(p))).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
+  });
+
+  it("datasets: versions, one version's validation, class balance and thumbnails, and the diff's counts", async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${ui.url}#/datasets`);
+    await page.getByRole("heading", { level: 1, name: "Datasets" }).waitFor();
+    await expect.poll(() => page.locator("main table tbody tr").count()).toBe(2);
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByRole("button", { name: "Show the diff" }).click();
+    const diff = page.locator("table.diff");
+    await diff.waitFor();
+    const rows = await diff.locator("tbody tr").allInnerTexts();
+    expect(rows.map((r) => r.split(/\s+/).slice(0, 4).join(" "))).toEqual([
+      "bag 2 0 1",
+      "sneaker 2 0 0",
+      "trouser 2 1 0",
+    ]);
+    expect(await diff.locator("caption").innerText()).toContain("6 added, 1 removed, 1 changed");
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByRole("link", { name: /^to / }).click();
+    await page.getByRole("heading", { name: "Class balance" }).waitFor();
+    expect(await page.locator("section[aria-labelledby=validation] tbody tr").count()).toBeGreaterThan(3);
+    expect(await page.locator("section[aria-labelledby=balance] svg rect").count()).toBeGreaterThan(3);
+    const thumb = page.locator("ul.thumbs img").first();
+    await thumb.waitFor();
+    await expect.poll(() => thumb.evaluate((img: { naturalWidth: number }) => img.naturalWidth)).toBeGreaterThan(0);
+    expect(await page.locator("ul.thumbs").count()).toBe(3);
+    expect(await seriousViolations(page)).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it("jobs: the table, then one job's log tail", async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${ui.url}#/jobs`);
+    await page.getByRole("heading", { level: 1, name: "Jobs" }).waitFor();
+    expect(await page.locator("main tbody tr").innerText()).toMatch(/succeeded/);
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByRole("link", { name: world.job }).click();
+    await page.getByRole("heading", { name: "Log" }).waitFor();
+    const log = await page.locator("pre.log").innerText();
+    expect(log).toContain("epoch 4/4");
+    expect(log.trim().split("\n").at(-1)).toBe("registered fashion:2");
+    expect(await seriousViolations(page)).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
   it("fits a phone's width: no page scrolls sideways, and axe still finds nothing serious", async () => {
     const { page, problems } = await open(browser, { width: 390, height: 844 });
-    for (const path of [`#/models/${MODEL}`, "#/lineage?q=pred-b", `#/drift/${DRIFT_MODEL}/1`]) {
+    for (const path of [
+      `#/models/${MODEL}`,
+      "#/lineage?q=pred-b",
+      `#/drift/${DRIFT_MODEL}/1`,
+      "#/runs",
+      "#/compare?ids=run-1,run-2,run-3",
+      "#/runs/run-1",
+      `#/datasets/${world.dataset2.id}`,
+      `#/datasets/diff?a=${world.dataset.id}&b=${world.dataset2.id}`,
+      `#/jobs/${world.job}`,
+    ]) {
       await page.goto(`${ui.url}${path}`);
-      await page.locator("main table").first().waitFor();
+      await page.locator("main table, main pre.log").first().waitFor();
+      await expect.poll(() => page.locator("main [role=status]").count(), { message: path }).toBe(0);
       // A string: this file is type-checked for Node, where `document` does not exist.
       expect(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path).toBe(true);
       // Wide tables scroll inside their own region here: each must be reachable from the keyboard.

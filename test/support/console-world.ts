@@ -5,6 +5,7 @@ import { catchUpLineage } from "../../core/lineage/emit.ts";
 import { parsePolicy } from "../../core/registry/policy.ts";
 import { promote } from "../../core/registry/promote.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
+import { recordJob, recordRuns, secondDatasetVersion } from "./console-runs.ts";
 import { logged, records, registerDriftModel } from "./drift-world.ts";
 import { lineageWorld, MODEL } from "./lineage-world.ts";
 
@@ -14,7 +15,8 @@ export const DRIFT_MODEL = "shoes";
 /**
  * What the console shows, built through core in a temp SIGHTLINE_HOME (the embedded default's layout, so
  * `sightline ui` opens it as is): lineageWorld's history (dataset, runs, promotions, a rollback, predictions),
- * its lineage recorded, a gate decision waiting for approval, and three real drift reports of a second model.
+ * its lineage recorded, a gate decision waiting for approval, three real drift reports of a second model, the
+ * tracked runs behind the versions, a second version of the dataset and a finished training job with its log.
  */
 export async function consoleWorld() {
   const world = await lineageWorld();
@@ -53,7 +55,10 @@ export async function consoleWorld() {
       deps,
       logged(DRIFT_MODEL, drifting.version, records(300, 10 + i, shift, start + i * hour), `w${i}`),
     );
-  return { ...world, config, decision, drifting };
+  await recordRuns(world, world);
+  const dataset2 = await secondDatasetVersion(world);
+  const job = await recordJob(world.meta, world.home, world.dataset.id);
+  return { ...world, config, decision, drifting, dataset2, job };
 }
 
 export type ConsoleWorld = Awaited<ReturnType<typeof consoleWorld>>;

@@ -1,8 +1,25 @@
+import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { request, type Server } from "node:http";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
-import { ApiError, DriftHistory, LineageGraph, ModelDetail, ModelList } from "../../console/api/schemas.ts";
+import {
+  ApiError,
+  DatasetDetail,
+  DatasetDiff,
+  DatasetList,
+  DriftHistory,
+  JobDetail,
+  JobList,
+  LineageGraph,
+  ModelDetail,
+  ModelList,
+  RunComparison,
+  RunDetail,
+  RunsPage,
+  Thumbnails,
+} from "../../console/api/schemas.ts";
 import { createConsoleApp } from "../../console/server/app.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL, type ConsoleWorld } from "../support/console-world.ts";
@@ -116,6 +133,125 @@ describe("console API over a real SQLite state", () => {
     expect(d.reports[2]!.tests.length).toBeGreaterThan(3);
     expect((await get(`/api/drift/${DRIFT_MODEL}/x`, ApiError, 400)).error.code).toBe("version_invalid");
     expect((await get(`/api/drift/${MODEL}/1`, DriftHistory)).reports).toEqual([]);
+  });
+
+  it("lists runs newest first, filters and sorts them, pages with a cursor; a bad filter is a 400", async () => {
+    const all = await get("/api/runs", RunsPage);
+    expect(all.runs.map((r) => r.runId)).toEqual(["run-3", "run-2", "run-1"]);
+    expect(all.runs[0]).toMatchObject({ status: "succeeded", version: 2, params: { learningRate: 0.005 } });
+    expect(all.runs[0]!.metrics.test_accuracy).toBeCloseTo(0.83);
+    const good = await get(`/api/runs?filter=${encodeURIComponent("metrics.test_accuracy > 0.81")}`, RunsPage);
+    expect(good.runs.map((r) => r.runId)).toEqual(["run-3"]);
+    const sorted = await get(`/api/runs?sort=${encodeURIComponent("params.learningRate asc")}`, RunsPage);
+    expect(sorted.runs.map((r) => r.runId)).toEqual(["run-3", "run-1", "run-2"]);
+    const first = await get("/api/runs?limit=2", RunsPage);
+    expect(first.runs).toHaveLength(2);
+    const rest = await get(`/api/runs?limit=2&cursor=${first.nextCursor}`, RunsPage);
+    expect(rest).toEqual({ runs: [expect.objectContaining({ runId: "run-1" })] });
+    expect((await get(`/api/runs?model=${DRIFT_MODEL}`, RunsPage)).runs).toEqual([]);
+    const bad = await get(`/api/runs?filter=${encodeURIComponent("metrics.accuracy >")}`, ApiError, 400);
+    expect(bad.error).toMatchObject({
+      code: "invalid_filter",
+      message: expect.stringMatching(/^invalid filter at column/),
+    });
+    expect((await get("/api/runs?limit=0", ApiError, 400)).error.code).toBe("invalid_limit");
+    const badSort = await get(`/api/runs?sort=${encodeURIComponent("metrics.accuracy sideways")}`, ApiError, 400);
+    expect(badSort.error.message).toMatch(/expected asc or desc/);
+    expect((await get("/api/runs?cursor=nonsense", ApiError, 400)).error.code).toBe("invalid_cursor");
+  });
+
+  it("shows one run with its stream, phases, artefacts and confusion matrix; an unknown run is a 404", async () => {
+    const { run, confusion } = await get("/api/runs/run-1", RunDetail);
+    expect(run.stream.map((m) => m.epoch)).toEqual([1, 2, 3]);
+    expect(run.phases).toEqual({ load: 1.5, train: 120, evaluate: 3 });
+    expect(run.artefacts.map((a) => a.kind)).toEqual(["onnx", "card", "confusion_matrix"]);
+    expect(confusion).toEqual({
+      classes: ["bag", "sneaker", "trouser"],
+      matrix: [
+        [7, 3, 3],
+        [3, 7, 3],
+        [3, 3, 7],
+      ],
+    });
+    const failed = await get("/api/runs/run-2", RunDetail);
+    expect(failed).toMatchObject({ run: { status: "failed", reason: "out of memory" }, confusion: null });
+    expect((await get("/api/runs/nope", ApiError, 404)).error.code).toBe("run_not_found");
+  });
+
+  it("compares three runs: the params that differ, metrics side by side, each stream and confusion matrix", async () => {
+    const c = await get("/api/runs/compare?ids=run-1,run-2,run-3", RunComparison);
+    expect(c.runs.map((r) => r.runId)).toEqual(["run-1", "run-2", "run-3"]);
+    expect(c.params.map((p) => p.key)).toEqual(["epochs", "learningRate", "seed"]);
+    expect(c.params[1]!.values).toEqual({ "run-1": 0.01, "run-2": 0.02, "run-3": 0.005 });
+    expect(c.metrics.find((m) => m.key === "test_accuracy")!.values["run-2"]).toBeNull();
+    expect(Object.values(c.streams).map((s) => s.length)).toEqual([3, 1, 4]);
+    expect(c.confusion["run-2"]).toBeNull();
+    expect(c.confusion["run-3"]!.matrix[0]).toEqual([8, 2, 2]);
+    expect((await get("/api/runs/compare?ids=run-1", ApiError, 400)).error.code).toBe("compare_needs_two");
+    expect((await get("/api/runs/compare?ids=run-1,nope", ApiError, 404)).error.code).toBe("run_not_found");
+    const eleven = Array.from({ length: 11 }, (_, i) => `r${i}`).join(",");
+    expect((await get(`/api/runs/compare?ids=${eleven}`, ApiError, 400)).error.code).toBe("compare_too_many");
+  });
+
+  it("lists dataset versions and shows one's validation and class balance; an unknown one is a 404", async () => {
+    const { datasets } = await get("/api/datasets", DatasetList);
+    expect(datasets.map((d) => d.id)).toEqual([world.dataset2.id, world.dataset.id]);
+    const d = await get(`/api/datasets/${world.dataset.id}`, DatasetDetail);
+    expect(d.balance.map((b) => b.class)).toEqual(["bag", "sneaker", "trouser"]);
+    expect(d.balance.map((b) => Object.values(b.splits).reduce((x, y) => x + y, 0))).toEqual([8, 8, 8]);
+    expect(d.validation?.ok).toBe(true);
+    expect(d.validation?.rules.map((r) => r.rule)).toContain("class-imbalance");
+    expect((await get("/api/datasets/nope", ApiError, 404)).error.code).toBe("dataset_not_found");
+  });
+
+  it("serves a few thumbnails per class, re-encoded as small PNGs, never the stored bytes", async () => {
+    const t = await get(`/api/datasets/${world.dataset2.id}/thumbnails/bag`, Thumbnails);
+    expect(t.total).toBe(10);
+    expect(t.images).toHaveLength(8);
+    const res = await fetch(base + t.images[0]!.url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/png");
+    const png = Buffer.from(await res.arrayBuffer());
+    expect(png.subarray(1, 4).toString()).toBe("PNG");
+    const meta = await sharp(png).metadata();
+    expect(Math.max(meta.width, meta.height)).toBeLessThanOrEqual(96);
+    // Re-encoded: not the stored file, whatever it was.
+    const stored = await world.blobs.get(`sha256:${createHash("sha256").update(png).digest("hex")}`).catch(() => null);
+    expect(stored).toBeNull();
+    expect((await get(`/api/datasets/${world.dataset.id}/thumbnails/nope`, ApiError, 404)).error.code).toBe(
+      "class_not_found",
+    );
+    expect((await fetch(`${base}${t.images[0]!.url.replace(/\/0$/, "/8")}`)).status).toBe(404);
+  });
+
+  it("diffs two dataset versions per class: added, removed, changed files", async () => {
+    const diff = await get(`/api/datasets/diff?a=${world.dataset.id}&b=${world.dataset2.id}`, DatasetDiff);
+    expect(diff.classes.map((c) => [c.class, c.added, c.removed, c.changed])).toEqual([
+      ["bag", 2, 0, 1],
+      ["sneaker", 2, 0, 0],
+      ["trouser", 2, 1, 0],
+    ]);
+    expect(diff.totals).toEqual({ added: 6, removed: 1, changed: 1 });
+    expect((await get(`/api/datasets/diff?a=${world.dataset.id}`, ApiError, 400)).error.code).toBe("diff_needs_two");
+  });
+
+  it("lists training jobs and shows one with the tail of its log; an unknown job is a 404", async () => {
+    const { jobs } = await get("/api/jobs", JobList);
+    expect(jobs.map((j) => [j.name, j.state])).toEqual([[world.job, "succeeded"]]);
+    expect(Object.keys(jobs[0]!)).not.toContain("log");
+    const j = await get(`/api/jobs/${world.job}`, JobDetail);
+    expect(j.log).toEqual({
+      lines: [
+        "epoch 1/4 loss 0.500",
+        "epoch 2/4 loss 0.333",
+        "epoch 3/4 loss 0.250",
+        "epoch 4/4 loss 0.200",
+        "registered fashion:2",
+      ],
+      truncated: false,
+      missing: false,
+    });
+    expect((await get("/api/jobs/nope", ApiError, 404)).error.code).toBe("job_not_found");
   });
 
   it("only reads, answers only its own host names, and sends the security headers", async () => {

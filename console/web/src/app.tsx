@@ -1,13 +1,23 @@
+import { ComparePage } from "./pages/compare.tsx";
+import { DatasetDiffPage } from "./pages/dataset-diff.tsx";
+import { DatasetPage } from "./pages/dataset.tsx";
+import { DatasetsPage } from "./pages/datasets.tsx";
 import { DriftPage } from "./pages/drift.tsx";
+import { JobPage, JobsPage } from "./pages/jobs.tsx";
 import { LineagePage } from "./pages/lineage.tsx";
 import { ModelPage } from "./pages/model.tsx";
 import { ModelsPage } from "./pages/models.tsx";
+import { RunPage } from "./pages/run.tsx";
+import { RunsPage } from "./pages/runs.tsx";
 import { href, useRoute, type Route } from "./route.ts";
 
 const NAV = [
   { label: "Models", to: href.models(), pages: ["models", "model"] },
   { label: "Lineage", to: "#/lineage", pages: ["lineage"] },
+  { label: "Runs", to: href.runs(), pages: ["runs", "run", "compare"] },
+  { label: "Datasets", to: href.datasets(), pages: ["datasets", "dataset", "datasetDiff"] },
   { label: "Drift", to: href.drift(), pages: ["drift"] },
+  { label: "Jobs", to: href.jobs(), pages: ["jobs", "job"] },
 ] as const;
 
 export function App() {
@@ -48,5 +58,21 @@ function Page({ route }: { route: Route }) {
       return <LineagePage q={route.q} />;
     case "drift":
       return <DriftPage name={route.name} version={route.version} />;
+    case "runs":
+      return <RunsPage filter={route.filter} sort={route.sort} limit={route.limit} />;
+    case "run":
+      return <RunPage id={route.id} />;
+    case "compare":
+      return <ComparePage ids={route.ids} />;
+    case "datasets":
+      return <DatasetsPage />;
+    case "dataset":
+      return <DatasetPage id={route.id} />;
+    case "datasetDiff":
+      return <DatasetDiffPage a={route.a} b={route.b} />;
+    case "jobs":
+      return <JobsPage />;
+    case "job":
+      return <JobPage name={route.name} />;
   }
 }

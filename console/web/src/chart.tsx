@@ -12,11 +12,19 @@ export function TimeChart({
   series,
   summary,
   yLabel,
+  xLabel,
+  time = true,
+  yRange = [0, 1],
 }: {
+  /** The x values: seconds since the epoch, or (with `time` false) any numbers, such as epochs. */
   times: number[];
   series: Series[];
   summary: string;
   yLabel: string;
+  xLabel?: string;
+  time?: boolean;
+  /** Null: fitted to the data. */
+  yRange?: [number, number] | null;
 }) {
   const el = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -27,8 +35,15 @@ export function TimeChart({
       {
         width: width(),
         height: 260,
-        scales: { x: { time: true }, y: { range: [0, 1] } },
-        axes: [{}, { label: yLabel }],
+        scales: { x: { time }, y: yRange ? { range: yRange } : {} },
+        // Counted x values (epochs, steps) tick at whole numbers.
+        axes: [
+          {
+            ...(xLabel ? { label: xLabel } : {}),
+            ...(time ? {} : { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }),
+          },
+          { label: yLabel },
+        ],
         series: [
           {},
           ...series.map((s) => ({
@@ -49,6 +64,6 @@ export function TimeChart({
       resize.disconnect();
       plot.destroy();
     };
-  }, [times.join(","), series.map((s) => s.values.join(",")).join("|")]);
+  }, [times.join(","), series.map((s) => `${s.label}:${s.values.join(",")}`).join("|")]);
   return <div class="chart" ref={el} role="img" aria-label={summary} />;
 }

@@ -1,11 +1,29 @@
 import { useEffect, useState } from "preact/hooks";
 
-/** Where the hash says we are: `#/models`, `#/models/NAME`, `#/lineage?q=ID`, `#/drift`, `#/drift/NAME/VERSION`. */
+/**
+ * Where the hash says we are: `#/models`, `#/models/NAME`, `#/lineage?q=ID`, `#/drift`, `#/drift/NAME/VERSION`,
+ * `#/runs?filter=F&sort=S&limit=N`, `#/runs/ID`, `#/compare?ids=A,B`, `#/datasets`, `#/datasets/ID`, `#/datasets/diff?a=&b=`,
+ * `#/jobs`, `#/jobs/NAME`.
+ */
 export type Route =
   | { page: "models" }
   | { page: "model"; name: string }
   | { page: "lineage"; q: string }
-  | { page: "drift"; name?: string; version?: number };
+  | { page: "drift"; name?: string; version?: number }
+  | { page: "runs"; filter: string; sort: string; limit?: number }
+  | { page: "run"; id: string }
+  | { page: "compare"; ids: string[] }
+  | { page: "datasets" }
+  | { page: "dataset"; id: string }
+  | { page: "datasetDiff"; a: string; b: string }
+  | { page: "jobs" }
+  | { page: "job"; name: string };
+
+/** `limit=N` (rows per page of runs), when it is a whole number the API accepts. */
+function pageSize(params: URLSearchParams): { limit?: number } {
+  const n = Number(params.get("limit"));
+  return Number.isInteger(n) && n >= 1 && n <= 1000 ? { limit: n } : {};
+}
 
 export function parseRoute(hash: string): Route {
   const [path = "", query = ""] = hash.replace(/^#/, "").split("?");
@@ -14,7 +32,17 @@ export function parseRoute(hash: string): Route {
     .filter(Boolean)
     .map((p) => decodeURIComponent(p));
   if (parts[0] === "models" && parts[1]) return { page: "model", name: parts[1] };
-  if (parts[0] === "lineage") return { page: "lineage", q: new URLSearchParams(query).get("q") ?? "" };
+  const params = new URLSearchParams(query);
+  if (parts[0] === "lineage") return { page: "lineage", q: params.get("q") ?? "" };
+  if (parts[0] === "runs")
+    return parts[1]
+      ? { page: "run", id: parts[1] }
+      : { page: "runs", filter: params.get("filter") ?? "", sort: params.get("sort") ?? "", ...pageSize(params) };
+  if (parts[0] === "compare") return { page: "compare", ids: (params.get("ids") ?? "").split(",").filter(Boolean) };
+  if (parts[0] === "datasets" && parts[1] === "diff")
+    return { page: "datasetDiff", a: params.get("a") ?? "", b: params.get("b") ?? "" };
+  if (parts[0] === "datasets") return parts[1] ? { page: "dataset", id: parts[1] } : { page: "datasets" };
+  if (parts[0] === "jobs") return parts[1] ? { page: "job", name: parts[1] } : { page: "jobs" };
   if (parts[0] === "drift") {
     const version = Number(parts[2]);
     return parts[1] && Number.isInteger(version) && version > 0
@@ -30,6 +58,17 @@ export const href = {
   lineage: (q: string) => `#/lineage?${new URLSearchParams({ q }).toString()}`,
   drift: (name?: string, version?: number) =>
     name && version ? `#/drift/${encodeURIComponent(name)}/${version}` : "#/drift",
+  runs: (filter = "", sort = "") => {
+    const q = new URLSearchParams({ ...(filter ? { filter } : {}), ...(sort ? { sort } : {}) }).toString();
+    return q ? `#/runs?${q}` : "#/runs";
+  },
+  run: (id: string) => `#/runs/${encodeURIComponent(id)}`,
+  compare: (ids: string[]) => `#/compare?${new URLSearchParams({ ids: ids.join(",") }).toString()}`,
+  datasets: () => "#/datasets",
+  dataset: (id: string) => `#/datasets/${encodeURIComponent(id)}`,
+  datasetDiff: (a: string, b: string) => `#/datasets/diff?${new URLSearchParams({ a, b }).toString()}`,
+  jobs: () => "#/jobs",
+  job: (name: string) => `#/jobs/${encodeURIComponent(name)}`,
 };
 
 export function useRoute(): Route {
