@@ -81,6 +81,9 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     next();
   });
 
+  // The kubelet's and the load balancer's probe: the process answers (the stores are checked by the pages).
+  app.get("/health", (_req, res) => void res.set("Cache-Control", "no-store").json({ status: "ok" }));
+
   const api = express.Router();
   api.use((_req, res, next) => {
     res.set("Cache-Control", "no-store");

@@ -64,6 +64,11 @@ export async function startConsole(
     actor?: string;
     /** Evaluates production on a candidate's held-out data when a promotion needs it (the CLI's ONNX evaluator). */
     evaluator?: Evaluator;
+    /**
+     * Whether a lineage search first records the events published since (the embedded default, where the CLI is
+     * the lineage consumer). On GKE the lineage function records them and the console's identity only reads.
+     */
+    catchUpLineage?: boolean;
     buildDir?: string;
     say?: (line: string) => void;
   },
@@ -75,7 +80,8 @@ export async function startConsole(
     (catching = catching
       .then(() => catchUpLineage(rt, options.env))
       .catch((err: unknown) => rt.log.warn("lineage catch-up failed; answering from what is recorded", { err })));
-  await beforeLineage();
+  const catchUp = options.catchUpLineage ?? true;
+  if (catchUp) await beforeLineage();
   const { auth, token } = consoleAuth(rt, options.env, options.actor ?? `${userInfo().username}@${hostname()}`);
   const writes = auth
     ? {
@@ -91,7 +97,7 @@ export async function startConsole(
     blobs: rt.blobs,
     log: rt.log,
     staticDir,
-    beforeLineage,
+    ...(catchUp ? { beforeLineage } : {}),
     ...(isLoopback(options.host) ? { allowedHosts: [...LOOPBACK, options.host] } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
