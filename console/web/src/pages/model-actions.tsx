@@ -40,7 +40,8 @@ function actionsFor(m: ModelDetail): Action[] {
         path: `/api/models/${model}/promote`,
         body: (reason) => ({ version: v.version, reason }),
       });
-  if (production !== null)
+  // A rollback goes back to `previous`: without it there is nowhere to go.
+  if (production !== null && m.aliases.some((a) => a.alias === "previous"))
     actions.push({
       label: "Roll back production",
       confirm: `Point ${m.name}@production back at the previous version`,
