@@ -39,6 +39,7 @@ const random = (): string => randomBytes(32).toString("base64url");
 
 export const SESSION_COOKIE = "sightline_session";
 const SESSION_MS = 12 * 3600_000;
+const MAX_SESSIONS = 64;
 export const TOKEN_FILE = "console-token";
 
 /** The local token under `home`, created once (0600: only this user reads it). */
@@ -89,9 +90,19 @@ export function localAuth(token: string, actor: string): ConsoleAuth {
         res.status(401).json({ error: { code: "token_invalid", message: "that is not this console's token" } });
         return;
       }
+      const now = Date.now();
+      for (const [k, v] of sessions) if (v.expires <= now) sessions.delete(k);
+      // A link opened again and again must not grow the map without end: the oldest session goes first.
+      if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value!);
       const id = random();
-      sessions.set(id, { csrf: random(), expires: Date.now() + SESSION_MS });
-      res.cookie(SESSION_COOKIE, id, { httpOnly: true, sameSite: "strict", path: "/", maxAge: SESSION_MS });
+      sessions.set(id, { csrf: random(), expires: now + SESSION_MS });
+      res.cookie(SESSION_COOKIE, id, {
+        httpOnly: true,
+        sameSite: "strict",
+        secure: req.secure,
+        path: "/",
+        maxAge: SESSION_MS,
+      });
       res.redirect(303, "/");
     },
   };

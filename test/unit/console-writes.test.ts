@@ -264,3 +264,31 @@ describe("IAP's signed header, verified against a JWKS served on loopback", () =
     }
   });
 });
+
+describe("local sessions", () => {
+  it("keep at most 64: signing in again and again drops the oldest, not the newest", async () => {
+    const app = createConsoleApp({
+      meta: undefined as never,
+      blobs: undefined as never,
+      log: createLogger({}, { level: "CRITICAL" }),
+      auth: localAuth("tok", "me@here"),
+      writes: { meta: undefined as never, bus: undefined as never, policy: parsePolicy("approval: manual\n") },
+    });
+    const server = await listen(app);
+    try {
+      const base = urlOf(server);
+      const cookies: string[] = [];
+      for (let i = 0; i < 65; i++) {
+        const res = await fetch(`${base}/login?token=tok`, { redirect: "manual" });
+        cookies.push(res.headers.get("set-cookie")!.split(";")[0]!);
+      }
+      const actor = async (cookie: string) =>
+        Session.parse(await (await fetch(`${base}/api/session`, { headers: { cookie } })).json()).actor;
+      expect(await actor(cookies[0]!)).toBeNull();
+      expect(await actor(cookies[1]!)).toBe("me@here");
+      expect(await actor(cookies[64]!)).toBe("me@here");
+    } finally {
+      await close(server);
+    }
+  });
+});
