@@ -11,6 +11,7 @@
 locals {
   service_accounts = {
     serving         = "Serving pods (KSA sightline/sightline-serving via Workload Identity)"
+    console         = "Web console pods (KSA sightline/sightline-console via Workload Identity)"
     trainer         = "Training Jobs (KSA sightline/sightline-trainer via Workload Identity)"
     fn-lineage      = "Function recordLineage"
     fn-drift        = "Function detectDrift"
@@ -37,8 +38,12 @@ locals {
   # Project-level roles: Firestore, Cloud Monitoring and Dataplex lineage have no finer IAM resource. Serving only reads the
   # registry (aliases, versions); every function writes its own records (lineage, drift windows, retrain state,
   # decisions), so they keep datastore.user.
+  #
+  # The console reads what the CLI reads. Its writes (approve, promote, roll back: decisions, aliases and audit
+  # records in Firestore, then model.promoted / model.rolled_back) are off unless var.console_writes grants them.
   project_roles = [
     { sa = "serving", role = "roles/datastore.viewer" },
+    { sa = "console", role = "roles/datastore.viewer" },
     { sa = "trainer", role = "roles/datastore.user" },
     { sa = "fn-lineage", role = "roles/datastore.user" },
     # Dataplex lineage has no finer resource: the lineage function sends its OpenLineage RunEvents there
@@ -60,12 +65,14 @@ locals {
     { sa = "deployer", role = local.gke_connect_role },
     { sa = "deployer", role = "roles/cloudfunctions.developer" },
   ]
+  console_write_roles = var.console_writes ? [{ sa = "console", role = "roles/datastore.user" }] : []
 
   # Data bucket: readers and writers (objectUser: create, read, list, delete; no IAM or bucket changes). The drift
   # function only adds blobs (put: exists, then create-only upload), so it gets objectViewer + objectCreator; the
   # gate only reads models and datasets; the lineage function reads none (its records are all in Firestore).
   bucket_roles = [
     { sa = "serving", role = "roles/storage.objectViewer" },
+    { sa = "console", role = "roles/storage.objectViewer" },
     { sa = "trainer", role = "roles/storage.objectUser" },
     { sa = "fn-drift", role = "roles/storage.objectViewer" },
     { sa = "fn-drift", role = "roles/storage.objectCreator" },
@@ -82,6 +89,7 @@ locals {
       trainer     = ["sightline.training.requested", "sightline.training.completed", "sightline.training.failed"]
       drift-check = ["sightline.drift.reported"]
       deployer    = ["sightline.model.promoted", "sightline.model.rolled_back", "sightline.training.requested"]
+      console     = var.console_writes ? ["sightline.model.promoted", "sightline.model.rolled_back"] : []
     },
     { for fn, sa in local.function_sa : sa => local.function_publishes[fn] },
   )
@@ -113,7 +121,7 @@ resource "google_project_iam_custom_role" "gke_connect" {
 }
 
 resource "google_project_iam_member" "project" {
-  for_each = { for b in local.project_roles : "${b.sa}:${b.role}" => b }
+  for_each = { for b in concat(local.project_roles, local.console_write_roles) : "${b.sa}:${b.role}" => b }
 
   project = var.project_id
   role    = each.value.role
@@ -182,6 +190,7 @@ resource "google_artifact_registry_repository_iam_member" "images" {
 resource "google_service_account_iam_member" "workload_identity" {
   for_each = {
     serving = "sightline-serving"
+    console = "sightline-console"
     trainer = "sightline-trainer"
   }
 

@@ -142,3 +142,9 @@ variable "gpu_node_pool" {
   })
   default = { enabled = false }
 }
+
+variable "console_writes" {
+  description = "Let the web console approve, promote and roll back (IAP-identified users; k8s/console/README.md): Firestore read-write and publishing model.promoted / model.rolled_back. Off: the console only reads."
+  type        = bool
+  default     = false
+}

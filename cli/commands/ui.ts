@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { isLoopback, startConsole } from "../../console/server/start.ts";
 import type { Runtime } from "../../core/config/runtime.ts";
+import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 
 export const port = (value: string): number => {
@@ -17,7 +18,7 @@ export function registerUi(program: Command, ctx: CliContext): void {
   program
     .command("ui")
     .description(
-      "open the web console (models, lineage, drift) over the configured stores: read-only, on this machine by default",
+      "open the web console (models, lineage, drift) over the configured stores, on this machine by default; writes need the printed sign-in link",
     )
     .option("--port <n>", "port (0 picks a free one)", port, UI_PORT)
     .option(
@@ -45,9 +46,16 @@ export async function serveConsoleUntilStopped(
     host: opts.host,
     port: opts.port,
     env: ctx.env,
+    actor: ctx.actor,
+    evaluator: new OnnxEvaluator(rt),
     say: (line) => process.stderr.write(`${line}\n`),
   });
   ctx.out(`Sightline console at ${running.url} (state in ${rt.config.home}). Ctrl-C stops.`);
+  // The link carries the token: only this terminal (and whoever reads the 0600 file) sees it.
+  if (running.signIn)
+    ctx.out(
+      `To promote, roll back or approve as ${ctx.actor}, open once in your browser: ${running.signIn.url}  (token in ${running.signIn.tokenFile})`,
+    );
   await new Promise<void>((resolve) => {
     const stop = (): void => void running.stop().then(resolve);
     process.once("SIGINT", stop);

@@ -4,6 +4,9 @@ import express, { type NextFunction, type Request, type Response } from "express
 import { errorKind, SightlineError, type ErrorKind } from "../../core/errors.ts";
 import type { Logger } from "../../core/telemetry/logger.ts";
 import type { ApiError } from "../api/schemas.ts";
+import type { ConsoleAuth } from "./identity.ts";
+import { writeRoutes } from "./write-routes.ts";
+import type { WriteDeps } from "./writes.ts";
 import { driftHistory, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
 import { pageRoutes } from "./page-routes.ts";
 
@@ -14,6 +17,9 @@ export interface ConsoleOptions extends ReadDeps {
   beforeLineage?: () => Promise<void>;
   /** Host names the Host header may carry (DNS rebinding: a page elsewhere must not reach a loopback console). */
   allowedHosts?: string[];
+  /** Who may write (a local token or IAP); with `writes`, promote, roll back and approve are served. */
+  auth?: ConsoleAuth;
+  writes?: WriteDeps;
   log: Logger;
 }
 
@@ -60,6 +66,7 @@ const fail = (res: Response, status: number, code: string, message: string): voi
 
 /** The console: a read-only JSON API over core's read models, and the built front end. */
 export function createConsoleApp(options: ConsoleOptions): express.Express {
+  const writes = options.auth !== undefined && options.writes !== undefined;
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -68,11 +75,15 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     const host = (req.headers.host ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     if (options.allowedHosts && !options.allowedHosts.includes(host))
       return fail(res, 421, "host_not_allowed", `host ${JSON.stringify(host)} is not served here`);
-    // This slice only reads: anything else is refused before it reaches a route.
-    if (req.method !== "GET" && req.method !== "HEAD")
+    // Reads, and the API's writes when they are on: anything else is refused before it reaches a route.
+    const writable = writes && req.method === "POST" && req.path.startsWith("/api/");
+    if (req.method !== "GET" && req.method !== "HEAD" && !writable)
       return fail(res, 405, "method_not_allowed", `${req.method} is not allowed: the console is read-only`);
     next();
   });
+
+  // The kubelet's and the load balancer's probe: the process answers (the stores are checked by the pages).
+  app.get("/health", (_req, res) => void res.set("Cache-Control", "no-store").json({ status: "ok" }));
 
   const api = express.Router();
   api.use((_req, res, next) => {
@@ -82,6 +93,7 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
   const route = (path: string, answer: (req: Request) => Promise<unknown>): void => {
     api.get(path, (req, res, next) => void answer(req).then((body) => res.json(body), next));
   };
+  writeRoutes(api, options.auth, options.writes);
   route("/models", () => modelList(options));
   route("/models/:name", (req) => modelPage(options, String(req.params.name)));
   route("/lineage/search", async (req) => {
@@ -102,7 +114,11 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     return driftHistory(options, String(req.params.name), version);
   });
   pageRoutes(api, options);
-  api.use((req, res) => fail(res, 404, "not_found", `no API route ${req.path}`));
+  api.use((req, res) =>
+    req.method === "POST"
+      ? fail(res, 405, "method_not_allowed", `POST ${req.path} is not a write the console has`)
+      : fail(res, 404, "not_found", `no API route ${req.path}`),
+  );
   api.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status ?? KIND_STATUS[errorKind(err)];
     if (status >= 500) options.log.error("console API request failed", { err });
@@ -115,6 +131,7 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     );
   });
   app.use("/api", api);
+  if (options.auth?.login) app.get("/login", options.auth.login);
 
   if (options.staticDir && existsSync(join(options.staticDir, "index.html"))) {
     const dir = options.staticDir;

@@ -1,11 +1,51 @@
+import { hostname, userInfo } from "node:os";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import type { Runtime } from "../../core/config/runtime.ts";
 import { catchUpLineage } from "../../core/lineage/emit.ts";
+import { ConfigError } from "../../core/config/config.ts";
+import {
+  SIGHTLINE_CONSOLE_AUTH,
+  SIGHTLINE_CONSOLE_IAP_AUDIENCE,
+  SIGHTLINE_CONSOLE_IAP_JWKS_URL,
+  SIGHTLINE_CONSOLE_WRITES,
+} from "../../core/config/settings/console.ts";
+import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
+import { readDefined } from "../../core/config/env.ts";
+import { DEFAULT_POLICY_FILE, loadPolicy } from "../../core/registry/policy.ts";
+import type { Evaluator } from "../../core/registry/promote.ts";
 import { createConsoleApp } from "./app.ts";
+import { iapAuth, localAuth, localToken, type ConsoleAuth } from "./identity.ts";
 import { ensureBuilt } from "./build.ts";
 
-export type RunningConsole = { url: string; server: Server; stop(): Promise<void> };
+export type RunningConsole = {
+  url: string;
+  /** On the local default: the link that signs this browser in (it carries the token), and where the token is. */
+  signIn?: { url: string; tokenFile: string };
+  server: Server;
+  stop(): Promise<void>;
+};
+
+type Env = Record<string, string | undefined>;
+
+/** Who may write, from the settings: nobody (writes off), the holder of the local token, or IAP's users. */
+function consoleAuth(
+  rt: Runtime,
+  env: Env,
+  actor: string,
+): { auth?: ConsoleAuth; token?: ReturnType<typeof localToken> } {
+  if (readDefined(SIGHTLINE_CONSOLE_WRITES, env) === "off") return {};
+  if (readDefined(SIGHTLINE_CONSOLE_AUTH, env) === "iap") {
+    const audience = SIGHTLINE_CONSOLE_IAP_AUDIENCE.read(env);
+    if (audience === undefined)
+      throw new ConfigError(
+        "SIGHTLINE_CONSOLE_AUTH=iap needs SIGHTLINE_CONSOLE_IAP_AUDIENCE (the backend service's audience)",
+      );
+    return { auth: iapAuth(audience, readDefined(SIGHTLINE_CONSOLE_IAP_JWKS_URL, env)) };
+  }
+  const token = localToken(rt.config.home);
+  return { auth: localAuth(token.token, actor), token };
+}
 
 const LOOPBACK = ["127.0.0.1", "localhost", "::1"];
 export const isLoopback = (host: string): boolean => LOOPBACK.includes(host) || host.startsWith("127.");
@@ -19,7 +59,16 @@ export async function startConsole(
   options: {
     host: string;
     port: number;
-    env: Record<string, string | undefined>;
+    env: Env;
+    /** The local user, named in audit records of writes signed in with the local token. */
+    actor?: string;
+    /** Evaluates production on a candidate's held-out data when a promotion needs it (the CLI's ONNX evaluator). */
+    evaluator?: Evaluator;
+    /**
+     * Whether a lineage search first records the events published since (the embedded default, where the CLI is
+     * the lineage consumer). On GKE the lineage function records them and the console's identity only reads.
+     */
+    catchUpLineage?: boolean;
     buildDir?: string;
     say?: (line: string) => void;
   },
@@ -31,13 +80,24 @@ export async function startConsole(
     (catching = catching
       .then(() => catchUpLineage(rt, options.env))
       .catch((err: unknown) => rt.log.warn("lineage catch-up failed; answering from what is recorded", { err })));
-  await beforeLineage();
+  const catchUp = options.catchUpLineage ?? true;
+  if (catchUp) await beforeLineage();
+  const { auth, token } = consoleAuth(rt, options.env, options.actor ?? `${userInfo().username}@${hostname()}`);
+  const writes = auth
+    ? {
+        meta: rt.meta,
+        bus: rt.bus,
+        policy: await loadPolicy(SIGHTLINE_PROMOTION_POLICY.read(options.env) ?? DEFAULT_POLICY_FILE),
+        ...(options.evaluator ? { evaluator: options.evaluator } : {}),
+      }
+    : undefined;
   const app = createConsoleApp({
+    ...(auth && writes ? { auth, writes } : {}),
     meta: rt.meta,
     blobs: rt.blobs,
     log: rt.log,
     staticDir,
-    beforeLineage,
+    ...(catchUp ? { beforeLineage } : {}),
     ...(isLoopback(options.host) ? { allowedHosts: [...LOOPBACK, options.host] } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
@@ -46,8 +106,12 @@ export async function startConsole(
   });
   const { port } = server.address() as AddressInfo;
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const url = `http://${host}:${port}/`;
   return {
-    url: `http://${host}:${port}/`,
+    url,
+    ...(token
+      ? { signIn: { url: `${url}login?token=${encodeURIComponent(token.token)}`, tokenFile: token.path } }
+      : {}),
     server,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import AxeBuilder from "@axe-core/playwright";
 import type { Browser, Page } from "playwright-core";
@@ -11,10 +13,15 @@ const why = chromiumUnavailable();
 // In CI a missing Chromium is a failure (the first test says so), never a silent skip.
 const runs = !why || process.env.CI === "true";
 
-/** Starts the real `sightline ui` on a free port over `home` and resolves with the URL it prints. */
-function startUi(home: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
+const ACTOR = "e2e-tester@console";
+
+/** Starts the real `sightline ui` on a free port over `home` and resolves with the URLs it prints. */
+function startUi(home: string): Promise<{ child: ChildProcess; url: string; signIn: string; stderr: () => string }> {
+  // The policy the world's pending decision was gated with.
+  const policy = join(home, "manual-policy.yaml");
+  writeFileSync(policy, "absolute: { accuracy: 0.8 }\napproval: manual\n");
   const child = spawn(process.execPath, [CLI, "ui", "--port", "0"], {
-    env: { ...process.env, SIGHTLINE_HOME: home },
+    env: { ...process.env, SIGHTLINE_HOME: home, SIGHTLINE_ACTOR: ACTOR, SIGHTLINE_PROMOTION_POLICY: policy },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -24,7 +31,8 @@ function startUi(home: string): Promise<{ child: ChildProcess; url: string; stde
     child.stdout!.on("data", (d: Buffer) => {
       stdout += d.toString();
       const url = /console at (http:\/\/\S+)/.exec(stdout)?.[1];
-      if (url) resolve({ child, url, stderr: () => stderr });
+      const signIn = /open once in your browser: (http:\/\/\S+)/.exec(stdout)?.[1];
+      if (url && signIn) resolve({ child, url, signIn, stderr: () => stderr });
     });
     child.once("exit", (code) => reject(new Error(`sightline ui exited ${code}: ${stderr}`)));
   });
@@ -240,6 +248,68 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     expect(log.trim().split("\n").at(-1)).toBe("registered fashion:2");
     expect(await seriousViolations(page)).toEqual([]);
     expect(problems).toEqual([]);
+  });
+
+  it("approve: signed in with the local token, a pending promotion is approved with a reason", async () => {
+    const { page, problems } = await open(browser);
+    await page.goto(`${ui.url}#/models/${MODEL}`);
+    // Not signed in: the page says how, and offers no write.
+    await page.getByRole("heading", { name: "Change production" }).waitFor();
+    expect(await page.getByRole("button", { name: `Approve ${MODEL}:2` }).count()).toBe(0);
+    expect(await page.locator("main").innerText()).toMatch(/sign in/i);
+    // Opening the printed link once signs this browser in; the token never reaches the page.
+    await page.goto(ui.signIn);
+    expect(page.url()).toBe(ui.url);
+    expect(await page.content()).not.toContain(new URL(ui.signIn).searchParams.get("token")!);
+    const cookies = await page.context().cookies();
+    expect(cookies.find((c) => c.name === "sightline_session")).toMatchObject({ httpOnly: true, sameSite: "Strict" });
+    await expect.poll(() => page.locator("tbody tr").count()).toBe(2);
+    await page.getByRole("link", { name: MODEL, exact: true }).click();
+    await page.getByText(`Signed in as ${ACTOR}.`).waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    const approve = page.getByRole("button", { name: `Approve ${MODEL}:2` });
+    // A reason is required before anything is asked.
+    await approve.click();
+    await page.getByRole("alert").filter({ hasText: "Give a reason" }).waitFor();
+    await page.getByLabel(/^Reason/).fill("drift report checked, accuracy holds");
+    await approve.click();
+    await page
+      .getByRole("group")
+      .filter({ hasText: `as ${ACTOR}` })
+      .waitFor();
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.getByRole("status").filter({ hasText: "promoted to production" }).waitFor();
+    const audit = page.locator("section[aria-labelledby=audit] tbody tr").first();
+    await expect.poll(() => audit.innerText()).toContain(ACTOR);
+    expect(await audit.innerText()).toContain("drift report checked, accuracy holds");
+    expect(await audit.innerText()).toMatch(/promotion\s+applied/);
+    expect(await page.locator("section[aria-labelledby=versions] tbody tr").first().innerText()).toContain(
+      "production",
+    );
+    expect(problems).toEqual([]);
+  });
+
+  it("refuses an unauthenticated write from the page itself (no cookie), and one without the CSRF header", async () => {
+    const { page } = await open(browser);
+    await page.goto(ui.signIn);
+    await page.goto(`${ui.url}#/models/${MODEL}`);
+    await page.getByRole("heading", { name: "Change production" }).waitFor();
+    const statuses = await page.evaluate(`(async () => {
+      const session = await (await fetch("/api/session")).json();
+      const send = (credentials, headers) =>
+        fetch("/api/models/${MODEL}/rollback", {
+          method: "POST",
+          credentials,
+          headers: { "content-type": "application/json", ...headers },
+          body: JSON.stringify({ reason: "not allowed" }),
+        }).then((r) => r.status);
+      return [
+        await send("omit", { "x-sightline-csrf": session.csrf }),
+        await send("same-origin", {}),
+      ];
+    })()`);
+    expect(statuses).toEqual([401, 403]);
   });
 
   it("fits a phone's width: no page scrolls sideways, and axe still finds nothing serious", async () => {

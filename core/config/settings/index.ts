@@ -1,4 +1,5 @@
 import type { EnvVar } from "../env.ts";
+import { CONSOLE_SETTINGS } from "./console.ts";
 import { CONTRACT_SETTINGS } from "./trainer-contract.ts";
 import { FUNCTION_SETTINGS } from "./functions.ts";
 import { LINEAGE_SETTINGS } from "./lineage.ts";
@@ -16,6 +17,7 @@ export const SETTINGS_GROUPS: readonly { title: string; settings: readonly EnvVa
   { title: "Contract trainers", settings: CONTRACT_SETTINGS },
   { title: "Functions and policies", settings: FUNCTION_SETTINGS },
   { title: "Lineage", settings: LINEAGE_SETTINGS },
+  { title: "Console", settings: CONSOLE_SETTINGS },
   { title: "Logging and platform", settings: PLATFORM_SETTINGS },
   { title: "Benchmarks and CI", settings: TOOL_SETTINGS },
 ];

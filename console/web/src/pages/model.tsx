@@ -1,30 +1,45 @@
+import { useState } from "preact/hooks";
 import { ModelDetail } from "../../../api/schemas.ts";
+import type { WriteResult } from "../../../api/write-schemas.ts";
 import { num, short, when } from "../format.ts";
 import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
+import { useSession } from "../session.ts";
 import { useApi } from "../use-api.ts";
+import { ModelActions } from "./model-actions.tsx";
 
 type Detail = ModelDetail;
 
 export function ModelPage({ name }: { name: string }) {
-  const loaded = useApi(`/api/models/${encodeURIComponent(name)}`, ModelDetail);
+  // A write re-mounts the body, which loads the model again: the new aliases, decision and audit row.
+  const [done, setDone] = useState<{ n: number; result: WriteResult | null }>({ n: 0, result: null });
   return (
     <>
       <Title>{`Model ${name}`}</Title>
       <p>
         <a href={href.models()}>All models</a>
       </p>
-      <Show
-        loaded={loaded}
-        render={(m) => (
-          <>
-            <Versions m={m} />
-            <Decisions m={m} />
-            <Audit m={m} />
-          </>
-        )}
-      />
+      <p role="status">{done.result ? `${done.result.message} (by ${done.result.actor})` : ""}</p>
+      <ModelBody key={done.n} name={name} onDone={(result) => setDone((d) => ({ n: d.n + 1, result }))} />
     </>
+  );
+}
+
+function ModelBody({ name, onDone }: { name: string; onDone: (result: WriteResult) => void }) {
+  const loaded = useApi(`/api/models/${encodeURIComponent(name)}`, ModelDetail);
+  const session = useSession();
+  return (
+    <Show
+      loaded={loaded}
+      render={(m) => (
+        <>
+          <Versions m={m} />
+          <ModelActions m={m} session={session} onDone={onDone} />
+          <Decisions m={m} />
+          <Audit m={m} />
+        </>
+      )}
+    />
   );
 }
 
