@@ -69,6 +69,11 @@ export async function ensureBuilt(outDir = DEFAULT_BUILD_DIR, log: (line: string
     },
   });
   await writeFile(join(tmp, STAMP), digest);
+  // Another console (a second `sightline ui`, a test) finished the same build meanwhile and may be serving it.
+  if (existsSync(stamp) && (await readFile(stamp, "utf8")) === digest) {
+    await rm(tmp, { recursive: true, force: true });
+    return outDir;
+  }
   await rm(outDir, { recursive: true, force: true });
   try {
     await rename(tmp, outDir);

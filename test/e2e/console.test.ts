@@ -327,7 +327,9 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     ]) {
       await page.goto(`${ui.url}${path}`);
       await page.locator("main table, main pre.log").first().waitFor();
-      await expect.poll(() => page.locator("main [role=status]").count(), { message: path }).toBe(0);
+      await expect
+        .poll(() => page.locator("main [role=status]", { hasText: "Loading" }).count(), { message: path })
+        .toBe(0);
       // A string: this file is type-checked for Node, where `document` does not exist.
       expect(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path).toBe(true);
       // Wide tables scroll inside their own region here: each must be reachable from the keyboard.

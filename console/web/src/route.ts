@@ -76,6 +76,8 @@ export function useRoute(): Route {
   useEffect(() => {
     const on = () => setRoute(parseRoute(location.hash));
     addEventListener("hashchange", on);
+    // Effects run after the first paint: a hash that changed before the listener existed is read here.
+    on();
     return () => removeEventListener("hashchange", on);
   }, []);
   return route;
