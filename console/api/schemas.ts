@@ -95,6 +95,24 @@ export const LineageGraph = z.object({
 });
 export type LineageGraph = z.infer<typeof LineageGraph>;
 
+/** `sightline lineage verify`'s result: each digest recomputed from the stored bytes against what lineage claims. */
+export const VerifyResult = z.object({
+  model: z.string(),
+  datasetId: z.string(),
+  ok: z.boolean(),
+  checks: z.array(
+    z.object({
+      check: z.string(),
+      subject: z.string(),
+      expected: z.string(),
+      actual: z.string(),
+      ok: z.boolean(),
+      detail: z.string().optional(),
+    }),
+  ),
+});
+export type VerifyResult = z.infer<typeof VerifyResult>;
+
 export const DriftHistory = z.object({
   model: z.string(),
   version: z.number().int(),

@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { errorKind, SightlineError, type ErrorKind } from "../../core/errors.ts";
+import { verifyModelLineage } from "../../core/lineage/verify.ts";
+import { parseModelRef } from "../../core/registry/model-version.ts";
 import type { Logger } from "../../core/telemetry/logger.ts";
 import type { ApiError } from "../api/schemas.ts";
 import type { ConsoleAuth } from "./identity.ts";
@@ -100,6 +102,13 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     const q = typeof req.query.q === "string" ? req.query.q : "";
     await options.beforeLineage?.();
     return lineageSearch(options, q);
+  });
+  route("/lineage/verify", async (req) => {
+    const ref = parseModelRef(typeof req.query.model === "string" ? req.query.model : "");
+    if (ref.version === undefined)
+      throw new SightlineError("invalid", "version_required", `verify needs NAME:VERSION, not ${ref.name}`);
+    await options.beforeLineage?.();
+    return verifyModelLineage(options, ref.name, ref.version);
   });
   route("/drift/:name/:version", (req) => {
     const version = Number(req.params.version);

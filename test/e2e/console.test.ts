@@ -108,6 +108,16 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     const table = await page.locator("table").innerText();
     expect(table).toContain(world.dataset.id);
     expect(table).toContain("9f1c2e4");
+    // The verify button recomputes the model's digests from the stored bytes and lists each check.
+    await page.getByRole("button", { name: /^Verify .+ from the stored bytes$/ }).click();
+    const checks = page.locator("table.verify tbody tr");
+    await checks.first().waitFor();
+    const n = await checks.count();
+    expect(n).toBeGreaterThan(2);
+    expect(await page.locator("section[aria-labelledby=verify-title] [role=status]").innerText()).toMatch(
+      new RegExp(`^(Verified|MISMATCH): \\d+ of ${n} checks passed$`),
+    );
+    expect(await seriousViolations(page)).toEqual([]);
     // A node of the graph is a link: following the dataset's opens its own lineage.
     await page.locator("svg a.node-link", { has: page.locator("rect.dataset") }).focus();
     await page.keyboard.press("Enter");

@@ -19,8 +19,10 @@ import {
   RunDetail,
   RunsPage,
   Thumbnails,
+  VerifyResult,
 } from "../../console/api/schemas.ts";
 import { createConsoleApp } from "../../console/server/app.ts";
+import { verifyModelLineage } from "../../core/lineage/verify.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL, type ConsoleWorld } from "../support/console-world.ts";
 
@@ -71,6 +73,17 @@ describe("console API over a real SQLite state", () => {
     expect(m.audit[0]).toMatchObject({ outcome: "pending_approval", to: 2, actor: "ci" });
     const missing = await get("/api/models/nope", ApiError, 404);
     expect(missing.error.code).toBe("model_not_found");
+  });
+
+  it("verifies a model version's lineage from the stored bytes, as `sightline lineage verify` does", async () => {
+    const result = await get(`/api/lineage/verify?model=${MODEL}:2`, VerifyResult);
+    expect(result).toEqual(JSON.parse(JSON.stringify(await verifyModelLineage(world, MODEL, 2))));
+    expect(result.model).toBe(`${MODEL}:2`);
+    expect(result.checks.length).toBeGreaterThan(2);
+    expect(result.ok).toBe(result.checks.every((c) => c.ok));
+    expect((await get(`/api/lineage/verify?model=${MODEL}`, ApiError, 400)).error.message).toMatch(/NAME:VERSION/);
+    expect((await get("/api/lineage/verify?model=not%20a%20ref", ApiError, 400)).error.code).toBe("model_ref_invalid");
+    expect((await get(`/api/lineage/verify?model=${MODEL}:99`, ApiError, 404)).error.message).toMatch(/:99/);
   });
 
   it("finds a prediction's lineage down to its dataset, commit and image", async () => {

@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
-import { LineageGraph } from "../../../api/schemas.ts";
+import { LineageGraph, VerifyResult } from "../../../api/schemas.ts";
+import { getJson } from "../api.ts";
 import { layoutGraph, type Layout } from "../layout.ts";
 import { short } from "../format.ts";
 import { href } from "../route.ts";
@@ -75,6 +76,8 @@ function GraphView({ g }: { g: Graph }) {
   // Left to right where there is room, top to bottom on a phone.
   const layout = layoutGraph(g, shortDetail, matchMedia("(max-width: 700px)").matches ? "TB" : "LR");
   const kindOf = new Map(g.nodes.map((n) => [n.id, n]));
+  // The model version whose lineage can be verified: the one searched, or the one a prediction or run came from.
+  const model = g.nodes.find((n) => n.kind === "model")?.label.replace(/^model /, "");
   return (
     <section aria-labelledby="graph-title">
       <h2 id="graph-title">{`Lineage of ${g.found} ${g.query}`}</h2>
@@ -165,6 +168,72 @@ function GraphView({ g }: { g: Graph }) {
           </tbody>
         </table>
       </Scroll>
+      {model ? <VerifyPanel model={model} /> : null}
+    </section>
+  );
+}
+
+/** `sightline lineage verify` from the browser: every digest recomputed from the stored bytes, check by check. */
+function VerifyPanel({ model }: { model: string }) {
+  const [state, setState] = useState<
+    | { kind: "idle" }
+    | { kind: "running" }
+    | { kind: "done"; result: VerifyResult }
+    | { kind: "failed"; message: string }
+  >({ kind: "idle" });
+  const run = (): void => {
+    setState({ kind: "running" });
+    getJson(`/api/lineage/verify?${new URLSearchParams({ model }).toString()}`, VerifyResult).then(
+      (result) => setState({ kind: "done", result }),
+      (err: unknown) => setState({ kind: "failed", message: err instanceof Error ? err.message : String(err) }),
+    );
+  };
+  return (
+    <section aria-labelledby="verify-title">
+      <h2 id="verify-title">Verify</h2>
+      <p class="hint">Recomputes the dataset id and every file's, model's and card's digest from the stored bytes.</p>
+      <button type="button" onClick={run} disabled={state.kind === "running"}>
+        {`Verify ${model} from the stored bytes`}
+      </button>
+      <p role="status">
+        {state.kind === "running"
+          ? "Verifying…"
+          : state.kind === "done"
+            ? `${state.result.ok ? "Verified" : "MISMATCH"}: ${state.result.checks.filter((c) => c.ok).length} of ${state.result.checks.length} checks passed`
+            : ""}
+      </p>
+      {state.kind === "failed" ? <p role="alert">{state.message}</p> : null}
+      {state.kind === "done" ? (
+        <Scroll label="Verification checks">
+          <table class="verify">
+            <caption>{`Checks of ${state.result.model}`}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Check</th>
+                <th scope="col">Subject</th>
+                <th scope="col">Expected</th>
+                <th scope="col">Actual</th>
+                <th scope="col">Result</th>
+              </tr>
+            </thead>
+            <tbody>
+              {state.result.checks.map((c, i) => (
+                <tr key={i}>
+                  <th scope="row">{c.check}</th>
+                  <td>{c.subject}</td>
+                  <td>
+                    <code class="id">{c.expected}</code>
+                  </td>
+                  <td>
+                    <code class="id">{c.actual}</code>
+                  </td>
+                  <td>{c.ok ? "ok" : `FAILED${c.detail ? `: ${c.detail}` : ""}`}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Scroll>
+      ) : null}
     </section>
   );
 }
