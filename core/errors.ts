@@ -1,7 +1,7 @@
 /**
  * One family for Sightline's own errors: each carries a stable `code` (for tests, logs and scripts: messages change,
- * codes do not) and a `kind` (what the caller can do about it). The CLI maps kind → exit code once and serving maps
- * kind → HTTP status once, so no caller lists classes to decide "is this the user's fault".
+ * codes do not) and a `kind` (what the caller can do about it). The CLI maps kind → exit code once and every HTTP
+ * surface answers a kind with KIND_STATUS below, so no caller lists classes to decide "is this the user's fault".
  */
 export const ERROR_KINDS = {
   /** The input is wrong: fix it and retry. */
@@ -41,3 +41,18 @@ export const isSightlineError = (err: unknown): err is SightlineError => err ins
 
 /** The kind of any thrown value: ours say theirs; anything else is a bug or an unclassified failure. */
 export const errorKind = (err: unknown): ErrorKind | "internal" => (isSightlineError(err) ? err.kind : "internal");
+
+/**
+ * Each kind's HTTP status, for every HTTP surface (serving, the console): corrupt stored data and wrong settings are
+ * the server's fault, not the client's. A surface with more precise codes of its own (serving's 413, 415, 401, 422,
+ * all kind `invalid`) answers those instead.
+ */
+export const KIND_STATUS: Record<ErrorKind | "internal", number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  unavailable: 503,
+  corrupt: 500,
+  config: 500,
+  internal: 500,
+};

@@ -1,20 +1,9 @@
 import type { z } from "zod";
-import { errorKind, SightlineError, type ErrorKind } from "../core/errors.ts";
+import { errorKind, KIND_STATUS, SightlineError, type ErrorKind } from "../core/errors.ts";
 
-/**
- * Each error kind's HTTP status: what any Sightline error answers unless it is an ApiError, whose code is more
- * precise (413, 415, 401, 422 are all kind `invalid`). Corrupt stored data and wrong settings are the server's
- * fault, not the client's.
- */
-export const KIND_STATUS: Record<ErrorKind | "internal", number> = {
-  invalid: 400,
-  not_found: 404,
-  conflict: 409,
-  unavailable: 503,
-  corrupt: 500,
-  config: 500,
-  internal: 500,
-};
+// Each kind's status (core/errors.ts) is what any Sightline error answers unless it is an ApiError, whose code is
+// more precise.
+export { KIND_STATUS };
 
 /** The API's error codes (ARCHITECTURE.md, Serving contract) with their HTTP status. */
 export const ERROR_STATUS = {

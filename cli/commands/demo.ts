@@ -2,10 +2,7 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DatasetInvalidError, versionDataset, type VersionResult } from "../../core/datasets/version.ts";
-import { catchUp } from "../../core/events/catch-up.ts";
-import { EVENT_TYPES } from "../../core/events/schemas.ts";
-import { LINEAGE_SUBSCRIPTION } from "../../core/events/subscriptions.ts";
-import { lineageEmitterFrom, recordAndEmit } from "../../core/lineage/emit.ts";
+import { catchUpLineage } from "../../core/lineage/emit.ts";
 import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
 import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
 import { loadPolicy } from "../../core/registry/policy.ts";
@@ -105,14 +102,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
             );
           }
 
-          const emitter = lineageEmitterFrom(rt.config, ctx.env, rt.log);
-          await catchUp(
-            rt.bus,
-            LINEAGE_SUBSCRIPTION,
-            EVENT_TYPES,
-            (e) => recordAndEmit(rt.meta, e, emitter).then(() => undefined),
-            { idleMs: 200 },
-          );
+          await catchUpLineage(rt, ctx.env);
           if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined)
             ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
 

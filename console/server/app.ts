@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { errorKind, SightlineError, type ErrorKind } from "../../core/errors.ts";
+import { errorKind, KIND_STATUS, SightlineError } from "../../core/errors.ts";
 import { verifyModelLineage } from "../../core/lineage/verify.ts";
 import { parseModelRef } from "../../core/registry/model-version.ts";
 import type { Logger } from "../../core/telemetry/logger.ts";
@@ -24,16 +24,6 @@ export interface ConsoleOptions extends ReadDeps {
   writes?: WriteDeps;
   log: Logger;
 }
-
-const KIND_STATUS: Record<ErrorKind | "internal", number> = {
-  invalid: 400,
-  not_found: 404,
-  conflict: 409,
-  unavailable: 503,
-  corrupt: 500,
-  config: 500,
-  internal: 500,
-};
 
 // Only our own files: no inline script or style, no framing, no plugins. Data reaches the page as JSON through
 // fetch, never through the HTML.
