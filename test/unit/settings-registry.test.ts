@@ -23,19 +23,22 @@ const SOURCE_DIRS = [
 /** The registry itself, which alone may name process.env's variables. */
 const REGISTRY = (path: string): boolean => path === "core/config/env.ts" || path.startsWith("core/config/settings/");
 
-function sources(): { path: string; text: string }[] {
+/** Every file below `dirs` whose path `keep` accepts, with its text. */
+function filesIn(dirs: readonly string[], keep: (path: string) => boolean): { path: string; text: string }[] {
   const out: { path: string; text: string }[] = [];
   const walk = (dir: string): void => {
     for (const name of readdirSync(join(ROOT, dir))) {
       const path = `${dir}/${name}`;
       if (statSync(join(ROOT, path)).isDirectory()) walk(path);
-      else if (/\.(ts|js)$/.test(name) && !REGISTRY(path))
-        out.push({ path, text: readFileSync(join(ROOT, path), "utf8") });
+      else if (keep(path)) out.push({ path, text: readFileSync(join(ROOT, path), "utf8") });
     }
   };
-  for (const d of SOURCE_DIRS) walk(d);
+  for (const d of dirs) walk(d);
   return out;
 }
+
+const sources = (): { path: string; text: string }[] =>
+  filesIn(SOURCE_DIRS, (path) => /\.(ts|js)$/.test(path) && !REGISTRY(path));
 
 /** SIGHTLINE_ names a file uses that the registry does not define; `SIGHTLINE_OPENLINEAGE_*` and `"SIGHTLINE_"` are prefixes. */
 export function unregisteredNames(text: string, known: ReadonlyMap<string, unknown> = SETTINGS_BY_NAME): string[] {
@@ -85,16 +88,10 @@ describe("the settings registry", () => {
   });
 
   it("every SIGHTLINE_ name in the docs and the deployment files is registered (a hand-written table cannot keep a renamed variable)", () => {
-    const files: { path: string; text: string }[] = [];
-    const walk = (dir: string, keep: RegExp): void => {
-      for (const name of readdirSync(join(ROOT, dir))) {
-        const path = `${dir}/${name}`;
-        if (statSync(join(ROOT, path)).isDirectory()) walk(path, keep);
-        else if (keep.test(name)) files.push({ path, text: readFileSync(join(ROOT, path), "utf8") });
-      }
-    };
-    for (const d of ["docs", "k8s", "terraform", ".github/workflows", "examples", "serving", "trainer", "functions"])
-      walk(d, /\.(md|ya?ml|tf|py|sh)$|^Dockerfile$/);
+    const files = filesIn(
+      ["docs", "k8s", "terraform", ".github/workflows", "examples", "serving", "trainer", "functions"],
+      (path) => /\.(md|ya?ml|tf|py|sh)$|\/Dockerfile$/.test(path),
+    );
     for (const f of ["README.md", ".ci/run"]) files.push({ path: f, text: readFileSync(join(ROOT, f), "utf8") });
     expect(files.some((f) => f.path === "k8s/base/serving-deployment.yaml")).toBe(true);
     // GitHub Actions repository variables (`vars.NAME` in cd.yml, printed by terraform's outputs): the workflow's, not ours.
