@@ -123,7 +123,9 @@ export function missingEnv(reads: string[], provided: Iterable<string>, unset: R
 }
 
 function servingProvided(objects: K8sObject[]): string[] {
-  const deployment = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "sightline-serving") as unknown as {
+  const deployment = objects.find(
+    (o) => o.kind === "Deployment" && o.metadata.name === "sightline-serving",
+  ) as unknown as {
     spec: {
       template: {
         spec: { containers: { env?: { name: string }[]; envFrom?: { configMapRef?: { name: string } }[] }[] };

@@ -267,8 +267,7 @@ describe.skipIf(kubectl.skip)("k8s: kustomize overlays", () => {
 describe.skipIf(kubectl.skip)("k8s: authenticated inference in production", () => {
   it("prod requires API keys from the Secret; the serving config accepts what it sets", () => {
     const objects = built.prod ?? kustomize("k8s/overlays/prod");
-    const container = (objects.find(SERVING) as unknown as Deployment).spec!.template.spec!
-      .containers[0]!;
+    const container = (objects.find(SERVING) as unknown as Deployment).spec!.template.spec!.containers[0]!;
     const env = container.env ?? [];
     expect(env.filter((e) => e.name === "SIGHTLINE_SERVE_AUTH").map((e) => e.value)).toEqual(["api-key"]);
     const hashes = env.find((e) => e.name === "SIGHTLINE_SERVE_API_KEY_HASHES");
@@ -286,9 +285,7 @@ describe.skipIf(kubectl.skip)("k8s: authenticated inference in production", () =
 
   it("dev stays open, with the Secret optional", () => {
     const objects = built.dev ?? kustomize("k8s/overlays/dev");
-    const env =
-      (objects.find(SERVING) as unknown as Deployment).spec!.template.spec!.containers[0]!.env ??
-      [];
+    const env = (objects.find(SERVING) as unknown as Deployment).spec!.template.spec!.containers[0]!.env ?? [];
     expect(env.find((e) => e.name === "SIGHTLINE_SERVE_AUTH")?.value).toBe("none");
     expect(env.find((e) => e.name === "SIGHTLINE_SERVE_API_KEY_HASHES")?.valueFrom?.secretKeyRef?.optional).toBe(true);
   });
