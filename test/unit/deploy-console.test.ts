@@ -440,6 +440,13 @@ describe("CD: the console image is built, pushed and deployed by digest, after s
     expect(container.image).toBe(CONSOLE_IMAGE);
     expect(container.command!.slice(-2)).toEqual(["http://sightline-console", "fmnist"]);
 
+    // A model name YAML would read as a number stays the string the console is asked for.
+    const numeric = workdir(fake("Complete"));
+    expect((await runStep(numeric, step, { MODEL: "1e3" })).code).toBe(0);
+    expect(
+      (objectsIn(join(numeric, "job.yaml"))[0] as unknown as Job).spec!.template.spec!.containers[0]!.command!.at(-1),
+    ).toBe("1e3");
+
     const failed = await runStep(workdir(fake("FailureTarget Failed")), step);
     expect(failed.code).toBe(1);
     expect(failed.out).toMatch(
