@@ -106,7 +106,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
           if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined)
             ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
 
-          await runLifecycle(
+          const kept = await runLifecycle(
             rt,
             ctx,
             {
@@ -116,6 +116,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
               epochs: Number(opts.epochs),
               port: Number(opts.port),
               keepServing: opts.keepServing === true,
+              handOverServing: opts.ui !== undefined,
               verbose: opts.verbose === true,
               promotionPolicy: SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY,
             },
@@ -123,8 +124,23 @@ export function registerDemo(program: Command, ctx: CliContext): void {
           );
 
           printNext(ctx);
-          if (opts.ui !== undefined)
-            await serveConsoleUntilStopped(rt, ctx, { host: "127.0.0.1", port: opts.ui === true ? UI_PORT : opts.ui });
+          if (opts.ui === undefined) return;
+          // The Predict page sends images to the demo's inference API, kept up until the console stops.
+          if (kept) ctx.out(`\nServing stays up at ${kept.url} for the console's Predict page; Ctrl-C stops both.`);
+          try {
+            await serveConsoleUntilStopped(
+              rt,
+              ctx,
+              {
+                host: "127.0.0.1",
+                port: opts.ui === true ? UI_PORT : opts.ui,
+                ...(kept ? { servingUrl: kept.url } : {}),
+              },
+              kept?.stop,
+            );
+          } finally {
+            await kept?.stop();
+          }
         }),
     );
 }
