@@ -144,7 +144,7 @@ describe.skipIf(kubectl.skip)("k8s/console: the console on GKE", () => {
     "%s: the Predict page reaches serving's in-cluster Service, and only its pods' port is let out for it",
     (overlay) => {
       const objects = built[overlay]!;
-      const c = deploymentOf(objects).spec.template.spec.containers[0]! as Container & {
+      const c = deploymentOf(objects).spec.template.spec.containers[0]! as unknown as {
         env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; optional?: boolean } } }[];
       };
       const serving = kustomize(`k8s/overlays/${overlay}`);
