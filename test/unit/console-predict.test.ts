@@ -12,6 +12,8 @@ import { ApiError, LineageGraph } from "../../console/api/schemas.ts";
 import { CSRF_HEADER, Session } from "../../console/api/write-schemas.ts";
 import { createConsoleApp, type ConsoleOptions } from "../../console/server/app.ts";
 import { localAuth } from "../../console/server/identity.ts";
+import { predictSettings } from "../../console/server/start.ts";
+import { servingUrl } from "../../cli/commands/ui.ts";
 import { catchUpLineage } from "../../core/lineage/emit.ts";
 import { parsePolicy } from "../../core/registry/policy.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
@@ -268,5 +270,30 @@ describe("the console's Predict route, in front of a real inference API", { time
     expect(right.status).toBe(200);
     // Other methods on it stay refused.
     expect((await fetch(`${base}/api/predict`, { method: "PUT" })).status).toBe(405);
+  });
+});
+
+describe("the Predict settings", () => {
+  it("--serving-url wins over SIGHTLINE_CONSOLE_SERVING_URL; the key, limit and timeout come from the settings", () => {
+    const env = {
+      SIGHTLINE_CONSOLE_SERVING_URL: "http://serving.internal",
+      SIGHTLINE_CONSOLE_SERVING_API_KEY: "k-0123456789",
+    };
+    expect(predictSettings(env)).toEqual({
+      servingUrl: "http://serving.internal",
+      apiKey: "k-0123456789",
+      maxBytes: 10 * 1024 * 1024,
+      timeoutMs: 15_000,
+    });
+    expect(predictSettings(env, "http://127.0.0.1:8080").servingUrl).toBe("http://127.0.0.1:8080");
+    expect(predictSettings({ SIGHTLINE_CONSOLE_SERVING_URL: "" })).not.toHaveProperty("servingUrl");
+    expect(() => predictSettings({ SIGHTLINE_CONSOLE_SERVING_URL: "ftp://host" })).toThrow(
+      /^SIGHTLINE_CONSOLE_SERVING_URL="ftp:\/\/host"/,
+    );
+    expect(() =>
+      predictSettings({ SIGHTLINE_CONSOLE_SERVING_API_KEY: "", SIGHTLINE_CONSOLE_PREDICT_TIMEOUT_MS: "5" }),
+    ).toThrow(/SIGHTLINE_CONSOLE_PREDICT_TIMEOUT_MS/);
+    expect(servingUrl("http://127.0.0.1:8080")).toBe("http://127.0.0.1:8080");
+    expect(() => servingUrl("127.0.0.1:8080")).toThrow(/expected an http:\/\/ or https:\/\/ URL/);
   });
 });
