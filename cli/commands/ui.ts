@@ -54,7 +54,7 @@ export async function serveConsoleUntilStopped(
 ): Promise<void> {
   if (!isLoopback(opts.host))
     ctx.log.warn(
-      "the console answers reads without a token: anyone who can reach this address can read the registry and lineage",
+      "the console answers reads and Predict without a token: anyone who can reach this address can read the registry and lineage, and send images to the serving API",
       { host: opts.host },
     );
   const running = await startConsole(rt, {
