@@ -72,7 +72,7 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     const host = (req.headers.host ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     if (options.allowedHosts && !options.allowedHosts.includes(host))
       return fail(res, 421, "host_not_allowed", `host ${JSON.stringify(host)} is not served here`);
-    // Reads, and the API's writes when they are on: anything else is refused before it reaches a route.
+    // Reads, the API's writes when they are on, and Predict (not a write): anything else is refused here.
     const writable = req.method === "POST" && ((writes && req.path.startsWith("/api/")) || req.path === "/api/predict");
     if (req.method !== "GET" && req.method !== "HEAD" && !writable)
       return fail(res, 405, "method_not_allowed", `${req.method} is not allowed: the console is read-only`);
