@@ -101,6 +101,10 @@ export function readUpload(req: Request, maxBytes: number): Promise<Upload> {
           resolve(upload);
         }),
     );
+    // A client that goes away mid-upload: busboy never closes, so the request must not wait for it.
+    req.once("close", () => {
+      if (!req.complete) reject(new PredictError(400, "upload_interrupted", "the upload was interrupted"));
+    });
     req.pipe(parser);
   });
 }
