@@ -39,6 +39,8 @@ export interface LifecycleOptions {
   epochs: number;
   port: number;
   keepServing: boolean;
+  /** Leave the inference API up when the steps are done (`--ui`: the console's Predict page sends images to it). */
+  handOverServing?: boolean;
   /** Echo the retraining job's structured log lines to stderr (they are always in its log). */
   verbose?: boolean;
   /** The gate's policy file (the gate function reads it as SIGHTLINE_PROMOTION_POLICY). */
@@ -84,10 +86,16 @@ async function startLive(rt: Runtime, ctx: CliContext, opts: LifecycleOptions): 
   return { server, functions, fctx };
 }
 
-async function stopLive(live: Live): Promise<void> {
-  await live.server.shutdown();
+async function stopLive(live: Live, keepServer = false): Promise<void> {
+  if (!keepServer) await live.server.shutdown();
   await live.functions.stop();
   await live.fctx.close();
+}
+
+/** The inference API the demo left running, and how to stop it (once). */
+export interface KeptServing {
+  url: string;
+  stop(): Promise<void>;
 }
 
 async function newReport(
@@ -143,11 +151,12 @@ export async function runLifecycle(
   ctx: CliContext,
   opts: LifecycleOptions,
   step: (n: number, title: string) => void,
-): Promise<void> {
+): Promise<KeptServing | undefined> {
   const { model } = opts;
   const v1 = (await getAlias(rt.meta, model, PRODUCTION))!.version;
   const live = await startLive(rt, ctx, opts);
   const run: Run = { rt, ctx, opts, live, model, v1, traffic: [], failedRequests: 0, lastServed: "" };
+  let handedOver = false;
   try {
     step(3, `serve ${model}@production at ${live.server.url} and send it held-out images`);
     const retrained = (await listVersions(rt.meta, model)).find((v) => v.requestId.startsWith("retrain-"));
@@ -171,9 +180,14 @@ export async function runLifecycle(
     });
     ctx.out(`Report: ${path}\n  open it in a browser: file://${path}`);
     if (opts.keepServing) await keepServing(run);
+    handedOver = opts.handOverServing === true;
   } finally {
-    await stopLive(live);
+    // Handed over, only serving stays: the functions stop as before (the console records lineage itself).
+    await stopLive(live, handedOver);
   }
+  if (!handedOver) return undefined;
+  let stopped: Promise<void> | undefined;
+  return { url: live.server.url, stop: () => (stopped ??= live.server.shutdown()) };
 }
 
 type Images = Awaited<ReturnType<typeof splitImages>>;

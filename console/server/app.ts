@@ -11,6 +11,8 @@ import { writeRoutes } from "./write-routes.ts";
 import type { WriteDeps } from "./writes.ts";
 import { driftHistory, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
 import { pageRoutes } from "./page-routes.ts";
+import type { PredictSettings } from "./predict-proxy.ts";
+import { predictRoutes } from "./predict-routes.ts";
 
 export interface ConsoleOptions extends ReadDeps {
   /** The built front end (index.html and its assets); without it only the API answers. */
@@ -22,6 +24,8 @@ export interface ConsoleOptions extends ReadDeps {
   /** Who may write (a local token or IAP); with `writes`, promote, roll back and approve are served. */
   auth?: ConsoleAuth;
   writes?: WriteDeps;
+  /** Where the Predict page's images are forwarded (the inference API), and the limits on the way. */
+  predict?: PredictSettings;
   log: Logger;
 }
 
@@ -31,7 +35,8 @@ const CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  // blob: the Predict page previews the chosen file through an object URL (the bytes never leave the browser for it).
+  "img-src 'self' data: blob:",
   "font-src 'self'",
   "connect-src 'self'",
   "base-uri 'none'",
@@ -67,8 +72,8 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     const host = (req.headers.host ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     if (options.allowedHosts && !options.allowedHosts.includes(host))
       return fail(res, 421, "host_not_allowed", `host ${JSON.stringify(host)} is not served here`);
-    // Reads, and the API's writes when they are on: anything else is refused before it reaches a route.
-    const writable = writes && req.method === "POST" && req.path.startsWith("/api/");
+    // Reads, the API's writes when they are on, and Predict (not a write): anything else is refused here.
+    const writable = req.method === "POST" && ((writes && req.path.startsWith("/api/")) || req.path === "/api/predict");
     if (req.method !== "GET" && req.method !== "HEAD" && !writable)
       return fail(res, 405, "method_not_allowed", `${req.method} is not allowed: the console is read-only`);
     next();
@@ -113,6 +118,7 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     return driftHistory(options, String(req.params.name), version);
   });
   pageRoutes(api, options);
+  predictRoutes(api, options);
   api.use((req, res) =>
     req.method === "POST"
       ? fail(res, 405, "method_not_allowed", `POST ${req.path} is not a write the console has`)

@@ -14,6 +14,7 @@ import { RETRAIN_DECISIONS } from "../../core/retrain/trigger.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { chromiumUnavailable, renderPage } from "../support/browser.ts";
 import { runCli } from "../support/cli.ts";
+import { SAMPLE } from "../support/datasets.ts";
 
 const CLI = fileURLToPath(new URL("../../cli/sightline.ts", import.meta.url));
 
@@ -24,6 +25,8 @@ describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
     const first = await runCli(["demo"], { cwd, env });
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/Registered dataset [0-9a-f]{64}/);
+    // Without --ui nothing stays up at the end.
+    expect(first.stdout).not.toContain("Serving stays up");
     expect(first.stdout).toContain("Promoted fmnist:1 to production");
     expect(first.stdout).toMatch(/Sent 500 clean images: 0 failed/);
     expect(first.stdout).toMatch(/Drift report fmnist:1:\d+: DRIFT/);
@@ -74,7 +77,22 @@ describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
       const res = await fetch(new URL("api/models", url));
       expect(res.status).toBe(200);
       expect(JSON.stringify(await res.json())).toMatch(/"fmnist"/);
+      // The Predict page's route reaches the demo's inference API, kept up beside the console.
+      const form = new FormData();
+      const trouser = join(SAMPLE, "test", "trouser", "0002.png");
+      form.append("file", new Blob([readFileSync(trouser)], { type: "image/png" }), "trouser.png");
+      const predicted = await fetch(new URL("api/predict", url), {
+        method: "POST",
+        headers: { "x-sightline-csrf": "page" },
+        body: form,
+      });
+      expect(predicted.status).toBe(200);
+      expect(await predicted.json()).toMatchObject({
+        model: { name: "fmnist", version: 2 },
+        label: expect.any(String),
+      });
     });
+    expect(second.stdout).toMatch(/Serving stays up at http:\/\/127\.0\.0\.1:\d+ for the console's Predict page/);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/Sightline console at http:\/\/127\.0\.0\.1:\d+\//);
     expect(second.stdout).toMatch(/Reused dataset/);

@@ -551,6 +551,53 @@ describe("CD: the console smoke script, against a real console", { timeout: 60_0
     const down = await smoke("http://127.0.0.1:9", "fmnist");
     expect(down.code).toBe(1);
   });
+
+  it.each(OVERLAYS)(
+    "%s: the Predict page reaches serving's in-cluster Service, and only its pods' port is let out for it",
+    (overlay) => {
+      const objects = built[overlay]!;
+      const c = deploymentOf(objects).spec.template.spec.containers[0]! as unknown as {
+        env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; optional?: boolean } } }[];
+      };
+      const serving = kustomize(`k8s/overlays/${overlay}`);
+      const service = serving.find(
+        (o) => o.kind === "Service" && o.metadata.name === "sightline-serving",
+      ) as unknown as {
+        metadata: { name: string; namespace: string };
+        spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] };
+      };
+      const url = new URL(c.env.find((e) => e.name === "SIGHTLINE_CONSOLE_SERVING_URL")!.value!);
+      expect(url.hostname).toBe(`${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local`);
+      expect(Number(url.port || 80)).toBe(service.spec.ports[0]!.port);
+      // Where that Service sends it: the serving container's named port.
+      const pods = serving.find(
+        (o) => o.kind === "Deployment" && o.metadata.name === "sightline-serving",
+      ) as unknown as {
+        spec: { template: { spec: { containers: { ports: { name: string; containerPort: number }[] }[] } } };
+      };
+      const target = pods.spec.template.spec.containers[0]!.ports.find(
+        (p) => p.name === service.spec.ports[0]!.targetPort,
+      )!.containerPort;
+      const policy = objects.find((o) => o.kind === "NetworkPolicy") as unknown as {
+        spec: {
+          egress: {
+            to: { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: unknown }[];
+            ports: { port: number }[];
+          }[];
+        };
+      };
+      const toServing = policy.spec.egress.filter((e) => e.to.some((t) => t.podSelector && !t.namespaceSelector));
+      expect(toServing).toEqual([
+        { to: [{ podSelector: { matchLabels: service.spec.selector } }], ports: [{ port: target, protocol: "TCP" }] },
+      ]);
+      // Prod's serving checks API keys: the console's comes from a Secret, never a literal in the manifests.
+      const key = c.env.find((e) => e.name === "SIGHTLINE_CONSOLE_SERVING_API_KEY");
+      if (overlay === "prod")
+        expect(key?.valueFrom?.secretKeyRef).toMatchObject({ name: "sightline-console-serving-key" });
+      else expect(key).toBeUndefined();
+      expect(key?.value).toBeUndefined();
+    },
+  );
 });
 
 describe("terraform: the console's Google identity only reads", () => {

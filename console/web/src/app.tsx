@@ -7,6 +7,7 @@ import { JobPage, JobsPage } from "./pages/jobs.tsx";
 import { LineagePage } from "./pages/lineage.tsx";
 import { ModelPage } from "./pages/model.tsx";
 import { ModelsPage } from "./pages/models.tsx";
+import { PredictPage } from "./pages/predict.tsx";
 import { RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
 import { href, useRoute, type Route } from "./route.ts";
@@ -18,6 +19,7 @@ const NAV = [
   { label: "Datasets", to: href.datasets(), pages: ["datasets", "dataset", "datasetDiff"] },
   { label: "Drift", to: href.drift(), pages: ["drift"] },
   { label: "Jobs", to: href.jobs(), pages: ["jobs", "job"] },
+  { label: "Predict", to: href.predict(), pages: ["predict"] },
 ] as const;
 
 export function App() {
@@ -74,5 +76,7 @@ function Page({ route }: { route: Route }) {
       return <JobsPage />;
     case "job":
       return <JobPage name={route.name} />;
+    case "predict":
+      return <PredictPage />;
   }
 }

@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 /**
  * Where the hash says we are: `#/models`, `#/models/NAME`, `#/lineage?q=ID`, `#/drift`, `#/drift/NAME/VERSION`,
  * `#/runs?filter=F&sort=S&limit=N`, `#/runs/ID`, `#/compare?ids=A,B`, `#/datasets`, `#/datasets/ID`, `#/datasets/diff?a=&b=`,
- * `#/jobs`, `#/jobs/NAME`.
+ * `#/jobs`, `#/jobs/NAME`, `#/predict`.
  */
 export type Route =
   | { page: "models" }
@@ -17,7 +17,8 @@ export type Route =
   | { page: "dataset"; id: string }
   | { page: "datasetDiff"; a: string; b: string }
   | { page: "jobs" }
-  | { page: "job"; name: string };
+  | { page: "job"; name: string }
+  | { page: "predict" };
 
 /** `limit=N` (rows per page of runs), when it is a whole number the API accepts. */
 function pageSize(params: URLSearchParams): { limit?: number } {
@@ -43,6 +44,7 @@ export function parseRoute(hash: string): Route {
     return { page: "datasetDiff", a: params.get("a") ?? "", b: params.get("b") ?? "" };
   if (parts[0] === "datasets") return parts[1] ? { page: "dataset", id: parts[1] } : { page: "datasets" };
   if (parts[0] === "jobs") return parts[1] ? { page: "job", name: parts[1] } : { page: "jobs" };
+  if (parts[0] === "predict") return { page: "predict" };
   if (parts[0] === "drift") {
     const version = Number(parts[2]);
     return parts[1] && Number.isInteger(version) && version > 0
@@ -69,6 +71,7 @@ export const href = {
   datasetDiff: (a: string, b: string) => `#/datasets/diff?${new URLSearchParams({ a, b }).toString()}`,
   jobs: () => "#/jobs",
   job: (name: string) => `#/jobs/${encodeURIComponent(name)}`,
+  predict: () => "#/predict",
 };
 
 export function useRoute(): Route {
