@@ -3,6 +3,7 @@ import { isLoopback, startConsole } from "../../console/server/start.ts";
 import type { Runtime } from "../../core/config/runtime.ts";
 import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { withRuntime, type CliContext } from "../context.ts";
+import { registerUiExport } from "./ui-export.ts";
 
 export const port = (value: string): number => {
   const n = Number(value);
@@ -15,7 +16,7 @@ export const UI_PORT = 4170;
 
 /** `sightline ui`: the console over the configured stores (the ones every other command reads), until Ctrl-C. */
 export function registerUi(program: Command, ctx: CliContext): void {
-  program
+  const ui = program
     .command("ui")
     .description(
       "open the web console (models, lineage, drift) over the configured stores, on this machine by default; writes need the printed sign-in link",
@@ -29,6 +30,7 @@ export function registerUi(program: Command, ctx: CliContext): void {
     .action(async (opts: { port: number; host: string }) =>
       withRuntime(ctx, (rt) => serveConsoleUntilStopped(rt, ctx, opts)),
     );
+  registerUiExport(ui, ctx);
 }
 
 /** Serves the console over `rt`'s stores until SIGINT or SIGTERM (`sightline ui`, and `sightline demo --ui`). */

@@ -10,6 +10,7 @@ import { ModelsPage } from "./pages/models.tsx";
 import { RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
 import { href, useRoute, type Route } from "./route.ts";
+import { SnapshotNote } from "./snapshot-note.tsx";
 
 const NAV = [
   { label: "Models", to: href.models(), pages: ["models", "model"] },
@@ -42,6 +43,7 @@ export function App() {
         </nav>
       </header>
       <main id="main" tabIndex={-1}>
+        <SnapshotNote />
         <Page route={route} />
       </main>
     </>
