@@ -116,7 +116,7 @@ describe.runIf(runs)("the console exported to one HTML file (sightline ui export
         .locator("td")
         .textContent(),
     ).toBe(HOSTILE);
-    expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await page.locator("b").count()).toBe(0);
     expect(dialogs).toEqual([]);
     expect(problems).toEqual([]);
