@@ -21,9 +21,9 @@ const lineagePath = (q: string): string => `/api/lineage/search?${new URLSearchP
  * feeds needs only its path added here.
  *
  * What is exported: the session (writes off), the models list and each model's page, each version's drift history
- * and lineage (with its verification), the lineage of each id in `lineage` (a served prediction, say), the first
- * page of runs and each of those runs, the datasets and jobs with each one's page. Dataset thumbnails (images,
- * not JSON) and run comparisons are left out.
+ * and lineage, the lineage of each id in `lineage` (a served prediction, say), the verification of production's
+ * versions and of the traced ids' models, the first page of runs and each of those runs, the datasets and jobs
+ * with each one's page. Dataset thumbnails (images, not JSON) and run comparisons are left out.
  */
 export async function collectAnswers(
   deps: ReadDeps & { log: Logger },
@@ -64,17 +64,19 @@ export async function collectAnswers(
       ...(datasets?.datasets ?? []).map((d) => get(`/api/datasets/${seg(d.id)}`)),
       ...(jobs?.jobs ?? []).map((j) => get(`/api/jobs/${seg(j.name)}`)),
     ]);
-    // Lineage one graph at a time: verifying re-reads every stored byte of the model and its dataset.
-    const queries = [...new Set([...versions.map(({ name, v }) => `${name}:${v}`), ...lineage])];
-    const verified = new Set<string>();
-    for (const q of queries) {
+    // Verifying re-reads every stored byte of a model and its dataset (a second or more on the demo's): only the
+    // models a reader is sent to verify, production's and those of the traced ids.
+    const production = (models?.models ?? []).flatMap((m) =>
+      m.aliases.production === undefined ? [] : [`${m.name}:${m.aliases.production}`],
+    );
+    const toVerify = new Set(production);
+    for (const q of lineage) {
       const graph = await get(lineagePath(q), LineageGraph);
       const model = graph?.nodes.find((n) => n.kind === "model")?.label.replace(/^model /, "");
-      if (model && !verified.has(model)) {
-        verified.add(model);
-        await get(`/api/lineage/verify?${new URLSearchParams({ model }).toString()}`);
-      }
+      if (model) toVerify.add(model);
     }
+    await Promise.all(versions.map(({ name, v }) => get(lineagePath(`${name}:${v}`))));
+    for (const model of toVerify) await get(`/api/lineage/verify?${new URLSearchParams({ model }).toString()}`);
   } finally {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());

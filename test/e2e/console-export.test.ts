@@ -7,6 +7,7 @@ import { exportConsole, type ExportResult } from "../../console/server/export.ts
 import { getRun, putRun } from "../../core/jobs/run-record.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { chromiumUnavailable, launchChromium } from "../support/browser.ts";
+import { runCli } from "../support/cli.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL } from "../support/console-world.ts";
 
 const why = chromiumUnavailable();
@@ -121,4 +122,19 @@ describe.runIf(runs)("the console exported to one HTML file (sightline ui export
     expect(dialogs).toEqual([]);
     expect(problems).toEqual([]);
   });
+
+  it("`sightline ui export --out FILE --lineage ID` writes the same pages over the configured stores", async () => {
+    const out = join(world.home, "cli", "console.html");
+    const run = await runCli(["ui", "export", "--out", out, "--lineage", "pred-d"], {
+      cwd: world.home,
+      env: { SIGHTLINE_HOME: world.home },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`^Console snapshot: ${out} \\(\\d+ API answers, \\d+ KiB, \\d+ ms\\)`));
+    expect(run.stdout).toContain(`open it in a browser: file://${out}`);
+    const { page, problems } = await open(browser);
+    await page.goto(`file://${out}#/lineage?q=pred-d`);
+    await page.getByRole("heading", { name: "Lineage of prediction pred-d" }).waitFor();
+    expect(problems).toEqual([]);
+  }, 60_000);
 });
