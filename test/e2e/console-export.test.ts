@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import AxeBuilder from "@axe-core/playwright";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportConsole, type ExportResult } from "../../console/server/export.ts";
@@ -74,6 +75,11 @@ describe.runIf(runs)("the console exported to one HTML file (sightline ui export
     // Writes are hidden: a snapshot changes nothing.
     expect(await page.getByRole("heading", { name: "Change production" }).count()).toBe(0);
     expect(await page.getByRole("button", { name: /^(Approve|Promote)/ }).count()).toBe(0);
+    // The note is part of the page: it must not make the console less accessible than it is live.
+    const { violations } = await new AxeBuilder({ page })
+      .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
+      .analyze();
+    expect(violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id)).toEqual([]);
 
     await note.getByRole("link", { name: `Drift of ${DRIFT_MODEL}:1` }).click();
     await page.getByRole("heading", { name: "Severity over time" }).waitFor();
