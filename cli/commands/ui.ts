@@ -4,6 +4,7 @@ import { SIGHTLINE_CONSOLE_SERVING_URL } from "../../core/config/settings/consol
 import type { Runtime } from "../../core/config/runtime.ts";
 import { OnnxEvaluator } from "../../evaluation/onnx-evaluator.ts";
 import { withRuntime, type CliContext } from "../context.ts";
+import { registerUiExport } from "./ui-export.ts";
 
 export const port = (value: string): number => {
   const n = Number(value);
@@ -23,7 +24,7 @@ export const servingUrl = (value: string): string => {
 
 /** `sightline ui`: the console over the configured stores (the ones every other command reads), until Ctrl-C. */
 export function registerUi(program: Command, ctx: CliContext): void {
-  program
+  const ui = program
     .command("ui")
     .description(
       "open the web console (models, lineage, drift) over the configured stores, on this machine by default; writes need the printed sign-in link",
@@ -42,6 +43,7 @@ export function registerUi(program: Command, ctx: CliContext): void {
     .action(async (opts: { port: number; host: string; servingUrl?: string }) =>
       withRuntime(ctx, (rt) => serveConsoleUntilStopped(rt, ctx, opts)),
     );
+  registerUiExport(ui, ctx);
 }
 
 /** Serves the console over `rt`'s stores until SIGINT or SIGTERM (`sightline ui`, and `sightline demo --ui`). */

@@ -556,10 +556,10 @@ describe("CD: the console smoke script, against a real console", { timeout: 60_0
     "%s: the Predict page reaches serving's in-cluster Service, and only its pods' port is let out for it",
     (overlay) => {
       const objects = built[overlay]!;
-      const c = deploymentOf(objects).spec.template.spec.containers[0]! as unknown as {
+      const c = deploymentOf(objects)!.spec.template.spec.containers[0]! as unknown as {
         env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; optional?: boolean } } }[];
       };
-      const serving = kustomize(`k8s/overlays/${overlay}`);
+      const serving = objects;
       const service = serving.find(
         (o) => o.kind === "Service" && o.metadata.name === "sightline-serving",
       ) as unknown as {
@@ -578,7 +578,7 @@ describe("CD: the console smoke script, against a real console", { timeout: 60_0
       const target = pods.spec.template.spec.containers[0]!.ports.find(
         (p) => p.name === service.spec.ports[0]!.targetPort,
       )!.containerPort;
-      const policy = objects.find((o) => o.kind === "NetworkPolicy") as unknown as {
+      const policy = objects.find((o) => o.kind === "NetworkPolicy" && isConsole(o)) as unknown as {
         spec: {
           egress: {
             to: { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: unknown }[];

@@ -11,6 +11,7 @@ import { PredictPage } from "./pages/predict.tsx";
 import { RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
 import { href, useRoute, type Route } from "./route.ts";
+import { SnapshotNote } from "./snapshot-note.tsx";
 
 const NAV = [
   { label: "Models", to: href.models(), pages: ["models", "model"] },
@@ -44,6 +45,7 @@ export function App() {
         </nav>
       </header>
       <main id="main" tabIndex={-1}>
+        <SnapshotNote />
         <Page route={route} />
       </main>
     </>
