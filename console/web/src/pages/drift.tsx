@@ -85,7 +85,7 @@ function Reports({ d }: { d: DriftHistory }) {
         <h2 id="windows">Windows</h2>
         <Scroll label="Windows">
           <table>
-            <caption>{`Each window's verdict, newest first (${drifted} of ${d.reports.length} drifted); a window's number opens its report`}</caption>
+            <caption>{`Each window's verdict, newest first (${drifted} of ${d.reports.length} drifted); a window opens its report`}</caption>
             <thead>
               <tr>
                 <th scope="col">Window</th>
@@ -100,10 +100,7 @@ function Reports({ d }: { d: DriftHistory }) {
               {[...d.reports].reverse().map((r) => (
                 <tr key={r.reportId}>
                   <th scope="row">
-                    <a href={href.driftReport(d.model, d.version, r.seq)}>
-                      <span class="visually-hidden">Report of window </span>
-                      {r.seq}
-                    </a>
+                    <a href={href.driftReport(d.model, d.version, r.seq)}>{`Window ${r.seq}`}</a>
                   </th>
                   <td>{`${when(r.window.from)} → ${when(r.window.to)}`}</td>
                   <td>{r.window.count}</td>
