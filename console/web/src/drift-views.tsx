@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { DriftHistory, DriftWindowReport } from "../../api/schemas.ts";
 import { TimeChart, type Series } from "./chart.tsx";
-import { HistogramChart, REFERENCE_COLOUR, WINDOW_COLOUR } from "./histogram-chart.tsx";
+import { HistogramChart } from "./histogram-chart.tsx";
 import { num, pct } from "./format.ts";
 import { Scroll } from "./ui.tsx";
 
@@ -209,10 +209,6 @@ export function HistogramFigure({
         summary={summary}
         xLabel={h.kind === "classes" ? "predicted class" : h.name}
       />
-      <p class="legend-key" aria-hidden="true">
-        <span class="swatch" style={{ borderColor: REFERENCE_COLOUR }} /> reference{" "}
-        <span class="swatch dashed" style={{ borderColor: WINDOW_COLOUR }} /> window
-      </p>
       <figcaption class="hint">{summary}</figcaption>
       <details>
         <summary>Shares per bin</summary>
