@@ -157,7 +157,12 @@ const DriftTest = z.object({
 });
 
 const Shares = { reference: z.array(z.number()), window: z.array(z.number()) };
-const Sizes = { referenceCount: z.number().int(), windowCount: z.number().int() };
+const Sizes = {
+  referenceCount: z.number().int(),
+  windowCount: z.number().int(),
+  /** Total variation distance of the shares (how much of the mass differs), 0–1. */
+  moved: z.number(),
+};
 
 /** One window's drift report, with reference-versus-window histograms of what its tests compared. */
 export const DriftWindowReport = z.object({

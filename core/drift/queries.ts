@@ -53,6 +53,8 @@ export interface NumericHistogram {
   window: number[];
   referenceCount: number;
   windowCount: number;
+  /** Total variation distance of the shares: how much of the mass differs between the sides, 0–1. */
+  moved: number;
 }
 
 /** Predicted-class shares: the reference's over all its images, the window's over its predictions. */
@@ -65,6 +67,8 @@ export interface ClassHistogram {
   window: number[];
   referenceCount: number;
   windowCount: number;
+  /** Total variation distance of the shares: how much of the mass differs between the sides, 0–1. */
+  moved: number;
 }
 
 export type ReportHistogram = NumericHistogram | ClassHistogram;
@@ -161,15 +165,20 @@ export function reportHistograms(
       .map((r) => (t.name === "confidence" ? r.confidence : r.features[t.name]))
       .filter((v): v is number => typeof v === "number" && Number.isFinite(v));
     const edges = sharedEdges(reference, current, bins);
+    const [ref, cur] = [
+      shares(binCounts(reference, edges), reference.length),
+      shares(binCounts(current, edges), current.length),
+    ];
     items.push({
       kind: "numeric",
       name: t.name,
       test: t.test,
       edges,
-      reference: shares(binCounts(reference, edges), reference.length),
-      window: shares(binCounts(current, edges), current.length),
+      reference: ref,
+      window: cur,
       referenceCount: reference.length,
       windowCount: current.length,
+      moved: totalVariation(ref, cur),
     });
   }
   return { ok: true, items, notDrawn };
@@ -184,16 +193,21 @@ function classHistogram(
   const classes = [...profile.predictions.classes];
   for (const r of records) if (!classes.includes(r.label)) classes.push(r.label);
   const window = classes.map((c) => records.filter((r) => r.label === c).length);
-  const reference = classes.map((_, i) => profile.predictions.counts[i] ?? 0);
+  const reference = shares(
+    classes.map((_, i) => profile.predictions.counts[i] ?? 0),
+    profile.count,
+  );
+  const current = shares(window, records.length);
   return {
     kind: "classes",
     name: t.name,
     test: t.test,
     classes,
-    reference: shares(reference, profile.count),
-    window: shares(window, records.length),
+    reference,
+    window: current,
     referenceCount: profile.count,
     windowCount: records.length,
+    moved: totalVariation(reference, current),
   };
 }
 
@@ -232,6 +246,10 @@ export function binCounts(values: readonly number[], edges: readonly number[]): 
   }
   return counts;
 }
+
+/** Half the L1 distance of two share vectors over the same bins: 0 the same, 1 disjoint. */
+export const totalVariation = (a: readonly number[], b: readonly number[]): number =>
+  a.reduce((sum, x, i) => sum + Math.abs(x - (b[i] ?? 0)), 0) / 2;
 
 const shares = (counts: readonly number[], total: number): number[] => counts.map((c) => (total > 0 ? c / total : 0));
 

@@ -99,8 +99,9 @@ describe("drift read models: each test's strength, one window's report with its 
     for (const name of ["brightness", "contrast", "sharpness", "confidence"]) {
       const quiet = [views[0]!, views[1]!].map((v) => numeric(v, name));
       const shifted = numeric(views[2]!, name);
-      for (const h of quiet) expect(tv(h.reference, h.window), `${name} quiet`).toBeLessThan(0.15);
-      expect(tv(shifted.reference, shifted.window), `${name} shifted`).toBeGreaterThan(0.4);
+      for (const h of [...quiet, shifted]) expect(h.moved).toBeCloseTo(tv(h.reference, h.window), 12);
+      for (const h of quiet) expect(h.moved, `${name} quiet`).toBeLessThan(0.15);
+      expect(shifted.moved, `${name} shifted`).toBeGreaterThan(0.4);
       // Features moved up (+0.15), the confidence down (−0.3): the window's mean bin lies on that side.
       const centre = (h: NumericHistogram, shares: number[]): number =>
         shares.reduce((s, p, i) => s + (p * (h.edges[i]! + h.edges[i + 1]!)) / 2, 0);

@@ -172,18 +172,14 @@ function binLabels(h: HistogramItem): string[] {
   return h.reference.map((_, i) => `${f(h.edges[i]!)} – ${f(h.edges[i + 1]!)}`);
 }
 
-/** Total variation distance: the share of the mass that would have to move to turn one side into the other. */
-const moved = (h: HistogramItem): number =>
-  h.reference.reduce((s, r, i) => s + Math.abs(r - (h.window[i] ?? 0)), 0) / 2;
-
 function describe(h: HistogramItem): string {
   const head = `${h.name} (${h.test}), reference ${h.referenceCount} values against the window's ${h.windowCount}`;
   if (h.kind === "classes") {
     const parts = h.classes.map((c, i) => `${c} ${pct(h.reference[i]!)} → ${pct(h.window[i]!)}`);
-    return `${head}: ${parts.join(", ")}; ${pct(moved(h))} of the mass moved.`;
+    return `${head}: ${parts.join(", ")}; ${pct(h.moved)} of the mass moved.`;
   }
   const centre = (shares: number[]) => shares.reduce((s, p, i) => s + (p * (h.edges[i]! + h.edges[i + 1]!)) / 2, 0);
-  return `${head}, ${h.reference.length} bins from ${num(h.edges[0]!, 3)} to ${num(h.edges.at(-1)!, 3)}: the centre of the mass is ${num(centre(h.window), 3)} in the window and ${num(centre(h.reference), 3)} in the reference; ${pct(moved(h))} of the mass moved.`;
+  return `${head}, ${h.reference.length} bins from ${num(h.edges[0]!, 3)} to ${num(h.edges.at(-1)!, 3)}: the centre of the mass is ${num(centre(h.window), 3)} in the window and ${num(centre(h.reference), 3)} in the reference; ${pct(h.moved)} of the mass moved.`;
 }
 
 /** One test's reference-versus-window histogram, its summary, and its shares as a table. */
