@@ -7,6 +7,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumUnavailable, launchChromium } from "../support/browser.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL } from "../support/console-world.ts";
+import { reportWithProfile } from "../support/drift-world.ts";
 
 const CLI = fileURLToPath(new URL("../../cli/sightline.ts", import.meta.url));
 const why = chromiumUnavailable();
@@ -67,6 +68,8 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   beforeAll(async () => {
     if (why) throw new Error(`cannot drive the console: ${why}`);
     world = await consoleWorld();
+    // A drift report whose reference profile is gone: its page says so and still shows the rest.
+    await reportWithProfile(world, `${DRIFT_MODEL}:1:3`, "orphan");
     await world.close();
     [ui, browser] = await Promise.all([startUi(world.home), launchChromium()]);
   }, 120_000);
@@ -167,6 +170,13 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     expect(await brightness.locator("table.inner tbody tr").count()).toBe(20);
     expect(await page.locator("main").innerText()).toContain("embedding: no histogram");
     expect(await seriousViolations(page)).toEqual([]);
+
+    // A report whose profile cannot be read: the reason where the histograms would be, the rest as usual.
+    await page.goto(`${ui.url}#/drift/orphan/1/3`);
+    await page.getByRole("alert").waitFor();
+    expect(await page.getByRole("alert").innerText()).toMatch(/^No histograms: the reference profile sha256:e+ cannot/);
+    expect(await page.locator("section[aria-labelledby=tests] tbody tr").count()).toBe(6);
+    expect(await page.locator("figure.histogram-figure").count()).toBe(0);
     expect(problems).toEqual([]);
   });
 

@@ -23,10 +23,10 @@ import {
   VerifyResult,
 } from "../../console/api/schemas.ts";
 import { createConsoleApp } from "../../console/server/app.ts";
-import { readReport, Reports } from "../../core/drift/detect.ts";
 import { verifyModelLineage } from "../../core/lineage/verify.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL, type ConsoleWorld } from "../support/console-world.ts";
+import { LOST_PROFILE, reportWithProfile } from "../support/drift-world.ts";
 
 describe("console API over a real SQLite state", () => {
   let world: ConsoleWorld;
@@ -182,18 +182,14 @@ describe("console API over a real SQLite state", () => {
   });
 
   it("a report whose profile blob is gone: 200 with the report, its histograms replaced by the reason", async () => {
-    const record = (await Reports.get(world.meta, `${DRIFT_MODEL}:1:2`))!;
-    const report = await readReport(world.blobs, record.digest);
-    const lost = `sha256:${"e".repeat(64)}`;
-    const { digest } = await world.blobs.put(
-      Buffer.from(JSON.stringify({ ...report, model: "orphan", reportId: "orphan:1:2", profileDigest: lost })),
-    );
-    await Reports.put(world.meta, "orphan:1:2", { ...record, model: "orphan", reportId: "orphan:1:2", digest });
+    await reportWithProfile(world, `${DRIFT_MODEL}:1:2`, "orphan");
     const r = await get("/api/drift/orphan/1/2", DriftWindowReport);
-    expect(r.verdict.tests.length).toBe(report.verdict.tests.length);
+    expect(r.verdict.tests.length).toBe(6);
     expect(r.histograms).toEqual({
       ok: false,
-      error: expect.stringMatching(new RegExp(`^the reference profile ${lost} cannot be read: blob .* not found`)),
+      error: expect.stringMatching(
+        new RegExp(`^the reference profile ${LOST_PROFILE} cannot be read: blob .* not found`),
+      ),
     });
   });
 

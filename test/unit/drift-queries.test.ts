@@ -1,7 +1,7 @@
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { onPredictionsLogged, readReport, Reports } from "../../core/drift/detect.ts";
+import { onPredictionsLogged } from "../../core/drift/detect.ts";
 import { DriftPolicySchema } from "../../core/drift/drift-policy.ts";
 import {
   binCounts,
@@ -13,7 +13,7 @@ import {
 } from "../../core/drift/queries.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { blobKey } from "../../core/util/digest.ts";
-import { driftWorld, logged, records } from "../support/drift-world.ts";
+import { driftWorld, logged, records, reportWithProfile } from "../support/drift-world.ts";
 
 type World = Awaited<ReturnType<typeof driftWorld>>;
 
@@ -126,13 +126,8 @@ describe("drift read models: each test's strength, one window's report with its 
   });
 
   it("a missing or corrupt profile: the report stands, its histograms say why they are missing", async () => {
-    const record = (await Reports.get(world.rt.meta, "shoes:1:3"))!;
-    const report = await readReport(world.rt.blobs, record.digest);
     const withProfile = async (model: string, profileDigest: string): Promise<WindowReportView> => {
-      const { digest } = await world.rt.blobs.put(
-        Buffer.from(JSON.stringify({ ...report, model, reportId: `${model}:1:3`, profileDigest })),
-      );
-      await Reports.put(world.rt.meta, `${model}:1:3`, { ...record, model, reportId: `${model}:1:3`, digest });
+      await reportWithProfile(world.rt, "shoes:1:3", model, profileDigest);
       return windowReport(world.rt, model, 1, 3);
     };
 
