@@ -84,14 +84,17 @@ export function StrengthChart({
   return (
     <>
       <p class="hint">{STRENGTH_MEANING}.</p>
-      <TimeChart
-        times={reports.map((r) => Date.parse(r.window.to) / 1000)}
-        yLabel="strength (× threshold, log)"
-        summary={summary}
-        series={series}
-        yRange={[lo, hi]}
-        log
-      />
+      {/* The checkboxes below choose the tests: uPlot's legend only shows the values under the pointer. */}
+      <div class="strength-chart">
+        <TimeChart
+          times={reports.map((r) => Date.parse(r.window.to) / 1000)}
+          yLabel="strength (× threshold, log)"
+          summary={summary}
+          series={series}
+          yRange={[lo, hi]}
+          log
+        />
+      </div>
       <fieldset class="toggles">
         <legend>Tests shown</legend>
         <div class="actions">
