@@ -3,7 +3,13 @@ import type { Command } from "commander";
 import { compareFeatures, DriftInputError, type DriftComparison, type FeatureDrift } from "../../core/drift/compare.ts";
 import { parseFeatureCsv } from "../../core/drift/features-csv.ts";
 import { listReports, readReport, reportDueWindows } from "../../core/drift/detect.ts";
-import { testStrength, windowReport, type ReportHistogram, type WindowReportView } from "../../core/drift/queries.ts";
+import {
+  STRENGTH_MEANING,
+  testStrength,
+  windowReport,
+  type ReportHistogram,
+  type WindowReportView,
+} from "../../core/drift/queries.ts";
 import { DEFAULT_DRIFT_POLICY, loadDriftPolicy } from "../../core/drift/drift-policy.ts";
 import { parseModelRef } from "../../core/registry/model-version.ts";
 import { withRuntime, type CliContext } from "../context.ts";
@@ -170,7 +176,7 @@ export function formatWindowReport(r: WindowReportView): string[] {
     ...testTable(v.tests),
     ...v.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`),
     "",
-    "strength: × the test's drift threshold (statistic ÷ threshold, or log p ÷ log α); drift above 1",
+    `strength: ${STRENGTH_MEANING}`,
     "",
   ];
   if (!r.histograms.ok) return [...lines, `no histograms: ${r.histograms.error}`];
