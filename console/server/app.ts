@@ -9,7 +9,7 @@ import type { ApiError } from "../api/schemas.ts";
 import type { ConsoleAuth } from "./identity.ts";
 import { writeRoutes } from "./write-routes.ts";
 import type { WriteDeps } from "./writes.ts";
-import { driftHistory, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
+import { driftHistory, driftWindowReport, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
 import { pageRoutes } from "./page-routes.ts";
 import type { PredictSettings } from "./predict-proxy.ts";
 import { predictRoutes } from "./predict-routes.ts";
@@ -61,6 +61,18 @@ const fail = (res: Response, status: number, code: string, message: string): voi
   res.status(status).json(body);
 };
 
+/** A path parameter that must be a positive integer (a version, a window's number). */
+function positive(param: unknown, what: "version" | "report"): number {
+  const n = Number(param);
+  if (typeof param !== "string" || !/^\d+$/.test(param) || !Number.isInteger(n) || n < 1)
+    throw new SightlineError(
+      "invalid",
+      `${what}_invalid`,
+      `${what} ${JSON.stringify(param)} is not a positive integer`,
+    );
+  return n;
+}
+
 /** The console: a read-only JSON API over core's read models, and the built front end. */
 export function createConsoleApp(options: ConsoleOptions): express.Express {
   const writes = options.auth !== undefined && options.writes !== undefined;
@@ -105,17 +117,21 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     await options.beforeLineage?.();
     return verifyModelLineage(options, ref.name, ref.version);
   });
-  route("/drift/:name/:version", (req) => {
-    const version = Number(req.params.version);
-    if (!Number.isInteger(version) || version < 1)
-      return Promise.reject(
-        new SightlineError(
-          "invalid",
-          "version_invalid",
-          `version ${JSON.stringify(req.params.version)} is not a positive integer`,
-        ),
-      );
-    return driftHistory(options, String(req.params.name), version);
+  route("/drift/:name/:version", async (req) =>
+    driftHistory(options, String(req.params.name), positive(req.params.version, "version")),
+  );
+  // A report by its window's number (its id is NAME:VERSION:SEQ, so the full id is accepted too).
+  route("/drift/:name/:version/:report", async (req) => {
+    const name = String(req.params.name);
+    const version = positive(req.params.version, "version");
+    const report = String(req.params.report);
+    const prefix = `${name}:${version}:`;
+    return driftWindowReport(
+      options,
+      name,
+      version,
+      positive(report.startsWith(prefix) ? report.slice(prefix.length) : report, "report"),
+    );
   });
   pageRoutes(api, options);
   predictRoutes(api, options);

@@ -3,6 +3,7 @@ import { DatasetDiffPage } from "./pages/dataset-diff.tsx";
 import { DatasetPage } from "./pages/dataset.tsx";
 import { DatasetsPage } from "./pages/datasets.tsx";
 import { DriftPage } from "./pages/drift.tsx";
+import { DriftReportPage } from "./pages/drift-report.tsx";
 import { JobPage, JobsPage } from "./pages/jobs.tsx";
 import { LineagePage } from "./pages/lineage.tsx";
 import { ModelPage } from "./pages/model.tsx";
@@ -18,7 +19,7 @@ const NAV = [
   { label: "Lineage", to: "#/lineage", pages: ["lineage"] },
   { label: "Runs", to: href.runs(), pages: ["runs", "run", "compare"] },
   { label: "Datasets", to: href.datasets(), pages: ["datasets", "dataset", "datasetDiff"] },
-  { label: "Drift", to: href.drift(), pages: ["drift"] },
+  { label: "Drift", to: href.drift(), pages: ["drift", "driftReport"] },
   { label: "Jobs", to: href.jobs(), pages: ["jobs", "job"] },
   { label: "Predict", to: href.predict(), pages: ["predict"] },
 ] as const;
@@ -62,6 +63,8 @@ function Page({ route }: { route: Route }) {
       return <LineagePage q={route.q} />;
     case "drift":
       return <DriftPage name={route.name} version={route.version} />;
+    case "driftReport":
+      return <DriftReportPage name={route.name} version={route.version} seq={route.seq} />;
     case "runs":
       return <RunsPage filter={route.filter} sort={route.sort} limit={route.limit} />;
     case "run":

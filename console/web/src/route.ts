@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 
 /**
- * Where the hash says we are: `#/models`, `#/models/NAME`, `#/lineage?q=ID`, `#/drift`, `#/drift/NAME/VERSION`,
+ * Where the hash says we are: `#/models`, `#/models/NAME`, `#/lineage?q=ID`, `#/drift`, `#/drift/NAME/VERSION`, `#/drift/NAME/VERSION/SEQ`,
  * `#/runs?filter=F&sort=S&limit=N`, `#/runs/ID`, `#/compare?ids=A,B`, `#/datasets`, `#/datasets/ID`, `#/datasets/diff?a=&b=`,
  * `#/jobs`, `#/jobs/NAME`, `#/predict`.
  */
@@ -10,6 +10,7 @@ export type Route =
   | { page: "model"; name: string }
   | { page: "lineage"; q: string }
   | { page: "drift"; name?: string; version?: number }
+  | { page: "driftReport"; name: string; version: number; seq: number }
   | { page: "runs"; filter: string; sort: string; limit?: number }
   | { page: "run"; id: string }
   | { page: "compare"; ids: string[] }
@@ -46,10 +47,11 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "jobs") return parts[1] ? { page: "job", name: parts[1] } : { page: "jobs" };
   if (parts[0] === "predict") return { page: "predict" };
   if (parts[0] === "drift") {
-    const version = Number(parts[2]);
-    return parts[1] && Number.isInteger(version) && version > 0
-      ? { page: "drift", name: parts[1], version }
-      : { page: "drift" };
+    const [version, seq] = [Number(parts[2]), Number(parts[3])];
+    if (!(parts[1] && Number.isInteger(version) && version > 0)) return { page: "drift" };
+    return Number.isInteger(seq) && seq > 0
+      ? { page: "driftReport", name: parts[1], version, seq }
+      : { page: "drift", name: parts[1], version };
   }
   return { page: "models" };
 }
@@ -60,6 +62,7 @@ export const href = {
   lineage: (q: string) => `#/lineage?${new URLSearchParams({ q }).toString()}`,
   drift: (name?: string, version?: number) =>
     name && version ? `#/drift/${encodeURIComponent(name)}/${version}` : "#/drift",
+  driftReport: (name: string, version: number, seq: number) => `#/drift/${encodeURIComponent(name)}/${version}/${seq}`,
   runs: (filter = "", sort = "") => {
     const q = new URLSearchParams({ ...(filter ? { filter } : {}), ...(sort ? { sort } : {}) }).toString();
     return q ? `#/runs?${q}` : "#/runs";

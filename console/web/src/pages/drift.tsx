@@ -1,6 +1,7 @@
 import { DriftHistory, ModelList } from "../../../api/schemas.ts";
 import { TimeChart } from "../chart.tsx";
-import { num, pct, when } from "../format.ts";
+import { DriftTestsTable, StrengthChart } from "../drift-views.tsx";
+import { pct, when } from "../format.ts";
 import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
@@ -76,11 +77,15 @@ function Reports({ d }: { d: DriftHistory }) {
           series={[{ label: "severity", values: d.reports.map((r) => r.severity), stroke: "#b3261e" }]}
         />
       </section>
+      <section aria-labelledby="strength">
+        <h2 id="strength">Each test&apos;s strength over time</h2>
+        <StrengthChart reports={d.reports} />
+      </section>
       <section aria-labelledby="windows">
         <h2 id="windows">Windows</h2>
         <Scroll label="Windows">
           <table>
-            <caption>{`Each window's verdict, newest first (${drifted} of ${d.reports.length} drifted)`}</caption>
+            <caption>{`Each window's verdict, newest first (${drifted} of ${d.reports.length} drifted); a window opens its report`}</caption>
             <thead>
               <tr>
                 <th scope="col">Window</th>
@@ -94,7 +99,9 @@ function Reports({ d }: { d: DriftHistory }) {
             <tbody>
               {[...d.reports].reverse().map((r) => (
                 <tr key={r.reportId}>
-                  <th scope="row">{r.seq}</th>
+                  <th scope="row">
+                    <a href={href.driftReport(d.model, d.version, r.seq)}>{`Window ${r.seq}`}</a>
+                  </th>
                   <td>{`${when(r.window.from)} → ${when(r.window.to)}`}</td>
                   <td>{r.window.count}</td>
                   <td class={r.drift ? "fail" : "pass"}>
@@ -104,31 +111,7 @@ function Reports({ d }: { d: DriftHistory }) {
                   <td>
                     <details>
                       <summary>{`${r.driftedTests.length} of ${r.tests.length} drifted${r.driftedTests.length ? `: ${r.driftedTests.join(", ")}` : ""}`}</summary>
-                      <table class="inner">
-                        <caption class="visually-hidden">{`Tests of window ${r.seq}`}</caption>
-                        <thead>
-                          <tr>
-                            <th scope="col">Test of</th>
-                            <th scope="col">Test</th>
-                            <th scope="col">Statistic</th>
-                            <th scope="col">p-value</th>
-                            <th scope="col">Threshold</th>
-                            <th scope="col">Verdict</th>
-                          </tr>
-                        </thead>
-                        <tbody>
-                          {r.tests.map((t) => (
-                            <tr key={t.name}>
-                              <th scope="row">{t.name}</th>
-                              <td>{t.test}</td>
-                              <td>{num(t.statistic)}</td>
-                              <td>{t.pValue === null ? "—" : num(t.pValue)}</td>
-                              <td>{t.pValue === null ? `stat ≥ ${t.threshold}` : `p < ${t.threshold}`}</td>
-                              <td class={t.drifted ? "fail" : "pass"}>{t.drifted ? "drift" : "ok"}</td>
-                            </tr>
-                          ))}
-                        </tbody>
-                      </table>
+                      <DriftTestsTable tests={r.tests} caption={`Tests of window ${r.seq}`} inner />
                     </details>
                   </td>
                 </tr>
