@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SightlineError } from "../../core/errors.ts";
 import type { Logger } from "../../core/telemetry/logger.ts";
-import { DatasetList, JobList, LineageGraph, ModelList, RunsPage } from "../api/schemas.ts";
+import { DatasetList, DriftHistory, JobList, LineageGraph, ModelList, RunsPage } from "../api/schemas.ts";
 import { snapshotKey, type StaticSnapshot } from "../api/snapshot.ts";
 import { createConsoleApp } from "./app.ts";
 import type { ReadDeps } from "./read-model.ts";
@@ -21,7 +21,7 @@ const lineagePath = (q: string): string => `/api/lineage/search?${new URLSearchP
  * feeds needs only its path added here.
  *
  * What is exported: the session (writes off), the models list and each model's page, each version's drift history
- * and lineage, the lineage of each id in `lineage` (a served prediction, say), the verification of production's
+ * (with the reports of its drifted windows and its latest) and lineage, the lineage of each id in `lineage` (a served prediction, say), the verification of production's
  * versions and of the traced ids' models, the first page of runs and each of those runs, the datasets and jobs
  * with each one's page. Dataset thumbnails (images, not JSON) and run comparisons are left out.
  */
@@ -57,9 +57,17 @@ export async function collectAnswers(
       get("/api/jobs", JobList),
     ]);
     const versions = (models?.models ?? []).flatMap((m) => m.versions.map((v) => ({ name: m.name, v: v.version })));
+    const drift = async ({ name, v }: { name: string; v: number }): Promise<void> => {
+      const history = await get(`/api/drift/${seg(name)}/${v}`, DriftHistory);
+      // A window's report re-reads its predictions (a fraction of a second each): the windows that drifted, which
+      // are the ones a reader opens, and the latest.
+      const reports = history?.reports ?? [];
+      const shown = reports.filter((r, i) => r.drift || i === reports.length - 1);
+      for (const r of shown) await get(`/api/drift/${seg(name)}/${v}/${r.seq}`);
+    };
     await Promise.all([
       ...(models?.models ?? []).map((m) => get(`/api/models/${seg(m.name)}`)),
-      ...versions.map(({ name, v }) => get(`/api/drift/${seg(name)}/${v}`)),
+      ...versions.map(drift),
       ...(runs?.runs ?? []).map((r) => get(`/api/runs/${seg(r.runId)}`)),
       ...(datasets?.datasets ?? []).map((d) => get(`/api/datasets/${seg(d.id)}`)),
       ...(jobs?.jobs ?? []).map((j) => get(`/api/jobs/${seg(j.name)}`)),

@@ -85,6 +85,11 @@ describe.runIf(runs)("the console exported to one HTML file (sightline ui export
     await page.getByRole("heading", { name: "Severity over time" }).waitFor();
     expect(await page.locator(".chart canvas").count()).toBeGreaterThan(0);
     expect(await page.getByRole("table", { name: /1 of 3 drifted/ }).count()).toBe(1);
+    // The drifted window's report, histograms included, is in the snapshot too.
+    await page.getByRole("link", { name: "Window 3", exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: `Drift report of ${DRIFT_MODEL}:1, window 3` }).waitFor();
+    await expect.poll(() => page.locator("figure.histogram-figure canvas").count()).toBe(5);
+    await page.goBack();
 
     await note.getByRole("link", { name: "Lineage of pred-d" }).click();
     await page.getByRole("heading", { name: "Lineage of prediction pred-d" }).waitFor();
