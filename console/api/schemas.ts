@@ -86,7 +86,7 @@ export const LineageGraph = z.object({
     z.object({
       id: z.string(),
       kind: z.enum(["prediction", "model", "request", "drift", "run", "dataset", "commit", "image"]),
-      about: z.object({ model: z.string(), version: z.number().int() }).optional(),
+      about: z.object({ model: z.string(), version: z.number().int(), seq: z.number().int().optional() }).optional(),
       label: z.string(),
       detail: z.string(),
     }),

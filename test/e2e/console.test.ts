@@ -96,8 +96,8 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     await page.getByRole("link", { name: /^run run-3/ }).click();
     await page.getByRole("heading", { name: `Lineage of model ${MODEL}:2` }).waitFor();
     const graph = await page.locator("main table").innerText();
-    expect(graph).toContain("request (retrain on drift drift-1)");
-    expect(graph).toContain("drift report drift-1");
+    expect(graph).toContain("request (retrain on drift fashion:1:1)");
+    expect(graph).toContain("drift report fashion:1:1");
     expect(problems).toEqual([]);
   });
 

@@ -120,12 +120,12 @@ describe("console API over a real SQLite state", () => {
     // Why it was trained: the request that the drift report started.
     expect(v2.nodes.find((n) => n.kind === "request")).toMatchObject({
       detail: "req-3",
-      label: "request (retrain on drift drift-1)",
+      label: "request (retrain on drift fashion:1:1)",
     });
     // … and the drift report that started it, with the model version whose history holds it.
     const drift = v2.nodes.find((n) => n.kind === "drift")!;
-    expect(drift).toMatchObject({ id: "drift:drift-1", about: { model: MODEL, version: 1 } });
-    expect(v2.edges).toContainEqual({ from: "request:req-3", rel: "triggered_by", to: "drift:drift-1" });
+    expect(drift).toMatchObject({ id: "drift:fashion:1:1", about: { model: MODEL, version: 1, seq: 1 } });
+    expect(v2.edges).toContainEqual({ from: "request:req-3", rel: "triggered_by", to: "drift:fashion:1:1" });
     // The events here never set an alias in the registry: an alias that points nowhere is a 404, not a 500.
     expect((await get(`/api/lineage/search?q=${MODEL}@production`, ApiError, 404)).error.message).toMatch(/production/);
     const run = await get("/api/lineage/search?q=run-2", LineageGraph);
