@@ -26,7 +26,7 @@ const checked = new WeakMap<MetadataStore, Promise<number>>();
 
 /**
  * Makes sure every run record has a current summary: a no-op (one read, once per process and store) once done.
- * Returns how many summaries this call wrote.
+ * Returns how many summaries the check (the first call for this store in this process) wrote.
  */
 export function ensureRunSummaries(meta: MetadataStore): Promise<number> {
   let done = checked.get(meta);

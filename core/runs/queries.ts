@@ -1,12 +1,6 @@
 import { SightlineError } from "../errors.ts";
 import { Runs, type ParamValue, type RunRecord } from "../jobs/run-record.ts";
-import {
-  finalMetrics,
-  RunSummaries,
-  secondsOf,
-  summaryOf,
-  type StoredRunSummary,
-} from "../jobs/run-summary.ts";
+import { finalMetrics, RunSummaries, secondsOf, summaryOf, type StoredRunSummary } from "../jobs/run-summary.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { ensureRunSummaries, writeSummaries } from "./backfill.ts";
 import {
@@ -96,7 +90,12 @@ export async function listRuns(
       `limit must be a whole number from 1 to ${MAX_RUNS_LIMIT}, not ${limit}`,
     );
   const filter = typeof options.filter === "string" ? parseRunFilter(options.filter) : options.filter;
-  const order = options.orderBy === undefined ? undefined : typeof options.orderBy === "string" ? parseRunOrder(options.orderBy) : options.orderBy;
+  const order =
+    options.orderBy === undefined
+      ? undefined
+      : typeof options.orderBy === "string"
+        ? parseRunOrder(options.orderBy)
+        : options.orderBy;
   const now = tuning.now ?? Date.now();
   await ensureRunSummaries(meta);
   if (order !== undefined) return sortedPage(meta, options, limit, filter, order, now);
