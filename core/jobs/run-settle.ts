@@ -33,13 +33,15 @@ export async function settleUnfinishedRuns(meta: MetadataStore, requestId: strin
 }
 
 function endedRun(run: RunRecord, end: ProcessEnd): RunRecord {
-  const { progress: _progress, ...rest } = run;
-  return {
-    ...rest,
+  const ended: RunRecord = {
+    ...run,
     status: end.signal ? "killed" : "failed",
     finishedAt: new Date().toISOString(),
     reason: end.signal
       ? `the trainer's process was killed by ${end.signal} before it finished the run`
       : `the trainer's process exited with code ${end.code ?? "unknown"} before it finished the run`,
   };
+  // Where it was is no longer where it is.
+  delete ended.progress;
+  return ended;
 }

@@ -1,7 +1,14 @@
 import { SightlineError } from "../errors.ts";
 import { Runs, type ParamValue, type RunRecord } from "../jobs/run-record.ts";
-import { finalMetrics, RunSummaries, secondsOf, summaryOf, type StoredRunSummary } from "../jobs/run-summary.ts";
-import type { MetadataStore } from "../meta/metadata-store.ts";
+import {
+  finalMetrics,
+  RUN_SUMMARIES,
+  RunSummaries,
+  secondsOf,
+  summaryOf,
+  type StoredRunSummary,
+} from "../jobs/run-summary.ts";
+import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
 import { ensureRunSummaries, writeSummaries } from "./backfill.ts";
 import {
   matchesFilter,
@@ -37,16 +44,19 @@ export type RunDetail = Omit<RunRecord, "status"> & {
 
 /** The row of a stored summary, its status as shown at `now`. */
 function row(stored: StoredRunSummary, now: number): RunSummary {
-  const { updatedAt: _u, heartbeatSeconds: _h, ...rest } = stored;
-  return { ...rest, status: shownStatus(stored, now) };
+  const out: RunSummary & Partial<Pick<StoredRunSummary, "updatedAt" | "heartbeatSeconds">> = {
+    ...stored,
+    status: shownStatus(stored, now),
+  };
+  delete out.updatedAt;
+  delete out.heartbeatSeconds;
+  return out;
 }
 
 /** A record's row (compare, and runs read by request). */
 export function summarize(run: RunRecord, now: number = Date.now()): RunSummary {
   return row(summaryOf(run), now);
 }
-
-const subject = (s: RunSummary): FilterSubject => s;
 
 export interface ListRunsOptions {
   model?: string;
@@ -72,10 +82,11 @@ export const MAX_RUNS_LIMIT = 1000;
 /**
  * Runs newest first (by start time, then run id), filtered, one page at a time. The cursor is the position after
  * the page's last row, not an offset, so runs that start while someone pages do not shift the pages they read.
- * The summaries are read newest first in growing batches and each batch filtered here: a filter can name any
- * param, tag or final metric, which no store indexes for us, and the model is matched here too, so the store needs
- * no composite index (one ordered field, one range on it). A first page reads one batch; a selective filter reads
- * further, but only summaries, never the metric streams. `tuning.now` is the time statuses are shown at.
+ * Without a filter the summaries are read newest first in growing batches (a page reads about one batch). A filter
+ * can name any param, tag or final metric, which no store indexes for us, and a sort any of them too: then every
+ * summary is read in one query, matched and ordered here as it came from the store, and only the rows of the page
+ * are parsed (the schema check is most of the cost of reading 10,000 summaries). So the store needs no composite
+ * index, and never reads a metric stream. `tuning.now` is the time statuses are shown at.
  */
 export async function listRuns(
   meta: MetadataStore,
@@ -100,21 +111,81 @@ export async function listRuns(
   await ensureRunSummaries(meta);
   if (order !== undefined) return sortedPage(meta, options, limit, filter, order, now);
   const after = options.cursor !== undefined ? decodeCursor(options.cursor) : undefined;
+  if (filter !== undefined || options.model !== undefined) {
+    const matched = (await scanAll(meta, options.model, filter, now)).filter(
+      (r) => !after || newestFirst(r, after) > 0,
+    );
+    const runs = matched.slice(0, limit).map((r) => parsedRow(r, now));
+    return { runs, ...(matched.length > limit ? { nextCursor: encodeCursor(runs.at(-1)!) } : {}) };
+  }
   const runs: RunSummary[] = [];
   for await (const stored of newestFirstFrom(meta, after, tuning.batch ?? Math.max(200, 2 * limit))) {
-    if (options.model !== undefined && stored.model !== options.model) continue;
-    const s = row(stored, now);
-    if (filter && !matchesFilter(filter, subject(s))) continue;
     // One row past the page says there is a next page.
     if (runs.length === limit) return { runs, nextCursor: encodeCursor(runs.at(-1)!) };
-    runs.push(s);
+    runs.push(row(stored, now));
   }
   return { runs };
 }
 
+/** A summary as the store returned it, unparsed, with what filters and orders read from it. */
+interface Scanned {
+  id: string;
+  data: JsonObject;
+  subject: FilterSubject;
+  startedAt: string;
+  runId: string;
+}
+
 /**
- * A page in another order than newest first: every matching run is read and sorted (no store can order by a key
- * inside the metric stream), ties newest first; the cursor is an offset into that order.
+ * Every summary of `model` (all models when undefined) that matches `filter`, newest first. Matched on the raw
+ * documents: only the rows a page shows are parsed (parsedRow), and a malformed one is reported then.
+ */
+async function scanAll(
+  meta: MetadataStore,
+  model: string | undefined,
+  filter: RunFilter | undefined,
+  now: number,
+): Promise<Scanned[]> {
+  const out: Scanned[] = [];
+  for (const { id, data } of await meta.query(RUN_SUMMARIES)) {
+    const subject = rawSubject(data, now);
+    if (model !== undefined && subject.model !== model) continue;
+    if (filter && !matchesFilter(filter, subject)) continue;
+    out.push({ id, data, subject, startedAt: String(data.startedAt), runId: String(data.runId) });
+  }
+  return out.sort(newestFirst);
+}
+
+const parsedRow = (r: Scanned, now: number): RunSummary => row(RunSummaries.parse(r.id, r.data), now);
+
+/** What a filter reads from a raw summary; a field of the wrong type reads as absent (it matches nothing). */
+function rawSubject(data: JsonObject, now: number): FilterSubject {
+  const map = <V>(v: unknown): Record<string, V> =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, V>) : {};
+  const text = (v: unknown): string => (typeof v === "string" ? v : "");
+  const status = text(data.status) as RunRecord["status"];
+  return {
+    status: shownStatus(
+      {
+        status,
+        ...(typeof data.updatedAt === "string" ? { updatedAt: data.updatedAt } : {}),
+        ...(typeof data.heartbeatSeconds === "number" ? { heartbeatSeconds: data.heartbeatSeconds } : {}),
+      },
+      now,
+    ),
+    model: text(data.model),
+    datasetId: text(data.datasetId),
+    requestId: text(data.requestId),
+    trainer: text(data.trainer),
+    metrics: map(data.metrics),
+    params: map(data.params),
+    tags: map(data.tags),
+  };
+}
+
+/**
+ * A page in another order than newest first: every matching run is read and sorted (a sort can name any param,
+ * tag or metric), ties newest first; the cursor is an offset into that order.
  */
 async function sortedPage(
   meta: MetadataStore,
@@ -125,12 +196,10 @@ async function sortedPage(
   now: number,
 ): Promise<RunsPage> {
   const offset = options.cursor !== undefined ? decodeOffset(options.cursor) : 0;
-  const all: { s: RunSummary; v: string | number | boolean | null | undefined }[] = [];
-  for await (const stored of newestFirstFrom(meta, undefined, MAX_BATCH)) {
-    if (options.model !== undefined && stored.model !== options.model) continue;
-    const s = row(stored, now);
-    if (!filter || matchesFilter(filter, subject(s))) all.push({ s, v: readField(subject(s), order.field) });
-  }
+  const all = (await scanAll(meta, options.model, filter, now)).map((r) => ({
+    r,
+    v: readField(r.subject, order.field),
+  }));
   const sign = order.direction === "desc" ? -1 : 1;
   // Array.prototype.sort is stable: equal values keep the newest-first order they were read in.
   all.sort((a, b) => {
@@ -142,7 +211,7 @@ async function sortedPage(
     const y = String(b.v);
     return x === y ? 0 : sign * (x < y ? -1 : 1);
   });
-  const runs = all.slice(offset, offset + limit).map((r) => r.s);
+  const runs = all.slice(offset, offset + limit).map(({ r }) => parsedRow(r, now));
   return { runs, ...(offset + limit < all.length ? { nextCursor: encodeOffset(offset + limit) } : {}) };
 }
 
