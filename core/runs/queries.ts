@@ -8,7 +8,7 @@ import {
   summaryOf,
   type StoredRunSummary,
 } from "../jobs/run-summary.ts";
-import type { JsonObject, MetadataStore } from "../meta/metadata-store.ts";
+import type { JsonObject, MetadataStore, Where } from "../meta/metadata-store.ts";
 import { ensureRunSummaries, writeSummaries } from "./backfill.ts";
 import {
   matchesFilter,
@@ -147,13 +147,36 @@ async function scanAll(
   now: number,
 ): Promise<Scanned[]> {
   const out: Scanned[] = [];
-  for (const { id, data } of await meta.query(RUN_SUMMARIES)) {
+  for (const { id, data } of await meta.query(RUN_SUMMARIES, { where: storeEqualities(model, filter) })) {
     const subject = rawSubject(data, now);
     if (model !== undefined && subject.model !== model) continue;
     if (filter && !matchesFilter(filter, subject)) continue;
     out.push({ id, data, subject, startedAt: String(data.startedAt), runId: String(data.runId) });
   }
   return out.sort(newestFirst);
+}
+
+/** Summary fields a filter's `=` on text may be handed to the store as (the rest is matched here). */
+const ATTRIBUTE_FIELDS = { model: "model", dataset: "datasetId", trainer: "trainer", request: "requestId" } as const;
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The comparisons the store can do for us, so that it returns only the summaries that may match: the model, and
+ * each `=` on a text field (an attribute, or a tag whose key is a plain name). Only equalities: several of them on
+ * different fields need no composite index on Firestore, and compare text exactly as matchesFilter does (params
+ * are left out: `params.epochs = 3` also matches a param stored as "3"; so is status, whose `lost` is derived).
+ * Every comparison is still checked here.
+ */
+function storeEqualities(model: string | undefined, filter: RunFilter | undefined): Where[] {
+  const where: Where[] = model !== undefined ? [{ field: "model", op: "==", value: model }] : [];
+  for (const c of filter?.and ?? []) {
+    if (c.op !== "=" || typeof c.value !== "string") continue;
+    if (c.field.scope === "tags" && PLAIN_KEY.test(c.field.key))
+      where.push({ field: `tags.${c.field.key}`, op: "==", value: c.value });
+    else if (c.field.scope === "attribute" && c.field.key !== "status")
+      where.push({ field: ATTRIBUTE_FIELDS[c.field.key], op: "==", value: c.value });
+  }
+  return where;
 }
 
 const parsedRow = (r: Scanned, now: number): RunSummary => row(RunSummaries.parse(r.id, r.data), now);

@@ -102,6 +102,26 @@ describe("run summaries", () => {
     }
   });
 
+  it("hand a filter's text equalities to the store, and match every comparison themselves", async () => {
+    await putRun(meta, record(10, { tags: { trigger: "retrain", "git.commit": "abc" }, model: "bags" }));
+    await putRun(meta, record(11, { tags: { trigger: "retrain" }, model: "bags", params: { epochs: "5" } }));
+    const asked: unknown[] = [];
+    const spy = Object.create(meta) as MetadataStore;
+    spy.query = (c, o) => (c === "run_summaries" && asked.push(o?.where), meta.query(c, o));
+    const ids = async (filter: string) => (await listRuns(spy, { model: "bags", filter })).runs.map((r) => r.runId);
+    expect(await ids('tags.trigger = "retrain" and params.epochs = 5 and metrics.accuracy > 0.5')).toEqual([
+      "run-0011",
+      "run-0010",
+    ]);
+    expect(asked.at(-1)).toEqual([
+      { field: "model", op: "==", value: "bags" },
+      { field: "tags.trigger", op: "==", value: "retrain" },
+    ]);
+    // A key that is not a plain name (a dotted tag) is matched here only.
+    expect(await ids('tags.`git.commit` = "abc"')).toEqual(["run-0010"]);
+    expect(asked.at(-1)).toEqual([{ field: "model", op: "==", value: "bags" }]);
+  });
+
   it("show a running run not heard from for long as lost, derived on read and never written", async () => {
     await putRun(meta, record(2, { status: "running", finishedAt: undefined, heartbeatSeconds: 30 }));
     // No heartbeat promised (an image trainer's record): it stays running however old.
