@@ -3,7 +3,7 @@
 // SQLite home, served over real HTTP on 127.0.0.1. Each page's answer time (median of --reps requests after one
 // warm-up) is printed with its ratio to the 300 ms target; the runs list is also compared with two baselines measured
 // in the same run: reading every full record as lists did before summaries (the same filter and sort, in process,
-// no HTTP), and the bare scan of every summary (the floor a list that reads them all cannot go under).
+// no HTTP), and reading every summary through its collection (each one schema-checked), which a list now avoids.
 //   node bench/console.ts [--runs 10000] [--stream 60] [--reps 5]
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
@@ -185,10 +185,10 @@ try {
   console.log("baselines, in process (no HTTP):");
   console.log(`  every full record, selective filter        ${fullFilter.toFixed(1).padStart(8)} ms`);
   console.log(`  every full record, sorted                  ${fullSort.toFixed(1).padStart(8)} ms`);
-  console.log(`  bare scan of every summary (the floor)     ${bareScan.toFixed(1).padStart(8)} ms`);
+  console.log(`  every summary read and schema-checked      ${bareScan.toFixed(1).padStart(8)} ms`);
   console.log(`  selective filter: ${(fullFilter / filtered).toFixed(1)}× faster than full records`);
   console.log(`  sort by a metric: ${(fullSort / sorted).toFixed(1)}× faster than full records`);
-  console.log(`  selective filter over HTTP is ${(filtered / bareScan).toFixed(2)}× the bare summary scan`);
+  console.log(`  selective filter over HTTP takes ${(filtered / bareScan).toFixed(2)}× reading and checking every summary`);
 } finally {
   await new Promise((resolve) => server.close(resolve));
   await world.close();
