@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { putRun, Runs, type RunRecord } from "../../core/jobs/run-record.ts";
+import { RunRecorder } from "../../core/jobs/run-recorder.ts";
 import { settleUnfinishedRuns } from "../../core/jobs/run-settle.ts";
 import { RunSummaries, summaryOf } from "../../core/jobs/run-summary.ts";
 import type { MetadataStore, Transaction } from "../../core/meta/metadata-store.ts";
@@ -10,6 +11,7 @@ import { SqliteStore } from "../../core/meta/sqlite-store.ts";
 import { ensureRunSummaries } from "../../core/runs/backfill.ts";
 import { getRun, listRuns } from "../../core/runs/queries.ts";
 import { LOST_AFTER_MS } from "../../core/runs/status.ts";
+import { createLogger } from "../../core/telemetry/logger.ts";
 import { GOOD, registerTestVersion } from "../support/registry.ts";
 
 const newPath = (): string => join(mkdtempSync(join(tmpdir(), "sightline-summaries-")), "meta.db");
@@ -136,6 +138,31 @@ describe("run summaries", () => {
     ]);
     expect((await getRun(meta, "run-0002", later)).status).toBe("lost");
     expect((await Runs.get(meta, "run-0002"))!.status).toBe("running");
+  });
+
+  it("are kept fresh by the recorder's heartbeat while a run is quiet, and no longer once it ended", async () => {
+    const recorder = new RunRecorder(
+      meta,
+      {
+        runId: "run-beat",
+        requestId: "req-beat",
+        model: "fashion",
+        datasetId: "d".repeat(64),
+        trainer: { kind: "builtin", args: {} },
+      },
+      createLogger({}, { level: "CRITICAL" }),
+      { heartbeatSeconds: 0.1 },
+    );
+    await recorder.start();
+    const first = (await RunSummaries.get(meta, "run-beat"))!;
+    expect(first).toMatchObject({ status: "running", heartbeatSeconds: 0.1 });
+    await new Promise((r) => setTimeout(r, 400));
+    const beat = (await RunSummaries.get(meta, "run-beat"))!.updatedAt!;
+    expect(Date.parse(beat)).toBeGreaterThan(Date.parse(first.updatedAt!));
+    await recorder.succeed();
+    const ended = (await RunSummaries.get(meta, "run-beat"))!;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await RunSummaries.get(meta, "run-beat")).toEqual(ended);
   });
 
   it("settle a run its trainer left running as killed, never one it finished", async () => {
