@@ -86,7 +86,11 @@ describe("run summaries", () => {
       // One with a stale summary (its record written after it), one that is current.
       await putRun(legacy, record(500, { status: "running", finishedAt: undefined }));
       const current = (await Runs.get(legacy, "run-0500"))!;
-      await Runs.put(legacy, "run-0500", { ...current, status: "failed", updatedAt: new Date().toISOString() });
+      await Runs.put(legacy, "run-0500", {
+        ...current,
+        status: "failed",
+        updatedAt: new Date(Date.parse(current.updatedAt!) + 1000).toISOString(),
+      });
 
       const page = await listRuns(legacy, { limit: 1000 });
       expect(page.runs).toHaveLength(451);
