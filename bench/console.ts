@@ -188,7 +188,9 @@ try {
   console.log(`  every summary read and schema-checked      ${bareScan.toFixed(1).padStart(8)} ms`);
   console.log(`  selective filter: ${(fullFilter / filtered).toFixed(1)}× faster than full records`);
   console.log(`  sort by a metric: ${(fullSort / sorted).toFixed(1)}× faster than full records`);
-  console.log(`  selective filter over HTTP takes ${(filtered / bareScan).toFixed(2)}× reading and checking every summary`);
+  console.log(
+    `  selective filter over HTTP takes ${(filtered / bareScan).toFixed(2)}× reading and checking every summary`,
+  );
 } finally {
   await new Promise((resolve) => server.close(resolve));
   await world.close();
