@@ -16,6 +16,7 @@ import { ingestModel } from "./contract/ingest.ts";
 import { recordIngested, recordStaged } from "./contract/job-run-record.ts";
 import { runContractTraining, stageInitModel } from "./contract/run.ts";
 import { publishFailed } from "./register-run.ts";
+import { jobTags } from "./job-tags.ts";
 import { runTraining } from "./run.ts";
 
 const STAGED_AT = "staged-at";
@@ -32,6 +33,8 @@ const e = env.value;
 const config = loadConfig();
 const rt = await openRuntime(config, log);
 const request = { requestId: e.requestId, model: e.model, datasetId: e.datasetId, actor: "trainer" };
+// What asked for the job, handed over by its runner: every run of a Job carries it, as runs started in-process do.
+const tags = jobTags(e);
 try {
   const job = e.contractJob;
   if (mode !== "run" && !job) throw new Error(`mode ${mode} needs SIGHTLINE_CONTRACT_JOB`);
@@ -45,7 +48,7 @@ try {
     if (job.fineTune) await stageInitModel(rt, request.model, layout.initModel);
     // When the trainer container starts: the ingest container measures the training time from it.
     await writeFile(join(layout.root, STAGED_AT), new Date().toISOString());
-    await recordStaged(rt, job, request, e.gitCommit ?? null, log);
+    await recordStaged(rt, job, { ...request, tags }, e.gitCommit ?? null, log);
     log.info("staged", { dataDir: layout.dataDir, runId: job.runId });
   } else if (job && mode === "ingest") {
     const layout = runLayout(e.runRoot);
@@ -71,10 +74,16 @@ try {
         trainingSeconds,
         trainImages: (await readFile(layout.jsonl.training, "utf8")).split("\n").filter(Boolean).length,
       });
-      await recordIngested(rt, job, request, { ...tracked, evaluateSeconds: evaluateSeconds(), version, card }, log);
+      await recordIngested(
+        rt,
+        job,
+        { ...request, tags },
+        { ...tracked, evaluateSeconds: evaluateSeconds(), version, card },
+        log,
+      );
       log.info("registered", { model: version.name, version: version.version, metrics: version.metrics });
     } catch (err) {
-      await recordIngested(rt, job, request, { ...tracked, evaluateSeconds: evaluateSeconds(), err }, log);
+      await recordIngested(rt, job, { ...request, tags }, { ...tracked, evaluateSeconds: evaluateSeconds(), err }, log);
       await publishFailed(rt, request, job.runId, err, log);
       throw err;
     }
@@ -90,6 +99,7 @@ try {
         fineTune: job.fineTune,
         home: config.home,
         runId: job.runId,
+        tags,
         ...(e.gitCommit ? { gitCommit: e.gitCommit } : {}),
       },
       {
@@ -110,6 +120,7 @@ try {
         fineTune: e.fineTune,
         ...(e.gitCommit ? { gitCommit: e.gitCommit } : {}),
         image: e.image ?? null,
+        tags,
       },
       {
         onPhase: (phase, detail) => log.info(`phase ${phase}`, { phase, ...detail }),

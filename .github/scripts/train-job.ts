@@ -38,6 +38,8 @@ export function parseTrainJobArgs(argv: string[]): TrainJobArgs {
     requestId: values["request-id"] as string,
     model: values.model as string,
     datasetId: values.dataset as string,
+    // This script is CD's training step: its runs are tagged trigger=ci.
+    trigger: "ci",
   };
   if (values.epochs) spec.epochs = Number(values.epochs);
   if (values.reason) spec.reason = values.reason;

@@ -104,7 +104,10 @@ function registerShow(runs: Command, ctx: CliContext): void {
           ],
           ["started", run.startedAt],
           ["finished", run.finishedAt ?? "—"],
-          ...(run.status === "running" ? ([["heard", run.updatedAt ?? "—"]] as [string, string][]) : []),
+          // A lost run is one not heard from for long: when it last was says how long.
+          ...(run.status === "running" || run.status === "lost"
+            ? ([["heard", run.updatedAt ?? "—"]] as [string, string][])
+            : []),
           ...(run.status === "running" && run.progress
             ? ([["progress", progressText(run.progress)]] as [string, string][])
             : []),

@@ -234,6 +234,7 @@ async function submitImageJob(
       model: opts.model,
       datasetId,
       reason: `sightline train by ${ctx.actor}`,
+      trigger: "cli",
       contract,
     });
     if (opts.json) return ctx.out(JSON.stringify({ job: name, requestId, runId: contract.runId }, null, 2));

@@ -220,7 +220,8 @@ export const DriftWindowReport = z.object({
 export type DriftWindowReport = z.infer<typeof DriftWindowReport>;
 
 const Param = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-const RunStatus = z.enum(["running", "succeeded", "failed"]);
+// `killed`: its process ended by a signal; `lost`: running, but not heard from for long (core/runs/status.ts).
+const RunStatus = z.enum(["running", "succeeded", "failed", "killed", "lost"]);
 
 const RunRow = z.object({
   runId: z.string(),

@@ -1,5 +1,9 @@
 import { createHash } from "node:crypto";
+import type { EventData } from "../events/schemas.ts";
 import type { ContractJob } from "./trainers.ts";
+
+/** What started a training run, as `training.requested` says it; recorded as the run's `trigger` tag. */
+export type TrainingTrigger = EventData<"sightline.training.requested">["trigger"];
 
 /**
  * Runs training jobs: a child process on this machine (embedded default) or a `batch/v1` Job on GKE. The retrain
@@ -18,6 +22,10 @@ export interface TrainingJobSpec {
   fineTune?: boolean;
   /** Why, for logs and labels (e.g. the drift report id). */
   reason?: string;
+  /** What asked for the job (the run's `trigger` tag): `retrain`, `ci`, `cli`. */
+  trigger?: TrainingTrigger;
+  /** The drift report a retrain answers (the run's `drift_report` tag). */
+  driftReportId?: string;
   /** A trainer on the trainer contract instead of the built-in one (then configPath, epochs and limit do not apply). */
   contract?: ContractJob;
 }

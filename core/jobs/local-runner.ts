@@ -10,6 +10,7 @@ import type { MetadataStore } from "../meta/metadata-store.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { jobNameFor, type JobRunner, type JobStatus, type SubmitResult, type TrainingJobSpec } from "./job-runner.ts";
 import { lastLine } from "./log-tail.ts";
+import { settleUnfinishedRuns } from "./run-settle.ts";
 import { SPEC_ENV_NAMES, specEnv, storesEnv } from "./trainer-env.ts";
 import { SIGHTLINE_HOME } from "../config/settings/stores.ts";
 
@@ -161,6 +162,7 @@ export class LocalJobRunner implements JobRunner {
 
   private async finish(record: JobRecord, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     const finishedAt = new Date().toISOString();
+    this.settleRuns(record, code, signal);
     if (code === 0) {
       this.update(record, { state: "succeeded", exitCode: 0, finishedAt });
       this.log.info("training job succeeded", { job: record.name, requestId: record.requestId });
@@ -176,6 +178,21 @@ export class LocalJobRunner implements JobRunner {
       detail: message,
       log: record.log,
     });
+  }
+
+  /** The trainer is gone: a run it left `running` will never be finished by it (run-settle.ts). */
+  private settleRuns(record: JobRecord, code: number | null, signal: NodeJS.Signals | null): void {
+    this.writes = this.writes
+      .then(async () => {
+        const settled = await settleUnfinishedRuns(this.options.meta, record.requestId, { code, signal });
+        if (settled.length > 0)
+          this.log.warn("the trainer ended without finishing its run", {
+            job: record.name,
+            runs: settled,
+            ...(signal ? { signal } : { exitCode: code }),
+          });
+      })
+      .catch((err: unknown) => this.log.error("cannot settle the job's runs", { job: record.name, err }));
   }
 
   private update(record: JobRecord, patch: Partial<JobRecord>): void {

@@ -2,7 +2,10 @@ import { z } from "zod";
 import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { TrainerIdentitySchema } from "../registry/model-card.ts";
+import { ParamValueSchema, RunSummaries, summaryOf, type ParamValue } from "./run-summary.ts";
 import { MetricsLineSchema } from "./trainer-contract.ts";
+
+export { ParamValueSchema, type ParamValue } from "./run-summary.ts";
 
 export const RUNS = "runs";
 
@@ -15,9 +18,6 @@ export function newRunId(): string {
 }
 /** Metric lines kept per run record; a longer stream keeps its newest lines (the record is one document). */
 export const MAX_METRIC_LINES = 5000;
-
-export const ParamValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-export type ParamValue = z.infer<typeof ParamValueSchema>;
 
 export const RunArtefactSchema = z.object({
   kind: z.enum(["onnx", "card", "profile", "confusion_matrix"]),
@@ -34,7 +34,8 @@ export const RunRecordSchema = z.object({
   model: z.string(),
   datasetId: z.string(),
   trainer: TrainerIdentitySchema,
-  status: z.enum(["running", "succeeded", "failed"]),
+  /** `killed`: the trainer's process ended by a signal before it finished the run (recorded by its job runner). */
+  status: z.enum(["running", "succeeded", "failed", "killed"]),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
   /** The trainer's own numbers from metrics.jsonl, as written; the registry never uses them. */
@@ -58,6 +59,11 @@ export const RunRecordSchema = z.object({
   artefacts: z.array(RunArtefactSchema).optional(),
   /** When the record was last written: a `running` run not heard from for long has likely died unrecorded. */
   updatedAt: z.string().optional(),
+  /**
+   * How often the writer promised to write the record while running (RunRecorder's heartbeat): a `running` run not
+   * written for many of these is shown `lost`. Absent (image trainers on GKE, older records): never seen as lost.
+   */
+  heartbeatSeconds: z.number().positive().optional(),
   /** Where a running trainer is, when it says (the built-in trainer does, every few seconds). */
   progress: z
     .object({
@@ -76,14 +82,26 @@ export type RunRecord = z.infer<typeof RunRecordSchema>;
 /** Training runs keyed by run id. */
 export const Runs = defineCollection({ name: RUNS, schema: RunRecordSchema });
 
+/**
+ * Writes a run's record and its summary (run-summary.ts) in one transaction: both or neither land, so a process
+ * that dies between them cannot leave a list showing another state than `runs show`.
+ */
 export async function putRun(meta: MetadataStore, run: RunRecord): Promise<void> {
+  const record = storable(run);
+  await meta.transaction(async (tx) => {
+    Runs.in(tx).set(record.runId, record);
+    RunSummaries.in(tx).set(record.runId, summaryOf(record));
+  });
+}
+
+/** The record as putRun stores it: stamped, its stream capped, through JSON (no `undefined` reaches an adapter). */
+export function storable(run: RunRecord): RunRecord {
   const stamped = { ...run, updatedAt: new Date().toISOString() };
   const kept =
     stamped.metrics.length > MAX_METRIC_LINES
       ? { ...stamped, metrics: stamped.metrics.slice(-MAX_METRIC_LINES) }
       : stamped;
-  // Through JSON: no `undefined` members reach the adapter (JSON has none, and adapters would differ).
-  await Runs.put(meta, run.runId, JSON.parse(JSON.stringify(kept)) as RunRecord);
+  return JSON.parse(JSON.stringify(kept)) as RunRecord;
 }
 
 export async function getRun(meta: MetadataStore, runId: string): Promise<RunRecord | undefined> {

@@ -7,6 +7,11 @@ import type { MetricsLine } from "./trainer-contract.ts";
 export const RECORD_EVERY_MS = 2000;
 /** How often progress alone (no new metric line) is written: enough to show a run is alive. */
 export const PROGRESS_EVERY_MS = 10_000;
+/**
+ * How often the record is written while nothing else is (long evaluations, exports): the heartbeat that tells a
+ * quiet run from a dead one (core/runs/status.ts shows a run silent for many heartbeats as `lost`).
+ */
+export const HEARTBEAT_SECONDS = 30;
 
 /** Seconds per phase: each `enter` closes the phase before it. */
 export class PhaseClock {
@@ -47,28 +52,38 @@ export class RunRecorder {
   private pending: Promise<void> = Promise.resolve();
   private lastWrite = 0;
   private readonly clock = new PhaseClock();
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  private readonly heartbeatMs: number;
 
   constructor(
     meta: MetadataStore,
     record: Omit<RunRecord, "status" | "startedAt" | "metrics" | "invalidMetricLines">,
     log: Logger,
-    options: { everyMs?: number } = {},
+    options: { everyMs?: number; heartbeatSeconds?: number } = {},
   ) {
     this.meta = meta;
     this.log = log;
     this.everyMs = options.everyMs ?? RECORD_EVERY_MS;
+    const heartbeatSeconds = options.heartbeatSeconds ?? HEARTBEAT_SECONDS;
+    this.heartbeatMs = heartbeatSeconds * 1000;
     this.record = {
       ...record,
       status: "running",
       startedAt: new Date().toISOString(),
       metrics: [],
       invalidMetricLines: 0,
+      heartbeatSeconds,
     };
   }
 
   async start(): Promise<void> {
     this.lastWrite = Date.now();
     await putRun(this.meta, this.record);
+    // Unref'd: the heartbeat never keeps a finished trainer's process alive.
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastWrite >= this.heartbeatMs) this.flush(true);
+    }, this.heartbeatMs / 2).unref();
   }
 
   /** Closes the current phase (its seconds go to `phases`) and opens the next. */
@@ -114,6 +129,7 @@ export class RunRecorder {
   }
 
   private async finish(patch: Partial<RunRecord>): Promise<void> {
+    clearInterval(this.heartbeat);
     Object.assign(this.record, patch, { finishedAt: new Date().toISOString() });
     await this.pending;
     await putRun(this.meta, this.record);

@@ -224,7 +224,15 @@ export async function onDriftReported(
       report.model,
       datasetId,
     );
-    submitted = await deps.jobs.submit({ requestId, model: report.model, datasetId, reason, ...trainer });
+    submitted = await deps.jobs.submit({
+      requestId,
+      model: report.model,
+      datasetId,
+      reason,
+      trigger: "retrain",
+      driftReportId: report.reportId,
+      ...trainer,
+    });
   } catch (err) {
     // Nothing runs for this claim: give it back with a backoff, so the next drift report tries again later
     // instead of finding the episode "already retraining" until the drift goes away.

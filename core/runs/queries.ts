@@ -1,7 +1,15 @@
 import { SightlineError } from "../errors.ts";
 import { Runs, type ParamValue, type RunRecord } from "../jobs/run-record.ts";
-import type { MetadataStore } from "../meta/metadata-store.ts";
-import { getVersion } from "../registry/model-version.ts";
+import {
+  finalMetrics,
+  RUN_SUMMARIES,
+  RunSummaries,
+  secondsOf,
+  summaryOf,
+  type StoredRunSummary,
+} from "../jobs/run-summary.ts";
+import type { JsonObject, MetadataStore, Where } from "../meta/metadata-store.ts";
+import { ensureRunSummaries, writeSummaries } from "./backfill.ts";
 import {
   matchesFilter,
   parseRunFilter,
@@ -11,86 +19,44 @@ import {
   type RunFilter,
   type RunOrder,
 } from "./filter.ts";
+import { withHeldOut } from "./held-out.ts";
+import { shownStatus, type ShownStatus } from "./status.ts";
+
+export { finalMetrics, HELD_OUT_PREFIX, trainerLabel } from "../jobs/run-summary.ts";
 
 /*
  * The runs read model (experiment tracking), shared by the CLI and the console: one place decides what a run's
- * final metrics are and how runs are listed, filtered, paged and compared.
+ * final metrics are and how runs are listed, filtered, paged and compared. Lists read the small per-run summaries
+ * (core/jobs/run-summary.ts); `show` and compare read the full records.
  */
 
-/** The prefix of the registered version's held-out metrics among a run's final metrics. */
-export const HELD_OUT_PREFIX = "test_";
-/** Stream keys that say when or where a line is, not how good the model is. */
-const NOT_METRICS = new Set(["timestamp"]);
+/** One row of a runs table: the record without its metric stream, with its final metrics and its shown status. */
+export type RunSummary = Omit<StoredRunSummary, "status" | "updatedAt" | "heartbeatSeconds"> & {
+  status: ShownStatus;
+};
 
-/**
- * A run's final metrics: the last value of each key in its metric stream (so `epoch` is the last epoch reached),
- * then the registered version's held-out metrics as `test_KEY` (`test_accuracy`, `test_macro_f1`). The held-out
- * numbers are the platform's own evaluation on the test split, so they replace a trainer's self-reported
- * `test_*` of the same name (which stays in the stream, in `runs show`).
- */
-export function finalMetrics(run: Pick<RunRecord, "metrics" | "heldOut">): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of run.metrics) for (const [k, v] of Object.entries(line)) if (!NOT_METRICS.has(k)) out[k] = v;
-  for (const [k, v] of Object.entries(run.heldOut ?? {})) out[`${HELD_OUT_PREFIX}${k}`] = v;
+/** A run in full: its record and its final metrics (`status` as shown: `lost` when its writer went silent). */
+export type RunDetail = Omit<RunRecord, "status"> & {
+  status: ShownStatus;
+  final: Record<string, number>;
+  seconds?: number;
+};
+
+/** The row of a stored summary, its status as shown at `now`. */
+function row(stored: StoredRunSummary, now: number): RunSummary {
+  const out: RunSummary & Partial<Pick<StoredRunSummary, "updatedAt" | "heartbeatSeconds">> = {
+    ...stored,
+    status: shownStatus(stored, now),
+  };
+  delete out.updatedAt;
+  delete out.heartbeatSeconds;
   return out;
 }
 
-/** One row of a runs table: the record without its metric stream, with its final metrics. */
-export interface RunSummary {
-  runId: string;
-  requestId: string;
-  model: string;
-  datasetId: string;
-  /** `builtin`, or the contract trainer's name (else `command` / `image`). */
-  trainer: string;
-  status: RunRecord["status"];
-  startedAt: string;
-  finishedAt?: string;
-  /** Wall-clock seconds from start to finish (to now while running is left to the reader: absent). */
-  seconds?: number;
-  version?: number;
-  reason?: string;
-  params: Record<string, ParamValue>;
-  tags: Record<string, string>;
-  metrics: Record<string, number>;
-  imagesPerSecond?: number;
+/** A record's row (compare, and runs read by request). */
+export function summarize(run: RunRecord, now: number = Date.now()): RunSummary {
+  return row(summaryOf(run), now);
 }
-
-/** A run in full: its record and its final metrics. */
-export type RunDetail = RunRecord & { final: Record<string, number>; seconds?: number };
-
-export function trainerLabel(run: Pick<RunRecord, "trainer">): string {
-  return run.trainer.kind === "builtin" ? "builtin" : (run.trainer.name ?? run.trainer.kind);
-}
-
-function secondsOf(run: Pick<RunRecord, "startedAt" | "finishedAt">): number | undefined {
-  if (!run.finishedAt) return undefined;
-  const s = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000;
-  return Number.isFinite(s) ? s : undefined;
-}
-
-export function summarize(run: RunRecord): RunSummary {
-  const seconds = secondsOf(run);
-  return {
-    runId: run.runId,
-    requestId: run.requestId,
-    model: run.model,
-    datasetId: run.datasetId,
-    trainer: trainerLabel(run),
-    status: run.status,
-    startedAt: run.startedAt,
-    ...(run.finishedAt ? { finishedAt: run.finishedAt } : {}),
-    ...(seconds !== undefined ? { seconds } : {}),
-    ...(run.version !== undefined ? { version: run.version } : {}),
-    ...(run.reason ? { reason: run.reason } : {}),
-    params: run.params ?? {},
-    tags: run.tags ?? {},
-    metrics: finalMetrics(run),
-    ...(run.imagesPerSecond !== undefined ? { imagesPerSecond: run.imagesPerSecond } : {}),
-  };
-}
-
-const subject = (s: RunSummary): FilterSubject => s;
 
 export interface ListRunsOptions {
   model?: string;
@@ -116,14 +82,16 @@ export const MAX_RUNS_LIMIT = 1000;
 /**
  * Runs newest first (by start time, then run id), filtered, one page at a time. The cursor is the position after
  * the page's last row, not an offset, so runs that start while someone pages do not shift the pages they read.
- * The store is read newest first in growing batches and each batch filtered here: metrics are a stream inside each
- * record, which neither store can index, and the model is matched here too, so the store needs no composite index
- * (one ordered field, one range on it). A first page reads one batch; a selective filter reads further.
+ * Without a filter the summaries are read newest first in growing batches (a page reads about one batch). A filter
+ * can name any param, tag or final metric, which no store indexes for us, and a sort any of them too: then every
+ * summary is read in one query, matched and ordered here as it came from the store, and only the rows of the page
+ * are parsed (the schema check is most of the cost of reading 10,000 summaries). So the store needs no composite
+ * index, and never reads a metric stream. `tuning.now` is the time statuses are shown at.
  */
 export async function listRuns(
   meta: MetadataStore,
   options: ListRunsOptions = {},
-  tuning: { batch?: number } = {},
+  tuning: { batch?: number; now?: number } = {},
 ): Promise<RunsPage> {
   const limit = options.limit ?? DEFAULT_RUNS_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RUNS_LIMIT)
@@ -133,38 +101,128 @@ export async function listRuns(
       `limit must be a whole number from 1 to ${MAX_RUNS_LIMIT}, not ${limit}`,
     );
   const filter = typeof options.filter === "string" ? parseRunFilter(options.filter) : options.filter;
-  if (options.orderBy !== undefined) return sortedPage(meta, options, limit, filter);
+  const order =
+    options.orderBy === undefined
+      ? undefined
+      : typeof options.orderBy === "string"
+        ? parseRunOrder(options.orderBy)
+        : options.orderBy;
+  const now = tuning.now ?? Date.now();
+  await ensureRunSummaries(meta);
+  if (order !== undefined) return sortedPage(meta, options, limit, filter, order, now);
   const after = options.cursor !== undefined ? decodeCursor(options.cursor) : undefined;
+  if (filter !== undefined || options.model !== undefined) {
+    const matched = (await scanAll(meta, options.model, filter, now)).filter(
+      (r) => !after || newestFirst(r, after) > 0,
+    );
+    const runs = matched.slice(0, limit).map((r) => parsedRow(r, now));
+    return { runs, ...(matched.length > limit ? { nextCursor: encodeCursor(runs.at(-1)!) } : {}) };
+  }
   const runs: RunSummary[] = [];
-  for await (const run of newestFirstFrom(meta, after, tuning.batch ?? Math.max(100, 2 * limit))) {
-    if (options.model !== undefined && run.model !== options.model) continue;
-    const s = summarize(run);
-    if (filter && !matchesFilter(filter, subject(s))) continue;
+  for await (const stored of newestFirstFrom(meta, after, tuning.batch ?? Math.max(200, 2 * limit))) {
     // One row past the page says there is a next page.
     if (runs.length === limit) return { runs, nextCursor: encodeCursor(runs.at(-1)!) };
-    runs.push(s);
+    runs.push(row(stored, now));
   }
   return { runs };
 }
 
+/** A summary as the store returned it, unparsed, with what filters and orders read from it. */
+interface Scanned {
+  id: string;
+  data: JsonObject;
+  subject: FilterSubject;
+  startedAt: string;
+  runId: string;
+}
+
 /**
- * A page in another order than newest first: every matching run is read and sorted (no store can order by a key
- * inside the metric stream), ties newest first; the cursor is an offset into that order.
+ * Every summary of `model` (all models when undefined) that matches `filter`, newest first. Matched on the raw
+ * documents: only the rows a page shows are parsed (parsedRow), and a malformed one is reported then.
+ */
+async function scanAll(
+  meta: MetadataStore,
+  model: string | undefined,
+  filter: RunFilter | undefined,
+  now: number,
+): Promise<Scanned[]> {
+  const out: Scanned[] = [];
+  for (const { id, data } of await meta.query(RUN_SUMMARIES, { where: storeEqualities(model, filter) })) {
+    const subject = rawSubject(data, now);
+    if (model !== undefined && subject.model !== model) continue;
+    if (filter && !matchesFilter(filter, subject)) continue;
+    out.push({ id, data, subject, startedAt: String(data.startedAt), runId: String(data.runId) });
+  }
+  return out.sort(newestFirst);
+}
+
+/** Summary fields a filter's `=` on text may be handed to the store as (the rest is matched here). */
+const ATTRIBUTE_FIELDS = { model: "model", dataset: "datasetId", trainer: "trainer", request: "requestId" } as const;
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The comparisons the store can do for us, so that it returns only the summaries that may match: the model, and
+ * each `=` on a text field (an attribute, or a tag whose key is a plain name). Only equalities: several of them on
+ * different fields need no composite index on Firestore, and compare text exactly as matchesFilter does (params
+ * are left out: `params.epochs = 3` also matches a param stored as "3"; so is status, whose `lost` is derived).
+ * Every comparison is still checked here.
+ */
+function storeEqualities(model: string | undefined, filter: RunFilter | undefined): Where[] {
+  const where: Where[] = model !== undefined ? [{ field: "model", op: "==", value: model }] : [];
+  for (const c of filter?.and ?? []) {
+    if (c.op !== "=" || typeof c.value !== "string") continue;
+    if (c.field.scope === "tags" && PLAIN_KEY.test(c.field.key))
+      where.push({ field: `tags.${c.field.key}`, op: "==", value: c.value });
+    else if (c.field.scope === "attribute" && c.field.key !== "status")
+      where.push({ field: ATTRIBUTE_FIELDS[c.field.key], op: "==", value: c.value });
+  }
+  return where;
+}
+
+const parsedRow = (r: Scanned, now: number): RunSummary => row(RunSummaries.parse(r.id, r.data), now);
+
+/** What a filter reads from a raw summary; a field of the wrong type reads as absent (it matches nothing). */
+function rawSubject(data: JsonObject, now: number): FilterSubject {
+  const map = <V>(v: unknown): Record<string, V> =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, V>) : {};
+  const text = (v: unknown): string => (typeof v === "string" ? v : "");
+  const status = text(data.status) as RunRecord["status"];
+  return {
+    status: shownStatus(
+      {
+        status,
+        ...(typeof data.updatedAt === "string" ? { updatedAt: data.updatedAt } : {}),
+        ...(typeof data.heartbeatSeconds === "number" ? { heartbeatSeconds: data.heartbeatSeconds } : {}),
+      },
+      now,
+    ),
+    model: text(data.model),
+    datasetId: text(data.datasetId),
+    requestId: text(data.requestId),
+    trainer: text(data.trainer),
+    metrics: map(data.metrics),
+    params: map(data.params),
+    tags: map(data.tags),
+  };
+}
+
+/**
+ * A page in another order than newest first: every matching run is read and sorted (a sort can name any param,
+ * tag or metric), ties newest first; the cursor is an offset into that order.
  */
 async function sortedPage(
   meta: MetadataStore,
   options: ListRunsOptions,
   limit: number,
   filter: RunFilter | undefined,
+  order: RunOrder,
+  now: number,
 ): Promise<RunsPage> {
-  const order = typeof options.orderBy === "string" ? parseRunOrder(options.orderBy) : options.orderBy!;
   const offset = options.cursor !== undefined ? decodeOffset(options.cursor) : 0;
-  const all: { s: RunSummary; v: string | number | boolean | null | undefined }[] = [];
-  for await (const run of newestFirstFrom(meta, undefined, MAX_BATCH)) {
-    if (options.model !== undefined && run.model !== options.model) continue;
-    const s = summarize(run);
-    if (!filter || matchesFilter(filter, subject(s))) all.push({ s, v: readField(subject(s), order.field) });
-  }
+  const all = (await scanAll(meta, options.model, filter, now)).map((r) => ({
+    r,
+    v: readField(r.subject, order.field),
+  }));
   const sign = order.direction === "desc" ? -1 : 1;
   // Array.prototype.sort is stable: equal values keep the newest-first order they were read in.
   all.sort((a, b) => {
@@ -176,7 +234,7 @@ async function sortedPage(
     const y = String(b.v);
     return x === y ? 0 : sign * (x < y ? -1 : 1);
   });
-  const runs = all.slice(offset, offset + limit).map((r) => r.s);
+  const runs = all.slice(offset, offset + limit).map(({ r }) => parsedRow(r, now));
   return { runs, ...(offset + limit < all.length ? { nextCursor: encodeOffset(offset + limit) } : {}) };
 }
 
@@ -198,24 +256,21 @@ function decodeOffset(cursor: string): number {
   );
 }
 
-/** Every run after `after` (all when undefined), newest first, read from the store in batches of growing size. */
+/** Every run's summary after `after` (all when undefined), newest first, read in batches of growing size. */
 async function* newestFirstFrom(
   meta: MetadataStore,
   after: Position | undefined,
   firstBatch: number,
-): AsyncGenerator<RunRecord> {
+): AsyncGenerator<StoredRunSummary> {
   let bound = after?.startedAt;
   let size = firstBatch;
   for (;;) {
-    const docs = await Runs.query(meta, {
+    const docs = await RunSummaries.query(meta, {
       ...(bound !== undefined ? { where: [{ field: "startedAt", op: "<=", value: bound }] } : {}),
       orderBy: { field: "startedAt", direction: "desc" },
       limit: size,
     });
-    const batch = await withHeldOut(
-      meta,
-      docs.map((d) => d.data),
-    );
+    const batch = docs.map((d) => d.data);
     const last = batch.length === size;
     // A full batch may end inside a group of runs that started at the same instant: that group is read whole by
     // the next batch (at or before its start), so the tie order (run id) holds across batches.
@@ -230,34 +285,10 @@ async function* newestFirstFrom(
   }
 }
 
-/** The largest batch read at once (the record holds its metric stream, so a batch is not small). */
-const MAX_BATCH = 2000;
+/** The largest batch read at once (summaries are small: a few hundred bytes to a few kB each). */
+const MAX_BATCH = 5000;
 
-/**
- * Runs recorded before records held their version's metrics: read from the registered version (a version that is
- * gone leaves the run without held-out metrics rather than failing the listing).
- */
-async function withHeldOut(meta: MetadataStore, runs: RunRecord[]): Promise<RunRecord[]> {
-  const missing = runs.filter((r) => r.version !== undefined && r.heldOut === undefined);
-  if (missing.length === 0) return runs;
-  const found = new Map<string, Record<string, number>>();
-  for (const r of missing) {
-    const key = `${r.model}:${r.version}`;
-    if (found.has(key)) continue;
-    found.set(
-      key,
-      await getVersion(meta, r.model, r.version!).then(
-        (v) => v.metrics,
-        () => ({}),
-      ),
-    );
-  }
-  return runs.map((r) =>
-    r.version !== undefined && r.heldOut === undefined ? { ...r, heldOut: found.get(`${r.model}:${r.version}`)! } : r,
-  );
-}
-
-type Position = Pick<RunRecord, "startedAt" | "runId">;
+type Position = Pick<StoredRunSummary, "startedAt" | "runId">;
 
 function newestFirst(a: Position, b: Position): number {
   if (a.startedAt !== b.startedAt) return a.startedAt < b.startedAt ? 1 : -1;
@@ -283,25 +314,42 @@ function decodeCursor(cursor: string): Position {
 }
 
 /** One run in full; not_found when no run has this id. */
-export async function getRun(meta: MetadataStore, runId: string): Promise<RunDetail> {
-  const stored = await Runs.get(meta, runId);
+export async function getRun(meta: MetadataStore, runId: string, now: number = Date.now()): Promise<RunDetail> {
+  const run = await readRun(meta, runId);
+  const seconds = secondsOf(run);
+  return {
+    ...run,
+    status: shownStatus(run, now),
+    final: finalMetrics(run),
+    ...(seconds !== undefined ? { seconds } : {}),
+  };
+}
+
+/**
+ * The record with its held-out metrics. A record whose summary is missing or stale (written by a writer that did
+ * not write summaries, after the backfill) gets it here, so the next list shows it; that repair is best effort.
+ */
+async function readRun(meta: MetadataStore, runId: string): Promise<RunRecord> {
+  const [stored, summary] = await Promise.all([Runs.get(meta, runId), RunSummaries.get(meta, runId)]);
   if (!stored) throw new SightlineError("not_found", "run_not_found", `no run ${runId} (see \`sightline runs list\`)`);
   const run = (await withHeldOut(meta, [stored]))[0]!;
-  const seconds = secondsOf(run);
-  return { ...run, final: finalMetrics(run), ...(seconds !== undefined ? { seconds } : {}) };
+  if (summary === undefined || summary.updatedAt !== run.updatedAt)
+    await writeSummaries(meta, [run]).catch(() => undefined);
+  return run;
 }
 
 /** The runs that answered one training request, newest first (a retried Job can run twice); read by the store's index. */
-export async function runsForRequest(meta: MetadataStore, requestId: string): Promise<RunSummary[]> {
-  const docs = await Runs.query(meta, { where: [{ field: "requestId", op: "==", value: requestId }] });
-  return (
-    await withHeldOut(
-      meta,
-      docs.map((d) => d.data),
-    )
-  )
+export async function runsForRequest(
+  meta: MetadataStore,
+  requestId: string,
+  now: number = Date.now(),
+): Promise<RunSummary[]> {
+  await ensureRunSummaries(meta);
+  const docs = await RunSummaries.query(meta, { where: [{ field: "requestId", op: "==", value: requestId }] });
+  return docs
+    .map((d) => d.data)
     .sort(newestFirst)
-    .map(summarize);
+    .map((s) => row(s, now));
 }
 
 /** One key across the compared runs: each run's value by run id (null where the run has none). */
@@ -325,7 +373,7 @@ export async function compareRuns(meta: MetadataStore, runIds: string[]): Promis
   if (runIds.length < 2) throw new SightlineError("invalid", "compare_needs_two", "compare at least two runs");
   const repeated = runIds.find((id, i) => runIds.indexOf(id) !== i);
   if (repeated) throw new SightlineError("invalid", "compare_repeated_run", `run ${repeated} is given twice`);
-  const runs = (await Promise.all(runIds.map((id) => getRun(meta, id)))).map((r) => summarize(r));
+  const runs = (await Promise.all(runIds.map((id) => readRun(meta, id)))).map((r) => summarize(r));
   const side = <V>(pick: (r: RunSummary) => Record<string, V>, onlyDiffering: boolean): ComparedKey<V>[] => {
     const keys = [...new Set(runs.flatMap((r) => Object.keys(pick(r))))].sort();
     return keys.flatMap((key) => {

@@ -110,6 +110,8 @@ const TRAINER_UNSET: Record<string, string> = {
   SIGHTLINE_CONTRACT_JOB:
     "set per job, for a contract trainer only (its containers are pinned by test/unit/jobs-gke.test.ts)",
   SIGHTLINE_FINE_TUNE: "set per job when the retrain policy fine-tunes",
+  SIGHTLINE_TRAIN_TRIGGER: "set per job from its spec (retrain, ci, cli): the run's trigger tag",
+  SIGHTLINE_DRIFT_REPORT_ID: "set per retraining job from its spec: the run's drift_report tag",
   SIGHTLINE_RUN_ROOT: "a contract Job's shared volume, set in its stage and ingest containers (default /sightline)",
   SIGHTLINE_IMAGE_FORMATS: "the default png,jpeg,webp (core/imaging/formats.ts), which the serving Deployment sets too",
   SIGHTLINE_SERVICE: "Error Reporting's service defaults to sightline-<component> (sightline-trainer)",

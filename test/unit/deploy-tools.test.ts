@@ -233,7 +233,13 @@ describe("CD scripts (.github/scripts)", () => {
       "--epochs",
       "2",
     ]);
-    expect(args.spec).toEqual({ requestId: "cd-abc-1", model: "fmnist", datasetId: "d".repeat(64), epochs: 2 });
+    expect(args.spec).toEqual({
+      requestId: "cd-abc-1",
+      model: "fmnist",
+      datasetId: "d".repeat(64),
+      epochs: 2,
+      trigger: "ci",
+    });
     expect(args.timeoutMinutes).toBe(240);
   });
 

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type Config } from "../../core/config/config.ts";
 import { openJobRunner } from "../../core/config/runtime.ts";
 import { jobNameFor, type JobStatus } from "../../core/jobs/job-runner.ts";
-import { LocalJobRunner } from "../../core/jobs/local-runner.ts";
+import { Jobs, LocalJobRunner } from "../../core/jobs/local-runner.ts";
+import { getRun, listRuns } from "../../core/runs/queries.ts";
 import { SqliteStore } from "../../core/meta/sqlite-store.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { waitFor } from "../support/wait.ts";
@@ -152,6 +153,73 @@ describe("LocalJobRunner", () => {
     expect((await finished(name)).state).toBe("succeeded");
     expect(await runner.active()).toEqual([]);
   });
+
+  it("records a run its trainer left running as killed when the trainer is SIGKILLed, failed when it exits early", async () => {
+    const { name } = await runner.submit({
+      requestId: "req-kill",
+      model: "records",
+      datasetId: DATASET,
+      trigger: "retrain",
+      driftReportId: "drift-42",
+    });
+    await waitFor(
+      async () => (await getRun(meta, "run-req-kill").catch(() => undefined))?.status === "running",
+      "the run to start",
+    );
+    const pid = (await Jobs.get(meta, name))!.pid!;
+    process.kill(pid, "SIGKILL");
+    await waitFor(async () => (await getRun(meta, "run-req-kill")).status === "killed", "the run to be settled");
+    expect(await getRun(meta, "run-req-kill")).toMatchObject({
+      status: "killed",
+      reason: "the trainer's process was killed by SIGKILL before it finished the run",
+      finishedAt: expect.any(String),
+      // The job spec's trigger reached the run through the trainer's environment.
+      tags: { trigger: "retrain", drift_report: "drift-42", actor: "trainer" },
+    });
+    const listed = await listRuns(meta, { filter: 'status = "killed" and tags.trigger = "retrain"' });
+    expect(listed.runs.map((r) => r.runId)).toEqual(["run-req-kill"]);
+    expect((await finished(name)).message).toMatch(/^killed by SIGKILL/);
+
+    const early = await runner.submit({ requestId: "req-exit", model: "records", datasetId: DATASET, trigger: "ci" });
+    await waitFor(
+      async () => (await getRun(meta, "run-req-exit").catch(() => undefined)) !== undefined,
+      "the run to start",
+    );
+    writeFileSync(join(config.home, "release-req-exit"), "3");
+    expect((await finished(early.name)).state).toBe("failed");
+    await waitFor(async () => (await getRun(meta, "run-req-exit")).status !== "running", "the run to be settled");
+    expect(await getRun(meta, "run-req-exit")).toMatchObject({
+      status: "failed",
+      reason: "the trainer's process exited with code 3 before it finished the run",
+      tags: { trigger: "ci" },
+    });
+  });
+
+  it(
+    "hands the trigger to the real trainer, whose run carries it (a dataset that does not exist: the run fails fast)",
+    { timeout: 120_000 },
+    async () => {
+      const real = new LocalJobRunner({ config, meta, log: quiet });
+      try {
+        const { name } = await real.submit({
+          requestId: "req-real-retrain",
+          model: "tagged",
+          datasetId: "f".repeat(64),
+          trigger: "retrain",
+          driftReportId: "drift-7",
+        });
+        await waitFor(async () => (await real.status(name))?.state === "failed", "the real trainer to fail", 100_000);
+        const { runs } = await listRuns(meta, { filter: 'request = "req-real-retrain"' });
+        expect(runs).toHaveLength(1);
+        expect(runs[0]).toMatchObject({
+          status: "failed",
+          tags: { trigger: "retrain", drift_report: "drift-7", trainer: "builtin" },
+        });
+      } finally {
+        await real.close();
+      }
+    },
+  );
 
   it("is what openJobRunner opens for local://", async () => {
     const opened = await openJobRunner(config.jobs, { config, meta, log: quiet });

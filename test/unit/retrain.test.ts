@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -88,6 +88,10 @@ describe("retrain trigger", () => {
     const all = await world.rt.meta.query("jobs");
     expect(all).toHaveLength(1);
     expect(all[0]!.data).toMatchObject({ model: "shoes", datasetId, state: "succeeded" });
+    // The job spec carries the trigger to the trainer, which tags its run with it (jobs-local.test.ts).
+    const env = readFileSync(String(all[0]!.data.log), "utf8");
+    expect(env).toContain('"SIGHTLINE_TRAIN_TRIGGER":"retrain"');
+    expect(env).toContain('"SIGHTLINE_DRIFT_REPORT_ID":"shoes:1:1"');
     const events = await requests();
     expect(new Set(events.map((e) => e.id)).size).toBe(1);
     expect(events[0]!.data).toMatchObject({ trigger: "retrain", driftReportId: "shoes:1:1", datasetId });

@@ -6,6 +6,9 @@ import type { ModelVersion } from "../../core/registry/model-version.ts";
 import type { Logger } from "../../core/telemetry/logger.ts";
 import type { RunRequest, Runtime } from "../register-run.ts";
 
+/** A Job's request, with the tags its runner handed over (the trigger). */
+type TaggedRequest = RunRequest & { tags?: Record<string, string> };
+
 /*
  * The run record of an image trainer on GKE, whose pod runs three containers: the stage container starts the
  * record (running), the trainer's own image knows nothing of Sightline, and the ingest container finishes it with
@@ -13,7 +16,7 @@ import type { RunRequest, Runtime } from "../register-run.ts";
  * the record is logged, and never fails the staging or the registration.
  */
 
-function startRecord(job: ContractJob, request: RunRequest, gitCommit: string | null, startedAt: string): RunRecord {
+function startRecord(job: ContractJob, request: TaggedRequest, gitCommit: string | null, startedAt: string): RunRecord {
   return {
     runId: job.runId,
     requestId: request.requestId,
@@ -36,6 +39,7 @@ function startRecord(job: ContractJob, request: RunRequest, gitCommit: string | 
       ...(job.trainer.image ? { image: job.trainer.image } : {}),
       ...(gitCommit ? { git_commit: gitCommit } : {}),
       ...(job.fineTune ? { fine_tune: "true" } : {}),
+      ...request.tags,
     },
   };
 }
@@ -44,7 +48,7 @@ function startRecord(job: ContractJob, request: RunRequest, gitCommit: string | 
 export async function recordStaged(
   rt: Runtime,
   job: ContractJob,
-  request: RunRequest,
+  request: TaggedRequest,
   gitCommit: string | null,
   log: Logger,
 ): Promise<void> {
@@ -57,7 +61,7 @@ export async function recordStaged(
 export async function recordIngested(
   rt: Runtime,
   job: ContractJob,
-  request: RunRequest,
+  request: TaggedRequest,
   outcome: { gitCommit: string | null; history: MetricsLine[]; trainingSeconds: number; evaluateSeconds: number } & (
     { version: ModelVersion; card: ModelCard } | { err: unknown }
   ),

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { stageDataset } from "../../core/datasets/stage.ts";
 import { lastLine } from "../../core/jobs/log-tail.ts";
-import { PhaseClock } from "../../core/jobs/run-recorder.ts";
+import { HEARTBEAT_SECONDS, PhaseClock } from "../../core/jobs/run-recorder.ts";
 import { flattenParams, putRun, versionArtefacts, type RunRecord } from "../../core/jobs/run-record.ts";
 import {
   argvOf,
@@ -97,10 +97,18 @@ export async function runContractTraining(
     log: logPath,
     params: flattenParams(request.args),
     tags: runTags(request, git),
+    heartbeatSeconds: HEARTBEAT_SECONDS,
   };
+  let heartbeat: NodeJS.Timeout | undefined;
   try {
     await mkdir(layout.root, { recursive: true });
     await putRun(rt.meta, record);
+    // A trainer may write no metric line for long: the record is still written, so the run is not taken for lost.
+    heartbeat = setInterval(() => {
+      record$ = record$
+        .then(() => putRun(rt.meta, record))
+        .catch((err: unknown) => log.warn("cannot update the run record", { err }));
+    }, HEARTBEAT_SECONDS * 1000).unref();
     clock.enter("stage");
     hooks.onPhase?.("stage");
     const staged = await stageDataset(rt, request.datasetId, layout);
@@ -176,6 +184,7 @@ export async function runContractTraining(
       trainImages: staged.counts.train,
       ...(parentVersion !== undefined ? { parentVersion } : {}),
     });
+    clearInterval(heartbeat);
     await record$;
     const registered = {
       phases: clock.close(),
@@ -194,6 +203,7 @@ export async function runContractTraining(
   } catch (err) {
     log.error("training failed", { err });
     const reason = err instanceof Error ? err.message : String(err);
+    clearInterval(heartbeat);
     await record$;
     await putRun(rt.meta, {
       ...record,

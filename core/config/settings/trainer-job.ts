@@ -66,6 +66,20 @@ export const SIGHTLINE_CONTRACT_JOB = defineEnv({
   doc: "set per training job for a contract trainer: its trainer, args, seed and run (JSON)",
   components: ["trainer"],
 });
+export const SIGHTLINE_TRAIN_TRIGGER = defineEnv({
+  name: "SIGHTLINE_TRAIN_TRIGGER",
+  schema: z.enum(["cli", "ci", "retrain", "demo"]),
+  defaultDoc: "none recorded",
+  doc: "set per training job: what asked for it (`retrain`, `ci`, `cli`), recorded as the run's `trigger` tag",
+  components: ["trainer"],
+});
+export const SIGHTLINE_DRIFT_REPORT_ID = defineEnv({
+  name: "SIGHTLINE_DRIFT_REPORT_ID",
+  schema: z.string().min(1),
+  defaultDoc: "none",
+  doc: "set per retraining job: the drift report it answers, recorded as the run's `drift_report` tag",
+  components: ["trainer"],
+});
 export const SIGHTLINE_RUN_ROOT = defineEnv({
   name: "SIGHTLINE_RUN_ROOT",
   schema: z.string(),
@@ -111,6 +125,8 @@ export const JOB_SPEC_VARIABLES: readonly JobSpecVariable[] = [
     variable: SIGHTLINE_CONTRACT_JOB,
     encode: (s) => (s.contract === undefined ? undefined : JSON.stringify(s.contract)),
   },
+  { variable: SIGHTLINE_TRAIN_TRIGGER, encode: (s) => s.trigger },
+  { variable: SIGHTLINE_DRIFT_REPORT_ID, encode: (s) => s.driftReportId },
 ];
 
 export const TRAINER_JOB_SETTINGS = [
@@ -129,6 +145,8 @@ export interface TrainerJobEnv {
   limit: number | undefined;
   fineTune: boolean;
   contractJob: z.output<typeof contractJob> | undefined;
+  trigger: z.output<typeof SIGHTLINE_TRAIN_TRIGGER.schema> | undefined;
+  driftReportId: string | undefined;
   runRoot: string;
   image: string | undefined;
   gitCommit: string | undefined;
@@ -162,6 +180,8 @@ export function readTrainerJobEnv(
       limit: get(SIGHTLINE_LIMIT),
       fineTune: get(SIGHTLINE_FINE_TUNE) === "true",
       contractJob: get(SIGHTLINE_CONTRACT_JOB),
+      trigger: get(SIGHTLINE_TRAIN_TRIGGER),
+      driftReportId: get(SIGHTLINE_DRIFT_REPORT_ID),
       runRoot: get(SIGHTLINE_RUN_ROOT)!,
       image: get(SIGHTLINE_TRAIN_JOB_IMAGE),
       gitCommit: get(SIGHTLINE_GIT_COMMIT),
