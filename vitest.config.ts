@@ -9,6 +9,8 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
           // The CLI tests spawn the real command several times per test: seconds each on a busy 2-core machine.
           testTimeout: 60_000,
+          // Setups that version a dataset or start a server: the 10 s default is too tight under load.
+          hookTimeout: 60_000,
         },
       },
       {
