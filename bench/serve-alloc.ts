@@ -35,7 +35,7 @@ const ROOT = resolve(HERE, "..");
 const SAMPLE = join(ROOT, "data/sample/test");
 const CACHE = SIGHTLINE_BENCH_HOME.read() ?? join(tmpdir(), "sightline-bench-serve-home");
 
-type ToServer = { begin: { profile: boolean; garbage: boolean } } | { end: true };
+type ToServer = { begin: { profile: boolean; minor: boolean; major: boolean } } | { end: true };
 type FromServer =
   | { listening: string }
   | { begun: true }
@@ -118,8 +118,8 @@ async function serve(runtime: Config, bare: boolean): Promise<void> {
           session.connect();
           await session.post("HeapProfiler.startSampling", {
             samplingInterval: 1024,
-            includeObjectsCollectedByMajorGC: msg.begin.garbage,
-            includeObjectsCollectedByMinorGC: msg.begin.garbage,
+            includeObjectsCollectedByMajorGC: msg.begin.major,
+            includeObjectsCollectedByMinorGC: msg.begin.minor,
           });
         }
         profiler = new v8.GCProfiler();
@@ -180,7 +180,7 @@ async function serve(runtime: Config, bare: boolean): Promise<void> {
 // ---- the driver -----------------------------------------------------------------------------------------------
 
 /** Sums a heap profile's self sizes by allocation site and by the nearest frame in our own code or a package. */
-function summarise(profile: HeapProfile, requests: number, live: boolean): string[] {
+function summarise(profile: HeapProfile, requests: number, what: string): string[] {
   const bySite = new Map<string, number>();
   const byOwner = new Map<string, number>();
   let total = 0;
@@ -214,7 +214,7 @@ function summarise(profile: HeapProfile, requests: number, live: boolean): strin
       .slice(0, n)
       .map(([k, v]) => `  ${((100 * v) / total).toFixed(1).padStart(5)} %  ${kb(v).padStart(13)}  ${k}`);
   return [
-    `profile      ${kb(total)} sampled (${live ? "still in the heap at the end" : "garbage included"})`,
+    `profile      ${kb(total)} sampled (${what})`,
     "by file or package (innermost on the stack):",
     ...top(byOwner, 25),
     "by allocation site:",
@@ -232,6 +232,8 @@ async function main(): Promise<void> {
       profile: { type: "string" },
       // With --profile: only what is still in the heap at the end (survivors, and garbage no collection reached yet).
       live: { type: "boolean", default: false },
+      // With --profile: what outlived the scavenges (still there, or collected only by a full GC): the survivors.
+      survivors: { type: "boolean", default: false },
       // node:http and nothing else in the serving process: the allocation and GC any Node server has.
       bare: { type: "boolean", default: false },
       "node-flag": { type: "string", multiple: true, default: [] },
@@ -289,7 +291,9 @@ async function main(): Promise<void> {
       });
     await load(warmup);
     const begun = next();
-    child.send({ begin: { profile: values.profile !== undefined, garbage: !values.live } } satisfies ToServer);
+    child.send({
+      begin: { profile: values.profile !== undefined, minor: !values.live && !values.survivors, major: !values.live },
+    } satisfies ToServer);
     await begun;
     const run = await load(requests);
     const ended = next();
@@ -306,7 +310,12 @@ async function main(): Promise<void> {
     if (m.profile) {
       const file = resolve(values.profile!);
       await writeFile(file, JSON.stringify(m.profile));
-      for (const line of summarise(m.profile, requests, values.live)) console.log(line);
+      for (const line of summarise(
+        m.profile,
+        requests,
+        values.live ? "still in the heap at the end" : values.survivors ? "outlived the scavenges" : "garbage included",
+      ))
+        console.log(line);
       console.log(`heap profile ${basename(file)} written (open in DevTools, Memory tab)`);
       return;
     }

@@ -9,7 +9,13 @@ export interface InputLimits {
   maxImages: number;
 }
 
-const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/webp", "application/octet-stream"]);
+/** Media types of a raw image body (the format itself is told by its magic bytes). */
+export const IMAGE_TYPES: ReadonlySet<string> = new Set([
+  "image/png",
+  "image/jpeg",
+  "image/webp",
+  "application/octet-stream",
+]);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 const InstanceSchema = z.object({ b64: z.string().min(1, "b64 is empty") }).strict();
