@@ -9,7 +9,7 @@
 // and this process the paced p50/p99. `--profile FILE` runs V8's sampling heap profiler instead (garbage included)
 // and prints where the bytes are allocated; FILE gets the .heapprofile for DevTools.
 //
-//   node bench/serve-alloc.ts [--requests 6000] [--warmup 2000] [--rate 1500] [--body multipart|png|json]
+//   node bench/serve-alloc.ts [--requests 6000] [--warmup 2000] [--rate 1500] [--connections 64] [--body multipart|png|json]
 //        [--profile FILE] [--node-flag=--max-semi-space-size=32 …]
 import { fork } from "node:child_process";
 import { createServer } from "node:http";
@@ -228,6 +228,8 @@ async function main(): Promise<void> {
       requests: { type: "string", default: "6000" },
       warmup: { type: "string", default: "2000" },
       rate: { type: "string", default: "1500" },
+      // 1: requests one after another, so no batching or queueing varies what each allocates (the steadiest count).
+      connections: { type: "string", default: "64" },
       body: { type: "string", default: "multipart" },
       profile: { type: "string" },
       // With --profile: only what is still in the heap at the end (survivors, and garbage no collection reached yet).
@@ -242,8 +244,9 @@ async function main(): Promise<void> {
   const requests = Number(values.requests);
   const warmup = Number(values.warmup);
   const rate = Number(values.rate);
-  if (![requests, warmup, rate].every((n) => Number.isFinite(n) && n > 0))
-    throw new Error("--requests, --warmup and --rate must be positive numbers");
+  const connections = Number(values.connections);
+  if (![requests, warmup, rate, connections].every((n) => Number.isFinite(n) && n > 0))
+    throw new Error("--requests, --warmup, --rate and --connections must be positive numbers");
   // Not imported at the top: paced.ts answers its parent's first message when it runs in a forked child, as the
   // serving process here does.
   const { runPacedLoad } = await import("./paced.ts");
@@ -287,7 +290,7 @@ async function main(): Promise<void> {
         requests: bodies,
         rate,
         seconds: n / rate,
-        maxConnections: 64,
+        maxConnections: connections,
       });
     await load(warmup);
     const begun = next();
@@ -305,7 +308,7 @@ async function main(): Promise<void> {
     const ok = run.latencies.length;
     const failed = requests - ok;
     console.log(
-      `load         ${values.bare ? "bare node:http: " : ""}${requests} ${values.body} requests at ${rate} req/s after ${warmup} warm-up; node flags ${values["node-flag"].join(" ") || "(none)"}; non-2xx or failed ${failed}`,
+      `load         ${values.bare ? "bare node:http: " : ""}${requests} ${values.body} requests at ${rate} req/s over at most ${connections} connections after ${warmup} warm-up; node flags ${values["node-flag"].join(" ") || "(none)"}; non-2xx or failed ${failed}`,
     );
     if (m.profile) {
       const file = resolve(values.profile!);

@@ -199,7 +199,8 @@ export class DataPlane {
         index: prediction.index,
         // float32 softmax can round a hair past 1
         confidence: Math.min(1, prediction.confidence),
-        features: { ...features },
+        // The image's own (made for this prediction, used by nothing else): no copy.
+        features,
         ...(sample.embedding && embedding ? { embedding: Array.from(embedding) } : {}),
       });
     });
