@@ -1,6 +1,6 @@
 import { UnsupportedImageFormatError } from "../core/imaging/formats.ts";
 import type { ImageFeatures } from "../core/imaging/features.ts";
-import { readImageSize } from "../core/imaging/probe.ts";
+import { readHeaderSize, readImageSize } from "../core/imaging/probe.ts";
 import { topClass } from "../core/registry/scores.ts";
 import { prepareImage, tensorFeatures, type PreparedImage } from "../core/imaging/preprocess.ts";
 import { withModel, type ServingContext } from "./context.ts";
@@ -109,27 +109,45 @@ export class DataPlane {
   ): Promise<PreparedImage[]> {
     const { config } = this.ctx;
     const where = (i: number): string => (images.length === 1 ? "the image" : `image ${i}`);
-    const sizes = await Promise.all(
-      images.map(async (data, i) => {
-        let size: { width: number; height: number };
-        try {
-          size = await readImageSize(data);
-        } catch (err) {
-          if (err instanceof UnsupportedImageFormatError && err.format !== undefined)
-            throw new ApiError("unsupported_media_type", `${where(i)}: ${err.message}`, { cause: err });
-          throw new ApiError("undecodable_image", `${where(i)} is not a readable image: ${(err as Error).message}`, {
+    const unreadable = (i: number, err: unknown): ApiError =>
+      err instanceof UnsupportedImageFormatError && err.format !== undefined
+        ? new ApiError("unsupported_media_type", `${where(i)}: ${err.message}`, { cause: err })
+        : new ApiError("undecodable_image", `${where(i)} is not a readable image: ${(err as Error).message}`, {
             cause: err,
           });
-        }
-        if (size.width * size.height > config.maxPixels) {
-          throw new ApiError(
-            "too_many_pixels",
-            `${where(i)} declares ${size.width}×${size.height} pixels; at most ${config.maxPixels} are decoded`,
-          );
-        }
-        return size;
-      }),
-    );
+    const bounded = (i: number, size: { width: number; height: number }): { width: number; height: number } => {
+      if (size.width * size.height > config.maxPixels) {
+        throw new ApiError(
+          "too_many_pixels",
+          `${where(i)} declares ${size.width}×${size.height} pixels; at most ${config.maxPixels} are decoded`,
+        );
+      }
+      return size;
+    };
+    // PNG and JPEG headers are read in place; only other formats wait for sharp's header reader.
+    const sizes: { width: number; height: number }[] = new Array(images.length);
+    let others: number[] | undefined;
+    images.forEach((data, i) => {
+      let header: { width: number; height: number } | undefined;
+      try {
+        header = readHeaderSize(data);
+      } catch (err) {
+        throw unreadable(i, err);
+      }
+      if (header) sizes[i] = bounded(i, header);
+      else (others ??= []).push(i);
+    });
+    if (others)
+      await Promise.all(
+        others.map((i) =>
+          readImageSize(images[i]!).then(
+            (size) => (sizes[i] = bounded(i, size)),
+            (err: unknown) => {
+              throw unreadable(i, err);
+            },
+          ),
+        ),
+      );
     const total = sizes.reduce((a, b) => a + b.width * b.height, 0);
     if (config.maxRequestPixels !== undefined && total > config.maxRequestPixels) {
       throw new ApiError(
@@ -181,7 +199,8 @@ export class DataPlane {
         index: prediction.index,
         // float32 softmax can round a hair past 1
         confidence: Math.min(1, prediction.confidence),
-        features: { ...features },
+        // The image's own (made for this prediction, used by nothing else): no copy.
+        features,
         ...(sample.embedding && embedding ? { embedding: Array.from(embedding) } : {}),
       });
     });

@@ -1,4 +1,3 @@
-import pLimit, { type LimitFunction } from "p-limit";
 import { ApiError } from "./errors.ts";
 
 /** Seconds a refused client is told to wait: decodes take milliseconds, so the queue moves quickly. */
@@ -10,21 +9,24 @@ export const DECODE_RETRY_AFTER_SECONDS = 1;
  * decoded pixels are what costs memory, and a queue that only grows turns a burst into an out-of-memory kill.
  */
 export class DecodeSlots {
-  private readonly limit: LimitFunction;
+  readonly maxActive: number;
   readonly maxQueued: number;
+  private running = 0;
+  // Each waiting image's wake-up, in arrival order; a finished decode hands its slot to the first.
+  private readonly waiting: (() => void)[] = [];
 
   constructor(options: { maxActive: number; maxQueued: number }) {
-    this.limit = pLimit(options.maxActive);
+    this.maxActive = options.maxActive;
     this.maxQueued = options.maxQueued;
   }
 
   get active(): number {
-    return this.limit.activeCount;
+    return this.running;
   }
 
-  /** Images waiting for a slot (p-limit counts as pending also those about to start in a free slot). */
+  /** Images waiting for a slot. */
   get queued(): number {
-    return Math.max(0, this.limit.activeCount + this.limit.pendingCount - this.limit.concurrency);
+    return this.waiting.length;
   }
 
   /**
@@ -32,32 +34,47 @@ export class DecodeSlots {
    * `count` images would overflow the queue. A decode whose turn comes after `signal` aborted is skipped.
    */
   async run<T>(count: number, decode: (i: number) => Promise<T>, signal?: AbortSignal): Promise<T[]> {
-    const inFlight = this.limit.activeCount + this.limit.pendingCount;
-    if (inFlight + count - this.limit.concurrency > this.maxQueued) {
+    const inFlight = this.running + this.waiting.length;
+    if (inFlight + count - this.maxActive > this.maxQueued) {
       throw new ApiError(
         "overloaded",
-        `this server is decoding ${Math.min(inFlight, this.limit.concurrency)} images with ${this.queued} waiting; retry in ${DECODE_RETRY_AFTER_SECONDS} s`,
+        `this server is decoding ${Math.min(inFlight, this.maxActive)} images with ${this.queued} waiting; retry in ${DECODE_RETRY_AFTER_SECONDS} s`,
         {
           headers: { "retry-after": String(DECODE_RETRY_AFTER_SECONDS) },
         },
       );
     }
     let failed = false;
-    return Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        this.limit(async () => {
-          // The client has its answer (a timeout, or another image's error): decoding for nobody would only delay
-          // the requests behind.
-          if (signal?.aborted) throw new ApiError("timeout", "the request timed out before this image was decoded");
-          if (failed) throw new ApiError("bad_request", "another image of the request failed");
-          try {
-            return await decode(i);
-          } catch (err) {
-            failed = true;
-            throw err;
-          }
-        }),
-      ),
-    );
+    const one = async (i: number): Promise<T> => {
+      // A free slot is taken at once: no queue, no turn of the event loop (a lone image, most requests).
+      if (this.running < this.maxActive) this.running++;
+      else await new Promise<void>((resolve) => this.waiting.push(resolve));
+      // The client has its answer (a timeout, or another image's error): decoding for nobody would only delay
+      // the requests behind.
+      if (signal?.aborted) {
+        this.release();
+        throw new ApiError("timeout", "the request timed out before this image was decoded");
+      }
+      if (failed) {
+        this.release();
+        throw new ApiError("bad_request", "another image of the request failed");
+      }
+      try {
+        return await decode(i);
+      } catch (err) {
+        failed = true;
+        throw err;
+      } finally {
+        this.release();
+      }
+    };
+    if (count === 1) return [await one(0)];
+    return Promise.all(Array.from({ length: count }, (_, i) => one(i)));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
   }
 }

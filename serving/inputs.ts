@@ -9,7 +9,13 @@ export interface InputLimits {
   maxImages: number;
 }
 
-const IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/webp", "application/octet-stream"]);
+/** Media types of a raw image body (the format itself is told by its magic bytes). */
+export const IMAGE_TYPES: ReadonlySet<string> = new Set([
+  "image/png",
+  "image/jpeg",
+  "image/webp",
+  "application/octet-stream",
+]);
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 const InstanceSchema = z.object({ b64: z.string().min(1, "b64 is empty") }).strict();
@@ -127,7 +133,11 @@ function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]>
           stream.on("limit", () =>
             fail(new ApiError("payload_too_large", `a file part exceeds ${limits.maxBodyBytes} bytes`)),
           );
-          stream.on("close", () => ok(Buffer.concat(chunks)));
+          stream.on("close", () => {
+            ok(Buffer.concat(chunks));
+            // 'close' is a stream's last event; see the parser's below.
+            stream.removeAllListeners();
+          });
         }),
       );
     });
@@ -158,6 +168,10 @@ function readMultipart(req: Request, limits: InputLimits): Promise<Uint8Array[]>
     parser.on("partsLimit", () => fail(new ApiError("payload_too_large", "too many multipart parts")));
     parser.on("error", (err: Error) => fail(new ApiError("bad_request", `multipart body: ${err.message}`)));
     parser.on("close", () => {
+      // 'close' is the parser's last event. Our listeners hold the request (and through it the whole request's
+      // objects); left on a finished parser they kept each request alive past a scavenge or two, until a full
+      // collection: 6 MB surviving every scavenge instead of 1.5 (bench:alloc, docs/experiments.md).
+      parser.removeAllListeners();
       if (failure) return;
       void Promise.all(files).then((buffers) => {
         if (failure) return;

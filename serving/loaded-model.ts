@@ -119,6 +119,7 @@ export class LoadedModel {
 
   /** Classifies preprocessed images (each `inputSize` floats, in the card's layout), batched with other requests' images. The inputs are handed over: do not read them afterwards. */
   infer(inputs: Float32Array[]): Promise<ModelOutput[]> {
+    if (inputs.length === 1) return this.batcher.submit(inputs[0]!).then((out) => [out]);
     return Promise.all(inputs.map((x) => this.batcher.submit(x)));
   }
 

@@ -1,7 +1,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
 import { openSqlite } from "../util/sqlite.ts";
-import { decodeEvent, InvalidEventError, parseEvent, peekEventIds, type AnyCloudEvent } from "./envelope.ts";
+import { decodeEvent, InvalidEventError, peekEventIds, validEvent, type AnyCloudEvent } from "./envelope.ts";
 import {
   backoffSeconds,
   DEFAULT_RETRY,
@@ -101,7 +101,7 @@ export class LocalBus implements EventBus {
   }
 
   async publish(event: AnyCloudEvent): Promise<void> {
-    const valid = parseEvent(event);
+    const valid = validEvent(event);
     await this.publishRaw(valid.type, JSON.stringify(valid), valid.id);
   }
 

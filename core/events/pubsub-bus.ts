@@ -8,7 +8,7 @@ import {
   v1,
 } from "@google-cloud/pubsub";
 import type { AnyCloudEvent } from "./envelope.ts";
-import { decodeEvent, parseEvent, peekEventIds, topicFor } from "./envelope.ts";
+import { decodeEvent, peekEventIds, topicFor, validEvent } from "./envelope.ts";
 import { grpcCode } from "../util/grpc.ts";
 import {
   DEFAULT_RETRY,
@@ -181,7 +181,7 @@ export class PubSubBus implements EventBus {
 
   async publish(event: AnyCloudEvent): Promise<void> {
     this.assertOpen();
-    const valid = parseEvent(event);
+    const valid = validEvent(event);
     const topic = await this.ensureTopic(this.topicName(valid.type));
     await topic.publishMessage({
       data: Buffer.from(JSON.stringify(valid)),

@@ -37,11 +37,21 @@ export async function probeImage(data: Uint8Array): Promise<ImageShape> {
  * UnsupportedImageFormatError first for bytes that are not an allowed format.
  */
 export async function readImageSize(data: Uint8Array): Promise<{ format: string; width: number; height: number }> {
+  const header = readHeaderSize(data);
+  if (header) return header;
+  const { format, width, height } = await sharp(data, { limitInputPixels: false }).metadata();
+  return { format, width, height };
+}
+
+/**
+ * readImageSize's synchronous part: the declared size of a PNG or JPEG from its header, or undefined when the
+ * format needs sharp's reader. Throws as readImageSize does for bytes that are not an allowed format.
+ */
+export function readHeaderSize(data: Uint8Array): { format: string; width: number; height: number } | undefined {
   checkImageFormat(data);
   const png = readPngHeader(data);
   if (png) return { format: "png", width: png.width, height: png.height };
   const jpeg = readJpegHeader(data);
   if (jpeg) return { format: "jpeg", ...jpeg };
-  const { format, width, height } = await sharp(data, { limitInputPixels: false }).metadata();
-  return { format, width, height };
+  return undefined;
 }

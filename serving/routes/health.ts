@@ -2,8 +2,7 @@ import { Router, type RequestHandler } from "express";
 import type { ServingContext } from "../context.ts";
 
 /** Liveness (the process answers) and readiness (a model is loaded and we are not draining). */
-export function healthRoutes(ctx: ServingContext): Router {
-  const router = Router();
+export function healthRoutes(ctx: ServingContext, router: Router = Router()): Router {
   router.get("/health", (_req, res) => void res.json({ status: "ok" }));
   router.get("/ready", readiness(ctx));
   return router;

@@ -19,9 +19,8 @@ const MAX_BINARY_HEADER_BYTES = 1024 * 1024;
  * and classification extensions: a thin adapter over the data plane. Errors on these routes are the spec's
  * `{"error": "<message>"}` (serving/oip/errors.ts, applied by the app's error handler).
  */
-export function oipRoutes(ctx: ServingContext, plane: DataPlane): Router {
+export function oipRoutes(ctx: ServingContext, plane: DataPlane, router: Router = Router()): Router {
   const { config } = ctx;
-  const router = Router();
   const whenReady = (): true => {
     if (ctx.draining) throw new ApiError("not_ready", "the server is shutting down");
     if (ctx.host.current === undefined) throw new ApiError("not_ready", "no model is loaded yet; try again shortly");

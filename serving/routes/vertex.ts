@@ -1,4 +1,4 @@
-import express, { Router, type RequestHandler } from "express";
+import express, { type RequestHandler, type Router } from "express";
 import { rankClasses } from "../../core/registry/scores.ts";
 import type { ServingContext } from "../context.ts";
 import type { DataPlane, Prediction } from "../data-plane.ts";
@@ -24,25 +24,30 @@ export const vertexErrorBody = messageErrorBody;
 /** Vertex AI's paths as literal Express paths: its default predict route ends in ":predict", no parameter. */
 export const literalPath = (path: string): string => path.replace(/[{}()[\]+?!:*\\]/g, "\\$&");
 
+/** Adds routes to the router it is given, at the point of the app's order where it is called. */
+export type Mount = (router: Router) => void;
+
 /**
  * The Vertex AI custom-container contract (docs/deploy-vertex.md): the predict handler on VERTEX_PREDICT_ROUTE and
- * AIP_PREDICT_ROUTE, through the one data plane, and the readiness check on AIP_HEALTH_ROUTE.
+ * AIP_PREDICT_ROUTE, through the one data plane, and the readiness check on AIP_HEALTH_ROUTE. Its three parts go
+ * in at different points of the app's order, each straight into the app's router.
  */
 export function vertexRoutes(
   ctx: ServingContext,
   plane: DataPlane,
-): { paths: string[]; errorShape: RequestHandler; health: Router; predict: Router } {
+): { paths: string[]; errorShape: Mount; health: Mount; predict: Mount } {
   const { config } = ctx;
   const paths = config.vertex.predictRoutes.map(literalPath);
-  const health = Router();
-  if (config.vertex.healthRoute !== undefined) health.get(literalPath(config.vertex.healthRoute), readiness(ctx));
+  const health: Mount = (router) => {
+    if (config.vertex.healthRoute !== undefined) router.get(literalPath(config.vertex.healthRoute), readiness(ctx));
+  };
 
   // Set before anything can refuse the request (authentication, shedding, the body parser).
-  const errorShape = Router();
-  errorShape.post(paths, (_req, res, next) => {
-    res.locals.errorBody = vertexErrorBody;
-    next();
-  });
+  const errorShape: Mount = (router) =>
+    void router.post(paths, (_req, res, next) => {
+      res.locals.errorBody = vertexErrorBody;
+      next();
+    });
 
   const limit = config.maxBodyBytes;
   // base64 is 4/3 the size of the bytes it carries
@@ -64,9 +69,10 @@ export function vertexRoutes(
       deployedModelId: config.vertex.deployedModelId,
     });
   };
-  const predict = Router();
   // One route per path, so each has its own latency series.
-  for (const path of paths) predict.post(path, json, answer);
+  const predict: Mount = (router) => {
+    for (const path of paths) router.post(path, json, answer);
+  };
   return { paths, errorShape, health, predict };
 }
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { decodeEvent, InvalidEventError, makeEvent, parseEvent, topicFor } from "../../core/events/envelope.ts";
+import {
+  decodeEvent,
+  InvalidEventError,
+  makeEvent,
+  parseEvent,
+  topicFor,
+  validEvent,
+} from "../../core/events/envelope.ts";
 import { EVENT_TYPES } from "../../core/events/schemas.ts";
 
 const completed = {
@@ -57,5 +64,16 @@ describe("CloudEvents envelope and event schemas", () => {
     ).toThrow(/unknown event type "sightline.nope"/);
     expect(() => decodeEvent("{oops")).toThrow(InvalidEventError);
     expect(() => decodeEvent("{oops")).toThrow(/not JSON/);
+  });
+
+  it("validates an event once: a bus takes makeEvent's own event as it is, and checks anything else", () => {
+    const e = makeEvent("sightline.training.completed", completed);
+    // The same object back, not a parsed copy: nothing was walked again.
+    expect(validEvent(e)).toBe(e);
+    const copy = { ...e };
+    expect(validEvent(copy)).not.toBe(copy);
+    expect(validEvent(copy)).toEqual(e);
+    expect(() => validEvent({ ...e, data: { ...completed, version: 0 } })).toThrow(InvalidEventError);
+    expect(() => validEvent(null)).toThrow(InvalidEventError);
   });
 });

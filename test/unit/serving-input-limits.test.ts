@@ -112,6 +112,37 @@ describe("request inputs are bounded by counts and sizes before their elements",
   });
 });
 
+describe("a multipart request, once read", () => {
+  it("leaves none of our listeners on its finished parser (they hold the request, keeping it from young-generation GC)", async () => {
+    const png = await sharp(Buffer.alloc(28 * 28, 9), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
+    const app = express();
+    app.post("/images", async (req, res) => {
+      // The multipart parser is what the request is piped into.
+      let parser: NodeJS.EventEmitter | undefined;
+      const pipe = req.pipe.bind(req);
+      req.pipe = <T extends NodeJS.WritableStream>(dest: T): T => ((parser = dest), pipe(dest));
+      const images = await readImages(req, { maxBodyBytes: MAX_BODY, maxImages: MAX_IMAGES });
+      res.json({ images: images.length, listening: parser?.eventNames().map(String) });
+    });
+    const server = createServer(app);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const form = new FormData();
+      form.append("file", new Blob([png], { type: "image/png" }), "a.png");
+      form.append("file", new Blob([png], { type: "image/png" }), "b.png");
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/images`, {
+        method: "POST",
+        body: form,
+      });
+      expect(await res.json()).toEqual({ images: 2, listening: [] });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe("decode slots", () => {
   const gate = () => {
     let open!: () => void;
