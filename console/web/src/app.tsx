@@ -7,12 +7,13 @@ import { JobPage, JobsPage } from "./pages/jobs.tsx";
 import { LineagePage } from "./pages/lineage.tsx";
 import { ModelPage } from "./pages/model.tsx";
 import { ModelsPage } from "./pages/models.tsx";
+import { WhyPage } from "./pages/why.tsx";
 import { RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
 import { href, useRoute, type Route } from "./route.ts";
 
 const NAV = [
-  { label: "Models", to: href.models(), pages: ["models", "model"] },
+  { label: "Models", to: href.models(), pages: ["models", "model", "why"] },
   { label: "Lineage", to: "#/lineage", pages: ["lineage"] },
   { label: "Runs", to: href.runs(), pages: ["runs", "run", "compare"] },
   { label: "Datasets", to: href.datasets(), pages: ["datasets", "dataset", "datasetDiff"] },
@@ -54,10 +55,12 @@ function Page({ route }: { route: Route }) {
       return <ModelsPage />;
     case "model":
       return <ModelPage name={route.name} />;
+    case "why":
+      return <WhyPage name={route.name} version={route.version} />;
     case "lineage":
       return <LineagePage q={route.q} />;
     case "drift":
-      return <DriftPage name={route.name} version={route.version} />;
+      return <DriftPage name={route.name} version={route.version} report={route.report} />;
     case "runs":
       return <RunsPage filter={route.filter} sort={route.sort} limit={route.limit} />;
     case "run":

@@ -1,15 +1,17 @@
 import { useEffect, useState } from "preact/hooks";
 
 /**
- * Where the hash says we are: `#/models`, `#/models/NAME`, `#/lineage?q=ID`, `#/drift`, `#/drift/NAME/VERSION`,
+ * Where the hash says we are: `#/models`, `#/models/NAME`, `#/models/NAME/VERSION/why`, `#/lineage?q=ID`, `#/drift`,
+ * `#/drift/NAME/VERSION`, `#/drift/NAME/VERSION/REPORT_ID`,
  * `#/runs?filter=F&sort=S&limit=N`, `#/runs/ID`, `#/compare?ids=A,B`, `#/datasets`, `#/datasets/ID`, `#/datasets/diff?a=&b=`,
  * `#/jobs`, `#/jobs/NAME`.
  */
 export type Route =
   | { page: "models" }
   | { page: "model"; name: string }
+  | { page: "why"; name: string; version: number }
   | { page: "lineage"; q: string }
-  | { page: "drift"; name?: string; version?: number }
+  | { page: "drift"; name?: string; version?: number; report?: string }
   | { page: "runs"; filter: string; sort: string; limit?: number }
   | { page: "run"; id: string }
   | { page: "compare"; ids: string[] }
@@ -31,6 +33,8 @@ export function parseRoute(hash: string): Route {
     .split("/")
     .filter(Boolean)
     .map((p) => decodeURIComponent(p));
+  if (parts[0] === "models" && parts[1] && parts[3] === "why" && /^[1-9]\d*$/.test(parts[2] ?? ""))
+    return { page: "why", name: parts[1], version: Number(parts[2]) };
   if (parts[0] === "models" && parts[1]) return { page: "model", name: parts[1] };
   const params = new URLSearchParams(query);
   if (parts[0] === "lineage") return { page: "lineage", q: params.get("q") ?? "" };
@@ -46,7 +50,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "drift") {
     const version = Number(parts[2]);
     return parts[1] && Number.isInteger(version) && version > 0
-      ? { page: "drift", name: parts[1], version }
+      ? { page: "drift", name: parts[1], version, ...(parts[3] ? { report: parts[3] } : {}) }
       : { page: "drift" };
   }
   return { page: "models" };
@@ -56,8 +60,12 @@ export const href = {
   models: () => "#/models",
   model: (name: string) => `#/models/${encodeURIComponent(name)}`,
   lineage: (q: string) => `#/lineage?${new URLSearchParams({ q }).toString()}`,
+  why: (name: string, version: number) => `#/models/${encodeURIComponent(name)}/${version}/why`,
   drift: (name?: string, version?: number) =>
     name && version ? `#/drift/${encodeURIComponent(name)}/${version}` : "#/drift",
+  /** One drift report: its window, highlighted in the version's drift history. */
+  driftReport: (name: string, version: number, reportId: string) =>
+    `#/drift/${encodeURIComponent(name)}/${version}/${encodeURIComponent(reportId)}`,
   runs: (filter = "", sort = "") => {
     const q = new URLSearchParams({ ...(filter ? { filter } : {}), ...(sort ? { sort } : {}) }).toString();
     return q ? `#/runs?${q}` : "#/runs";

@@ -5,7 +5,16 @@ import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
 
-export function DriftPage({ name, version }: { name?: string | undefined; version?: number | undefined }) {
+export function DriftPage({
+  name,
+  version,
+  report,
+}: {
+  name?: string | undefined;
+  version?: number | undefined;
+  /** A report to point at (a "Why this version?" link): its window is highlighted. */
+  report?: string | undefined;
+}) {
   const models = useApi("/api/models", ModelList);
   const chosen = name && version ? `${name}:${version}` : "";
   return (
@@ -37,7 +46,7 @@ export function DriftPage({ name, version }: { name?: string | undefined; versio
         )}
       />
       {name && version ? (
-        <History name={name} version={version} />
+        <History name={name} version={version} report={report} />
       ) : (
         <p>Choose a model version to see its drift reports over time.</p>
       )}
@@ -45,7 +54,7 @@ export function DriftPage({ name, version }: { name?: string | undefined; versio
   );
 }
 
-function History({ name, version }: { name: string; version: number }) {
+function History({ name, version, report }: { name: string; version: number; report?: string | undefined }) {
   const loaded = useApi(`/api/drift/${encodeURIComponent(name)}/${version}`, DriftHistory);
   return (
     <Show
@@ -54,16 +63,17 @@ function History({ name, version }: { name: string; version: number }) {
         d.reports.length === 0 ? (
           <p>{`No drift report for ${name}:${version} yet: reports come from served predictions (sightline serve with the functions running).`}</p>
         ) : (
-          <Reports d={d} />
+          <Reports d={d} report={report} />
         )
       }
     />
   );
 }
 
-function Reports({ d }: { d: DriftHistory }) {
+function Reports({ d, report }: { d: DriftHistory; report?: string | undefined }) {
   const times = d.reports.map((r) => Date.parse(r.window.to) / 1000);
   const drifted = d.reports.filter((r) => r.drift).length;
+  const pointed = report === undefined ? undefined : d.reports.find((r) => r.reportId === report);
   const summary = `Severity of ${d.reports.length} windows of ${d.model}:${d.version}, from ${pct(d.reports[0]!.severity)} to ${pct(d.reports.at(-1)!.severity)}; ${drifted} drifted`;
   return (
     <>
@@ -78,6 +88,13 @@ function Reports({ d }: { d: DriftHistory }) {
       </section>
       <section aria-labelledby="windows">
         <h2 id="windows">Windows</h2>
+        {report === undefined ? null : (
+          <p role="status">
+            {pointed
+              ? `Report ${pointed.reportId}: window ${pointed.seq}, ${pointed.drift ? "drift" : "no drift"}, severity ${pct(pointed.severity)} (highlighted below)`
+              : `Report ${report} is not one of ${d.model}:${d.version}'s`}
+          </p>
+        )}
         <Scroll label="Windows">
           <table>
             <caption>{`Each window's verdict, newest first (${drifted} of ${d.reports.length} drifted)`}</caption>
@@ -93,7 +110,11 @@ function Reports({ d }: { d: DriftHistory }) {
             </thead>
             <tbody>
               {[...d.reports].reverse().map((r) => (
-                <tr key={r.reportId}>
+                <tr
+                  key={r.reportId}
+                  class={r.reportId === report ? "highlight" : undefined}
+                  aria-current={r.reportId === report ? "true" : undefined}
+                >
                   <th scope="row">{r.seq}</th>
                   <td>{`${when(r.window.from)} → ${when(r.window.to)}`}</td>
                   <td>{r.window.count}</td>
