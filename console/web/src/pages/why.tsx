@@ -18,23 +18,17 @@ export function ProvenanceLine({ p }: { p: Provenance }) {
     <p class="chain" data-provenance={`${p.model}:${p.version}`}>
       {p.drift ? (
         <>
-          {"trained because "}
-          <a
-            href={href.driftReport(p.model, p.drift.version, p.drift.reportId)}
-          >{`drift report ${p.drift.reportId}`}</a>
+          {"trained because drift report "}
+          <a href={href.driftReport(p.model, p.drift.version, p.drift.reportId)}>{p.drift.reportId}</a>
           {` → retrain request ${p.retrain?.requestId ?? p.requestId}`}
         </>
       ) : (
         `trained on request ${short(p.requestId, 20)}${p.trigger ? ` (trigger ${p.trigger})` : ""}`
       )}
-      {" → "}
-      {p.run ? <a href={href.run(p.run.runId)}>{`run ${p.run.runId}`}</a> : "run not recorded"}
-      {" → "}
-      {p.gate ? (
-        <a href={href.why(p.model, p.version)}>{`gate decision: ${outcomeText(p.gate.outcome)}`}</a>
-      ) : (
-        "not gated yet"
-      )}
+      {" → run "}
+      {p.run ? <a href={href.run(p.run.runId)}>{p.run.runId}</a> : "not recorded"}
+      {" → gate decision: "}
+      {p.gate ? <a href={href.why(p.model, p.version)}>{outcomeText(p.gate.outcome)}</a> : "not gated yet"}
       {" · "}
       <a href={href.why(p.model, p.version)}>{`Why ${p.model}:${p.version}?`}</a>
     </p>
@@ -168,7 +162,7 @@ function GateDecision({ gate, model }: { gate: Gate; model: string }) {
               <tr key={r.rule + String(r.threshold)}>
                 <th scope="row">{r.rule}</th>
                 <td>{typeof r.value === "number" ? num(r.value) : (r.value ?? "—")}</td>
-                <td>{r.threshold}</td>
+                <td class="nowrap">{r.threshold}</td>
                 <td class={r.passed ? "pass" : "fail"}>{r.passed ? "passed" : "failed"}</td>
                 <td>{r.detail}</td>
               </tr>
