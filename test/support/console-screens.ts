@@ -27,19 +27,12 @@ export async function screenshotViews(
       await page.goto(new URL(view.hash, base).toString());
       await page.locator("main h1").waitFor();
       await page.waitForLoadState("networkidle");
-      // Expressions, not functions: they run in the page (this project's types have no DOM).
-      await page.waitForFunction(
-        `![...document.querySelectorAll("[role=status]")].some((e) => e.textContent === "Loading…")`,
-      );
-      // Lazy images (the dataset's thumbnails) load once scrolled to: scroll the page through, then wait for them.
-      await page.evaluate(`(async () => {
-        for (let y = 0; y < document.body.scrollHeight; y += 600) {
-          scrollTo(0, y);
-          await new Promise((resolve) => setTimeout(resolve, 30));
-        }
-        scrollTo(0, 0);
-      })()`);
-      await page.waitForFunction(`[...document.images].every((img) => img.complete)`);
+      while ((await page.getByText("Loading…", { exact: true }).count()) > 0) await page.waitForTimeout(50);
+      // Lazy images (the dataset's thumbnails) load once scrolled to: bring each into view, then wait for them.
+      const images = await page.locator("img").all();
+      for (const img of images) await img.scrollIntoViewIfNeeded();
+      await page.waitForLoadState("networkidle");
+      for (const img of images) await img.evaluate((el) => (el as unknown as { decode(): Promise<void> }).decode());
       const file = join(dir, `${String(i + 1).padStart(2, "0")}-${view.name}.png`);
       await page.screenshot({ path: file, fullPage: true });
       files.push(file);
