@@ -7,7 +7,8 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
-          testTimeout: 30_000,
+          // The CLI tests spawn the real command several times per test: seconds each on a busy 2-core machine.
+          testTimeout: 60_000,
         },
       },
       {

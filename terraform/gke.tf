@@ -35,6 +35,12 @@ resource "google_container_cluster" "sightline" {
 
   datapath_provider = "ADVANCED_DATAPATH"
 
+  # The Gateway API (GKE's gateway classes and CRDs): the console's HTTPS Gateway with IAP (k8s/console/iap), which
+  # the CD workflow applies with the prod overlay.
+  gateway_api_config {
+    channel = "CHANNEL_STANDARD"
+  }
+
   ip_allocation_policy {
     cluster_secondary_range_name  = "pods"
     services_secondary_range_name = "services"

@@ -1,4 +1,5 @@
-# Docker repository of the serving and trainer images (REGION-docker.pkg.dev/PROJECT/sightline/{serving,trainer}).
+# Docker repository of the serving, trainer and console images (REGION-docker.pkg.dev/PROJECT/sightline/NAME; NAME is
+# one of the IMAGES of .github/workflows/cd.yml).
 resource "google_artifact_registry_repository" "images" {
   repository_id = "sightline"
   location      = var.region

@@ -14,7 +14,7 @@ import { requestTraining } from "../../trainer/request.ts";
 import { runTraining } from "../../trainer/run.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { port, serveConsoleUntilStopped, UI_PORT } from "./ui.ts";
-import { runLifecycle } from "../demo/lifecycle.ts";
+import { runLifecycle, type KeptServing } from "../demo/lifecycle.ts";
 import { phaseProgress, trainingProgress } from "../progress.ts";
 import { describeRecord, printReport } from "../report.ts";
 import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
@@ -106,7 +106,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
           if ((await getAlias(rt.meta, MODEL, PRODUCTION)) === undefined)
             ctx.fail(`${MODEL} has no production version; the demo cannot go on`);
 
-          await runLifecycle(
+          const kept = await runLifecycle(
             rt,
             ctx,
             {
@@ -116,6 +116,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
               epochs: Number(opts.epochs),
               port: Number(opts.port),
               keepServing: opts.keepServing === true,
+              handOverServing: opts.ui !== undefined,
               verbose: opts.verbose === true,
               promotionPolicy: SIGHTLINE_PROMOTION_POLICY.read(ctx.env) ?? DEMO_POLICY,
             },
@@ -123,10 +124,24 @@ export function registerDemo(program: Command, ctx: CliContext): void {
           );
 
           printNext(ctx);
-          if (opts.ui !== undefined)
-            await serveConsoleUntilStopped(rt, ctx, { host: "127.0.0.1", port: opts.ui === true ? UI_PORT : opts.ui });
+          if (opts.ui !== undefined) await consoleBeside(rt, ctx, opts.ui === true ? UI_PORT : opts.ui, kept);
         }),
     );
+}
+
+/** `--ui`: the console over the demo's state, with the demo's inference API for its Predict page, until Ctrl-C. */
+async function consoleBeside(rt: Runtime, ctx: CliContext, port: number, kept: KeptServing | undefined): Promise<void> {
+  if (kept) ctx.out(`\nServing stays up at ${kept.url} for the console's Predict page; Ctrl-C stops both.`);
+  try {
+    await serveConsoleUntilStopped(
+      rt,
+      ctx,
+      { host: "127.0.0.1", port, ...(kept ? { servingUrl: kept.url } : {}) },
+      kept?.stop,
+    );
+  } finally {
+    await kept?.stop();
+  }
 }
 
 /** The demo's first model: reused when this dataset and config trained one before, else trained here. */

@@ -3,6 +3,13 @@ import type { Command } from "commander";
 import { compareFeatures, DriftInputError, type DriftComparison, type FeatureDrift } from "../../core/drift/compare.ts";
 import { parseFeatureCsv } from "../../core/drift/features-csv.ts";
 import { listReports, readReport, reportDueWindows } from "../../core/drift/detect.ts";
+import {
+  STRENGTH_MEANING,
+  testStrength,
+  windowReport,
+  type ReportHistogram,
+  type WindowReportView,
+} from "../../core/drift/queries.ts";
 import { DEFAULT_DRIFT_POLICY, loadDriftPolicy } from "../../core/drift/drift-policy.ts";
 import { parseModelRef } from "../../core/registry/model-version.ts";
 import { withRuntime, type CliContext } from "../context.ts";
@@ -30,9 +37,21 @@ export function registerDrift(program: Command, ctx: CliContext): void {
     .argument("<model>", "NAME or NAME:VERSION")
     .option("--json", "print the latest report and the history as JSON")
     .option("--limit <n>", "reports in the history", positiveInt, 20)
-    .action(async (ref: string, opts: { json?: boolean; limit: number }) =>
+    .option(
+      "--window <seq>",
+      "one window's report instead (needs NAME:VERSION), with reference-versus-window histograms",
+      positiveInt,
+    )
+    .action(async (ref: string, opts: { json?: boolean; limit: number; window?: number }) =>
       withRuntime(ctx, async (rt) => {
         const { name, version } = parseModelRef(ref);
+        if (opts.window !== undefined) {
+          if (version === undefined) ctx.fail(`--window needs NAME:VERSION, not ${ref}`);
+          const view = await windowReport(rt, name, version!, opts.window);
+          if (opts.json) return ctx.out(JSON.stringify(view, null, 2));
+          for (const line of formatWindowReport(view)) ctx.out(line);
+          return;
+        }
         const reports = await listReports(rt.meta, name, version);
         if (reports.length === 0)
           ctx.fail(
@@ -135,8 +154,9 @@ export function testTable(tests: readonly TestRow[], first = "test of"): string[
     rule(t),
     t.drifted ? "DRIFT" : "ok",
     `${t.referenceSize}/${t.currentSize}`,
+    `${num(Math.round(testStrength(t) * 100) / 100)}x`,
   ]);
-  const header = [first, "test", "statistic", "p-value", "drift when", "verdict", "ref/cur"];
+  const header = [first, "test", "statistic", "p-value", "drift when", "verdict", "ref/cur", "strength"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
@@ -144,6 +164,42 @@ export function testTable(tests: readonly TestRow[], first = "test of"): string[
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)];
+}
+
+/** One window's report: the verdict, the window, the tests, and each histogram as two rows of bars. */
+export function formatWindowReport(r: WindowReportView): string[] {
+  const v = r.verdict;
+  const lines = [
+    `${r.reportId}: ${v.drift ? "DRIFT" : "no drift"} — ${v.driftedTests.length} of ${v.tests.length} tests drifted (severity ${pct(v.severity)})`,
+    `window ${r.window.seq}: ${r.window.count} predictions (${r.window.embeddings} with embeddings), ${r.window.from} → ${r.window.to}; segments ${r.window.segments.join(", ")}`,
+    "",
+    ...testTable(v.tests),
+    ...v.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`),
+    "",
+    `strength: ${STRENGTH_MEANING}`,
+    "",
+  ];
+  if (!r.histograms.ok) return [...lines, `no histograms: ${r.histograms.error}`];
+  lines.push("reference against window (shares over the same bins):");
+  for (const h of r.histograms.items) lines.push(...histogramLines(h));
+  for (const n of r.histograms.notDrawn) lines.push(`  ${n.name}: no histogram, ${n.reason}`);
+  return lines;
+}
+
+const BLOCKS = " ▁▂▃▄▅▆▇█";
+
+function histogramLines(h: ReportHistogram): string[] {
+  const head = `  ${h.name} (${h.test}): ${pct(h.moved)} of the mass moved`;
+  if (h.kind === "classes")
+    return [head, `    ${h.classes.map((c, i) => `${c} ${pct(h.reference[i]!)} → ${pct(h.window[i]!)}`).join(", ")}`];
+  // One character per bin, both rows on the same height scale, so they can be compared column by column.
+  const top = Math.max(...h.reference, ...h.window) || 1;
+  const bars = (shares: number[]) => shares.map((s) => BLOCKS[Math.round((s / top) * 8)]).join("");
+  return [
+    `${head}; ${h.reference.length} bins from ${num(h.edges[0]!)} to ${num(h.edges.at(-1)!)}`,
+    `    reference |${bars(h.reference)}|`,
+    `    window    |${bars(h.window)}|`,
+  ];
 }
 
 const pct = (x: number): string => `${Math.round(x * 1000) / 10}%`;

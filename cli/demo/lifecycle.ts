@@ -1,18 +1,13 @@
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Runtime } from "../../core/config/runtime.ts";
-import { listReports, readReport, type DriftReportRecord } from "../../core/drift/detect.ts";
 import { DriftPolicySchema } from "../../core/drift/drift-policy.ts";
-import { parseProfile } from "../../core/drift/profile.ts";
-import type { PredictionRecord } from "../../core/drift/verdict.ts";
-import { Segments } from "../../core/drift/windows.ts";
-import { Datasets, versionDataset } from "../../core/datasets/version.ts";
+import { listReports, type DriftReportRecord } from "../../core/drift/detect.ts";
+import { versionDataset } from "../../core/datasets/version.ts";
 import { Jobs } from "../../core/jobs/local-runner.ts";
 import { predictionLineage, type PredictionLineage } from "../../core/lineage/queries.ts";
 import { docKey, Predictions } from "../../core/lineage/store.ts";
 import { verifyModelLineage } from "../../core/lineage/verify.ts";
 import { getAlias, PRODUCTION } from "../../core/registry/aliases.ts";
-import { listAudit } from "../../core/registry/audit.ts";
 import { listVersions, type ModelVersion } from "../../core/registry/model-version.ts";
 import { listDecisions } from "../../core/registry/queries.ts";
 import { RetrainPolicySchema } from "../../core/retrain/policy.ts";
@@ -23,11 +18,11 @@ import { startEmbeddedFunctions, type EmbeddedFunctions } from "../../functions/
 import { loadServingConfig } from "../../serving/config.ts";
 import { startServer, type RunningServer } from "../../serving/server.ts";
 import type { CliContext } from "../context.ts";
+import { writeConsoleSnapshot } from "../commands/ui-export.ts";
 import { predictionTree } from "../lineage-view.ts";
 import { renderTree } from "../tree.ts";
-import { renderReport, type DemoReportData } from "./report-html.ts";
 import { buildShiftedDataset } from "./shifted-dataset.ts";
-import { accuracy, sendAll, splitImages, steadyLoad, type TrafficStats } from "./traffic.ts";
+import { accuracy, sendAll, splitImages, steadyLoad } from "./traffic.ts";
 import { followEpochs, poll } from "./watch.ts";
 import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
 
@@ -39,6 +34,8 @@ export interface LifecycleOptions {
   epochs: number;
   port: number;
   keepServing: boolean;
+  /** Leave the inference API up when the steps are done (`--ui`: the console's Predict page sends images to it). */
+  handOverServing?: boolean;
   /** Echo the retraining job's structured log lines to stderr (they are always in its log). */
   verbose?: boolean;
   /** The gate's policy file (the gate function reads it as SIGHTLINE_PROMOTION_POLICY). */
@@ -84,10 +81,16 @@ async function startLive(rt: Runtime, ctx: CliContext, opts: LifecycleOptions): 
   return { server, functions, fctx };
 }
 
-async function stopLive(live: Live): Promise<void> {
-  await live.server.shutdown();
+async function stopLive(live: Live, keepServer = false): Promise<void> {
+  if (!keepServer) await live.server.shutdown();
   await live.functions.stop();
   await live.fctx.close();
+}
+
+/** The inference API the demo left running, and how to stop it (once). */
+export interface KeptServing {
+  url: string;
+  stop(): Promise<void>;
 }
 
 async function newReport(
@@ -111,26 +114,9 @@ interface Run {
   model: string;
   /** Production's version when the demo started. */
   v1: number;
-  traffic: DemoReportData["traffic"];
   failedRequests: number;
   /** The request id of the last prediction served: the one whose lineage is shown. */
   lastServed: string;
-}
-
-/** Adds one phase's traffic to the report, per version that answered it. */
-function recordTraffic(run: Run, name: string, stats: TrafficStats): void {
-  const byVersion = new Map<number, typeof stats.served>();
-  for (const s of stats.served) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
-  for (const [version, served] of byVersion)
-    run.traffic.push({
-      phase: name,
-      version: `${run.model}:${version}`,
-      requests: served.length,
-      failed: 0,
-      accuracy: accuracy(served),
-    });
-  if (stats.failed > 0)
-    run.traffic.push({ phase: name, version: "—", requests: stats.failed, failed: stats.failed, accuracy: 0 });
 }
 
 /**
@@ -143,11 +129,12 @@ export async function runLifecycle(
   ctx: CliContext,
   opts: LifecycleOptions,
   step: (n: number, title: string) => void,
-): Promise<void> {
+): Promise<KeptServing | undefined> {
   const { model } = opts;
   const v1 = (await getAlias(rt.meta, model, PRODUCTION))!.version;
   const live = await startLive(rt, ctx, opts);
-  const run: Run = { rt, ctx, opts, live, model, v1, traffic: [], failedRequests: 0, lastServed: "" };
+  const run: Run = { rt, ctx, opts, live, model, v1, failedRequests: 0, lastServed: "" };
+  let handedOver = false;
   try {
     step(3, `serve ${model}@production at ${live.server.url} and send it held-out images`);
     const retrained = (await listVersions(rt.meta, model)).find((v) => v.requestId.startsWith("retrain-"));
@@ -162,18 +149,23 @@ export async function runLifecycle(
     if (run.failedRequests > 0) throw new Error(`${run.failedRequests} request(s) failed`);
 
     step(5, "the lineage of one served prediction, verified from the stored bytes");
-    const { lineage, verification } = await verifiedLineage(run);
+    const { lineage } = await verifiedLineage(run);
 
-    step(6, "write the report");
-    const path = await writeReport(rt, model, run.traffic, lineage, {
-      ok: verification.ok,
-      checks: verification.checks.length,
+    step(6, "write the report: the console's pages as one HTML file, opening on the model");
+    await writeConsoleSnapshot(rt, ctx, {
+      out: join(rt.config.home, "report.html"),
+      lineage: [lineage.prediction.requestId],
+      label: "Report",
     });
-    ctx.out(`Report: ${path}\n  open it in a browser: file://${path}`);
     if (opts.keepServing) await keepServing(run);
+    handedOver = opts.handOverServing === true;
   } finally {
-    await stopLive(live);
+    // Handed over, only serving stays: the functions stop as before (the console records lineage itself).
+    await stopLive(live, handedOver);
   }
+  if (!handedOver) return undefined;
+  let stopped: Promise<void> | undefined;
+  return { url: live.server.url, stop: () => (stopped ??= live.server.shutdown()) };
 }
 
 type Images = Awaited<ReturnType<typeof splitImages>>;
@@ -186,7 +178,6 @@ async function resendClean(run: Run, clean: Images, retrained: ModelVersion): Pr
   const stats = await sendAll(run.live.server.url, clean.slice(0, 50));
   run.failedRequests += stats.failed;
   run.lastServed = stats.served.at(-1)?.requestId ?? "";
-  recordTraffic(run, "held-out images (rerun)", stats);
 }
 
 /** Step 3: clean held-out images, and the drift report that finds no drift in them. */
@@ -195,7 +186,6 @@ async function sendClean(run: Run, clean: Images): Promise<void> {
   const started = new Date().toISOString();
   const stats = await sendAll(run.live.server.url, clean.slice(0, 500));
   run.failedRequests += stats.failed;
-  recordTraffic(run, "clean held-out images", stats);
   ctx.out(
     `Sent ${stats.sent} clean images: ${stats.failed} failed, accuracy ${(accuracy(stats.served) * 100).toFixed(1)} % (${model}:${v1})`,
   );
@@ -244,7 +234,6 @@ async function shiftAndRetrain(run: Run): Promise<void> {
     await load.stop();
   }
   run.failedRequests += load.stats.failed;
-  recordTraffic(run, "shifted images (during drift, retraining and swap)", load.stats);
   run.lastServed = load.stats.served.at(-1)?.requestId ?? "";
 }
 
@@ -334,56 +323,4 @@ async function keepServing(run: Run): Promise<void> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-}
-
-async function writeReport(
-  rt: Runtime,
-  model: string,
-  traffic: DemoReportData["traffic"],
-  lineage: PredictionLineage,
-  verified: { ok: boolean; checks: number },
-): Promise<string> {
-  const versions = await listVersions(rt.meta, model);
-  const datasetIds = [...new Set(versions.map((v) => v.datasetId))];
-  const datasets = await Promise.all(
-    datasetIds.map(async (id) => ({ id, name: String((await Datasets.get(rt.meta, id))?.name ?? id.slice(0, 12)) })),
-  );
-  // Per version: its first report, and its first drifting one (the one that started a retraining).
-  const all = (await listReports(rt.meta, model)).reverse();
-  const reports = all.filter(
-    (r, i) =>
-      all.findIndex((o) => o.version === r.version) === i ||
-      all.findIndex((o) => o.version === r.version && o.drift) === i,
-  );
-  const drift = await Promise.all(
-    reports.map(async (r) => {
-      const report = await readReport(rt.blobs, r.digest);
-      const profile = parseProfile(await rt.blobs.get(report.profileDigest));
-      const records: PredictionRecord[] = [];
-      for (const id of report.window.segments) {
-        const segment = await Segments.get(rt.meta, id);
-        if (segment)
-          records.push(
-            ...(JSON.parse((await rt.blobs.get(segment.digest)).toString("utf8")) as { records: PredictionRecord[] })
-              .records,
-          );
-      }
-      return { report, profile, records };
-    }),
-  );
-  const html = renderReport({
-    generatedAt: new Date().toISOString(),
-    model,
-    datasets,
-    versions,
-    traffic,
-    drift,
-    lineage,
-    verified,
-    audit: (await listAudit(rt.meta, model)).slice(-30),
-  });
-  await mkdir(rt.config.home, { recursive: true });
-  const path = join(rt.config.home, "report.html");
-  await writeFile(path, html);
-  return path;
 }

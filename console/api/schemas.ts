@@ -158,7 +158,7 @@ export const LineageGraph = z.object({
     z.object({
       id: z.string(),
       kind: z.enum(["prediction", "model", "request", "drift", "run", "dataset", "commit", "image"]),
-      about: z.object({ model: z.string(), version: z.number().int() }).optional(),
+      about: z.object({ model: z.string(), version: z.number().int(), seq: z.number().int().optional() }).optional(),
       label: z.string(),
       detail: z.string(),
     }),
@@ -207,12 +207,89 @@ export const DriftHistory = z.object({
           pValue: z.number().nullable(),
           threshold: z.number(),
           drifted: z.boolean(),
+          /** × the test's drift threshold (core/drift/queries.ts testStrength): drift above 1. */
+          strength: z.number(),
         }),
       ),
     }),
   ),
 });
 export type DriftHistory = z.infer<typeof DriftHistory>;
+
+const DriftTest = z.object({
+  name: z.string(),
+  test: z.string(),
+  statistic: z.number(),
+  pValue: z.number().nullable(),
+  threshold: z.number(),
+  drifted: z.boolean(),
+  strength: z.number(),
+  referenceSize: z.number().int(),
+  currentSize: z.number().int(),
+});
+
+const Shares = { reference: z.array(z.number()), window: z.array(z.number()) };
+const Sizes = {
+  referenceCount: z.number().int(),
+  windowCount: z.number().int(),
+  /** Total variation distance of the shares (how much of the mass differs), 0–1. */
+  moved: z.number(),
+};
+
+/** One window's drift report, with reference-versus-window histograms of what its tests compared. */
+export const DriftWindowReport = z.object({
+  reportId: z.string(),
+  model: z.string(),
+  version: z.number().int(),
+  createdAt: z.string(),
+  profileDigest: z.string(),
+  window: z.object({
+    seq: z.number().int(),
+    from: z.string(),
+    to: z.string(),
+    count: z.number().int(),
+    embeddings: z.number().int(),
+    segments: z.array(z.string()),
+  }),
+  verdict: z.object({
+    drift: z.boolean(),
+    severity: z.number(),
+    reason: z.string().nullable(),
+    threshold: z.number(),
+    driftedTests: z.array(z.string()),
+    skipped: z.array(z.object({ name: z.string(), reason: z.string() })),
+    tests: z.array(DriftTest),
+  }),
+  /** The histograms, or why there are none (the profile or the window's predictions cannot be read). */
+  histograms: z.discriminatedUnion("ok", [
+    z.object({
+      ok: z.literal(true),
+      items: z.array(
+        z.discriminatedUnion("kind", [
+          z.object({
+            kind: z.literal("numeric"),
+            name: z.string(),
+            test: z.string(),
+            edges: z.array(z.number()),
+            ...Shares,
+            ...Sizes,
+          }),
+          z.object({
+            kind: z.literal("classes"),
+            name: z.string(),
+            test: z.string(),
+            classes: z.array(z.string()),
+            ...Shares,
+            ...Sizes,
+          }),
+        ]),
+      ),
+      notDrawn: z.array(z.object({ name: z.string(), reason: z.string() })),
+    }),
+    z.object({ ok: z.literal(false), error: z.string() }),
+  ]),
+});
+export type DriftWindowReport = z.infer<typeof DriftWindowReport>;
 
 const Param = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const RunStatus = z.enum(["running", "succeeded", "failed"]);

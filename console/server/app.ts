@@ -9,9 +9,11 @@ import type { ApiError } from "../api/schemas.ts";
 import type { ConsoleAuth } from "./identity.ts";
 import { writeRoutes } from "./write-routes.ts";
 import type { WriteDeps } from "./writes.ts";
-import { driftHistory, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
+import { driftHistory, driftWindowReport, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
 import { pageRoutes } from "./page-routes.ts";
 import { provenancePage } from "./provenance-read.ts";
+import type { PredictSettings } from "./predict-proxy.ts";
+import { predictRoutes } from "./predict-routes.ts";
 
 export interface ConsoleOptions extends ReadDeps {
   /** The built front end (index.html and its assets); without it only the API answers. */
@@ -23,6 +25,8 @@ export interface ConsoleOptions extends ReadDeps {
   /** Who may write (a local token or IAP); with `writes`, promote, roll back and approve are served. */
   auth?: ConsoleAuth;
   writes?: WriteDeps;
+  /** Where the Predict page's images are forwarded (the inference API), and the limits on the way. */
+  predict?: PredictSettings;
   log: Logger;
 }
 
@@ -32,7 +36,8 @@ const CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  // blob: the Predict page previews the chosen file through an object URL (the bytes never leave the browser for it).
+  "img-src 'self' data: blob:",
   "font-src 'self'",
   "connect-src 'self'",
   "base-uri 'none'",
@@ -57,6 +62,18 @@ const fail = (res: Response, status: number, code: string, message: string): voi
   res.status(status).json(body);
 };
 
+/** A path parameter that must be a positive integer (a version, a window's number). */
+function positive(param: unknown, what: "version" | "report"): number {
+  const n = Number(param);
+  if (typeof param !== "string" || !/^\d+$/.test(param) || !Number.isInteger(n) || n < 1)
+    throw new SightlineError(
+      "invalid",
+      `${what}_invalid`,
+      `${what} ${JSON.stringify(param)} is not a positive integer`,
+    );
+  return n;
+}
+
 /** The console: a read-only JSON API over core's read models, and the built front end. */
 export function createConsoleApp(options: ConsoleOptions): express.Express {
   const writes = options.auth !== undefined && options.writes !== undefined;
@@ -68,8 +85,8 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     const host = (req.headers.host ?? "").replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     if (options.allowedHosts && !options.allowedHosts.includes(host))
       return fail(res, 421, "host_not_allowed", `host ${JSON.stringify(host)} is not served here`);
-    // Reads, and the API's writes when they are on: anything else is refused before it reaches a route.
-    const writable = writes && req.method === "POST" && req.path.startsWith("/api/");
+    // Reads, the API's writes when they are on, and Predict (not a write): anything else is refused here.
+    const writable = req.method === "POST" && ((writes && req.path.startsWith("/api/")) || req.path === "/api/predict");
     if (req.method !== "GET" && req.method !== "HEAD" && !writable)
       return fail(res, 405, "method_not_allowed", `${req.method} is not allowed: the console is read-only`);
     next();
@@ -102,19 +119,24 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
     await options.beforeLineage?.();
     return verifyModelLineage(options, ref.name, ref.version);
   });
-  route("/drift/:name/:version", (req) => {
-    const version = Number(req.params.version);
-    if (!Number.isInteger(version) || version < 1)
-      return Promise.reject(
-        new SightlineError(
-          "invalid",
-          "version_invalid",
-          `version ${JSON.stringify(req.params.version)} is not a positive integer`,
-        ),
-      );
-    return driftHistory(options, String(req.params.name), version);
+  route("/drift/:name/:version", async (req) =>
+    driftHistory(options, String(req.params.name), positive(req.params.version, "version")),
+  );
+  // A report by its window's number (its id is NAME:VERSION:SEQ, so the full id is accepted too).
+  route("/drift/:name/:version/:report", async (req) => {
+    const name = String(req.params.name);
+    const version = positive(req.params.version, "version");
+    const report = String(req.params.report);
+    const prefix = `${name}:${version}:`;
+    return driftWindowReport(
+      options,
+      name,
+      version,
+      positive(report.startsWith(prefix) ? report.slice(prefix.length) : report, "report"),
+    );
   });
   pageRoutes(api, options);
+  predictRoutes(api, options);
   api.use((req, res) =>
     req.method === "POST"
       ? fail(res, 405, "method_not_allowed", `POST ${req.path} is not a write the console has`)

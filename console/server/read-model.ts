@@ -1,10 +1,11 @@
 import type { BlobStore } from "../../core/blobs/blob-store.ts";
 import { listReports, readReport } from "../../core/drift/detect.ts";
+import { testStrength, windowReport } from "../../core/drift/queries.ts";
 import { lineageGraph } from "../../core/lineage/graph.ts";
 import type { MetadataStore } from "../../core/meta/metadata-store.ts";
 import { listVersions, ModelNotFoundError } from "../../core/registry/model-version.ts";
 import { listDecisions, modelDetail, modelSummaries } from "../../core/registry/queries.ts";
-import { DriftHistory, LineageGraph, ModelDetail, ModelList } from "../api/schemas.ts";
+import { DriftHistory, DriftWindowReport, LineageGraph, ModelDetail, ModelList } from "../api/schemas.ts";
 
 /**
  * Each endpoint's answer, composed from core's read models (the ones the CLI prints) and parsed with its response
@@ -65,8 +66,17 @@ export async function driftHistory(deps: ReadDeps, model: string, version: numbe
   const reports = await Promise.all(
     records.map(async (r) => {
       const full = await readReport(deps.blobs, r.digest);
-      return { ...r, tests: full.verdict.tests };
+      return { ...r, tests: full.verdict.tests.map((t) => ({ ...t, strength: testStrength(t) })) };
     }),
   );
   return DriftHistory.parse({ model, version, reports });
+}
+
+export async function driftWindowReport(
+  deps: ReadDeps,
+  model: string,
+  version: number,
+  seq: number,
+): Promise<DriftWindowReport> {
+  return DriftWindowReport.parse(await windowReport(deps, model, version, seq));
 }

@@ -8,6 +8,10 @@ import {
   SIGHTLINE_CONSOLE_AUTH,
   SIGHTLINE_CONSOLE_IAP_AUDIENCE,
   SIGHTLINE_CONSOLE_IAP_JWKS_URL,
+  SIGHTLINE_CONSOLE_PREDICT_MAX_BYTES,
+  SIGHTLINE_CONSOLE_PREDICT_TIMEOUT_MS,
+  SIGHTLINE_CONSOLE_SERVING_API_KEY,
+  SIGHTLINE_CONSOLE_SERVING_URL,
   SIGHTLINE_CONSOLE_WRITES,
 } from "../../core/config/settings/console.ts";
 import { SIGHTLINE_PROMOTION_POLICY } from "../../core/config/settings/functions.ts";
@@ -17,6 +21,7 @@ import type { Evaluator } from "../../core/registry/promote.ts";
 import { createConsoleApp } from "./app.ts";
 import { iapAuth, localAuth, localToken, type ConsoleAuth } from "./identity.ts";
 import { ensureBuilt } from "./build.ts";
+import type { PredictSettings } from "./predict-proxy.ts";
 
 export type RunningConsole = {
   url: string;
@@ -47,6 +52,18 @@ function consoleAuth(
   return { auth: localAuth(token.token, actor), token };
 }
 
+/** The Predict page's inference API: `--serving-url` wins over SIGHTLINE_CONSOLE_SERVING_URL. */
+export function predictSettings(env: Env, servingUrl?: string): PredictSettings {
+  const url = servingUrl ?? SIGHTLINE_CONSOLE_SERVING_URL.read(env);
+  const apiKey = SIGHTLINE_CONSOLE_SERVING_API_KEY.read(env);
+  return {
+    ...(url !== undefined ? { servingUrl: url } : {}),
+    ...(apiKey !== undefined ? { apiKey } : {}),
+    maxBytes: readDefined(SIGHTLINE_CONSOLE_PREDICT_MAX_BYTES, env),
+    timeoutMs: readDefined(SIGHTLINE_CONSOLE_PREDICT_TIMEOUT_MS, env),
+  };
+}
+
 const LOOPBACK = ["127.0.0.1", "localhost", "::1"];
 export const isLoopback = (host: string): boolean => LOOPBACK.includes(host) || host.startsWith("127.");
 
@@ -69,10 +86,13 @@ export async function startConsole(
      * the lineage consumer). On GKE the lineage function records them and the console's identity only reads.
      */
     catchUpLineage?: boolean;
+    /** The inference API the Predict page uses (`sightline ui --serving-url`), over SIGHTLINE_CONSOLE_SERVING_URL. */
+    servingUrl?: string;
     buildDir?: string;
     say?: (line: string) => void;
   },
 ): Promise<RunningConsole> {
+  const predict = predictSettings(options.env, options.servingUrl);
   const staticDir = await ensureBuilt(options.buildDir, options.say);
   // One catch-up at a time: two searches at once would read the same subscription twice.
   let catching: Promise<void> = Promise.resolve();
@@ -97,6 +117,7 @@ export async function startConsole(
     blobs: rt.blobs,
     log: rt.log,
     staticDir,
+    predict,
     ...(catchUp ? { beforeLineage } : {}),
     ...(isLoopback(options.host) ? { allowedHosts: [...LOOPBACK, options.host] } : {}),
   });

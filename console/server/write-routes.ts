@@ -5,7 +5,7 @@ import { CSRF_HEADER, DecisionBody, PromoteBody, RollbackBody, Session, WriteRes
 import { HttpError, type ConsoleAuth, type Identity } from "./identity.ts";
 import { decidePending, promoteVersion, rollbackModel, type WriteDeps } from "./writes.ts";
 
-const sameToken = (a: string, b: string): boolean =>
+export const sameToken = (a: string, b: string): boolean =>
   a !== "" && Buffer.byteLength(a) === Buffer.byteLength(b) && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 /**
@@ -13,7 +13,7 @@ const sameToken = (a: string, b: string): boolean =>
  * Origin) and the page proves it read the session (the CSRF header, which no other site can read or send without
  * a CORS grant we never give). The session cookie is SameSite=Strict on top.
  */
-function refuseCrossSite(req: Request): void {
+export function refuseCrossSite(req: Request): void {
   const site = req.headers["sec-fetch-site"];
   if (site !== undefined && site !== "same-origin")
     throw new HttpError(403, "cross_site", `a write from another site (${site}) is refused`);

@@ -232,7 +232,11 @@ export async function reportWindow(deps: DriftDeps, w: Window): Promise<DriftRep
   return record;
 }
 
-async function windowRecords(deps: DriftDeps, w: Window): Promise<PredictionRecord[]> {
+/** The prediction records of a window, from its segments (the drift function's input, and the report page's). */
+export async function windowRecords(
+  deps: Pick<DriftDeps, "meta" | "blobs">,
+  w: Pick<Window, "model" | "version" | "seq" | "segments">,
+): Promise<PredictionRecord[]> {
   const records: PredictionRecord[] = [];
   for (const id of w.segments) {
     const segment = await Segments.get(deps.meta, id);

@@ -26,7 +26,8 @@ export type GraphNode = {
   label: string;
   detail: string;
   /** On a drift report: the model version it judged (where its history is). */
-  about?: { model: string; version: number };
+  /** What a drift node is about: the model version, and the window's number when the report id carries it. */
+  about?: { model: string; version: number; seq?: number };
 };
 export type GraphEdge = { from: string; to: string; rel: string };
 export type LineageGraph = {
@@ -129,10 +130,16 @@ async function addDriftReports(meta: MetadataStore, g: GraphBuilder): Promise<vo
       kind: "drift",
       label: d ? `drift report ${reportId} (severity ${Math.round(d.severity * 100)} %)` : `drift report ${reportId}`,
       detail: d?.reportDigest ?? reportId,
-      ...(d ? { about: { model: d.model, version: d.version } } : {}),
+      ...(d ? { about: { model: d.model, version: d.version, ...windowOf(reportId) } } : {}),
     });
     g.edge(request, "triggered_by", node);
   }
+}
+
+/** A report id is `MODEL:VERSION:SEQ`: its window's number, for a link to that window's report. */
+function windowOf(reportId: string): { seq?: number } {
+  const seq = Number(/:(\d+)$/.exec(reportId)?.[1]);
+  return Number.isSafeInteger(seq) && seq > 0 ? { seq } : {};
 }
 
 const MODEL_REF = /^[^@:\s]+(?::\d+|@[^@:\s]+)$/;

@@ -7,6 +7,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumUnavailable, launchChromium } from "../support/browser.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL } from "../support/console-world.ts";
+import { reportWithProfile } from "../support/drift-world.ts";
 
 const CLI = fileURLToPath(new URL("../../cli/sightline.ts", import.meta.url));
 const why = chromiumUnavailable();
@@ -67,6 +68,8 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   beforeAll(async () => {
     if (why) throw new Error(`cannot drive the console: ${why}`);
     world = await consoleWorld();
+    // A drift report whose reference profile is gone: its page says so and still shows the rest.
+    await reportWithProfile(world, `${DRIFT_MODEL}:1:3`, "orphan");
     await world.close();
     [ui, browser] = await Promise.all([startUi(world.home), launchChromium()]);
   }, 120_000);
@@ -93,8 +96,8 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     await page.getByRole("link", { name: /^run run-3/ }).click();
     await page.getByRole("heading", { name: `Lineage of model ${MODEL}:2` }).waitFor();
     const graph = await page.locator("main table").innerText();
-    expect(graph).toContain("request (retrain on drift drift-1)");
-    expect(graph).toContain("drift report drift-1");
+    expect(graph).toContain("request (retrain on drift fashion:1:1)");
+    expect(graph).toContain("drift report fashion:1:1");
     expect(problems).toEqual([]);
   });
 
@@ -137,7 +140,43 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     expect(await rows.first().innerText()).toMatch(/drift/);
     await rows.first().locator("summary").click();
     expect(await rows.first().locator("table.inner tbody tr").count()).toBeGreaterThan(3);
+    // Each test's strength: a chart labelled with what it shows, a toggle per test, the drift line at 1.
+    const strength = page.locator("section[aria-labelledby=strength]");
+    await strength.locator(".chart canvas").waitFor();
+    expect(await strength.locator(".chart").getAttribute("aria-label")).toMatch(
+      /^Strength of 6 tests over 3 windows, .* drift above 1: brightness \S+ at its strongest \(window 3\)/,
+    );
+    const toggles = strength.getByRole("checkbox");
+    expect(await toggles.count()).toBe(6);
+    await strength.getByRole("checkbox", { name: /^embedding/ }).uncheck();
+    await strength.locator(".chart canvas").waitFor();
+    expect(await strength.locator(".u-legend").innerText()).not.toContain("embedding");
+    await strength.getByRole("button", { name: "All tests" }).click();
+    expect(await strength.getByRole("checkbox", { name: /^embedding/ }).isChecked()).toBe(true);
     expect(await seriousViolations(page)).toEqual([]);
+
+    // The drifted window opens its report: verdict, tests, and reference-versus-window histograms.
+    await page.getByRole("link", { name: "Window 3", exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: `Drift report of ${DRIFT_MODEL}:1, window 3` }).waitFor();
+    expect(await page.locator("dl.facts").innerText()).toMatch(/drift, \d+(\.\d)?% of tests drifted/);
+    const figures = page.locator("figure.histogram-figure");
+    await expect.poll(() => figures.count()).toBe(5);
+    await expect.poll(() => page.locator("figure.histogram-figure canvas").count()).toBe(5);
+    const brightness = figures.filter({ has: page.getByRole("heading", { name: /^brightness/ }) });
+    expect(await brightness.locator(".chart").getAttribute("aria-label")).toMatch(
+      /^brightness \(ks\), reference 800 values against the window's 300, 20 bins .* of the mass moved\.$/,
+    );
+    await brightness.locator("summary").click();
+    expect(await brightness.locator("table.inner tbody tr").count()).toBe(20);
+    expect(await page.locator("main").innerText()).toContain("embedding: no histogram");
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // A report whose profile cannot be read: the reason where the histograms would be, the rest as usual.
+    await page.goto(`${ui.url}#/drift/orphan/1/3`);
+    await page.getByRole("alert").waitFor();
+    expect(await page.getByRole("alert").innerText()).toMatch(/^No histograms: the reference profile sha256:e+ cannot/);
+    expect(await page.locator("section[aria-labelledby=tests] tbody tr").count()).toBe(6);
+    expect(await page.locator("figure.histogram-figure").count()).toBe(0);
     expect(problems).toEqual([]);
   });
 
@@ -329,6 +368,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
       `#/models/${MODEL}/2/why`,
       "#/lineage?q=pred-b",
       `#/drift/${DRIFT_MODEL}/1`,
+      `#/drift/${DRIFT_MODEL}/1/3`,
       "#/runs",
       "#/compare?ids=run-1,run-2,run-3",
       "#/runs/run-1",

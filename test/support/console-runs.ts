@@ -131,7 +131,7 @@ export async function recordJob(meta: MetadataStore, home: string, datasetId: st
     requestId: "req-3",
     model: "fashion",
     datasetId,
-    reason: "drift drift-1",
+    reason: "drift fashion:1:1",
     state: "succeeded",
     host: "test",
     runnerPid: 1,

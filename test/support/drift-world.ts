@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../core/config/config.ts";
 import { openRuntime, type Runtime } from "../../core/config/runtime.ts";
+import { readReport, Reports } from "../../core/drift/detect.ts";
 import { buildProfile, serializeProfile } from "../../core/drift/profile.ts";
 import { seededRandom } from "../../core/util/random.ts";
 import type { PredictionRecord } from "../../core/drift/verdict.ts";
@@ -84,4 +85,25 @@ export function logged(
   id: string,
 ): CloudEvent<"sightline.predictions.logged"> {
   return makeEvent("sightline.predictions.logged", { model, version, records: batch, dropped: 0 }, { id });
+}
+
+/** A profile digest no store holds. */
+export const LOST_PROFILE = `sha256:${"e".repeat(64)}`;
+
+/**
+ * A copy of report `reportId` as model `model`'s (same window, same seq), whose profile is `profileDigest`
+ * (by default one no store holds): a report whose histograms cannot be drawn. Returns the copy's id.
+ */
+export async function reportWithProfile(
+  rt: Pick<Runtime, "blobs" | "meta">,
+  reportId: string,
+  model: string,
+  profileDigest = LOST_PROFILE,
+): Promise<string> {
+  const record = (await Reports.get(rt.meta, reportId))!;
+  const report = await readReport(rt.blobs, record.digest);
+  const id = `${model}:${record.version}:${record.seq}`;
+  const { digest } = await rt.blobs.put(Buffer.from(JSON.stringify({ ...report, model, reportId: id, profileDigest })));
+  await Reports.put(rt.meta, id, { ...record, model, reportId: id, digest, profileDigest });
+  return id;
 }

@@ -127,7 +127,7 @@ export async function lineageWorld() {
       {
         model: MODEL,
         version: 1,
-        reportId: "drift-1",
+        reportId: "fashion:1:1",
         reportDigest: digestOf("report"),
         drift: true,
         severity: 0.6,
@@ -137,7 +137,7 @@ export async function lineageWorld() {
       { id: "drift-event-1", time: at(26) },
     ),
   );
-  const v2 = await train("req-3", "run-3", 30, { driftReportId: "drift-1" });
+  const v2 = await train("req-3", "run-3", 30, { driftReportId: "fashion:1:1" });
   await publish(
     makeEvent(
       "sightline.model.promoted",

@@ -57,7 +57,7 @@ describe("sightline lineage (the real command)", () => {
     expect(out).toContain("metrics accuracy=0.8, macro_f1=0.79");
     expect(out).toContain("alias moves: 3");
     expect(out).toMatch(/rolled_back fashion@production 2 → 1 by alice: complaints/);
-    expect(out).toMatch(/drift-1: DRIFT, severity 0.6, features brightness/);
+    expect(out).toMatch(/fashion:1:1: DRIFT, severity 0.6, features brightness/);
   });
 
   it("answers --json for a model, a prediction and a dataset; NAME@ALIAS resolves through the registry", async () => {

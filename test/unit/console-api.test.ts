@@ -10,6 +10,7 @@ import {
   DatasetDiff,
   DatasetList,
   DriftHistory,
+  DriftWindowReport,
   JobDetail,
   JobList,
   LineageGraph,
@@ -25,6 +26,7 @@ import { createConsoleApp } from "../../console/server/app.ts";
 import { verifyModelLineage } from "../../core/lineage/verify.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL, type ConsoleWorld } from "../support/console-world.ts";
+import { LOST_PROFILE, reportWithProfile } from "../support/drift-world.ts";
 
 describe("console API over a real SQLite state", () => {
   let world: ConsoleWorld;
@@ -118,12 +120,12 @@ describe("console API over a real SQLite state", () => {
     // Why it was trained: the request that the drift report started.
     expect(v2.nodes.find((n) => n.kind === "request")).toMatchObject({
       detail: "req-3",
-      label: "request (retrain on drift drift-1)",
+      label: "request (retrain on drift fashion:1:1)",
     });
     // … and the drift report that started it, with the model version whose history holds it.
     const drift = v2.nodes.find((n) => n.kind === "drift")!;
-    expect(drift).toMatchObject({ id: "drift:drift-1", about: { model: MODEL, version: 1 } });
-    expect(v2.edges).toContainEqual({ from: "request:req-3", rel: "triggered_by", to: "drift:drift-1" });
+    expect(drift).toMatchObject({ id: "drift:fashion:1:1", about: { model: MODEL, version: 1, seq: 1 } });
+    expect(v2.edges).toContainEqual({ from: "request:req-3", rel: "triggered_by", to: "drift:fashion:1:1" });
     // The events here never set an alias in the registry: an alias that points nowhere is a 404, not a 500.
     expect((await get(`/api/lineage/search?q=${MODEL}@production`, ApiError, 404)).error.message).toMatch(/production/);
     const run = await get("/api/lineage/search?q=run-2", LineageGraph);
@@ -146,6 +148,49 @@ describe("console API over a real SQLite state", () => {
     expect(d.reports[2]!.tests.length).toBeGreaterThan(3);
     expect((await get(`/api/drift/${DRIFT_MODEL}/x`, ApiError, 400)).error.code).toBe("version_invalid");
     expect((await get(`/api/drift/${MODEL}/1`, DriftHistory)).reports).toEqual([]);
+    // Each test's strength is on one scale: above 1 exactly when it drifted.
+    for (const r of d.reports) for (const t of r.tests) expect(t.strength > 1, t.name).toBe(t.drifted);
+  });
+
+  it("gives one window's report with reference-versus-window histograms; an unknown one is a 404", async () => {
+    const r = await get(`/api/drift/${DRIFT_MODEL}/1/3`, DriftWindowReport);
+    expect(r).toMatchObject({
+      reportId: `${DRIFT_MODEL}:1:3`,
+      window: { seq: 3, count: 300 },
+      verdict: { drift: true },
+    });
+    expect(await get(`/api/drift/${DRIFT_MODEL}/1/${DRIFT_MODEL}:1:3`, DriftWindowReport)).toEqual(r);
+    if (!r.histograms.ok) throw new Error(r.histograms.error);
+    expect(r.histograms.items.map((h) => h.name)).toEqual([
+      "brightness",
+      "contrast",
+      "sharpness",
+      "confidence",
+      "predicted_class",
+    ]);
+    for (const h of r.histograms.items) {
+      if (h.kind === "numeric") expect(h.edges).toHaveLength(h.reference.length + 1);
+      expect(h.window).toHaveLength(h.reference.length);
+    }
+    const missing = await get(`/api/drift/${DRIFT_MODEL}/1/9`, ApiError, 404);
+    expect(missing.error).toEqual({
+      code: "drift_report_not_found",
+      message: `no drift report ${DRIFT_MODEL}:1:9: the windows of ${DRIFT_MODEL}:1 are listed on its drift page`,
+    });
+    expect((await get(`/api/drift/${DRIFT_MODEL}/1/x`, ApiError, 400)).error.code).toBe("report_invalid");
+    expect((await get(`/api/drift/${DRIFT_MODEL}/1/0`, ApiError, 400)).error.code).toBe("report_invalid");
+  });
+
+  it("a report whose profile blob is gone: 200 with the report, its histograms replaced by the reason", async () => {
+    await reportWithProfile(world, `${DRIFT_MODEL}:1:2`, "orphan");
+    const r = await get("/api/drift/orphan/1/2", DriftWindowReport);
+    expect(r.verdict.tests.length).toBe(6);
+    expect(r.histograms).toEqual({
+      ok: false,
+      error: expect.stringMatching(
+        new RegExp(`^the reference profile ${LOST_PROFILE} cannot be read: blob .* not found`),
+      ),
+    });
   });
 
   it("lists runs newest first, filters and sorts them, pages with a cursor; a bad filter is a 400", async () => {

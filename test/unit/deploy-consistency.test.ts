@@ -123,7 +123,9 @@ export function missingEnv(reads: string[], provided: Iterable<string>, unset: R
 }
 
 function servingProvided(objects: K8sObject[]): string[] {
-  const deployment = objects.find((o) => o.kind === "Deployment") as unknown as {
+  const deployment = objects.find(
+    (o) => o.kind === "Deployment" && o.metadata.name === "sightline-serving",
+  ) as unknown as {
     spec: {
       template: {
         spec: { containers: { env?: { name: string }[]; envFrom?: { configMapRef?: { name: string } }[] }[] };
@@ -344,7 +346,7 @@ describe("images: every image the workflow builds is the one the manifests deplo
   const kubectl = tool("kubectl");
 
   it("each built image has its Dockerfile and is handed on by digest", () => {
-    expect(built.sort()).toEqual(["serving", "trainer"]);
+    expect(built.sort()).toEqual(["console", "serving", "trainer"]);
     for (const name of built) {
       expect(existsSync(join(ROOT, name, "Dockerfile")), `${name}/Dockerfile`).toBe(true);
       expect(cd.jobs.images!.outputs![name]).toBe(`\${{ steps.push.outputs.${name} }}`);
@@ -358,6 +360,7 @@ describe("images: every image the workflow builds is the one the manifests deplo
     expect(uses("train")).toContain("${{ needs.images.outputs.trainer }}");
     expect(uses("functions").filter((v) => v === "${{ needs.images.outputs.trainer }}")).toHaveLength(2);
     expect(uses("deploy")).toContain("${{ needs.images.outputs.serving }}");
+    expect(uses("console")).toContain("${{ needs.images.outputs.console }}");
   });
 
   it.skipIf(kubectl.skip)(
@@ -375,6 +378,7 @@ describe("images: every image the workflow builds is the one the manifests deplo
       const step = cd.jobs.deploy!.steps.find((s) => s.name === "Deploy serving (kustomize, image by digest)")!;
       const dir = mkdtempSync(join(tmpdir(), "cd-deploy-"));
       cpSync(join(ROOT, "k8s"), join(dir, "k8s"), { recursive: true });
+      cpSync(join(ROOT, ".github/scripts"), join(dir, ".github/scripts"), { recursive: true });
       // kubectl stand-in: `kustomize` goes to the real one, `apply` only records its input.
       mkdirSync(join(dir, "bin"));
       writeFileSync(
@@ -385,7 +389,13 @@ describe("images: every image the workflow builds is the one the manifests deplo
       const digest = `europe-west1-docker.pkg.dev/p-1234/sightline/serving@sha256:${"ab".repeat(32)}`;
       execFileSync("bash", ["-euo", "pipefail", "-c", step.run!], {
         cwd: dir,
-        env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}`, SERVING_IMAGE: digest },
+        env: {
+          ...process.env,
+          PATH: `${dir}/bin:${process.env.PATH}`,
+          OVERLAY: "prod",
+          SERVING_IMAGE: digest,
+          CONSOLE_IMAGE: digest.replace("/serving@", "/console@").replace("ab", "cd"),
+        },
       });
       expect(readFileSync(join(dir, "applied"), "utf8").trim()).toBe("apply -f serving.yaml");
       const deployed = readFileSync(join(dir, "serving.yaml"), "utf8");

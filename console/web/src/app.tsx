@@ -3,22 +3,26 @@ import { DatasetDiffPage } from "./pages/dataset-diff.tsx";
 import { DatasetPage } from "./pages/dataset.tsx";
 import { DatasetsPage } from "./pages/datasets.tsx";
 import { DriftPage } from "./pages/drift.tsx";
+import { DriftReportPage } from "./pages/drift-report.tsx";
 import { JobPage, JobsPage } from "./pages/jobs.tsx";
 import { LineagePage } from "./pages/lineage.tsx";
 import { ModelPage } from "./pages/model.tsx";
 import { ModelsPage } from "./pages/models.tsx";
 import { WhyPage } from "./pages/why.tsx";
+import { PredictPage } from "./pages/predict.tsx";
 import { RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
 import { href, useRoute, type Route } from "./route.ts";
+import { SnapshotNote } from "./snapshot-note.tsx";
 
 const NAV = [
   { label: "Models", to: href.models(), pages: ["models", "model", "why"] },
   { label: "Lineage", to: "#/lineage", pages: ["lineage"] },
   { label: "Runs", to: href.runs(), pages: ["runs", "run", "compare"] },
   { label: "Datasets", to: href.datasets(), pages: ["datasets", "dataset", "datasetDiff"] },
-  { label: "Drift", to: href.drift(), pages: ["drift"] },
+  { label: "Drift", to: href.drift(), pages: ["drift", "driftReport"] },
   { label: "Jobs", to: href.jobs(), pages: ["jobs", "job"] },
+  { label: "Predict", to: href.predict(), pages: ["predict"] },
 ] as const;
 
 export function App() {
@@ -43,6 +47,7 @@ export function App() {
         </nav>
       </header>
       <main id="main" tabIndex={-1}>
+        <SnapshotNote />
         <Page route={route} />
       </main>
     </>
@@ -60,7 +65,9 @@ function Page({ route }: { route: Route }) {
     case "lineage":
       return <LineagePage q={route.q} />;
     case "drift":
-      return <DriftPage name={route.name} version={route.version} report={route.report} />;
+      return <DriftPage name={route.name} version={route.version} />;
+    case "driftReport":
+      return <DriftReportPage name={route.name} version={route.version} seq={route.seq} />;
     case "runs":
       return <RunsPage filter={route.filter} sort={route.sort} limit={route.limit} />;
     case "run":
@@ -77,5 +84,7 @@ function Page({ route }: { route: Route }) {
       return <JobsPage />;
     case "job":
       return <JobPage name={route.name} />;
+    case "predict":
+      return <PredictPage />;
   }
 }

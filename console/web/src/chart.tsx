@@ -15,6 +15,7 @@ export function TimeChart({
   xLabel,
   time = true,
   yRange = [0, 1],
+  log = false,
 }: {
   /** The x values: seconds since the epoch, or (with `time` false) any numbers, such as epochs. */
   times: number[];
@@ -25,6 +26,8 @@ export function TimeChart({
   time?: boolean;
   /** Null: fitted to the data. */
   yRange?: [number, number] | null;
+  /** A log10 y axis (values must be positive). */
+  log?: boolean;
 }) {
   const el = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -35,7 +38,10 @@ export function TimeChart({
       {
         width: width(),
         height: 260,
-        scales: { x: { time }, y: yRange ? { range: yRange } : {} },
+        scales: {
+          x: { time },
+          y: { ...(yRange ? { range: yRange } : {}), ...(log ? { distr: 3 as const, log: 10 as const } : {}) },
+        },
         // Counted x values (epochs, steps) tick at whole numbers.
         axes: [
           {
@@ -64,6 +70,6 @@ export function TimeChart({
       resize.disconnect();
       plot.destroy();
     };
-  }, [times.join(","), series.map((s) => `${s.label}:${s.values.join(",")}`).join("|")]);
+  }, [times.join(","), series.map((s) => `${s.label}:${s.values.join(",")}`).join("|"), String(yRange), log]);
   return <div class="chart" ref={el} role="img" aria-label={summary} />;
 }

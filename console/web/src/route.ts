@@ -2,16 +2,17 @@ import { useEffect, useState } from "preact/hooks";
 
 /**
  * Where the hash says we are: `#/models`, `#/models/NAME`, `#/models/NAME/VERSION/why`, `#/lineage?q=ID`, `#/drift`,
- * `#/drift/NAME/VERSION`, `#/drift/NAME/VERSION/REPORT_ID`,
+ * `#/drift/NAME/VERSION`, `#/drift/NAME/VERSION/SEQ`,
  * `#/runs?filter=F&sort=S&limit=N`, `#/runs/ID`, `#/compare?ids=A,B`, `#/datasets`, `#/datasets/ID`, `#/datasets/diff?a=&b=`,
- * `#/jobs`, `#/jobs/NAME`.
+ * `#/jobs`, `#/jobs/NAME`, `#/predict`.
  */
 export type Route =
   | { page: "models" }
   | { page: "model"; name: string }
   | { page: "why"; name: string; version: number }
   | { page: "lineage"; q: string }
-  | { page: "drift"; name?: string; version?: number; report?: string }
+  | { page: "drift"; name?: string; version?: number }
+  | { page: "driftReport"; name: string; version: number; seq: number }
   | { page: "runs"; filter: string; sort: string; limit?: number }
   | { page: "run"; id: string }
   | { page: "compare"; ids: string[] }
@@ -19,7 +20,8 @@ export type Route =
   | { page: "dataset"; id: string }
   | { page: "datasetDiff"; a: string; b: string }
   | { page: "jobs" }
-  | { page: "job"; name: string };
+  | { page: "job"; name: string }
+  | { page: "predict" };
 
 /** `limit=N` (rows per page of runs), when it is a whole number the API accepts. */
 function pageSize(params: URLSearchParams): { limit?: number } {
@@ -47,11 +49,13 @@ export function parseRoute(hash: string): Route {
     return { page: "datasetDiff", a: params.get("a") ?? "", b: params.get("b") ?? "" };
   if (parts[0] === "datasets") return parts[1] ? { page: "dataset", id: parts[1] } : { page: "datasets" };
   if (parts[0] === "jobs") return parts[1] ? { page: "job", name: parts[1] } : { page: "jobs" };
+  if (parts[0] === "predict") return { page: "predict" };
   if (parts[0] === "drift") {
-    const version = Number(parts[2]);
-    return parts[1] && Number.isInteger(version) && version > 0
-      ? { page: "drift", name: parts[1], version, ...(parts[3] ? { report: parts[3] } : {}) }
-      : { page: "drift" };
+    const [version, seq] = [Number(parts[2]), Number(parts[3])];
+    if (!(parts[1] && Number.isInteger(version) && version > 0)) return { page: "drift" };
+    return Number.isInteger(seq) && seq > 0
+      ? { page: "driftReport", name: parts[1], version, seq }
+      : { page: "drift", name: parts[1], version };
   }
   return { page: "models" };
 }
@@ -63,9 +67,7 @@ export const href = {
   why: (name: string, version: number) => `#/models/${encodeURIComponent(name)}/${version}/why`,
   drift: (name?: string, version?: number) =>
     name && version ? `#/drift/${encodeURIComponent(name)}/${version}` : "#/drift",
-  /** One drift report: its window, highlighted in the version's drift history. */
-  driftReport: (name: string, version: number, reportId: string) =>
-    `#/drift/${encodeURIComponent(name)}/${version}/${encodeURIComponent(reportId)}`,
+  driftReport: (name: string, version: number, seq: number) => `#/drift/${encodeURIComponent(name)}/${version}/${seq}`,
   runs: (filter = "", sort = "") => {
     const q = new URLSearchParams({ ...(filter ? { filter } : {}), ...(sort ? { sort } : {}) }).toString();
     return q ? `#/runs?${q}` : "#/runs";
@@ -77,6 +79,7 @@ export const href = {
   datasetDiff: (a: string, b: string) => `#/datasets/diff?${new URLSearchParams({ a, b }).toString()}`,
   jobs: () => "#/jobs",
   job: (name: string) => `#/jobs/${encodeURIComponent(name)}`,
+  predict: () => "#/predict",
 };
 
 export function useRoute(): Route {

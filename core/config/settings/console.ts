@@ -36,9 +36,43 @@ export const SIGHTLINE_CONSOLE_WRITES = consoleEnv({
   doc: "`off` makes the console read-only: promote, roll back and approve answer 405",
 });
 
+export const SIGHTLINE_CONSOLE_SERVING_URL = consoleEnv({
+  name: "SIGHTLINE_CONSOLE_SERVING_URL",
+  schema: z.url({ protocol: /^https?$/ }),
+  defaultDoc: "unset: the Predict page says how to set it",
+  doc: "the inference API the Predict page sends images to, through the console's server (`sightline ui --serving-url`)",
+});
+export const SIGHTLINE_CONSOLE_SERVING_API_KEY = consoleEnv({
+  name: "SIGHTLINE_CONSOLE_SERVING_API_KEY",
+  schema: z.string().min(1),
+  doc: "the API key the console's server sends to the inference API (`SIGHTLINE_SERVE_AUTH=api-key`); never reaches the browser",
+  secret: true,
+});
+export const SIGHTLINE_CONSOLE_PREDICT_MAX_BYTES = consoleEnv({
+  name: "SIGHTLINE_CONSOLE_PREDICT_MAX_BYTES",
+  schema: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1 << 30),
+  default: String(10 * 1024 * 1024),
+  defaultDoc: "10 MB",
+  doc: "largest image the Predict page uploads, bytes (413 before anything is forwarded)",
+});
+export const SIGHTLINE_CONSOLE_PREDICT_TIMEOUT_MS = consoleEnv({
+  name: "SIGHTLINE_CONSOLE_PREDICT_TIMEOUT_MS",
+  schema: z.coerce.number().int().min(100).max(600_000),
+  default: "15000",
+  doc: "how long the console waits for the inference API's answer, ms (then 504)",
+});
+
 export const CONSOLE_SETTINGS = [
   SIGHTLINE_CONSOLE_AUTH,
   SIGHTLINE_CONSOLE_IAP_AUDIENCE,
   SIGHTLINE_CONSOLE_IAP_JWKS_URL,
   SIGHTLINE_CONSOLE_WRITES,
+  SIGHTLINE_CONSOLE_SERVING_URL,
+  SIGHTLINE_CONSOLE_SERVING_API_KEY,
+  SIGHTLINE_CONSOLE_PREDICT_MAX_BYTES,
+  SIGHTLINE_CONSOLE_PREDICT_TIMEOUT_MS,
 ] as const;

@@ -1,20 +1,12 @@
 import { DriftHistory, ModelList } from "../../../api/schemas.ts";
 import { TimeChart } from "../chart.tsx";
-import { num, pct, when } from "../format.ts";
+import { DriftTestsTable, StrengthChart } from "../drift-views.tsx";
+import { pct, when } from "../format.ts";
 import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
 
-export function DriftPage({
-  name,
-  version,
-  report,
-}: {
-  name?: string | undefined;
-  version?: number | undefined;
-  /** A report to point at (a "Why this version?" link): its window is highlighted. */
-  report?: string | undefined;
-}) {
+export function DriftPage({ name, version }: { name?: string | undefined; version?: number | undefined }) {
   const models = useApi("/api/models", ModelList);
   const chosen = name && version ? `${name}:${version}` : "";
   return (
@@ -46,7 +38,7 @@ export function DriftPage({
         )}
       />
       {name && version ? (
-        <History name={name} version={version} report={report} />
+        <History name={name} version={version} />
       ) : (
         <p>Choose a model version to see its drift reports over time.</p>
       )}
@@ -54,7 +46,7 @@ export function DriftPage({
   );
 }
 
-function History({ name, version, report }: { name: string; version: number; report?: string | undefined }) {
+function History({ name, version }: { name: string; version: number }) {
   const loaded = useApi(`/api/drift/${encodeURIComponent(name)}/${version}`, DriftHistory);
   return (
     <Show
@@ -63,17 +55,16 @@ function History({ name, version, report }: { name: string; version: number; rep
         d.reports.length === 0 ? (
           <p>{`No drift report for ${name}:${version} yet: reports come from served predictions (sightline serve with the functions running).`}</p>
         ) : (
-          <Reports d={d} report={report} />
+          <Reports d={d} />
         )
       }
     />
   );
 }
 
-function Reports({ d, report }: { d: DriftHistory; report?: string | undefined }) {
+function Reports({ d }: { d: DriftHistory }) {
   const times = d.reports.map((r) => Date.parse(r.window.to) / 1000);
   const drifted = d.reports.filter((r) => r.drift).length;
-  const pointed = report === undefined ? undefined : d.reports.find((r) => r.reportId === report);
   const summary = `Severity of ${d.reports.length} windows of ${d.model}:${d.version}, from ${pct(d.reports[0]!.severity)} to ${pct(d.reports.at(-1)!.severity)}; ${drifted} drifted`;
   return (
     <>
@@ -86,18 +77,15 @@ function Reports({ d, report }: { d: DriftHistory; report?: string | undefined }
           series={[{ label: "severity", values: d.reports.map((r) => r.severity), stroke: "#b3261e" }]}
         />
       </section>
+      <section aria-labelledby="strength">
+        <h2 id="strength">Each test&apos;s strength over time</h2>
+        <StrengthChart reports={d.reports} />
+      </section>
       <section aria-labelledby="windows">
         <h2 id="windows">Windows</h2>
-        {report === undefined ? null : (
-          <p role="status">
-            {pointed
-              ? `Report ${pointed.reportId}: window ${pointed.seq}, ${pointed.drift ? "drift" : "no drift"}, severity ${pct(pointed.severity)} (highlighted below)`
-              : `Report ${report} is not one of ${d.model}:${d.version}'s`}
-          </p>
-        )}
         <Scroll label="Windows">
           <table>
-            <caption>{`Each window's verdict, newest first (${drifted} of ${d.reports.length} drifted)`}</caption>
+            <caption>{`Each window's verdict, newest first (${drifted} of ${d.reports.length} drifted); a window opens its report`}</caption>
             <thead>
               <tr>
                 <th scope="col">Window</th>
@@ -110,12 +98,10 @@ function Reports({ d, report }: { d: DriftHistory; report?: string | undefined }
             </thead>
             <tbody>
               {[...d.reports].reverse().map((r) => (
-                <tr
-                  key={r.reportId}
-                  class={r.reportId === report ? "highlight" : undefined}
-                  aria-current={r.reportId === report ? "true" : undefined}
-                >
-                  <th scope="row">{r.seq}</th>
+                <tr key={r.reportId}>
+                  <th scope="row">
+                    <a href={href.driftReport(d.model, d.version, r.seq)}>{`Window ${r.seq}`}</a>
+                  </th>
                   <td>{`${when(r.window.from)} → ${when(r.window.to)}`}</td>
                   <td>{r.window.count}</td>
                   <td class={r.drift ? "fail" : "pass"}>
@@ -125,31 +111,7 @@ function Reports({ d, report }: { d: DriftHistory; report?: string | undefined }
                   <td>
                     <details>
                       <summary>{`${r.driftedTests.length} of ${r.tests.length} drifted${r.driftedTests.length ? `: ${r.driftedTests.join(", ")}` : ""}`}</summary>
-                      <table class="inner">
-                        <caption class="visually-hidden">{`Tests of window ${r.seq}`}</caption>
-                        <thead>
-                          <tr>
-                            <th scope="col">Test of</th>
-                            <th scope="col">Test</th>
-                            <th scope="col">Statistic</th>
-                            <th scope="col">p-value</th>
-                            <th scope="col">Threshold</th>
-                            <th scope="col">Verdict</th>
-                          </tr>
-                        </thead>
-                        <tbody>
-                          {r.tests.map((t) => (
-                            <tr key={t.name}>
-                              <th scope="row">{t.name}</th>
-                              <td>{t.test}</td>
-                              <td>{num(t.statistic)}</td>
-                              <td>{t.pValue === null ? "—" : num(t.pValue)}</td>
-                              <td>{t.pValue === null ? `stat ≥ ${t.threshold}` : `p < ${t.threshold}`}</td>
-                              <td class={t.drifted ? "fail" : "pass"}>{t.drifted ? "drift" : "ok"}</td>
-                            </tr>
-                          ))}
-                        </tbody>
-                      </table>
+                      <DriftTestsTable tests={r.tests} caption={`Tests of window ${r.seq}`} inner />
                     </details>
                   </td>
                 </tr>

@@ -24,9 +24,13 @@ const DETAIL: Record<Graph["nodes"][number]["kind"], string> = {
 // Ids a person can search for again (commits and images are leaves).
 const SEARCHABLE = new Set(["prediction", "model", "run", "dataset"]);
 
-/** Where a node leads: its own lineage, or a drift report's history; null for leaves and the node searched. */
+/** Where a node leads: its own lineage, or a drift report (its window, else the history); null for leaves and the node searched. */
 function nodeLink(n: Graph["nodes"][number], found: Graph["found"]): string | null {
-  if (n.kind === "drift") return n.about ? href.drift(n.about.model, n.about.version) : null;
+  if (n.kind === "drift") {
+    if (!n.about) return null;
+    const { model, version, seq } = n.about;
+    return seq === undefined ? href.drift(model, version) : href.driftReport(model, version, seq);
+  }
   if (!SEARCHABLE.has(n.kind) || n.kind === found) return null;
   return href.lineage(n.kind === "model" ? n.label.replace(/^model /, "") : n.detail);
 }

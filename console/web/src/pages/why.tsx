@@ -19,7 +19,7 @@ export function ProvenanceLine({ p }: { p: Provenance }) {
       {p.drift ? (
         <>
           {"trained because drift report "}
-          <a href={href.driftReport(p.model, p.drift.version, p.drift.reportId)}>{p.drift.reportId}</a>
+          <a href={href.driftReport(p.model, p.drift.version, p.drift.seq)}>{p.drift.reportId}</a>
           {` → retrain request ${p.retrain?.requestId ?? p.requestId}`}
         </>
       ) : (
@@ -63,7 +63,7 @@ function Chain({ p }: { p: Provenance }) {
         <h2>Drift report</h2>
         {p.drift ? (
           <p>
-            <a href={href.driftReport(p.model, p.drift.version, p.drift.reportId)}>{p.drift.reportId}</a>
+            <a href={href.driftReport(p.model, p.drift.version, p.drift.seq)}>{p.drift.reportId}</a>
             {` on ${p.model}:${p.drift.version}: ${p.drift.drift ? "drift" : "no drift"}, severity ${pct(p.drift.severity)}`}
             {p.drift.driftedTests.length ? ` (drifted: ${p.drift.driftedTests.join(", ")})` : ""}
             {` · window ${when(p.drift.window.from)} → ${when(p.drift.window.to)}, ${p.drift.window.count} predictions`}
