@@ -85,6 +85,7 @@ export async function whyTheRetrainedVersion(rt: Runtime, env: Record<string, st
     await page
       .getByRole("heading", { level: 1, name: `Drift report of fmnist:${report!.version}, window ${report!.seq}` })
       .waitFor();
+    await page.getByRole("heading", { level: 2, name: "Tests" }).waitFor();
     const reportPage = await page.locator("main").innerText();
     expect(reportPage).toMatch(/Verdict\s+drift/);
     expect(reportPage).toContain(`${report!.window.count} (`);
@@ -98,7 +99,7 @@ export async function whyTheRetrainedVersion(rt: Runtime, env: Record<string, st
 
     const dir = SIGHTLINE_SCREENSHOTS_DIR.read(process.env);
     if (dir) {
-      const shots = await screenshotViews(browser, running.url, await consoleViews(rt, retrain!.reportId), dir);
+      const shots = await screenshotViews(browser, running.url, await consoleViews(rt, report!.seq), dir);
       expect(shots.problems).toEqual([]);
     }
     process.stdout.write(
@@ -111,7 +112,7 @@ export async function whyTheRetrainedVersion(rt: Runtime, env: Record<string, st
 }
 
 /** Every page of the console once, on the demo's records. */
-async function consoleViews(rt: Runtime, reportId: string): Promise<ConsoleView[]> {
+async function consoleViews(rt: Runtime, seq: number): Promise<ConsoleView[]> {
   const versions = await listVersions(rt.meta, "fmnist");
   const [a, b] = versions;
   const jobs = await rt.meta.query("jobs");
@@ -121,7 +122,8 @@ async function consoleViews(rt: Runtime, reportId: string): Promise<ConsoleView[
     { name: "model", hash: "#/models/fmnist" },
     { name: "why", hash: "#/models/fmnist/2/why" },
     { name: "lineage", hash: `#/lineage?q=${enc("fmnist:2")}` },
-    { name: "drift", hash: `#/drift/fmnist/1/${enc(reportId)}` },
+    { name: "drift", hash: "#/drift/fmnist/1" },
+    { name: "drift-report", hash: `#/drift/fmnist/1/${seq}` },
     { name: "runs", hash: "#/runs" },
     { name: "run", hash: `#/runs/${enc(b!.runId)}` },
     { name: "compare", hash: `#/compare?ids=${enc(`${a!.runId},${b!.runId}`)}` },
@@ -130,5 +132,6 @@ async function consoleViews(rt: Runtime, reportId: string): Promise<ConsoleView[
     { name: "dataset-diff", hash: `#/datasets/diff?a=${a!.datasetId}&b=${b!.datasetId}` },
     { name: "jobs", hash: "#/jobs" },
     ...jobs.map((j) => ({ name: "job", hash: `#/jobs/${enc(j.id)}` })),
+    { name: "predict", hash: "#/predict" },
   ];
 }
