@@ -5,6 +5,7 @@ import { listAliases, resolveAlias } from "../../core/registry/aliases.ts";
 import { parseModelCard } from "../../core/registry/model-card.ts";
 import { getVersion, listVersions, parseModelRef, type ModelVersion } from "../../core/registry/model-version.ts";
 import { modelDetail, modelSummaries } from "../../core/registry/queries.ts";
+import { provenanceLine, versionProvenance } from "../../core/registry/provenance.ts";
 import type { Robustness } from "../../core/registry/robustness.ts";
 import { withRuntime, type CliContext } from "../context.ts";
 import { CliExit, EXIT } from "../exit-codes.ts";
@@ -120,6 +121,7 @@ export function registerModels(program: Command, ctx: CliContext): void {
           ctx.out(`  ${k.padEnd(9)} ${value}`);
         }
         ctx.out(`  metrics   ${metricLine(v)}`);
+        ctx.out(`  why       ${provenanceLine(await versionProvenance(rt.meta, v.name, v.version))}`);
         if (robustness.unreadable) ctx.out(`  robustness unknown: ${robustness.unreadable}`);
         if (robustness.value) for (const line of robustnessLines(robustness.value)) ctx.out(`  ${line}`);
       }),

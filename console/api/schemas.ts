@@ -79,6 +79,78 @@ export const ModelDetail = z.object({
 });
 export type ModelDetail = z.infer<typeof ModelDetail>;
 
+const GateDecision = z.object({
+  id: z.string(),
+  time: z.string(),
+  version: z.number().int(),
+  productionVersion: z.number().int().nullable(),
+  outcome: z.string(),
+  approval: z.string(),
+  actor: z.string(),
+  reason: z.string(),
+  rules: z.array(Rule),
+});
+
+const AuditRow = z.object({
+  id: z.string(),
+  time: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  outcome: z.string(),
+  alias: z.string().nullable(),
+  from: z.number().int().nullable(),
+  to: z.number().int().nullable(),
+  reason: z.string(),
+});
+
+/** Why each version exists (core's modelProvenance): drift report → retrain request → run → gate decision. */
+export const ModelProvenance = z.object({
+  model: z.string(),
+  versions: z.array(
+    z.object({
+      model: z.string(),
+      version: z.number().int(),
+      requestId: z.string(),
+      trigger: z.string().nullable(),
+      drift: z
+        .object({
+          reportId: z.string(),
+          version: z.number().int(),
+          seq: z.number().int(),
+          drift: z.boolean(),
+          severity: z.number(),
+          driftedTests: z.array(z.string()),
+          window: z.object({ from: z.string(), to: z.string(), count: z.number().int() }),
+          createdAt: z.string(),
+        })
+        .nullable(),
+      retrain: z
+        .object({
+          reportId: z.string(),
+          outcome: z.string(),
+          time: z.string(),
+          requestId: z.string().optional(),
+          job: z.string().optional(),
+          datasetId: z.string().optional(),
+        })
+        .nullable(),
+      run: z
+        .object({
+          runId: z.string(),
+          status: z.string(),
+          startedAt: z.string(),
+          finishedAt: z.string().optional(),
+          datasetId: z.string(),
+        })
+        .nullable(),
+      gate: GateDecision.nullable(),
+      decisions: z.array(GateDecision),
+      audit: z.array(AuditRow),
+    }),
+  ),
+});
+export type ModelProvenance = z.infer<typeof ModelProvenance>;
+
 export const LineageGraph = z.object({
   query: z.string(),
   found: z.enum(["prediction", "model", "run", "dataset"]),

@@ -11,6 +11,7 @@ import { writeRoutes } from "./write-routes.ts";
 import type { WriteDeps } from "./writes.ts";
 import { driftHistory, driftWindowReport, lineageSearch, modelList, modelPage, type ReadDeps } from "./read-model.ts";
 import { pageRoutes } from "./page-routes.ts";
+import { provenancePage } from "./provenance-read.ts";
 import type { PredictSettings } from "./predict-proxy.ts";
 import { predictRoutes } from "./predict-routes.ts";
 
@@ -105,6 +106,7 @@ export function createConsoleApp(options: ConsoleOptions): express.Express {
   writeRoutes(api, options.auth, options.writes);
   route("/models", () => modelList(options));
   route("/models/:name", (req) => modelPage(options, String(req.params.name)));
+  route("/models/:name/provenance", (req) => provenancePage(options, String(req.params.name)));
   route("/lineage/search", async (req) => {
     const q = typeof req.query.q === "string" ? req.query.q : "";
     await options.beforeLineage?.();

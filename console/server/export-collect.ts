@@ -20,7 +20,7 @@ const lineagePath = (q: string): string => `/api/lineage/search?${new URLSearchP
  * app, not around it, keeps the snapshot byte for byte what the live console answers, and a page another route
  * feeds needs only its path added here.
  *
- * What is exported: the session (writes off), the models list and each model's page, each version's drift history
+ * What is exported: the session (writes off), the models list and each model's page (with why each version exists), each version's drift history
  * (with the reports of its drifted windows and its latest) and lineage, the lineage of each id in `lineage` (a served prediction, say), the verification of production's
  * versions and of the traced ids' models, the first page of runs and each of those runs, the datasets and jobs
  * with each one's page. Dataset thumbnails (images, not JSON) and run comparisons are left out.
@@ -66,7 +66,10 @@ export async function collectAnswers(
       for (const r of shown) await get(`/api/drift/${seg(name)}/${v}/${r.seq}`);
     };
     await Promise.all([
-      ...(models?.models ?? []).map((m) => get(`/api/models/${seg(m.name)}`)),
+      ...(models?.models ?? []).flatMap((m) => [
+        get(`/api/models/${seg(m.name)}`),
+        get(`/api/models/${seg(m.name)}/provenance`),
+      ]),
       ...versions.map(drift),
       ...(runs?.runs ?? []).map((r) => get(`/api/runs/${seg(r.runId)}`)),
       ...(datasets?.datasets ?? []).map((d) => get(`/api/datasets/${seg(d.id)}`)),

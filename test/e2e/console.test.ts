@@ -365,6 +365,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
     const { page, problems } = await open(browser, { width: 390, height: 844 });
     for (const path of [
       `#/models/${MODEL}`,
+      `#/models/${MODEL}/2/why`,
       "#/lineage?q=pred-b",
       `#/drift/${DRIFT_MODEL}/1`,
       `#/drift/${DRIFT_MODEL}/1/3`,

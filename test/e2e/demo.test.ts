@@ -14,6 +14,7 @@ import { RETRAIN_DECISIONS } from "../../core/retrain/trigger.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { chromiumUnavailable, launchChromium } from "../support/browser.ts";
 import { runCli } from "../support/cli.ts";
+import { whyTheRetrainedVersion } from "../support/demo-console.ts";
 import { SAMPLE } from "../support/datasets.ts";
 
 const CLI = fileURLToPath(new URL("../../cli/sightline.ts", import.meta.url));
@@ -37,6 +38,10 @@ describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
     expect(first.stdout.match(/^ {2}epoch 1\/3: loss \d/gm)).toHaveLength(2);
     const trainingLog = /training log: (\S+)\)/.exec(first.stdout)?.[1];
     expect(trainingLog && readFileSync(trainingLog, "utf8")).toMatch(/"message":"epoch done"/);
+    // The last line says how to open the console, and how to have the demo leave it running.
+    const last = first.stdout.trimEnd().split("\n").at(-1);
+    expect(last).toMatch(/^\s*npx sightline ui\b/);
+    expect(last).toContain("`npm run demo -- --ui` leaves it up");
 
     const rt = await openRuntime(loadConfig(env, cwd), createLogger({}, { level: "CRITICAL" }));
     try {
@@ -54,6 +59,7 @@ describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
       const gate = (await rt.meta.query(DECISIONS)).map((d) => d.data as Decision).find((d) => d.version === 2);
       expect(gate?.outcome).toBe("promoted");
       expect(gate?.rules.some((r) => r.rule.endsWith("@production-data"))).toBe(true);
+      await whyTheRetrainedVersion(rt, env);
     } finally {
       await rt.close();
     }
@@ -71,6 +77,10 @@ describe("npm run demo (the README's main job)", { timeout: 600_000 }, () => {
       const res = await fetch(new URL("api/models", url));
       expect(res.status).toBe(200);
       expect(JSON.stringify(await res.json())).toMatch(/"fmnist"/);
+      const why = await fetch(new URL("api/models/fmnist/provenance", url));
+      expect(why.status).toBe(200);
+      const body = (await why.json()) as { versions: { version: number; drift: { reportId: string } | null }[] };
+      expect(body.versions.find((v) => v.version === 2)?.drift?.reportId).toMatch(/^fmnist:1:\d+$/);
       // The Predict page's route reaches the demo's inference API, kept up beside the console.
       const form = new FormData();
       const trouser = join(SAMPLE, "test", "trouser", "0002.png");

@@ -8,6 +8,7 @@ import { JobPage, JobsPage } from "./pages/jobs.tsx";
 import { LineagePage } from "./pages/lineage.tsx";
 import { ModelPage } from "./pages/model.tsx";
 import { ModelsPage } from "./pages/models.tsx";
+import { WhyPage } from "./pages/why.tsx";
 import { PredictPage } from "./pages/predict.tsx";
 import { RunPage } from "./pages/run.tsx";
 import { RunsPage } from "./pages/runs.tsx";
@@ -15,7 +16,7 @@ import { href, useRoute, type Route } from "./route.ts";
 import { SnapshotNote } from "./snapshot-note.tsx";
 
 const NAV = [
-  { label: "Models", to: href.models(), pages: ["models", "model"] },
+  { label: "Models", to: href.models(), pages: ["models", "model", "why"] },
   { label: "Lineage", to: "#/lineage", pages: ["lineage"] },
   { label: "Runs", to: href.runs(), pages: ["runs", "run", "compare"] },
   { label: "Datasets", to: href.datasets(), pages: ["datasets", "dataset", "datasetDiff"] },
@@ -59,6 +60,8 @@ function Page({ route }: { route: Route }) {
       return <ModelsPage />;
     case "model":
       return <ModelPage name={route.name} />;
+    case "why":
+      return <WhyPage name={route.name} version={route.version} />;
     case "lineage":
       return <LineagePage q={route.q} />;
     case "drift":

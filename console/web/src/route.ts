@@ -1,13 +1,15 @@
 import { useEffect, useState } from "preact/hooks";
 
 /**
- * Where the hash says we are: `#/models`, `#/models/NAME`, `#/lineage?q=ID`, `#/drift`, `#/drift/NAME/VERSION`, `#/drift/NAME/VERSION/SEQ`,
+ * Where the hash says we are: `#/models`, `#/models/NAME`, `#/models/NAME/VERSION/why`, `#/lineage?q=ID`, `#/drift`,
+ * `#/drift/NAME/VERSION`, `#/drift/NAME/VERSION/SEQ`,
  * `#/runs?filter=F&sort=S&limit=N`, `#/runs/ID`, `#/compare?ids=A,B`, `#/datasets`, `#/datasets/ID`, `#/datasets/diff?a=&b=`,
  * `#/jobs`, `#/jobs/NAME`, `#/predict`.
  */
 export type Route =
   | { page: "models" }
   | { page: "model"; name: string }
+  | { page: "why"; name: string; version: number }
   | { page: "lineage"; q: string }
   | { page: "drift"; name?: string; version?: number }
   | { page: "driftReport"; name: string; version: number; seq: number }
@@ -33,6 +35,8 @@ export function parseRoute(hash: string): Route {
     .split("/")
     .filter(Boolean)
     .map((p) => decodeURIComponent(p));
+  if (parts[0] === "models" && parts[1] && parts[3] === "why" && /^[1-9]\d*$/.test(parts[2] ?? ""))
+    return { page: "why", name: parts[1], version: Number(parts[2]) };
   if (parts[0] === "models" && parts[1]) return { page: "model", name: parts[1] };
   const params = new URLSearchParams(query);
   if (parts[0] === "lineage") return { page: "lineage", q: params.get("q") ?? "" };
@@ -60,6 +64,7 @@ export const href = {
   models: () => "#/models",
   model: (name: string) => `#/models/${encodeURIComponent(name)}`,
   lineage: (q: string) => `#/lineage?${new URLSearchParams({ q }).toString()}`,
+  why: (name: string, version: number) => `#/models/${encodeURIComponent(name)}/${version}/why`,
   drift: (name?: string, version?: number) =>
     name && version ? `#/drift/${encodeURIComponent(name)}/${version}` : "#/drift",
   driftReport: (name: string, version: number, seq: number) => `#/drift/${encodeURIComponent(name)}/${version}/${seq}`,

@@ -35,9 +35,19 @@ export const SIGHTLINE_SMOKE_API_KEY = defineEnv({
   emptyIsUnset: true,
 });
 
+// The end-to-end tests' screenshots of each console page (test/e2e/demo.test.ts), for a person to look at.
+export const SIGHTLINE_SCREENSHOTS_DIR = defineEnv({
+  name: "SIGHTLINE_SCREENSHOTS_DIR",
+  schema: z.string(),
+  doc: "where the demo's end-to-end test writes a full-page PNG of each console page (none when unset)",
+  components: ["ci"],
+  emptyIsUnset: true,
+});
+
 export const TOOL_SETTINGS = [
   SIGHTLINE_BENCH_HOME,
   SIGHTLINE_BENCH_CACHE,
   FMNIST_DIR,
   SIGHTLINE_SMOKE_API_KEY,
+  SIGHTLINE_SCREENSHOTS_DIR,
 ] as const;

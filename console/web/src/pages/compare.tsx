@@ -65,7 +65,9 @@ function SideBySide<V>({
                 <tr key={row.key}>
                   <th scope="row">{row.key}</th>
                   {runIds.map((r) => (
-                    <td key={r}>{show(row.values[r])}</td>
+                    <td key={r} class="id">
+                      {show(row.values[r])}
+                    </td>
                   ))}
                 </tr>
               ))}

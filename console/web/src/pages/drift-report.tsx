@@ -36,7 +36,17 @@ export function Report({ r }: { r: DriftWindowReport }) {
         <dt>Predictions</dt>
         <dd>{`${r.window.count} (${r.window.embeddings} with embeddings)`}</dd>
         <dt>Segments</dt>
-        <dd>{r.window.segments.join(", ") || "—"}</dd>
+        <dd>
+          {/* A window of a busy model has dozens of segment ids: their number, the ids folded away. */}
+          {r.window.segments.length === 0 ? (
+            "—"
+          ) : (
+            <details>
+              <summary>{`${r.window.segments.length} segment(s)`}</summary>
+              <span class="id">{r.window.segments.join(", ")}</span>
+            </details>
+          )}
+        </dd>
         <dt>Judged</dt>
         <dd>{when(r.createdAt)}</dd>
         <dt>Reference profile</dt>

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import { ModelDetail } from "../../../api/schemas.ts";
+import { ModelDetail, ModelProvenance } from "../../../api/schemas.ts";
 import type { WriteResult } from "../../../api/write-schemas.ts";
 import { num, short, when } from "../format.ts";
 import { href } from "../route.ts";
@@ -7,6 +7,7 @@ import { Scroll, Show, Title } from "../ui.tsx";
 import { useSession } from "../session.ts";
 import { useApi } from "../use-api.ts";
 import { ModelActions } from "./model-actions.tsx";
+import { ProvenanceLine, type Provenance } from "./why.tsx";
 
 type Detail = ModelDetail;
 
@@ -27,13 +28,16 @@ export function ModelPage({ name }: { name: string }) {
 
 function ModelBody({ name, onDone }: { name: string; onDone: (result: WriteResult) => void }) {
   const loaded = useApi(`/api/models/${encodeURIComponent(name)}`, ModelDetail);
+  // Why each version exists; the page stands without it (the line under each version is left out).
+  const provenance = useApi(`/api/models/${encodeURIComponent(name)}/provenance`, ModelProvenance);
+  const why = provenance.state === "ready" ? provenance.data.versions : [];
   const session = useSession();
   return (
     <Show
       loaded={loaded}
       render={(m) => (
         <>
-          <Versions m={m} />
+          <Versions m={m} why={why} />
           <ModelActions m={m} session={session} onDone={onDone} />
           <Decisions m={m} />
           <Audit m={m} />
@@ -43,7 +47,7 @@ function ModelBody({ name, onDone }: { name: string; onDone: (result: WriteResul
   );
 }
 
-function Versions({ m }: { m: Detail }) {
+function Versions({ m, why }: { m: Detail; why: Provenance[] }) {
   const metricNames = [...new Set(m.versions.flatMap((v) => Object.keys(v.metrics)))]
     .filter((k) => !k.includes("/"))
     .sort();
@@ -68,30 +72,42 @@ function Versions({ m }: { m: Detail }) {
             </tr>
           </thead>
           <tbody>
-            {[...m.versions].reverse().map((v) => (
-              <tr key={v.version}>
-                <th scope="row">{`${m.name}:${v.version}`}</th>
-                <td>
-                  {v.aliases.map((a) => (
-                    <span class="tag" key={a}>
-                      {a}
-                    </span>
+            {[...m.versions].reverse().flatMap((v) => {
+              const p = why.find((w) => w.version === v.version);
+              return [
+                <tr key={v.version} class={p ? "has-why" : undefined}>
+                  <th scope="row">{`${m.name}:${v.version}`}</th>
+                  <td>
+                    {v.aliases.map((a) => (
+                      <span class="tag" key={a}>
+                        {a}
+                      </span>
+                    ))}
+                  </td>
+                  {metricNames.map((k) => (
+                    <td key={k}>{num(v.metrics[k])}</td>
                   ))}
-                </td>
-                {metricNames.map((k) => (
-                  <td key={k}>{num(v.metrics[k])}</td>
-                ))}
-                <td>{when(v.createdAt)}</td>
-                <td>
-                  <a href={href.lineage(`${m.name}:${v.version}`)}>
-                    run {short(v.runId, 10)} · dataset {short(v.datasetId, 8)}
-                  </a>
-                </td>
-                <td>
-                  <a href={href.drift(m.name, v.version)}>{`drift of ${m.name}:${v.version}`}</a>
-                </td>
-              </tr>
-            ))}
+                  <td>{when(v.createdAt)}</td>
+                  <td>
+                    <a href={href.lineage(`${m.name}:${v.version}`)}>
+                      run {short(v.runId, 10)} · dataset {short(v.datasetId, 8)}
+                    </a>
+                  </td>
+                  <td>
+                    <a href={href.drift(m.name, v.version)}>{`drift of ${m.name}:${v.version}`}</a>
+                  </td>
+                </tr>,
+                ...(p
+                  ? [
+                      <tr key={`${v.version}-why`} class="why">
+                        <td colSpan={metricNames.length + 5}>
+                          <ProvenanceLine p={p} />
+                        </td>
+                      </tr>,
+                    ]
+                  : []),
+              ];
+            })}
           </tbody>
         </table>
       </Scroll>
