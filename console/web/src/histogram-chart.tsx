@@ -46,6 +46,8 @@ export function HistogramChart({
               label: xLabel,
               splits: () => categories.map((_, i) => i),
               values: (_u, splits) => splits.map((i) => categories[i] ?? ""),
+              // Ten class names side by side overlap on a narrow chart: slanted, each keeps its own room.
+              ...(categories.length > 4 ? { rotate: -40, size: 80 } : {}),
             },
             y,
           ],
