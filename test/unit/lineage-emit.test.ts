@@ -117,7 +117,11 @@ describe("the lineage consumer sends OpenLineage RunEvents as it records them", 
     ];
     for (const [event, total] of steps) {
       await world.bus.publish(event);
-      await waitFor(() => sink.requests.length >= total, `RunEvent ${total} at the sink`);
+      // The sink has the request before the emitter has its answer (and counts it): wait for both.
+      await waitFor(
+        () => sink.requests.length >= total && (ctx.lineage?.stats.sent ?? 0) >= total,
+        `RunEvent ${total} at the sink, and its answer back`,
+      );
     }
   }, 60_000);
   afterAll(async () => {
