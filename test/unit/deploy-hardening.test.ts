@@ -758,6 +758,10 @@ describe("GKE: private nodes, an authorised control plane, egress to Google APIs
           else if (!peer.namespaceSelector && p.metadata.name === "sightline-console-smoke") {
             expect(peer).toEqual({ podSelector: { matchLabels: { "app.kubernetes.io/name": "sightline-console" } } });
             expect(rule.ports).toEqual([{ port: 8080, protocol: "TCP" }]);
+            // The console's Predict page reaches serving's pods' HTTP port, and nothing else in the cluster.
+          } else if (!peer.namespaceSelector && p.metadata.name === "sightline-console") {
+            expect(peer).toEqual({ podSelector: { matchLabels: { "app.kubernetes.io/name": "sightline-serving" } } });
+            expect(rule.ports).toEqual([{ port: 8080, protocol: "TCP" }]);
           } else
             expect(peer, p.metadata.name).toEqual({
               namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
