@@ -421,6 +421,12 @@ export type JobList = z.infer<typeof JobList>;
 export const JobDetail = z.object({
   job: JobRow,
   /** The end of its log, oldest line first; `truncated` when the log holds more. */
-  log: z.object({ lines: z.array(z.string()), truncated: z.boolean(), missing: z.boolean() }),
+  log: z.object({
+    lines: z.array(z.string()),
+    truncated: z.boolean(),
+    missing: z.boolean(),
+    /** Which of the job's logs this is when it has several (on GKE, the pod's container). */
+    source: z.string().optional(),
+  }),
 });
 export type JobDetail = z.infer<typeof JobDetail>;

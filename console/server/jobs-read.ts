@@ -1,6 +1,6 @@
 import { SightlineError } from "../../core/errors.ts";
-import { tailLines } from "../../core/jobs/log-tail.ts";
-import { Jobs, type JobRecord } from "../../core/jobs/local-runner.ts";
+import type { JobReader } from "../../core/jobs/job-runner.ts";
+import { localJobReader } from "../../core/jobs/local-runner.ts";
 import { JobDetail, JobList } from "../api/schemas.ts";
 import type { ReadDeps } from "./read-model.ts";
 
@@ -9,19 +9,17 @@ const TAIL_LINES = 200;
 const TAIL_BYTES = 64 * 1024;
 const MAX_JOBS = 500;
 
-const row = ({ host: _h, runnerPid: _r, pid: _p, log: _l, ...rest }: JobRecord) => rest;
+/** The configured runner's jobs; without one, the local records in the console's MetadataStore. */
+const readerOf = (deps: ReadDeps): JobReader => deps.jobs ?? localJobReader(deps.meta);
 
 export async function jobList(deps: ReadDeps): Promise<JobList> {
-  const docs = await Jobs.query(deps.meta, { orderBy: { field: "createdAt", direction: "desc" }, limit: MAX_JOBS });
-  return JobList.parse({ jobs: docs.map((d) => row(d.data)) });
+  return JobList.parse({ jobs: await readerOf(deps).list({ limit: MAX_JOBS }) });
 }
 
 export async function jobPage(deps: ReadDeps, name: string): Promise<JobDetail> {
-  const record = await Jobs.get(deps.meta, name);
-  if (!record) throw new SightlineError("not_found", "job_not_found", `no training job ${name}`);
-  const log = await tailLines(record.log, { maxLines: TAIL_LINES, maxBytes: TAIL_BYTES }).then(
-    (t) => ({ ...t, missing: false }),
-    () => ({ lines: [], truncated: false, missing: true }),
-  );
-  return JobDetail.parse({ job: row(record), log });
+  const reader = readerOf(deps);
+  const job = await reader.get(name);
+  if (!job) throw new SightlineError("not_found", "job_not_found", `no training job ${name}`);
+  const log = await reader.logTail(name, { maxLines: TAIL_LINES, maxBytes: TAIL_BYTES });
+  return JobDetail.parse({ job, log });
 }

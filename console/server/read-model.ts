@@ -2,6 +2,7 @@ import type { BlobStore } from "../../core/blobs/blob-store.ts";
 import { listReports, readReport } from "../../core/drift/detect.ts";
 import { testStrength, windowReport } from "../../core/drift/queries.ts";
 import { lineageGraph } from "../../core/lineage/graph.ts";
+import type { JobReader } from "../../core/jobs/job-runner.ts";
 import type { MetadataStore } from "../../core/meta/metadata-store.ts";
 import { listVersions, ModelNotFoundError } from "../../core/registry/model-version.ts";
 import { listDecisions, modelDetail, modelSummaries } from "../../core/registry/queries.ts";
@@ -14,6 +15,8 @@ import { DriftHistory, DriftWindowReport, LineageGraph, ModelDetail, ModelList }
 export interface ReadDeps {
   meta: MetadataStore;
   blobs: BlobStore;
+  /** Where the Jobs page reads training jobs (the configured runner's); default: the local records in `meta`. */
+  jobs?: JobReader;
 }
 
 /** The most reports one drift page draws: a chart of a year of hourly windows stays one request. */

@@ -2,6 +2,8 @@ import { hostname, userInfo } from "node:os";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import type { Runtime } from "../../core/config/runtime.ts";
+import { openJobReader } from "../../core/jobs/job-reader.ts";
+import type { JobReader } from "../../core/jobs/job-runner.ts";
 import { catchUpLineage } from "../../core/lineage/emit.ts";
 import { ConfigError } from "../../core/config/config.ts";
 import {
@@ -86,6 +88,8 @@ export async function startConsole(
      * the lineage consumer). On GKE the lineage function records them and the console's identity only reads.
      */
     catchUpLineage?: boolean;
+    /** Where the Jobs page reads training jobs; default: the runner SIGHTLINE_JOBS names (rt.config.jobs). */
+    jobs?: JobReader;
     /** The inference API the Predict page uses (`sightline ui --serving-url`), over SIGHTLINE_CONSOLE_SERVING_URL. */
     servingUrl?: string;
     buildDir?: string;
@@ -111,10 +115,12 @@ export async function startConsole(
         ...(options.evaluator ? { evaluator: options.evaluator } : {}),
       }
     : undefined;
+  const jobs = options.jobs ?? (await openJobReader(rt.config.jobs, { meta: rt.meta }));
   const app = createConsoleApp({
     ...(auth && writes ? { auth, writes } : {}),
     meta: rt.meta,
     blobs: rt.blobs,
+    jobs,
     log: rt.log,
     staticDir,
     predict,
@@ -134,6 +140,6 @@ export async function startConsole(
       ? { signIn: { url: `${url}login?token=${encodeURIComponent(token.token)}`, tokenFile: token.path } }
       : {}),
     server,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => jobs.close()),
   };
 }

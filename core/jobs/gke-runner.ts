@@ -1,22 +1,29 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { ApiException, BatchV1Api, KubeConfig, type V1Job } from "@kubernetes/client-node";
+import { ApiException, BatchV1Api, type KubeConfig, type V1Job } from "@kubernetes/client-node";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
-import { jobNameFor, type JobRunner, type JobStatus, type SubmitResult, type TrainingJobSpec } from "./job-runner.ts";
+import { APP, APP_LABEL, CONTAINER, GkeJobReader } from "./gke-reader.ts";
+import {
+  jobNameFor,
+  type JobLog,
+  type JobRunner,
+  type JobStatus,
+  type JobSummary,
+  type LogTailOptions,
+  type SubmitResult,
+  type TrainingJobSpec,
+} from "./job-runner.ts";
+import { apiError, defaultKubeConfig } from "./k8s-client.ts";
 import { jobStatus, REQUEST_ID } from "./k8s-status.ts";
 import { argvOf, contractEnv, runLayout } from "./trainer-contract.ts";
 import { specEnv, storesEnv, type StoreTargets } from "./trainer-env.ts";
 import { PINNED_IMAGE, type ContractJob } from "./trainers.ts";
 import { SightlineError } from "../errors.ts";
-import { KUBERNETES_SERVICE_HOST } from "../config/settings/platform.ts";
 import { SIGHTLINE_RUN_ROOT, SIGHTLINE_TRAIN_JOB_IMAGE } from "../config/settings/trainer-job.ts";
 
 export const DEFAULT_TEMPLATE = fileURLToPath(new URL("../../k8s/base/trainer-job.yaml", import.meta.url));
-const APP_LABEL = "app.kubernetes.io/name";
-const APP = "sightline-trainer";
-const CONTAINER = "trainer";
 
 export interface GkeJobRunnerOptions {
   /** Where the Jobs are created (SIGHTLINE_JOBS=k8s://NAMESPACE). */
@@ -73,14 +80,13 @@ const TemplateSchema = z.looseObject({
 });
 type Template = z.infer<typeof TemplateSchema>;
 
-const StatusBody = z.object({ reason: z.string().optional(), message: z.string().optional() });
-
 /** Runs each training job as a `batch/v1` Job built from the template; the Job's name makes resubmission a no-op. */
 export class GkeJobRunner implements JobRunner {
   private readonly options: GkeJobRunnerOptions;
   private readonly template: Template;
   private readonly api: BatchV1Api;
   private readonly log: Logger;
+  private readonly reader: GkeJobReader;
 
   constructor(options: GkeJobRunnerOptions) {
     if (!PINNED_IMAGE.test(options.image)) {
@@ -92,7 +98,9 @@ export class GkeJobRunner implements JobRunner {
     }
     this.options = options;
     this.template = loadTemplate(options.templatePath ?? DEFAULT_TEMPLATE);
-    this.api = (options.kubeConfig ?? defaultKubeConfig()).makeApiClient(BatchV1Api);
+    const kc = options.kubeConfig ?? defaultKubeConfig();
+    this.api = kc.makeApiClient(BatchV1Api);
+    this.reader = new GkeJobReader({ namespace: options.namespace, kubeConfig: kc });
     this.log = options.log ?? createLogger({ component: "gke-job-runner", namespace: options.namespace });
   }
 
@@ -153,33 +161,25 @@ export class GkeJobRunner implements JobRunner {
     return { name, created: true };
   }
 
-  async status(name: string): Promise<JobStatus | undefined> {
-    try {
-      return jobStatus(await this.api.readNamespacedJob({ name, namespace: this.options.namespace }));
-    } catch (err) {
-      if (err instanceof ApiException && err.code === 404) return undefined;
-      throw apiError(err, `cannot read Job ${name} in namespace ${this.options.namespace}`);
-    }
+  status(name: string): Promise<JobStatus | undefined> {
+    return this.reader.status(name);
   }
 
   async active(): Promise<JobStatus[]> {
-    const jobs: V1Job[] = [];
-    let next: string | undefined;
-    try {
-      do {
-        const page = await this.api.listNamespacedJob({
-          namespace: this.options.namespace,
-          labelSelector: `${APP_LABEL}=${APP}`,
-          limit: 200,
-          _continue: next,
-        });
-        jobs.push(...page.items);
-        next = page.metadata?._continue || undefined;
-      } while (next);
-    } catch (err) {
-      throw apiError(err, `cannot list Jobs in namespace ${this.options.namespace}`);
-    }
-    return jobs.map(jobStatus).filter((s) => s.state === "pending" || s.state === "running");
+    const statuses = (await this.reader.jobs()).map(jobStatus);
+    return statuses.filter((s) => s.state === "pending" || s.state === "running");
+  }
+
+  list(options: { limit?: number } = {}): Promise<JobSummary[]> {
+    return this.reader.list(options);
+  }
+
+  get(name: string): Promise<JobSummary | undefined> {
+    return this.reader.get(name);
+  }
+
+  logTail(name: string, options: LogTailOptions = {}): Promise<JobLog> {
+    return this.reader.logTail(name, options);
   }
 
   async close(): Promise<void> {}
@@ -281,33 +281,10 @@ function loadTemplate(path: string): Template {
   return parsed.data;
 }
 
-function defaultKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  if (KUBERNETES_SERVICE_HOST.read()) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
-}
-
 /** A valid label value (≤ 63 of [A-Za-z0-9_.-], alphanumeric at both ends) close to the original. */
 function labelValue(value: string): string {
   return value
     .replace(/[^A-Za-z0-9_.-]+/g, "-")
     .slice(0, 63)
     .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
-}
-
-/** The API server's own words (a Status object) when there are any. */
-function apiError(err: unknown, what: string): Error {
-  if (err instanceof ApiException) {
-    let body: unknown = err.body;
-    try {
-      if (typeof body === "string") body = JSON.parse(body);
-    } catch {
-      // not JSON: left as is
-    }
-    const status = StatusBody.safeParse(body);
-    const detail = status.success ? [status.data.reason, status.data.message].filter(Boolean).join(": ") : "";
-    return new Error(`${what}: HTTP ${err.code}${detail ? ` ${detail}` : ""}`, { cause: err });
-  }
-  return new Error(`${what}: ${(err as Error).message}`, { cause: err });
 }

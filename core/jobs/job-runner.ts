@@ -48,12 +48,51 @@ export interface SubmitResult {
   created: boolean;
 }
 
-export interface JobRunner {
+export interface JobRunner extends JobReader {
   submit(spec: TrainingJobSpec): Promise<SubmitResult>;
   /** Undefined when no such job is known. */
   status(name: string): Promise<JobStatus | undefined>;
   /** Jobs not finished yet (pending or running), for the retrain policy's concurrency limit. */
   active(): Promise<JobStatus[]>;
+  close(): Promise<void>;
+}
+
+/** One training job as the console lists it; model and dataset come from what was submitted. */
+export interface JobSummary {
+  name: string;
+  requestId: string;
+  model: string;
+  datasetId: string;
+  state: JobState;
+  reason?: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number | null;
+  message?: string;
+}
+
+/** The end of a job's log, oldest line first. `missing`: there is no log to read (yet, or any more). */
+export interface JobLog {
+  lines: string[];
+  truncated: boolean;
+  missing: boolean;
+  /** Where the lines come from when the runner has several (a pod's container). */
+  source?: string;
+}
+
+export interface LogTailOptions {
+  maxLines?: number;
+  maxBytes?: number;
+}
+
+/** What a reader of jobs (the console) needs; every runner is one, and a reader needs no trainer image. */
+export interface JobReader {
+  /** Newest first, at most `limit`. */
+  list(options?: { limit?: number }): Promise<JobSummary[]>;
+  /** Undefined when no such job is known. */
+  get(name: string): Promise<JobSummary | undefined>;
+  logTail(name: string, options?: LogTailOptions): Promise<JobLog>;
   close(): Promise<void>;
 }
 

@@ -8,8 +8,18 @@ import type { Config } from "../config/config.ts";
 import { defineCollection } from "../meta/collection.ts";
 import type { MetadataStore } from "../meta/metadata-store.ts";
 import { createLogger, type Logger } from "../telemetry/logger.ts";
-import { jobNameFor, type JobRunner, type JobStatus, type SubmitResult, type TrainingJobSpec } from "./job-runner.ts";
-import { lastLine } from "./log-tail.ts";
+import {
+  jobNameFor,
+  type JobLog,
+  type JobReader,
+  type JobRunner,
+  type JobStatus,
+  type JobSummary,
+  type LogTailOptions,
+  type SubmitResult,
+  type TrainingJobSpec,
+} from "./job-runner.ts";
+import { lastLine, tailLines } from "./log-tail.ts";
 import { settleUnfinishedRuns } from "./run-settle.ts";
 import { SPEC_ENV_NAMES, specEnv, storesEnv } from "./trainer-env.ts";
 import { SIGHTLINE_HOME } from "../config/settings/stores.ts";
@@ -106,6 +116,18 @@ export class LocalJobRunner implements JobRunner {
       )
     ).flat();
     return docs.map((d) => view(d.data)).filter((s) => s.state === "pending" || s.state === "running");
+  }
+
+  list(options: { limit?: number } = {}): Promise<JobSummary[]> {
+    return listLocalJobs(this.options.meta, options);
+  }
+
+  get(name: string): Promise<JobSummary | undefined> {
+    return getLocalJob(this.options.meta, name);
+  }
+
+  logTail(name: string, options: LogTailOptions = {}): Promise<JobLog> {
+    return localLogTail(this.options.meta, name, options);
   }
 
   /** Waits for pending record writes. Running trainers are left alone; their end is then recorded by nobody. */
@@ -212,6 +234,44 @@ export class LocalJobRunner implements JobRunner {
     const { config } = this.options;
     return { ...env, [SIGHTLINE_HOME.name]: config.home, ...storesEnv(config), ...this.options.env, ...specEnv(spec) };
   }
+}
+
+/** The jobs in the records, newest first; the runner's own bookkeeping (host, pids, log path) left out. */
+async function listLocalJobs(meta: MetadataStore, options: { limit?: number }): Promise<JobSummary[]> {
+  const docs = await Jobs.query(meta, {
+    orderBy: { field: "createdAt", direction: "desc" },
+    limit: options.limit ?? 100,
+  });
+  return docs.map((d) => summary(d.data));
+}
+
+async function getLocalJob(meta: MetadataStore, name: string): Promise<JobSummary | undefined> {
+  const record = await Jobs.get(meta, name);
+  return record && summary(record);
+}
+
+async function localLogTail(meta: MetadataStore, name: string, options: LogTailOptions): Promise<JobLog> {
+  const record = await Jobs.get(meta, name);
+  if (!record) return { lines: [], truncated: false, missing: true };
+  return tailLines(record.log, options).then(
+    (t) => ({ ...t, missing: false }),
+    () => ({ lines: [], truncated: false, missing: true }),
+  );
+}
+
+const summary = ({ host: _h, runnerPid: _r, pid: _p, log: _l, ...rest }: JobRecord): JobSummary => rest;
+
+/**
+ * The local jobs for a process that only reads them (the console): the records in the MetadataStore and their log
+ * files, which are on this machine.
+ */
+export function localJobReader(meta: MetadataStore): JobReader {
+  return {
+    list: (options = {}) => listLocalJobs(meta, options),
+    get: (name) => getLocalJob(meta, name),
+    logTail: (name, options = {}) => localLogTail(meta, name, options),
+    close: async () => {},
+  };
 }
 
 /** The record as a status; an unfinished job whose processes are all gone is reported failed, with why. */

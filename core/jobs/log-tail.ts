@@ -54,16 +54,28 @@ export async function tailLines(
     const length = Math.min(size, maxBytes);
     const buffer = Buffer.alloc(length);
     await file.read(buffer, 0, length, size - length);
-    let lines = buffer.toString("utf8").split("\n");
-    // A read that starts inside the file starts inside a line: that partial line is dropped.
-    if (length < size) lines = lines.slice(1);
-    lines = lines.map((l) => l.trimEnd()).filter(Boolean);
-    const kept = lines.slice(-maxLines);
-    return {
-      lines: kept.map((l) => readable(l.trim()).slice(0, 1000)),
-      truncated: length < size || kept.length < lines.length,
-    };
+    return tailText(buffer.toString("utf8"), { maxLines, partialStart: length < size });
   } finally {
     await file.close();
   }
+}
+
+/**
+ * The last `maxLines` non-empty lines of a log's text, shortened as by tailLines. `partialStart`/`partialEnd`: the
+ * text was cut there, so the line at that end is incomplete and dropped (and `truncated` is set).
+ */
+export function tailText(
+  text: string,
+  options: { maxLines: number; partialStart?: boolean; partialEnd?: boolean },
+): { lines: string[]; truncated: boolean } {
+  let lines = text.split("\n");
+  // A read that starts inside the file starts inside a line: that partial line is dropped.
+  if (options.partialStart) lines = lines.slice(1);
+  if (options.partialEnd) lines = lines.slice(0, -1);
+  lines = lines.map((l) => l.trimEnd()).filter(Boolean);
+  const kept = lines.slice(-options.maxLines);
+  return {
+    lines: kept.map((l) => readable(l.trim()).slice(0, 1000)),
+    truncated: Boolean(options.partialStart || options.partialEnd) || kept.length < lines.length,
+  };
 }

@@ -4,7 +4,8 @@ import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 
 /**
- * The slice of the Kubernetes API that GkeJobRunner uses (batch/v1 Jobs: create, read, list by label), on a loopback
+ * The slice of the Kubernetes API that GkeJobRunner uses (batch/v1 Jobs: create, read, list by label; core/v1 Pods:
+ * list by label, a container's log with tailLines and limitBytes), on a loopback
  * HTTP port, answering the way an API server does: the stored object with server-set metadata, and `Status`
  * objects (AlreadyExists 409, NotFound 404) on errors. The real client is pointed at it through a KubeConfig.
  */
@@ -13,9 +14,14 @@ export interface FakeKubeApi {
   token: string;
   /** Stored Jobs by `namespace/name`, as the client sent them (plus server-set metadata and status). */
   jobs: Map<string, JsonJob>;
-  requests: { method: string; path: string; authorization: string | undefined }[];
+  requests: { method: string; path: string; query: URLSearchParams; authorization: string | undefined }[];
   /** A KubeConfig for the real client: this server, no TLS, a bearer token. */
   kubeConfig(): KubeConfig;
+  /**
+   * Adds a pod as the Job controller and kubelet would, with each started container's log text. A container with
+   * no log here has not started: reading it answers 400, as the kubelet does for one waiting to start.
+   */
+  addPod(namespace: string, pod: JsonPod, logs: Record<string, string>): void;
   /** Replaces a Job's status, as the Job controller would. */
   setStatus(namespace: string, name: string, status: Record<string, unknown>): void;
   close(): Promise<void>;
@@ -29,12 +35,20 @@ export type JsonJob = {
   status?: Record<string, unknown>;
 };
 
+export type JsonPod = {
+  metadata: { name: string; labels?: Record<string, string>; creationTimestamp?: string; [key: string]: unknown };
+  spec: { containers: { name: string }[]; initContainers?: { name: string }[]; [key: string]: unknown };
+  status?: Record<string, unknown>;
+};
+
+const PODS = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+)\/(log))?$/;
 const JOBS = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs(?:\/([^/]+))?$/;
 
 export async function startFakeKubeApi(): Promise<FakeKubeApi> {
   const token = `test-token-${randomUUID()}`;
   const jobs = new Map<string, JsonJob>();
   const requests: FakeKubeApi["requests"] = [];
+  const pods = new Map<string, { namespace: string; pod: JsonPod; logs: Record<string, string> }>();
   let resourceVersion = 1;
 
   const server = createServer((req, res) => {
@@ -43,9 +57,16 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
-    requests.push({ method: req.method ?? "", path: url.pathname, authorization: req.headers.authorization });
+    requests.push({
+      method: req.method ?? "",
+      path: url.pathname,
+      query: url.searchParams,
+      authorization: req.headers.authorization,
+    });
     if (req.headers.authorization !== `Bearer ${token}`)
       return send(res, 401, status(401, "Unauthorized", "Unauthorized"));
+    const p = PODS.exec(url.pathname);
+    if (p && req.method === "GET") return podsAnswer(res, url, decodeURIComponent(p[1] ?? ""), p[2]);
     const m = JOBS.exec(url.pathname);
     if (!m) return send(res, 404, status(404, "NotFound", `the server could not find the requested resource`));
     const namespace = decodeURIComponent(m[1] ?? "");
@@ -112,6 +133,52 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     );
   }
 
+  function podsAnswer(res: ServerResponse, url: URL, namespace: string, podName: string | undefined): void {
+    if (podName === undefined) {
+      const selector = parseSelector(url.searchParams.get("labelSelector") ?? "");
+      const items = [...pods.values()]
+        .filter((e) => e.namespace === namespace)
+        .filter((e) => Object.entries(selector).every(([k, v]) => e.pod.metadata.labels?.[k] === v))
+        .map((e) => ({ apiVersion: "v1", kind: "Pod", ...e.pod, metadata: { ...e.pod.metadata, namespace } }));
+      return send(res, 200, { apiVersion: "v1", kind: "PodList", metadata: { resourceVersion: "1" }, items });
+    }
+    const name = decodeURIComponent(podName);
+    const entry = pods.get(`${namespace}/${name}`);
+    if (!entry) return send(res, 404, status(404, "NotFound", `pods "${name}" not found`, { name, kind: "pods" }));
+    const names = [...(entry.pod.spec.initContainers ?? []), ...entry.pod.spec.containers].map((c) => c.name);
+    const container = url.searchParams.get("container") ?? (names.length === 1 ? names[0] : undefined);
+    if (container === undefined)
+      return send(
+        res,
+        400,
+        status(
+          400,
+          "BadRequest",
+          `a container name must be specified for pod ${name}, choose one of: [${names.join(" ")}]`,
+        ),
+      );
+    if (!names.includes(container))
+      return send(res, 400, status(400, "BadRequest", `container ${container} is not valid for pod ${name}`));
+    const log = entry.logs[container];
+    if (log === undefined)
+      return send(
+        res,
+        400,
+        status(400, "BadRequest", `container "${container}" in pod "${name}" is waiting to start: PodInitializing`),
+      );
+    // As the kubelet: the last tailLines lines first, then at most limitBytes of them from their start.
+    let text = log;
+    const tail = url.searchParams.get("tailLines");
+    if (tail !== null) {
+      const lines = text.split(/(?<=\n)/);
+      text = lines.slice(Math.max(0, lines.length - Number(tail))).join("");
+    }
+    const limit = url.searchParams.get("limitBytes");
+    if (limit !== null) text = Buffer.from(text).subarray(0, Number(limit)).toString("utf8");
+    res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(text) });
+    res.end(text);
+  }
+
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -129,6 +196,15 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
         currentContext: "fake",
       });
       return kc;
+    },
+    addPod: (namespace, pod, logs) => {
+      const metadata = {
+        uid: randomUUID(),
+        resourceVersion: String(resourceVersion++),
+        creationTimestamp: new Date().toISOString(),
+        ...pod.metadata,
+      };
+      pods.set(`${namespace}/${pod.metadata.name}`, { namespace, pod: { ...pod, metadata }, logs });
     },
     setStatus: (namespace, name, next) => {
       const job = jobs.get(`${namespace}/${name}`);

@@ -1,4 +1,7 @@
 import { createHash } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { request, type Server } from "node:http";
 import sharp from "sharp";
@@ -23,10 +26,16 @@ import {
   VerifyResult,
 } from "../../console/api/schemas.ts";
 import { createConsoleApp } from "../../console/server/app.ts";
+import { FsBlobStore } from "../../core/blobs/fs-blob-store.ts";
+import { GkeJobReader } from "../../core/jobs/gke-reader.ts";
+import { GkeJobRunner } from "../../core/jobs/gke-runner.ts";
+import { Jobs } from "../../core/jobs/local-runner.ts";
 import { verifyModelLineage } from "../../core/lineage/verify.ts";
+import { SqliteStore } from "../../core/meta/sqlite-store.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL, type ConsoleWorld } from "../support/console-world.ts";
 import { LOST_PROFILE, reportWithProfile } from "../support/drift-world.ts";
+import { startFakeKubeApi, type FakeKubeApi } from "../support/fake-kube-api.ts";
 
 describe("console API over a real SQLite state", () => {
   let world: ConsoleWorld;
@@ -326,5 +335,97 @@ describe("console API over a real SQLite state", () => {
         .end();
     });
     expect(status).toBe(421);
+  });
+});
+
+describe("console API: the Jobs page on GKE reads the Kubernetes Jobs and their pods' logs", () => {
+  const NS = "sightline";
+  const IMAGE = `europe-docker.pkg.dev/p/sightline/trainer@sha256:${"0123456789abcdef".repeat(4)}`;
+  let kube: FakeKubeApi;
+  let meta: SqliteStore;
+  let server: Server;
+  let base: string;
+  let job: string;
+  beforeAll(async () => {
+    kube = await startFakeKubeApi();
+    const dir = mkdtempSync(join(tmpdir(), "console-gke-jobs-"));
+    meta = new SqliteStore(join(dir, "meta.db"));
+    // A local record in the console's store: on GKE it is not what the page shows.
+    await Jobs.put(meta, "train-local", {
+      name: "train-local",
+      requestId: "local",
+      model: "fashion",
+      datasetId: "d".repeat(64),
+      state: "succeeded",
+      host: "laptop",
+      runnerPid: 1,
+      log: join(dir, "none.log"),
+      createdAt: "2026-12-01T00:00:00.000Z",
+    });
+    const runner = new GkeJobRunner({
+      namespace: NS,
+      image: IMAGE,
+      stores: {
+        blobs: { kind: "gcs", bucket: "b", prefix: "sightline" },
+        meta: { kind: "firestore", project: "p", database: "(default)" },
+        bus: { kind: "pubsub", project: "p" },
+      },
+      kubeConfig: kube.kubeConfig(),
+      log: createLogger({}, { write: () => {} }),
+    });
+    job = (await runner.submit({ requestId: "req-console", model: "fashion", datasetId: "e".repeat(64) })).name;
+    kube.setStatus(NS, job, { active: 1, ready: 1, startTime: "2026-12-03T10:00:00Z" });
+    kube.addPod(
+      NS,
+      {
+        metadata: { name: `${job}-abcde`, labels: { "job-name": job } },
+        spec: { containers: [{ name: "trainer" }] },
+        status: { containerStatuses: [{ name: "trainer", state: { running: {} } }] },
+      },
+      { trainer: Array.from({ length: 250 }, (_, i) => `epoch ${i + 1}`).join("\n") + "\n" },
+    );
+    const app = createConsoleApp({
+      meta,
+      blobs: new FsBlobStore(join(dir, "blobs")),
+      jobs: new GkeJobReader({ namespace: NS, kubeConfig: kube.kubeConfig() }),
+      log: createLogger({}, { level: "CRITICAL" }),
+      allowedHosts: ["127.0.0.1"],
+    });
+    server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await meta.close();
+    await kube.close();
+  });
+
+  it("lists the Jobs in the namespace and shows one with the last 200 lines of its trainer container", async () => {
+    const list = JobList.parse(await (await fetch(`${base}/api/jobs`)).json());
+    expect(list.jobs).toEqual([
+      {
+        name: job,
+        requestId: "req-console",
+        model: "fashion",
+        datasetId: "e".repeat(64),
+        state: "running",
+        createdAt: expect.any(String) as string,
+        startedAt: "2026-12-03T10:00:00.000Z",
+      },
+    ]);
+    const res = await fetch(`${base}/api/jobs/${job}`);
+    expect(res.status).toBe(200);
+    const detail = JobDetail.parse(await res.json());
+    expect(detail.job.state).toBe("running");
+    expect(detail.log).toMatchObject({ truncated: true, missing: false, source: "trainer" });
+    expect([detail.log.lines.length, detail.log.lines[0], detail.log.lines.at(-1)]).toEqual([
+      200,
+      "epoch 51",
+      "epoch 250",
+    ]);
+    const missing = await fetch(`${base}/api/jobs/train-local`);
+    expect([missing.status, ApiError.parse(await missing.json()).error.code]).toEqual([404, "job_not_found"]);
   });
 });

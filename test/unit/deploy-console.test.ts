@@ -653,3 +653,45 @@ describe("terraform: the console's Google identity only reads", () => {
     );
   });
 });
+
+describe("the console's Jobs page on GKE (k8s/console/gke-jobs, k8s/console/rbac.yaml)", () => {
+  it("grants the console's ServiceAccount only get/list on Jobs and Pods and get on pods/log, outside what CD applies", () => {
+    const rbac = parseAllDocuments(read("k8s/console/rbac.yaml")).map((d) => d.toJS() as K8sObject);
+    const role = rbac.find((o) => o.kind === "Role") as K8sObject & {
+      rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    };
+    expect(role.rules).toEqual([
+      { apiGroups: ["batch"], resources: ["jobs"], verbs: ["get", "list"] },
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+      { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+    ]);
+    const binding = rbac.find((o) => o.kind === "RoleBinding") as K8sObject & { subjects: unknown[] };
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "sightline-console", namespace: "sightline" }]);
+    expect(yamlFile<{ resources: string[] }>("k8s/console/base/kustomization.yaml").resources).not.toContain(
+      "../rbac.yaml",
+    );
+  });
+
+  it("composed into an overlay: SIGHTLINE_JOBS, one projected short-lived token in the console container, egress kept", () => {
+    const root = mkdtempSync(join(tmpdir(), "gke-jobs-"));
+    cpSync(join(ROOT, "k8s"), join(root, "k8s"), { recursive: true });
+    writeFileSync(
+      join(root, "k8s/overlays/dev/kustomization.yaml"),
+      read("k8s/overlays/dev/kustomization.yaml") + "components:\n  - ../../console/gke-jobs\n",
+    );
+    const objects = kustomize("k8s/overlays/dev", root);
+    const deployment = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "sightline-console")!;
+    const pod = (deployment as unknown as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const volume = (pod.volumes as { name: string; projected?: { sources: Record<string, unknown>[] } }[]).find(
+      (v) => v.name === "kube-api-token",
+    )!;
+    expect(volume.projected!.sources[0]).toEqual({ serviceAccountToken: { path: "token", expirationSeconds: 3600 } });
+    const console = (pod.containers as { name: string; env: { name: string; value: string }[] }[])[0]!;
+    expect(console.env).toContainEqual({ name: "SIGHTLINE_JOBS", value: "k8s://sightline" });
+    const policy = objects.find((o) => o.kind === "NetworkPolicy" && o.metadata.name === "sightline-console")!;
+    const egress = (policy as unknown as { spec: { egress: unknown[] } }).spec.egress;
+    expect(JSON.stringify(egress)).toMatch(/"port":53/);
+    expect(JSON.stringify(egress.at(-1))).toMatch(/192\.0\.2\.1\/32.*443|443.*192\.0\.2\.1\/32/);
+  });
+});

@@ -7,6 +7,8 @@ import { parse as parseYaml } from "yaml";
 import { ConfigError, loadConfig } from "../../core/config/config.ts";
 import { openJobRunner } from "../../core/config/runtime.ts";
 import { DEFAULT_TEMPLATE, GkeJobRunner, type GkeJobRunnerOptions } from "../../core/jobs/gke-runner.ts";
+import { GkeJobReader } from "../../core/jobs/gke-reader.ts";
+import { openJobReader } from "../../core/jobs/job-reader.ts";
 import { jobNameFor, type TrainingJobSpec } from "../../core/jobs/job-runner.ts";
 import { TRAINER_ENV_NAMES, TrainerEnvSchema } from "../../core/jobs/trainer-contract.ts";
 import { ContractJobSchema, TrainerDefinitionSchema, type ContractJob } from "../../core/jobs/trainers.ts";
@@ -14,7 +16,7 @@ import { SqliteStore } from "../../core/meta/sqlite-store.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
 import { runCli } from "../support/cli.ts";
 import { smallDataset } from "../support/datasets.ts";
-import { startFakeKubeApi, type FakeKubeApi, type JsonJob } from "../support/fake-kube-api.ts";
+import { startFakeKubeApi, type FakeKubeApi, type JsonJob, type JsonPod } from "../support/fake-kube-api.ts";
 
 const NS = "sightline";
 const IMAGE = `europe-docker.pkg.dev/my-project/sightline/trainer@sha256:${"0123456789abcdef".repeat(4)}`;
@@ -71,7 +73,8 @@ describe("GkeJobRunner", () => {
 
     const job = stored(requestId);
     const post = api.requests.find((r) => r.method === "POST");
-    expect(post).toEqual({
+    expect({ ...post, query: undefined }).toEqual({
+      query: undefined,
       method: "POST",
       path: `/apis/batch/v1/namespaces/${NS}/jobs`,
       authorization: `Bearer ${api.token}`,
@@ -424,5 +427,196 @@ describe("sightline train --image", () => {
     });
     expect(local.code).toBe(64);
     expect(local.stderr).toMatch(/SIGHTLINE_JOBS=k8s:\/\//);
+  });
+});
+
+describe("GkeJobRunner for the console: list, get and logTail", () => {
+  let kube: FakeKubeApi;
+  let r: GkeJobRunner;
+  beforeAll(async () => {
+    kube = await startFakeKubeApi();
+    r = new GkeJobRunner(options({ kubeConfig: kube.kubeConfig() }));
+  });
+  afterAll(async () => {
+    await r.close();
+    await kube.close();
+  });
+
+  /** A pod of the Job as the Job controller labels it, its containers in the given states. */
+  const podFor = (
+    job: string,
+    n: number,
+    states: Record<string, "running" | "terminated" | "waiting">,
+    init: string[] = [],
+  ): JsonPod => {
+    const state = (name: string) => ({
+      name,
+      state: { [states[name] ?? "waiting"]: states[name] === "terminated" ? { exitCode: 0 } : {} },
+    });
+    const containers = Object.keys(states).filter((c) => !init.includes(c));
+    return {
+      metadata: {
+        name: `${job}-pod${n}`,
+        labels: { "job-name": job, "batch.kubernetes.io/job-name": job },
+        creationTimestamp: new Date(Date.UTC(2026, 11, 3, 10, n)).toISOString(),
+      },
+      spec: { initContainers: init.map((name) => ({ name })), containers: containers.map((name) => ({ name })) },
+      status: { initContainerStatuses: init.map(state), containerStatuses: containers.map(state) },
+    };
+  };
+  const lines = (n: number, prefix = "line"): string =>
+    Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`).join("\n") + "\n";
+
+  it("lists the trainer Jobs newest first with model, dataset, reason and the exact request id; other Jobs are left out", async () => {
+    const old = (await r.submit(spec("List/Old request", { reason: "drift report r-1" }))).name;
+    const mid = (await r.submit(spec("list-mid"))).name;
+    const late = (await r.submit(spec("list-late", { model: "shoes" }))).name;
+    const at = (name: string, minute: number): void => {
+      kube.jobs.get(`${NS}/${name}`)!.metadata.creationTimestamp = new Date(
+        Date.UTC(2026, 11, 3, 9, minute),
+      ).toISOString();
+    };
+    at(old, 1);
+    at(mid, 2);
+    at(late, 3);
+    kube.setStatus(NS, mid, { active: 1, ready: 1, startTime: "2026-12-03T09:02:30Z" });
+    kube.setStatus(NS, late, {
+      startTime: "2026-12-03T09:03:10Z",
+      conditions: [
+        { type: "Failed", status: "True", reason: "BackoffLimitExceeded", lastTransitionTime: "2026-12-03T09:09:00Z" },
+      ],
+    });
+    kube.jobs.set(`${NS}/other`, {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { name: "other", namespace: NS, labels: { app: "x" } },
+    });
+
+    const all = await r.list();
+    expect(all.map((j) => [j.name, j.state])).toEqual([
+      [late, "failed"],
+      [mid, "running"],
+      [old, "pending"],
+    ]);
+    expect(all[2]).toEqual({
+      name: old,
+      requestId: "List/Old request",
+      model: "fashion",
+      datasetId: DATASET,
+      state: "pending",
+      reason: "drift report r-1",
+      createdAt: "2026-12-03T09:01:00.000Z",
+    });
+    expect(all[0]).toMatchObject({
+      model: "shoes",
+      startedAt: "2026-12-03T09:03:10.000Z",
+      finishedAt: "2026-12-03T09:09:00.000Z",
+    });
+    expect(all[0]!.message).toMatch(/BackoffLimitExceeded/);
+    expect((await r.list({ limit: 2 })).map((j) => j.name)).toEqual([late, mid]);
+    expect(await r.get(mid)).toMatchObject({ name: mid, state: "running", startedAt: "2026-12-03T09:02:30.000Z" });
+    expect(await r.get("train-nothing")).toBeUndefined();
+  });
+
+  it("tails the trainer container's log of the Job's newest pod, bounded by lines (the API is asked for one more)", async () => {
+    const { name } = await r.submit(spec("tail-lines"));
+    kube.addPod(NS, podFor(name, 1, { trainer: "terminated" }), { trainer: lines(50, "first try") });
+    kube.addPod(NS, podFor(name, 2, { trainer: "running" }), {
+      trainer:
+        lines(299) + JSON.stringify({ level: "ERROR", message: "epoch failed", err: { message: "NaN loss" } }) + "\n",
+    });
+    const before = kube.requests.length;
+    const log = await r.logTail(name, { maxLines: 200, maxBytes: 1 << 20 });
+    expect(log).toMatchObject({ truncated: true, missing: false, source: "trainer" });
+    expect(log.lines).toHaveLength(200);
+    expect(log.lines[0]).toBe("line 101");
+    expect(log.lines.at(-1)).toBe("epoch failed: NaN loss");
+    const read = kube.requests.slice(before).find((q) => q.path.endsWith("/log"))!;
+    expect(read.path).toBe(`/api/v1/namespaces/${NS}/pods/${name}-pod2/log`);
+    expect(Object.fromEntries(read.query)).toMatchObject({
+      container: "trainer",
+      tailLines: "201",
+      limitBytes: "1048576",
+    });
+
+    // A log shorter than the bound is whole.
+    const { name: short } = await r.submit(spec("tail-short"));
+    kube.addPod(NS, podFor(short, 1, { trainer: "terminated" }), { trainer: lines(3) });
+    expect(await r.logTail(short, { maxLines: 200 })).toEqual({
+      lines: ["line 1", "line 2", "line 3"],
+      truncated: false,
+      missing: false,
+      source: "trainer",
+    });
+  });
+
+  it("bounds the tail by bytes too, dropping the line the byte limit cuts", async () => {
+    const { name } = await r.submit(spec("tail-bytes"));
+    kube.addPod(NS, podFor(name, 1, { trainer: "running" }), { trainer: lines(20, "x".repeat(90)) });
+    const log = await r.logTail(name, { maxLines: 10, maxBytes: 500 });
+    // tailLines=11 selects lines 10..20 (about 95 bytes each); 500 bytes hold five of them and part of a sixth.
+    expect(log.lines).toEqual([10, 11, 12, 13, 14].map((i) => `${"x".repeat(90)} ${i}`));
+    expect(log).toMatchObject({ truncated: true, missing: false });
+  });
+
+  it("reads the contract trainer's own container while it trains or when it failed, Sightline's ingest after", async () => {
+    const { name } = await r.submit(
+      spec("tail-contract", {
+        contract: {
+          trainer: TrainerDefinitionSchema.parse({
+            image: `europe-docker.pkg.dev/p/team/t@sha256:${"ab".repeat(32)}`,
+            timeout: 600,
+          }),
+          args: {},
+          seed: 1,
+          fineTune: false,
+          classes: ["a", "b"],
+          runId: "run-1",
+        },
+      }),
+    );
+    const init = ["stage", "user-trainer"];
+    const logs = {
+      stage: "staged 40 images\n",
+      "user-trainer": "epoch 1 loss 0.9\nepoch 2 loss 0.5\n",
+      trainer: "registered v3\n",
+    };
+    kube.addPod(NS, podFor(name, 1, { stage: "terminated", "user-trainer": "running", trainer: "waiting" }, init), {
+      stage: logs.stage,
+      "user-trainer": logs["user-trainer"],
+    });
+    expect(await r.logTail(name)).toEqual({
+      lines: ["epoch 1 loss 0.9", "epoch 2 loss 0.5"],
+      truncated: false,
+      missing: false,
+      source: "user-trainer",
+    });
+    kube.addPod(
+      NS,
+      podFor(name, 2, { stage: "terminated", "user-trainer": "terminated", trainer: "running" }, init),
+      logs,
+    );
+    expect(await r.logTail(name)).toMatchObject({ lines: ["registered v3"], source: "trainer" });
+  });
+
+  it("says the log is missing when the Job has no pod yet, or its container has not started", async () => {
+    const { name } = await r.submit(spec("tail-none"));
+    expect(await r.logTail(name)).toEqual({ lines: [], truncated: false, missing: true });
+    kube.addPod(NS, podFor(name, 1, { trainer: "waiting" }), {});
+    expect(await r.logTail(name)).toEqual({ lines: [], truncated: false, missing: true, source: "trainer" });
+    expect(await r.logTail("train-nothing")).toMatchObject({ missing: true });
+  });
+
+  it("is what openJobReader opens for k8s://, without a trainer image", async () => {
+    const reader = await openJobReader(
+      { kind: "k8s", namespace: NS },
+      {
+        meta: new SqliteStore(join(mkdtempSync(join(tmpdir(), "jobs-gke-")), "meta.db")),
+        kubeConfig: kube.kubeConfig(),
+      },
+    );
+    expect(reader).toBeInstanceOf(GkeJobReader);
+    expect((await reader.list()).map((j) => j.requestId)).toContain("list-mid");
+    await reader.close();
   });
 });

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type Config } from "../../core/config/config.ts";
 import { openJobRunner } from "../../core/config/runtime.ts";
 import { jobNameFor, type JobStatus } from "../../core/jobs/job-runner.ts";
-import { Jobs, LocalJobRunner } from "../../core/jobs/local-runner.ts";
+import { openJobReader } from "../../core/jobs/job-reader.ts";
+import { Jobs, LocalJobRunner, localJobReader, type JobRecord } from "../../core/jobs/local-runner.ts";
 import { getRun, listRuns } from "../../core/runs/queries.ts";
 import { SqliteStore } from "../../core/meta/sqlite-store.ts";
 import { createLogger } from "../../core/telemetry/logger.ts";
@@ -275,5 +276,74 @@ describe("LocalJobRunner", () => {
     expect((await runner.active()).map((s) => s.name)).toEqual(["train-owned"]);
     expect(await runner.status("train-nothing")).toBeUndefined();
     await meta.delete("jobs", "train-owned");
+  });
+});
+
+describe("LocalJobRunner for the console: list, get and logTail", () => {
+  let home: string;
+  let store: SqliteStore;
+  let r: LocalJobRunner;
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), "sightline-jobs-read-"));
+    const cfg = loadConfig({ SIGHTLINE_HOME: home }, home);
+    store = new SqliteStore(join(home, "read.db"));
+    r = new LocalJobRunner({ config: cfg, meta: store, entry: FAKE_TRAINER, log: quiet });
+    const record = (name: string, minute: number, extra: Partial<JobRecord> = {}): JobRecord => ({
+      name,
+      requestId: `req-${name}`,
+      model: "fashion",
+      datasetId: DATASET,
+      state: "succeeded",
+      host: hostname(),
+      runnerPid: process.pid,
+      log: join(home, "jobs", `${name}.log`),
+      createdAt: new Date(Date.UTC(2026, 11, 3, 9, minute)).toISOString(),
+      ...extra,
+    });
+    mkdirSync(join(home, "jobs"));
+    writeFileSync(
+      join(home, "jobs", "j-old.log"),
+      Array.from({ length: 300 }, (_, i) => `line ${i + 1}`).join("\n") + "\n",
+    );
+    await Jobs.put(store, "j-old", record("j-old", 1, { exitCode: 0, finishedAt: "2026-12-03T09:05:00.000Z" }));
+    await Jobs.put(store, "j-new", record("j-new", 3, { state: "failed", exitCode: 1, message: "exit code 1" }));
+    await Jobs.put(store, "j-mid", record("j-mid", 2, { reason: "drift report d1" }));
+  });
+  afterAll(async () => {
+    await r.close();
+    await store.close();
+  });
+
+  it("lists the records newest first without the runner's bookkeeping (host, pids, log path)", async () => {
+    const all = await r.list();
+    expect(all.map((j) => [j.name, j.state])).toEqual([
+      ["j-new", "failed"],
+      ["j-mid", "succeeded"],
+      ["j-old", "succeeded"],
+    ]);
+    expect(Object.keys(all[2]!).sort()).toEqual(
+      ["createdAt", "datasetId", "exitCode", "finishedAt", "model", "name", "requestId", "state"].sort(),
+    );
+    expect((await r.list({ limit: 1 })).map((j) => j.name)).toEqual(["j-new"]);
+    expect(await r.get("j-mid")).toMatchObject({ reason: "drift report d1", requestId: "req-j-mid" });
+    expect(await r.get("nope")).toBeUndefined();
+  });
+
+  it("tails the job's log file; a job without one, or unknown, has its log missing", async () => {
+    const log = await r.logTail("j-old", { maxLines: 200, maxBytes: 64 * 1024 });
+    expect(log).toMatchObject({ truncated: true, missing: false });
+    expect([log.lines.length, log.lines[0], log.lines.at(-1)]).toEqual([200, "line 101", "line 300"]);
+    expect(await r.logTail("j-new")).toEqual({ lines: [], truncated: false, missing: true });
+    expect(await r.logTail("nope")).toEqual({ lines: [], truncated: false, missing: true });
+  });
+
+  it("answers the same through localJobReader and openJobReader, which need no runner", async () => {
+    const reader = await openJobReader({ kind: "local" }, { meta: store });
+    expect(await reader.list()).toEqual(await r.list());
+    expect(await localJobReader(store).logTail("j-old", { maxLines: 2 })).toEqual({
+      lines: ["line 299", "line 300"],
+      truncated: true,
+      missing: false,
+    });
   });
 });
