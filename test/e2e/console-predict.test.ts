@@ -103,7 +103,8 @@ describe.runIf(runs)("the Predict page, against a real inference API", { timeout
     await page.goto(ui.url);
     await page.getByRole("link", { name: "Predict" }).click();
     await page.getByRole("heading", { level: 1, name: "Predict" }).waitFor();
-    expect(await page.locator("main").innerText()).toContain(serving.url);
+    // The heading comes first; the serving URL once the page has read the console's settings.
+    await expect.poll(() => page.locator("main").innerText()).toContain(serving.url);
     expect(await seriousViolations(page)).toEqual([]);
     // The file input is labelled and reachable from the keyboard; the button waits for a file.
     const input = page.getByLabel("Image (PNG, JPEG or WebP)");
