@@ -7,10 +7,12 @@
 //   scavenges/1000    young-generation collections per 1,000 requests, their total and longest pause;
 //   cpu/request       the serving process's CPU time (user + system) per request;
 // and this process the paced p50/p99. `--profile FILE` runs V8's sampling heap profiler instead (garbage included)
-// and prints where the bytes are allocated; FILE gets the .heapprofile for DevTools.
+// and prints where the bytes are allocated; FILE gets the .heapprofile for DevTools. `--cpu-profile FILE` runs V8's
+// CPU profiler over the measured requests instead and prints where the serving process spends its time (self time,
+// by file or package and by function); FILE gets the .cpuprofile.
 //
 //   node bench/serve-alloc.ts [--requests 6000] [--warmup 2000] [--rate 1500] [--connections 64] [--body multipart|png|json]
-//        [--profile FILE] [--node-flag=--max-semi-space-size=32 …]
+//        [--profile FILE | --cpu-profile FILE] [--node-flag=--max-semi-space-size=32 …]
 import { fork } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,6 +22,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import v8 from "node:v8";
 import { loadConfig, type Config } from "../core/config/config.ts";
 import { openRuntime } from "../core/config/runtime.ts";
@@ -35,7 +38,7 @@ const ROOT = resolve(HERE, "..");
 const SAMPLE = join(ROOT, "data/sample/test");
 const CACHE = SIGHTLINE_BENCH_HOME.read() ?? join(tmpdir(), "sightline-bench-serve-home");
 
-type ToServer = { begin: { profile: boolean; minor: boolean; major: boolean } } | { end: true };
+type ToServer = { begin: { profile: boolean; cpu: boolean; minor: boolean; major: boolean } } | { end: true };
 type FromServer =
   | { listening: string }
   | { begun: true }
@@ -51,7 +54,10 @@ type FromServer =
         majorMs: number;
         cpuMs: number;
         profile?: HeapProfile;
+        cpuProfile?: CpuProfile;
         heapUsedMb: number;
+        /** How late the event loop ran its timers (monitorEventLoopDelay, 1 ms resolution): its stalls. */
+        loopDelayMs: { p50: number; p99: number; max: number };
         newSpaceMb: number;
       };
     };
@@ -63,6 +69,19 @@ interface ProfileNode {
 }
 interface HeapProfile {
   head: ProfileNode;
+}
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: ProfileNode["callFrame"];
+  hitCount?: number;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: CpuProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples?: number[];
 }
 
 interface GcHeap {
@@ -110,9 +129,12 @@ async function serve(runtime: Config, bare: boolean): Promise<void> {
   let session: Session | undefined;
   let cpu: NodeJS.CpuUsage | undefined;
   let usedAtStart = 0;
+  let cpuWanted = false;
+  let delay: ReturnType<typeof monitorEventLoopDelay> | undefined;
   process.on("message", (msg: ToServer) => {
     void (async () => {
       if ("begin" in msg) {
+        cpuWanted = msg.begin.cpu;
         if (msg.begin.profile) {
           session = new Session();
           session.connect();
@@ -122,18 +144,33 @@ async function serve(runtime: Config, bare: boolean): Promise<void> {
             includeObjectsCollectedByMinorGC: msg.begin.minor,
           });
         }
+        if (msg.begin.cpu) {
+          session = new Session();
+          session.connect();
+          await session.post("Profiler.enable");
+          await session.post("Profiler.setSamplingInterval", { interval: 100 });
+          await session.post("Profiler.start");
+        }
         profiler = new v8.GCProfiler();
         profiler.start();
+        delay = monitorEventLoopDelay({ resolution: 1 });
+        delay.enable();
         usedAtStart = v8.getHeapStatistics().used_heap_size;
         cpu = process.cpuUsage();
         process.send?.({ begun: true } satisfies FromServer);
       } else {
         const used = process.cpuUsage(cpu);
+        delay?.disable();
         const usedAtEnd = v8.getHeapStatistics().used_heap_size;
         const stats = (profiler?.stop()?.statistics ?? []) as GcStat[];
-        const profile = session
-          ? ((await session.post("HeapProfiler.stopSampling")) as unknown as { profile: HeapProfile }).profile
-          : undefined;
+        const profile =
+          session && !cpuWanted
+            ? ((await session.post("HeapProfiler.stopSampling")) as unknown as { profile: HeapProfile }).profile
+            : undefined;
+        const cpuProfile =
+          session && cpuWanted
+            ? ((await session.post("Profiler.stop")) as unknown as { profile: CpuProfile }).profile
+            : undefined;
         // Allocated = what the heap grew by between collections: from the start to the first, from each one's end
         // to the next one's start, and from the last one to the end.
         let allocated = 0;
@@ -166,8 +203,14 @@ async function serve(runtime: Config, bare: boolean): Promise<void> {
             majorMs: majors.reduce((a, s) => a + s.cost, 0) / 1000,
             cpuMs: (used.user + used.system) / 1000,
             heapUsedMb: usedAtEnd / 2 ** 20,
+            loopDelayMs: {
+              p50: (delay?.percentile(50) ?? 0) / 1e6,
+              p99: (delay?.percentile(99) ?? 0) / 1e6,
+              max: (delay?.max ?? 0) / 1e6,
+            },
             newSpaceMb: (space?.space_size ?? 0) / 2 ** 20,
             ...(profile ? { profile } : {}),
+            ...(cpuProfile ? { cpuProfile } : {}),
           },
         } satisfies FromServer);
       }
@@ -179,20 +222,67 @@ async function serve(runtime: Config, bare: boolean): Promise<void> {
 
 // ---- the driver -----------------------------------------------------------------------------------------------
 
+const where = (f: ProfileNode["callFrame"]): string =>
+  `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/(node_modules|wt-[^/]+|main)\//, "")}:${f.lineNumber + 1}`;
+const owner = (url: string): string | undefined => {
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+  if (pkg) return pkg;
+  const own = /\/((?:serving|core|bench)\/.*)$/.exec(url)?.[1];
+  if (own) return own;
+  return url.startsWith("node:") ? url : undefined;
+};
+
+/** Sums a CPU profile's self time by function and by the innermost frame in our own code or a package. */
+function summariseCpu(profile: CpuProfile, requests: number): string[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const hits = profile.samples?.length ?? 0;
+  const msPerHit = hits > 0 ? (profile.endTime - profile.startTime) / 1000 / hits : 0;
+  const bySite = new Map<string, number>();
+  const byOwner = new Map<string, number>();
+  for (const n of profile.nodes) {
+    const h = n.hitCount ?? 0;
+    if (h === 0) continue;
+    const site = n.callFrame.url ? where(n.callFrame) : n.callFrame.functionName || "(native)";
+    bySite.set(site, (bySite.get(site) ?? 0) + h);
+    // Charged to the innermost frame that is ours or a package's: node internals and natives go to their caller.
+    let charged = "(idle, GC or native)";
+    for (let id: number | undefined = n.id; id !== undefined; id = parent.get(id)) {
+      const o = owner(byId.get(id)?.callFrame.url ?? "");
+      if (o && !o.startsWith("node:")) {
+        charged = o;
+        break;
+      }
+      if (o && charged.startsWith("(")) charged = o;
+    }
+    if (["(idle)", "(program)", "(garbage collector)"].includes(n.callFrame.functionName))
+      charged = n.callFrame.functionName;
+    byOwner.set(charged, (byOwner.get(charged) ?? 0) + h);
+  }
+  const idle = bySite.get("(idle)") ?? 0;
+  const busy = hits - idle;
+  const ms = (n: number): string => `${((n * msPerHit) / requests).toFixed(4)} ms/req`;
+  const top = (m: Map<string, number>, n: number): string[] =>
+    [...m.entries()]
+      .filter(([k]) => k !== "(idle)")
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `  ${((100 * v) / Math.max(1, busy)).toFixed(1).padStart(5)} %  ${ms(v).padStart(15)}  ${k}`);
+  return [
+    `cpu profile  ${ms(busy)} busy on the main thread (${hits} samples, ${((100 * idle) / Math.max(1, hits)).toFixed(0)} % idle)`,
+    "by file or package (innermost on the stack):",
+    ...top(byOwner, 25),
+    "by function (self time):",
+    ...top(bySite, 40),
+  ];
+}
+
 /** Sums a heap profile's self sizes by allocation site and by the nearest frame in our own code or a package. */
 function summarise(profile: HeapProfile, requests: number, what: string): string[] {
   const bySite = new Map<string, number>();
   const byOwner = new Map<string, number>();
   let total = 0;
-  const where = (f: ProfileNode["callFrame"]): string =>
-    `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/(node_modules|wt-[^/]+|main)\//, "")}:${f.lineNumber + 1}`;
-  const owner = (url: string): string | undefined => {
-    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
-    if (pkg) return pkg;
-    const own = /\/((?:serving|core|bench)\/.*)$/.exec(url)?.[1];
-    if (own) return own;
-    return url.startsWith("node:") ? url : undefined;
-  };
   const walk = (node: ProfileNode, stack: string[]): void => {
     const site = where(node.callFrame);
     const o = owner(node.callFrame.url);
@@ -232,6 +322,7 @@ async function main(): Promise<void> {
       connections: { type: "string", default: "64" },
       body: { type: "string", default: "multipart" },
       profile: { type: "string" },
+      "cpu-profile": { type: "string" },
       // With --profile: only what is still in the heap at the end (survivors, and garbage no collection reached yet).
       live: { type: "boolean", default: false },
       // With --profile: what outlived the scavenges (still there, or collected only by a full GC): the survivors.
@@ -295,7 +386,12 @@ async function main(): Promise<void> {
     await load(warmup);
     const begun = next();
     child.send({
-      begin: { profile: values.profile !== undefined, minor: !values.live && !values.survivors, major: !values.live },
+      begin: {
+        profile: values.profile !== undefined,
+        cpu: values["cpu-profile"] !== undefined,
+        minor: !values.live && !values.survivors,
+        major: !values.live,
+      },
     } satisfies ToServer);
     await begun;
     const run = await load(requests);
@@ -310,6 +406,13 @@ async function main(): Promise<void> {
     console.log(
       `load         ${values.bare ? "bare node:http: " : ""}${requests} ${values.body} requests at ${rate} req/s over at most ${connections} connections after ${warmup} warm-up; node flags ${values["node-flag"].join(" ") || "(none)"}; non-2xx or failed ${failed}`,
     );
+    if (m.cpuProfile) {
+      const file = resolve(values["cpu-profile"]!);
+      await writeFile(file, JSON.stringify(m.cpuProfile));
+      for (const line of summariseCpu(m.cpuProfile, requests)) console.log(line);
+      console.log(`cpu profile  ${basename(file)} written (open in DevTools, Performance tab)`);
+      return;
+    }
     if (m.profile) {
       const file = resolve(values.profile!);
       await writeFile(file, JSON.stringify(m.profile));
@@ -329,6 +432,9 @@ async function main(): Promise<void> {
     );
     console.log(`cpu          ${(m.cpuMs / requests).toFixed(3)} ms per request in the serving process`);
     console.log(
+      `event loop   delay p50 ${m.loopDelayMs.p50.toFixed(1)} ms, p99 ${m.loopDelayMs.p99.toFixed(1)} ms, max ${m.loopDelayMs.max.toFixed(1)} ms`,
+    );
+    console.log(
       `latency      p50 ${percentile(run.latencies, 0.5).toFixed(2)} ms, p99 ${percentile(run.latencies, 0.99).toFixed(2)} ms (p99/p50 ${(percentile(run.latencies, 0.99) / percentile(run.latencies, 0.5)).toFixed(1)}; noisy on a shared machine)`,
     );
     console.log(
@@ -344,6 +450,7 @@ async function main(): Promise<void> {
         scavenge_max_ms: +m.scavengeMaxMs.toFixed(2),
         survived_mb: +m.survivedMb.toFixed(2),
         cpu_ms_per_request: +(m.cpuMs / requests).toFixed(4),
+        loop_delay_ms: { p99: +m.loopDelayMs.p99.toFixed(2), max: +m.loopDelayMs.max.toFixed(2) },
         p50_ms: +percentile(run.latencies, 0.5).toFixed(2),
         p99_ms: +percentile(run.latencies, 0.99).toFixed(2),
         failed,
