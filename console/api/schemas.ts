@@ -25,7 +25,7 @@ export const ModelList = z.object({
 });
 export type ModelList = z.infer<typeof ModelList>;
 
-const Rule = z.object({
+export const GateRule = z.object({
   rule: z.string(),
   value: z.union([z.number(), z.string()]).nullable(),
   threshold: z.union([z.number(), z.string()]),
@@ -60,7 +60,7 @@ export const ModelDetail = z.object({
       approval: z.string(),
       actor: z.string(),
       reason: z.string(),
-      rules: z.array(Rule),
+      rules: z.array(GateRule),
     }),
   ),
   audit: z.array(
@@ -88,7 +88,7 @@ const GateDecision = z.object({
   approval: z.string(),
   actor: z.string(),
   reason: z.string(),
-  rules: z.array(Rule),
+  rules: z.array(GateRule),
 });
 
 const AuditRow = z.object({

@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import AxeBuilder from "@axe-core/playwright";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumUnavailable, launchChromium } from "../support/browser.ts";
+import { openWatched, seriousViolations } from "../support/console-page.ts";
 import { consoleWorld, DRIFT_MODEL, MODEL } from "../support/console-world.ts";
 import { reportWithProfile } from "../support/drift-world.ts";
 
@@ -39,28 +39,6 @@ function startUi(home: string): Promise<{ child: ChildProcess; url: string; sign
   });
 }
 
-type Watched = { page: Page; problems: string[] };
-
-async function open(browser: Browser, viewport = { width: 1280, height: 900 }): Promise<Watched> {
-  // A context of its own per page: axe opens a page in the page's context to finish its run.
-  const page = await (await browser.newContext({ viewport })).newPage();
-  const problems: string[] = [];
-  page.on("console", (m) => void (m.type() === "error" && problems.push(`console: ${m.text()}`)));
-  page.on("pageerror", (e) => void problems.push(`page: ${e.message}`));
-  page.on("requestfailed", (r) => void problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ""}`));
-  page.on("response", (r) => void (r.status() >= 400 && problems.push(`response ${r.status()}: ${r.url()}`)));
-  return { page, problems };
-}
-
-async function seriousViolations(page: Page): Promise<string[]> {
-  const { violations } = await new AxeBuilder({ page })
-    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
-    .analyze();
-  return violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
-
 describe.runIf(runs)("the console in a browser, on a real state, served by `sightline ui`", () => {
   let world: Awaited<ReturnType<typeof consoleWorld>>;
   let ui: Awaited<ReturnType<typeof startUi>>;
@@ -79,7 +57,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("models: the list, then one model's versions, gate decision with its rules and audit trail", async () => {
-    const { page, problems } = await open(browser);
+    const { page, problems } = await openWatched(browser);
     await page.goto(ui.url);
     await page.getByRole("heading", { level: 1, name: "Models" }).waitFor();
     await expect.poll(() => page.locator("tbody tr").count()).toBe(2);
@@ -102,7 +80,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("lineage: a prediction's request id, searched from the keyboard, reaches its dataset", async () => {
-    const { page, problems } = await open(browser);
+    const { page, problems } = await openWatched(browser);
     await page.goto(`${ui.url}#/lineage`);
     await page.getByLabel(/Prediction request id/).fill("pred-b");
     await page.keyboard.press("Enter");
@@ -130,7 +108,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("drift: severity over time as a chart and a table of each window", async () => {
-    const { page, problems } = await open(browser);
+    const { page, problems } = await openWatched(browser);
     await page.goto(`${ui.url}#/drift`);
     await page.getByLabel("Model version").selectOption(`${DRIFT_MODEL}:1`);
     await page.getByRole("heading", { name: "Severity over time" }).waitFor();
@@ -181,7 +159,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("runs: the table filters and sorts; compare three runs shows the param diff, three curves and the matrices", async () => {
-    const { page, problems } = await open(browser);
+    const { page, problems } = await openWatched(browser);
     await page.goto(`${ui.url}#/runs`);
     await page.getByRole("heading", { level: 1, name: "Runs" }).waitFor();
     const rows = page.locator("table.runs tbody tr");
@@ -246,7 +224,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("runs: a malformed filter shows the parser's message, and the only error is that 400", async () => {
-    const { page, problems } = await open(browser);
+    const { page, problems } = await openWatched(browser);
     await page.goto(`${ui.url}#/runs`);
     await page.getByLabel("Filter").fill("metrics.accuracy >");
     await page.keyboard.press("Enter");
@@ -256,7 +234,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("datasets: versions, one version's validation, class balance and thumbnails, and the diff's counts", async () => {
-    const { page, problems } = await open(browser);
+    const { page, problems } = await openWatched(browser);
     await page.goto(`${ui.url}#/datasets`);
     await page.getByRole("heading", { level: 1, name: "Datasets" }).waitFor();
     await expect.poll(() => page.locator("main table tbody tr").count()).toBe(2);
@@ -285,7 +263,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("jobs: the table, then one job's log tail", async () => {
-    const { page, problems } = await open(browser);
+    const { page, problems } = await openWatched(browser);
     await page.goto(`${ui.url}#/jobs`);
     await page.getByRole("heading", { level: 1, name: "Jobs" }).waitFor();
     expect(await page.locator("main tbody tr").innerText()).toMatch(/succeeded/);
@@ -300,7 +278,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("approve: signed in with the local token, a pending promotion is approved with a reason", async () => {
-    const { page, problems } = await open(browser);
+    const { page, problems } = await openWatched(browser);
     await page.goto(`${ui.url}#/models/${MODEL}`);
     // Not signed in: the page says how, and offers no write.
     await page.getByRole("heading", { name: "Change production" }).waitFor();
@@ -340,7 +318,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("refuses an unauthenticated write from the page itself (no cookie), and one without the CSRF header", async () => {
-    const { page } = await open(browser);
+    const { page } = await openWatched(browser);
     await page.goto(ui.signIn);
     await page.goto(`${ui.url}#/models/${MODEL}`);
     await page.getByRole("heading", { name: "Change production" }).waitFor();
@@ -362,7 +340,7 @@ describe.runIf(runs)("the console in a browser, on a real state, served by `sigh
   });
 
   it("fits a phone's width: no page scrolls sideways, and axe still finds nothing serious", async () => {
-    const { page, problems } = await open(browser, { width: 390, height: 844 });
+    const { page, problems } = await openWatched(browser, { width: 390, height: 844 });
     for (const path of [
       `#/models/${MODEL}`,
       `#/models/${MODEL}/2/why`,

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
+import { watchPage } from "./console-page.ts";
 
 export type ConsoleView = { name: string; hash: string };
 
@@ -20,9 +21,7 @@ export async function screenshotViews(
   const files: string[] = [];
   try {
     const page = await context.newPage();
-    page.on("console", (m) => void (m.type() === "error" && problems.push(`console: ${m.text()}`)));
-    page.on("pageerror", (e) => void problems.push(`page: ${e.message}`));
-    page.on("response", (r) => void (r.status() >= 400 && problems.push(`response ${r.status()}: ${r.url()}`)));
+    watchPage(page, problems);
     for (const [i, view] of views.entries()) {
       await page.goto(new URL(view.hash, base).toString());
       await page.locator("main h1").waitFor();

@@ -9,6 +9,7 @@ import { listVersions } from "../../core/registry/model-version.ts";
 import { listDecisions } from "../../core/registry/queries.ts";
 import { RetrainDecisions } from "../../core/retrain/trigger.ts";
 import { chromiumUnavailable, launchChromium } from "./browser.ts";
+import { watchPage } from "./console-page.ts";
 import { screenshotViews, type ConsoleView } from "./console-screens.ts";
 
 /**
@@ -42,10 +43,7 @@ export async function whyTheRetrainedVersion(rt: Runtime, env: Record<string, st
     browser = await launchChromium();
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     const problems: string[] = [];
-    page.on("console", (m) => void (m.type() === "error" && problems.push(`console: ${m.text()}`)));
-    page.on("pageerror", (e) => void problems.push(`page: ${e.message}`));
-    page.on("requestfailed", (r) => void problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ""}`));
-    page.on("response", (r) => void (r.status() >= 400 && problems.push(`response ${r.status()}: ${r.url()}`)));
+    watchPage(page, problems);
     let clicks = 0;
     const click = async (link: Locator): Promise<void> => {
       await link.click();

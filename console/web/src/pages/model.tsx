@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { ModelDetail, ModelProvenance } from "../../../api/schemas.ts";
 import type { WriteResult } from "../../../api/write-schemas.ts";
 import { num, short, when } from "../format.ts";
+import { GateRulesTable, rulesPassed } from "../gate-views.tsx";
 import { href } from "../route.ts";
 import { Scroll, Show, Title } from "../ui.tsx";
 import { useSession } from "../session.ts";
@@ -131,32 +132,12 @@ function Decisions({ m }: { m: Detail }) {
           </p>
           {/* The newest decision's rules are open; older ones fold away (a gate has dozens of rules). */}
           <details open={i === 0}>
-            <summary>{`${d.rules.filter((r) => r.passed).length} of ${d.rules.length} rules passed`}</summary>
-            <Scroll label={`Rules of ${m.name}:${d.version}`}>
-              <table>
-                <caption>{`Rules applied to ${m.name}:${d.version}`}</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Rule</th>
-                    <th scope="col">Value</th>
-                    <th scope="col">Threshold</th>
-                    <th scope="col">Result</th>
-                    <th scope="col">Detail</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.rules.map((r) => (
-                    <tr key={r.rule + String(r.threshold)}>
-                      <th scope="row">{r.rule}</th>
-                      <td>{typeof r.value === "number" ? num(r.value) : (r.value ?? "—")}</td>
-                      <td>{r.threshold}</td>
-                      <td class={r.passed ? "pass" : "fail"}>{r.passed ? "passed" : "failed"}</td>
-                      <td>{r.detail}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </Scroll>
+            <summary>{rulesPassed(d.rules)}</summary>
+            <GateRulesTable
+              rules={d.rules}
+              label={`Rules of ${m.name}:${d.version}`}
+              caption={`Rules applied to ${m.name}:${d.version}`}
+            />
           </details>
         </article>
       ))}

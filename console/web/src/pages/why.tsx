@@ -1,7 +1,8 @@
 import { ModelProvenance } from "../../../api/schemas.ts";
-import { num, pct, short, when } from "../format.ts";
+import { pct, short, when } from "../format.ts";
+import { GateRulesTable, rulesPassed } from "../gate-views.tsx";
 import { href } from "../route.ts";
-import { Scroll, Show, Title } from "../ui.tsx";
+import { Show, Title } from "../ui.tsx";
 import { useApi } from "../use-api.ts";
 
 export type Provenance = ModelProvenance["versions"][number];
@@ -145,31 +146,11 @@ function GateDecision({ gate, model }: { gate: Gate; model: string }) {
         <span class="id">{gate.id}</span> <span class={`outcome ${gate.outcome}`}>{outcomeText(gate.outcome)}</span>
         {` · ${when(gate.time)} · by ${gate.actor} · approval ${gate.approval} · against production ${gate.productionVersion ?? "none"} · ${gate.reason}`}
       </p>
-      <Scroll label={`Rules of ${model}:${gate.version}`}>
-        <table>
-          <caption>{`${gate.rules.filter((r) => r.passed).length} of ${gate.rules.length} rules passed`}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Rule</th>
-              <th scope="col">Value</th>
-              <th scope="col">Threshold</th>
-              <th scope="col">Result</th>
-              <th scope="col">Detail</th>
-            </tr>
-          </thead>
-          <tbody>
-            {gate.rules.map((r) => (
-              <tr key={r.rule + String(r.threshold)}>
-                <th scope="row">{r.rule}</th>
-                <td>{typeof r.value === "number" ? num(r.value) : (r.value ?? "—")}</td>
-                <td class="nowrap">{r.threshold}</td>
-                <td class={r.passed ? "pass" : "fail"}>{r.passed ? "passed" : "failed"}</td>
-                <td>{r.detail}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </Scroll>
+      <GateRulesTable
+        rules={gate.rules}
+        label={`Rules of ${model}:${gate.version}`}
+        caption={rulesPassed(gate.rules)}
+      />
     </>
   );
 }
